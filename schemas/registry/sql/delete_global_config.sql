@@ -1,0 +1,1 @@
+DELETE FROM schema_registry_global_config RETURNING compatibility

@@ -1,0 +1,1 @@
+DELETE FROM schema_registry_subject_config WHERE subject = $1 RETURNING compatibility

@@ -1,0 +1,1 @@
+SELECT DISTINCT subject FROM schema_registry_versions ORDER BY subject

@@ -1,0 +1,24 @@
+//! The event contract of Surge.
+//!
+//! `avro/*.avsc` are the source of truth; this crate holds the Rust types that mirror them
+//! ([`events`]), the mapping between those types and Avro values ([`avro`]), and the Confluent
+//! wire-format codec that registers schemas and encodes/decodes through a schema registry
+//! ([`codec`]). Nothing outside this crate depends on Avro details.
+//!
+//! Every event type shares one topic, keyed by the user id whose state it changes, with subjects
+//! named by `TopicRecordNameStrategy` (`<topic>-<record full name>`).
+
+pub mod avro;
+pub mod codec;
+mod error;
+pub mod events;
+pub mod headers;
+pub mod position;
+
+pub use codec::Codec;
+pub use error::{Error, Result};
+pub use events::{
+    DailyCheckedIn, Envelope, Event, EventType, Payload, ProfileUpdated, ReferralCredited,
+    SessionStarted, TapsSubmitted,
+};
+pub use position::Position;
