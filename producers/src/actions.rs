@@ -1,0 +1,242 @@
+//! What a Mini App can ask for, as JSON bodies, and the event each becomes. Validation happens
+//! here, before anything is produced: a batch with one bad action appends nothing.
+
+use serde::{Deserialize, Serialize};
+use surge_schemas::{
+    DailyCheckedIn, Envelope, Event, Payload, ProfileUpdated, SessionStarted, TapsSubmitted,
+};
+use surge_telegram_auth::InitData;
+use uuid::Uuid;
+
+/// Taps in one request, inclusive.
+pub const MAX_TAPS: i64 = 1000;
+/// Actions in one batch request, inclusive.
+pub const MAX_BATCH: usize = 100;
+/// Clients may report when an action happened (offline play), within these bounds.
+const MAX_PAST_MS: i64 = 24 * 3600 * 1000;
+const MAX_FUTURE_MS: i64 = 60 * 1000;
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SessionBody {
+    pub platform: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TapsBody {
+    pub count: i64,
+    /// Unix milliseconds; defaults to the time the API received it.
+    pub occurred_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CheckinBody {
+    pub occurred_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileBody {
+    pub display_name: Option<String>,
+    pub language_code: Option<String>,
+    pub photo_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Action {
+    Session(SessionBody),
+    Taps(TapsBody),
+    Checkin(CheckinBody),
+    Profile(ProfileBody),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BatchBody {
+    pub actions: Vec<Action>,
+}
+
+/// A field the client got wrong: `field` names it (`actions[3].count` in a batch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub field: String,
+    pub message: String,
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> Invalid {
+    Invalid {
+        field: field.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// Turns validated actions into events for `user`, with fresh UUIDv7 ids unless `ids` are given
+/// (an idempotent retry reuses the ids of its first attempt, so duplicates share an id).
+pub fn build_events(
+    actions: &[Action],
+    auth: &InitData,
+    now_ms: i64,
+    ids: Option<&[Uuid]>,
+) -> Result<Vec<Event>, Invalid> {
+    if actions.is_empty() || actions.len() > MAX_BATCH {
+        return Err(invalid(
+            "actions",
+            format!("must hold 1 to {MAX_BATCH} actions"),
+        ));
+    }
+    let batch = actions.len() > 1;
+    actions
+        .iter()
+        .enumerate()
+        .map(|(i, action)| {
+            let (payload, occurred_at) = to_payload(action, auth, now_ms).map_err(|e| {
+                if batch {
+                    Invalid {
+                        field: format!("actions[{i}].{}", e.field),
+                        ..e
+                    }
+                } else {
+                    e
+                }
+            })?;
+            let event_id = ids
+                .and_then(|ids| ids.get(i).copied())
+                .unwrap_or_else(Uuid::now_v7);
+            let envelope = Envelope {
+                event_id,
+                user_id: auth.user.id,
+                occurred_at,
+                recorded_at: now_ms,
+            };
+            Ok(Event { envelope, payload })
+        })
+        .collect()
+}
+
+fn to_payload(action: &Action, auth: &InitData, now_ms: i64) -> Result<(Payload, i64), Invalid> {
+    Ok(match action {
+        Action::Session(SessionBody { platform }) => {
+            if let Some(p) = platform {
+                check_token("platform", p, 32)?;
+            }
+            let user = &auth.user;
+            let payload = SessionStarted {
+                first_name: user.first_name.clone(),
+                last_name: user.last_name.clone(),
+                username: user.username.clone(),
+                language_code: user.language_code.clone(),
+                is_premium: user.is_premium,
+                photo_url: user.photo_url.clone(),
+                allows_write_to_pm: user.allows_write_to_pm,
+                start_param: auth.start_param.clone(),
+                platform: platform.clone(),
+            };
+            (payload.into(), now_ms)
+        }
+        Action::Taps(TapsBody { count, occurred_at }) => {
+            if !(1..=MAX_TAPS).contains(count) {
+                return Err(invalid(
+                    "count",
+                    format!("must be between 1 and {MAX_TAPS}"),
+                ));
+            }
+            let count = i32::try_from(*count).expect("bounded above");
+            (
+                TapsSubmitted { count }.into(),
+                occurred(*occurred_at, now_ms)?,
+            )
+        }
+        Action::Checkin(CheckinBody { occurred_at }) => {
+            let at = occurred(*occurred_at, now_ms)?;
+            let day = i32::try_from(at.div_euclid(DAY_MS)).expect("bounded by now");
+            (DailyCheckedIn { day }.into(), at)
+        }
+        Action::Profile(body) => (profile(body)?.into(), now_ms),
+    })
+}
+
+fn profile(body: &ProfileBody) -> Result<ProfileUpdated, Invalid> {
+    let ProfileBody {
+        display_name,
+        language_code,
+        photo_url,
+    } = body;
+    if display_name.is_none() && language_code.is_none() && photo_url.is_none() {
+        return Err(invalid(
+            "profile",
+            "name at least one of display_name, language_code, photo_url",
+        ));
+    }
+    let display_name = match display_name {
+        Some(name) => {
+            let name = name.trim();
+            let chars = name.chars().count();
+            if chars == 0 || chars > 64 || name.chars().any(char::is_control) {
+                return Err(invalid(
+                    "display_name",
+                    "must be 1 to 64 printable characters",
+                ));
+            }
+            Some(name.to_owned())
+        }
+        None => None,
+    };
+    if let Some(code) = language_code {
+        let ok = (2..=16).contains(&code.len())
+            && code.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-');
+        if !ok {
+            return Err(invalid(
+                "language_code",
+                "must be an IETF language tag such as en or pt-BR",
+            ));
+        }
+    }
+    if let Some(url) = photo_url
+        && (!url.starts_with("https://") || url.len() > 512 || url.chars().any(char::is_whitespace))
+    {
+        return Err(invalid(
+            "photo_url",
+            "must be an https:// URL of at most 512 bytes",
+        ));
+    }
+    Ok(ProfileUpdated {
+        display_name,
+        language_code: language_code.clone(),
+        photo_url: photo_url.clone(),
+    })
+}
+
+fn occurred(claimed: Option<i64>, now_ms: i64) -> Result<i64, Invalid> {
+    match claimed {
+        None => Ok(now_ms),
+        Some(at) if at < now_ms - MAX_PAST_MS => {
+            Err(invalid("occurred_at", "is more than 24 hours in the past"))
+        }
+        Some(at) if at > now_ms + MAX_FUTURE_MS => Err(invalid("occurred_at", "is in the future")),
+        Some(at) => Ok(at),
+    }
+}
+
+fn check_token(field: &str, value: &str, max: usize) -> Result<(), Invalid> {
+    let ok = !value.is_empty()
+        && value.len() <= max
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            format!("must be 1 to {max} of [A-Za-z0-9_-]"),
+        ))
+    }
+}
+
+#[cfg(test)]
+#[path = "actions_tests.rs"]
+mod tests;

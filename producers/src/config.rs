@@ -1,0 +1,47 @@
+//! Settings of the write API. Filled from `SURGE_*` environment variables by the `surge` binary.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+#[derive(Debug, Clone)]
+pub struct WriteApiConfig {
+    /// Telegram bot token: the HMAC key for initData. Never logged (SecretString redacts it).
+    pub bot_token: SecretString,
+    /// Validate initData with Telegram's Ed25519 key for this bot id instead of the bot token.
+    pub ed25519_bot_id: Option<i64>,
+    /// Oldest initData accepted.
+    pub init_data_max_age: Duration,
+    /// Largest request body; larger gets 413.
+    pub max_body_bytes: usize,
+    /// Deepest JSON nesting accepted; deeper gets 400.
+    pub max_json_depth: usize,
+    /// Sustained writes per second allowed to one user; over it gets 429.
+    pub user_rate_per_sec: u32,
+    /// Short bursts allowed above the sustained rate.
+    pub user_burst: u32,
+    /// Requests processed at once by one instance; past it the API sheds load with 503.
+    pub max_in_flight: usize,
+    /// How long an idempotency key remembers its first response.
+    pub idempotency_ttl: Duration,
+    /// Namespace of this deployment's Redis keys.
+    pub redis_prefix: String,
+}
+
+impl WriteApiConfig {
+    /// Defaults for everything but the token.
+    pub fn new(bot_token: SecretString) -> Self {
+        WriteApiConfig {
+            bot_token,
+            ed25519_bot_id: None,
+            init_data_max_age: Duration::from_secs(24 * 3600),
+            max_body_bytes: 64 * 1024,
+            max_json_depth: 8,
+            user_rate_per_sec: 20,
+            user_burst: 40,
+            max_in_flight: 2048,
+            idempotency_ttl: Duration::from_secs(24 * 3600),
+            redis_prefix: "surge".into(),
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! The write endpoints. Each turns its body into actions and hands them to [`accept`], which
+//! applies the one write protocol: idempotency claim, validation, durable append, 202.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use surge_telegram_auth::InitData;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::ApiError;
+use super::json::ApiJson;
+use crate::actions::{
+    Action, BatchBody, CheckinBody, ProfileBody, SessionBody, TapsBody, build_events,
+};
+use crate::idempotency::{self, Claim, Record};
+use crate::kafka::{AppendError, TraceMeta};
+use crate::trace::TraceContext;
+
+pub(super) async fn sessions(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<SessionBody>,
+) -> Result<Response, ApiError> {
+    accept(&s, &who, &headers, "sessions", vec![Action::Session(body)]).await
+}
+
+pub(super) async fn taps(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<TapsBody>,
+) -> Result<Response, ApiError> {
+    accept(&s, &who, &headers, "taps", vec![Action::Taps(body)]).await
+}
+
+pub(super) async fn checkins(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<CheckinBody>,
+) -> Result<Response, ApiError> {
+    accept(&s, &who, &headers, "checkins", vec![Action::Checkin(body)]).await
+}
+
+pub(super) async fn profile(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ProfileBody>,
+) -> Result<Response, ApiError> {
+    accept(&s, &who, &headers, "profile", vec![Action::Profile(body)]).await
+}
+
+pub(super) async fn batch(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<BatchBody>,
+) -> Result<Response, ApiError> {
+    accept(&s, &who, &headers, "batch", body.actions).await
+}
+
+/// The write protocol shared by every endpoint.
+async fn accept(
+    state: &AppState,
+    who: &InitData,
+    headers: &HeaderMap,
+    route: &'static str,
+    actions: Vec<Action>,
+) -> Result<Response, ApiError> {
+    let trace = TraceContext::continue_or_start(header(headers, "traceparent"));
+    let span =
+        tracing::info_span!("write", route, user_id = who.user.id, trace_id = %trace.trace_id);
+    async move {
+        let key = idempotency_key(headers)?;
+        let Some(key) = key else {
+            let events = events_for(&actions, who, None)?;
+            let body = append(state, &events, route == "batch", &trace, None).await?;
+            return Ok(accepted(body, false));
+        };
+        let canonical = serde_json::to_vec(&actions).expect("actions serialise");
+        let fingerprint = idempotency::fingerprint(route, &canonical);
+        let user_id = who.user.id;
+        let claim = state
+            .idempotency
+            .claim(user_id, key, &fingerprint)
+            .await
+            .map_err(redis_down)?;
+        let earlier_ids = match claim {
+            Claim::Replay(body) => return Ok(accepted(body, true)),
+            Claim::Mismatch => {
+                return Err(ApiError::unprocessable(
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was used with a different request",
+                ));
+            }
+            Claim::InProgress => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "idempotency_in_progress",
+                    "a request with this Idempotency-Key is still being processed",
+                )
+                .retry_after(Duration::from_secs(1)));
+            }
+            Claim::Proceed { event_ids } => event_ids,
+        };
+        let result = async {
+            let events = events_for(&actions, who, earlier_ids.as_deref())?;
+            let event_ids = events.iter().map(|e| e.envelope.event_id).collect();
+            let mut record = Record {
+                fingerprint,
+                event_ids,
+                response: None,
+            };
+            if earlier_ids.is_none() {
+                state
+                    .idempotency
+                    .save(user_id, key, &record)
+                    .await
+                    .map_err(redis_down)?;
+            }
+            let body = append(state, &events, route == "batch", &trace, Some(key)).await?;
+            record.response = Some(body.clone());
+            state
+                .idempotency
+                .save(user_id, key, &record)
+                .await
+                .map_err(redis_down)?;
+            Ok(body)
+        }
+        .await;
+        // The lock also expires on its own; releasing early only lets a retry in sooner.
+        if let Err(error) = state.idempotency.release(user_id, key).await {
+            tracing::warn!(%error, "Could not release an idempotency lock; it will expire.");
+        }
+        result.map(|body| accepted(body, false))
+    }
+    .instrument(span)
+    .await
+}
+
+fn events_for(
+    actions: &[Action],
+    who: &InitData,
+    ids: Option<&[Uuid]>,
+) -> Result<Vec<surge_schemas::Event>, ApiError> {
+    build_events(actions, who, now_ms(), ids).map_err(|e| {
+        ApiError::unprocessable("invalid_field", format!("{}: {}", e.field, e.message))
+    })
+}
+
+async fn append(
+    state: &AppState,
+    events: &[surge_schemas::Event],
+    batch: bool,
+    trace: &TraceContext,
+    key: Option<&str>,
+) -> Result<Value, ApiError> {
+    let meta = TraceMeta {
+        traceparent: trace.traceparent(),
+        idempotency_key: key.map(str::to_owned),
+    };
+    let retry = Duration::from_secs(1);
+    let position = state.log.append(events, &meta).await.map_err(|e| match e {
+        AppendError::QueueFull => ApiError::unavailable(
+            "overloaded",
+            "the event queue is full; retry shortly",
+            retry,
+        ),
+        AppendError::Broker(error) => {
+            tracing::warn!(%error, "Broker did not acknowledge a write.");
+            ApiError::unavailable("broker_unavailable", "the event log is unavailable", retry)
+        }
+        AppendError::Encode(error) if error.is_transient() => {
+            tracing::warn!(%error, "Schema registry unavailable.");
+            ApiError::unavailable(
+                "schema_registry_unavailable",
+                "the schema registry is unavailable",
+                retry,
+            )
+        }
+        AppendError::Encode(error) => ApiError::internal("Event encoding failed.", &error),
+    })?;
+    let metrics = &state.metrics;
+    for event in events {
+        metrics
+            .events_produced
+            .with_label_values(&[event.event_type().name()])
+            .inc();
+    }
+    metrics
+        .producer_queue_depth
+        .set(i64::from(state.log.queue_depth()));
+    Ok(if batch {
+        let ids: Vec<_> = events.iter().map(|e| e.envelope.event_id).collect();
+        json!({ "event_ids": ids, "position": position })
+    } else {
+        json!({ "event_id": events[0].envelope.event_id, "position": position })
+    })
+}
+
+fn accepted(body: Value, replayed: bool) -> Response {
+    let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
+    if replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key) if idempotency::valid_key(key) => Ok(Some(key)),
+        _ => Err(ApiError::bad_request(
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1 to 255 printable ASCII characters",
+        )),
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn redis_down(error: redis::RedisError) -> ApiError {
+    tracing::warn!(%error, "Idempotency store unavailable.");
+    ApiError::unavailable(
+        "idempotency_store_unavailable",
+        "cannot honour Idempotency-Key right now",
+        Duration::from_secs(1),
+    )
+}
+
+fn now_ms() -> i64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970");
+    i64::try_from(since.as_millis()).expect("fits until year 292 million")
+}

@@ -1,0 +1,137 @@
+//! The write API's HTTP surface: `fn app(state) -> Router`, so handlers are testable without a
+//! socket, and the shared state every handler sees.
+
+pub mod auth;
+pub mod error;
+mod handlers;
+mod health;
+pub mod json;
+pub mod rate_limit;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use redis::aio::ConnectionManager;
+use surge_telegram_auth::Validator;
+use tower::ServiceBuilder;
+
+use crate::config::WriteApiConfig;
+use crate::idempotency::IdempotencyStore;
+use crate::kafka::EventLog;
+use crate::metrics::Metrics;
+pub use error::ApiError;
+use rate_limit::UserRateLimiter;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<WriteApiConfig>,
+    pub validator: Arc<Validator>,
+    pub log: Arc<EventLog>,
+    pub redis: ConnectionManager,
+    pub idempotency: IdempotencyStore,
+    pub limiter: Arc<UserRateLimiter>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    pub fn new(
+        config: WriteApiConfig,
+        validator: Validator,
+        log: EventLog,
+        redis: ConnectionManager,
+    ) -> Self {
+        let lock_ttl = log_lock_ttl(&log);
+        let idempotency = IdempotencyStore::new(
+            redis.clone(),
+            &config.redis_prefix,
+            config.idempotency_ttl,
+            lock_ttl,
+        );
+        let limiter = Arc::new(UserRateLimiter::new(
+            config.user_rate_per_sec,
+            config.user_burst,
+        ));
+        UserRateLimiter::spawn_cleanup(&limiter);
+        AppState {
+            config: Arc::new(config),
+            validator: Arc::new(validator),
+            log: Arc::new(log),
+            redis,
+            idempotency,
+            limiter,
+            metrics: Arc::new(Metrics::new()),
+        }
+    }
+}
+
+/// An idempotency lock must outlive one attempt: the delivery timeout plus margin.
+fn log_lock_ttl(log: &EventLog) -> Duration {
+    log.produce_timeout() * 2 + Duration::from_secs(5)
+}
+
+pub fn app(state: AppState) -> Router {
+    let shed = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+            ApiError::unavailable(
+                "overloaded",
+                "the write API is at capacity",
+                Duration::from_secs(1),
+            )
+        }))
+        .load_shed()
+        .concurrency_limit(state.config.max_in_flight);
+    let writes = Router::new()
+        .route("/v1/sessions", post(handlers::sessions))
+        .route("/v1/taps", post(handlers::taps))
+        .route("/v1/checkins", post(handlers::checkins))
+        .route("/v1/profile", patch(handlers::profile))
+        .route("/v1/batch", post(handlers::batch))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(shed);
+    Router::new()
+        .merge(writes)
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
+        .fallback(|| async {
+            ApiError::new(http::StatusCode::NOT_FOUND, "not_found", "no such route")
+        })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            record_metrics,
+        ))
+        .with_state(state)
+}
+
+async fn record_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let metrics = &state.metrics;
+    let write = route.starts_with("/v1/");
+    if write {
+        metrics.writes_in_flight.inc();
+    }
+    let started = Instant::now();
+    let response = next.run(request).await.into_response();
+    if write {
+        metrics.writes_in_flight.dec();
+    }
+    metrics
+        .latency
+        .with_label_values(&[&route])
+        .observe(started.elapsed().as_secs_f64());
+    metrics
+        .requests
+        .with_label_values(&[&route, response.status().as_str()])
+        .inc();
+    response
+}

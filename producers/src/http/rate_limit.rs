@@ -1,0 +1,69 @@
+//! Per-user write rate (GCRA from `governor`), kept in this instance's memory: a check costs no
+//! network round trip on the hot path. With N instances behind a balancer a user can reach up to
+//! N times the rate; route users stickily (by user id) when that matters.
+
+use std::num::NonZeroU32;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+
+pub struct UserRateLimiter {
+    limiter: DefaultKeyedRateLimiter<i64>,
+    clock: DefaultClock,
+}
+
+impl UserRateLimiter {
+    pub fn new(per_sec: u32, burst: u32) -> Self {
+        let rate = NonZeroU32::new(per_sec.max(1)).expect("at least one");
+        let burst = NonZeroU32::new(burst.max(per_sec).max(1)).expect("at least one");
+        let quota = Quota::per_second(rate).allow_burst(burst);
+        UserRateLimiter {
+            limiter: DefaultKeyedRateLimiter::keyed(quota),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    /// Ok, or how long until the user may write again.
+    pub fn check(&self, user_id: i64) -> Result<(), Duration> {
+        self.limiter
+            .check_key(&user_id)
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    }
+
+    /// Forgets idle users every minute so the map does not grow with every user ever seen.
+    /// Holds only a weak reference: the task ends when the app is dropped.
+    pub fn spawn_cleanup(this: &Arc<Self>) {
+        let weak: Weak<Self> = Arc::downgrade(this);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(limiter) = weak.upgrade() else { break };
+                limiter.limiter.retain_recent();
+                limiter.limiter.shrink_to_fit();
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bursts_then_refuses_with_a_wait_per_user() {
+        let limiter = UserRateLimiter::new(1, 3);
+        for _ in 0..3 {
+            assert!(limiter.check(7).is_ok());
+        }
+        let wait = limiter.check(7).unwrap_err();
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(1),
+            "{wait:?}"
+        );
+        assert!(limiter.check(8).is_ok(), "another user is not limited");
+    }
+}

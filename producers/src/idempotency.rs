@@ -1,0 +1,152 @@
+//! `Idempotency-Key`: a retry of the same request within the TTL gets the first response and
+//! appends nothing; the same key with another body is refused.
+//!
+//! Per (user, key) Redis holds a record {fingerprint, event ids, response}. The event ids are
+//! written *before* producing, so a retry after a failed or uncertain attempt reuses them: if the
+//! first attempt did land, the retry's events carry the same ids and projections deduplicate
+//! them. A short lock (SET NX PX) serialises concurrent attempts with one key. Shared through
+//! Redis, so it holds across write-API instances.
+
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub fingerprint: String,
+    pub event_ids: Vec<Uuid>,
+    /// The 202 body, once the first attempt succeeded.
+    pub response: Option<serde_json::Value>,
+}
+
+/// What a request with a key may do.
+#[derive(Debug)]
+pub enum Claim {
+    /// Go ahead (holding the lock); reuse `event_ids` if an earlier attempt chose them.
+    Proceed { event_ids: Option<Vec<Uuid>> },
+    /// Answer this again.
+    Replay(serde_json::Value),
+    /// Another attempt with this key is in flight.
+    InProgress,
+    /// The key was used with a different request.
+    Mismatch,
+}
+
+#[derive(Clone)]
+pub struct IdempotencyStore {
+    redis: ConnectionManager,
+    prefix: String,
+    ttl: Duration,
+    lock_ttl: Duration,
+}
+
+/// Keys clients may send: printable ASCII, 1 to 255 bytes (UUIDs, ULIDs, hashes all fit).
+pub fn valid_key(key: &str) -> bool {
+    (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Identifies the request a key was first used with.
+pub fn fingerprint(route: &str, canonical_body: &[u8]) -> String {
+    let mut hash = Sha256::new();
+    hash.update(route.as_bytes());
+    hash.update([0]);
+    hash.update(canonical_body);
+    hex::encode(hash.finalize())
+}
+
+impl IdempotencyStore {
+    /// `lock_ttl` must outlast one attempt (the produce timeout plus margin), so a crashed
+    /// attempt's lock expires on its own.
+    pub fn new(redis: ConnectionManager, prefix: &str, ttl: Duration, lock_ttl: Duration) -> Self {
+        IdempotencyStore {
+            redis,
+            prefix: prefix.to_owned(),
+            ttl,
+            lock_ttl,
+        }
+    }
+
+    fn keys(&self, user_id: i64, key: &str) -> (String, String) {
+        let base = format!("{}:idem:{user_id}:{key}", self.prefix);
+        (format!("{base}:lock"), base)
+    }
+
+    pub async fn claim(
+        &self,
+        user_id: i64,
+        key: &str,
+        fingerprint: &str,
+    ) -> redis::RedisResult<Claim> {
+        let (lock, record_key) = self.keys(user_id, key);
+        let mut conn = self.redis.clone();
+        let locked: Option<String> = redis::cmd("SET")
+            .arg(&lock)
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(self.lock_ttl.as_millis() as u64)
+            .query_async(&mut conn)
+            .await?;
+        if locked.is_none() {
+            return Ok(Claim::InProgress);
+        }
+        let stored: Option<String> = conn.get(&record_key).await?;
+        let record = stored.and_then(|s| serde_json::from_str::<Record>(&s).ok());
+        let claim = match record {
+            None => Claim::Proceed { event_ids: None },
+            Some(r) if r.fingerprint != fingerprint => Claim::Mismatch,
+            Some(Record {
+                response: Some(body),
+                ..
+            }) => Claim::Replay(body),
+            Some(r) => Claim::Proceed {
+                event_ids: Some(r.event_ids),
+            },
+        };
+        if !matches!(claim, Claim::Proceed { .. }) {
+            self.release(user_id, key).await?;
+        }
+        Ok(claim)
+    }
+
+    /// Saves the record (ids before producing, the response after).
+    pub async fn save(&self, user_id: i64, key: &str, record: &Record) -> redis::RedisResult<()> {
+        let (_, record_key) = self.keys(user_id, key);
+        let json = serde_json::to_string(record).expect("record serialises");
+        let mut conn = self.redis.clone();
+        conn.set_ex(record_key, json, self.ttl.as_secs()).await
+    }
+
+    pub async fn release(&self, user_id: i64, key: &str) -> redis::RedisResult<()> {
+        let (lock, _) = self.keys(user_id, key);
+        let mut conn = self.redis.clone();
+        conn.del(lock).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_printable_and_bounded() {
+        assert!(valid_key("0193a4b2-7c1e-7000-8000-000000000000"));
+        for bad in ["", "has space", "tab\t", "ключ", &"k".repeat(256)] {
+            assert!(!valid_key(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn fingerprints_separate_route_from_body() {
+        assert_ne!(fingerprint("taps", b"{}"), fingerprint("checkins", b"{}"));
+        assert_ne!(fingerprint("ab", b"c"), fingerprint("a", b"bc"));
+        assert_eq!(
+            fingerprint("taps", b"{\"count\":1}"),
+            fingerprint("taps", b"{\"count\":1}")
+        );
+    }
+}

@@ -1,0 +1,17 @@
+//! The write side of Surge: Mini App writes become immutable Avro events on Kafka.
+//!
+//! A request is authenticated from its Telegram initData ([`http::auth`]), rate limited per user
+//! ([`http::rate_limit`]), validated and turned into events ([`actions`]), deduplicated by its
+//! `Idempotency-Key` ([`idempotency`]) and appended to the user's partition ([`kafka::EventLog`]).
+//! The API answers 202 only after the broker acknowledged every event durably.
+
+pub mod actions;
+pub mod config;
+pub mod http;
+pub mod idempotency;
+pub mod kafka;
+pub mod metrics;
+pub mod trace;
+
+pub use config::WriteApiConfig;
+pub use http::{AppState, app};
