@@ -1,0 +1,154 @@
+//! What one run owns, and its removal: a PostgreSQL schema (in a database created if missing)
+//! holding the schema registry and the projections, a Redis key prefix, and the topics.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use sqlx::migrate::MigrateDatabase;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, Postgres};
+use surge_processors::projectors::Stores;
+use surge_processors::runtime::dead_letters;
+use surge_producers::kafka::admin::ensure_topic;
+use surge_schema_registry::{EmbeddedRegistry, Registry};
+use surge_schemas::Codec;
+
+use crate::{PARTITIONS, Settings};
+
+/// What one run owns: a topic, a PostgreSQL schema and a Redis key prefix, removed at the end.
+pub(crate) struct Env {
+    pub(crate) id: String,
+    pub(crate) topic: String,
+    pub(crate) registry: EmbeddedRegistry,
+    pub(crate) codec: Arc<Codec>,
+    pub(crate) stores: Stores,
+}
+
+impl Env {
+    pub(crate) async fn setup(settings: &Settings, unix_time: u64) -> anyhow::Result<Env> {
+        let id = format!("bench_{unix_time}_{}", std::process::id());
+        let url = &settings.database_url;
+        if !Postgres::database_exists(url)
+            .await
+            .context("Failed to reach PostgreSQL")?
+        {
+            Postgres::create_database(url)
+                .await
+                .context("Failed to create the benchmark database")?;
+        }
+        let mut admin = PgConnection::connect(url).await?;
+        sqlx::raw_sql(&format!("CREATE SCHEMA {id}"))
+            .execute(&mut admin)
+            .await
+            .context("Failed to create the run's schema")?;
+        admin.close().await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .connect_with(
+                PgConnectOptions::from_str(url)?
+                    .options([("search_path", id.as_str())])
+                    .application_name(&id),
+            )
+            .await
+            .context("Failed to connect to PostgreSQL")?;
+        let registry = Registry::open(pool.clone())
+            .await
+            .context("Failed to open the schema registry")?;
+        let registry = surge_schema_registry::serve(registry, "127.0.0.1:0".parse()?)
+            .await
+            .context("Failed to serve the schema registry")?;
+        let topic = format!("{}.events", id.replace('_', "-"));
+        let codec = Codec::new(&registry.url, &topic, Duration::from_secs(10))?;
+        codec
+            .register_all()
+            .await
+            .context("Failed to register the schemas")?;
+        let client = redis::Client::open(settings.redis_url.as_str())?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(2))
+            .set_response_timeout(Duration::from_secs(10));
+        let redis = ConnectionManager::new_with_config(client, config)
+            .await
+            .context("Failed to connect to Redis")?;
+        for (name, partitions) in [
+            (topic.clone(), PARTITIONS),
+            (dead_letters::topic_for(&topic), 1),
+        ] {
+            ensure_topic(&settings.brokers, &name, partitions, 1)
+                .await
+                .with_context(|| format!("Failed to create topic {name}"))?;
+        }
+        Ok(Env {
+            topic,
+            registry,
+            codec: Arc::new(codec),
+            stores: Stores {
+                pool,
+                redis,
+                redis_prefix: id.replace('_', "-"),
+            },
+            id,
+        })
+    }
+
+    /// Removes the schema, the keys and the topics; reports failures without stopping.
+    pub(crate) async fn teardown(self, settings: &Settings) {
+        self.stores.pool.close().await;
+        let _ = self.registry.shutdown().await;
+        let dropped = async {
+            let mut admin = PgConnection::connect(&settings.database_url).await?;
+            sqlx::raw_sql(&format!("DROP SCHEMA {} CASCADE", self.id))
+                .execute(&mut admin)
+                .await?;
+            admin.close().await
+        };
+        if let Err(error) = dropped.await {
+            eprintln!("warning: could not drop schema {}: {error}", self.id);
+        }
+        let mut redis = self.stores.redis.clone();
+        if let Err(error) = delete_keys(&mut redis, &format!("{}*", self.stores.redis_prefix)).await
+        {
+            eprintln!("warning: could not delete the run's Redis keys: {error}");
+        }
+        let admin: Result<AdminClient<DefaultClientContext>, _> = ClientConfig::new()
+            .set("bootstrap.servers", &settings.brokers)
+            .create();
+        let dlq = dead_letters::topic_for(&self.topic);
+        if let Ok(admin) = admin {
+            let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+            if let Err(error) = admin.delete_topics(&[&self.topic, &dlq], &options).await {
+                eprintln!("warning: could not delete the topics: {error}");
+            }
+        }
+    }
+}
+
+async fn delete_keys(redis: &mut ConnectionManager, pattern: &str) -> redis::RedisResult<()> {
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(5000)
+            .query_async(redis)
+            .await?;
+        if !keys.is_empty() {
+            redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async::<()>(redis)
+                .await?;
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
+    }
+}

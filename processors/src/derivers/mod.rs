@@ -1,0 +1,3 @@
+//! Derivers: processors that turn events into new events back on the topic.
+
+pub mod referrals;

@@ -1,0 +1,13 @@
+//! The stream-processing runtime ([`runtime`]) and the processors it runs: projectors that fold
+//! events into PostgreSQL and Redis ([`projectors`]).
+//!
+//! Delivery guarantee, kept by the runtime for every projection: each event's effect is applied
+//! exactly once per projection version. A batch's writes and the position it reaches commit
+//! atomically in the projection's own store, which is where a processor resumes from; a
+//! fencing generation stops a processor that lost its partitions from writing; events are also
+//! deduplicated by event id, so a re-emitted duplicate changes nothing.
+
+pub mod derivers;
+pub mod health;
+pub mod projectors;
+pub mod runtime;

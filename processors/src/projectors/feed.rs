@@ -1,0 +1,84 @@
+//! The `feed` projector: each user's recent activity, newest first, as a capped Redis list of
+//! JSON items that the query API serves as they are.
+//!
+//! Delivery guarantee: exactly-once effect. This fold is pure and stateless; the runtime applies
+//! each event's `LPUSH` + `LTRIM` in the same script that checks fencing, skips event ids
+//! already seen and moves the partition's watermark, so an item is never pushed twice. The key
+//! layout and the item shape live in [`surge_projections::feed`], shared with the reader.
+//!
+//! What each event does: it becomes one [`FeedItem`] pushed onto its user's list (for
+//! ReferralCredited, the referrer's, as the event is keyed by them), and the list is trimmed to
+//! [`FEED_CAP`] items.
+
+use surge_projections::feed::{self, Activity, FEED_CAP, FeedItem};
+use surge_schemas::{Event, Payload};
+
+use crate::runtime::{ApplyError, KeySpace, Record, RedisProjection, RedisWrite};
+
+/// The feed projection.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Feed;
+
+impl RedisProjection for Feed {
+    const NAME: &'static str = "feed";
+    const VERSION: u32 = 1;
+    type State = ();
+
+    fn writes(
+        &self,
+        _state: &mut (),
+        record: &Record,
+        keys: &KeySpace,
+    ) -> Result<Vec<RedisWrite>, ApplyError> {
+        let event = &record.event;
+        let item = item_of(event).map_err(|reason| ApplyError::Poison {
+            event_id: event.envelope.event_id,
+            reason,
+        })?;
+        let key = keys.key(&feed::user_suffix(event.envelope.user_id));
+        Ok(vec![
+            RedisWrite::LPush {
+                key: key.clone(),
+                value: item.to_json(),
+            },
+            RedisWrite::LTrim {
+                key,
+                start: 0,
+                stop: FEED_CAP as i64 - 1,
+            },
+        ])
+    }
+}
+
+/// The feed item `event` becomes; an error says why it cannot be shown.
+fn item_of(event: &Event) -> Result<FeedItem, String> {
+    let activity = match &event.payload {
+        Payload::SessionStarted(s) => Activity::Session {
+            platform: s.platform.clone(),
+        },
+        Payload::ProfileUpdated(p) => Activity::Profile {
+            display_name: p.display_name.clone(),
+            language_code: p.language_code.clone(),
+            photo_url: p.photo_url.clone(),
+        },
+        Payload::TapsSubmitted(t) => Activity::Taps { count: t.count },
+        Payload::DailyCheckedIn(c) => Activity::Checkin {
+            day: feed::iso_date(c.day)
+                .ok_or_else(|| format!("check-in day {} is outside the calendar", c.day))?,
+        },
+        Payload::ReferralCredited(r) => Activity::Referral {
+            referred_user_id: r.referred_user_id,
+        },
+    };
+    let at = event.envelope.occurred_at;
+    let occurred_at = feed::rfc3339_millis(at)
+        .ok_or_else(|| format!("occurred_at {at} ms is outside RFC 3339's years"))?;
+    Ok(FeedItem {
+        event_id: event.envelope.event_id,
+        occurred_at,
+        activity,
+    })
+}
+
+#[cfg(test)]
+mod tests;

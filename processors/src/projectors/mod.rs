@@ -1,0 +1,10 @@
+//! The projectors of the reference domain.
+
+pub mod economy;
+pub mod feed;
+pub mod leaderboard;
+pub mod profiles;
+mod registry;
+pub mod wallets;
+
+pub use registry::{NAMES, StartError, Stores, migrate_all, reset_all, start};

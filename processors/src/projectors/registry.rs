@@ -1,0 +1,172 @@
+//! The projections `surge process` can run, by name. Adding a projection: implement
+//! `PgProjection` or `RedisProjection` in this folder and add one arm to [`start`] and its
+//! name to [`NAMES`].
+
+use std::sync::Arc;
+
+use redis::aio::ConnectionManager;
+use sqlx::PgPool;
+use surge_producers::kafka::{EventLog, ProducerSettings};
+use surge_schemas::Codec;
+
+use crate::derivers::referrals::Referrals;
+use crate::runtime::{
+    PgProjection, PgSink, ProcessorConfig, ProcessorHandle, ProcessorMetrics, RedisSink, Sink,
+    SinkError, migrate_pg, spawn,
+};
+
+pub const NAMES: &[&str] = &["profiles", "wallets", "leaderboard", "feed", "referrals"];
+
+/// The stores projections write to.
+#[derive(Clone)]
+pub struct Stores {
+    pub pool: PgPool,
+    pub redis: ConnectionManager,
+    /// Deployment prefix of Redis keys.
+    pub redis_prefix: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("no projection named {0:?}; known: {NAMES:?}")]
+    Unknown(String),
+    #[error("migrating {0} failed: {1}")]
+    Migrate(String, SinkError),
+    #[error("starting the consumer of {0} failed: {1}")]
+    Consumer(String, rdkafka::error::KafkaError),
+}
+
+/// Migrates the named projection's store and starts its processor.
+pub async fn start(
+    name: &str,
+    stores: &Stores,
+    codec: Arc<Codec>,
+    config: ProcessorConfig,
+    metrics: ProcessorMetrics,
+) -> Result<ProcessorHandle, StartError> {
+    match name {
+        "profiles" => {
+            run(
+                PgSink::new(super::profiles::Profiles, stores.pool.clone()),
+                codec,
+                config,
+                metrics,
+            )
+            .await
+        }
+        "wallets" => {
+            run(
+                PgSink::new(super::wallets::Wallets, stores.pool.clone()),
+                codec,
+                config,
+                metrics,
+            )
+            .await
+        }
+        "leaderboard" => {
+            let sink = RedisSink::new(
+                super::leaderboard::Leaderboard,
+                stores.redis.clone(),
+                &stores.redis_prefix,
+            );
+            run(sink, codec, config, metrics).await
+        }
+        "feed" => {
+            let sink = RedisSink::new(
+                super::feed::Feed,
+                stores.redis.clone(),
+                &stores.redis_prefix,
+            );
+            run(sink, codec, config, metrics).await
+        }
+        "referrals" => {
+            let producer = ProducerSettings::new(&config.brokers, &config.topic);
+            let log = EventLog::new(producer, codec.clone())
+                .map_err(|e| StartError::Consumer("referrals.v1".into(), e))?;
+            let deriver = Referrals::new(Arc::new(log), metrics.derived_outcomes.clone());
+            run(
+                PgSink::new(deriver, stores.pool.clone()),
+                codec,
+                config,
+                metrics,
+            )
+            .await
+        }
+        other => Err(StartError::Unknown(other.to_owned())),
+    }
+}
+
+/// Creates every PostgreSQL projection's tables (for `surge migrate`).
+pub async fn migrate_all(pool: &PgPool) -> Result<(), StartError> {
+    fn failed(name: &'static str) -> impl FnOnce(SinkError) -> StartError {
+        move |e| StartError::Migrate(format!("{name}.v1"), e)
+    }
+    migrate_pg::<super::profiles::Profiles>(pool)
+        .await
+        .map_err(failed("profiles"))?;
+    migrate_pg::<super::wallets::Wallets>(pool)
+        .await
+        .map_err(failed("wallets"))?;
+    migrate_pg::<Referrals>(pool)
+        .await
+        .map_err(failed("referrals"))
+}
+
+async fn run<S: Sink>(
+    sink: S,
+    codec: Arc<Codec>,
+    config: ProcessorConfig,
+    metrics: ProcessorMetrics,
+) -> Result<ProcessorHandle, StartError> {
+    let id = sink.id();
+    sink.migrate()
+        .await
+        .map_err(|e| StartError::Migrate(id.clone(), e))?;
+    spawn(sink, codec, config, metrics).map_err(|e| StartError::Consumer(id, e))
+}
+
+/// Forgets every projection's state built from `topic`: positions, PostgreSQL tables (recreated
+/// by the next start) and Redis keys. For an embedded broker that starts empty on every run,
+/// where stored positions would otherwise point past the new, shorter log and skip its events.
+pub async fn reset_all(stores: &Stores, topic: &str) -> Result<(), SinkError> {
+    let pool = &stores.pool;
+    for prefix in [
+        super::profiles::Profiles::table_prefix(),
+        super::wallets::Wallets::table_prefix(),
+        Referrals::table_prefix(),
+    ] {
+        let tables: Vec<(String,)> = sqlx::query_as(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE $1",
+        )
+        .bind(format!("{prefix}\\_%"))
+        .fetch_all(pool)
+        .await?;
+        for (table,) in tables {
+            sqlx::query(&format!("DROP TABLE IF EXISTS \"{table}\" CASCADE"))
+                .execute(pool)
+                .await?;
+        }
+    }
+    let positions_exist: Option<(String,)> =
+        sqlx::query_as("SELECT to_regclass('projection_positions')::text")
+            .fetch_optional(pool)
+            .await?;
+    if positions_exist.is_some_and(|(name,)| !name.is_empty()) {
+        sqlx::query("DELETE FROM projection_positions WHERE topic = $1")
+            .bind(topic)
+            .execute(pool)
+            .await?;
+    }
+    let mut redis = stores.redis.clone();
+    for name in ["leaderboard", "feed"] {
+        let pattern = format!("{}:{name}:v*", stores.redis_prefix);
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(&pattern)
+            .query_async(&mut redis)
+            .await?;
+        for chunk in keys.chunks(500) {
+            let _: () = redis::cmd("DEL").arg(chunk).query_async(&mut redis).await?;
+        }
+    }
+    Ok(())
+}

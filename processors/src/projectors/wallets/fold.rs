@@ -1,0 +1,174 @@
+//! What each event earns. Pure: no I/O.
+//!
+//! - TapsSubmitted: `count` coins ([`economy::coins`]); a negative count is poison.
+//! - DailyCheckedIn: the streak bonus when the check-in counts; nothing on the same day again
+//!   or for a day before the last counted one (the streak stays as it was).
+//! - ReferralCredited: the referral bonus, to the event's user (the referrer).
+//! - SessionStarted, ProfileUpdated: nothing.
+//!
+//! Events that earn nothing write no ledger row. [`plan`] decides the amounts and streaks;
+//! [`number`] then places each row in its user's ledger (`seq`, running `balance_after`).
+
+use std::collections::{HashMap, HashSet};
+
+use surge_projections::wallets::{Balance, Kind, LedgerEntry, NewEntry, StreakRow};
+use surge_schemas::Payload;
+use uuid::Uuid;
+
+use crate::projectors::economy::{self, Streak};
+use crate::runtime::{ApplyError, Record};
+
+/// What a batch writes: ledger rows in partition order, and the streaks it changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub entries: Vec<NewEntry>,
+    pub streaks: Vec<StreakRow>,
+}
+
+/// The users of `records` who check in: only their streaks need loading. Sorted, distinct.
+pub fn checkin_users(records: &[Record]) -> Vec<i64> {
+    let mut users: Vec<i64> = records
+        .iter()
+        .filter(|r| matches!(r.event.payload, Payload::DailyCheckedIn(_)))
+        .map(|r| r.event.envelope.user_id)
+        .collect();
+    users.sort_unstable();
+    users.dedup();
+    users
+}
+
+/// The users of `records` whose events may earn coins: whose balances (and, for check-ins,
+/// streaks) the batch needs. Sorted, distinct.
+pub fn earning_users(records: &[Record]) -> Vec<i64> {
+    let mut users: Vec<i64> = records
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.event.payload,
+                Payload::TapsSubmitted(_)
+                    | Payload::DailyCheckedIn(_)
+                    | Payload::ReferralCredited(_)
+            )
+        })
+        .map(|r| r.event.envelope.user_id)
+        .collect();
+    users.sort_unstable();
+    users.dedup();
+    users
+}
+
+/// The ledger row `record` earns its user, moving `streak` for check-ins; `None` when it
+/// earns nothing.
+pub fn entry(record: &Record, streak: &mut Streak) -> Result<Option<NewEntry>, ApplyError> {
+    let event = &record.event;
+    let kind = match &event.payload {
+        Payload::TapsSubmitted(t) if t.count < 0 => {
+            return Err(ApplyError::Poison {
+                event_id: event.envelope.event_id,
+                reason: format!("TapsSubmitted with a negative count ({})", t.count),
+            });
+        }
+        Payload::TapsSubmitted(_) => Kind::Taps,
+        Payload::DailyCheckedIn(_) => Kind::Checkin,
+        Payload::ReferralCredited(_) => Kind::Referral,
+        Payload::SessionStarted(_) | Payload::ProfileUpdated(_) => return Ok(None),
+    };
+    let amount = economy::coins(event, streak);
+    Ok((amount != 0).then_some(NewEntry {
+        event_id: event.envelope.event_id,
+        user_id: event.envelope.user_id,
+        kind,
+        amount,
+        occurred_at_ms: event.envelope.occurred_at,
+        partition: record.partition,
+        offset: record.offset,
+    }))
+}
+
+/// Folds a batch (one partition, in order) onto the stored streaks of its check-in users
+/// ([`checkin_users`]). An event id seen earlier in the batch is skipped. Fails with the first
+/// poison event, before anything is written.
+pub fn plan(records: &[Record], mut stored: HashMap<i64, StreakRow>) -> Result<Plan, ApplyError> {
+    let mut seen = HashSet::with_capacity(records.len());
+    let mut streaks: HashMap<i64, (Streak, Streak)> = HashMap::new();
+    let mut order = Vec::new();
+    let mut entries = Vec::with_capacity(records.len());
+    let mut no_streak = Streak::default();
+    for record in records {
+        if !seen.insert(record.event.envelope.event_id) {
+            continue;
+        }
+        let streak = match &record.event.payload {
+            Payload::DailyCheckedIn(_) => {
+                let user_id = record.event.envelope.user_id;
+                let (_, now) = streaks.entry(user_id).or_insert_with(|| {
+                    order.push(user_id);
+                    let before = stored.remove(&user_id).map(streak).unwrap_or_default();
+                    (before.clone(), before)
+                });
+                now
+            }
+            // Only check-ins read or move the streak.
+            _ => &mut no_streak,
+        };
+        entries.extend(entry(record, streak)?);
+    }
+    let streaks = order
+        .into_iter()
+        .filter_map(|user_id| {
+            let (before, now) = streaks.remove(&user_id)?;
+            (now != before).then_some(StreakRow {
+                user_id,
+                current: now.current,
+                best: now.best,
+                last_day: now.last_day,
+            })
+        })
+        .collect();
+    Ok(Plan { entries, streaks })
+}
+
+/// Numbers `entries` (a batch's, in order) into their users' ledgers after the `stored`
+/// balances: `seq` counts each user's rows, `balance_after` is the running balance. Entries in
+/// `applied` (already in the ledger) are left out and take no number.
+pub fn number(
+    entries: &[NewEntry],
+    stored: &HashMap<i64, Balance>,
+    applied: &HashSet<Uuid>,
+) -> Vec<LedgerEntry> {
+    let mut running: HashMap<i64, Balance> = HashMap::new();
+    entries
+        .iter()
+        .filter(|e| !applied.contains(&e.event_id))
+        .map(|e| {
+            let user = running
+                .entry(e.user_id)
+                .or_insert_with(|| stored.get(&e.user_id).copied().unwrap_or_default());
+            user.balance += e.amount;
+            user.entries += 1;
+            LedgerEntry {
+                event_id: e.event_id,
+                user_id: e.user_id,
+                seq: user.entries,
+                kind: e.kind,
+                amount: e.amount,
+                balance_after: user.balance,
+                occurred_at_ms: e.occurred_at_ms,
+                partition: e.partition,
+                offset: e.offset,
+            }
+        })
+        .collect()
+}
+
+fn streak(row: StreakRow) -> Streak {
+    Streak {
+        current: row.current,
+        best: row.best,
+        last_day: row.last_day,
+    }
+}
+
+#[cfg(test)]
+#[path = "fold_tests.rs"]
+mod tests;

@@ -1,0 +1,80 @@
+//! The `wallets` projector: a coin balance per user (`wallets_v1_balances`), an append-only
+//! ledger with one row per coin-earning event (`wallets_v1_ledger`, unique by event id), and the
+//! check-in streak the coin rules need (`wallets_v1_streaks`). Amounts come from
+//! [`economy::coins`](crate::projectors::economy::coins); what each event earns is in [`fold`].
+//!
+//! Delivery guarantee: exactly-once effect, kept twice. The runtime's `PgSink` commits the
+//! batch's writes with the partition position in one transaction, fences stale processors and
+//! drops event ids it has seen. Beyond that, the ledger's primary key is the last line of
+//! defence: the write moves a balance only by the ledger rows it actually inserted, so
+//! `balance = sum(ledger.amount)` holds whatever is offered twice; and when it inserts fewer
+//! rows than folded (an event already in the ledger slipped through), the write is undone to a
+//! savepoint and redone without those events, so `seq` and `balance_after` stay exact too.
+//!
+//! Cost per batch: one query loading the batch's earning users, one write statement, and the
+//! savepoint around it (two short round trips). The duplicate check runs only when needed.
+
+mod fold;
+
+pub use fold::{Plan, checkin_users, earning_users, entry, number, plan};
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use sqlx::Connection;
+use surge_projections::wallets::{self, WalletStore};
+use uuid::Uuid;
+
+use crate::runtime::{ApplyError, PgProjection, Record};
+
+/// The wallets projection, version 1.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Wallets;
+
+/// The SQL rendered for this version's tables once.
+static STORE: LazyLock<WalletStore> = LazyLock::new(|| WalletStore::new(&Wallets::table_prefix()));
+
+impl PgProjection for Wallets {
+    const NAME: &'static str = "wallets";
+    const VERSION: u32 = 1;
+
+    fn migrations() -> &'static [&'static str] {
+        wallets::MIGRATIONS
+    }
+
+    /// Uses a savepoint of its own, released or rolled back here; never ends `tx`.
+    async fn apply(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        records: &[Record],
+    ) -> Result<(), ApplyError> {
+        let users = earning_users(records);
+        if users.is_empty() {
+            return Ok(());
+        }
+        let stored = STORE.load(&mut *tx, &users).await?;
+        let plan = plan(records, stored.streaks)?;
+        if plan.entries.is_empty() {
+            return Ok(()); // A streak only moves with a check-in that earns.
+        }
+        let rows = number(&plan.entries, &stored.balances, &HashSet::new());
+        let mut attempt = tx.begin().await?;
+        let inserted = STORE.write(&mut attempt, &rows, &plan.streaks).await?;
+        if inserted == rows.len() {
+            attempt.commit().await?;
+            return Ok(());
+        }
+        // Some events were in the ledger already: undo, and number the rest without them.
+        attempt.rollback().await?;
+        let ids: Vec<Uuid> = rows.iter().map(|e| e.event_id).collect();
+        let applied = STORE.applied(&mut *tx, &ids).await?;
+        let rows = number(&plan.entries, &stored.balances, &applied);
+        let inserted = STORE.write(&mut *tx, &rows, &plan.streaks).await?;
+        if inserted != rows.len() {
+            return Err(ApplyError::Transient(
+                "the ledger gained events of this batch while it was applied".into(),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,42 @@
+//! Settings of one processor (a projection version's consumer).
+
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct ProcessorConfig {
+    pub brokers: String,
+    /// The topic of user events.
+    pub topic: String,
+    /// Most events taken into one batch.
+    pub batch_max: usize,
+    /// Longest wait to fill a batch once its first event arrived.
+    pub batch_wait: Duration,
+    /// Consumer-group session timeout: how long a silent instance keeps its partitions.
+    pub session_timeout: Duration,
+    /// Longest gap between polls before the group moves this instance's partitions away (also
+    /// the rebalance timeout: how long a rebalance waits for members to rejoin).
+    pub max_poll_interval: Duration,
+    /// Backoff between retries of a batch after a transient failure: doubles from min to max.
+    pub retry_min: Duration,
+    pub retry_max: Duration,
+}
+
+impl ProcessorConfig {
+    pub fn new(brokers: impl Into<String>, topic: impl Into<String>) -> Self {
+        ProcessorConfig {
+            brokers: brokers.into(),
+            topic: topic.into(),
+            batch_max: 1000,
+            batch_wait: Duration::from_millis(20),
+            session_timeout: Duration::from_secs(10),
+            max_poll_interval: Duration::from_secs(300),
+            retry_min: Duration::from_millis(100),
+            retry_max: Duration::from_secs(10),
+        }
+    }
+
+    /// One consumer group per projection version, named after the topic it reads.
+    pub fn group_id(&self, sink_id: &str) -> String {
+        format!("{}.{sink_id}", self.topic)
+    }
+}

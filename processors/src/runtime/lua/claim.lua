@@ -1,0 +1,10 @@
+-- Claims partitions: bumps each generation, returns {generation, next offset} per field.
+-- KEYS[1] positions hash, KEYS[2] generations hash; ARGV: fields.
+local out = {}
+for _, field in ipairs(ARGV) do
+  local generation = redis.call('HINCRBY', KEYS[2], field, 1)
+  local offset = redis.call('HGET', KEYS[1], field) or '0'
+  table.insert(out, generation)
+  table.insert(out, tonumber(offset))
+end
+return out

@@ -1,0 +1,95 @@
+//! Prometheus metrics of the processors, per projection and partition, updated once per batch.
+
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+
+#[derive(Clone)]
+pub struct ProcessorMetrics {
+    pub events_applied: IntCounterVec,
+    pub applied_offset: IntGaugeVec,
+    pub consumer_lag: IntGaugeVec,
+    pub batch_size: HistogramVec,
+    pub apply_seconds: HistogramVec,
+    pub dead_letters: IntCounterVec,
+    pub retries: IntCounterVec,
+    pub fenced: IntCounterVec,
+    /// What derivers decided per event (e.g. credited, self_referral, unknown_referrer).
+    pub derived_outcomes: IntCounterVec,
+}
+
+impl ProcessorMetrics {
+    pub fn new(registry: &Registry) -> Self {
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("registered once");
+            c
+        };
+        let gauge = |name: &str, help: &str| {
+            let g = IntGaugeVec::new(Opts::new(name, help), &["projection", "partition"])
+                .expect("valid metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("registered once");
+            g
+        };
+        let histogram = |name: &str, help: &str, buckets: Vec<f64>| {
+            let h = HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(buckets),
+                &["projection"],
+            )
+            .expect("valid metric");
+            registry
+                .register(Box::new(h.clone()))
+                .expect("registered once");
+            h
+        };
+        ProcessorMetrics {
+            events_applied: counter(
+                "processor_events_applied_total",
+                "Events whose effects were written, per partition.",
+                &["projection", "partition"],
+            ),
+            applied_offset: gauge(
+                "processor_applied_offset",
+                "Next offset to apply, per partition (the stored position).",
+            ),
+            consumer_lag: gauge(
+                "processor_consumer_lag",
+                "Messages behind the partition's high watermark.",
+            ),
+            batch_size: histogram(
+                "processor_batch_size",
+                "Events per applied partition batch.",
+                vec![1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0],
+            ),
+            apply_seconds: histogram(
+                "processor_apply_seconds",
+                "Time to apply one partition batch atomically.",
+                vec![
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                ],
+            ),
+            dead_letters: counter(
+                "processor_dead_letters_total",
+                "Events sent to the dead-letter topic, by reason.",
+                &["projection", "reason"],
+            ),
+            retries: counter(
+                "processor_retries_total",
+                "Batch retries after transient failures.",
+                &["projection"],
+            ),
+            derived_outcomes: counter(
+                "processor_derived_outcomes_total",
+                "Decisions of derivers, by outcome.",
+                &["processor", "outcome"],
+            ),
+            fenced: counter(
+                "processor_fenced_total",
+                "Batches refused because another processor owns the partition.",
+                &["projection"],
+            ),
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The runtime: consumer loop, positions in the projection's store, fencing, retries, dead
+//! letters, metrics. A projection plugs in through [`PgProjection`] or [`RedisProjection`].
+
+mod config;
+mod context;
+pub mod dead_letters;
+mod metrics;
+mod pg_sink;
+mod processor;
+mod projection;
+mod redis_sink;
+mod sink;
+
+pub use config::ProcessorConfig;
+pub use metrics::ProcessorMetrics;
+pub use pg_sink::{PgSink, migrate as migrate_pg};
+pub use processor::{ProcessorHandle, spawn};
+pub use projection::{ApplyError, KeySpace, PgProjection, Record, RedisProjection, RedisWrite};
+pub use redis_sink::RedisSink;
+pub use sink::{Applied, Claim, Sink, SinkError};

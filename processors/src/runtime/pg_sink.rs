@@ -1,0 +1,158 @@
+//! PostgreSQL sink.
+//!
+//! Guarantee: exactly-once effect. One transaction per partition batch locks the partition's
+//! position row, refuses if its generation moved (fencing), drops events at or below the
+//! position and event ids already recorded in `<prefix>_seen_events`, lets the projection apply
+//! the rest, moves the position, and commits: writes and position are never out of step.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::sink::{Applied, Claim, Sink, SinkError};
+use super::{PgProjection, Record};
+
+/// Event ids are remembered this long: duplicates (a client retry after an uncertain failure, a
+/// derived event re-emitted after a crash) arrive within the 24 h idempotency window.
+const SEEN_RETENTION: &str = "48 hours";
+
+pub struct PgSink<P> {
+    projection: P,
+    pool: PgPool,
+}
+
+impl<P: PgProjection> PgSink<P> {
+    pub fn new(projection: P, pool: PgPool) -> Self {
+        PgSink { projection, pool }
+    }
+
+    fn seen_table() -> String {
+        format!("{}_seen_events", P::table_prefix())
+    }
+}
+
+/// Creates the positions table, the projection's seen-events table and its own tables.
+/// Idempotent; DDL is transactional in PostgreSQL and the transaction-scoped lock serialises
+/// processes migrating at the same moment.
+pub async fn migrate<P: PgProjection>(pool: &PgPool) -> Result<(), SinkError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('surge-migrations'))")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(include_str!("sql/positions.sql"))
+        .execute(&mut *tx)
+        .await?;
+    let seen = format!(
+        "CREATE TABLE IF NOT EXISTS {} (event_id uuid PRIMARY KEY, seen_at timestamptz NOT NULL DEFAULT now())",
+        PgSink::<P>::seen_table()
+    );
+    sqlx::query(&seen).execute(&mut *tx).await?;
+    // One simple-protocol round trip, so a migration may hold several statements.
+    let ddl: String = P::migrations()
+        .iter()
+        .map(|d| d.replace("{t}", &P::table_prefix()) + ";\n")
+        .collect();
+    sqlx::Executor::execute(&mut *tx, ddl.as_str()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+impl<P: PgProjection> Sink for PgSink<P> {
+    fn id(&self) -> String {
+        format!("{}.v{}", P::NAME, P::VERSION)
+    }
+
+    async fn migrate(&self) -> Result<(), SinkError> {
+        migrate::<P>(&self.pool).await
+    }
+
+    async fn claim(&self, topic: &str, partitions: &[i32]) -> Result<Vec<Claim>, SinkError> {
+        let rows: Vec<(i32, i64, i64)> = sqlx::query_as(include_str!("sql/claim.sql"))
+            .bind(P::NAME)
+            .bind(P::VERSION as i32)
+            .bind(topic)
+            .bind(partitions)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(partition, next_offset, generation)| Claim {
+                partition,
+                next_offset,
+                generation,
+            })
+            .collect())
+    }
+
+    async fn apply(
+        &self,
+        topic: &str,
+        claim: Claim,
+        records: &[Record],
+        next_offset: i64,
+    ) -> Result<Applied, SinkError> {
+        let mut tx = self.pool.begin().await?;
+        let key = (P::NAME, P::VERSION as i32, topic, claim.partition);
+        let (stored, generation): (i64, i64) =
+            sqlx::query_as(include_str!("sql/lock_position.sql"))
+                .bind(key.0)
+                .bind(key.1)
+                .bind(key.2)
+                .bind(key.3)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(SinkError::Fenced)?;
+        if generation != claim.generation {
+            return Err(SinkError::Fenced);
+        }
+        let fresh: Vec<&Record> = records.iter().filter(|r| r.offset >= stored).collect();
+        let ids: Vec<Uuid> = fresh.iter().map(|r| r.event.envelope.event_id).collect();
+        let inserted: Vec<(Uuid,)> = sqlx::query_as(&format!(
+            "INSERT INTO {} (event_id) SELECT unnest($1::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id",
+            Self::seen_table()
+        ))
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut new_ids: HashSet<Uuid> = inserted.into_iter().map(|(id,)| id).collect();
+        // Keep the first occurrence of each new id, in offset order.
+        let to_apply: Vec<Record> = fresh
+            .into_iter()
+            .filter(|r| new_ids.remove(&r.event.envelope.event_id))
+            .cloned()
+            .collect();
+        if !to_apply.is_empty() {
+            self.projection.apply(&mut tx, &to_apply).await?;
+        }
+        if next_offset > stored {
+            sqlx::query(include_str!("sql/move_position.sql"))
+                .bind(key.0)
+                .bind(key.1)
+                .bind(key.2)
+                .bind(key.3)
+                .bind(next_offset)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Applied {
+            events: to_apply.len(),
+        })
+    }
+
+    async fn maintain(&self) -> Result<(), SinkError> {
+        let prune = format!(
+            "DELETE FROM {} WHERE seen_at < now() - interval '{SEEN_RETENTION}'",
+            Self::seen_table()
+        );
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            sqlx::query(&prune).execute(&self.pool),
+        )
+        .await
+        .map_err(|_| SinkError::Transient("pruning seen events timed out".into()))??;
+        Ok(())
+    }
+}

@@ -1,0 +1,145 @@
+//! What a projection implements. The runtime owns everything about delivery (positions, fencing,
+//! deduplication, batching, retries, dead letters); a projection only says what an event does to
+//! its store.
+
+use std::future::Future;
+
+use surge_schemas::Event;
+use uuid::Uuid;
+
+/// One decoded event as the runtime hands it to projections.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub partition: i32,
+    pub offset: i64,
+    pub event: Event,
+}
+
+/// Why a projection could not apply an event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    /// The store failed (connection lost, timeout): the runtime retries the batch with backoff,
+    /// without skipping anything.
+    #[error("store failure: {0}")]
+    Transient(String),
+    /// This event can never be applied: the runtime dead-letters it and goes on with the rest.
+    #[error("event {event_id} rejected: {reason}")]
+    Poison { event_id: Uuid, reason: String },
+}
+
+impl From<sqlx::Error> for ApplyError {
+    fn from(error: sqlx::Error) -> Self {
+        ApplyError::Transient(error.to_string())
+    }
+}
+
+/// A projection kept in PostgreSQL.
+///
+/// The runtime opens one transaction per partition batch, checks the fencing generation, drops
+/// events already applied (offset below the stored position, or an event id seen before), calls
+/// [`PgProjection::apply`] with what is left, moves the position, and commits. So `apply` sees
+/// each event once, in partition order, and must not commit or roll back itself.
+pub trait PgProjection: Send + Sync + 'static {
+    /// Stable name, e.g. `wallets`. With the version it names the tables (`wallets_v1_ledger`)
+    /// and the consumer group, so a rebuild can write a new version beside the serving one.
+    const NAME: &'static str;
+    const VERSION: u32;
+
+    /// Idempotent DDL for this version's tables (`CREATE TABLE IF NOT EXISTS ...`), where
+    /// `{t}` stands for the table prefix `<name>_v<version>`. Run by `surge migrate`.
+    fn migrations() -> &'static [&'static str];
+
+    /// Applies `records` (one partition, ascending offsets, none applied before).
+    fn apply(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        records: &[Record],
+    ) -> impl Future<Output = Result<(), ApplyError>> + Send;
+
+    /// The table prefix, `<name>_v<version>`.
+    fn table_prefix() -> String {
+        format!("{}_v{}", Self::NAME, Self::VERSION)
+    }
+}
+
+/// A projection kept in Redis: a pure function from one event to the writes it causes.
+///
+/// The runtime runs a batch's writes in one Lua script that checks the partition's watermark and
+/// fencing generation, skips events whose id it has seen, applies the writes in order and moves
+/// the watermark; an event at or below the watermark changes nothing.
+pub trait RedisProjection: Send + Sync + 'static {
+    const NAME: &'static str;
+    const VERSION: u32;
+
+    /// Per-user state the fold needs (`()` when none). The runtime loads it for the batch's users
+    /// from the hash `<keyspace>:state` (field = user id, JSON value), threads it through the
+    /// batch in order, and stores it in the same script as the writes.
+    type State: Default
+        + Clone
+        + PartialEq
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync;
+
+    /// The writes `record` causes to its user's `state`, updating it. Pure and deterministic:
+    /// a replay from the same state gives the same writes.
+    fn writes(
+        &self,
+        state: &mut Self::State,
+        record: &Record,
+        keys: &KeySpace,
+    ) -> Result<Vec<RedisWrite>, ApplyError>;
+}
+
+/// Names Redis keys of one projection version: `<deployment prefix>:<name>:v<version>:<suffix>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySpace {
+    base: String,
+}
+
+impl KeySpace {
+    pub fn new(deployment_prefix: &str, name: &str, version: u32) -> Self {
+        KeySpace {
+            base: format!("{deployment_prefix}:{name}:v{version}"),
+        }
+    }
+
+    pub fn key(&self, suffix: &str) -> String {
+        format!("{}:{suffix}", self.base)
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+}
+
+/// The Redis commands a projection may issue. Kept to a small closed set so the apply script
+/// stays simple and auditable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisWrite {
+    ZIncrBy {
+        key: String,
+        member: String,
+        by: i64,
+    },
+    LPush {
+        key: String,
+        value: String,
+    },
+    LTrim {
+        key: String,
+        start: i64,
+        stop: i64,
+    },
+    /// Absolute expiry, so replaying the same event sets the same deadline.
+    ExpireAt {
+        key: String,
+        unix_secs: i64,
+    },
+    HSet {
+        key: String,
+        field: String,
+        value: String,
+    },
+}

@@ -1,0 +1,201 @@
+//! Redis sink.
+//!
+//! Guarantee: exactly-once effect. The batch is folded in Rust from the users' stored state, then
+//! one Lua script checks the partition's fencing generation, that the watermark is where the fold
+//! started, and that no event id was seen before; only then does it write the effects, the new
+//! states, the seen ids and the new watermark. A failed check writes nothing and the batch is
+//! retried (or dropped, when fenced).
+
+use std::collections::{HashMap, HashSet};
+
+use redis::Script;
+use redis::aio::ConnectionManager;
+
+use super::sink::{Applied, Claim, Sink, SinkError};
+use super::{KeySpace, Record, RedisProjection, RedisWrite};
+
+/// Event ids are remembered this long (duplicates arrive within the 24 h idempotency window).
+const SEEN_TTL_SECS: u64 = 48 * 3600;
+
+pub struct RedisSink<P> {
+    projection: P,
+    redis: ConnectionManager,
+    keys: KeySpace,
+    apply_script: Script,
+    claim_script: Script,
+}
+
+impl<P: RedisProjection> RedisSink<P> {
+    pub fn new(projection: P, redis: ConnectionManager, deployment_prefix: &str) -> Self {
+        RedisSink {
+            projection,
+            redis,
+            keys: KeySpace::new(deployment_prefix, P::NAME, P::VERSION),
+            apply_script: Script::new(include_str!("lua/apply.lua")),
+            claim_script: Script::new(include_str!("lua/claim.lua")),
+        }
+    }
+
+    pub fn keys(&self) -> &KeySpace {
+        &self.keys
+    }
+
+    fn field(topic: &str, partition: i32) -> String {
+        format!("{topic}:{partition}")
+    }
+
+    fn seen_key(&self, record: &Record) -> String {
+        self.keys
+            .key(&format!("seen:{}", record.event.envelope.event_id))
+    }
+}
+
+impl<P: RedisProjection> Sink for RedisSink<P> {
+    fn id(&self) -> String {
+        format!("{}.v{}", P::NAME, P::VERSION)
+    }
+
+    async fn migrate(&self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    async fn claim(&self, topic: &str, partitions: &[i32]) -> Result<Vec<Claim>, SinkError> {
+        let mut conn = self.redis.clone();
+        let mut invocation = self.claim_script.prepare_invoke();
+        invocation
+            .key(self.keys.key("positions"))
+            .key(self.keys.key("generations"));
+        for &p in partitions {
+            invocation.arg(Self::field(topic, p));
+        }
+        let flat: Vec<i64> = invocation.invoke_async(&mut conn).await?;
+        Ok(partitions
+            .iter()
+            .zip(flat.chunks_exact(2))
+            .map(|(&partition, pair)| Claim {
+                partition,
+                generation: pair[0],
+                next_offset: pair[1],
+            })
+            .collect())
+    }
+
+    async fn apply(
+        &self,
+        topic: &str,
+        claim: Claim,
+        records: &[Record],
+        next_offset: i64,
+    ) -> Result<Applied, SinkError> {
+        let mut conn = self.redis.clone();
+        let field = Self::field(topic, claim.partition);
+        let stored: Option<i64> = redis::cmd("HGET")
+            .arg(self.keys.key("positions"))
+            .arg(&field)
+            .query_async(&mut conn)
+            .await?;
+        let stored = stored.unwrap_or(0);
+
+        // Drop what was applied before: below the watermark, or an id already seen.
+        let fresh: Vec<&Record> = records.iter().filter(|r| r.offset >= stored).collect();
+        let mut exists = redis::pipe();
+        for record in &fresh {
+            exists.exists(self.seen_key(record));
+        }
+        let seen: Vec<bool> = if fresh.is_empty() {
+            Vec::new()
+        } else {
+            exists.query_async(&mut conn).await?
+        };
+        let mut ids = HashSet::new();
+        let to_apply: Vec<&Record> = fresh
+            .into_iter()
+            .zip(seen)
+            .filter(|(record, seen)| !seen && ids.insert(record.event.envelope.event_id))
+            .map(|(record, _)| record)
+            .collect();
+
+        // Fold from the users' stored state.
+        let users: Vec<i64> = to_apply
+            .iter()
+            .map(|r| r.event.envelope.user_id)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let mut states: HashMap<i64, P::State> = HashMap::new();
+        if !users.is_empty() {
+            let raw: Vec<Option<String>> = redis::cmd("HMGET")
+                .arg(self.keys.key("state"))
+                .arg(&users)
+                .query_async(&mut conn)
+                .await?;
+            for (user, json) in users.iter().zip(raw) {
+                let state = match json {
+                    Some(json) => serde_json::from_str(&json).map_err(|e| {
+                        SinkError::Transient(format!("unreadable state of user {user}: {e}"))
+                    })?,
+                    None => P::State::default(),
+                };
+                states.insert(*user, state);
+            }
+        }
+        let before = states.clone();
+        let mut writes = Vec::new();
+        for record in &to_apply {
+            let state = states
+                .get_mut(&record.event.envelope.user_id)
+                .expect("loaded above");
+            writes.extend(self.projection.writes(state, record, &self.keys)?);
+        }
+
+        let mut invocation = self.apply_script.prepare_invoke();
+        invocation
+            .key(self.keys.key("positions"))
+            .key(self.keys.key("generations"))
+            .key(self.keys.key("state"))
+            .arg(&field)
+            .arg(claim.generation)
+            .arg(stored)
+            .arg(next_offset.max(stored))
+            .arg(SEEN_TTL_SECS)
+            .arg(to_apply.len());
+        for record in &to_apply {
+            invocation.arg(self.seen_key(record));
+        }
+        invocation.arg(writes.len());
+        for write in &writes {
+            let (op, key, a, b) = encode(write);
+            invocation.arg(op).arg(key).arg(a).arg(b);
+        }
+        let changed: Vec<(&i64, &P::State)> = states
+            .iter()
+            .filter(|(user, state)| before.get(user) != Some(*state))
+            .collect();
+        invocation.arg(changed.len());
+        for (user, state) in changed {
+            invocation
+                .arg(user)
+                .arg(serde_json::to_string(state).expect("state serialises"));
+        }
+        let verdict: String = invocation.invoke_async(&mut conn).await?;
+        match verdict.as_str() {
+            "OK" => Ok(Applied {
+                events: to_apply.len(),
+            }),
+            "FENCED" => Err(SinkError::Fenced),
+            other => Err(SinkError::Transient(format!(
+                "watermark check failed ({other}); retrying the batch"
+            ))),
+        }
+    }
+}
+
+fn encode(write: &RedisWrite) -> (&'static str, &str, String, String) {
+    match write {
+        RedisWrite::ZIncrBy { key, member, by } => ("Z", key, by.to_string(), member.clone()),
+        RedisWrite::LPush { key, value } => ("L", key, value.clone(), String::new()),
+        RedisWrite::LTrim { key, start, stop } => ("T", key, start.to_string(), stop.to_string()),
+        RedisWrite::ExpireAt { key, unix_secs } => ("E", key, unix_secs.to_string(), String::new()),
+        RedisWrite::HSet { key, field, value } => ("H", key, field.clone(), value.clone()),
+    }
+}

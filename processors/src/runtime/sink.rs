@@ -1,0 +1,91 @@
+//! Where a projection's batches land. A sink keeps, per partition, the next offset to apply and a
+//! fencing generation, in the same store as the projection's data, and commits a batch's writes
+//! with the new position atomically. Two implementations: PostgreSQL and Redis.
+
+use std::future::Future;
+
+use uuid::Uuid;
+
+use super::Record;
+
+/// Where a newly assigned partition resumes, and the generation that fences older owners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    pub partition: i32,
+    pub next_offset: i64,
+    pub generation: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SinkError {
+    /// Retry the same batch later (store down, timeout, a conflicting concurrent write).
+    #[error("transient store failure: {0}")]
+    Transient(String),
+    /// Another processor claimed the partition since we did: drop our work on it.
+    #[error("fenced: another processor owns the partition now")]
+    Fenced,
+    /// The projection rejects this event for good: dead-letter it and retry without it.
+    #[error("event {event_id} rejected: {reason}")]
+    Poison { event_id: Uuid, reason: String },
+}
+
+impl From<sqlx::Error> for SinkError {
+    fn from(error: sqlx::Error) -> Self {
+        SinkError::Transient(error.to_string())
+    }
+}
+
+impl From<redis::RedisError> for SinkError {
+    fn from(error: redis::RedisError) -> Self {
+        SinkError::Transient(error.to_string())
+    }
+}
+
+impl From<super::ApplyError> for SinkError {
+    fn from(error: super::ApplyError) -> Self {
+        match error {
+            super::ApplyError::Transient(reason) => SinkError::Transient(reason),
+            super::ApplyError::Poison { event_id, reason } => {
+                SinkError::Poison { event_id, reason }
+            }
+        }
+    }
+}
+
+/// What a batch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Applied {
+    /// Events whose effects were written (the rest were duplicates or already applied).
+    pub events: usize,
+}
+
+pub trait Sink: Send + Sync + 'static {
+    /// `<name>.v<version>`: names the consumer group, the metrics and dead letters.
+    fn id(&self) -> String;
+
+    /// Creates what the sink needs (tables, positions), idempotently.
+    fn migrate(&self) -> impl Future<Output = Result<(), SinkError>> + Send;
+
+    /// Takes ownership of `partitions` of `topic`: bumps each generation, returns where to resume.
+    fn claim(
+        &self,
+        topic: &str,
+        partitions: &[i32],
+    ) -> impl Future<Output = Result<Vec<Claim>, SinkError>> + Send;
+
+    /// Applies `records` (one partition, ascending offsets) and moves the position to
+    /// `next_offset`, atomically, if `generation` still owns the partition. Records at or below
+    /// the stored position, or with an event id applied before, change nothing.
+    fn apply(
+        &self,
+        topic: &str,
+        claim: Claim,
+        records: &[Record],
+        next_offset: i64,
+    ) -> impl Future<Output = Result<Applied, SinkError>> + Send;
+
+    /// Periodic housekeeping off the hot path (e.g. forgetting old event ids).
+    fn maintain(&self) -> impl Future<Output = Result<(), SinkError>> + Send {
+        async { Ok(()) }
+    }
+}

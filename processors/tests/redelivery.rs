@@ -1,0 +1,325 @@
+//! Re-delivery changes nothing: the runtime's sinks against real PostgreSQL and Redis. A batch
+//! delivered again (Kafka re-delivers after a crash or a seek backwards), or overlapping what was
+//! applied, leaves every store exactly as one clean pass does; and an owner whose generation was
+//! superseded is refused.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use redis::aio::ConnectionManager;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Row};
+use surge_processors::projectors::feed::Feed;
+use surge_processors::projectors::leaderboard::Leaderboard;
+use surge_processors::projectors::profiles::Profiles;
+use surge_processors::projectors::wallets::Wallets;
+use surge_processors::runtime::{PgSink, Record, RedisSink, Sink, SinkError};
+use surge_schemas::{DailyCheckedIn, Envelope, Event, Payload, SessionStarted, TapsSubmitted};
+use uuid::Uuid;
+
+const TOPIC: &str = "redelivery.events";
+const DAY_MS: i64 = 86_400_000;
+const T0: i64 = 1_764_000_000_000;
+
+/// A partition's worth of events from three users: sessions, taps, check-ins on several days.
+fn records() -> Vec<Record> {
+    let mut out = Vec::new();
+    for offset in 0..30_i64 {
+        let user_id = 1 + offset % 3;
+        let occurred_at = T0 + offset * DAY_MS / 5;
+        let payload: Payload = match offset % 5 {
+            0 => SessionStarted {
+                first_name: format!("user {user_id}"),
+                last_name: None,
+                username: None,
+                language_code: None,
+                is_premium: false,
+                photo_url: None,
+                allows_write_to_pm: false,
+                start_param: None,
+                platform: None,
+            }
+            .into(),
+            1 | 2 => TapsSubmitted {
+                count: (offset + 1) as i32,
+            }
+            .into(),
+            _ => DailyCheckedIn {
+                day: (occurred_at / DAY_MS) as i32,
+            }
+            .into(),
+        };
+        let envelope = Envelope {
+            event_id: Uuid::now_v7(),
+            user_id,
+            occurred_at,
+            recorded_at: occurred_at,
+        };
+        out.push(Record {
+            partition: 0,
+            offset,
+            event: Event { envelope, payload },
+        });
+    }
+    out
+}
+
+fn next(records: &[Record]) -> i64 {
+    records.last().unwrap().offset + 1
+}
+
+async fn pg(schema: &str) -> PgPool {
+    let url = "postgres://postgres@127.0.0.1:5432/postgres";
+    let admin = PgPool::connect(url).await.unwrap();
+    sqlx::query(&format!("CREATE SCHEMA \"{schema}\""))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let options = PgConnectOptions::from_str(url)
+        .unwrap()
+        .options([("search_path", schema)]);
+    PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(options)
+        .await
+        .unwrap()
+}
+
+async fn drop_schema(schema: &str) {
+    let admin = PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres")
+        .await
+        .unwrap();
+    sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .execute(&admin)
+        .await
+        .unwrap();
+}
+
+/// Every row of the given tables, as text, so two stores can be compared whole.
+async fn pg_dump(pool: &PgPool, tables: &[&str]) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for table in tables {
+        let rows = sqlx::query(&format!(
+            "SELECT row_to_json(t)::text AS r FROM {table} t ORDER BY 1"
+        ))
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        let mut rows: Vec<String> = rows.iter().map(|r| r.get("r")).collect();
+        rows.sort();
+        out.insert(table.to_string(), rows);
+    }
+    out
+}
+
+/// Applies `records` once, cleanly, and returns the resulting tables.
+async fn pg_clean_pass<S: Sink>(
+    sink: S,
+    records: &[Record],
+    pool: &PgPool,
+    tables: &[&str],
+) -> BTreeMap<String, Vec<String>> {
+    sink.migrate().await.unwrap();
+    let claim = sink.claim(TOPIC, &[0]).await.unwrap().remove(0);
+    sink.apply(TOPIC, claim, records, next(records))
+        .await
+        .unwrap();
+    pg_dump(pool, tables).await
+}
+
+/// Applies a prefix, re-delivers it, re-claims, applies an overlapping rest, and checks a stale
+/// owner is fenced.
+async fn redeliver<S: Sink>(sink: &S, records: &[Record]) {
+    sink.migrate().await.unwrap();
+    let first = sink.claim(TOPIC, &[0]).await.unwrap().remove(0);
+    assert_eq!(first.next_offset, 0);
+    let head = &records[..12];
+    sink.apply(TOPIC, first, head, next(head)).await.unwrap();
+    let again = sink.apply(TOPIC, first, head, next(head)).await.unwrap();
+    assert_eq!(again.events, 0, "a re-delivered batch applies nothing");
+
+    let second = sink.claim(TOPIC, &[0]).await.unwrap().remove(0);
+    assert_eq!(
+        second.next_offset, 12,
+        "a new owner resumes from the stored position"
+    );
+    assert!(second.generation > first.generation);
+    let stale = sink
+        .apply(TOPIC, first, &records[12..], next(records))
+        .await;
+    assert_eq!(
+        stale.unwrap_err(),
+        SinkError::Fenced,
+        "the old owner is fenced"
+    );
+    // Kafka seeks back and delivers from offset 5: only 12.. is new.
+    let applied = sink
+        .apply(TOPIC, second, &records[5..], next(records))
+        .await
+        .unwrap();
+    assert_eq!(applied.events, records.len() - 12);
+}
+
+#[tokio::test]
+async fn pg_projections_are_unchanged_by_redelivery() {
+    let records = records();
+    for (name, tables) in [
+        (
+            "wallets",
+            vec![
+                "wallets_v1_balances",
+                "wallets_v1_ledger",
+                "wallets_v1_streaks",
+            ],
+        ),
+        ("profiles", vec!["profiles_v1_users"]),
+    ] {
+        let (clean, replayed) = (
+            format!("redeliv_clean_{}", Uuid::now_v7().simple()),
+            format!("redeliv_replay_{}", Uuid::now_v7().simple()),
+        );
+        let (clean_pool, replay_pool) = (pg(&clean).await, pg(&replayed).await);
+        let (expected, got) = if name == "wallets" {
+            let expected = pg_clean_pass(
+                PgSink::new(Wallets, clean_pool.clone()),
+                &records,
+                &clean_pool,
+                &tables,
+            )
+            .await;
+            redeliver(&PgSink::new(Wallets, replay_pool.clone()), &records).await;
+            (expected, pg_dump(&replay_pool, &tables).await)
+        } else {
+            let expected = pg_clean_pass(
+                PgSink::new(Profiles, clean_pool.clone()),
+                &records,
+                &clean_pool,
+                &tables,
+            )
+            .await;
+            redeliver(&PgSink::new(Profiles, replay_pool.clone()), &records).await;
+            (expected, pg_dump(&replay_pool, &tables).await)
+        };
+        assert!(
+            expected.values().any(|rows| !rows.is_empty()),
+            "{name}: the clean pass wrote something"
+        );
+        assert_eq!(got, expected, "{name}");
+        drop_schema(&clean).await;
+        drop_schema(&replayed).await;
+    }
+}
+
+async fn redis() -> ConnectionManager {
+    ConnectionManager::new(redis::Client::open("redis://127.0.0.1:6379").unwrap())
+        .await
+        .unwrap()
+}
+
+/// Every projection key under `prefix` (not the runtime's bookkeeping), with its contents.
+async fn redis_dump(conn: &mut ConnectionManager, prefix: &str) -> BTreeMap<String, String> {
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(conn)
+        .await
+        .unwrap();
+    let mut out = BTreeMap::new();
+    for key in keys {
+        let suffix = key.trim_start_matches(prefix).to_owned();
+        if [":positions", ":generations"]
+            .iter()
+            .any(|s| suffix.ends_with(s))
+            || suffix.contains(":seen:")
+        {
+            continue;
+        }
+        let kind: String = redis::cmd("TYPE")
+            .arg(&key)
+            .query_async(conn)
+            .await
+            .unwrap();
+        let value = match kind.as_str() {
+            "zset" => format!(
+                "{:?}",
+                redis::cmd("ZRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-1)
+                    .arg("WITHSCORES")
+                    .query_async::<Vec<String>>(conn)
+                    .await
+                    .unwrap()
+            ),
+            "list" => format!(
+                "{:?}",
+                redis::cmd("LRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-1)
+                    .query_async::<Vec<String>>(conn)
+                    .await
+                    .unwrap()
+            ),
+            "hash" => format!(
+                "{:?}",
+                redis::cmd("HGETALL")
+                    .arg(&key)
+                    .query_async::<BTreeMap<String, String>>(conn)
+                    .await
+                    .unwrap()
+            ),
+            other => format!("<{other}>"),
+        };
+        out.insert(suffix, value);
+    }
+    out
+}
+
+async fn delete_prefix(conn: &mut ConnectionManager, prefix: &str) {
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(conn)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL").arg(keys).query_async(conn).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn redis_projections_are_unchanged_by_redelivery() {
+    let records = records();
+    let mut conn = redis().await;
+    for name in ["leaderboard", "feed"] {
+        let clean = format!("redeliv-clean-{}", Uuid::now_v7().simple());
+        let replayed = format!("redeliv-replay-{}", Uuid::now_v7().simple());
+        if name == "leaderboard" {
+            let sink = RedisSink::new(Leaderboard, conn.clone(), &clean);
+            let claim = sink.claim(TOPIC, &[0]).await.unwrap().remove(0);
+            sink.apply(TOPIC, claim, &records, next(&records))
+                .await
+                .unwrap();
+            redeliver(
+                &RedisSink::new(Leaderboard, conn.clone(), &replayed),
+                &records,
+            )
+            .await;
+        } else {
+            let sink = RedisSink::new(Feed, conn.clone(), &clean);
+            let claim = sink.claim(TOPIC, &[0]).await.unwrap().remove(0);
+            sink.apply(TOPIC, claim, &records, next(&records))
+                .await
+                .unwrap();
+            redeliver(&RedisSink::new(Feed, conn.clone(), &replayed), &records).await;
+        }
+        let expected = redis_dump(&mut conn, &clean).await;
+        let got = redis_dump(&mut conn, &replayed).await;
+        assert!(
+            !expected.is_empty(),
+            "{name}: the clean pass wrote something"
+        );
+        assert_eq!(got, expected, "{name}");
+        delete_prefix(&mut conn, &clean).await;
+        delete_prefix(&mut conn, &replayed).await;
+    }
+}

@@ -1,0 +1,8 @@
+//! The read side of Surge: projection stores, their migrations, and the query API that serves
+//! them (never the topics, never the write side).
+
+pub mod feed;
+pub mod leaderboard;
+pub mod profiles;
+pub mod query_api;
+pub mod wallets;
