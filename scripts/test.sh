@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is missing, starts a real broker process, checks
+# formatting, lints, the docker-compose file, then runs the whole test suite.
+# Needs PostgreSQL and Redis on their default local ports (as on the project's machines).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+run_dir="$(mktemp -d)"
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+echo "== installing what is missing"
+if ! command -v docker-compose >/dev/null; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
+fi
+if ! cargo nextest --version >/dev/null 2>&1; then
+  cargo install cargo-nextest --locked
+fi
+scripts/broker.sh install
+
+echo "== checks"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+docker-compose -f docker-compose.yml config --quiet
+
+echo "== starting the broker"
+# The first free port from 19092 up, unless one is given (a broker left running must not fail CI).
+port="${SURGE_TEST_BROKER_PORT:-}"
+if [ -z "$port" ]; then
+  for candidate in $(seq 19092 19192); do
+    if ! (echo >"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then
+      port=$candidate
+      break
+    fi
+  done
+fi
+scripts/broker.sh start "$port" "$run_dir"
+trap 'kill "$(cat "$run_dir/tansu.pid")" 2>/dev/null || true; rm -rf "$run_dir"' EXIT
+export SURGE_TEST_KAFKA_BROKERS="127.0.0.1:$port"
+
+echo "== tests"
+# Every test works in its own schema of this database; start from an empty one.
+psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS surge_test WITH (FORCE)" >/dev/null
+psql -q -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE surge_test" >/dev/null
+cargo nextest run --workspace --locked --no-fail-fast "$@"

@@ -1,0 +1,64 @@
+//! `surge dev`: the whole system in one process on embedded defaults, for a laptop or a demo.
+
+use std::time::Duration;
+
+use crate::infra;
+use crate::serve::{bind, serve};
+use crate::settings::{Common, Process, QueryApi, Telegram, WriteApi};
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    pub(crate) common: Common,
+    #[command(flatten)]
+    pub(crate) telegram: Telegram,
+    #[command(flatten)]
+    pub(crate) write: WriteApi,
+    #[command(flatten)]
+    pub(crate) query: QueryApi,
+    #[command(flatten)]
+    pub(crate) process: Process,
+}
+
+pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
+    let common = &args.common;
+    let kafka = infra::kafka(common).await?;
+    let registry = infra::schema_registry(common).await?;
+    let state = super::write_api::state(
+        common,
+        &args.telegram,
+        &args.write,
+        &kafka.brokers,
+        &registry.url,
+    )
+    .await?;
+    let query = super::query_api::app(common).await?;
+    let metrics = prometheus::Registry::new();
+    let (stores, processors) = super::process::start(
+        common,
+        &args.process,
+        &kafka.brokers,
+        &registry.url,
+        &metrics,
+    )
+    .await?;
+    let process_app = surge_processors::health::app(metrics, stores, processors.clone());
+    let process_listener = bind(args.process.process_addr, "processor health").await?;
+    let write_listener = bind(args.write.write_addr, "write API").await?;
+    let query_listener = bind(args.query.query_addr, "query API").await?;
+    tracing::info!(
+        write = %args.write.write_addr,
+        query = %args.query.query_addr,
+        registry = %registry.url,
+        "Surge dev is up. Sign initData with `surge sign-init-data --user-id 1`."
+    );
+    let log = state.log.clone();
+    let (write, query, process) = tokio::join!(
+        serve(write_listener, surge_producers::app(state), "write API"),
+        serve(query_listener, query, "query API"),
+        serve(process_listener, process_app, "processor health"),
+    );
+    log.flush(Duration::from_secs(10));
+    super::process::stop(&processors);
+    write.and(query).and(process)
+}

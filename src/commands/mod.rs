@@ -1,0 +1,8 @@
+//! One module per `surge` subcommand.
+
+pub(crate) mod dev;
+pub(crate) mod migrate;
+pub(crate) mod process;
+pub(crate) mod query_api;
+pub(crate) mod sign_init_data;
+pub(crate) mod write_api;

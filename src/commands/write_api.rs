@@ -1,0 +1,90 @@
+//! `surge write-api`: Telegram-authenticated writes become Avro events on Kafka.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use surge_producers::kafka::{EventLog, ProducerSettings};
+use surge_producers::{AppState, WriteApiConfig};
+use surge_telegram_auth::Validator;
+
+use crate::infra;
+use crate::serve::{bind, serve};
+use crate::settings::{Common, InitDataCheck, Telegram, WriteApi};
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    pub(crate) common: Common,
+    #[command(flatten)]
+    pub(crate) telegram: Telegram,
+    #[command(flatten)]
+    pub(crate) write: WriteApi,
+}
+
+pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
+    let kafka = infra::kafka(&args.common).await?;
+    let registry = infra::schema_registry(&args.common).await?;
+    let state = state(
+        &args.common,
+        &args.telegram,
+        &args.write,
+        &kafka.brokers,
+        &registry.url,
+    )
+    .await?;
+    let listener = bind(args.write.write_addr, "write API").await?;
+    let log = state.log.clone();
+    let served = serve(listener, surge_producers::app(state), "write API").await;
+    log.flush(Duration::from_secs(10));
+    served
+}
+
+/// Everything the write API needs, connected and checked.
+pub(crate) async fn state(
+    common: &Common,
+    telegram: &Telegram,
+    write: &WriteApi,
+    brokers: &str,
+    registry_url: &str,
+) -> anyhow::Result<AppState> {
+    let codec = infra::codec(common, registry_url).await?;
+    let producer = ProducerSettings {
+        produce_timeout: write.produce_timeout(),
+        queue_max_messages: write.producer_queue_max,
+        linger: Duration::from_millis(write.producer_linger_ms),
+        ..ProducerSettings::new(brokers, &common.events_topic)
+    };
+    let log = EventLog::new(producer, codec).context("Failed to create the Kafka producer")?;
+    let redis = infra::redis(common).await?;
+    let config = WriteApiConfig {
+        init_data_max_age: Duration::from_secs(telegram.init_data_max_age_secs),
+        max_body_bytes: write.max_body_bytes,
+        user_rate_per_sec: write.user_rate_per_sec,
+        user_burst: write.user_burst,
+        max_in_flight: write.max_in_flight,
+        redis_prefix: common.redis_prefix.clone(),
+        ..WriteApiConfig::new(telegram.bot_token.clone())
+    };
+    let validator = validator(telegram)?;
+    Ok(AppState::new(config, validator, log, redis))
+}
+
+fn validator(telegram: &Telegram) -> anyhow::Result<Validator> {
+    use secrecy::ExposeSecret;
+    let max_age = Duration::from_secs(telegram.init_data_max_age_secs);
+    let public_key = match telegram.init_data_check {
+        InitDataCheck::Hmac => return Ok(Validator::hmac(&telegram.bot_token, max_age)),
+        InitDataCheck::Ed25519 => surge_telegram_auth::telegram_production_key(),
+        InitDataCheck::Ed25519Test => surge_telegram_auth::telegram_test_key(),
+    };
+    let bot_id = telegram
+        .bot_token
+        .expose_secret()
+        .split(':')
+        .next()
+        .and_then(|id| id.parse::<i64>().ok())
+        .context(
+            "SURGE_BOT_TOKEN must start with the bot id (\"<bot id>:<secret>\") for Ed25519 checks",
+        )?;
+    Ok(Validator::ed25519(bot_id, public_key, max_age))
+}

@@ -1,0 +1,148 @@
+//! Connecting to, or embedding, what the roles depend on: Kafka (or librdkafka's in-process mock
+//! cluster), the schema registry (or the embedded one, stored in PostgreSQL), PostgreSQL, Redis.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use sqlx::migrate::MigrateDatabase;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres};
+use surge_processors::runtime::dead_letters::topic_for as dead_letter_topic;
+use surge_producers::kafka::admin::ensure_topic;
+use surge_schema_registry::{EmbeddedRegistry, Registry};
+use surge_schemas::Codec;
+
+use crate::settings::Common;
+
+/// Brokers to talk to; holds the mock cluster alive when it is the embedded one.
+pub(crate) struct Kafka {
+    pub(crate) brokers: String,
+    _embedded: Option<MockCluster<'static, DefaultProducerContext>>,
+}
+
+/// Connects to SURGE_KAFKA_BROKERS, or starts the in-process mock cluster, and creates the topic.
+pub(crate) async fn kafka(common: &Common) -> anyhow::Result<Kafka> {
+    let (brokers, embedded) = match &common.kafka_brokers {
+        Some(brokers) => (brokers.clone(), None),
+        None => {
+            let cluster =
+                MockCluster::new(1).context("Failed to start the embedded Kafka mock cluster")?;
+            let brokers = cluster.bootstrap_servers();
+            let topic = &common.events_topic;
+            for (name, partitions) in [
+                (topic.clone(), common.events_partitions),
+                (dead_letter_topic(topic), 1),
+            ] {
+                cluster
+                    .create_topic(&name, partitions, 1)
+                    .with_context(|| {
+                        format!("Failed to create topic {name} in the mock cluster")
+                    })?;
+            }
+            tracing::info!(%brokers, "Embedded Kafka (librdkafka mock cluster) started; its events live only as long as this process.");
+            (brokers, Some(cluster))
+        }
+    };
+    let dlq = dead_letter_topic(&common.events_topic);
+    for (topic, partitions) in [(&common.events_topic, common.events_partitions), (&dlq, 1)] {
+        ensure_topic(&brokers, topic, partitions, common.topic_replication)
+            .await
+            .with_context(|| format!("Failed to create topic {topic} on {brokers}"))?;
+    }
+    Ok(Kafka {
+        brokers,
+        _embedded: embedded,
+    })
+}
+
+/// PostgreSQL with `search_path` set to Surge's schema; creates the database and schema if missing.
+pub(crate) async fn database(common: &Common) -> anyhow::Result<PgPool> {
+    let url = &common.database_url;
+    let exists = Postgres::database_exists(url)
+        .await
+        .context("Failed to reach PostgreSQL")?;
+    if !exists {
+        // Another process may create it at the same moment; only a still-missing database is an error.
+        if let Err(error) = Postgres::create_database(url).await
+            && !Postgres::database_exists(url).await.unwrap_or(false)
+        {
+            return Err(error).context("Failed to create the database");
+        }
+    }
+    let options =
+        PgConnectOptions::from_str(url).context("SURGE_DATABASE_URL is not a PostgreSQL URL")?;
+    let schema = &common.database_schema;
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.clone())
+        .await?;
+    let create = format!(
+        "CREATE SCHEMA IF NOT EXISTS \"{}\"",
+        schema.replace('"', "\"\"")
+    );
+    if let Err(error) = sqlx::query(&create).execute(&admin).await {
+        tracing::debug!(%error, "CREATE SCHEMA raced with another process.");
+    }
+    admin.close().await;
+    PgPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect_with(options.options([("search_path", schema.as_str())]))
+        .await
+        .context("Failed to connect to PostgreSQL")
+}
+
+/// The schema registry URL; starts the embedded registry when SURGE_SCHEMA_REGISTRY_URL is unset.
+pub(crate) struct SchemaRegistry {
+    pub(crate) url: String,
+    _embedded: Option<EmbeddedRegistry>,
+}
+
+pub(crate) async fn schema_registry(common: &Common) -> anyhow::Result<SchemaRegistry> {
+    if let Some(url) = &common.schema_registry_url {
+        return Ok(SchemaRegistry {
+            url: url.clone(),
+            _embedded: None,
+        });
+    }
+    let pool = database(common).await?;
+    let registry = Registry::open(pool)
+        .await
+        .context("Failed to open the embedded schema registry")?;
+    let embedded = surge_schema_registry::serve(registry, common.schema_registry_listen)
+        .await
+        .context("Failed to start the embedded schema registry")?;
+    tracing::info!(url = %embedded.url, "Embedded schema registry started (stored in PostgreSQL).");
+    Ok(SchemaRegistry {
+        url: embedded.url.clone(),
+        _embedded: Some(embedded),
+    })
+}
+
+/// A codec for the events topic with every event schema registered: an incompatible schema
+/// change stops the role at start-up with the registry's reason.
+pub(crate) async fn codec(common: &Common, registry_url: &str) -> anyhow::Result<Arc<Codec>> {
+    let codec = Codec::new(registry_url, &common.events_topic, Duration::from_secs(5))?;
+    codec
+        .register_all()
+        .await
+        .context("Failed to register the event schemas")?;
+    Ok(Arc::new(codec))
+}
+
+/// A multiplexed, self-reconnecting Redis connection with bounded waits.
+pub(crate) async fn redis(common: &Common) -> anyhow::Result<ConnectionManager> {
+    let client =
+        redis::Client::open(common.redis_url.as_str()).context("SURGE_REDIS_URL is invalid")?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Duration::from_secs(2))
+        .set_response_timeout(Duration::from_secs(2));
+    ConnectionManager::new_with_config(client, config)
+        .await
+        .context("Failed to connect to Redis")
+}

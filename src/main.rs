@@ -1,0 +1,73 @@
+//! `surge`: one binary, one subcommand per role. Each role also runs alone so it can be scaled
+//! horizontally; `surge dev` runs everything in one process on embedded defaults.
+
+mod commands;
+mod infra;
+mod serve;
+mod settings;
+mod telemetry;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "surge",
+    version,
+    about = "Event-sourced backend for Telegram Mini Apps"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Everything in one process: embedded Kafka (unless SURGE_KAFKA_BROKERS) and schema registry
+    /// (unless SURGE_SCHEMA_REGISTRY_URL), migrations, the write API and the query API.
+    Dev(commands::dev::Args),
+    /// The write API alone: Mini App writes become Avro events on Kafka.
+    WriteApi(commands::write_api::Args),
+    /// Stream processors: fold the events into projections (all, or --projection NAME ...).
+    Process(commands::process::Args),
+    /// The query API alone (serves projections; answers 501 until the projections land).
+    QueryApi(commands::query_api::Args),
+    /// Creates the database, its schema and the registry tables, creates the topic and registers
+    /// every event schema (refused if incompatible with what is registered).
+    Migrate(commands::migrate::Args),
+    /// Prints valid initData for the configured bot token, for development, tests and load tests.
+    SignInitData(commands::sign_init_data::Args),
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    if !matches!(cli.command, Command::SignInitData(_)) {
+        telemetry::init();
+    }
+    let result = match cli.command {
+        Command::Dev(args) => commands::dev::run(args).await,
+        Command::WriteApi(args) => commands::write_api::run(args).await,
+        Command::Process(args) => commands::process::run(args).await,
+        Command::QueryApi(args) => commands::query_api::run(args).await,
+        Command::Migrate(args) => commands::migrate::run(args).await,
+        Command::SignInitData(args) => commands::sign_init_data::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // The whole cause chain, once, as the last thing the process says.
+            tracing::error!(error = format!("{error:#}"), "Surge stopped on an error.");
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,173 @@
+//! Configuration: every setting is a `SURGE_*` environment variable (or the matching flag) with a
+//! local default, so `surge dev` runs on a fresh machine with none set. `surge <role> --help`
+//! lists them all. Secrets are wrapped in `SecretString` and never printed.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use secrecy::SecretString;
+
+/// Development bot token: public, documented, and only good for local work. Set SURGE_BOT_TOKEN
+/// in any deployment that real users reach.
+pub(crate) const DEV_BOT_TOKEN: &str = "7000000001:AAdev-surge-local-token-not-a-secret";
+
+/// Settings every role shares.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct Common {
+    /// Kafka bootstrap servers; unset = librdkafka's in-process mock cluster.
+    #[arg(long, env = "SURGE_KAFKA_BROKERS")]
+    pub(crate) kafka_brokers: Option<String>,
+    /// Confluent-compatible schema registry; unset = the embedded one, stored in PostgreSQL.
+    #[arg(long, env = "SURGE_SCHEMA_REGISTRY_URL")]
+    pub(crate) schema_registry_url: Option<String>,
+    /// Where the embedded schema registry listens (port 0 = any free port).
+    #[arg(
+        long,
+        env = "SURGE_SCHEMA_REGISTRY_LISTEN",
+        default_value = "127.0.0.1:0"
+    )]
+    pub(crate) schema_registry_listen: SocketAddr,
+    /// PostgreSQL; the database is created if missing.
+    #[arg(
+        long,
+        env = "SURGE_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/surge"
+    )]
+    pub(crate) database_url: String,
+    /// PostgreSQL schema (namespace) holding Surge's tables; created if missing.
+    #[arg(long, env = "SURGE_DATABASE_SCHEMA", default_value = "surge")]
+    pub(crate) database_schema: String,
+    #[arg(
+        long,
+        env = "SURGE_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379"
+    )]
+    pub(crate) redis_url: String,
+    /// Prefix of every Redis key this deployment writes.
+    #[arg(long, env = "SURGE_REDIS_PREFIX", default_value = "surge")]
+    pub(crate) redis_prefix: String,
+    /// The topic of user events (keyed by user id).
+    #[arg(long, env = "SURGE_EVENTS_TOPIC", default_value = "surge.events")]
+    pub(crate) events_topic: String,
+    /// Partitions of the events topic when Surge creates it.
+    #[arg(long, env = "SURGE_EVENTS_PARTITIONS", default_value_t = 12)]
+    pub(crate) events_partitions: i32,
+    /// Replication factor of topics Surge creates (3 on a production cluster).
+    #[arg(long, env = "SURGE_TOPIC_REPLICATION", default_value_t = 1)]
+    pub(crate) topic_replication: i32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum InitDataCheck {
+    /// HMAC-SHA256 with the bot token (Telegram's first-party check).
+    Hmac,
+    /// Ed25519 with Telegram's production public key (third-party validation, no token needed).
+    Ed25519,
+    /// Ed25519 with Telegram's test-environment public key.
+    Ed25519Test,
+}
+
+#[derive(Args, Debug, Clone)]
+pub(crate) struct Telegram {
+    /// The bot token (default: a documented development token). Never logged.
+    #[arg(long, env = "SURGE_BOT_TOKEN", default_value = DEV_BOT_TOKEN, value_parser = secret,
+          hide_env_values = true, hide_default_value = true)]
+    pub(crate) bot_token: SecretString,
+    /// How initData is validated. Ed25519 modes take the bot id from the token's prefix.
+    #[arg(long, env = "SURGE_INIT_DATA_CHECK", value_enum, default_value_t = InitDataCheck::Hmac)]
+    pub(crate) init_data_check: InitDataCheck,
+    /// Oldest initData accepted, in seconds.
+    #[arg(long, env = "SURGE_INIT_DATA_MAX_AGE_SECS", default_value_t = 86_400)]
+    pub(crate) init_data_max_age_secs: u64,
+}
+
+fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(value.to_owned()))
+}
+
+#[derive(Args, Debug, Clone)]
+pub(crate) struct WriteApi {
+    #[arg(long, env = "SURGE_WRITE_ADDR", default_value = "127.0.0.1:8080")]
+    pub(crate) write_addr: SocketAddr,
+    /// Past this, an unacknowledged write fails with 503 (librdkafka message.timeout.ms).
+    #[arg(long, env = "SURGE_PRODUCE_TIMEOUT_MS", default_value_t = 5_000)]
+    pub(crate) produce_timeout_ms: u64,
+    /// Producer queue bound; a full queue answers 503 at once.
+    #[arg(long, env = "SURGE_PRODUCER_QUEUE_MAX", default_value_t = 100_000)]
+    pub(crate) producer_queue_max: u32,
+    #[arg(long, env = "SURGE_PRODUCER_LINGER_MS", default_value_t = 5)]
+    pub(crate) producer_linger_ms: u64,
+    #[arg(long, env = "SURGE_WRITE_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub(crate) max_body_bytes: usize,
+    /// Sustained writes per second per user (429 past it, per instance).
+    #[arg(long, env = "SURGE_USER_RATE_PER_SEC", default_value_t = 20)]
+    pub(crate) user_rate_per_sec: u32,
+    #[arg(long, env = "SURGE_USER_BURST", default_value_t = 40)]
+    pub(crate) user_burst: u32,
+    /// Requests one instance works on at once; past it, 503 + Retry-After.
+    #[arg(long, env = "SURGE_WRITE_MAX_IN_FLIGHT", default_value_t = 2048)]
+    pub(crate) max_in_flight: usize,
+}
+
+impl WriteApi {
+    pub(crate) fn produce_timeout(&self) -> Duration {
+        Duration::from_millis(self.produce_timeout_ms)
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub(crate) struct QueryApi {
+    #[arg(long, env = "SURGE_QUERY_ADDR", default_value = "127.0.0.1:8081")]
+    pub(crate) query_addr: SocketAddr,
+}
+
+#[derive(Args, Debug, Clone)]
+pub(crate) struct Process {
+    /// Projections to run (repeat the flag); default all. Each is its own consumer group, so
+    /// more instances with the same projections split the partitions.
+    #[arg(long = "projection", env = "SURGE_PROJECTIONS", value_delimiter = ',')]
+    pub(crate) projections: Vec<String>,
+    /// Health and metrics address of `surge process`.
+    #[arg(long, env = "SURGE_PROCESS_ADDR", default_value = "127.0.0.1:8082")]
+    pub(crate) process_addr: SocketAddr,
+    /// Most events applied in one batch per partition.
+    #[arg(long, env = "SURGE_PROCESS_BATCH_MAX", default_value_t = 1000)]
+    pub(crate) batch_max: usize,
+    #[arg(long, env = "SURGE_PROCESS_BATCH_WAIT_MS", default_value_t = 20)]
+    pub(crate) batch_wait_ms: u64,
+    /// How long a silent instance keeps its partitions before the group moves them.
+    #[arg(
+        long,
+        env = "SURGE_PROCESS_SESSION_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub(crate) session_timeout_ms: u64,
+    /// Longest pause between polls (e.g. a store outage being retried) before the group moves
+    /// this instance's partitions; also how long a rebalance waits for members to rejoin.
+    #[arg(
+        long,
+        env = "SURGE_PROCESS_MAX_POLL_INTERVAL_MS",
+        default_value_t = 300_000
+    )]
+    pub(crate) max_poll_interval_ms: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Probe {
+        #[command(flatten)]
+        telegram: Telegram,
+    }
+
+    #[test]
+    fn the_token_is_never_in_debug_output() {
+        let probe = Probe::parse_from(["probe", "--bot-token", "123:super-secret"]);
+        let shown = format!("{:?}", probe.telegram);
+        assert!(!shown.contains("super-secret"), "{shown}");
+    }
+}

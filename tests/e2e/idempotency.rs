@@ -1,0 +1,61 @@
+//! `Idempotency-Key`: a retry returns the first response and appends nothing.
+
+use serde_json::json;
+
+use crate::helpers::{init_data, json, spawn_app};
+
+#[tokio::test]
+async fn a_retry_with_the_same_key_appends_nothing_and_answers_the_same() {
+    let app = spawn_app().await;
+    let send = |key: &'static str, user: i64, count: i64| {
+        app.request("POST", "/v1/taps")
+            .header("authorization", format!("tma {}", init_data(user)))
+            .header("idempotency-key", key)
+            .json(&json!({ "count": count }))
+            .send()
+    };
+    let first = send("key-1", 1, 5).await.unwrap();
+    assert_eq!(first.status(), 202);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first = json(first).await;
+
+    let retry = send("key-1", 1, 5).await.unwrap();
+    assert_eq!(retry.status(), 202);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(json(retry).await, first, "the same response");
+    assert_eq!(app.record_count(), 1, "the retry appended nothing");
+
+    let reused = send("key-1", 1, 6).await.unwrap();
+    assert_eq!(reused.status(), 422);
+    assert_eq!(
+        json(reused).await["error"]["code"],
+        "idempotency_key_reused"
+    );
+
+    let other_user = send("key-1", 2, 5).await.unwrap();
+    assert_eq!(other_user.status(), 202, "keys are scoped to their user");
+    assert_eq!(app.record_count(), 2);
+}
+
+#[tokio::test]
+async fn concurrent_duplicates_make_one_event() {
+    let app = spawn_app().await;
+    let attempts = (0..8).map(|_| {
+        app.request("POST", "/v1/checkins")
+            .header("authorization", format!("tma {}", init_data(9)))
+            .header("idempotency-key", "same-moment")
+            .json(&json!({}))
+            .send()
+    });
+    let statuses: Vec<u16> = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    assert!(
+        statuses.iter().all(|s| *s == 202 || *s == 409),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&202));
+    assert_eq!(app.record_count(), 1);
+}

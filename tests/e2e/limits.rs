@@ -1,0 +1,197 @@
+//! Bad input gets a specific 4xx JSON error and appends nothing; a user over their rate gets 429.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Options, init_data, json, spawn_app, spawn_app_with};
+
+async fn error_code(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let body: Value = json(response).await;
+    let code = body["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {body}"));
+    assert!(body["error"]["message"].is_string(), "{body}");
+    (status, code.to_owned())
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_specifically_and_appends_nothing() {
+    let app = spawn_app().await;
+    let auth = format!("tma {}", init_data(77));
+    let post = |body: Vec<u8>, content_type: &'static str| {
+        app.request("POST", "/v1/taps")
+            .header("authorization", auth.clone())
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let deep = format!("{}1{}", "[".repeat(40), "]".repeat(40));
+    let cases: Vec<(Vec<u8>, &str, u16, &str)> = vec![
+        (
+            vec![b' '; 70 * 1024],
+            "application/json",
+            413,
+            "body_too_large",
+        ),
+        (
+            br#"{"count":1}"#.to_vec(),
+            "text/plain",
+            415,
+            "unsupported_media_type",
+        ),
+        (deep.into_bytes(), "application/json", 400, "json_too_deep"),
+        (
+            br#"{"count":"#.to_vec(),
+            "application/json",
+            400,
+            "invalid_json",
+        ),
+        (
+            br#"{"count":1,"coins":1000000}"#.to_vec(),
+            "application/json",
+            422,
+            "invalid_field",
+        ),
+        (
+            br#"{"count":0}"#.to_vec(),
+            "application/json",
+            422,
+            "invalid_field",
+        ),
+        (
+            br#"{"count":1001}"#.to_vec(),
+            "application/json",
+            422,
+            "invalid_field",
+        ),
+        (
+            br#"{"count":1,"occurred_at":99999999999999}"#.to_vec(),
+            "application/json",
+            422,
+            "invalid_field",
+        ),
+    ];
+    for (body, content_type, status, code) in cases {
+        let response = post(body, content_type).await.unwrap();
+        assert_eq!(
+            error_code(response).await,
+            (status, code.to_owned()),
+            "{code}"
+        );
+    }
+    let bad_batch = app
+        .write(
+            "POST",
+            "/v1/batch",
+            77,
+            json!({ "actions": [
+                { "type": "taps", "count": 1 },
+                { "type": "taps", "count": -5 },
+            ]}),
+        )
+        .await;
+    let (status, code) = error_code(bad_batch).await;
+    assert_eq!((status, code.as_str()), (422, "invalid_field"));
+    let too_many = json!({ "actions": vec![json!({ "type": "checkin" }); 101] });
+    assert_eq!(
+        error_code(app.write("POST", "/v1/batch", 77, too_many).await)
+            .await
+            .0,
+        422
+    );
+    let bad_key = app
+        .request("POST", "/v1/taps")
+        .header("authorization", auth.clone())
+        .header("idempotency-key", "has spaces")
+        .json(&json!({ "count": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(bad_key).await,
+        (400, "invalid_idempotency_key".to_owned())
+    );
+    assert_eq!(app.record_count(), 0, "nothing was appended");
+}
+
+#[tokio::test]
+async fn forged_or_missing_init_data_is_401_with_a_code() {
+    let app = spawn_app().await;
+    let valid = init_data(5);
+    let forged = valid.replacen("%22id%22%3A5", "%22id%22%3A6", 1);
+    assert_ne!(forged, valid, "the user id was rewritten");
+    let cases = [
+        None,
+        Some("Bearer abc".to_owned()),
+        Some(format!("tma {forged}")),
+        Some("tma ".to_owned()),
+    ];
+    for header in cases {
+        let mut request = app.request("POST", "/v1/taps").json(&json!({ "count": 1 }));
+        if let Some(h) = &header {
+            request = request.header("authorization", h);
+        }
+        let (status, _code) = error_code(request.send().await.unwrap()).await;
+        assert_eq!(status, 401, "{header:?}");
+    }
+    assert_eq!(app.record_count(), 0);
+}
+
+#[tokio::test]
+async fn a_user_over_their_rate_gets_429_with_retry_after_and_others_do_not() {
+    let options = Options {
+        env: vec![
+            ("SURGE_USER_RATE_PER_SEC", "1".into()),
+            ("SURGE_USER_BURST", "2".into()),
+        ],
+        ..Options::default()
+    };
+    let app = spawn_app_with(options).await;
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..4 {
+        let response = app
+            .write("POST", "/v1/taps", 11, json!({ "count": 1 }))
+            .await;
+        if response.status() == 429 {
+            retry_after = response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            assert_eq!(error_code(response).await.1, "rate_limited");
+            statuses.push(429);
+        } else {
+            statuses.push(response.status().as_u16());
+        }
+    }
+    assert_eq!(&statuses[..2], &[202, 202], "{statuses:?}");
+    assert!(statuses[2..].contains(&429), "{statuses:?}");
+    let secs: u64 = retry_after.expect("Retry-After").parse().unwrap();
+    assert!((1..=2).contains(&secs), "{secs}");
+    assert_eq!(
+        app.write("POST", "/v1/taps", 12, json!({ "count": 1 }))
+            .await
+            .status(),
+        202
+    );
+}
+
+#[tokio::test]
+async fn an_empty_body_is_no_options_whatever_its_declared_type() {
+    let app = spawn_app().await;
+    for content_type in [
+        None,
+        Some("application/x-www-form-urlencoded"),
+        Some("text/plain"),
+    ] {
+        let mut request = app
+            .request("POST", "/v1/checkins")
+            .header("authorization", format!("tma {}", init_data(31)));
+        if let Some(t) = content_type {
+            request = request.header("content-type", t);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 202, "{content_type:?}");
+    }
+    assert_eq!(app.record_count(), 3);
+}

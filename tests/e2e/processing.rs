@@ -1,0 +1,490 @@
+//! Processors against the real broker process: crashes, duplicates, poison events, scale-out and
+//! a paused instance, each ending with every projection equal to an independent fold.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use serde_json::json;
+use sqlx::Row;
+
+use crate::fold::{UserFold, fold_topic};
+use crate::helpers::{
+    Options, PARTITIONS, TestApp, header, init_data, init_data_with, pg_pool, spawn_app, start,
+};
+
+const PROJECTIONS: [&str; 5] = ["profiles", "wallets", "leaderboard", "feed", "referrals"];
+const DEADLINE: Duration = Duration::from_secs(120);
+
+fn processor_options() -> Options {
+    Options {
+        role: Some("process"),
+        env: vec![
+            ("SURGE_PROCESS_BATCH_MAX", "25".into()),
+            ("SURGE_PROCESS_SESSION_TIMEOUT_MS", "6000".into()),
+            ("SURGE_PROCESS_MAX_POLL_INTERVAL_MS", "10000".into()),
+        ],
+        ..Options::default()
+    }
+}
+
+fn processor(writer: &TestApp) -> TestApp {
+    start(&writer.id, processor_options())
+        .unwrap_or_else(|logs| panic!("surge process did not start:\n{logs}"))
+}
+
+/// A round of Mini App traffic from `users` users.
+async fn traffic(app: &TestApp, users: std::ops::Range<i64>, round: i64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let yesterday = now - 23 * 3600 * 1000;
+    for user in users {
+        let referrer = if user % 3 == 0 {
+            Some(format!("ref_{}", user - 1))
+        } else {
+            None
+        };
+        let session = app
+            .request("POST", "/v1/sessions")
+            .header(
+                "authorization",
+                format!("tma {}", init_data_with(user, referrer.as_deref())),
+            )
+            .send();
+        let writes = [
+            session,
+            app.request("POST", "/v1/taps")
+                .header("authorization", format!("tma {}", init_data(user)))
+                .json(&json!({ "count": 1 + (user + round) % 50 }))
+                .send(),
+            app.request("POST", "/v1/checkins")
+                .header("authorization", format!("tma {}", init_data(user)))
+                .json(&json!({ "occurred_at": if round % 2 == 0 { yesterday } else { now } }))
+                .send(),
+            app.request("POST", "/v1/batch")
+                .header("authorization", format!("tma {}", init_data(user)))
+                .json(&json!({ "actions": [
+                    { "type": "taps", "count": 7 },
+                    { "type": "profile", "display_name": format!("player {user}") },
+                    { "type": "checkin" },
+                ]}))
+                .send(),
+        ];
+        for response in futures::future::join_all(writes).await {
+            assert_eq!(response.unwrap().status(), 202);
+        }
+    }
+}
+
+/// Sessions, without a referral, of the users who will be named as referrers.
+async fn referrers_first(app: &TestApp, users: std::ops::Range<i64>) {
+    for user in users.filter(|u| u % 3 == 2) {
+        let response = app
+            .request("POST", "/v1/sessions")
+            .header("authorization", format!("tma {}", init_data(user)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+    }
+}
+
+/// Exactly one ReferralCredited (by event id; duplicates of it may exist) per referred user.
+async fn assert_one_credit_per_referred_user(app: &TestApp, referred: &[i64]) {
+    let (codec, _registry) = app.codec().await;
+    let mut credits: BTreeMap<i64, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for record in app.read_records(app.record_count() as usize) {
+        let Ok(event) = codec.decode(record.payload().unwrap_or_default()).await else {
+            continue;
+        };
+        if let surge_schemas::Payload::ReferralCredited(credit) = &event.payload {
+            assert_eq!(
+                event.envelope.user_id,
+                credit.referred_user_id - 1,
+                "keyed by the referrer"
+            );
+            credits
+                .entry(credit.referred_user_id)
+                .or_default()
+                .insert(event.envelope.event_id.to_string());
+        }
+    }
+    let users: Vec<i64> = credits.keys().copied().collect();
+    assert_eq!(users, referred, "credited users");
+    for (user, ids) in &credits {
+        assert_eq!(
+            ids.len(),
+            1,
+            "user {user} credited under several event ids: {ids:?}"
+        );
+    }
+}
+
+/// Waits until every projection's stored position reached the end of every partition.
+async fn wait_caught_up(app: &TestApp, processors: &[&TestApp]) {
+    let pool = pg_pool(&app.id).await;
+    let mut redis = redis_conn().await;
+    let started = Instant::now();
+    loop {
+        // Re-read the ends each time: the referrals deriver appends while it catches up, and
+        // once it is caught up every event it derived is already in the topic.
+        let ends = app.end_offsets();
+        let mut behind = Vec::new();
+        for name in ["profiles", "wallets", "referrals"] {
+            let rows = sqlx::query("SELECT partition, next_offset FROM projection_positions WHERE projection = $1 AND topic = $2")
+                .bind(name)
+                .bind(&app.topic)
+                .fetch_all(&pool)
+                .await
+                .unwrap_or_default();
+            let done: BTreeMap<i32, i64> = rows
+                .iter()
+                .map(|r| (r.get("partition"), r.get("next_offset")))
+                .collect();
+            for (p, end) in ends.iter().enumerate() {
+                if *end > 0 && done.get(&(p as i32)).copied().unwrap_or(0) < *end {
+                    behind.push(format!("{name}/{p}"));
+                }
+            }
+        }
+        for name in ["leaderboard", "feed"] {
+            let key = format!("{}:{name}:v1:positions", app.id);
+            let done: BTreeMap<String, i64> = redis::cmd("HGETALL")
+                .arg(&key)
+                .query_async(&mut redis)
+                .await
+                .unwrap();
+            for (p, end) in ends.iter().enumerate() {
+                let at = done
+                    .get(&format!("{}:{p}", app.topic))
+                    .copied()
+                    .unwrap_or(0);
+                if *end > 0 && at < *end {
+                    behind.push(format!("{name}/{p}"));
+                }
+            }
+        }
+        if behind.is_empty() {
+            return;
+        }
+        if started.elapsed() > DEADLINE {
+            let logs: Vec<String> = processors.iter().map(|p| p.logs()).collect();
+            panic!(
+                "projections still behind: {behind:?}\nprocessor logs:\n{}",
+                logs.join("\n---\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every projection equals the fold: balances, ledger counts, streaks, sessions, leaderboard, feed.
+async fn assert_projections_equal_fold(app: &TestApp, expected: &BTreeMap<i64, UserFold>) {
+    let pool = pg_pool(&app.id).await;
+    let mut redis = redis_conn().await;
+    let wallets: BTreeMap<i64, (i64, i64)> =
+        sqlx::query("SELECT user_id, balance, entries FROM wallets_v1_balances")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get("user_id"), (r.get("balance"), r.get("entries"))))
+            .collect();
+    let ledger_sums: BTreeMap<i64, (i64, i64)> =
+        sqlx::query("SELECT user_id, sum(amount)::bigint AS s, count(*) AS c FROM wallets_v1_ledger GROUP BY user_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get("user_id"), (r.get("s"), r.get("c"))))
+            .collect();
+    let profiles: BTreeMap<i64, (i64, i32, i32)> = sqlx::query(
+        "SELECT user_id, sessions_count, streak_current, streak_best FROM profiles_v1_users",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| {
+        (
+            r.get("user_id"),
+            (
+                r.get("sessions_count"),
+                r.get("streak_current"),
+                r.get("streak_best"),
+            ),
+        )
+    })
+    .collect();
+    let scores: Vec<(String, i64)> = redis::cmd("ZRANGE")
+        .arg(format!("{}:leaderboard:v1:all", app.id))
+        .arg(0)
+        .arg(-1)
+        .arg("WITHSCORES")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let scores: BTreeMap<i64, i64> = scores
+        .into_iter()
+        .map(|(m, s)| (m.parse().unwrap(), s))
+        .collect();
+
+    let expected_wallets: BTreeMap<i64, (i64, i64)> = expected
+        .iter()
+        .filter(|(_, u)| u.ledger_entries > 0)
+        .map(|(id, u)| (*id, (u.balance, u.ledger_entries)))
+        .collect();
+    assert_eq!(
+        wallets, expected_wallets,
+        "wallet balances and entry counts"
+    );
+    assert_eq!(
+        ledger_sums, expected_wallets,
+        "every balance equals the sum of its ledger"
+    );
+    let expected_scores: BTreeMap<i64, i64> = expected_wallets
+        .iter()
+        .map(|(id, (b, _))| (*id, *b))
+        .collect();
+    assert_eq!(scores, expected_scores, "all-time leaderboard scores");
+    let expected_profiles: BTreeMap<i64, (i64, i32, i32)> = expected
+        .iter()
+        .map(|(id, u)| (*id, (u.sessions, u.streak.current, u.streak.best)))
+        .collect();
+    assert_eq!(profiles, expected_profiles, "sessions and streaks");
+    for (user, fold) in expected {
+        let items: Vec<String> = redis::cmd("LRANGE")
+            .arg(format!("{}:feed:v1:user:{user}", app.id))
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        let ids: Vec<String> = items
+            .iter()
+            .map(|i| {
+                serde_json::from_str::<serde_json::Value>(i).unwrap()["event_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(ids, fold.feed, "feed of user {user}");
+    }
+}
+
+#[tokio::test]
+async fn sigkill_mid_stream_loses_nothing_and_counts_nothing_twice() {
+    let writer = spawn_app().await;
+    let mut processor = processor(&writer);
+    // The referrers (users 2, 5, 8 ...) open the app first, so every referred user's first
+    // session (users 3, 6, 9 ...) names a referrer the deriver already knows.
+    referrers_first(&writer, 1..21).await;
+    wait_caught_up(&writer, &[&processor]).await;
+    for round in 0..4 {
+        traffic(&writer, 1..21, round).await;
+        processor.kill(); // SIGKILL, mid-stream: it was still consuming the round's events
+        processor = self::processor(&writer);
+    }
+    // Duplicates of already-processed events (as a retried write or re-emission would make).
+    reproduce(&writer, 5);
+    traffic(&writer, 1..21, 4).await;
+    wait_caught_up(&writer, &[&processor]).await;
+    assert_one_credit_per_referred_user(&writer, &[3, 6, 9, 12, 15, 18]).await;
+    let expected = fold_topic(&writer, writer.record_count() as usize).await;
+    assert_eq!(expected.len(), 20);
+    assert_projections_equal_fold(&writer, &expected).await;
+    drop(processor);
+}
+
+#[tokio::test]
+async fn a_poison_event_goes_to_the_dead_letter_topic_and_others_flow() {
+    let writer = spawn_app().await;
+    let processor = processor(&writer);
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &writer.brokers)
+        .create()
+        .unwrap();
+    producer
+        .send(
+            BaseRecord::to(&writer.topic)
+                .key("666")
+                .payload(&b"\x00\x00\x00\x00\x63not avro"[..]),
+        )
+        .map_err(|(e, _)| e)
+        .unwrap();
+    producer.flush(Duration::from_secs(10)).unwrap();
+    traffic(&writer, 1..6, 0).await;
+    wait_caught_up(&writer, &[&processor]).await;
+
+    let dead = read_topic(&writer, &format!("{}.dlq", writer.topic), PROJECTIONS.len());
+    let mut projections: Vec<&str> = dead
+        .iter()
+        .map(|m| header(m, "surge-dlq-projection").unwrap())
+        .collect();
+    projections.sort();
+    assert_eq!(
+        projections,
+        [
+            "feed.v1",
+            "leaderboard.v1",
+            "profiles.v1",
+            "referrals.v1",
+            "wallets.v1"
+        ]
+    );
+    for message in &dead {
+        assert_eq!(message.key(), Some(&b"666"[..]));
+        assert!(header(message, "surge-dlq-reason").unwrap().len() > 5);
+        assert_eq!(
+            header(message, "surge-dlq-origin-topic"),
+            Some(writer.topic.as_str())
+        );
+        assert!(
+            header(message, "surge-dlq-origin-partition")
+                .unwrap()
+                .parse::<i32>()
+                .is_ok()
+        );
+        assert!(
+            header(message, "surge-dlq-origin-offset")
+                .unwrap()
+                .parse::<i64>()
+                .is_ok()
+        );
+    }
+    let expected = fold_topic(&writer, writer.record_count() as usize).await;
+    assert_projections_equal_fold(&writer, &expected).await;
+    drop(processor);
+}
+
+#[tokio::test]
+async fn two_instances_split_the_work_and_end_equal_to_one() {
+    let writer = spawn_app().await;
+    let first = processor(&writer);
+    let second = processor(&writer);
+    // Wait for the group to split the wallets partitions between the two.
+    let started = Instant::now();
+    loop {
+        let (a, b) = (
+            assigned(&first, "wallets.v1"),
+            assigned(&second, "wallets.v1"),
+        );
+        if !a.is_empty() && !b.is_empty() && a.len() + b.len() == PARTITIONS as usize {
+            break;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the group never split: {a:?} / {b:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    traffic(&writer, 1..16, 0).await;
+    wait_caught_up(&writer, &[&first, &second]).await;
+    let expected = fold_topic(&writer, writer.record_count() as usize).await;
+    assert_projections_equal_fold(&writer, &expected).await;
+}
+
+/// tansu 0.6 never evicts a group member whose session expired (a paused member keeps its
+/// partitions), so this runs on librdkafka's mock cluster, whose coordinator does, with every
+/// Surge role as its own process as usual.
+#[tokio::test]
+async fn a_paused_instance_loses_its_partitions_and_cannot_overwrite_when_resumed() {
+    let id = crate::helpers::unique_id();
+    let cluster = crate::helpers::mock_cluster(&id);
+    let on_mock = |options: Options| Options {
+        brokers: Some(cluster.bootstrap_servers()),
+        ..options
+    };
+    let writer = start(&id, on_mock(Options::default())).unwrap();
+    let first = start(&id, on_mock(processor_options())).unwrap();
+    let second = start(&id, on_mock(processor_options())).unwrap();
+    traffic(&writer, 1..16, 0).await;
+    wait_caught_up(&writer, &[&first, &second]).await;
+
+    // Pause one instance past its session timeout while traffic continues: the projections can
+    // only catch up if the other takes over its partitions.
+    first.signal("STOP");
+    traffic(&writer, 1..16, 1).await;
+    wait_caught_up(&writer, &[&first, &second]).await;
+    // Resumed, the paused instance may still hold a batch from before; fencing refuses it.
+    first.signal("CONT");
+    traffic(&writer, 1..16, 2).await;
+    wait_caught_up(&writer, &[&first, &second]).await;
+
+    let expected = fold_topic(&writer, writer.record_count() as usize).await;
+    assert_projections_equal_fold(&writer, &expected).await;
+}
+
+/// The partitions `processor` (e.g. `wallets.v1`) last logged as assigned to this instance.
+fn assigned(instance: &TestApp, processor: &str) -> Vec<i32> {
+    let logs = instance.logs();
+    let last = logs.lines().rev().find_map(|line| {
+        let json: serde_json::Value = serde_json::from_str(line).ok()?;
+        let fields = &json["fields"];
+        let message = fields["message"].as_str()?;
+        if fields["processor"].as_str()? != processor {
+            return None;
+        }
+        if message.starts_with("Partitions revoked") {
+            return Some(String::new());
+        }
+        message
+            .starts_with("Partitions assigned")
+            .then(|| fields["partitions"].as_str().unwrap_or("").to_owned())
+    });
+    let list = last.unwrap_or_default();
+    list.trim_matches(|c| c == '[' || c == ']')
+        .split(", ")
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// Appends copies of the first `n` records (same key, payload, event id) to their partitions.
+fn reproduce(app: &TestApp, n: usize) {
+    let records = app.read_records(app.record_count() as usize);
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &app.brokers)
+        .create()
+        .unwrap();
+    for record in records.iter().take(n) {
+        let copy = BaseRecord::to(&app.topic)
+            .key(record.key().unwrap())
+            .payload(record.payload().unwrap())
+            .partition(record.partition());
+        producer.send(copy).map_err(|(e, _)| e).unwrap();
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+}
+
+fn read_topic(app: &TestApp, topic: &str, count: usize) -> Vec<rdkafka::message::OwnedMessage> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &app.brokers)
+        .set("group.id", crate::helpers::unique_id())
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let started = Instant::now();
+    let mut out = Vec::new();
+    while out.len() < count && started.elapsed() < DEADLINE {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            out.push(m.detach());
+        }
+    }
+    assert_eq!(out.len(), count, "records in {topic}");
+    out
+}
+
+async fn redis_conn() -> redis::aio::MultiplexedConnection {
+    redis::Client::open("redis://127.0.0.1:6379")
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
