@@ -62,6 +62,15 @@ pub(crate) async fn kafka(common: &Common) -> anyhow::Result<Kafka> {
 
 /// PostgreSQL with `search_path` set to Surge's schema; creates the database and schema if missing.
 pub(crate) async fn database(common: &Common) -> anyhow::Result<PgPool> {
+    database_pool(common, 16, Duration::from_secs(3)).await
+}
+
+/// Like [`database`], with a pool of `connections` that waits at most `acquire_timeout` for one.
+pub(crate) async fn database_pool(
+    common: &Common,
+    connections: u32,
+    acquire_timeout: Duration,
+) -> anyhow::Result<PgPool> {
     let url = &common.database_url;
     let exists = Postgres::database_exists(url)
         .await
@@ -90,8 +99,8 @@ pub(crate) async fn database(common: &Common) -> anyhow::Result<PgPool> {
     }
     admin.close().await;
     PgPoolOptions::new()
-        .max_connections(16)
-        .acquire_timeout(Duration::from_secs(3))
+        .max_connections(connections)
+        .acquire_timeout(acquire_timeout)
         .connect_with(options.options([("search_path", schema.as_str())]))
         .await
         .context("Failed to connect to PostgreSQL")

@@ -29,7 +29,7 @@ enum Command {
     WriteApi(commands::write_api::Args),
     /// Stream processors: fold the events into projections (all, or --projection NAME ...).
     Process(commands::process::Args),
-    /// The query API alone (serves projections; answers 501 until the projections land).
+    /// The query API alone: serves the projections, with read-your-writes.
     QueryApi(commands::query_api::Args),
     /// Creates the database, its schema and the registry tables, creates the topic and registers
     /// every event schema (refused if incompatible with what is registered).

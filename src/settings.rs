@@ -5,8 +5,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::{Args, ValueEnum};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
+use surge_telegram_auth::Validator;
 
 /// Development bot token: public, documented, and only good for local work. Set SURGE_BOT_TOKEN
 /// in any deployment that real users reach.
@@ -82,6 +84,28 @@ pub(crate) struct Telegram {
     pub(crate) init_data_max_age_secs: u64,
 }
 
+impl Telegram {
+    /// The initData validator these settings describe; the write and query APIs check alike.
+    pub(crate) fn validator(&self) -> anyhow::Result<Validator> {
+        let max_age = Duration::from_secs(self.init_data_max_age_secs);
+        let public_key = match self.init_data_check {
+            InitDataCheck::Hmac => return Ok(Validator::hmac(&self.bot_token, max_age)),
+            InitDataCheck::Ed25519 => surge_telegram_auth::telegram_production_key(),
+            InitDataCheck::Ed25519Test => surge_telegram_auth::telegram_test_key(),
+        };
+        let bot_id = self
+            .bot_token
+            .expose_secret()
+            .split(':')
+            .next()
+            .and_then(|id| id.parse::<i64>().ok())
+            .context(
+                "SURGE_BOT_TOKEN must start with the bot id (\"<bot id>:<secret>\") for Ed25519 checks",
+            )?;
+        Ok(Validator::ed25519(bot_id, public_key, max_age))
+    }
+}
+
 fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
     Ok(SecretString::from(value.to_owned()))
 }
@@ -120,6 +144,18 @@ impl WriteApi {
 pub(crate) struct QueryApi {
     #[arg(long, env = "SURGE_QUERY_ADDR", default_value = "127.0.0.1:8081")]
     pub(crate) query_addr: SocketAddr,
+    /// Longest a read with X-Consistency-Token waits for its projection; past it, 504.
+    #[arg(long, env = "SURGE_CONSISTENCY_WAIT_MS", default_value_t = 2_000)]
+    pub(crate) consistency_wait_ms: u64,
+    /// Longest a store read may take before the request answers 503.
+    #[arg(long, env = "SURGE_QUERY_STORE_TIMEOUT_MS", default_value_t = 1_000)]
+    pub(crate) store_timeout_ms: u64,
+    /// PostgreSQL connections of one query API instance.
+    #[arg(long, env = "SURGE_QUERY_PG_CONNECTIONS", default_value_t = 16)]
+    pub(crate) pg_connections: u32,
+    /// Requests one instance works on at once; past it, 503 + Retry-After.
+    #[arg(long, env = "SURGE_QUERY_MAX_IN_FLIGHT", default_value_t = 4096)]
+    pub(crate) max_in_flight: usize,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -136,6 +172,10 @@ pub(crate) struct Process {
     pub(crate) batch_max: usize,
     #[arg(long, env = "SURGE_PROCESS_BATCH_WAIT_MS", default_value_t = 20)]
     pub(crate) batch_wait_ms: u64,
+    /// Longest the broker may hold an empty fetch (`fetch.wait.max.ms`); bounds how late an
+    /// idle partition's next event is seen on brokers that do not answer a fetch on arrival.
+    #[arg(long, env = "SURGE_PROCESS_FETCH_WAIT_MS", default_value_t = 100)]
+    pub(crate) fetch_wait_ms: u64,
     /// How long a silent instance keeps its partitions before the group moves them.
     #[arg(
         long,

@@ -3,6 +3,8 @@
 
 pub mod feed;
 pub mod leaderboard;
+pub mod positions;
 pub mod profiles;
 pub mod query_api;
+pub mod stores;
 pub mod wallets;

@@ -32,7 +32,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         &registry.url,
     )
     .await?;
-    let query = super::query_api::app(common).await?;
+    let query = super::query_api::app(common, &args.telegram, &args.query).await?;
     let metrics = prometheus::Registry::new();
     let (stores, processors) = super::process::start(
         common,

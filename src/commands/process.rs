@@ -79,6 +79,7 @@ pub(crate) async fn start(
             batch_wait: Duration::from_millis(process.batch_wait_ms),
             session_timeout: Duration::from_millis(process.session_timeout_ms),
             max_poll_interval: Duration::from_millis(process.max_poll_interval_ms),
+            fetch_wait: Duration::from_millis(process.fetch_wait_ms),
             ..ProcessorConfig::new(brokers, &common.events_topic)
         };
         let handle = projectors::start(

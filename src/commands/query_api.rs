@@ -1,28 +1,47 @@
-//! `surge query-api`: serves the projections. Until the projections exist it answers every
-//! `/v1` route with 501 and reports its stores on `/health/ready`.
+//! `surge query-api`: serves the projections, with read-your-writes and cache validators.
+
+use std::time::Duration;
 
 use axum::Router;
+use surge_projections::query_api::{self, QueryApiConfig};
 
 use crate::infra;
 use crate::serve::{bind, serve};
-use crate::settings::{Common, QueryApi};
+use crate::settings::{Common, QueryApi, Telegram};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
     #[command(flatten)]
     pub(crate) common: Common,
     #[command(flatten)]
+    pub(crate) telegram: Telegram,
+    #[command(flatten)]
     pub(crate) query: QueryApi,
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
-    let app = app(&args.common).await?;
+    let app = app(&args.common, &args.telegram, &args.query).await?;
     let listener = bind(args.query.query_addr, "query API").await?;
     serve(listener, app, "query API").await
 }
 
-pub(crate) async fn app(common: &Common) -> anyhow::Result<Router> {
-    let pool = infra::database(common).await?;
+pub(crate) async fn app(
+    common: &Common,
+    telegram: &Telegram,
+    query: &QueryApi,
+) -> anyhow::Result<Router> {
+    let store_timeout = Duration::from_millis(query.store_timeout_ms);
+    // A pool that cannot hand out a connection within the store timeout answers 503 instead
+    // of queueing requests behind a slow or absent database.
+    let pool = infra::database_pool(common, query.pg_connections, store_timeout).await?;
+    // The projection tables exist before any read, even when no processor has run yet.
+    surge_processors::projectors::migrate_all(&pool).await?;
     let redis = infra::redis(common).await?;
-    Ok(surge_projections::query_api::app(pool, redis))
+    let config = QueryApiConfig {
+        consistency_wait: Duration::from_millis(query.consistency_wait_ms),
+        store_timeout,
+        max_in_flight: query.max_in_flight,
+        ..QueryApiConfig::new(&common.events_topic, &common.redis_prefix)
+    };
+    Ok(query_api::app(config, telegram.validator()?, pool, redis))
 }

@@ -5,11 +5,10 @@ use std::time::Duration;
 use anyhow::Context;
 use surge_producers::kafka::{EventLog, ProducerSettings};
 use surge_producers::{AppState, WriteApiConfig};
-use surge_telegram_auth::Validator;
 
 use crate::infra;
 use crate::serve::{bind, serve};
-use crate::settings::{Common, InitDataCheck, Telegram, WriteApi};
+use crate::settings::{Common, Telegram, WriteApi};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
@@ -65,26 +64,6 @@ pub(crate) async fn state(
         redis_prefix: common.redis_prefix.clone(),
         ..WriteApiConfig::new(telegram.bot_token.clone())
     };
-    let validator = validator(telegram)?;
+    let validator = telegram.validator()?;
     Ok(AppState::new(config, validator, log, redis))
-}
-
-fn validator(telegram: &Telegram) -> anyhow::Result<Validator> {
-    use secrecy::ExposeSecret;
-    let max_age = Duration::from_secs(telegram.init_data_max_age_secs);
-    let public_key = match telegram.init_data_check {
-        InitDataCheck::Hmac => return Ok(Validator::hmac(&telegram.bot_token, max_age)),
-        InitDataCheck::Ed25519 => surge_telegram_auth::telegram_production_key(),
-        InitDataCheck::Ed25519Test => surge_telegram_auth::telegram_test_key(),
-    };
-    let bot_id = telegram
-        .bot_token
-        .expose_secret()
-        .split(':')
-        .next()
-        .and_then(|id| id.parse::<i64>().ok())
-        .context(
-            "SURGE_BOT_TOKEN must start with the bot id (\"<bot id>:<secret>\") for Ed25519 checks",
-        )?;
-    Ok(Validator::ed25519(bot_id, public_key, max_age))
 }

@@ -83,6 +83,7 @@ pub fn start(id: &str, options: Options) -> Result<TestApp, String> {
     let role = options.role.unwrap_or("write-api");
     let listening_role = match role {
         "process" => "processor health",
+        "query-api" => "query API",
         _ => "write API",
     };
     let mut command = Command::new(env!("CARGO_BIN_EXE_surge"));
@@ -98,6 +99,7 @@ pub fn start(id: &str, options: Options) -> Result<TestApp, String> {
         .env("SURGE_EVENTS_PARTITIONS", PARTITIONS.to_string())
         .env("SURGE_WRITE_ADDR", "127.0.0.1:0")
         .env("SURGE_PROCESS_ADDR", "127.0.0.1:0")
+        .env("SURGE_QUERY_ADDR", "127.0.0.1:0")
         .env("SURGE_BOT_TOKEN", BOT_TOKEN)
         .env("SURGE_LOG", "info")
         .stdout(Stdio::null())

@@ -7,6 +7,7 @@
 
 mod fold;
 mod helpers;
+mod proxy;
 
 mod broker_down;
 mod contract;
@@ -14,4 +15,5 @@ mod idempotency;
 mod limits;
 mod operations;
 mod processing;
+mod query;
 mod write_path;

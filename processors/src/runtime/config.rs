@@ -16,6 +16,10 @@ pub struct ProcessorConfig {
     /// Longest gap between polls before the group moves this instance's partitions away (also
     /// the rebalance timeout: how long a rebalance waits for members to rejoin).
     pub max_poll_interval: Duration,
+    /// Longest the broker may hold a fetch that has no data yet (`fetch.wait.max.ms`). Kafka
+    /// answers as soon as data arrives; brokers that wait the whole time (tansu) make this the
+    /// latency of an idle partition's next event, and so of read-your-writes.
+    pub fetch_wait: Duration,
     /// Backoff between retries of a batch after a transient failure: doubles from min to max.
     pub retry_min: Duration,
     pub retry_max: Duration,
@@ -30,6 +34,7 @@ impl ProcessorConfig {
             batch_wait: Duration::from_millis(20),
             session_timeout: Duration::from_secs(10),
             max_poll_interval: Duration::from_secs(300),
+            fetch_wait: Duration::from_millis(100),
             retry_min: Duration::from_millis(100),
             retry_max: Duration::from_secs(10),
         }

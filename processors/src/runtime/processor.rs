@@ -84,6 +84,10 @@ pub fn spawn<S: Sink>(
             "max.poll.interval.ms",
             config.max_poll_interval.as_millis().to_string(),
         )
+        .set(
+            "fetch.wait.max.ms",
+            config.fetch_wait.as_millis().max(1).to_string(),
+        )
         .set("statistics.interval.ms", "5000")
         .create_with_context(context)?;
     consumer.subscribe(&[&config.topic])?;

@@ -208,7 +208,16 @@ async fn append(
 }
 
 fn accepted(body: Value, replayed: bool) -> Response {
+    // The token also travels as a header, the one the query API reads, so a client can
+    // forward it without parsing the body.
+    let token = body
+        .get("position")
+        .and_then(Value::as_str)
+        .and_then(|t| HeaderValue::from_str(t).ok());
     let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
+    if let Some(token) = token {
+        response.headers_mut().insert("x-consistency-token", token);
+    }
     if replayed {
         response
             .headers_mut()

@@ -3,21 +3,17 @@
 
 use std::time::Duration;
 
-use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
-use serde_json::json;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+pub(super) use surge_http::live;
+use surge_http::readiness;
 
 use super::AppState;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub(super) async fn live() -> impl IntoResponse {
-    Json(json!({ "status": "ok" }))
-}
-
-pub(super) async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+pub(super) async fn ready(State(state): State<AppState>) -> Response {
     let kafka = state.log.ping(CHECK_TIMEOUT);
     let registry = tokio::time::timeout(CHECK_TIMEOUT, state.log.codec().ping());
     let redis = tokio::time::timeout(CHECK_TIMEOUT, async {
@@ -30,20 +26,7 @@ pub(super) async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         ("schema_registry", matches!(registry, Ok(Ok(())))),
         ("redis", matches!(redis, Ok(Ok(_)))),
     ];
-    let all_up = checks.iter().all(|(_, up)| *up);
-    let body: serde_json::Map<_, _> = checks
-        .iter()
-        .map(|(name, up)| (name.to_string(), json!(if *up { "up" } else { "down" })))
-        .collect();
-    let status = if all_up {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        status,
-        Json(json!({ "status": if all_up { "ready" } else { "unavailable" }, "checks": body })),
-    )
+    readiness(&checks, Default::default())
 }
 
 pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

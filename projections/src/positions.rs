@@ -1,0 +1,87 @@
+//! Where a projection version has got to: for each partition of the events topic, the next
+//! offset it will apply. Processors store it with every batch, in the same transaction (PostgreSQL
+//! table `projection_positions`) or script (Redis hash `<keys base>:positions`, fields
+//! `<topic>:<partition>`) as the batch's writes, so a read that sees a position sees its writes.
+
+use std::collections::HashMap;
+
+use redis::aio::ConnectionManager;
+use sqlx::PgPool;
+
+/// Next offset to apply, by partition; a partition never applied is absent.
+pub type Positions = HashMap<i32, i64>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PositionsError {
+    #[error("reading positions from PostgreSQL failed: {0}")]
+    Postgres(#[from] sqlx::Error),
+    #[error("reading positions from Redis failed: {0}")]
+    Redis(#[from] redis::RedisError),
+}
+
+/// One projection version's stored positions on one topic.
+#[derive(Clone)]
+pub enum PositionSource {
+    Postgres {
+        pool: PgPool,
+        projection: &'static str,
+        version: u32,
+        topic: String,
+    },
+    Redis {
+        redis: ConnectionManager,
+        /// The version's key space, `<deployment prefix>:<name>:v<version>`.
+        keys_base: String,
+        topic: String,
+    },
+}
+
+impl PositionSource {
+    pub async fn read(&self) -> Result<Positions, PositionsError> {
+        match self {
+            PositionSource::Postgres {
+                pool,
+                projection,
+                version,
+                topic,
+            } => {
+                let rows: Result<Vec<(i32, i64)>, _> = sqlx::query_as(
+                    "SELECT partition, next_offset FROM projection_positions \
+                     WHERE projection = $1 AND version = $2 AND topic = $3",
+                )
+                .bind(projection)
+                .bind(i32::try_from(*version).unwrap_or(i32::MAX))
+                .bind(topic)
+                .fetch_all(pool)
+                .await;
+                match rows {
+                    Ok(rows) => Ok(rows.into_iter().collect()),
+                    // No processor has created the table yet: nothing is applied.
+                    Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => {
+                        Ok(Positions::new())
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+            PositionSource::Redis {
+                redis,
+                keys_base,
+                topic,
+            } => {
+                let mut conn = redis.clone();
+                let fields: HashMap<String, i64> = redis::cmd("HGETALL")
+                    .arg(format!("{keys_base}:positions"))
+                    .query_async(&mut conn)
+                    .await?;
+                let prefix = format!("{topic}:");
+                Ok(fields
+                    .into_iter()
+                    .filter_map(|(field, next)| {
+                        let partition = field.strip_prefix(&prefix)?.parse().ok()?;
+                        Some((partition, next))
+                    })
+                    .collect())
+            }
+        }
+    }
+}

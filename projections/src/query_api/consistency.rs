@@ -1,0 +1,162 @@
+//! Read-your-writes. A write's `X-Consistency-Token` names where its event landed; a read that
+//! carries it waits (up to the configured bound) until the projections behind the endpoint have
+//! applied that position, then serves. Past the bound it answers 504 `consistency_timeout` with
+//! Retry-After, never stale data as if fresh.
+
+use std::time::Duration;
+
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use surge_http::ApiError;
+use surge_schemas::Position;
+use tokio::time::Instant;
+
+use super::QueryState;
+use super::watcher::{PositionWatcher, WaitError};
+
+pub(crate) const HEADER: &str = "x-consistency-token";
+
+/// The position a read must reflect, if the request named one.
+pub(crate) struct ReadAfter(pub Option<Position>);
+
+impl FromRequestParts<QueryState> for ReadAfter {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &QueryState) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get(HEADER) else {
+            return Ok(ReadAfter(None));
+        };
+        let invalid = |why: &str| {
+            ApiError::bad_request(
+                "invalid_consistency_token",
+                format!("X-Consistency-Token {why}"),
+            )
+        };
+        let position: Position = value
+            .to_str()
+            .ok()
+            .and_then(|token| token.parse().ok())
+            .ok_or_else(|| invalid("is not a token returned by the write API"))?;
+        if position.topic != state.config.events_topic {
+            return Err(invalid("comes from another deployment"));
+        }
+        Ok(ReadAfter(Some(position)))
+    }
+}
+
+impl QueryState {
+    /// Waits until every projection in `behind` has applied `after` (nothing to do without a
+    /// token). All share one deadline: the bound is per request, not per projection.
+    pub(crate) async fn read_after(
+        &self,
+        after: &ReadAfter,
+        behind: &[(&'static str, &PositionWatcher)],
+    ) -> Result<(), ApiError> {
+        let Some(position) = &after.0 else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        let deadline = started + self.config.consistency_wait;
+        for (name, watcher) in behind {
+            let outcome = watcher
+                .wait_applied(position.partition, position.offset, deadline)
+                .await;
+            let label = match outcome {
+                Ok(()) => "applied",
+                Err(WaitError::Timeout) => "timeout",
+                Err(WaitError::StoreDown) => "store_down",
+            };
+            self.metrics
+                .outcomes
+                .with_label_values(&[name, label])
+                .inc();
+            match outcome {
+                Ok(()) => {}
+                Err(WaitError::Timeout) => {
+                    return Err(ApiError::new(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        "consistency_timeout",
+                        format!(
+                            "the {name} view has not caught up with your write within {} ms; retry shortly",
+                            self.config.consistency_wait.as_millis()
+                        ),
+                    )
+                    .retry_after(Duration::from_secs(1)));
+                }
+                Err(WaitError::StoreDown) => return Err(store_unavailable()),
+            }
+        }
+        self.metrics
+            .wait
+            .with_label_values(&[behind.first().map_or("none", |(n, _)| n)])
+            .observe(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+}
+
+/// The answer when a store does not respond: fast, retryable, naming no internals.
+pub(crate) fn store_unavailable() -> ApiError {
+    ApiError::unavailable(
+        "store_unavailable",
+        "the data behind this endpoint is temporarily unavailable",
+        Duration::from_secs(1),
+    )
+}
+
+/// Runs a store read with the configured timeout; any failure becomes [`store_unavailable`] and
+/// is logged here with its cause.
+pub(crate) async fn read_store<T, E: std::fmt::Display>(
+    state: &QueryState,
+    store: &'static str,
+    read: impl Future<Output = Result<T, E>>,
+) -> Result<T, ApiError> {
+    match tokio::time::timeout(state.config.store_timeout, read).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => {
+            tracing::warn!(store, %error, "A store read failed.");
+            Err(store_unavailable())
+        }
+        Err(_) => {
+            tracing::warn!(store, "A store read timed out.");
+            Err(store_unavailable())
+        }
+    }
+}
+
+pub(crate) struct WaitMetrics {
+    wait: HistogramVec,
+    outcomes: IntCounterVec,
+}
+
+impl WaitMetrics {
+    pub(crate) fn register(registry: &Registry) -> Self {
+        let wait = HistogramVec::new(
+            HistogramOpts::new(
+                "query_api_consistency_wait_seconds",
+                "Time reads with a consistency token waited for their projections.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0,
+            ]),
+            &["projection"],
+        )
+        .expect("valid metric");
+        let outcomes = IntCounterVec::new(
+            Opts::new(
+                "query_api_consistency_waits_total",
+                "Consistency waits by projection and outcome (applied, timeout, store_down).",
+            ),
+            &["projection", "outcome"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(wait.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(outcomes.clone()))
+            .expect("registered once");
+        WaitMetrics { wait, outcomes }
+    }
+}

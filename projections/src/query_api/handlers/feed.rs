@@ -1,0 +1,92 @@
+//! `GET /v1/me/feed?limit=&cursor=`: the caller's feed from Redis, newest first. The cursor is
+//! opaque to clients (base64url of the last item's event id), so pages do not shift when new
+//! items arrive between two reads.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use surge_http::ApiError;
+use uuid::Uuid;
+
+use super::limit;
+use crate::feed::{FEED_CAP, feed_page};
+use crate::query_api::QueryState;
+use crate::query_api::auth::Reader;
+use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
+use crate::query_api::consistency::{ReadAfter, read_store};
+
+const DEFAULT_LIMIT: usize = 20;
+
+pub(crate) async fn feed(
+    State(state): State<QueryState>,
+    Reader(user_id): Reader,
+    Query(query): Query<HashMap<String, String>>,
+    after: ReadAfter,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let limit = limit(
+        query.get("limit").map(String::as_str),
+        DEFAULT_LIMIT,
+        FEED_CAP,
+    )?;
+    let before = query.get("cursor").map(|c| decode_cursor(c)).transpose()?;
+    state
+        .read_after(&after, &[("feed", &state.watchers.feed)])
+        .await?;
+    let mut redis = state.redis.clone();
+    let page = read_store(
+        &state,
+        "feed",
+        feed_page(&mut redis, &state.feed_keys, user_id, before, limit),
+    )
+    .await?;
+    // Items are stored as JSON objects and served as they are, without re-parsing.
+    let next = page.next.map_or_else(
+        || "null".to_owned(),
+        |id| format!("\"{}\"", encode_cursor(id)),
+    );
+    let body = format!(
+        "{{\"items\":[{}],\"next_cursor\":{next}}}",
+        page.items.join(",")
+    );
+    Ok(cached_json(&headers, body, PRIVATE_REVALIDATE))
+}
+
+fn encode_cursor(event_id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(event_id.as_bytes())
+}
+
+fn decode_cursor(cursor: &str) -> Result<Uuid, ApiError> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| Uuid::from_slice(&bytes).ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_cursor",
+                "cursor must be a next_cursor value from a previous page",
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let id = Uuid::now_v7();
+        assert_eq!(decode_cursor(&encode_cursor(id)).unwrap(), id);
+        for bad in ["", "abc", "!!!!", &id.to_string()] {
+            assert_eq!(
+                decode_cursor(bad).unwrap_err().code,
+                "invalid_cursor",
+                "{bad}"
+            );
+        }
+    }
+}

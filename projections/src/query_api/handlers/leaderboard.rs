@@ -1,0 +1,69 @@
+//! `GET /v1/leaderboard/{all|daily|weekly}?limit=`: the top N with names, from Redis, for the
+//! current UTC day or ISO week. Leaderboards are shared views: anyone may read the top (briefly
+//! public-cacheable); with initData the answer adds the caller's own rank and score as `me`
+//! and is cacheable only by that caller.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::json;
+use surge_http::ApiError;
+
+use super::limit;
+use crate::leaderboard::{MAX_LIMIT, Period, PeriodKind, rank_of, top};
+use crate::query_api::QueryState;
+use crate::query_api::auth::Reader;
+use crate::query_api::caching::{PRIVATE_BRIEF, PUBLIC_BRIEF, cached_json};
+use crate::query_api::consistency::{ReadAfter, read_store};
+
+const DEFAULT_LIMIT: usize = 100;
+
+pub(crate) async fn leaderboard(
+    State(state): State<QueryState>,
+    reader: Option<Reader>,
+    Path(kind): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    after: ReadAfter,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let kind: PeriodKind = kind.parse().map_err(|_| {
+        ApiError::bad_request(
+            "invalid_period",
+            "the leaderboard is one of all, daily or weekly",
+        )
+    })?;
+    let limit = limit(
+        query.get("limit").map(String::as_str),
+        DEFAULT_LIMIT,
+        MAX_LIMIT,
+    )?;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let period = Period::containing(kind, now_ms).expect("the present is inside the calendar");
+    state
+        .read_after(&after, &[("leaderboard", &state.watchers.leaderboard)])
+        .await?;
+    let keys = &state.leaderboard_keys;
+    let mut redis = state.redis.clone();
+    let entries = read_store(&state, "leaderboard", top(&mut redis, keys, period, limit)).await?;
+    let Some(Reader(user_id)) = reader else {
+        let body = json!({ "period": period.suffix(), "entries": entries });
+        return Ok(cached_json(&headers, body.to_string(), PUBLIC_BRIEF));
+    };
+    let me = match entries.iter().find(|e| e.user_id == user_id) {
+        Some(entry) => Some(entry.clone()),
+        None => {
+            read_store(
+                &state,
+                "leaderboard",
+                rank_of(&mut redis, keys, period, user_id),
+            )
+            .await?
+        }
+    };
+    let body = json!({ "period": period.suffix(), "entries": entries, "me": me });
+    Ok(cached_json(&headers, body.to_string(), PRIVATE_BRIEF))
+}

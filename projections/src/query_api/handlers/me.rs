@@ -1,0 +1,142 @@
+//! `GET /v1/me`: the caller's profile, wallet (balance and latest ledger entries) and streak,
+//! from the `profiles` and `wallets` projections in PostgreSQL.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::{Value, json};
+use surge_http::ApiError;
+
+use super::time;
+use crate::feed::iso_date;
+use crate::profiles::Profile;
+use crate::query_api::QueryState;
+use crate::query_api::auth::Reader;
+use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
+use crate::query_api::consistency::{ReadAfter, read_store};
+use crate::wallets::Wallet;
+
+/// Ledger entries shown with the balance.
+const LATEST_ENTRIES: u32 = 20;
+
+pub(crate) async fn me(
+    State(state): State<QueryState>,
+    Reader(user_id): Reader,
+    after: ReadAfter,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let watchers = &state.watchers;
+    state
+        .read_after(
+            &after,
+            &[
+                ("profiles", &watchers.profiles),
+                ("wallets", &watchers.wallets),
+            ],
+        )
+        .await?;
+    let (profile, wallet) = tokio::try_join!(
+        read_store(
+            &state,
+            "profiles",
+            state.profiles.profile(&state.pool, user_id)
+        ),
+        read_store(
+            &state,
+            "wallets",
+            state.wallets.wallet(&state.pool, user_id, LATEST_ENTRIES)
+        ),
+    )?;
+    let body = view(user_id, profile.as_ref(), wallet.as_ref()).to_string();
+    Ok(cached_json(&headers, body, PRIVATE_REVALIDATE))
+}
+
+/// A user who has not opened the app yet gets a null profile and an empty wallet, not a 404:
+/// the Mini App renders its first screen from this.
+fn view(user_id: i64, profile: Option<&Profile>, wallet: Option<&Wallet>) -> Value {
+    let profile_json = profile.map(|p| {
+        json!({
+            "first_name": p.first_name,
+            "last_name": p.last_name,
+            "username": p.username,
+            "display_name": p.display_name,
+            "language_code": p.language_code,
+            "photo_url": p.photo_url,
+            "is_premium": p.is_premium,
+            "first_seen_at": time(p.first_seen_at_ms),
+            "last_seen_at": time(p.last_seen_at_ms),
+            "sessions_count": p.sessions_count,
+            "referred_by": p.referred_by,
+        })
+    });
+    let latest: Vec<Value> = wallet
+        .map(|w| {
+            w.latest
+                .iter()
+                .map(|e| {
+                    json!({
+                        "event_id": e.event_id,
+                        "seq": e.seq,
+                        "kind": e.kind,
+                        "amount": e.amount,
+                        "balance_after": e.balance_after,
+                        "occurred_at": time(e.occurred_at_ms),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let (current, best, last_day) = profile.map_or((0, 0, None), |p| {
+        (p.streak_current, p.streak_best, p.streak_last_day)
+    });
+    json!({
+        "user_id": user_id,
+        "profile": profile_json,
+        "wallet": {
+            "balance": wallet.map_or(0, |w| w.balance),
+            "entries": wallet.map_or(0, |w| w.entries),
+            "latest": latest,
+        },
+        "streak": {
+            "current": current,
+            "best": best,
+            "last_check_in_day": last_day.and_then(iso_date),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_without_rows_gets_an_empty_wallet_and_no_profile() {
+        let body = view(7, None, None);
+        assert_eq!(body["user_id"], 7);
+        assert!(body["profile"].is_null());
+        assert_eq!(body["wallet"]["balance"], 0);
+        assert_eq!(body["wallet"]["latest"], json!([]));
+        assert_eq!(body["streak"]["current"], 0);
+    }
+
+    #[test]
+    fn the_profile_shows_its_fields_and_streak_days_as_dates() {
+        let profile = Profile {
+            user_id: 7,
+            display_name: Some("seven".into()),
+            first_seen_at_ms: 1_700_000_000_000,
+            last_seen_at_ms: 1_700_000_000_000,
+            sessions_count: 3,
+            streak_current: 2,
+            streak_best: 4,
+            streak_last_day: Some(20_000),
+            ..Profile::default()
+        };
+        let body = view(7, Some(&profile), None);
+        assert_eq!(body["profile"]["display_name"], "seven");
+        assert_eq!(body["profile"]["sessions_count"], 3);
+        assert_eq!(body["profile"]["first_seen_at"], "2023-11-14T22:13:20.000Z");
+        assert_eq!(body["streak"]["best"], 4);
+        assert_eq!(body["streak"]["last_check_in_day"], "2024-10-04");
+    }
+}

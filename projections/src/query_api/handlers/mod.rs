@@ -1,0 +1,42 @@
+//! One file per endpoint. Each names the projections behind it (for read-your-writes), reads
+//! them through `read_store` (timeout → 503) and answers through `cached_json` (ETag, 304).
+
+pub(crate) mod feed;
+pub(crate) mod leaderboard;
+pub(crate) mod me;
+pub(crate) mod users;
+
+use surge_http::ApiError;
+
+/// `?limit=` within `1..=max`, `default` when absent.
+pub(crate) fn limit(given: Option<&str>, default: usize, max: usize) -> Result<usize, ApiError> {
+    let Some(text) = given else {
+        return Ok(default);
+    };
+    match text.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit must be a whole number from 1 to {max}"),
+        )),
+    }
+}
+
+/// Event-time milliseconds as RFC 3339; `null` if outside the calendar.
+pub(crate) fn time(unix_ms: i64) -> serde_json::Value {
+    crate::feed::rfc3339_millis(unix_ms).map_or(serde_json::Value::Null, Into::into)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_are_bounded_whole_numbers() {
+        assert_eq!(limit(None, 20, 200).unwrap(), 20);
+        assert_eq!(limit(Some("200"), 20, 200).unwrap(), 200);
+        for bad in ["0", "201", "-1", "ten", ""] {
+            assert_eq!(limit(Some(bad), 20, 200).unwrap_err().code, "invalid_limit");
+        }
+    }
+}

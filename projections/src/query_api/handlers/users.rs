@@ -1,0 +1,88 @@
+//! `GET /v1/users/{id}`: another user's public card. Only what the leaderboard already shows to
+//! everyone (name, photo, streak): never language, referrer, sessions or last activity.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::{Value, json};
+use surge_http::ApiError;
+
+use super::time;
+use crate::profiles::Profile;
+use crate::query_api::QueryState;
+use crate::query_api::auth::Reader;
+use crate::query_api::caching::{PRIVATE_CARD, cached_json};
+use crate::query_api::consistency::{ReadAfter, read_store};
+
+pub(crate) async fn user(
+    State(state): State<QueryState>,
+    _reader: Reader,
+    Path(id): Path<String>,
+    after: ReadAfter,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let user_id: i64 = id.parse().ok().filter(|id| *id > 0).ok_or_else(|| {
+        ApiError::bad_request("invalid_user_id", "a user id is a positive whole number")
+    })?;
+    state
+        .read_after(&after, &[("profiles", &state.watchers.profiles)])
+        .await?;
+    let profile = read_store(
+        &state,
+        "profiles",
+        state.profiles.profile(&state.pool, user_id),
+    )
+    .await?
+    .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "user_not_found", "no such user"))?;
+    Ok(cached_json(
+        &headers,
+        card(&profile).to_string(),
+        PRIVATE_CARD,
+    ))
+}
+
+fn card(p: &Profile) -> Value {
+    let name = p
+        .display_name
+        .as_ref()
+        .or(p.username.as_ref())
+        .or(p.first_name.as_ref());
+    json!({
+        "user_id": p.user_id,
+        "name": name,
+        "username": p.username,
+        "photo_url": p.photo_url,
+        "is_premium": p.is_premium,
+        "member_since": time(p.first_seen_at_ms),
+        "streak": { "current": p.streak_current, "best": p.streak_best },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_card_leaves_private_fields_out() {
+        let profile = Profile {
+            user_id: 9,
+            first_name: Some("Nine".into()),
+            language_code: Some("de".into()),
+            referred_by: Some(3),
+            sessions_count: 12,
+            ..Profile::default()
+        };
+        let card = card(&profile);
+        assert_eq!(card["name"], "Nine");
+        let keys: Vec<&String> = card.as_object().unwrap().keys().collect();
+        for private in [
+            "language_code",
+            "referred_by",
+            "sessions_count",
+            "last_seen_at",
+            "last_name",
+        ] {
+            assert!(!keys.iter().any(|k| *k == private), "{private} is private");
+        }
+    }
+}

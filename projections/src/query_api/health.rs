@@ -1,0 +1,26 @@
+//! `/health/ready` names the store that is down; `/metrics` serves the query API's registry.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use prometheus::{Encoder, TextEncoder};
+use surge_http::readiness;
+
+use super::QueryState;
+use crate::stores::{postgres_up, redis_up};
+
+pub(super) async fn ready(State(state): State<QueryState>) -> Response {
+    let (postgres, redis) = tokio::join!(postgres_up(&state.pool), redis_up(&state.redis));
+    readiness(
+        &[("postgres", postgres), ("redis", redis)],
+        Default::default(),
+    )
+}
+
+pub(super) async fn metrics(State(state): State<QueryState>) -> impl IntoResponse {
+    let mut out = Vec::new();
+    TextEncoder::new()
+        .encode(&state.registry.gather(), &mut out)
+        .expect("text encoding");
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}

@@ -1,0 +1,153 @@
+//! The query API: serves projections only (never the topics, never the write side), to the user
+//! proven by their initData, with read-your-writes on request, cache validators, compression, and
+//! a fast 503 naming no internals when a store is down.
+//!
+//! - `auth`: who is asking (the same initData check as the write side).
+//! - `consistency`: `X-Consistency-Token` and the wait for the projection behind the endpoint.
+//! - `caching`: ETag / If-None-Match and Cache-Control.
+//! - `handlers`: one file per endpoint.
+
+mod auth;
+mod caching;
+mod consistency;
+mod handlers;
+mod health;
+mod sources;
+mod watcher;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::routing::get;
+use prometheus::Registry;
+use redis::aio::ConnectionManager;
+use sqlx::PgPool;
+use surge_http::{ApiError, RouteMetrics, record_route_metrics};
+use surge_telegram_auth::Validator;
+use tower::ServiceBuilder;
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
+
+use crate::profiles::ProfileStore;
+use crate::wallets::WalletStore;
+pub use watcher::{PositionWatcher, WaitError};
+
+/// Bodies smaller than this are sent as they are: compressing them costs more than it saves.
+const COMPRESS_ABOVE_BYTES: u16 = 1024;
+
+#[derive(Debug, Clone)]
+pub struct QueryApiConfig {
+    /// The events topic: consistency tokens must name it.
+    pub events_topic: String,
+    /// Deployment prefix of Redis keys.
+    pub redis_prefix: String,
+    /// Longest wait for a projection to apply a consistency token's position.
+    pub consistency_wait: Duration,
+    /// How often a watcher re-reads positions while requests wait on it.
+    pub consistency_poll: Duration,
+    /// Longest a store read may take before the request fails with 503.
+    pub store_timeout: Duration,
+    /// Requests one instance works on at once; past it, 503 + Retry-After.
+    pub max_in_flight: usize,
+}
+
+impl QueryApiConfig {
+    pub fn new(events_topic: impl Into<String>, redis_prefix: impl Into<String>) -> Self {
+        QueryApiConfig {
+            events_topic: events_topic.into(),
+            redis_prefix: redis_prefix.into(),
+            consistency_wait: Duration::from_secs(2),
+            consistency_poll: Duration::from_millis(5),
+            store_timeout: Duration::from_secs(1),
+            max_in_flight: 4096,
+        }
+    }
+}
+
+/// Everything a handler reads; cheap to clone.
+#[derive(Clone)]
+pub struct QueryState(Arc<Inner>);
+
+pub struct Inner {
+    config: QueryApiConfig,
+    validator: Validator,
+    pool: PgPool,
+    redis: ConnectionManager,
+    profiles: ProfileStore,
+    wallets: WalletStore,
+    leaderboard_keys: String,
+    feed_keys: String,
+    watchers: sources::Watchers,
+    registry: Registry,
+    metrics: consistency::WaitMetrics,
+}
+
+impl std::ops::Deref for QueryState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// Builds the router. Spawns the position watchers, so it must run inside a Tokio runtime.
+pub fn app(
+    config: QueryApiConfig,
+    validator: Validator,
+    pool: PgPool,
+    redis: ConnectionManager,
+) -> Router {
+    let registry = Registry::new();
+    let routes = Arc::new(
+        RouteMetrics::register(&registry, "query_api").expect("route metrics register once"),
+    );
+    let metrics = consistency::WaitMetrics::register(&registry);
+    let watchers = sources::Watchers::spawn(&config, &pool, &redis);
+    let state = QueryState(Arc::new(Inner {
+        profiles: ProfileStore::new(&sources::PROFILES.table_prefix()),
+        wallets: WalletStore::new(&sources::WALLETS.table_prefix()),
+        leaderboard_keys: sources::LEADERBOARD.keys_base(&config.redis_prefix),
+        feed_keys: sources::FEED.keys_base(&config.redis_prefix),
+        config,
+        validator,
+        pool,
+        redis,
+        watchers,
+        registry,
+        metrics,
+    }));
+    let shed = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+            ApiError::unavailable(
+                "overloaded",
+                "the query API is at capacity",
+                Duration::from_secs(1),
+            )
+        }))
+        .load_shed()
+        .concurrency_limit(state.config.max_in_flight);
+    let compress = CompressionLayer::new().compress_when(
+        SizeAbove::new(COMPRESS_ABOVE_BYTES).and(NotForContentType::const_new("text/event-stream")),
+    );
+    let reads = Router::new()
+        .route("/v1/me", get(handlers::me::me))
+        .route("/v1/me/feed", get(handlers::feed::feed))
+        .route(
+            "/v1/leaderboard/{period}",
+            get(handlers::leaderboard::leaderboard),
+        )
+        .route("/v1/users/{id}", get(handlers::users::user))
+        .layer(shed);
+    Router::new()
+        .merge(reads)
+        .route("/health/live", get(surge_http::live))
+        .route("/health/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .layer(compress)
+        .layer(middleware::from_fn_with_state(routes, record_route_metrics))
+        .with_state(state)
+}

@@ -1,0 +1,35 @@
+//! `/health/live` and `/health/ready` answers: ready only when every dependency answered, and
+//! the body names each one, so an operator sees which store is down.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+/// The process answers.
+pub async fn live() -> Response {
+    Json(json!({ "status": "ok" })).into_response()
+}
+
+/// 200 `{"status":"ready","checks":{name:"up"}}` when every check is up, else 503 with each
+/// check's state. `extra` fields are added to the body as they are.
+pub fn readiness(checks: &[(&str, bool)], extra: Map<String, Value>) -> Response {
+    let all_up = checks.iter().all(|(_, up)| *up);
+    let states: Map<String, Value> = checks
+        .iter()
+        .map(|(name, up)| ((*name).to_owned(), json!(if *up { "up" } else { "down" })))
+        .collect();
+    let mut body = Map::new();
+    body.insert(
+        "status".into(),
+        json!(if all_up { "ready" } else { "unavailable" }),
+    );
+    body.insert("checks".into(), Value::Object(states));
+    body.extend(extra);
+    let status = if all_up {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(Value::Object(body))).into_response()
+}

@@ -1,0 +1,495 @@
+//! The query API through its real HTTP server, over projections the real processors built from
+//! the real broker: every endpoint, read-your-writes, timeouts, caching, cross-user denial and a
+//! store going down.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::helpers::{BOT_TOKEN, Options, TestApp, init_data, json as body, spawn_app_with, start};
+use crate::proxy::TcpProxy;
+
+struct Stack {
+    writer: TestApp,
+    _processor: Option<TestApp>,
+    query: TestApp,
+}
+
+/// Write API (with a generous per-user rate), processors (unless `processors` is false) and
+/// query API of one test, with `query_env` for the query API.
+async fn stack(processors: bool, query_env: Vec<(&'static str, String)>) -> Stack {
+    let writer = spawn_app_with(Options {
+        env: vec![
+            ("SURGE_USER_RATE_PER_SEC", "1000".into()),
+            ("SURGE_USER_BURST", "1000".into()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let processor = processors.then(|| {
+        start(
+            &writer.id,
+            Options {
+                role: Some("process"),
+                env: vec![
+                    ("SURGE_PROCESS_BATCH_WAIT_MS", "5".into()),
+                    ("SURGE_PROCESS_FETCH_WAIT_MS", "20".into()),
+                ],
+                ..Options::default()
+            },
+        )
+        .unwrap_or_else(|logs| panic!("surge process did not start:\n{logs}"))
+    });
+    let query = start(
+        &writer.id,
+        Options {
+            role: Some("query-api"),
+            env: query_env,
+            ..Options::default()
+        },
+    )
+    .unwrap_or_else(|logs| panic!("surge query-api did not start:\n{logs}"));
+    Stack {
+        writer,
+        _processor: processor,
+        query,
+    }
+}
+
+fn tma(user: i64) -> String {
+    format!("tma {}", init_data(user))
+}
+
+/// A write's consistency token, from the header the query API reads.
+async fn write(stack: &Stack, method: &str, path: &str, user: i64, payload: Value) -> String {
+    let response = stack.writer.write(method, path, user, payload).await;
+    assert_eq!(response.status(), 202);
+    response.headers()["x-consistency-token"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn get(
+    stack: &Stack,
+    path: &str,
+    user: Option<i64>,
+    token: Option<&str>,
+) -> reqwest::Response {
+    let mut request = stack.query.request("GET", path);
+    if let Some(user) = user {
+        request = request.header("authorization", tma(user));
+    }
+    if let Some(token) = token {
+        request = request.header("x-consistency-token", token);
+    }
+    request.send().await.expect("the query API answers")
+}
+
+async fn ok(response: reqwest::Response) -> Value {
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, 200, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test]
+async fn every_endpoint_serves_what_the_processors_built() {
+    let stack = stack(true, vec![]).await;
+    write(&stack, "POST", "/v1/sessions", 1, json!({})).await;
+    write(&stack, "POST", "/v1/sessions", 2, json!({})).await;
+    write(&stack, "POST", "/v1/taps", 1, json!({ "count": 30 })).await;
+    write(&stack, "POST", "/v1/taps", 2, json!({ "count": 5 })).await;
+    write(
+        &stack,
+        "PATCH",
+        "/v1/profile",
+        1,
+        json!({ "display_name": "One" }),
+    )
+    .await;
+    let token = write(&stack, "POST", "/v1/checkins", 1, json!({})).await;
+
+    let me = ok(get(&stack, "/v1/me", Some(1), Some(&token)).await).await;
+    assert_eq!(me["user_id"], 1);
+    assert_eq!(me["profile"]["display_name"], "One");
+    assert_eq!(me["profile"]["username"], "user1");
+    assert_eq!(me["profile"]["sessions_count"], 1);
+    assert_eq!(
+        me["wallet"]["balance"],
+        30 + 100,
+        "30 taps and the first check-in bonus"
+    );
+    assert_eq!(me["wallet"]["entries"], 2);
+    assert_eq!(me["wallet"]["latest"][0]["kind"], "checkin");
+    assert_eq!(me["wallet"]["latest"][1]["amount"], 30);
+    assert_eq!(me["streak"]["current"], 1);
+
+    let feed = ok(get(&stack, "/v1/me/feed?limit=2", Some(1), Some(&token)).await).await;
+    let types: Vec<&str> = feed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["checkin", "profile"], "newest first");
+    let cursor = feed["next_cursor"].as_str().expect("a next page");
+    let rest = ok(get(
+        &stack,
+        &format!("/v1/me/feed?limit=10&cursor={cursor}"),
+        Some(1),
+        None,
+    )
+    .await)
+    .await;
+    let types: Vec<&str> = rest["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["taps", "session"]);
+    assert!(rest["next_cursor"].is_null());
+
+    for period in ["all", "daily", "weekly"] {
+        let path = format!("/v1/leaderboard/{period}");
+        let board = ok(get(&stack, &path, Some(2), Some(&token)).await).await;
+        let entries = board["entries"].as_array().unwrap();
+        assert_eq!(entries[0]["user_id"], 1, "{period}");
+        assert_eq!(entries[0]["score"], 130);
+        assert_eq!(entries[0]["name"], "One");
+        assert_eq!(entries[1]["user_id"], 2);
+        assert_eq!(board["me"]["rank"], 2, "the caller's own rank");
+        assert_eq!(board["me"]["score"], 5);
+    }
+    let anonymous = get(&stack, "/v1/leaderboard/daily?limit=1", None, None).await;
+    assert_eq!(
+        anonymous.headers()["cache-control"],
+        "public, max-age=5, stale-while-revalidate=10"
+    );
+    let anonymous = ok(anonymous).await;
+    assert_eq!(anonymous["entries"].as_array().unwrap().len(), 1);
+    assert!(anonymous.get("me").is_none());
+
+    let card = ok(get(&stack, "/v1/users/1", Some(2), None).await).await;
+    assert_eq!(card["name"], "One");
+    assert_eq!(card["streak"]["current"], 1);
+
+    for (path, status, code) in [
+        ("/v1/users/999999", 404, "user_not_found"),
+        ("/v1/users/abc", 400, "invalid_user_id"),
+        ("/v1/leaderboard/monthly", 400, "invalid_period"),
+        ("/v1/leaderboard/all?limit=0", 400, "invalid_limit"),
+        ("/v1/me/feed?limit=500", 400, "invalid_limit"),
+        ("/v1/me/feed?cursor=not-a-cursor", 400, "invalid_cursor"),
+        ("/v1/nothing", 404, "not_found"),
+    ] {
+        let response = get(&stack, path, Some(1), None).await;
+        assert_eq!(response.status(), status, "{path}");
+        assert_eq!(body(response).await["error"]["code"], code, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn read_your_writes_holds_for_hundreds_of_iterations() {
+    let stack = stack(true, vec![]).await;
+    let mut feed_failures = 0;
+    for i in 1..=300_i64 {
+        let user = 100 + i % 3; // several users, so partitions differ
+        let response = stack
+            .writer
+            .write("POST", "/v1/taps", user, json!({ "count": 1 }))
+            .await;
+        assert_eq!(response.status(), 202);
+        let token = response.headers()["x-consistency-token"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let event_id = body(response).await["event_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let expected = (i - 1) / 3 + 1; // this user's taps so far, one coin each
+        let me = ok(get(&stack, "/v1/me", Some(user), Some(&token)).await).await;
+        assert_eq!(me["wallet"]["balance"], expected, "iteration {i}: /v1/me");
+        let feed = ok(get(&stack, "/v1/me/feed?limit=1", Some(user), Some(&token)).await).await;
+        if feed["items"][0]["event_id"] != event_id.as_str() {
+            feed_failures += 1;
+        }
+        let board = ok(get(&stack, "/v1/leaderboard/all", Some(user), Some(&token)).await).await;
+        assert_eq!(board["me"]["score"], expected, "iteration {i}: leaderboard");
+    }
+    assert_eq!(
+        feed_failures, 0,
+        "the feed showed the write's own item every time"
+    );
+}
+
+#[tokio::test]
+async fn a_projection_that_has_not_caught_up_answers_504_consistency_timeout() {
+    // No processors: nothing will ever apply the write.
+    let stack = stack(false, vec![("SURGE_CONSISTENCY_WAIT_MS", "300".into())]).await;
+    let token = write(&stack, "POST", "/v1/taps", 7, json!({ "count": 3 })).await;
+    for path in [
+        "/v1/me",
+        "/v1/me/feed",
+        "/v1/leaderboard/all",
+        "/v1/users/7",
+    ] {
+        let started = Instant::now();
+        let response = get(&stack, path, Some(7), Some(&token)).await;
+        assert_eq!(response.status(), 504, "{path}");
+        assert!(
+            started.elapsed() >= Duration::from_millis(300),
+            "{path} waited the bound"
+        );
+        assert_eq!(response.headers()["retry-after"], "1");
+        assert_eq!(body(response).await["error"]["code"], "consistency_timeout");
+    }
+    // Without the token the (stale) projection is served: the client did not ask to wait.
+    let me = ok(get(&stack, "/v1/me", Some(7), None).await).await;
+    assert_eq!(me["wallet"]["balance"], 0);
+
+    let other_topic = surge_schemas::Position {
+        topic: "elsewhere".into(),
+        partition: 0,
+        offset: 1,
+    };
+    for bad in [
+        "garbage".to_owned(),
+        "v1.!!!".to_owned(),
+        other_topic.to_string(),
+    ] {
+        let response = get(&stack, "/v1/me", Some(7), Some(&bad)).await;
+        assert_eq!(response.status(), 400, "{bad}");
+        assert_eq!(
+            body(response).await["error"]["code"],
+            "invalid_consistency_token"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unchanged_view_revalidates_with_304_and_a_change_gives_a_new_etag() {
+    let stack = stack(true, vec![]).await;
+    let token = write(&stack, "POST", "/v1/taps", 11, json!({ "count": 4 })).await;
+    let first = get(&stack, "/v1/me", Some(11), Some(&token)).await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.headers()["cache-control"], "private, no-cache");
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let again = stack
+        .query
+        .request("GET", "/v1/me")
+        .header("authorization", tma(11))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["etag"], etag.as_str());
+    assert!(again.bytes().await.unwrap().is_empty());
+
+    let token = write(&stack, "POST", "/v1/taps", 11, json!({ "count": 1 })).await;
+    let changed = stack
+        .query
+        .request("GET", "/v1/me")
+        .header("authorization", tma(11))
+        .header("if-none-match", &etag)
+        .header("x-consistency-token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    assert_ne!(changed.headers()["etag"], etag.as_str());
+
+    // Large bodies are compressed for clients that accept it.
+    for n in 0..30 {
+        write(&stack, "POST", "/v1/taps", 11, json!({ "count": 1 + n })).await;
+    }
+    let token = write(&stack, "POST", "/v1/taps", 11, json!({ "count": 1 })).await;
+    let compressed = stack
+        .query
+        .request("GET", "/v1/me/feed?limit=30")
+        .header("authorization", tma(11))
+        .header("accept-encoding", "gzip")
+        .header("x-consistency-token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(compressed.status(), 200);
+    assert_eq!(compressed.headers()["content-encoding"], "gzip");
+}
+
+#[tokio::test]
+async fn nobody_reads_another_users_private_data() {
+    let stack = stack(true, vec![]).await;
+    write(&stack, "POST", "/v1/sessions", 21, json!({})).await;
+    write(
+        &stack,
+        "PATCH",
+        "/v1/profile",
+        21,
+        json!({ "display_name": "Alice", "language_code": "de" }),
+    )
+    .await;
+    let token = write(&stack, "POST", "/v1/taps", 21, json!({ "count": 9 })).await;
+    let alice_feed = ok(get(&stack, "/v1/me/feed?limit=1", Some(21), Some(&token)).await).await;
+    let alice_cursor = alice_feed["next_cursor"].as_str().unwrap().to_owned();
+
+    // Bob (22) asks for Alice's data every way the API could be asked.
+    for path in ["/v1/me", "/v1/me?user_id=21", "/v1/me/feed?user_id=21"] {
+        let view = ok(get(&stack, path, Some(22), Some(&token)).await).await;
+        let text = view.to_string();
+        assert!(
+            !text.contains("Alice") && !text.contains("user21"),
+            "{path}: {text}"
+        );
+        if path.starts_with("/v1/me/feed") {
+            assert_eq!(view["items"], json!([]));
+        } else {
+            assert_eq!(view["user_id"], 22);
+            assert_eq!(view["wallet"]["balance"], 0);
+        }
+    }
+    let feed = ok(get(
+        &stack,
+        &format!("/v1/me/feed?cursor={alice_cursor}"),
+        Some(22),
+        None,
+    )
+    .await)
+    .await;
+    assert_eq!(
+        feed["items"],
+        json!([]),
+        "Alice's cursor pages Bob's own feed"
+    );
+    let board = ok(get(&stack, "/v1/leaderboard/all", Some(22), None).await).await;
+    assert!(board["me"].is_null(), "me is always the caller");
+    let card = ok(get(&stack, "/v1/users/21", Some(22), None).await).await;
+    assert_eq!(card["name"], "Alice");
+    for private in [
+        "language_code",
+        "referred_by",
+        "sessions_count",
+        "last_seen_at",
+        "wallet",
+        "profile",
+    ] {
+        assert!(
+            card.get(private).is_none(),
+            "{private} is not on the public card"
+        );
+    }
+
+    // Without initData, or with initData signed by another bot, nothing private is served.
+    let forged = surge_telegram_auth::InitDataBuilder::new(
+        surge_telegram_auth::WebAppUser {
+            id: 21,
+            first_name: "A".into(),
+            last_name: None,
+            username: None,
+            language_code: None,
+            is_premium: false,
+            is_bot: false,
+            photo_url: None,
+            allows_write_to_pm: false,
+        },
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+    )
+    .sign(&BOT_TOKEN.replace("42", "43"));
+    for path in ["/v1/me", "/v1/me/feed", "/v1/users/21"] {
+        let anonymous = get(&stack, path, None, None).await;
+        assert_eq!(anonymous.status(), 401, "{path}");
+        let response = stack
+            .query
+            .request("GET", path)
+            .header("authorization", format!("tma {forged}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "{path}");
+        assert_eq!(body(response).await["error"]["code"], "invalid_hash");
+    }
+    let response = stack
+        .query
+        .request("GET", "/v1/leaderboard/all")
+        .header("authorization", format!("tma {forged}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        401,
+        "a bad signature is never read as anonymous"
+    );
+}
+
+// Multi-threaded: the proxies must keep serving while `start` blocks this thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_down_answers_503_fast_and_ready_names_it() {
+    let postgres = TcpProxy::start("127.0.0.1:5432").await;
+    let redis = TcpProxy::start("127.0.0.1:6379").await;
+    let stack = stack(
+        true,
+        vec![
+            (
+                "SURGE_DATABASE_URL",
+                format!("postgres://postgres@127.0.0.1:{}/surge_test", postgres.port),
+            ),
+            (
+                "SURGE_REDIS_URL",
+                format!("redis://127.0.0.1:{}", redis.port),
+            ),
+        ],
+    )
+    .await;
+    let token = write(&stack, "POST", "/v1/taps", 31, json!({ "count": 2 })).await;
+    ok(get(&stack, "/v1/me", Some(31), Some(&token)).await).await;
+    ok(get(&stack, "/v1/me/feed", Some(31), Some(&token)).await).await;
+
+    redis.cut();
+    for path in ["/v1/me/feed", "/v1/leaderboard/daily"] {
+        let started = Instant::now();
+        let response = get(&stack, path, Some(31), None).await;
+        assert_eq!(response.status(), 503, "{path}");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{path} failed fast"
+        );
+        assert_eq!(response.headers()["retry-after"], "1");
+        let text = response.text().await.unwrap().to_lowercase();
+        assert!(text.contains("store_unavailable"), "{text}");
+        assert!(
+            !text.contains("redis") && !text.contains("6379"),
+            "names no internals: {text}"
+        );
+    }
+    let me = get(&stack, "/v1/me", Some(31), None).await;
+    assert_eq!(me.status(), 200, "PostgreSQL views still serve");
+    let ready = get(&stack, "/health/ready", None, None).await;
+    assert_eq!(ready.status(), 503);
+    assert_eq!(
+        body(ready).await["checks"],
+        json!({ "postgres": "up", "redis": "down" })
+    );
+
+    postgres.cut();
+    let started = Instant::now();
+    let response = get(&stack, "/v1/me", Some(31), None).await;
+    assert_eq!(response.status(), 503);
+    assert!(started.elapsed() < Duration::from_secs(3), "failed fast");
+    let text = response.text().await.unwrap().to_lowercase();
+    assert!(
+        !text.contains("postgres") && !text.contains("5432"),
+        "names no internals: {text}"
+    );
+    let ready = get(&stack, "/health/ready", None, None).await;
+    assert_eq!(
+        body(ready).await["checks"],
+        json!({ "postgres": "down", "redis": "down" })
+    );
+}
