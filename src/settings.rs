@@ -155,7 +155,7 @@ pub(crate) struct QueryApi {
     pub(crate) pg_connections: u32,
     /// Requests one instance works on at once; past it, 503 + Retry-After.
     #[arg(long, env = "SURGE_QUERY_MAX_IN_FLIGHT", default_value_t = 4096)]
-    pub(crate) max_in_flight: usize,
+    pub(crate) query_max_in_flight: usize,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -40,7 +40,7 @@ pub(crate) async fn app(
     let config = QueryApiConfig {
         consistency_wait: Duration::from_millis(query.consistency_wait_ms),
         store_timeout,
-        max_in_flight: query.max_in_flight,
+        max_in_flight: query.query_max_in_flight,
         ..QueryApiConfig::new(&common.events_topic, &common.redis_prefix)
     };
     Ok(query_api::app(config, telegram.validator()?, pool, redis))

@@ -1,6 +1,12 @@
 //! The consumer context: on assignment it claims the partitions in the projection's store and
-//! starts them at the stored positions (never Kafka's committed offsets); on revocation it
+//! starts them from the stored positions (never Kafka's committed offsets); on revocation it
 //! forgets them. It also turns librdkafka statistics into per-partition lag gauges.
+//!
+//! Fetching starts [`RESUME_REWIND`] offsets before the stored position, and the worker skips
+//! what it already applied. Kafka answers a fetch inside a record batch with that batch; some
+//! Kafka-protocol brokers (tansu 0.6) answer with the *next* batch, which would silently skip the
+//! rest of the batch a crash interrupted. Starting earlier makes the fetch include that batch,
+//! and the worker checks that it did (see `processor::Resume`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +20,16 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::metrics::ProcessorMetrics;
 use super::sink::{Claim, Sink};
+
+/// How far before the stored position fetching starts: librdkafka puts at most 10 000 messages
+/// (`batch.num.messages`) in one record batch, so the batch holding the position starts here
+/// or later.
+pub(crate) const RESUME_REWIND: i64 = 10_000;
+
+/// Where fetching a partition whose stored position is `next_offset` starts.
+pub(crate) fn resume_from(next_offset: i64, rewind: i64) -> i64 {
+    next_offset.saturating_sub(rewind).max(0)
+}
 
 /// The partitions this processor owns, with the claim that fences them.
 pub(crate) type Claims = Arc<Mutex<HashMap<i32, Claim>>>;
@@ -60,7 +76,7 @@ impl<S: Sink> ConsumerContext for ClaimingContext<S> {
                     return; // stopping
                 };
                 for claim in &claims {
-                    let offset = Offset::Offset(claim.next_offset);
+                    let offset = Offset::Offset(resume_from(claim.next_offset, RESUME_REWIND));
                     if let Err(error) =
                         tpl.set_partition_offset(&self.topic, claim.partition, offset)
                     {

@@ -9,6 +9,7 @@ mod pg_sink;
 mod processor;
 mod projection;
 mod redis_sink;
+mod resume;
 mod sink;
 
 pub use config::ProcessorConfig;

@@ -18,6 +18,7 @@ use super::config::ProcessorConfig;
 use super::context::{ClaimingContext, Claims};
 use super::dead_letters::DeadLetters;
 use super::metrics::ProcessorMetrics;
+use super::resume::{Check, Resumes};
 use super::sink::{Claim, Sink, SinkError};
 
 const MAINTAIN_EVERY: Duration = Duration::from_secs(600);
@@ -129,6 +130,7 @@ impl<S: Sink> Worker<S> {
     fn run(self, consumer: &BaseConsumer<ClaimingContext<S>>, runtime: &tokio::runtime::Handle) {
         tracing::info!(processor = %self.id, topic = %self.config.topic, "Processor started.");
         let mut last_maintain = Instant::now();
+        let mut resumes = Resumes::default();
         while !self.stopping() {
             let batch = self.poll_batch(consumer);
             let mut by_partition: BTreeMap<i32, Vec<OwnedMessage>> = BTreeMap::new();
@@ -139,7 +141,7 @@ impl<S: Sink> Worker<S> {
                     .push(message);
             }
             let mut done = TopicPartitionList::new();
-            for (partition, messages) in by_partition {
+            for (partition, mut messages) in by_partition {
                 let claim = self
                     .claims
                     .lock()
@@ -147,6 +149,23 @@ impl<S: Sink> Worker<S> {
                     .get(&partition)
                     .copied();
                 let Some(claim) = claim else { continue }; // not ours any more
+                if let Check::Seek(offset) = resumes.check(&claim, messages[0].offset()) {
+                    let seek = consumer.seek(
+                        &self.config.topic,
+                        partition,
+                        Offset::Offset(offset),
+                        Duration::from_secs(5),
+                    );
+                    if let Err(error) = seek {
+                        tracing::warn!(%error, processor = %self.id, partition, "Seeking back failed; will retry.");
+                    }
+                    continue;
+                }
+                // Fetching started before the stored position; what precedes it is applied.
+                messages.retain(|m| m.offset() >= claim.next_offset);
+                if messages.is_empty() {
+                    continue;
+                }
                 if let Some(next) = runtime.block_on(self.process(claim, messages)) {
                     let _ = done.add_partition_offset(
                         &self.config.topic,
