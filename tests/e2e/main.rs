@@ -16,4 +16,5 @@ mod limits;
 mod operations;
 mod processing;
 mod query;
+mod resume;
 mod write_path;
