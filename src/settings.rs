@@ -156,6 +156,9 @@ pub(crate) struct QueryApi {
     /// Requests one instance works on at once; past it, 503 + Retry-After.
     #[arg(long, env = "SURGE_QUERY_MAX_IN_FLIGHT", default_value_t = 4096)]
     pub(crate) query_max_in_flight: usize,
+    /// How long the top of a leaderboard is served from memory; 0 = always from Redis.
+    #[arg(long, env = "SURGE_LEADERBOARD_CACHE_MS", default_value_t = 1_000)]
+    pub(crate) leaderboard_cache_ms: u64,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -41,6 +41,7 @@ pub(crate) async fn app(
         consistency_wait: Duration::from_millis(query.consistency_wait_ms),
         store_timeout,
         max_in_flight: query.query_max_in_flight,
+        leaderboard_cache: Duration::from_millis(query.leaderboard_cache_ms),
         ..QueryApiConfig::new(&common.events_topic, &common.redis_prefix)
     };
     Ok(query_api::app(config, telegram.validator()?, pool, redis))

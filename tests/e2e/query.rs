@@ -493,3 +493,24 @@ async fn a_store_down_answers_503_fast_and_ready_names_it() {
         json!({ "postgres": "down", "redis": "down" })
     );
 }
+
+#[tokio::test]
+async fn the_leaderboard_top_is_served_from_memory_until_a_read_asks_for_a_write() {
+    let stack = stack(true, vec![("SURGE_LEADERBOARD_CACHE_MS", "60000".into())]).await;
+    let token = write(&stack, "POST", "/v1/taps", 41, json!({ "count": 10 })).await;
+    let first = ok(get(&stack, "/v1/leaderboard/all", None, Some(&token)).await).await;
+    assert_eq!(first["entries"][0]["score"], 10);
+    // Fills the cache with the top as it is now.
+    let cached = ok(get(&stack, "/v1/leaderboard/all", None, None).await).await;
+    assert_eq!(cached["entries"], first["entries"]);
+
+    let token = write(&stack, "POST", "/v1/taps", 41, json!({ "count": 5 })).await;
+    // Applied (the wallet shows it), yet the cached top is still served without a token...
+    let me = ok(get(&stack, "/v1/me", Some(41), Some(&token)).await).await;
+    assert_eq!(me["wallet"]["balance"], 15);
+    let stale = ok(get(&stack, "/v1/leaderboard/all", None, None).await).await;
+    assert_eq!(stale["entries"][0]["score"], 10, "served from memory");
+    // ...while a read carrying the write's token reads Redis.
+    let fresh = ok(get(&stack, "/v1/leaderboard/all", None, Some(&token)).await).await;
+    assert_eq!(fresh["entries"][0]["score"], 15);
+}

@@ -6,8 +6,10 @@
 //! - **bare axum**: a handler returning the query API's exact response bytes from memory, the
 //!   ceiling of any axum service on this machine.
 //!
-//! Endpoints: `GET /v1/leaderboard/daily` (anonymous: the top 100 of 10 000 players with names)
-//! and `GET /v1/me/feed` (authenticated with initData, 20 items). For each target and endpoint it
+//! Endpoints: `GET /v1/leaderboard/daily` (anonymous: the top 100 of 10 000 players with names),
+//! by the query API as configured by default (its top cached for 1 s) and with the cache off
+//! (`query_api_uncached`: every request reads Redis), and `GET /v1/me/feed` (authenticated with
+//! initData, 20 items, never cached). For each target and endpoint it
 //! runs closed-loop load at several concurrency levels (requests/s, p50, p99), then open-loop load
 //! at half the query API's peak rate (p99 measured from each request's scheduled send time, so
 //! queueing is not hidden). Prints a table and the ratios, and writes JSON to
@@ -80,7 +82,8 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(settings: &Settings) -> anyhow::Result<()> {
     let fixture = data::Fixture::create(&settings.database_url, &settings.redis_url).await?;
-    let query = targets::QueryApi::start(&fixture).await?;
+    let query = targets::QueryApi::start(&fixture, Duration::from_secs(1)).await?;
+    let uncached = targets::QueryApi::start(&fixture, Duration::ZERO).await?;
     let requests = [
         ("leaderboard", fixture.leaderboard_request()),
         ("feed", fixture.feed_request()),
@@ -103,11 +106,15 @@ async fn run(settings: &Settings) -> anyhow::Result<()> {
         let webdis_request = &webdis_requests[i].1;
         let mut query_peak = 0.0_f64;
         for &concurrency in &settings.concurrency {
-            for (target, addr, request) in [
+            let mut targets = vec![
                 ("query_api", query.addr, request),
                 ("webdis", webdis.addr, webdis_request),
                 ("bare_axum", bare.addr, &bare_request),
-            ] {
+            ];
+            if *endpoint == "leaderboard" {
+                targets.insert(1, ("query_api_uncached", uncached.addr, request));
+            }
+            for (target, addr, request) in targets {
                 let stats = load::closed_loop(addr, request, concurrency, settings.secs).await?;
                 if target == "query_api" {
                     query_peak = query_peak.max(stats.rps);

@@ -92,6 +92,13 @@ impl Report {
             let query = self.peak(endpoint, "query_api");
             let webdis = self.peak(endpoint, "webdis");
             let bare = self.peak(endpoint, "bare_axum");
+            let uncached = self.peak(endpoint, "query_api_uncached");
+            if uncached > 0.0 {
+                println!(
+                    "{endpoint:<12} without the leaderboard cache: {uncached:.0} req/s, {:.2} of webdis",
+                    uncached / webdis.max(1.0)
+                );
+            }
             let half = self.rows.iter().find(|r| {
                 r.endpoint == endpoint && r.target == "query_api" && r.mode == "half_peak"
             });

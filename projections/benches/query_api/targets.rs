@@ -55,7 +55,11 @@ pub(crate) struct QueryApi {
 }
 
 impl QueryApi {
-    pub(crate) async fn start(fixture: &Fixture) -> anyhow::Result<QueryApi> {
+    /// The query API with its leaderboard cache set to `leaderboard_cache` (zero: none).
+    pub(crate) async fn start(
+        fixture: &Fixture,
+        leaderboard_cache: Duration,
+    ) -> anyhow::Result<QueryApi> {
         let (database_url, redis_url, prefix) = (
             fixture.database_url.clone(),
             fixture.redis_url.clone(),
@@ -73,7 +77,10 @@ impl QueryApi {
                     &SecretString::from(BOT_TOKEN.to_owned()),
                     Duration::from_secs(86_400),
                 );
-                let config = QueryApiConfig::new("bench.events", prefix);
+                let config = QueryApiConfig {
+                    leaderboard_cache,
+                    ..QueryApiConfig::new("bench.events", prefix)
+                };
                 Ok(query_api::app(config, validator, pool, redis))
             })
         })?;

@@ -13,6 +13,7 @@ mod consistency;
 mod handlers;
 mod health;
 mod sources;
+mod top_cache;
 mod watcher;
 
 use std::sync::Arc;
@@ -53,6 +54,8 @@ pub struct QueryApiConfig {
     pub store_timeout: Duration,
     /// Requests one instance works on at once; past it, 503 + Retry-After.
     pub max_in_flight: usize,
+    /// How long the top of a leaderboard is served from memory (zero: always from Redis).
+    pub leaderboard_cache: Duration,
 }
 
 impl QueryApiConfig {
@@ -64,6 +67,7 @@ impl QueryApiConfig {
             consistency_poll: Duration::from_millis(5),
             store_timeout: Duration::from_secs(1),
             max_in_flight: 4096,
+            leaderboard_cache: Duration::from_secs(1),
         }
     }
 }
@@ -82,6 +86,7 @@ pub struct Inner {
     leaderboard_keys: String,
     feed_keys: String,
     watchers: sources::Watchers,
+    top_cache: top_cache::TopCache,
     registry: Registry,
     metrics: consistency::WaitMetrics,
 }
@@ -111,6 +116,7 @@ pub fn app(
         wallets: WalletStore::new(&sources::WALLETS.table_prefix()),
         leaderboard_keys: sources::LEADERBOARD.keys_base(&config.redis_prefix),
         feed_keys: sources::FEED.keys_base(&config.redis_prefix),
+        top_cache: top_cache::TopCache::new(config.leaderboard_cache),
         config,
         validator,
         pool,

@@ -12,7 +12,7 @@ use serde_json::json;
 use surge_http::ApiError;
 
 use super::limit;
-use crate::leaderboard::{MAX_LIMIT, Period, PeriodKind, rank_of, top};
+use crate::leaderboard::{MAX_LIMIT, Period, PeriodKind, rank_of};
 use crate::query_api::QueryState;
 use crate::query_api::auth::Reader;
 use crate::query_api::caching::{PRIVATE_BRIEF, PUBLIC_BRIEF, cached_json};
@@ -46,9 +46,11 @@ pub(crate) async fn leaderboard(
     state
         .read_after(&after, &[("leaderboard", &state.watchers.leaderboard)])
         .await?;
-    let keys = &state.leaderboard_keys;
-    let mut redis = state.redis.clone();
-    let entries = read_store(&state, "leaderboard", top(&mut redis, keys, period, limit)).await?;
+    let entries = state
+        .top_cache
+        .top(&state, period, limit, after.0.is_some())
+        .await?;
+    let entries = entries.as_slice();
     let Some(Reader(user_id)) = reader else {
         let body = json!({ "period": period.suffix(), "entries": entries });
         return Ok(cached_json(&headers, body.to_string(), PUBLIC_BRIEF));
@@ -56,6 +58,8 @@ pub(crate) async fn leaderboard(
     let me = match entries.iter().find(|e| e.user_id == user_id) {
         Some(entry) => Some(entry.clone()),
         None => {
+            let mut redis = state.redis.clone();
+            let keys = &state.leaderboard_keys;
             read_store(
                 &state,
                 "leaderboard",
