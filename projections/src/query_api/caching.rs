@@ -4,7 +4,6 @@
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH, VARY};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use sha2::{Digest, Sha256};
 
 /// Private data that changes with every write: always revalidate (cheap with the ETag).
 pub(crate) const PRIVATE_REVALIDATE: &str = "private, no-cache";
@@ -23,10 +22,20 @@ pub(crate) fn cached_json(
     cache_control: &'static str,
 ) -> Response {
     let etag = etag_of(body.as_bytes());
+    tagged_json(request, body, &etag, cache_control)
+}
+
+/// [`cached_json`] for a body whose ETag ([`etag_of`]) is already known.
+pub(crate) fn tagged_json(
+    request: &HeaderMap,
+    body: String,
+    etag: &str,
+    cache_control: &'static str,
+) -> Response {
     let headers = [
         (
             ETAG,
-            HeaderValue::from_str(&etag).expect("hex ETag is a valid header"),
+            HeaderValue::from_str(etag).expect("hex ETag is a valid header"),
         ),
         (CACHE_CONTROL, HeaderValue::from_static(cache_control)),
         (
@@ -34,7 +43,7 @@ pub(crate) fn cached_json(
             HeaderValue::from_static("Authorization, Accept-Encoding"),
         ),
     ];
-    if matches_etag(request, &etag) {
+    if matches_etag(request, etag) {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
     let mut response = (headers, body).into_response();
@@ -44,10 +53,10 @@ pub(crate) fn cached_json(
     response
 }
 
-/// A strong ETag: the first 128 bits of the body's SHA-256, quoted.
-fn etag_of(body: &[u8]) -> String {
-    let digest = Sha256::digest(body);
-    format!("\"{}\"", hex::encode(&digest[..16]))
+/// A strong ETag: the body's 128-bit XXH3, quoted. Not a security boundary (a client can only
+/// fool its own cache), so a fast hash is the right one.
+pub(crate) fn etag_of(body: &[u8]) -> String {
+    format!("\"{:032x}\"", xxhash_rust::xxh3::xxh3_128(body))
 }
 
 /// If-None-Match uses weak comparison (RFC 9110 §13.1.2): `W/` prefixes are ignored, `*`

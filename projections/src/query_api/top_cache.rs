@@ -8,14 +8,35 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use moka::future::Cache;
+use serde_json::json;
 use surge_http::ApiError;
 
 use super::QueryState;
+use super::caching::etag_of;
 use super::consistency::{read_store, store_unavailable};
 use crate::leaderboard::{Entry, Period, top};
 
+/// A top slice with its anonymous answer rendered once, since most readers get exactly that.
+pub(crate) struct Top {
+    pub entries: Vec<Entry>,
+    pub anonymous_body: String,
+    pub anonymous_etag: String,
+}
+
+impl Top {
+    fn new(period: Period, entries: Vec<Entry>) -> Self {
+        let anonymous_body = json!({ "period": period.suffix(), "entries": entries }).to_string();
+        let anonymous_etag = etag_of(anonymous_body.as_bytes());
+        Top {
+            entries,
+            anonymous_body,
+            anonymous_etag,
+        }
+    }
+}
+
 /// By period suffix and limit.
-type Tops = Cache<(String, usize), Arc<Vec<Entry>>>;
+type Tops = Cache<(String, usize), Arc<Top>>;
 
 pub(crate) struct TopCache {
     /// `None` when the TTL is zero: every read goes to Redis.
@@ -36,13 +57,13 @@ impl TopCache {
         period: Period,
         limit: usize,
         fresh: bool,
-    ) -> Result<Arc<Vec<Entry>>, ApiError> {
+    ) -> Result<Arc<Top>, ApiError> {
         let read = async {
             let mut redis = state.redis.clone();
             let keys = &state.leaderboard_keys;
             read_store(state, "leaderboard", top(&mut redis, keys, period, limit))
                 .await
-                .map(Arc::new)
+                .map(|entries| Arc::new(Top::new(period, entries)))
         };
         match &self.cache {
             Some(cache) if !fresh => cache

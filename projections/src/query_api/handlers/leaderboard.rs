@@ -15,7 +15,7 @@ use super::limit;
 use crate::leaderboard::{MAX_LIMIT, Period, PeriodKind, rank_of};
 use crate::query_api::QueryState;
 use crate::query_api::auth::Reader;
-use crate::query_api::caching::{PRIVATE_BRIEF, PUBLIC_BRIEF, cached_json};
+use crate::query_api::caching::{PRIVATE_BRIEF, PUBLIC_BRIEF, cached_json, tagged_json};
 use crate::query_api::consistency::{ReadAfter, read_store};
 
 const DEFAULT_LIMIT: usize = 100;
@@ -46,15 +46,20 @@ pub(crate) async fn leaderboard(
     state
         .read_after(&after, &[("leaderboard", &state.watchers.leaderboard)])
         .await?;
-    let entries = state
+    let top = state
         .top_cache
         .top(&state, period, limit, after.0.is_some())
         .await?;
-    let entries = entries.as_slice();
     let Some(Reader(user_id)) = reader else {
-        let body = json!({ "period": period.suffix(), "entries": entries });
-        return Ok(cached_json(&headers, body.to_string(), PUBLIC_BRIEF));
+        let body = top.anonymous_body.clone();
+        return Ok(tagged_json(
+            &headers,
+            body,
+            &top.anonymous_etag,
+            PUBLIC_BRIEF,
+        ));
     };
+    let entries = top.entries.as_slice();
     let me = match entries.iter().find(|e| e.user_id == user_id) {
         Some(entry) => Some(entry.clone()),
         None => {
