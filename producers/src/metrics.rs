@@ -1,14 +1,16 @@
 //! Prometheus metrics of the write API, in a registry per app instance (tests run many apps in
 //! one process). Counters are updated once per request, not per event, on the hot path.
 
-use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
-};
+use std::sync::Arc;
+
+use prometheus::{Encoder, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use surge_http::RouteMetrics;
 
 pub struct Metrics {
     registry: Registry,
-    pub requests: IntCounterVec,
-    pub latency: HistogramVec,
+    /// Requests and latency per route (`write_api_requests_total`,
+    /// `write_api_request_duration_seconds`).
+    pub routes: Arc<RouteMetrics>,
     pub events_produced: IntCounterVec,
     pub producer_queue_depth: IntGauge,
     /// Write requests being worked on now (the load-shedding bound applies to these).
@@ -18,25 +20,9 @@ pub struct Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
-        let requests = IntCounterVec::new(
-            Opts::new(
-                "write_api_requests_total",
-                "HTTP requests by route and status.",
-            ),
-            &["route", "status"],
-        )
-        .expect("valid metric");
-        let latency = HistogramVec::new(
-            HistogramOpts::new(
-                "write_api_request_duration_seconds",
-                "Request latency by route.",
-            )
-            .buckets(vec![
-                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-            ]),
-            &["route"],
-        )
-        .expect("valid metric");
+        let routes = Arc::new(
+            RouteMetrics::register(&registry, "write_api").expect("route metrics register once"),
+        );
         let events_produced = IntCounterVec::new(
             Opts::new(
                 "write_api_events_produced_total",
@@ -56,9 +42,7 @@ impl Metrics {
         )
         .expect("valid metric");
         for collector in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(latency.clone()),
-            Box::new(events_produced.clone()),
+            Box::new(events_produced.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(producer_queue_depth.clone()),
             Box::new(writes_in_flight.clone()),
         ] {
@@ -68,8 +52,7 @@ impl Metrics {
         }
         Metrics {
             registry,
-            requests,
-            latency,
+            routes,
             events_produced,
             producer_queue_depth,
             writes_in_flight,

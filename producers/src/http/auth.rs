@@ -3,9 +3,9 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
-use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use surge_telegram_auth::{InitData, parse_authorization};
+use surge_http::authenticate;
+use surge_telegram_auth::InitData;
 
 use super::AppState;
 use super::error::ApiError;
@@ -16,13 +16,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .map(|v| v.to_str().unwrap_or("\u{fffd}"));
-        let validated = parse_authorization(header.unwrap_or(""))
-            .and_then(|init_data| state.validator.validate_now(init_data));
-        let init_data = validated.map_err(|e| ApiError::unauthorized(e.code(), e.to_string()))?;
+        let init_data = authenticate(&parts.headers, &state.validator)?;
         state.limiter.check(init_data.user.id).map_err(|wait| {
             ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,

@@ -9,15 +9,16 @@ pub mod json;
 pub mod rate_limit;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, patch, post};
 use redis::aio::ConnectionManager;
+use surge_http::record_route_metrics;
 use surge_telegram_auth::Validator;
 use tower::ServiceBuilder;
 
@@ -93,7 +94,11 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/profile", patch(handlers::profile))
         .route("/v1/batch", post(handlers::batch))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
-        .layer(shed);
+        .layer(shed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_in_flight,
+        ));
     Router::new()
         .merge(writes)
         .route("/health/live", get(health::live))
@@ -103,35 +108,17 @@ pub fn app(state: AppState) -> Router {
             ApiError::new(http::StatusCode::NOT_FOUND, "not_found", "no such route")
         })
         .layer(middleware::from_fn_with_state(
-            state.clone(),
-            record_metrics,
+            state.metrics.routes.clone(),
+            record_route_metrics,
         ))
         .with_state(state)
 }
 
-async fn record_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let metrics = &state.metrics;
-    let write = route.starts_with("/v1/");
-    if write {
-        metrics.writes_in_flight.inc();
-    }
-    let started = Instant::now();
-    let response = next.run(request).await.into_response();
-    if write {
-        metrics.writes_in_flight.dec();
-    }
-    metrics
-        .latency
-        .with_label_values(&[&route])
-        .observe(started.elapsed().as_secs_f64());
-    metrics
-        .requests
-        .with_label_values(&[&route, response.status().as_str()])
-        .inc();
+/// Counts write requests being worked on (the load-shedding bound applies to these).
+async fn count_in_flight(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let gauge = &state.metrics.writes_in_flight;
+    gauge.inc();
+    let response = next.run(request).await;
+    gauge.dec();
     response
 }

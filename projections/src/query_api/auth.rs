@@ -5,8 +5,7 @@
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use surge_http::ApiError;
-use surge_telegram_auth::parse_authorization;
+use surge_http::{ApiError, authenticate};
 
 use super::QueryState;
 
@@ -17,14 +16,7 @@ impl FromRequestParts<QueryState> for Reader {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &QueryState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .map(|v| v.to_str().unwrap_or("\u{fffd}"));
-        parse_authorization(header.unwrap_or(""))
-            .and_then(|init_data| state.validator.validate_now(init_data))
-            .map(|init_data| Reader(init_data.user.id))
-            .map_err(|e| ApiError::unauthorized(e.code(), e.to_string()))
+        authenticate(&parts.headers, &state.validator).map(|init_data| Reader(init_data.user.id))
     }
 }
 

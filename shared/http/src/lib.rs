@@ -1,10 +1,12 @@
 //! What every Surge HTTP surface (write API, query API, processor health) shares, so clients and
 //! operators see one error shape, one readiness answer and one set of route metrics.
 
+mod auth;
 mod error;
 mod readiness;
 mod route_metrics;
 
+pub use auth::authenticate;
 pub use error::ApiError;
 pub use readiness::{live, readiness};
 pub use route_metrics::{RouteMetrics, record_route_metrics};
