@@ -49,12 +49,7 @@ pub async fn migrate<P: PgProjection>(pool: &PgPool) -> Result<(), SinkError> {
         PgSink::<P>::seen_table()
     );
     sqlx::query(&seen).execute(&mut *tx).await?;
-    // One simple-protocol round trip, so a migration may hold several statements.
-    let ddl: String = P::migrations()
-        .iter()
-        .map(|d| d.replace("{t}", &P::table_prefix()) + ";\n")
-        .collect();
-    sqlx::Executor::execute(&mut *tx, ddl.as_str()).await?;
+    sqlx::Executor::execute(&mut *tx, P::ddl().as_str()).await?;
     tx.commit().await?;
     Ok(())
 }

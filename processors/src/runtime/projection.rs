@@ -60,6 +60,15 @@ pub trait PgProjection: Send + Sync + 'static {
     fn table_prefix() -> String {
         format!("{}_v{}", Self::NAME, Self::VERSION)
     }
+
+    /// [`migrations`](Self::migrations) for this version's prefix, as one script (several
+    /// statements, one simple-protocol round trip).
+    fn ddl() -> String {
+        Self::migrations()
+            .iter()
+            .map(|d| surge_projections::table_prefix::render(d, &Self::table_prefix()) + ";\n")
+            .collect()
+    }
 }
 
 /// A projection kept in Redis: a pure function from one event to the writes it causes.

@@ -5,6 +5,8 @@ use std::collections::HashMap;
 
 use sqlx::{PgConnection, PgExecutor};
 
+use crate::table_prefix::render;
+
 use super::Profile;
 
 const LOAD: &str = include_str!("sql/load.sql");
@@ -120,18 +122,4 @@ impl ProfileStore {
             .fetch_optional(executor)
             .await
     }
-}
-
-/// Substitutes the table prefix for `{t}`.
-fn render(sql: &str, prefix: &str) -> String {
-    let plain = !prefix.is_empty()
-        && !prefix.starts_with(|c: char| c.is_ascii_digit())
-        && prefix
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    assert!(
-        plain,
-        "table prefix {prefix:?} is not a plain SQL identifier"
-    );
-    sql.replace("{t}", prefix)
 }

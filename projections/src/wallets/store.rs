@@ -7,6 +7,8 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgExecutor, Row};
 use uuid::Uuid;
 
+use crate::table_prefix::render;
+
 use super::{Balance, Kind, LedgerEntry, Stored, StreakRow, Wallet};
 
 const LOAD: &str = include_str!("sql/load.sql");
@@ -193,18 +195,4 @@ fn ledger_entry(row: &PgRow) -> sqlx::Result<LedgerEntry> {
         partition: row.try_get("kafka_partition")?,
         offset: row.try_get("kafka_offset")?,
     })
-}
-
-/// Substitutes the table prefix for `{t}`.
-fn render(sql: &str, prefix: &str) -> String {
-    let plain = !prefix.is_empty()
-        && !prefix.starts_with(|c: char| c.is_ascii_digit())
-        && prefix
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    assert!(
-        plain,
-        "table prefix {prefix:?} is not a plain SQL identifier"
-    );
-    sql.replace("{t}", prefix)
 }
