@@ -9,8 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus::{Encoder, Registry, TextEncoder};
 use serde_json::json;
-use surge_http::{live, readiness};
-use surge_projections::stores;
+use surge_http::{live, postgres_up, readiness, redis_up};
 
 use crate::projectors::Stores;
 use crate::runtime::ProcessorHandle;
@@ -40,8 +39,8 @@ pub fn app(
 
 async fn ready(State(health): State<Health>) -> Response {
     let (postgres, redis) = tokio::join!(
-        stores::postgres_up(&health.stores.pool),
-        stores::redis_up(&health.stores.redis),
+        postgres_up(&health.stores.pool),
+        redis_up(&health.stores.redis),
     );
     let stopped: Vec<String> = health
         .processors

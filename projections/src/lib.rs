@@ -6,6 +6,5 @@ pub mod leaderboard;
 pub mod positions;
 pub mod profiles;
 pub mod query_api;
-pub mod stores;
 pub mod table_prefix;
 pub mod wallets;

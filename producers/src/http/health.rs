@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 pub(super) use surge_http::live;
-use surge_http::readiness;
+use surge_http::{readiness, redis_up};
 
 use super::AppState;
 
@@ -16,15 +16,12 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 pub(super) async fn ready(State(state): State<AppState>) -> Response {
     let kafka = state.log.ping(CHECK_TIMEOUT);
     let registry = tokio::time::timeout(CHECK_TIMEOUT, state.log.codec().ping());
-    let redis = tokio::time::timeout(CHECK_TIMEOUT, async {
-        let mut conn = state.redis.clone();
-        redis::cmd("PING").query_async::<String>(&mut conn).await
-    });
+    let redis = redis_up(&state.redis);
     let (kafka, registry, redis) = tokio::join!(kafka, registry, redis);
     let checks = [
         ("kafka", kafka.is_ok()),
         ("schema_registry", matches!(registry, Ok(Ok(())))),
-        ("redis", matches!(redis, Ok(Ok(_)))),
+        ("redis", redis),
     ];
     readiness(&checks, Default::default())
 }

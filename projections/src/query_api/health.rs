@@ -4,10 +4,9 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use prometheus::{Encoder, TextEncoder};
-use surge_http::readiness;
+use surge_http::{postgres_up, readiness, redis_up};
 
 use super::QueryState;
-use crate::stores::{postgres_up, redis_up};
 
 pub(super) async fn ready(State(state): State<QueryState>) -> Response {
     let (postgres, redis) = tokio::join!(postgres_up(&state.pool), redis_up(&state.redis));

@@ -8,5 +8,5 @@ mod route_metrics;
 
 pub use auth::authenticate;
 pub use error::ApiError;
-pub use readiness::{live, readiness};
+pub use readiness::{live, postgres_up, readiness, redis_up};
 pub use route_metrics::{RouteMetrics, record_route_metrics};

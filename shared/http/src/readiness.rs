@@ -1,10 +1,15 @@
 //! `/health/live` and `/health/ready` answers: ready only when every dependency answered, and
-//! the body names each one, so an operator sees which store is down.
+//! the body names each one, so an operator sees which store is down. The PostgreSQL and Redis
+//! checks every role runs are here too.
+
+use std::time::Duration;
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use redis::aio::ConnectionManager;
 use serde_json::{Map, Value, json};
+use sqlx::PgPool;
 
 /// The process answers.
 pub async fn live() -> Response {
@@ -32,4 +37,20 @@ pub fn readiness(checks: &[(&str, bool)], extra: Map<String, Value>) -> Response
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(Value::Object(body))).into_response()
+}
+
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// PostgreSQL answers `SELECT 1` within the check timeout.
+pub async fn postgres_up(pool: &PgPool) -> bool {
+    let check = sqlx::query("SELECT 1").execute(pool);
+    matches!(tokio::time::timeout(CHECK_TIMEOUT, check).await, Ok(Ok(_)))
+}
+
+/// Redis answers `PING` within the check timeout.
+pub async fn redis_up(redis: &ConnectionManager) -> bool {
+    let mut conn = redis.clone();
+    let ping = redis::cmd("PING");
+    let check = ping.query_async::<String>(&mut conn);
+    matches!(tokio::time::timeout(CHECK_TIMEOUT, check).await, Ok(Ok(_)))
 }
