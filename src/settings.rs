@@ -194,6 +194,10 @@ pub(crate) struct Process {
         default_value_t = 300_000
     )]
     pub(crate) max_poll_interval_ms: u64,
+    /// Days the `activity` analytics projection keeps; older days are dropped whole.
+    #[arg(long, env = "SURGE_ACTIVITY_RETENTION_DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub(crate) activity_retention_days: u32,
 }
 
 #[cfg(test)]

@@ -176,6 +176,8 @@ fn credit(referred: i64) -> Payload {
     .into()
 }
 
+#[path = "pg_projections/activity.rs"]
+mod activity;
 #[path = "pg_projections/profiles.rs"]
 mod profiles;
 #[path = "pg_projections/wallets.rs"]

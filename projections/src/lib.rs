@@ -1,6 +1,7 @@
 //! The read side of Surge: projection stores, their migrations, and the query API that serves
 //! them (never the topics, never the write side).
 
+pub mod activity;
 pub mod feed;
 pub mod leaderboard;
 pub mod positions;

@@ -52,6 +52,9 @@ pub(crate) async fn start(
         pool: infra::database(common).await?,
         redis: infra::redis(common).await?,
         redis_prefix: common.redis_prefix.clone(),
+        activity_retention: Duration::from_secs(
+            u64::from(process.activity_retention_days) * 86_400,
+        ),
     };
     if common.kafka_brokers.is_none() {
         tracing::warn!(

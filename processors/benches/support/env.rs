@@ -92,6 +92,7 @@ impl Env {
                 pool,
                 redis,
                 redis_prefix: id.replace('_', "-"),
+                activity_retention: surge_processors::projectors::activity::DEFAULT_RETENTION,
             },
             id,
         })

@@ -1,5 +1,6 @@
 //! The projectors of the reference domain.
 
+pub mod activity;
 pub mod economy;
 pub mod feed;
 pub mod leaderboard;

@@ -3,6 +3,7 @@
 //! name to [`NAMES`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
@@ -15,15 +16,24 @@ use crate::runtime::{
     SinkError, migrate_pg, spawn,
 };
 
-pub const NAMES: &[&str] = &["profiles", "wallets", "leaderboard", "feed", "referrals"];
+pub const NAMES: &[&str] = &[
+    "profiles",
+    "wallets",
+    "leaderboard",
+    "feed",
+    "referrals",
+    "activity",
+];
 
-/// The stores projections write to.
+/// The stores projections write to, and how long the analytics projection keeps its data.
 #[derive(Clone)]
 pub struct Stores {
     pub pool: PgPool,
     pub redis: ConnectionManager,
     /// Deployment prefix of Redis keys.
     pub redis_prefix: String,
+    /// Age past which `activity` drops whole days (partitions or chunks).
+    pub activity_retention: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +102,16 @@ pub async fn start(
             )
             .await
         }
+        "activity" => {
+            let activity = super::activity::Activity::new(stores.activity_retention);
+            run(
+                PgSink::new(activity, stores.pool.clone()),
+                codec,
+                config,
+                metrics,
+            )
+            .await
+        }
         other => Err(StartError::Unknown(other.to_owned())),
     }
 }
@@ -109,7 +129,10 @@ pub async fn migrate_all(pool: &PgPool) -> Result<(), StartError> {
         .map_err(failed("wallets"))?;
     migrate_pg::<Referrals>(pool)
         .await
-        .map_err(failed("referrals"))
+        .map_err(failed("referrals"))?;
+    migrate_pg::<super::activity::Activity>(pool)
+        .await
+        .map_err(failed("activity"))
 }
 
 async fn run<S: Sink>(
@@ -134,6 +157,7 @@ pub async fn reset_all(stores: &Stores, topic: &str) -> Result<(), SinkError> {
         super::profiles::Profiles::table_prefix(),
         super::wallets::Wallets::table_prefix(),
         Referrals::table_prefix(),
+        super::activity::Activity::table_prefix(),
     ] {
         let tables: Vec<(String,)> = sqlx::query_as(
             "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE $1",

@@ -148,6 +148,7 @@ impl<P: PgProjection> Sink for PgSink<P> {
         )
         .await
         .map_err(|_| SinkError::Transient("pruning seen events timed out".into()))??;
+        self.projection.maintain(&self.pool).await?;
         Ok(())
     }
 }

@@ -56,6 +56,14 @@ pub trait PgProjection: Send + Sync + 'static {
         records: &[Record],
     ) -> impl Future<Output = Result<(), ApplyError>> + Send;
 
+    /// Periodic housekeeping of the projection's own tables (e.g. retention), off the hot path.
+    fn maintain(
+        &self,
+        _pool: &sqlx::PgPool,
+    ) -> impl Future<Output = Result<(), ApplyError>> + Send {
+        async { Ok(()) }
+    }
+
     /// The table prefix, `<name>_v<version>`.
     fn table_prefix() -> String {
         format!("{}_v{}", Self::NAME, Self::VERSION)

@@ -1,0 +1,3 @@
+SELECT count(DISTINCT user_id)
+FROM {t}_daily_users
+WHERE day >= date '1970-01-01' + $1::integer AND day < date '1970-01-01' + $2::integer
