@@ -159,6 +159,9 @@ pub(crate) struct QueryApi {
     /// How long the top of a leaderboard is served from memory; 0 = always from Redis.
     #[arg(long, env = "SURGE_LEADERBOARD_CACHE_MS", default_value_t = 1_000)]
     pub(crate) leaderboard_cache_ms: u64,
+    /// Bearer token of operator endpoints (`/v1/stats/activity`); unset closes them (403).
+    #[arg(long, env = "SURGE_OPERATOR_TOKEN", value_parser = secret, hide_env_values = true)]
+    pub(crate) operator_token: Option<SecretString>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -46,6 +46,7 @@ pub(crate) async fn app(
         store_timeout,
         max_in_flight: query.query_max_in_flight,
         leaderboard_cache: Duration::from_millis(query.leaderboard_cache_ms),
+        operator_token: query.operator_token.clone(),
         ..QueryApiConfig::new(&common.events_topic, &common.redis_prefix)
     };
     Ok(query_api::app(config, telegram.validator()?, pool, redis))

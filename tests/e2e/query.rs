@@ -9,15 +9,15 @@ use serde_json::{Value, json};
 use crate::helpers::{BOT_TOKEN, Options, TestApp, init_data, json as body, spawn_app_with, start};
 use crate::proxy::TcpProxy;
 
-struct Stack {
-    writer: TestApp,
+pub struct Stack {
+    pub writer: TestApp,
     _processor: Option<TestApp>,
-    query: TestApp,
+    pub query: TestApp,
 }
 
 /// Write API (with a generous per-user rate), processors (unless `processors` is false) and
 /// query API of one test, with `query_env` for the query API.
-async fn stack(processors: bool, query_env: Vec<(&'static str, String)>) -> Stack {
+pub async fn stack(processors: bool, query_env: Vec<(&'static str, String)>) -> Stack {
     let writer = spawn_app_with(Options {
         env: vec![
             ("SURGE_USER_RATE_PER_SEC", "1000".into()),
@@ -61,7 +61,7 @@ fn tma(user: i64) -> String {
 }
 
 /// A write's consistency token, from the header the query API reads.
-async fn write(stack: &Stack, method: &str, path: &str, user: i64, payload: Value) -> String {
+pub async fn write(stack: &Stack, method: &str, path: &str, user: i64, payload: Value) -> String {
     let response = stack.writer.write(method, path, user, payload).await;
     assert_eq!(response.status(), 202);
     response.headers()["x-consistency-token"]
@@ -86,7 +86,7 @@ async fn get(
     request.send().await.expect("the query API answers")
 }
 
-async fn ok(response: reqwest::Response) -> Value {
+pub async fn ok(response: reqwest::Response) -> Value {
     let status = response.status();
     let text = response.text().await.unwrap();
     assert_eq!(status, 200, "{text}");

@@ -1,10 +1,13 @@
 //! Who is reading: `Authorization: tma <initData>`, checked exactly as on the write side. A
 //! handler that takes a [`Reader`] can only read as that user; there is no way to name another
-//! user's private data.
+//! user's private data. Operator routes take an [`Operator`] instead.
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use secrecy::ExposeSecret;
+use subtle::ConstantTimeEq;
 use surge_http::{ApiError, authenticate};
 
 use super::QueryState;
@@ -35,6 +38,44 @@ impl OptionalFromRequestParts<QueryState> for Reader {
                 .map(Some)
         } else {
             Ok(None)
+        }
+    }
+}
+
+/// An operator, proven by `Authorization: Bearer <operator token>` from configuration. Operator
+/// routes are closed when no token is configured; Telegram users can never pass.
+pub(crate) struct Operator;
+
+impl FromRequestParts<QueryState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &QueryState) -> Result<Self, ApiError> {
+        let Some(expected) = &state.config.operator_token else {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "operator_access_disabled",
+                "operator endpoints are closed: no operator token is configured",
+            ));
+        };
+        let given = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "operator_token_required",
+                    "send the operator token as Authorization: Bearer <token>",
+                )
+            })?;
+        // Constant time, so response timing does not reveal how much of a guess was right.
+        if bool::from(given.as_bytes().ct_eq(expected.expose_secret().as_bytes())) {
+            Ok(Operator)
+        } else {
+            Err(ApiError::unauthorized(
+                "invalid_operator_token",
+                "the operator token is not valid",
+            ))
         }
     }
 }

@@ -26,6 +26,7 @@ use axum::middleware;
 use axum::routing::get;
 use prometheus::Registry;
 use redis::aio::ConnectionManager;
+use secrecy::SecretString;
 use sqlx::PgPool;
 use surge_http::{ApiError, RouteMetrics, record_route_metrics};
 use surge_telegram_auth::Validator;
@@ -33,6 +34,7 @@ use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 
+use crate::activity::ActivityStore;
 use crate::profiles::ProfileStore;
 use crate::wallets::WalletStore;
 pub use watcher::{PositionWatcher, WaitError};
@@ -56,6 +58,8 @@ pub struct QueryApiConfig {
     pub max_in_flight: usize,
     /// How long the top of a leaderboard is served from memory (zero: always from Redis).
     pub leaderboard_cache: Duration,
+    /// Bearer token of operator routes (`/v1/stats/...`); `None` closes them.
+    pub operator_token: Option<SecretString>,
 }
 
 impl QueryApiConfig {
@@ -68,6 +72,7 @@ impl QueryApiConfig {
             store_timeout: Duration::from_secs(1),
             max_in_flight: 4096,
             leaderboard_cache: Duration::from_secs(1),
+            operator_token: None,
         }
     }
 }
@@ -83,6 +88,7 @@ pub struct Inner {
     redis: ConnectionManager,
     profiles: ProfileStore,
     wallets: WalletStore,
+    activity: ActivityStore,
     leaderboard_keys: String,
     feed_keys: String,
     watchers: sources::Watchers,
@@ -114,6 +120,7 @@ pub fn app(
     let state = QueryState(Arc::new(Inner {
         profiles: ProfileStore::new(&sources::PROFILES.table_prefix()),
         wallets: WalletStore::new(&sources::WALLETS.table_prefix()),
+        activity: ActivityStore::new(&sources::ACTIVITY.table_prefix()),
         leaderboard_keys: sources::LEADERBOARD.keys_base(&config.redis_prefix),
         feed_keys: sources::FEED.keys_base(&config.redis_prefix),
         top_cache: top_cache::TopCache::new(config.leaderboard_cache),
@@ -146,6 +153,7 @@ pub fn app(
             get(handlers::leaderboard::leaderboard),
         )
         .route("/v1/users/{id}", get(handlers::users::user))
+        .route("/v1/stats/activity", get(handlers::stats::activity))
         .layer(shed);
     Router::new()
         .merge(reads)

@@ -19,6 +19,7 @@ pub(crate) const PROFILES: Served = Served::new("profiles", 1);
 pub(crate) const WALLETS: Served = Served::new("wallets", 1);
 pub(crate) const LEADERBOARD: Served = Served::new("leaderboard", 1);
 pub(crate) const FEED: Served = Served::new("feed", 1);
+pub(crate) const ACTIVITY: Served = Served::new("activity", 1);
 
 impl Served {
     const fn new(name: &'static str, version: u32) -> Self {
@@ -41,6 +42,7 @@ pub(crate) struct Watchers {
     pub(crate) wallets: PositionWatcher,
     pub(crate) leaderboard: PositionWatcher,
     pub(crate) feed: PositionWatcher,
+    pub(crate) activity: PositionWatcher,
 }
 
 impl Watchers {
@@ -70,6 +72,7 @@ impl Watchers {
             wallets: watch(WALLETS, pg(WALLETS)),
             leaderboard: watch(LEADERBOARD, redis(LEADERBOARD)),
             feed: watch(FEED, redis(FEED)),
+            activity: watch(ACTIVITY, pg(ACTIVITY)),
         }
     }
 }

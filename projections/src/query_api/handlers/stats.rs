@@ -1,0 +1,145 @@
+//! `GET /v1/stats/activity?minutes=&days=`: events per minute by type over the last `minutes`
+//! (default 60, at most a day), active users per day over the last `days` (default 30, at most
+//! 90), and today's daily, weekly and monthly active users, from the `activity` projection.
+//! Operator-only: `Authorization: Bearer <SURGE_OPERATOR_TOKEN>`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::{Map, Value, json};
+use surge_http::ApiError;
+
+use super::time;
+use crate::activity::{MinuteCount, day_of};
+use crate::feed::iso_date;
+use crate::query_api::QueryState;
+use crate::query_api::auth::Operator;
+use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
+use crate::query_api::consistency::{ReadAfter, read_store};
+
+pub(crate) async fn activity(
+    State(state): State<QueryState>,
+    _operator: Operator,
+    Query(query): Query<HashMap<String, String>>,
+    after: ReadAfter,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let minutes = window(&query, "minutes", 60, 1_440)?;
+    let days = window(&query, "days", 30, 90)?;
+    state
+        .read_after(&after, &[("activity", &state.watchers.activity)])
+        .await?;
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let next_minute = now_ms.div_euclid(60_000) * 60 + 60;
+    let today = day_of(now_ms);
+    let store = &state.activity;
+    let pool = &state.pool;
+    let (per_minute, daily, weekly, monthly) = read_store(&state, "activity", async {
+        tokio::try_join!(
+            store.per_minute(pool, next_minute - minutes * 60, next_minute),
+            store.daily_active(pool, today + 1 - days as i32, today + 1),
+            store.distinct_active(pool, today - 6, today + 1),
+            store.distinct_active(pool, today - 29, today + 1),
+        )
+    })
+    .await?;
+    let today_users = daily
+        .iter()
+        .find(|(day, _)| *day == today)
+        .map_or(0, |(_, users)| *users);
+    let body = json!({
+        "as_of": time(now_ms),
+        "events_per_minute": by_minute(per_minute),
+        "active_users": { "daily": today_users, "weekly": weekly, "monthly": monthly },
+        "daily_active_users": daily
+            .iter()
+            .map(|(day, users)| json!({ "day": iso_date(*day), "users": users }))
+            .collect::<Vec<_>>(),
+    });
+    Ok(cached_json(&headers, body.to_string(), PRIVATE_REVALIDATE))
+}
+
+/// Minutes that had events, ascending: `{"minute", "total", "by_type": {type: events}}`.
+fn by_minute(rows: Vec<MinuteCount>) -> Vec<Value> {
+    let mut minutes: BTreeMap<i64, Map<String, Value>> = BTreeMap::new();
+    for row in rows {
+        minutes
+            .entry(row.minute)
+            .or_default()
+            .insert(row.event_type, row.events.into());
+    }
+    minutes
+        .into_iter()
+        .map(|(minute, by_type)| {
+            let total: i64 = by_type.values().filter_map(Value::as_i64).sum();
+            json!({ "minute": time(minute * 1_000), "total": total, "by_type": by_type })
+        })
+        .collect()
+}
+
+/// `?<name>=` within `1..=max`, `default` when absent.
+fn window(
+    query: &HashMap<String, String>,
+    name: &str,
+    default: i64,
+    max: i64,
+) -> Result<i64, ApiError> {
+    let Some(text) = query.get(name) else {
+        return Ok(default);
+    };
+    match text.parse::<i64>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(ApiError::bad_request(
+            "invalid_window",
+            format!("{name} must be a whole number from 1 to {max}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minutes_group_their_types_and_total_them() {
+        let rows = vec![
+            MinuteCount {
+                minute: 120,
+                event_type: "A".into(),
+                events: 2,
+            },
+            MinuteCount {
+                minute: 60,
+                event_type: "B".into(),
+                events: 1,
+            },
+            MinuteCount {
+                minute: 120,
+                event_type: "B".into(),
+                events: 3,
+            },
+        ];
+        let minutes = by_minute(rows);
+        assert_eq!(minutes.len(), 2);
+        assert_eq!(minutes[0]["minute"], "1970-01-01T00:01:00.000Z");
+        assert_eq!(minutes[1]["total"], 5);
+        assert_eq!(minutes[1]["by_type"]["A"], 2);
+    }
+
+    #[test]
+    fn windows_are_bounded_whole_numbers() {
+        let query = |v: &str| HashMap::from([("days".to_owned(), v.to_owned())]);
+        assert_eq!(window(&HashMap::new(), "days", 30, 90).unwrap(), 30);
+        assert_eq!(window(&query("90"), "days", 30, 90).unwrap(), 90);
+        for bad in ["0", "91", "-3", "week"] {
+            let error = window(&query(bad), "days", 30, 90).unwrap_err();
+            assert_eq!(error.code, "invalid_window");
+            assert!(error.message.contains("days"));
+        }
+    }
+}
