@@ -34,6 +34,9 @@ enum Command {
     /// Creates the database, its schema and the registry tables, creates the topic and registers
     /// every event schema (refused if incompatible with what is registered).
     Migrate(commands::migrate::Args),
+    /// Prints a topic's events as JSON lines, decoded through the schema registry; joins no
+    /// serving group and commits nothing unless --group is given.
+    Tap(commands::tap::Args),
     /// Prints valid initData for the configured bot token, for development, tests and load tests.
     SignInitData(commands::sign_init_data::Args),
 }
@@ -50,6 +53,7 @@ async fn main() -> std::process::ExitCode {
         Command::Process(args) => commands::process::run(args).await,
         Command::QueryApi(args) => commands::query_api::run(args).await,
         Command::Migrate(args) => commands::migrate::run(args).await,
+        Command::Tap(args) => commands::tap::run(args).await,
         Command::SignInitData(args) => commands::sign_init_data::run(args),
     };
     match result {

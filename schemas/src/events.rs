@@ -114,6 +114,24 @@ macro_rules! event_types {
                 }
             }
 
+            /// The payload's fields as JSON, by their Avro field names.
+            pub fn to_json(&self) -> serde_json::Value {
+                match self {
+                    $(Payload::$variant(p) => {
+                        serde_json::to_value(p).expect("payload fields are plain data")
+                    })+
+                }
+            }
+
+            pub fn from_json(
+                event_type: EventType,
+                value: serde_json::Value,
+            ) -> Result<Payload, serde_json::Error> {
+                Ok(match event_type {
+                    $(EventType::$variant => Payload::$variant(serde_json::from_value(value)?),)+
+                })
+            }
+
             pub(crate) fn from_avro(
                 event_type: EventType,
                 value: apache_avro::types::Value,

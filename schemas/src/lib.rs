@@ -13,6 +13,7 @@ pub mod codec;
 mod error;
 pub mod events;
 pub mod headers;
+pub mod json;
 pub mod position;
 
 pub use codec::Codec;

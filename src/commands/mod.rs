@@ -5,4 +5,5 @@ pub(crate) mod migrate;
 pub(crate) mod process;
 pub(crate) mod query_api;
 pub(crate) mod sign_init_data;
+pub(crate) mod tap;
 pub(crate) mod write_api;

@@ -16,7 +16,7 @@ use surge_telegram_auth::{InitDataBuilder, WebAppUser};
 
 pub const BOT_TOKEN: &str = "7000000042:AAtest-token-for-surge-e2e-suite";
 pub const PARTITIONS: i32 = 6;
-const TEST_DATABASE: &str = "postgres://postgres@127.0.0.1:5432/surge_test";
+pub const TEST_DATABASE: &str = "postgres://postgres@127.0.0.1:5432/surge_test";
 const DEADLINE: Duration = Duration::from_secs(60);
 
 /// The broker process `scripts/test.sh` started.

@@ -17,4 +17,6 @@ mod operations;
 mod processing;
 mod query;
 mod resume;
+mod stats;
+mod tap;
 mod write_path;
