@@ -209,3 +209,24 @@ async fn events_older_than_retention_are_not_recorded() {
         .unwrap();
     assert_eq!(daily, vec![(day_of(now), 1)]);
 }
+
+#[tokio::test]
+async fn two_processors_creating_the_same_day_at_once_both_commit() {
+    let db = TestDb::new().await;
+    db.migrate::<Activity>().await;
+    let now = now_ms();
+    // Separate projector instances, as in two processes: neither knows the day exists.
+    let (one, two) = (Activity::new(CENTURY), Activity::new(CENTURY));
+    let (alice, bob) = (
+        at_times(vec![(now, ALICE, taps(1))]),
+        at_times(vec![(now, BOB, taps(1))]),
+    );
+    let (first, second) = tokio::join!(db.apply(&one, &alice), db.apply(&two, &bob));
+    first.unwrap();
+    second.unwrap();
+    let daily = store()
+        .daily_active(&db.pool, day_of(now), day_of(now) + 1)
+        .await
+        .unwrap();
+    assert_eq!(daily, vec![(day_of(now), 2)]);
+}
