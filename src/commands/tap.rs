@@ -145,7 +145,11 @@ struct TapContext;
 
 impl ClientContext for TapContext {
     fn error(&self, error: KafkaError, reason: &str) {
-        if !matches!(error, KafkaError::PartitionEOF(_)) {
+        let end_of_partition = matches!(
+            error,
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+        );
+        if !end_of_partition {
             tracing::error!(%error, reason, "Kafka client error.");
         }
     }
