@@ -184,3 +184,73 @@ async fn only_the_operator_token_opens_the_stats() {
         "operator_access_disabled"
     );
 }
+
+/// Day partitions of the activity tables, by name.
+async fn activity_partitions(pool: &sqlx::PgPool) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = current_schema() AND c.relkind = 'r' ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_processor_drops_days_past_retention_when_it_starts() {
+    let writer = crate::helpers::spawn_app().await;
+    let process = || {
+        start(
+            &writer.id,
+            Options {
+                role: Some("process"),
+                env: vec![
+                    ("SURGE_PROJECTIONS", "activity".into()),
+                    ("SURGE_ACTIVITY_RETENTION_DAYS", "30".into()),
+                ],
+                ..Options::default()
+            },
+        )
+        .unwrap_or_else(|logs| panic!("surge process did not start:\n{logs}"))
+    };
+    let first = process();
+    let pool = crate::helpers::pg_pool(&writer.id).await;
+    let taps = writer
+        .write("POST", "/v1/taps", 1, json!({ "count": 1 }))
+        .await;
+    assert_eq!(taps.status(), 202);
+    // Today's partitions come with the first event; then add a day from long ago, as a
+    // processor with a longer retention would have left it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while activity_partitions(&pool).await.len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the event never reached activity"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sqlx::query(
+        "CREATE TABLE activity_v1_daily_users_p20200101 PARTITION OF activity_v1_daily_users \
+         FOR VALUES FROM ('2020-01-01') TO ('2020-01-02')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    first.kill();
+
+    let _second = process();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let kept = loop {
+        let partitions = activity_partitions(&pool).await;
+        if !partitions.iter().any(|p| p.ends_with("_p20200101")) {
+            break partitions;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the old day was never dropped: {partitions:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(kept.len(), 2, "today's partitions stay: {kept:?}");
+}

@@ -129,7 +129,9 @@ struct Worker<S> {
 impl<S: Sink> Worker<S> {
     fn run(self, consumer: &BaseConsumer<ClaimingContext<S>>, runtime: &tokio::runtime::Handle) {
         tracing::info!(processor = %self.id, topic = %self.config.topic, "Processor started.");
-        let mut last_maintain = Instant::now();
+        // Housekeeping (retention, pruning seen ids) runs once at start, so processes that
+        // restart more often than MAINTAIN_EVERY still do it, then every MAINTAIN_EVERY.
+        let mut next_maintain = Instant::now();
         let mut resumes = Resumes::default();
         while !self.stopping() {
             let batch = self.poll_batch(consumer);
@@ -179,8 +181,8 @@ impl<S: Sink> Worker<S> {
             if done.count() > 0 {
                 let _ = consumer.commit(&done, CommitMode::Async);
             }
-            if last_maintain.elapsed() > MAINTAIN_EVERY {
-                last_maintain = Instant::now();
+            if Instant::now() >= next_maintain {
+                next_maintain = Instant::now() + MAINTAIN_EVERY;
                 if let Err(error) = runtime.block_on(self.sink.maintain()) {
                     tracing::warn!(%error, processor = %self.id, "Maintenance failed; will retry later.");
                 }
