@@ -3,6 +3,7 @@
 pub(crate) mod dev;
 pub(crate) mod migrate;
 pub(crate) mod process;
+pub(crate) mod projections;
 pub(crate) mod query_api;
 pub(crate) mod sign_init_data;
 pub(crate) mod tap;

@@ -15,6 +15,7 @@ mod idempotency;
 mod limits;
 mod operations;
 mod processing;
+mod projections;
 mod query;
 mod resume;
 mod stats;

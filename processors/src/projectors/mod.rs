@@ -8,4 +8,6 @@ pub mod profiles;
 mod registry;
 pub mod wallets;
 
-pub use registry::{NAMES, StartError, Stores, migrate_all, reset_all, start};
+pub use registry::{
+    CATALOG, Entry, NAMES, StartError, StoreKind, Stores, migrate_all, reset_all, start,
+};

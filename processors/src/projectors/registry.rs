@@ -12,8 +12,8 @@ use surge_schemas::Codec;
 
 use crate::derivers::referrals::Referrals;
 use crate::runtime::{
-    PgProjection, PgSink, ProcessorConfig, ProcessorHandle, ProcessorMetrics, RedisSink, Sink,
-    SinkError, migrate_pg, spawn,
+    PgProjection, PgSink, ProcessorConfig, ProcessorHandle, ProcessorMetrics, RedisProjection,
+    RedisSink, Sink, SinkError, migrate_pg, spawn,
 };
 
 pub const NAMES: &[&str] = &[
@@ -24,6 +24,47 @@ pub const NAMES: &[&str] = &[
     "referrals",
     "activity",
 ];
+
+/// Where a projection keeps its state (and its positions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Postgres,
+    Redis,
+}
+
+/// A projection this build runs, at the version it builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    pub name: &'static str,
+    pub version: u32,
+    pub store: StoreKind,
+}
+
+/// Every projection of [`NAMES`], with its version and store (for `surge projections`).
+pub const CATALOG: &[Entry] = &[
+    pg_entry::<super::profiles::Profiles>(),
+    pg_entry::<super::wallets::Wallets>(),
+    redis_entry::<super::leaderboard::Leaderboard>(),
+    redis_entry::<super::feed::Feed>(),
+    pg_entry::<Referrals>(),
+    pg_entry::<super::activity::Activity>(),
+];
+
+const fn pg_entry<P: PgProjection>() -> Entry {
+    Entry {
+        name: P::NAME,
+        version: P::VERSION,
+        store: StoreKind::Postgres,
+    }
+}
+
+const fn redis_entry<P: RedisProjection>() -> Entry {
+    Entry {
+        name: P::NAME,
+        version: P::VERSION,
+        store: StoreKind::Redis,
+    }
+}
 
 /// The stores projections write to, and how long the analytics projection keeps its data.
 #[derive(Clone)]
@@ -193,4 +234,15 @@ pub async fn reset_all(stores: &Stores, topic: &str) -> Result<(), SinkError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_catalog_lists_every_runnable_projection_once() {
+        let names: Vec<&str> = CATALOG.iter().map(|e| e.name).collect();
+        assert_eq!(names, NAMES);
+    }
 }

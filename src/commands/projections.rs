@@ -1,0 +1,261 @@
+//! `surge projections`: each projection's versions found in the stores, their positions, how
+//! far behind the head of the events topic they are, and which version this build runs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use anyhow::Context;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use redis::aio::ConnectionManager;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use surge_processors::projectors::{CATALOG, Entry, StoreKind};
+use surge_projections::positions::{PositionSource, Positions};
+
+use crate::infra;
+use crate::settings::Common;
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    pub(crate) common: Common,
+    /// Print JSON (one array, with per-partition detail) instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One projection version as found in its store.
+struct Row {
+    entry: Entry,
+    version: u32,
+    positions: Positions,
+}
+
+pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
+    let common = &args.common;
+    let brokers = common.kafka_brokers.clone().context(
+        "surge projections compares positions with a running broker: set SURGE_KAFKA_BROKERS",
+    )?;
+    let heads = heads(brokers, common.events_topic.clone()).await?;
+    let pool = infra::database(common).await?;
+    let redis = infra::redis(common).await?;
+    let mut rows = Vec::new();
+    for entry in CATALOG {
+        let mut versions = stored_versions(entry, common, &pool, &redis).await?;
+        versions.insert(entry.version);
+        for version in versions {
+            let source = source(entry, version, common, &pool, &redis);
+            let positions = source
+                .read()
+                .await
+                .with_context(|| format!("Failed to read the positions of {}", entry.name))?;
+            rows.push(Row {
+                entry: *entry,
+                version,
+                positions,
+            });
+        }
+    }
+    if args.json {
+        let all: Vec<Value> = rows.iter().map(|row| to_json(row, &heads)).collect();
+        println!("{}", Value::Array(all));
+    } else {
+        print_table(&rows, &heads);
+    }
+    Ok(())
+}
+
+/// The next offset to be written, per partition of the topic (its high watermark).
+async fn heads(brokers: String, topic: String) -> anyhow::Result<BTreeMap<i32, i64>> {
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .create()?;
+        let timeout = Duration::from_secs(10);
+        let metadata = consumer
+            .fetch_metadata(Some(&topic), timeout)
+            .with_context(|| format!("Failed to read the metadata of {topic}"))?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic && t.error().is_none())
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        anyhow::ensure!(
+            !partitions.is_empty(),
+            "topic {topic} does not exist on the broker"
+        );
+        partitions
+            .into_iter()
+            .map(|p| {
+                let (_, high) = consumer
+                    .fetch_watermarks(&topic, p, timeout)
+                    .with_context(|| format!("Failed to read the end of {topic}/{p}"))?;
+                Ok((p, high))
+            })
+            .collect()
+    })
+    .await?
+}
+
+/// Versions of `entry` with positions stored for the events topic.
+async fn stored_versions(
+    entry: &Entry,
+    common: &Common,
+    pool: &PgPool,
+    redis: &ConnectionManager,
+) -> anyhow::Result<BTreeSet<u32>> {
+    match entry.store {
+        StoreKind::Postgres => {
+            let found: Result<Vec<i32>, sqlx::Error> = sqlx::query_scalar(
+                "SELECT DISTINCT version FROM projection_positions WHERE projection = $1 AND topic = $2",
+            )
+            .bind(entry.name)
+            .bind(&common.events_topic)
+            .fetch_all(pool)
+            .await;
+            match found {
+                Ok(versions) => Ok(versions.into_iter().map(|v| v as u32).collect()),
+                // No processor has run here yet.
+                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => {
+                    Ok(BTreeSet::new())
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        StoreKind::Redis => {
+            let prefix = format!("{}:{}:v", common.redis_prefix, entry.name);
+            let mut conn = redis.clone();
+            let mut keys: Vec<String> = Vec::new();
+            let mut cursor: u64 = 0;
+            loop {
+                let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(format!("{prefix}*:positions"))
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query_async(&mut conn)
+                    .await?;
+                keys.extend(batch);
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+            Ok(keys
+                .iter()
+                .filter_map(|key| {
+                    key.strip_prefix(&prefix)?
+                        .strip_suffix(":positions")?
+                        .parse()
+                        .ok()
+                })
+                .collect())
+        }
+    }
+}
+
+fn source(
+    entry: &Entry,
+    version: u32,
+    common: &Common,
+    pool: &PgPool,
+    redis: &ConnectionManager,
+) -> PositionSource {
+    match entry.store {
+        StoreKind::Postgres => PositionSource::Postgres {
+            pool: pool.clone(),
+            projection: entry.name,
+            version,
+            topic: common.events_topic.clone(),
+        },
+        StoreKind::Redis => PositionSource::Redis {
+            redis: redis.clone(),
+            keys_base: format!("{}:{}:v{version}", common.redis_prefix, entry.name),
+            topic: common.events_topic.clone(),
+        },
+    }
+}
+
+/// Events applied and still to apply, over every partition of the topic.
+fn totals(positions: &Positions, heads: &BTreeMap<i32, i64>) -> (i64, i64) {
+    heads.iter().fold((0, 0), |(applied, lag), (p, head)| {
+        let next = positions.get(p).copied().unwrap_or(0);
+        (applied + next, lag + (head - next).max(0))
+    })
+}
+
+fn store_name(store: StoreKind) -> &'static str {
+    match store {
+        StoreKind::Postgres => "postgres",
+        StoreKind::Redis => "redis",
+    }
+}
+
+fn to_json(row: &Row, heads: &BTreeMap<i32, i64>) -> Value {
+    let (applied, lag) = totals(&row.positions, heads);
+    let partitions: Vec<Value> = heads
+        .iter()
+        .map(|(p, head)| {
+            let next = row.positions.get(p).copied();
+            json!({
+                "partition": p,
+                "next_offset": next,
+                "head": head,
+                "lag": (head - next.unwrap_or(0)).max(0),
+            })
+        })
+        .collect();
+    json!({
+        "projection": row.entry.name,
+        "version": row.version,
+        "store": store_name(row.entry.store),
+        "active": row.version == row.entry.version,
+        "applied": applied,
+        "head": heads.values().sum::<i64>(),
+        "lag": lag,
+        "partitions_started": row.positions.len(),
+        "partitions": partitions,
+    })
+}
+
+fn print_table(rows: &[Row], heads: &BTreeMap<i32, i64>) {
+    println!(
+        "{:<12} {:>7}  {:<8}  {:<8} {:>12} {:>12} {:>10}  {:>10}",
+        "PROJECTION", "VERSION", "STORE", "STATE", "APPLIED", "HEAD", "LAG", "PARTITIONS"
+    );
+    let head: i64 = heads.values().sum();
+    for row in rows {
+        let (applied, lag) = totals(&row.positions, heads);
+        let state = if row.version == row.entry.version {
+            "active"
+        } else {
+            "inactive"
+        };
+        println!(
+            "{:<12} {:>7}  {:<8}  {:<8} {:>12} {:>12} {:>10}  {:>10}",
+            row.entry.name,
+            row.version,
+            store_name(row.entry.store),
+            state,
+            applied,
+            head,
+            lag,
+            format!("{}/{}", row.positions.len(), heads.len()),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lag_counts_unstarted_partitions_from_zero_and_never_goes_negative() {
+        let heads = BTreeMap::from([(0, 10), (1, 5), (2, 0)]);
+        let positions = Positions::from([(0, 7), (2, 3)]);
+        assert_eq!(totals(&positions, &heads), (10, 3 + 5));
+    }
+}
