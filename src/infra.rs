@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use rdkafka::consumer::{Consumer, ConsumerContext};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -154,4 +155,25 @@ pub(crate) async fn redis(common: &Common) -> anyhow::Result<ConnectionManager> 
     ConnectionManager::new_with_config(client, config)
         .await
         .context("Failed to connect to Redis")
+}
+
+/// The partition ids of `topic`, from the broker's metadata; an error if it has none.
+pub(crate) fn topic_partitions<C: ConsumerContext>(
+    consumer: &impl Consumer<C>,
+    topic: &str,
+) -> anyhow::Result<Vec<i32>> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .with_context(|| format!("Failed to read the metadata of {topic}"))?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    anyhow::ensure!(
+        !partitions.is_empty(),
+        "topic {topic} does not exist on the broker"
+    );
+    Ok(partitions)
 }

@@ -73,19 +73,7 @@ async fn heads(brokers: String, topic: String) -> anyhow::Result<BTreeMap<i32, i
             .set("bootstrap.servers", &brokers)
             .create()?;
         let timeout = Duration::from_secs(10);
-        let metadata = consumer
-            .fetch_metadata(Some(&topic), timeout)
-            .with_context(|| format!("Failed to read the metadata of {topic}"))?;
-        let partitions: Vec<i32> = metadata
-            .topics()
-            .iter()
-            .filter(|t| t.name() == topic && t.error().is_none())
-            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-            .collect();
-        anyhow::ensure!(
-            !partitions.is_empty(),
-            "topic {topic} does not exist on the broker"
-        );
+        let partitions = infra::topic_partitions(&consumer, &topic)?;
         partitions
             .into_iter()
             .map(|p| {

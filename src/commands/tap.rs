@@ -87,7 +87,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let registry = infra::schema_registry(&args.common).await?;
     let codec = Codec::new(&registry.url, &topic, Duration::from_secs(5))?;
     let consumer = consumer(&brokers, args.group.as_deref())?;
-    let partitions = partitions(&consumer, &topic)?;
+    let partitions = infra::topic_partitions(&consumer, &topic)?;
     let start = if args.from_beginning || args.from.is_some() {
         Offset::Beginning
     } else if args.group.is_some() {
@@ -179,22 +179,6 @@ fn consumer(brokers: &str, group: Option<&str>) -> anyhow::Result<TapConsumer> {
             .set("enable.auto.commit", "false"),
     };
     Ok(config.create_with_context(TapContext)?)
-}
-
-fn partitions(consumer: &TapConsumer, topic: &str) -> anyhow::Result<Vec<i32>> {
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .with_context(|| format!("Failed to read the metadata of {topic}"))?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic && t.error().is_none())
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    if partitions.is_empty() {
-        bail!("topic {topic} does not exist on the broker");
-    }
-    Ok(partitions)
 }
 
 /// The JSON line for `message`, or `None` when the filters leave it out. A record that does not
