@@ -34,6 +34,9 @@ enum Command {
     /// Creates the database, its schema and the registry tables, creates the topic and registers
     /// every event schema (refused if incompatible with what is registered).
     Migrate(commands::migrate::Args),
+    /// A crowd of Mini App users against a running write API and query API, open loop, with a
+    /// latency report per endpoint (steady or spike scenario).
+    Loadgen(commands::loadgen::Args),
     /// Lists each projection's versions in the stores, their positions and lag behind the
     /// events topic, and which version this build runs (--json for scripts).
     Projections(commands::projections::Args),
@@ -56,6 +59,7 @@ async fn main() -> std::process::ExitCode {
         Command::Process(args) => commands::process::run(args).await,
         Command::QueryApi(args) => commands::query_api::run(args).await,
         Command::Migrate(args) => commands::migrate::run(args).await,
+        Command::Loadgen(args) => commands::loadgen::run(args).await,
         Command::Projections(args) => commands::projections::run(args).await,
         Command::Tap(args) => commands::tap::run(args).await,
         Command::SignInitData(args) => commands::sign_init_data::run(args),

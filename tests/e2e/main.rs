@@ -13,6 +13,7 @@ mod broker_down;
 mod contract;
 mod idempotency;
 mod limits;
+mod loadgen;
 mod operations;
 mod processing;
 mod projections;

@@ -1,0 +1,209 @@
+//! `surge loadgen`: a crowd of Mini App users against a running write API and query API.
+//!
+//! Open loop: request `i` is due at `start + i / rate` whatever happened to the earlier ones,
+//! and its latency counts from that due time, so a server that falls behind shows the queueing
+//! its users would feel (no coordinated omission). Scenarios:
+//! - `steady`: the target rate for the duration, spread over all users;
+//! - `spike`: users arrive at a constant pace over `--ramp-secs` (0 to `--users`), each one's
+//!   first request a session, then the crowd keeps the same rate to the end.
+//!
+//! Prints a summary table and writes the JSON report (per endpoint p50/p90/p99/p99.9, statuses,
+//! accepted writes and events) to `--out` or `bench/results/loadgen-<scenario>-<unix>.json`.
+
+mod crowd;
+mod report;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use rand::Rng;
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+use crate::settings::Telegram;
+use crowd::Crowd;
+use report::Report;
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scenario {
+    Steady,
+    Spike,
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    pub(crate) telegram: Telegram,
+    #[arg(long, value_enum, default_value_t = Scenario::Steady)]
+    scenario: Scenario,
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    write_url: String,
+    #[arg(long, default_value = "http://127.0.0.1:8081")]
+    query_url: String,
+    /// Requests per second the crowd sends, all endpoints together.
+    #[arg(long, default_value_t = 200.0)]
+    rate: f64,
+    #[arg(long, default_value_t = 30.0)]
+    duration_secs: f64,
+    /// Distinct users (Telegram ids from --first-user-id on).
+    #[arg(long, default_value_t = 1_000)]
+    users: usize,
+    #[arg(long, default_value_t = 6_000_000_000)]
+    first_user_id: i64,
+    /// Spike: how long the users take to arrive.
+    #[arg(long, default_value_t = 60.0)]
+    ramp_secs: f64,
+    /// Requests in flight past which the generator skips (and counts) due requests.
+    #[arg(long, default_value_t = 10_000)]
+    max_in_flight: usize,
+    /// Where the JSON report goes.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.rate > 0.0 && args.duration_secs > 0.0,
+        "--rate and --duration-secs must be positive"
+    );
+    anyhow::ensure!(args.users > 0, "--users must be at least 1");
+    let crowd = Arc::new(Crowd::new(
+        args.first_user_id,
+        args.users,
+        args.telegram.bot_token.expose_secret().to_owned(),
+    ));
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(args.max_in_flight)
+        .build()?;
+    let report = Arc::new(Mutex::new(Report::new()));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let total = (args.rate * args.duration_secs).round() as u64;
+    let mut arrived = 0_usize;
+    let mut tasks = tokio::task::JoinSet::new();
+    let start = Instant::now();
+    for i in 0..total {
+        let due = start + Duration::from_secs_f64(i as f64 / args.rate);
+        tokio::time::sleep_until(due.into()).await;
+        if in_flight.load(Ordering::Relaxed) >= args.max_in_flight {
+            report.lock().expect("not poisoned").dropped += 1;
+            continue;
+        }
+        let index = match args.scenario {
+            Scenario::Steady => rand::rng().random_range(0..crowd.size()),
+            Scenario::Spike => {
+                let due_arrivals = arrivals(start.elapsed(), args.ramp_secs, crowd.size()).max(1);
+                if arrived < due_arrivals {
+                    arrived += 1;
+                    arrived - 1
+                } else {
+                    rand::rng().random_range(0..arrived)
+                }
+            }
+        };
+        let (_, action, authorization, token) = crowd.next(index);
+        let (method, path, body) = action.request();
+        let base = if action.is_write() {
+            &args.write_url
+        } else {
+            &args.query_url
+        };
+        let mut request = client
+            .request(method, format!("{base}{path}"))
+            .header("authorization", authorization);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        if let Some(token) = token {
+            request = request.header("x-consistency-token", token);
+        }
+        let (report, crowd, in_flight) = (report.clone(), crowd.clone(), in_flight.clone());
+        in_flight.fetch_add(1, Ordering::Relaxed);
+        tasks.spawn(async move {
+            let answer = request.send().await;
+            let latency = due.elapsed();
+            let status = match &answer {
+                Ok(response) => {
+                    if response.status() == 202
+                        && let Some(token) = response
+                            .headers()
+                            .get("x-consistency-token")
+                            .and_then(|v| v.to_str().ok())
+                    {
+                        crowd.wrote(index, token.to_owned());
+                    }
+                    response.status().as_u16().to_string()
+                }
+                Err(_) => "error".to_owned(),
+            };
+            // Read the body so the connection goes back to the pool.
+            if let Ok(response) = answer {
+                let _ = response.bytes().await;
+            }
+            report
+                .lock()
+                .expect("not poisoned")
+                .record(action, &status, latency);
+            in_flight.fetch_sub(1, Ordering::Relaxed);
+        });
+        // Reap finished tasks as we go, so the set stays the size of what is in flight.
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+    let elapsed = start.elapsed();
+
+    let run = json!({
+        "scenario": format!("{:?}", args.scenario).to_lowercase(),
+        "target_rate": args.rate,
+        "duration_secs": args.duration_secs,
+        "users": args.users,
+        "ramp_secs": (args.scenario == Scenario::Spike).then_some(args.ramp_secs),
+        "write_url": args.write_url,
+        "query_url": args.query_url,
+    });
+    let json = report.lock().expect("not poisoned").to_json(run, elapsed);
+    report::print_summary(&json);
+    let out = args.out.unwrap_or_else(|| {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        PathBuf::from(format!(
+            "bench/results/loadgen-{}-{now}.json",
+            json["run"]["scenario"].as_str().unwrap_or("run")
+        ))
+    });
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("Failed to create {}", dir.display()))?;
+    }
+    std::fs::write(&out, serde_json::to_vec_pretty(&json)?)
+        .with_context(|| format!("Failed to write {}", out.display()))?;
+    println!("report written to {}", out.display());
+    Ok(())
+}
+
+/// Users due to have arrived `elapsed` into a ramp of `ramp_secs` towards `users`.
+fn arrivals(elapsed: Duration, ramp_secs: f64, users: usize) -> usize {
+    if ramp_secs <= 0.0 {
+        return users;
+    }
+    let share = (elapsed.as_secs_f64() / ramp_secs).min(1.0);
+    ((users as f64) * share).ceil() as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_arrive_at_a_constant_pace_over_the_ramp() {
+        assert_eq!(arrivals(Duration::ZERO, 60.0, 100_000), 0);
+        assert_eq!(arrivals(Duration::from_secs(30), 60.0, 100_000), 50_000);
+        assert_eq!(arrivals(Duration::from_secs(90), 60.0, 100_000), 100_000);
+        assert_eq!(arrivals(Duration::ZERO, 0.0, 7), 7);
+    }
+}
