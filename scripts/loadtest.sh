@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The whole stack as separate processes under load: starts a tansu broker, `surge write-api`,
+# `surge process` and `surge query-api` (release builds) on a fresh topic, database schema and
+# Redis key prefix, runs `surge loadgen` steady then spike, and writes each report plus the CPU
+# seconds each role used to bench/results/. Needs PostgreSQL and Redis on their default ports.
+#
+#   scripts/loadtest.sh                       # defaults below
+#   RATE=2000 SECS=60 SPIKE_USERS=100000 RAMP=60 scripts/loadtest.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+
+RATE="${RATE:-1000}"
+SECS="${SECS:-20}"
+USERS="${USERS:-10000}"
+SPIKE_USERS="${SPIKE_USERS:-20000}"
+RAMP="${RAMP:-20}"
+
+scripts/broker.sh install
+cargo build --release --locked --quiet
+surge=target/release/surge
+
+run_dir="$(mktemp -d)"
+id="load$(date +%s)"
+stamp="$(date +%s)"
+mkdir -p bench/results
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  kill "$(cat "$run_dir/tansu.pid" 2>/dev/null)" 2>/dev/null || true
+  wait 2>/dev/null || true
+  redis-cli --scan --pattern "$id:*" | xargs -r -n 500 redis-cli del >/dev/null 2>&1 || true
+  psql -q -h 127.0.0.1 -U postgres -d surge -c "DROP SCHEMA IF EXISTS $id CASCADE" >/dev/null 2>&1 || true
+  rm -rf "$run_dir"
+}
+trap cleanup EXIT
+
+free_port() {
+  for candidate in $(seq "$1" "$(($1 + 100))"); do
+    if ! (echo >"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then echo "$candidate"; return; fi
+  done
+  echo "no free port from $1" >&2; exit 1
+}
+broker_port="$(free_port 29092)"
+write_port="$(free_port 28080)"
+query_port="$(free_port 28180)"
+process_port="$(free_port 28280)"
+scripts/broker.sh start "$broker_port" "$run_dir"
+
+export SURGE_KAFKA_BROKERS="127.0.0.1:$broker_port" SURGE_DATABASE_SCHEMA="$id" \
+  SURGE_REDIS_PREFIX="$id" SURGE_EVENTS_TOPIC="$id.events" SURGE_LOG=warn \
+  SURGE_WRITE_ADDR="127.0.0.1:$write_port" SURGE_QUERY_ADDR="127.0.0.1:$query_port" \
+  SURGE_PROCESS_ADDR="127.0.0.1:$process_port"
+
+"$surge" migrate >"$run_dir/migrate.log" 2>&1
+declare -A role_pid
+for role in write-api process query-api; do
+  "$surge" "$role" >"$run_dir/$role.log" 2>&1 &
+  role_pid[$role]=$!
+  pids+=("$!")
+done
+for port in "$write_port" "$query_port" "$process_port"; do
+  for _ in $(seq 1 600); do
+    if curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null; then break; fi
+    sleep 0.1
+  done
+  curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null || {
+    echo "a role on port $port never became ready; logs in $run_dir" >&2
+    tail -n 20 "$run_dir"/*.log >&2
+    exit 1
+  }
+done
+
+# CPU seconds (user + system) a process has used so far.
+cpu_secs() {
+  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"
+}
+cpu_json() { # scenario, then "role before" pairs
+  local scenario="$1"; shift
+  local parts=()
+  for role in write-api process query-api; do
+    local before="${cpu_before[$role]}" after
+    after="$(cpu_secs "${role_pid[$role]}")"
+    parts+=("\"$role\": $(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.2f", a - b }')")
+  done
+  local IFS=,
+  echo "{\"scenario\": \"$scenario\", \"cpu_secs\": {${parts[*]}}}"
+}
+
+declare -A cpu_before
+run_scenario() {
+  local scenario="$1"; shift
+  for role in write-api process query-api; do cpu_before[$role]="$(cpu_secs "${role_pid[$role]}")"; done
+  echo "== $scenario"
+  "$surge" loadgen --scenario "$scenario" \
+    --write-url "http://127.0.0.1:$write_port" --query-url "http://127.0.0.1:$query_port" \
+    --out "bench/results/loadgen-$scenario-$stamp.json" "$@"
+  cpu_json "$scenario" | tee "bench/results/loadgen-$scenario-$stamp.cpu.json"
+}
+
+run_scenario steady --rate "$RATE" --duration-secs "$SECS" --users "$USERS"
+run_scenario spike --rate "$RATE" --duration-secs "$((RAMP + SECS))" --users "$SPIKE_USERS" \
+  --ramp-secs "$RAMP" --first-user-id 6500000000
+echo "reports in bench/results/loadgen-*-$stamp.json"
