@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The whole stack as separate processes under load: starts a tansu broker, `surge write-api`,
 # `surge process` and `surge query-api` (release builds) on a fresh topic, database schema and
-# Redis key prefix, runs `surge loadgen` steady then spike, and writes each report plus the CPU
+# Redis key prefix, runs `surge loadgen` steady, spike and freshness, and writes each report plus the CPU
 # seconds each role used to bench/results/. Needs PostgreSQL and Redis on their default ports.
 #
 #   scripts/loadtest.sh                       # defaults below
-#   RATE=2000 SECS=60 SPIKE_USERS=100000 RAMP=60 scripts/loadtest.sh
+#   RATE=2000 SECS=60 SPIKE_USERS=100000 RAMP=60 FRESH_RATES=250,500,1000 scripts/loadtest.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
@@ -15,6 +15,7 @@ SECS="${SECS:-20}"
 USERS="${USERS:-10000}"
 SPIKE_USERS="${SPIKE_USERS:-20000}"
 RAMP="${RAMP:-20}"
+FRESH_RATES="${FRESH_RATES:-250,500,1000}"
 
 scripts/broker.sh install
 cargo build --release --locked --quiet
@@ -101,4 +102,6 @@ run_scenario() {
 run_scenario steady --rate "$RATE" --duration-secs "$SECS" --users "$USERS"
 run_scenario spike --rate "$RATE" --duration-secs "$((RAMP + SECS))" --users "$SPIKE_USERS" \
   --ramp-secs "$RAMP" --first-user-id 6500000000
+run_scenario freshness --freshness-rates "$FRESH_RATES" --duration-secs "$SECS" --users "$USERS" \
+  --first-user-id 6800000000
 echo "reports in bench/results/loadgen-*-$stamp.json"

@@ -62,3 +62,52 @@ async fn every_write_the_crowd_saw_accepted_is_in_the_topic() {
     assert!(accepted > 0);
     assert_eq!(stack.writer.record_count(), accepted, "{report}");
 }
+
+#[tokio::test]
+async fn freshness_probes_see_their_writes_through_the_query_api() {
+    let stack = stack(true, vec![]).await;
+    let out = std::env::temp_dir().join(format!("{}-freshness.json", stack.writer.id));
+    let output = Command::new(env!("CARGO_BIN_EXE_surge"))
+        .args([
+            "loadgen",
+            "--scenario",
+            "freshness",
+            "--freshness-rates",
+            "40,80",
+        ])
+        .args([
+            "--duration-secs",
+            "2",
+            "--users",
+            "10",
+            "--first-user-id",
+            "7200000000",
+        ])
+        .arg("--write-url")
+        .arg(&stack.writer.url)
+        .arg("--query-url")
+        .arg(&stack.query.url)
+        .arg("--out")
+        .arg(&out)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("SURGE_BOT_TOKEN", BOT_TOKEN)
+        .output()
+        .expect("run surge loadgen");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&out);
+    let rates = report["rates"].as_array().unwrap();
+    assert_eq!(rates.len(), 2, "{report}");
+    for run in rates {
+        let fresh = &run["freshness"];
+        assert_eq!(fresh["failed_probes"], 0, "{report}");
+        assert!(fresh["samples"].as_u64().unwrap() > 10, "{report}");
+        assert!(fresh["p50_ms"].as_f64().unwrap() > 0.0);
+        assert!(run["crowd"]["accepted_writes"].as_u64().unwrap() > 0);
+    }
+}

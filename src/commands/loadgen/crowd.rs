@@ -116,7 +116,7 @@ impl Crowd {
         let user_id = self.first_id + index as i64;
         let mut slot = self.users[index].lock().expect("not poisoned");
         let user = slot.get_or_insert_with(|| User {
-            init_data: self.sign(user_id),
+            init_data: sign(&self.bot_token, user_id),
             started: false,
             token: None,
         });
@@ -139,24 +139,25 @@ impl Crowd {
             user.token = Some(token);
         }
     }
+}
 
-    fn sign(&self, user_id: i64) -> String {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        let user = WebAppUser {
-            id: user_id,
-            first_name: format!("Load{user_id}"),
-            last_name: None,
-            username: Some(format!("load{user_id}")),
-            language_code: Some("en".into()),
-            is_premium: false,
-            is_bot: false,
-            photo_url: None,
-            allows_write_to_pm: true,
-        };
-        InitDataBuilder::new(user, now).sign(&self.bot_token)
-    }
+/// initData for `user_id`, signed now with `bot_token`.
+pub(super) fn sign(bot_token: &str, user_id: i64) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let user = WebAppUser {
+        id: user_id,
+        first_name: format!("Load{user_id}"),
+        last_name: None,
+        username: Some(format!("load{user_id}")),
+        language_code: Some("en".into()),
+        is_premium: false,
+        is_bot: false,
+        photo_url: None,
+        allows_write_to_pm: true,
+    };
+    InitDataBuilder::new(user, now).sign(bot_token)
 }
 
 /// The action for a roll in `0..100`.

@@ -5,12 +5,15 @@
 //! its users would feel (no coordinated omission). Scenarios:
 //! - `steady`: the target rate for the duration, spread over all users;
 //! - `spike`: users arrive at a constant pace over `--ramp-secs` (0 to `--users`), each one's
-//!   first request a session, then the crowd keeps the same rate to the end.
+//!   first request a session, then the crowd keeps the same rate to the end;
+//! - `freshness`: for each of `--freshness-rates`, the steady crowd at that rate while a probe
+//!   measures write-acknowledged → visible-in-the-query-API (see [`freshness`]).
 //!
 //! Prints a summary table and writes the JSON report (per endpoint p50/p90/p99/p99.9, statuses,
 //! accepted writes and events) to `--out` or `bench/results/loadgen-<scenario>-<unix>.json`.
 
 mod crowd;
+mod freshness;
 mod report;
 
 use std::path::PathBuf;
@@ -31,6 +34,7 @@ use report::Report;
 pub(crate) enum Scenario {
     Steady,
     Spike,
+    Freshness,
 }
 
 #[derive(clap::Args, Debug)]
@@ -59,6 +63,9 @@ pub(crate) struct Args {
     /// Requests in flight past which the generator skips (and counts) due requests.
     #[arg(long, default_value_t = 10_000)]
     max_in_flight: usize,
+    /// Freshness: the crowd's request rates to probe at, one run of --duration-secs each.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![100.0, 300.0, 1000.0])]
+    freshness_rates: Vec<f64>,
     /// Where the JSON report goes.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -70,31 +77,96 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         "--rate and --duration-secs must be positive"
     );
     anyhow::ensure!(args.users > 0, "--users must be at least 1");
-    let crowd = Arc::new(Crowd::new(
-        args.first_user_id,
-        args.users,
-        args.telegram.bot_token.expose_secret().to_owned(),
-    ));
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(args.max_in_flight)
         .build()?;
+    let json = match args.scenario {
+        Scenario::Steady | Scenario::Spike => {
+            let json = drive(&args, args.scenario, args.rate, &client).await?;
+            report::print_summary(&json);
+            json
+        }
+        Scenario::Freshness => {
+            let mut runs = Vec::new();
+            for &rate in &args.freshness_rates {
+                anyhow::ensure!(rate > 0.0, "--freshness-rates must be positive");
+                let probe = freshness::Probe {
+                    client: &client,
+                    write_url: &args.write_url,
+                    query_url: &args.query_url,
+                    bot_token: args.telegram.bot_token.expose_secret(),
+                    first_user_id: args.first_user_id + args.users as i64,
+                };
+                let until = Instant::now() + Duration::from_secs_f64(args.duration_secs);
+                let (crowd, fresh) = tokio::join!(
+                    drive(&args, Scenario::Steady, rate, &client),
+                    probe.run(until)
+                );
+                let crowd = crowd?;
+                println!(
+                    "crowd at {rate:.0} req/s ({:.0} accepted writes/s): write -> visible p50 {} ms, p99 {} ms, max {} ms over {} probes; not visible within the wait: {}",
+                    crowd["accepted_writes_per_sec"]
+                        .as_f64()
+                        .unwrap_or_default(),
+                    fresh["p50_ms"],
+                    fresh["p99_ms"],
+                    fresh["max_ms"],
+                    fresh["samples"],
+                    fresh["not_visible_in_time"],
+                );
+                runs.push(json!({ "rate": rate, "freshness": fresh, "crowd": crowd }));
+            }
+            json!({ "run": { "scenario": "freshness", "duration_secs": args.duration_secs, "users": args.users }, "rates": runs })
+        }
+    };
+    let out = args.out.unwrap_or_else(|| {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        PathBuf::from(format!(
+            "bench/results/loadgen-{}-{now}.json",
+            json["run"]["scenario"].as_str().unwrap_or("run")
+        ))
+    });
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("Failed to create {}", dir.display()))?;
+    }
+    std::fs::write(&out, serde_json::to_vec_pretty(&json)?)
+        .with_context(|| format!("Failed to write {}", out.display()))?;
+    println!("report written to {}", out.display());
+    Ok(())
+}
+
+/// The crowd at `rate` for the duration; the report's JSON.
+async fn drive(
+    args: &Args,
+    scenario: Scenario,
+    rate: f64,
+    client: &reqwest::Client,
+) -> anyhow::Result<serde_json::Value> {
+    let crowd = Arc::new(Crowd::new(
+        args.first_user_id,
+        args.users,
+        args.telegram.bot_token.expose_secret().to_owned(),
+    ));
     let report = Arc::new(Mutex::new(Report::new()));
     let in_flight = Arc::new(AtomicUsize::new(0));
-    let total = (args.rate * args.duration_secs).round() as u64;
+    let total = (rate * args.duration_secs).round() as u64;
     let mut arrived = 0_usize;
     let mut tasks = tokio::task::JoinSet::new();
     let start = Instant::now();
     for i in 0..total {
-        let due = start + Duration::from_secs_f64(i as f64 / args.rate);
+        let due = start + Duration::from_secs_f64(i as f64 / rate);
         tokio::time::sleep_until(due.into()).await;
         if in_flight.load(Ordering::Relaxed) >= args.max_in_flight {
             report.lock().expect("not poisoned").dropped += 1;
             continue;
         }
-        let index = match args.scenario {
-            Scenario::Steady => rand::rng().random_range(0..crowd.size()),
+        let index = match scenario {
+            Scenario::Steady | Scenario::Freshness => rand::rng().random_range(0..crowd.size()),
             Scenario::Spike => {
                 let due_arrivals = arrivals(start.elapsed(), args.ramp_secs, crowd.size()).max(1);
                 if arrived < due_arrivals {
@@ -157,33 +229,16 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let elapsed = start.elapsed();
 
     let run = json!({
-        "scenario": format!("{:?}", args.scenario).to_lowercase(),
-        "target_rate": args.rate,
+        "scenario": format!("{:?}", scenario).to_lowercase(),
+        "target_rate": rate,
         "duration_secs": args.duration_secs,
         "users": args.users,
-        "ramp_secs": (args.scenario == Scenario::Spike).then_some(args.ramp_secs),
+        "ramp_secs": (scenario == Scenario::Spike).then_some(args.ramp_secs),
         "write_url": args.write_url,
         "query_url": args.query_url,
     });
     let json = report.lock().expect("not poisoned").to_json(run, elapsed);
-    report::print_summary(&json);
-    let out = args.out.unwrap_or_else(|| {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        PathBuf::from(format!(
-            "bench/results/loadgen-{}-{now}.json",
-            json["run"]["scenario"].as_str().unwrap_or("run")
-        ))
-    });
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("Failed to create {}", dir.display()))?;
-    }
-    std::fs::write(&out, serde_json::to_vec_pretty(&json)?)
-        .with_context(|| format!("Failed to write {}", out.display()))?;
-    println!("report written to {}", out.display());
-    Ok(())
+    Ok(json)
 }
 
 /// Users due to have arrived `elapsed` into a ramp of `ramp_secs` towards `users`.
