@@ -95,6 +95,7 @@ run_scenario() {
   echo "== $scenario"
   "$surge" loadgen --scenario "$scenario" \
     --write-url "http://127.0.0.1:$write_port" --query-url "http://127.0.0.1:$query_port" \
+    --lag-url "http://127.0.0.1:$process_port/metrics" \
     --out "bench/results/loadgen-$scenario-$stamp.json" "$@"
   cpu_json "$scenario" | tee "bench/results/loadgen-$scenario-$stamp.cpu.json"
 }

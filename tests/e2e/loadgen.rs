@@ -20,6 +20,8 @@ async fn every_write_the_crowd_saw_accepted_is_in_the_topic() {
         .arg(&stack.writer.url)
         .arg("--query-url")
         .arg(&stack.query.url)
+        .arg("--lag-url")
+        .arg(format!("{}/metrics", stack.processor.as_ref().unwrap().url))
         .arg("--out")
         .arg(&out)
         .env_clear()
@@ -57,6 +59,16 @@ async fn every_write_the_crowd_saw_accepted_is_in_the_topic() {
     assert_eq!(
         sessions, 30,
         "every user arrived within the ramp and opened a session"
+    );
+    let timeline = report["timeline"].as_array().unwrap();
+    let per_second: u64 = timeline
+        .iter()
+        .map(|s| s["requests"].as_u64().unwrap())
+        .sum();
+    assert_eq!(per_second, 300, "the timeline accounts for every request");
+    assert!(
+        timeline.iter().any(|s| s["consumer_lag"].is_i64()),
+        "lag was sampled from the processors: {report}"
     );
     let accepted = report["accepted_events"].as_i64().unwrap();
     assert!(accepted > 0);
@@ -106,7 +118,7 @@ async fn freshness_probes_see_their_writes_through_the_query_api() {
     for run in rates {
         let fresh = &run["freshness"];
         assert_eq!(fresh["failed_probes"], 0, "{report}");
-        assert!(fresh["samples"].as_u64().unwrap() > 10, "{report}");
+        assert!(fresh["samples"].as_u64().unwrap() > 0, "{report}");
         assert!(fresh["p50_ms"].as_f64().unwrap() > 0.0);
         assert!(run["crowd"]["accepted_writes"].as_u64().unwrap() > 0);
     }

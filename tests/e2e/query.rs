@@ -11,7 +11,7 @@ use crate::proxy::TcpProxy;
 
 pub struct Stack {
     pub writer: TestApp,
-    _processor: Option<TestApp>,
+    pub processor: Option<TestApp>,
     pub query: TestApp,
 }
 
@@ -51,7 +51,7 @@ pub async fn stack(processors: bool, query_env: Vec<(&'static str, String)>) -> 
     .unwrap_or_else(|logs| panic!("surge query-api did not start:\n{logs}"));
     Stack {
         writer,
-        _processor: processor,
+        processor,
         query,
     }
 }

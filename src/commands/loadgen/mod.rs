@@ -14,6 +14,7 @@
 
 mod crowd;
 mod freshness;
+mod lag;
 mod report;
 
 use std::path::PathBuf;
@@ -66,6 +67,10 @@ pub(crate) struct Args {
     /// Freshness: the crowd's request rates to probe at, one run of --duration-secs each.
     #[arg(long, value_delimiter = ',', default_values_t = vec![100.0, 300.0, 1000.0])]
     freshness_rates: Vec<f64>,
+    /// The processors' metrics (`surge process` /metrics), sampled each second for consumer
+    /// lag over time.
+    #[arg(long)]
+    lag_url: Option<String>,
     /// Where the JSON report goes.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -158,6 +163,20 @@ async fn drive(
     let mut arrived = 0_usize;
     let mut tasks = tokio::task::JoinSet::new();
     let start = Instant::now();
+    let sampler = args.lag_url.clone().map(|url| {
+        let (client, report) = (client.clone(), report.clone());
+        let end = start + Duration::from_secs_f64(total as f64 / rate);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            while Instant::now() < end {
+                tick.tick().await;
+                if let Some(lag) = lag::sample(&client, &url).await {
+                    let second = start.elapsed().as_secs() as usize;
+                    report.lock().expect("not poisoned").record_lag(second, lag);
+                }
+            }
+        })
+    });
     for i in 0..total {
         let due = start + Duration::from_secs_f64(i as f64 / rate);
         tokio::time::sleep_until(due.into()).await;
@@ -193,6 +212,7 @@ async fn drive(
         if let Some(token) = token {
             request = request.header("x-consistency-token", token);
         }
+        let second = (i as f64 / rate) as usize;
         let (report, crowd, in_flight) = (report.clone(), crowd.clone(), in_flight.clone());
         in_flight.fetch_add(1, Ordering::Relaxed);
         tasks.spawn(async move {
@@ -219,13 +239,16 @@ async fn drive(
             report
                 .lock()
                 .expect("not poisoned")
-                .record(action, &status, latency);
+                .record(action, &status, latency, second);
             in_flight.fetch_sub(1, Ordering::Relaxed);
         });
         // Reap finished tasks as we go, so the set stays the size of what is in flight.
         while tasks.try_join_next().is_some() {}
     }
     while tasks.join_next().await.is_some() {}
+    if let Some(sampler) = sampler {
+        let _ = sampler.await;
+    }
     let elapsed = start.elapsed();
 
     let run = json!({

@@ -25,8 +25,31 @@ impl Endpoint {
     }
 }
 
+/// One second of the run, by the requests' due time.
+struct Second {
+    requests: u64,
+    accepted_writes: u64,
+    errors: u64,
+    latency_us: Histogram<u64>,
+    /// Summed consumer lag of the processors, sampled during this second.
+    lag: Option<i64>,
+}
+
+impl Second {
+    fn new() -> Self {
+        Second {
+            requests: 0,
+            accepted_writes: 0,
+            errors: 0,
+            latency_us: Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid bounds"),
+            lag: None,
+        }
+    }
+}
+
 pub(super) struct Report {
     endpoints: BTreeMap<Action, Endpoint>,
+    timeline: Vec<Second>,
     /// Requests the generator did not send because too many were already in flight.
     pub(super) dropped: u64,
     accepted_writes: u64,
@@ -37,25 +60,54 @@ impl Report {
     pub(super) fn new() -> Self {
         Report {
             endpoints: Action::ALL.iter().map(|a| (*a, Endpoint::new())).collect(),
+            timeline: Vec::new(),
             dropped: 0,
             accepted_writes: 0,
             accepted_events: 0,
         }
     }
 
-    /// `status` is the HTTP status, or `error` when no answer came.
-    pub(super) fn record(&mut self, action: Action, status: &str, latency: Duration) {
+    fn second(&mut self, second: usize) -> &mut Second {
+        while self.timeline.len() <= second {
+            self.timeline.push(Second::new());
+        }
+        &mut self.timeline[second]
+    }
+
+    /// `status` is the HTTP status, or `error` when no answer came; `second` is when the
+    /// request was due, counted from the start of the run.
+    pub(super) fn record(
+        &mut self,
+        action: Action,
+        status: &str,
+        latency: Duration,
+        second: usize,
+    ) {
         let endpoint = self
             .endpoints
             .get_mut(&action)
             .expect("every action has an entry");
-        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        endpoint.latency_us.saturating_record(micros.max(1));
+        let micros = u64::try_from(latency.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        endpoint.latency_us.saturating_record(micros);
         *endpoint.statuses.entry(status.to_owned()).or_default() += 1;
-        if action.is_write() && status == "202" {
+        let accepted = action.is_write() && status == "202";
+        if accepted {
             self.accepted_writes += 1;
             self.accepted_events += action.events();
         }
+        let error = !is_expected(status);
+        let bucket = self.second(second);
+        bucket.requests += 1;
+        bucket.accepted_writes += u64::from(accepted);
+        bucket.errors += u64::from(error);
+        bucket.latency_us.saturating_record(micros);
+    }
+
+    /// The processors' summed consumer lag, sampled `second` into the run.
+    pub(super) fn record_lag(&mut self, second: usize, lag: i64) {
+        self.second(second).lag = Some(lag);
     }
 
     pub(super) fn to_json(&self, run: Value, elapsed: Duration) -> Value {
@@ -82,7 +134,7 @@ impl Report {
             .endpoints
             .values()
             .flat_map(|e| e.statuses.iter())
-            .filter(|(status, _)| !matches!(status.as_str(), "200" | "202" | "304" | "429"))
+            .filter(|(status, _)| !is_expected(status))
             .map(|(_, n)| n)
             .sum();
         let requests: u64 = self.endpoints.values().map(|e| e.latency_us.len()).sum();
@@ -97,8 +149,21 @@ impl Report {
             "errors_other_than_429": errors,
             "error_rate": errors as f64 / (requests.max(1) as f64),
             "endpoints": endpoints,
+            "timeline": self.timeline.iter().enumerate().map(|(second, s)| json!({
+                "second": second,
+                "requests": s.requests,
+                "accepted_writes": s.accepted_writes,
+                "errors": s.errors,
+                "p99_ms": s.latency_us.value_at_quantile(0.99) as f64 / 1000.0,
+                "consumer_lag": s.lag,
+            })).collect::<Vec<_>>(),
         })
     }
+}
+
+/// Answers that are not errors: successes, 304, and deliberate 429s.
+fn is_expected(status: &str) -> bool {
+    matches!(status, "200" | "202" | "304" | "429")
 }
 
 /// The summary table of a report's JSON.
@@ -140,11 +205,11 @@ mod tests {
     #[test]
     fn accepted_writes_count_their_events_and_errors_leave_out_429() {
         let mut report = Report::new();
-        report.record(Action::TapBatch, "202", Duration::from_millis(3));
-        report.record(Action::Tap, "202", Duration::from_millis(1));
-        report.record(Action::Tap, "429", Duration::from_millis(1));
-        report.record(Action::Tap, "503", Duration::from_millis(1));
-        report.record(Action::ReadFeed, "error", Duration::from_secs(2));
+        report.record(Action::TapBatch, "202", Duration::from_millis(3), 0);
+        report.record(Action::Tap, "202", Duration::from_millis(1), 0);
+        report.record(Action::Tap, "429", Duration::from_millis(1), 0);
+        report.record(Action::Tap, "503", Duration::from_millis(1), 0);
+        report.record(Action::ReadFeed, "error", Duration::from_secs(2), 1);
         let json = report.to_json(json!({}), Duration::from_secs(1));
         assert_eq!(json["accepted_writes"], 2);
         assert_eq!(json["accepted_events"], 1 + 5);
@@ -153,5 +218,9 @@ mod tests {
         let taps = &json["endpoints"].as_array().unwrap()[0];
         assert_eq!(taps["endpoint"], "POST /v1/taps");
         assert_eq!(taps["statuses"]["429"], 1);
+        let timeline = json["timeline"].as_array().unwrap();
+        assert_eq!(timeline[0]["requests"], 4);
+        assert_eq!(timeline[0]["accepted_writes"], 2);
+        assert_eq!(timeline[1]["errors"], 1);
     }
 }
