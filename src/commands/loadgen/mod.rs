@@ -15,6 +15,7 @@
 mod crowd;
 mod freshness;
 mod lag;
+mod plot;
 mod report;
 
 use std::path::PathBuf;
@@ -142,6 +143,11 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     std::fs::write(&out, serde_json::to_vec_pretty(&json)?)
         .with_context(|| format!("Failed to write {}", out.display()))?;
     println!("report written to {}", out.display());
+    if json["timeline"].as_array().is_some_and(|t| t.len() >= 2) {
+        let svg = out.with_extension("svg");
+        plot::timeline(&json, &svg).with_context(|| format!("Failed to draw {}", svg.display()))?;
+        println!("timeline plotted to {}", svg.display());
+    }
     Ok(())
 }
 
