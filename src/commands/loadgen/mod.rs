@@ -176,8 +176,12 @@ async fn drive(
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             while Instant::now() < end {
                 tick.tick().await;
+                let second = start.elapsed().as_secs() as usize;
+                // A sample taken after the last request was due would add an empty second.
+                if Instant::now() >= end {
+                    break;
+                }
                 if let Some(lag) = lag::sample(&client, &url).await {
-                    let second = start.elapsed().as_secs() as usize;
                     report.lock().expect("not poisoned").record_lag(second, lag);
                 }
             }
