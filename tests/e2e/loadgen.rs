@@ -6,22 +6,20 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::helpers::BOT_TOKEN;
-use crate::query::stack;
+use crate::query::{Stack, stack};
 
-#[tokio::test]
-async fn every_write_the_crowd_saw_accepted_is_in_the_topic() {
-    let stack = stack(true, vec![]).await;
-    let out = std::env::temp_dir().join(format!("{}-loadgen.json", stack.writer.id));
+/// Runs `surge loadgen <args>` against the stack; its stdout and JSON report.
+fn loadgen(stack: &Stack, args: &[&str]) -> (String, Value) {
+    let out = std::env::temp_dir().join(format!("{}-loadgen.json", uuid::Uuid::now_v7()));
     let output = Command::new(env!("CARGO_BIN_EXE_surge"))
-        .args(["loadgen", "--scenario", "spike", "--ramp-secs", "1"])
-        .args(["--rate", "150", "--duration-secs", "2", "--users", "30"])
-        .args(["--first-user-id", "7100000000"])
-        .arg("--write-url")
-        .arg(&stack.writer.url)
-        .arg("--query-url")
-        .arg(&stack.query.url)
-        .arg("--lag-url")
-        .arg(format!("{}/metrics", stack.processor.as_ref().unwrap().url))
+        .arg("loadgen")
+        .args(args)
+        .args([
+            "--write-url",
+            &stack.writer.url,
+            "--query-url",
+            &stack.query.url,
+        ])
         .arg("--out")
         .arg(&out)
         .env_clear()
@@ -29,15 +27,42 @@ async fn every_write_the_crowd_saw_accepted_is_in_the_topic() {
         .env("SURGE_BOT_TOKEN", BOT_TOKEN)
         .output()
         .expect("run surge loadgen");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stdout.contains("POST /v1/sessions"), "{stdout}");
-    let report: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let report = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     let _ = std::fs::remove_file(&out);
+    let _ = std::fs::remove_file(out.with_extension("svg"));
+    (stdout, report)
+}
+
+#[tokio::test]
+async fn every_write_the_crowd_saw_accepted_is_in_the_topic() {
+    let stack = stack(true, vec![]).await;
+    let lag_url = format!("{}/metrics", stack.processor.as_ref().unwrap().url);
+    let (stdout, report) = loadgen(
+        &stack,
+        &[
+            "--scenario",
+            "spike",
+            "--ramp-secs",
+            "1",
+            "--rate",
+            "150",
+            "--duration-secs",
+            "2",
+            "--users",
+            "30",
+            "--first-user-id",
+            "7100000000",
+            "--lag-url",
+            &lag_url,
+        ],
+    );
+    assert!(stdout.contains("POST /v1/sessions"), "{stdout}");
 
     assert_eq!(report["dropped_by_generator"], 0);
     assert_eq!(report["requests"], 300, "{report}");
@@ -78,41 +103,21 @@ async fn every_write_the_crowd_saw_accepted_is_in_the_topic() {
 #[tokio::test]
 async fn freshness_probes_see_their_writes_through_the_query_api() {
     let stack = stack(true, vec![]).await;
-    let out = std::env::temp_dir().join(format!("{}-freshness.json", stack.writer.id));
-    let output = Command::new(env!("CARGO_BIN_EXE_surge"))
-        .args([
-            "loadgen",
+    let (_, report) = loadgen(
+        &stack,
+        &[
             "--scenario",
             "freshness",
             "--freshness-rates",
             "40,80",
-        ])
-        .args([
             "--duration-secs",
             "2",
             "--users",
             "10",
             "--first-user-id",
             "7200000000",
-        ])
-        .arg("--write-url")
-        .arg(&stack.writer.url)
-        .arg("--query-url")
-        .arg(&stack.query.url)
-        .arg("--out")
-        .arg(&out)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("SURGE_BOT_TOKEN", BOT_TOKEN)
-        .output()
-        .expect("run surge loadgen");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+        ],
     );
-    let report: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
-    let _ = std::fs::remove_file(&out);
     let rates = report["rates"].as_array().unwrap();
     assert_eq!(rates.len(), 2, "{report}");
     for run in rates {
