@@ -11,14 +11,25 @@ use surge_http::ApiError;
 
 /// `?limit=` within `1..=max`, `default` when absent.
 pub(crate) fn limit(given: Option<&str>, default: usize, max: usize) -> Result<usize, ApiError> {
+    whole_number("limit", "invalid_limit", given, default, max)
+}
+
+/// The query parameter `name` within `1..=max`, `default` when absent; else 400 with `code`.
+pub(crate) fn whole_number(
+    name: &str,
+    code: &'static str,
+    given: Option<&str>,
+    default: usize,
+    max: usize,
+) -> Result<usize, ApiError> {
     let Some(text) = given else {
         return Ok(default);
     };
     match text.parse::<usize>() {
         Ok(n) if (1..=max).contains(&n) => Ok(n),
         _ => Err(ApiError::bad_request(
-            "invalid_limit",
-            format!("limit must be a whole number from 1 to {max}"),
+            code,
+            format!("{name} must be a whole number from 1 to {max}"),
         )),
     }
 }

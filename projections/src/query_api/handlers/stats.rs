@@ -12,7 +12,7 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 use surge_http::ApiError;
 
-use super::time;
+use super::{time, whole_number};
 use crate::activity::{MinuteCount, day_of};
 use crate::feed::iso_date;
 use crate::query_api::QueryState;
@@ -41,7 +41,7 @@ pub(crate) async fn activity(
     let pool = &state.pool;
     let (per_minute, daily, weekly, monthly) = read_store(&state, "activity", async {
         tokio::try_join!(
-            store.per_minute(pool, next_minute - minutes * 60, next_minute),
+            store.per_minute(pool, next_minute - minutes as i64 * 60, next_minute),
             store.daily_active(pool, today + 1 - days as i32, today + 1),
             store.distinct_active(pool, today - 6, today + 1),
             store.distinct_active(pool, today - 29, today + 1),
@@ -86,19 +86,16 @@ fn by_minute(rows: Vec<MinuteCount>) -> Vec<Value> {
 fn window(
     query: &HashMap<String, String>,
     name: &str,
-    default: i64,
-    max: i64,
-) -> Result<i64, ApiError> {
-    let Some(text) = query.get(name) else {
-        return Ok(default);
-    };
-    match text.parse::<i64>() {
-        Ok(n) if (1..=max).contains(&n) => Ok(n),
-        _ => Err(ApiError::bad_request(
-            "invalid_window",
-            format!("{name} must be a whole number from 1 to {max}"),
-        )),
-    }
+    default: usize,
+    max: usize,
+) -> Result<usize, ApiError> {
+    whole_number(
+        name,
+        "invalid_window",
+        query.get(name).map(String::as_str),
+        default,
+        max,
+    )
 }
 
 #[cfg(test)]
