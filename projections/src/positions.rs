@@ -57,9 +57,7 @@ impl PositionSource {
                 match rows {
                     Ok(rows) => Ok(rows.into_iter().collect()),
                     // No processor has created the table yet: nothing is applied.
-                    Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => {
-                        Ok(Positions::new())
-                    }
+                    Err(e) if is_undefined_table(&e) => Ok(Positions::new()),
                     Err(e) => Err(e.into()),
                 }
             }
@@ -84,4 +82,31 @@ impl PositionSource {
             }
         }
     }
+}
+
+/// The versions of `projection` with positions stored in PostgreSQL for `topic`, ascending.
+pub async fn postgres_versions(
+    pool: &PgPool,
+    projection: &str,
+    topic: &str,
+) -> Result<Vec<u32>, PositionsError> {
+    let found: Result<Vec<i32>, _> = sqlx::query_scalar(
+        "SELECT DISTINCT version FROM projection_positions \
+         WHERE projection = $1 AND topic = $2 ORDER BY version",
+    )
+    .bind(projection)
+    .bind(topic)
+    .fetch_all(pool)
+    .await;
+    match found {
+        Ok(versions) => Ok(versions.into_iter().map(|v| v as u32).collect()),
+        // No processor has run here yet.
+        Err(e) if is_undefined_table(&e) => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `projection_positions` does not exist yet (SQLSTATE 42P01).
+fn is_undefined_table(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e) if e.code().as_deref() == Some("42P01"))
 }

@@ -11,7 +11,8 @@ use redis::aio::ConnectionManager;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use surge_processors::projectors::{CATALOG, Entry, StoreKind};
-use surge_projections::positions::{PositionSource, Positions};
+use surge_processors::runtime::KeySpace;
+use surge_projections::positions::{self, PositionSource, Positions};
 
 use crate::infra;
 use crate::settings::Common;
@@ -96,21 +97,12 @@ async fn stored_versions(
 ) -> anyhow::Result<BTreeSet<u32>> {
     match entry.store {
         StoreKind::Postgres => {
-            let found: Result<Vec<i32>, sqlx::Error> = sqlx::query_scalar(
-                "SELECT DISTINCT version FROM projection_positions WHERE projection = $1 AND topic = $2",
+            Ok(
+                positions::postgres_versions(pool, entry.name, &common.events_topic)
+                    .await?
+                    .into_iter()
+                    .collect(),
             )
-            .bind(entry.name)
-            .bind(&common.events_topic)
-            .fetch_all(pool)
-            .await;
-            match found {
-                Ok(versions) => Ok(versions.into_iter().map(|v| v as u32).collect()),
-                // No processor has run here yet.
-                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => {
-                    Ok(BTreeSet::new())
-                }
-                Err(e) => Err(e.into()),
-            }
         }
         StoreKind::Redis => {
             let prefix = format!("{}:{}:v", common.redis_prefix, entry.name);
@@ -161,7 +153,9 @@ fn source(
         },
         StoreKind::Redis => PositionSource::Redis {
             redis: redis.clone(),
-            keys_base: format!("{}:{}:v{version}", common.redis_prefix, entry.name),
+            keys_base: KeySpace::new(&common.redis_prefix, entry.name, version)
+                .base()
+                .to_owned(),
             topic: common.events_topic.clone(),
         },
     }
