@@ -16,7 +16,7 @@ use surge_telegram_auth::{InitDataBuilder, WebAppUser};
 
 pub const BOT_TOKEN: &str = "7000000042:AAtest-token-for-surge-e2e-suite";
 pub const PARTITIONS: i32 = 6;
-pub const TEST_DATABASE: &str = "postgres://postgres@127.0.0.1:5432/surge_test";
+const TEST_DATABASE: &str = "postgres://postgres@127.0.0.1:5432/surge_test";
 const DEADLINE: Duration = Duration::from_secs(60);
 
 /// The broker process `scripts/test.sh` started.
@@ -286,6 +286,23 @@ impl TestApp {
     pub fn kill(mut self) {
         let _ = self.process.kill();
         let _ = self.process.wait();
+    }
+
+    /// A `surge` command-line invocation (`surge tap`, `surge projections`, ...) pointed at this
+    /// app's broker, database schema, Redis prefix and topic.
+    pub fn cli(&self, subcommand: &str) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_surge"));
+        command
+            .arg(subcommand)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("SURGE_KAFKA_BROKERS", &self.brokers)
+            .env("SURGE_DATABASE_URL", TEST_DATABASE)
+            .env("SURGE_DATABASE_SCHEMA", &self.id)
+            .env("SURGE_REDIS_PREFIX", &self.id)
+            .env("SURGE_EVENTS_TOPIC", &self.topic)
+            .env("SURGE_LOG", "warn");
+        command
     }
 
     pub fn logs(&self) -> String {

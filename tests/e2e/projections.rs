@@ -1,25 +1,17 @@
 //! `surge projections`: every projection's versions, positions and lag, read from the stores and
 //! the broker as an operator would, before and after the processors catch up.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Options, TEST_DATABASE, TestApp, pg_pool, spawn_app, start};
+use crate::helpers::{Options, TestApp, pg_pool, spawn_app, start};
 
 /// `surge projections --json` for the app's topic, schema and Redis prefix.
 fn projections(app: &TestApp) -> Vec<Value> {
-    let output = Command::new(env!("CARGO_BIN_EXE_surge"))
-        .args(["projections", "--json"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("SURGE_KAFKA_BROKERS", &app.brokers)
-        .env("SURGE_DATABASE_URL", TEST_DATABASE)
-        .env("SURGE_DATABASE_SCHEMA", &app.id)
-        .env("SURGE_REDIS_PREFIX", &app.id)
-        .env("SURGE_EVENTS_TOPIC", &app.topic)
-        .env("SURGE_LOG", "warn")
+    let output = app
+        .cli("projections")
+        .arg("--json")
         .output()
         .expect("run surge projections");
     assert!(

@@ -3,7 +3,7 @@
 //! last run stopped and commits nowhere else; a processor's group name is refused.
 
 use std::io::Read;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
@@ -15,7 +15,7 @@ use surge_schemas::{
 };
 use uuid::Uuid;
 
-use crate::helpers::{TEST_DATABASE, TestApp, spawn_app};
+use crate::helpers::{TestApp, spawn_app};
 
 struct Tapped {
     success: bool,
@@ -25,17 +25,10 @@ struct Tapped {
 
 /// Runs `surge tap --exit-at-end <args>` against the app's broker and registry.
 fn tap(app: &TestApp, args: &[&str]) -> Tapped {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_surge"))
-        .arg("tap")
+    let mut child = app
+        .cli("tap")
         .arg("--exit-at-end")
         .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("SURGE_KAFKA_BROKERS", &app.brokers)
-        .env("SURGE_DATABASE_URL", TEST_DATABASE)
-        .env("SURGE_DATABASE_SCHEMA", &app.id)
-        .env("SURGE_EVENTS_TOPIC", &app.topic)
-        .env("SURGE_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

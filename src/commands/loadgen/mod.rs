@@ -174,13 +174,13 @@ async fn drive(
         let end = start + Duration::from_secs_f64(total as f64 / rate);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
-            while Instant::now() < end {
+            loop {
                 tick.tick().await;
-                let second = start.elapsed().as_secs() as usize;
                 // A sample taken after the last request was due would add an empty second.
                 if Instant::now() >= end {
                     break;
                 }
+                let second = start.elapsed().as_secs() as usize;
                 if let Some(lag) = lag::sample(&client, &url).await {
                     report.lock().expect("not poisoned").record_lag(second, lag);
                 }
