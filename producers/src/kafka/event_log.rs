@@ -26,6 +26,10 @@ pub struct ProducerSettings {
     pub queue_max_messages: u32,
     /// Time librdkafka waits to fill a batch. Trades a little latency for throughput.
     pub linger: Duration,
+    /// Makes the producer transactional under this id (Kafka transactions, KIP-98). Appends
+    /// then belong to the transaction the caller opened on [`EventLog::producer`]; a new
+    /// producer with the same id fences the old one and aborts its open transaction.
+    pub transactional_id: Option<String>,
 }
 
 impl ProducerSettings {
@@ -36,6 +40,7 @@ impl ProducerSettings {
             produce_timeout: Duration::from_secs(5),
             queue_max_messages: 100_000,
             linger: Duration::from_millis(5),
+            transactional_id: None,
         }
     }
 }
@@ -65,7 +70,15 @@ pub struct EventLog {
 
 impl EventLog {
     pub fn new(settings: ProducerSettings, codec: Arc<Codec>) -> Result<Self, KafkaError> {
-        let producer = ClientConfig::new()
+        let mut config = ClientConfig::new();
+        if let Some(id) = &settings.transactional_id {
+            // An open transaction holds back every read_committed reader of its partitions, so
+            // one left by a crashed process must not outlive a restart by long.
+            config
+                .set("transactional.id", id)
+                .set("transaction.timeout.ms", "15000");
+        }
+        let producer = config
             .set("bootstrap.servers", &settings.brokers)
             .set("enable.idempotence", "true")
             .set("acks", "all")
@@ -97,6 +110,11 @@ impl EventLog {
 
     pub fn codec(&self) -> &Codec {
         &self.codec
+    }
+
+    /// The underlying producer, for transaction control when the log is transactional.
+    pub fn producer(&self) -> &FutureProducer {
+        &self.producer
     }
 
     /// Events queued or in flight to the broker.
