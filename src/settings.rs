@@ -201,6 +201,11 @@ pub(crate) struct Process {
     #[arg(long, env = "SURGE_ACTIVITY_RETENTION_DAYS", default_value_t = 90,
           value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub(crate) activity_retention_days: u32,
+    /// How derivers (referrals) emit: `transactional` (Kafka transactions, exactly once),
+    /// `idempotent` (any broker; duplicates carry the same event id and change nothing) or
+    /// `auto` (a probe transaction at start picks).
+    #[arg(long, env = "SURGE_DERIVED_DELIVERY", default_value = "auto")]
+    pub(crate) derived_delivery: surge_processors::derivers::emit::Delivery,
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The profiles and wallets projections against a real PostgreSQL
+//! The PostgreSQL projections (and the referrals deriver's emit modes) against a real PostgreSQL
 //! (`SURGE_TEST_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`). Each test
 //! works in its own schema, applies hand-built records the way the runtime does (one transaction
 //! per batch, `apply`, commit) and reads back through the store's read functions.
@@ -178,6 +178,8 @@ fn credit(referred: i64) -> Payload {
 
 #[path = "pg_projections/activity.rs"]
 mod activity;
+#[path = "pg_projections/derived_delivery.rs"]
+mod derived_delivery;
 #[path = "pg_projections/profiles.rs"]
 mod profiles;
 #[path = "pg_projections/wallets.rs"]

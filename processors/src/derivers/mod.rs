@@ -1,3 +1,4 @@
 //! Derivers: processors that turn events into new events back on the topic.
 
+pub mod emit;
 pub mod referrals;

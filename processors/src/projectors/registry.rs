@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
-use surge_producers::kafka::{EventLog, ProducerSettings};
+use surge_producers::kafka::ProducerSettings;
 use surge_schemas::Codec;
 
+use crate::derivers::emit::{Emitter, EmitterSettings};
 use crate::derivers::referrals::Referrals;
 use crate::runtime::{
     PgProjection, PgSink, ProcessorConfig, ProcessorHandle, ProcessorMetrics, RedisProjection,
@@ -131,10 +132,19 @@ pub async fn start(
             run(sink, codec, config, metrics).await
         }
         "referrals" => {
-            let producer = ProducerSettings::new(&config.brokers, &config.topic);
-            let log = EventLog::new(producer, codec.clone())
-                .map_err(|e| StartError::Consumer("referrals.v1".into(), e))?;
-            let deriver = Referrals::new(Arc::new(log), metrics.derived_outcomes.clone());
+            let settings = EmitterSettings {
+                producer: ProducerSettings::new(&config.brokers, &config.topic),
+                deriver_id: "referrals.v1".into(),
+            };
+            let emitter = Emitter::connect(
+                config.derived_delivery,
+                settings,
+                codec.clone(),
+                metrics.derived_transactions.clone(),
+            )
+            .await
+            .map_err(|e| StartError::Consumer("referrals.v1".into(), e))?;
+            let deriver = Referrals::new(Arc::new(emitter), metrics.derived_outcomes.clone());
             run(
                 PgSink::new(deriver, stores.pool.clone()),
                 codec,

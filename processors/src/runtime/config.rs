@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::derivers::emit::Delivery;
+
 #[derive(Debug, Clone)]
 pub struct ProcessorConfig {
     pub brokers: String,
@@ -23,6 +25,9 @@ pub struct ProcessorConfig {
     /// Backoff between retries of a batch after a transient failure: doubles from min to max.
     pub retry_min: Duration,
     pub retry_max: Duration,
+    /// How derivers emit their events: Kafka transactions, idempotent appends, or whichever
+    /// the broker supports.
+    pub derived_delivery: Delivery,
 }
 
 impl ProcessorConfig {
@@ -37,6 +42,7 @@ impl ProcessorConfig {
             fetch_wait: Duration::from_millis(100),
             retry_min: Duration::from_millis(100),
             retry_max: Duration::from_secs(10),
+            derived_delivery: Delivery::Auto,
         }
     }
 

@@ -14,6 +14,7 @@ pub struct ProcessorMetrics {
     pub fenced: IntCounterVec,
     /// What derivers decided per event (e.g. credited, self_referral, unknown_referrer).
     pub derived_outcomes: IntCounterVec,
+    pub derived_transactions: IntCounterVec,
 }
 
 impl ProcessorMetrics {
@@ -83,6 +84,11 @@ impl ProcessorMetrics {
             derived_outcomes: counter(
                 "processor_derived_outcomes_total",
                 "Decisions of derivers, by outcome.",
+                &["processor", "outcome"],
+            ),
+            derived_transactions: counter(
+                "processor_derived_transactions_total",
+                "Kafka transactions of derivers in transactional mode, by outcome.",
                 &["processor", "outcome"],
             ),
             fenced: counter(

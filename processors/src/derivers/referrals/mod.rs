@@ -3,15 +3,17 @@
 //! Self-referrals, repeated sessions, unknown referrers and sessions without a referrer produce
 //! nothing and are counted in `processor_derived_outcomes_total`.
 //!
-//! Delivery guarantee: exactly once in effect, on any broker (this is the mode for brokers
-//! without Kafka transactions, such as tansu 0.6).
-//! - The decision is deterministic on replay: each user's first-session event id is kept in
-//!   PostgreSQL, so the same source event always decides the same way, and the derived event's
-//!   id is computed from the source event's id ([`derived_event_id`]).
-//! - The derived events are acknowledged by the broker (acks=all) *before* the runtime commits
-//!   the batch's state and position in one transaction. A crash in between replays the batch and
-//!   emits the same events again, with the same ids; every projection deduplicates by event id,
-//!   so the duplicate record changes nothing.
+//! Delivery guarantee: exactly once, in one of two modes ([`crate::derivers::emit`]):
+//! - Transactional (brokers with Kafka transactions): the derived events and the source offset
+//!   commit in one Kafka transaction, so each is emitted exactly once across crashes.
+//! - Idempotent (any broker, e.g. tansu 0.6): exactly once in effect. The derived events are
+//!   acknowledged (acks=all) *before* the runtime commits the batch's state and position; a
+//!   crash in between replays the batch and emits the same events again with the same ids, and
+//!   every projection deduplicates by event id, so the duplicate record changes nothing.
+//!
+//! Both rest on the decision being deterministic on replay: each user's first-session event id
+//! is kept in PostgreSQL, so the same source event decides the same way, and the derived
+//! event's id is computed from the source event's id ([`derived_event_id`]).
 
 mod decide;
 mod store;
@@ -22,20 +24,20 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use prometheus::IntCounterVec;
-use surge_producers::kafka::{EventLog, TraceMeta};
 use surge_schemas::Payload;
 
+use crate::derivers::emit::{Derived, Emitter};
 use crate::runtime::{ApplyError, PgProjection, Record};
 
 pub struct Referrals {
-    log: Arc<EventLog>,
+    emitter: Arc<Emitter>,
     outcomes: IntCounterVec,
 }
 
 impl Referrals {
     /// `outcomes` is labelled by `processor` and `outcome`.
-    pub fn new(log: Arc<EventLog>, outcomes: IntCounterVec) -> Self {
-        Referrals { log, outcomes }
+    pub fn new(emitter: Arc<Emitter>, outcomes: IntCounterVec) -> Self {
+        Referrals { emitter, outcomes }
     }
 }
 
@@ -77,18 +79,19 @@ impl PgProjection for Referrals {
                 .with_label_values(&["referrals.v1", outcome.label()])
                 .inc();
             if let Outcome::Credit(event) = outcome {
-                derived.push(*event);
+                derived.push(Derived {
+                    source_offset: record.offset,
+                    event: *event,
+                });
             }
         }
-        // Emit before the runtime commits: see the module header for why this order is safe.
-        for event in &derived {
-            self.log
-                .append(std::slice::from_ref(event), &TraceMeta::default())
-                .await
-                .map_err(|e| {
-                    ApplyError::Transient(format!("emitting ReferralCredited failed: {e}"))
-                })?;
+        if derived.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        // Emit before the runtime commits: see the module header for why this order is safe.
+        let last = records.last().expect("a batch with sessions is not empty");
+        self.emitter
+            .emit(last.partition, derived, last.offset + 1)
+            .await
     }
 }
