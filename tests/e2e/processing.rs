@@ -278,12 +278,14 @@ async fn assert_projections_equal_fold(app: &TestApp, expected: &BTreeMap<i64, U
 }
 
 /// Every kill leaves a dead member in each consumer group until its session times out. tansu
-/// never expires such members (their partitions stay assigned to nobody alive), so this runs on
+/// never expires such members (their partitions stay assigned to nobody alive), and it never
+/// completes a join with static membership (`group.instance.id`, tried), so this runs on
 /// librdkafka's mock cluster, whose coordinator does, with every role its own process as usual.
 /// `resume.rs` covers, on tansu, the part of a restart that depends on the broker's fetch.
 #[tokio::test]
 async fn sigkill_mid_stream_loses_nothing_and_counts_nothing_twice() {
-    sigkill_mid_stream("idempotent").await;
+    let env = vec![("SURGE_DERIVED_DELIVERY", "idempotent".into())];
+    sigkill_mid_stream(on_mock_cluster(), env).await;
 }
 
 /// The same crashes with the referrals deriver in Kafka transactions. The mock cluster does not
@@ -291,37 +293,46 @@ async fn sigkill_mid_stream_loses_nothing_and_counts_nothing_twice() {
 /// still show its record here (same event id); the check is the same as in idempotent mode.
 #[tokio::test]
 async fn sigkill_mid_stream_in_transactional_mode_credits_each_referral_once() {
-    let last = sigkill_mid_stream("transactional").await;
+    let env = vec![("SURGE_DERIVED_DELIVERY", "transactional".into())];
+    let last = sigkill_mid_stream(on_mock_cluster(), env).await;
     assert!(
         last.contains(r#""transactional":true"#),
         "the deriver ran in transactional mode:\n{last}"
     );
 }
 
-/// Kills the processor mid-stream four times, then checks every projection against a fold of
-/// the topic. Returns the last processor's logs.
-async fn sigkill_mid_stream(delivery: &str) -> String {
+/// A fresh test id and a mock cluster holding its topics.
+fn on_mock_cluster() -> (String, crate::helpers::MockCluster) {
     let id = crate::helpers::unique_id();
     let cluster = crate::helpers::mock_cluster(&id);
-    let on_mock = || {
+    (id, cluster)
+}
+
+/// Kills the processor mid-stream four times, then checks every projection against a fold of
+/// the topic. Runs on the mock `cluster` holding test `id`'s topics, with `env` added to the
+/// processor's; returns the last processor's logs.
+async fn sigkill_mid_stream(
+    (id, cluster): (String, crate::helpers::MockCluster),
+    env: Vec<(&'static str, String)>,
+) -> String {
+    let brokers = Some(cluster.bootstrap_servers());
+    let on_broker = || {
         let mut options = Options {
-            brokers: Some(cluster.bootstrap_servers()),
+            brokers: brokers.clone(),
             ..processor_options()
         };
-        options
-            .env
-            .push(("SURGE_DERIVED_DELIVERY", delivery.to_owned()));
+        options.env.extend(env.iter().cloned());
         options
     };
     let writer = start(
         &id,
         Options {
-            brokers: Some(cluster.bootstrap_servers()),
+            brokers: brokers.clone(),
             ..Options::default()
         },
     )
     .unwrap();
-    let mut processor = start(&id, on_mock()).unwrap();
+    let mut processor = start(&id, on_broker()).unwrap();
     // The referrers (users 2, 5, 8 ...) open the app first, so every referred user's first
     // session (users 3, 6, 9 ...) names a referrer the deriver already knows.
     referrers_first(&writer, 1..21).await;
@@ -329,7 +340,7 @@ async fn sigkill_mid_stream(delivery: &str) -> String {
     for round in 0..4 {
         traffic(&writer, 1..21, round).await;
         processor.kill(); // SIGKILL, mid-stream: it was still consuming the round's events
-        processor = start(&id, on_mock()).unwrap();
+        processor = start(&id, on_broker()).unwrap();
     }
     // Duplicates of already-processed events (as a retried write or re-emission would make).
     reproduce(&writer, 5);
