@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use surge_processors::projectors::{self, NAMES, Stores};
+use surge_processors::projectors::{self, Stores};
 use surge_processors::runtime::{ProcessorConfig, ProcessorHandle, ProcessorMetrics};
 use surge_schemas::Codec;
 
@@ -71,7 +71,7 @@ pub(crate) async fn start(
     )?);
     let processor_metrics = ProcessorMetrics::new(metrics);
     let names: Vec<String> = if process.projections.is_empty() {
-        NAMES.iter().map(|n| n.to_string()).collect()
+        projectors::names().map(str::to_owned).collect()
     } else {
         process.projections.clone()
     };

@@ -9,5 +9,5 @@ mod registry;
 pub mod wallets;
 
 pub use registry::{
-    CATALOG, Entry, NAMES, StartError, StoreKind, Stores, migrate_all, reset_all, start,
+    CATALOG, Entry, StartError, StoreKind, Stores, migrate_all, names, reset_all, start,
 };

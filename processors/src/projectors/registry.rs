@@ -1,6 +1,6 @@
 //! The projections `surge process` can run, by name. Adding a projection: implement
-//! `PgProjection` or `RedisProjection` in this folder and add one arm to [`start`] and its
-//! name to [`NAMES`].
+//! `PgProjection` or `RedisProjection` in this folder, add one arm to [`start`] and its entry
+//! to [`CATALOG`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,15 +17,6 @@ use crate::runtime::{
     RedisSink, Sink, SinkError, migrate_pg, spawn,
 };
 
-pub const NAMES: &[&str] = &[
-    "profiles",
-    "wallets",
-    "leaderboard",
-    "feed",
-    "referrals",
-    "activity",
-];
-
 /// Where a projection keeps its state (and its positions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreKind {
@@ -41,7 +32,7 @@ pub struct Entry {
     pub store: StoreKind,
 }
 
-/// Every projection of [`NAMES`], with its version and store (for `surge projections`).
+/// Every projection `surge process` runs, with its version and store.
 pub const CATALOG: &[Entry] = &[
     pg_entry::<super::profiles::Profiles>(),
     pg_entry::<super::wallets::Wallets>(),
@@ -50,6 +41,11 @@ pub const CATALOG: &[Entry] = &[
     pg_entry::<Referrals>(),
     pg_entry::<super::activity::Activity>(),
 ];
+
+/// The names of the [`CATALOG`]'s projections.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    CATALOG.iter().map(|e| e.name)
+}
 
 const fn pg_entry<P: PgProjection>() -> Entry {
     Entry {
@@ -80,7 +76,7 @@ pub struct Stores {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("no projection named {0:?}; known: {NAMES:?}")]
+    #[error("no projection named {0:?}; known: {known:?}", known = names().collect::<Vec<_>>())]
     Unknown(String),
     #[error("migrating {0} failed: {1}")]
     Migrate(String, SinkError),
@@ -251,8 +247,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_catalog_lists_every_runnable_projection_once() {
-        let names: Vec<&str> = CATALOG.iter().map(|e| e.name).collect();
-        assert_eq!(names, NAMES);
+    fn an_unknown_name_is_refused_with_the_catalog_names() {
+        assert_eq!(
+            names().collect::<Vec<_>>(),
+            [
+                "profiles",
+                "wallets",
+                "leaderboard",
+                "feed",
+                "referrals",
+                "activity"
+            ]
+        );
+        let error = StartError::Unknown("nope".into()).to_string();
+        assert!(
+            error.contains(r#"known: ["profiles", "wallets""#),
+            "{error}"
+        );
     }
 }
