@@ -203,7 +203,7 @@ pub(crate) struct Process {
     pub(crate) activity_retention_days: u32,
     /// How derivers (referrals) emit: `transactional` (Kafka transactions, exactly once),
     /// `idempotent` (any broker; duplicates carry the same event id and change nothing) or
-    /// `auto` (a probe transaction at start picks).
+    /// `auto` (a probe transaction before the first emit picks).
     #[arg(long, env = "SURGE_DERIVED_DELIVERY", default_value = "auto")]
     pub(crate) derived_delivery: surge_processors::derivers::emit::Delivery,
 }

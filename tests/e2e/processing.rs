@@ -294,10 +294,10 @@ async fn sigkill_mid_stream_loses_nothing_and_counts_nothing_twice() {
 #[tokio::test]
 async fn sigkill_mid_stream_in_transactional_mode_credits_each_referral_once() {
     let env = vec![("SURGE_DERIVED_DELIVERY", "transactional".into())];
-    let last = sigkill_mid_stream(on_mock_cluster(), env).await;
+    let logs = sigkill_mid_stream(on_mock_cluster(), env).await;
     assert!(
-        last.contains(r#""transactional":true"#),
-        "the deriver ran in transactional mode:\n{last}"
+        logs.contains(r#""transactional":true"#),
+        "the deriver ran in transactional mode:\n{logs}"
     );
 }
 
@@ -310,7 +310,7 @@ fn on_mock_cluster() -> (String, crate::helpers::MockCluster) {
 
 /// Kills the processor mid-stream four times, then checks every projection against a fold of
 /// the topic. Runs on the mock `cluster` holding test `id`'s topics, with `env` added to the
-/// processor's; returns the last processor's logs.
+/// processor's; returns the logs of every processor it ran.
 async fn sigkill_mid_stream(
     (id, cluster): (String, crate::helpers::MockCluster),
     env: Vec<(&'static str, String)>,
@@ -333,12 +333,14 @@ async fn sigkill_mid_stream(
     )
     .unwrap();
     let mut processor = start(&id, on_broker()).unwrap();
+    let mut logs = Vec::new();
     // The referrers (users 2, 5, 8 ...) open the app first, so every referred user's first
     // session (users 3, 6, 9 ...) names a referrer the deriver already knows.
     referrers_first(&writer, 1..21).await;
     wait_caught_up(&writer, &[&processor]).await;
     for round in 0..4 {
         traffic(&writer, 1..21, round).await;
+        logs.push(processor.logs());
         processor.kill(); // SIGKILL, mid-stream: it was still consuming the round's events
         processor = start(&id, on_broker()).unwrap();
     }
@@ -350,7 +352,8 @@ async fn sigkill_mid_stream(
     let expected = fold_topic(&writer, writer.record_count() as usize).await;
     assert_eq!(expected.len(), 20);
     assert_projections_equal_fold(&writer, &expected).await;
-    processor.logs()
+    logs.push(processor.logs());
+    logs.join("\n")
 }
 
 #[tokio::test]

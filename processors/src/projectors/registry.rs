@@ -132,14 +132,12 @@ pub async fn start(
                 producer: ProducerSettings::new(&config.brokers, &config.topic),
                 deriver_id: "referrals.v1".into(),
             };
-            let emitter = Emitter::connect(
+            let emitter = Emitter::new(
                 config.derived_delivery,
                 settings,
                 codec.clone(),
                 metrics.derived_transactions.clone(),
-            )
-            .await
-            .map_err(|e| StartError::Consumer("referrals.v1".into(), e))?;
+            );
             let deriver = Referrals::new(Arc::new(emitter), metrics.derived_outcomes.clone());
             run(
                 PgSink::new(deriver, stores.pool.clone()),

@@ -16,7 +16,7 @@ use rdkafka::producer::DefaultProducerContext;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use surge_processors::derivers::emit::{
-    Derived, Emitter, EmitterSettings, TransactionalEmitter, broker_supports_transactions,
+    Delivery, Derived, Emitter, EmitterSettings, broker_supports_transactions,
 };
 use surge_producers::kafka::ProducerSettings;
 use surge_schema_registry::{EmbeddedRegistry, Registry};
@@ -64,9 +64,12 @@ impl Setup {
             producer: self.producer_settings(),
             deriver_id: "referrals.v1".into(),
         };
-        let emitter =
-            TransactionalEmitter::new(settings, self.codec.clone(), transactions.clone()).unwrap();
-        Emitter::Transactional(Box::new(emitter))
+        Emitter::new(
+            Delivery::Transactional,
+            settings,
+            self.codec.clone(),
+            transactions.clone(),
+        )
     }
 
     /// Decoded `(source event id, referred user)` of every ReferralCredited in the topic.
@@ -196,4 +199,26 @@ async fn the_real_broker_process_lacks_transactions_so_auto_mode_picks_idempoten
         .await
         .unwrap();
     assert!(!supported);
+}
+
+/// A broker that is down when auto mode must choose fails the emit as a transient error, which
+/// the runtime retries; the choice is made again on the next attempt.
+#[tokio::test]
+async fn auto_mode_with_the_broker_down_fails_the_emit_transiently() {
+    let setup = Setup::new().await;
+    let settings = EmitterSettings {
+        producer: ProducerSettings::new("127.0.0.1:1", &setup.topic),
+        deriver_id: "referrals.v1".into(),
+    };
+    let emitter = Emitter::new(
+        Delivery::Auto,
+        settings,
+        setup.codec.clone(),
+        transactions_metric(),
+    );
+    let outcome = emitter.emit(0, vec![credit_from(3, 101)], 4).await;
+    assert!(
+        matches!(&outcome, Err(ApplyError::Transient(reason)) if reason.contains("choosing how to emit")),
+        "{outcome:?}"
+    );
 }

@@ -24,6 +24,7 @@ use prometheus::IntCounterVec;
 use rdkafka::error::KafkaError;
 use surge_producers::kafka::{EventLog, ProducerSettings, TraceMeta};
 use surge_schemas::{Codec, Event};
+use tokio::sync::OnceCell;
 
 use crate::runtime::ApplyError;
 
@@ -71,27 +72,51 @@ pub struct Derived {
     pub event: Event,
 }
 
-pub enum Emitter {
+/// A deriver's emitter. The mode is settled on first use, not at start, so a broker that is
+/// down when the processor starts delays the first emit (retried by the runtime like any store
+/// outage) instead of failing the start.
+pub struct Emitter {
+    delivery: Delivery,
+    settings: EmitterSettings,
+    codec: Arc<Codec>,
+    /// Labelled by `processor` and `outcome`.
+    transactions: IntCounterVec,
+    chosen: OnceCell<Chosen>,
+}
+
+enum Chosen {
     Idempotent(EventLog),
     Transactional(Box<TransactionalEmitter>),
 }
 
 /// Where a deriver emits: the topic's producer settings and the deriver's id (`referrals.v1`),
 /// which names its transactional ids and the group its emitted offsets are kept under.
+#[derive(Debug, Clone)]
 pub struct EmitterSettings {
     pub producer: ProducerSettings,
     pub deriver_id: String,
 }
 
 impl Emitter {
-    /// Builds the emitter for `delivery`; `Auto` runs one probe transaction against the broker.
-    pub async fn connect(
+    /// An emitter in `delivery` mode; `Auto` runs one probe transaction before the first emit.
+    pub fn new(
         delivery: Delivery,
         settings: EmitterSettings,
         codec: Arc<Codec>,
         transactions: IntCounterVec,
-    ) -> Result<Emitter, KafkaError> {
-        let transactional = match delivery {
+    ) -> Emitter {
+        Emitter {
+            delivery,
+            settings,
+            codec,
+            transactions,
+            chosen: OnceCell::new(),
+        }
+    }
+
+    async fn choose(&self) -> Result<Chosen, KafkaError> {
+        let settings = &self.settings;
+        let transactional = match self.delivery {
             Delivery::Transactional => true,
             Delivery::Idempotent => false,
             Delivery::Auto => {
@@ -99,16 +124,15 @@ impl Emitter {
                 broker_supports_transactions(&settings.producer, &group).await?
             }
         };
-        tracing::info!(deriver = %settings.deriver_id, %delivery, transactional, "Deriver emit mode chosen.");
-        if transactional {
-            let emitter = TransactionalEmitter::new(settings, codec, transactions)?;
-            Ok(Emitter::Transactional(Box::new(emitter)))
+        tracing::info!(deriver = %settings.deriver_id, delivery = %self.delivery, transactional, "Deriver emit mode chosen.");
+        let codec = self.codec.clone();
+        Ok(if transactional {
+            let emitter =
+                TransactionalEmitter::new(settings.clone(), codec, self.transactions.clone())?;
+            Chosen::Transactional(Box::new(emitter))
         } else {
-            Ok(Emitter::Idempotent(EventLog::new(
-                settings.producer,
-                codec,
-            )?))
-        }
+            Chosen::Idempotent(EventLog::new(settings.producer.clone(), codec)?)
+        })
     }
 
     /// Emits `derived` (all from one partition's batch, which ends before `next_offset`).
@@ -119,8 +143,11 @@ impl Emitter {
         derived: Vec<Derived>,
         next_offset: i64,
     ) -> Result<(), ApplyError> {
-        match self {
-            Emitter::Idempotent(log) => {
+        let chosen = self.chosen.get_or_try_init(|| self.choose()).await;
+        match chosen.map_err(|e| {
+            ApplyError::Transient(format!("choosing how to emit derived events failed: {e}"))
+        })? {
+            Chosen::Idempotent(log) => {
                 for d in &derived {
                     log.append(std::slice::from_ref(&d.event), &TraceMeta::default())
                         .await
@@ -130,7 +157,7 @@ impl Emitter {
                 }
                 Ok(())
             }
-            Emitter::Transactional(emitter) => emitter.emit(partition, derived, next_offset).await,
+            Chosen::Transactional(emitter) => emitter.emit(partition, derived, next_offset).await,
         }
     }
 }
