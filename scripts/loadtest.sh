@@ -9,6 +9,8 @@
 #   scripts/loadtest.sh                       # defaults below
 #   RATE=2000 SECS=60 SPIKE_USERS=100000 RAMP=60 FRESH_RATES=250,500,1000 scripts/loadtest.sh
 #   BASE_SECS=5 BASE_CONCURRENCY=32           # each baselines phase's length, its HTTP workers
+# SPIKE_RATE (default RATE) is the spike's request rate: every request of a user not yet arrived is
+# their first session, so SPIKE_USERS can only all arrive within RAMP if SPIKE_RATE > SPIKE_USERS/RAMP.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
@@ -18,6 +20,7 @@ SECS="${SECS:-20}"
 USERS="${USERS:-10000}"
 SPIKE_USERS="${SPIKE_USERS:-20000}"
 RAMP="${RAMP:-20}"
+SPIKE_RATE="${SPIKE_RATE:-$RATE}"
 FRESH_RATES="${FRESH_RATES:-250,500,1000}"
 BASE_SECS="${BASE_SECS:-5}"
 BASE_CONCURRENCY="${BASE_CONCURRENCY:-32}"
@@ -111,7 +114,7 @@ run_scenario() {
 }
 
 run_scenario steady --rate "$RATE" --duration-secs "$SECS" --users "$USERS"
-run_scenario spike --rate "$RATE" --duration-secs "$((RAMP + SECS))" --users "$SPIKE_USERS" \
+run_scenario spike --rate "$SPIKE_RATE" --duration-secs "$((RAMP + SECS))" --users "$SPIKE_USERS" \
   --ramp-secs "$RAMP" --first-user-id 6500000000
 run_scenario freshness --freshness-rates "$FRESH_RATES" --duration-secs "$SECS" --users "$USERS" \
   --first-user-id 6800000000
