@@ -8,7 +8,7 @@
 #
 #   scripts/loadtest.sh                       # defaults below
 #   RATE=2000 SECS=60 SPIKE_USERS=100000 RAMP=60 FRESH_RATES=250,500,1000 scripts/loadtest.sh
-#   BASE_SECS=5 BASE_CONCURRENCY=32           # each baselines phase's length, its HTTP workers
+#   BASE_SECS=5 BASE_CONCURRENCY=256          # each baselines phase's length, its HTTP workers
 # SPIKE_RATE (default RATE) is the spike's request rate: every request of a user not yet arrived is
 # their first session, so SPIKE_USERS can only all arrive within RAMP if SPIKE_RATE > SPIKE_USERS/RAMP.
 set -euo pipefail
@@ -23,7 +23,7 @@ RAMP="${RAMP:-20}"
 SPIKE_RATE="${SPIKE_RATE:-$RATE}"
 FRESH_RATES="${FRESH_RATES:-250,500,1000}"
 BASE_SECS="${BASE_SECS:-5}"
-BASE_CONCURRENCY="${BASE_CONCURRENCY:-32}"
+BASE_CONCURRENCY="${BASE_CONCURRENCY:-256}"
 
 scripts/broker.sh install
 if ! command -v webdis >/dev/null; then

@@ -75,8 +75,9 @@ pub(crate) struct Args {
     /// Freshness: the crowd's request rates to probe at, one run of --duration-secs each.
     #[arg(long, value_delimiter = ',', default_values_t = vec![100.0, 300.0, 1000.0])]
     freshness_rates: Vec<f64>,
-    /// Baselines: closed-loop HTTP workers (the same for every server).
-    #[arg(long, default_value_t = 32)]
+    /// Baselines: closed-loop HTTP workers (the same for every server); enough to keep a
+    /// server busy whose requests each wait for the broker's acknowledgement.
+    #[arg(long, default_value_t = 256)]
     concurrency: usize,
     /// Baselines: `name=pid` of processes whose CPU each phase records (roles, broker, Redis).
     #[arg(long, value_delimiter = ',')]
