@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # The whole stack as separate processes under load: starts a tansu broker, `surge write-api`,
 # `surge process` and `surge query-api` (release builds) on a fresh topic, database schema and
-# Redis key prefix, runs `surge loadgen` steady, spike and freshness, and writes each report plus the CPU
-# seconds each role used to bench/results/. Needs PostgreSQL and Redis on their default ports.
+# Redis key prefix, runs `surge loadgen` steady, spike, freshness and baselines (the machine's limits
+# beside the system's peaks, same run, same stack), and writes each report plus the CPU seconds each
+# role used to bench/results/. Needs PostgreSQL and Redis on their default ports; installs webdis
+# (a baseline) if it is missing.
 #
 #   scripts/loadtest.sh                       # defaults below
 #   RATE=2000 SECS=60 SPIKE_USERS=100000 RAMP=60 FRESH_RATES=250,500,1000 scripts/loadtest.sh
+#   BASE_SECS=5 BASE_CONCURRENCY=256          # each baselines phase's length, its HTTP workers
+# SPIKE_RATE (default RATE) is the spike's request rate: every request of a user not yet arrived is
+# their first session, so SPIKE_USERS can only all arrive within RAMP if SPIKE_RATE > SPIKE_USERS/RAMP.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
@@ -15,9 +20,17 @@ SECS="${SECS:-20}"
 USERS="${USERS:-10000}"
 SPIKE_USERS="${SPIKE_USERS:-20000}"
 RAMP="${RAMP:-20}"
+SPIKE_RATE="${SPIKE_RATE:-$RATE}"
 FRESH_RATES="${FRESH_RATES:-250,500,1000}"
+BASE_SECS="${BASE_SECS:-5}"
+BASE_CONCURRENCY="${BASE_CONCURRENCY:-256}"
 
 scripts/broker.sh install
+if ! command -v webdis >/dev/null; then
+  as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq webdis >/dev/null
+fi
 cargo build --release --locked --quiet
 surge=target/release/surge
 
@@ -101,8 +114,15 @@ run_scenario() {
 }
 
 run_scenario steady --rate "$RATE" --duration-secs "$SECS" --users "$USERS"
-run_scenario spike --rate "$RATE" --duration-secs "$((RAMP + SECS))" --users "$SPIKE_USERS" \
+run_scenario spike --rate "$SPIKE_RATE" --duration-secs "$((RAMP + SECS))" --users "$SPIKE_USERS" \
   --ramp-secs "$RAMP" --first-user-id 6500000000
 run_scenario freshness --freshness-rates "$FRESH_RATES" --duration-secs "$SECS" --users "$USERS" \
   --first-user-id 6800000000
+# Each baselines phase also records the CPU of every role, the broker and Redis.
+pids_arg="write-api=${role_pid[write-api]},process=${role_pid[process]},query-api=${role_pid[query-api]}"
+pids_arg+=",broker=$(cat "$run_dir/tansu.pid")"
+redis_pid="$(pgrep -o -x redis-server || true)"
+if [ -n "$redis_pid" ]; then pids_arg+=",redis=$redis_pid"; fi
+run_scenario baselines --duration-secs "$BASE_SECS" --concurrency "$BASE_CONCURRENCY" \
+  --users "$USERS" --first-user-id 6900000000 --cpu-pids "$pids_arg"
 echo "reports in bench/results/loadgen-*-$stamp.json"

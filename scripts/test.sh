@@ -11,9 +11,13 @@ run_dir="$(mktemp -d)"
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 echo "== installing what is missing"
-if ! command -v docker-compose >/dev/null; then
+# docker-compose validates docker-compose.yml; webdis is the loadgen baselines' HTTP-to-Redis limit.
+missing=()
+command -v docker-compose >/dev/null || missing+=(docker-compose)
+command -v webdis >/dev/null || missing+=(webdis)
+if [ "${#missing[@]}" -gt 0 ]; then
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked

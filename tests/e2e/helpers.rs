@@ -272,6 +272,11 @@ impl TestApp {
         (codec, served)
     }
 
+    /// The process id, e.g. to read its CPU time from /proc.
+    pub fn pid(&self) -> u32 {
+        self.process.id()
+    }
+
     /// Sends a signal by name (KILL, STOP, CONT) to the process.
     pub fn signal(&self, name: &str) {
         let status = Command::new("kill")

@@ -1,18 +1,19 @@
-//! `surge loadgen` against a real stack: its report accounts for every request, and every write
-//! it saw accepted is in the topic (no acknowledged write lost under load).
-
-use std::process::Command;
+//! `surge loadgen` against a real stack: its report accounts for every request, every write it
+//! saw accepted is in the topic (no acknowledged write lost under load), and the baselines
+//! scenario measures every limit beside its system figure and leaves no scratch resource.
 
 use serde_json::Value;
 
-use crate::helpers::BOT_TOKEN;
+use crate::helpers::{BOT_TOKEN, pg_pool};
 use crate::query::{Stack, stack};
 
 /// Runs `surge loadgen <args>` against the stack; its stdout and JSON report.
 fn loadgen(stack: &Stack, args: &[&str]) -> (String, Value) {
     let out = std::env::temp_dir().join(format!("{}-loadgen.json", uuid::Uuid::now_v7()));
-    let output = Command::new(env!("CARGO_BIN_EXE_surge"))
-        .arg("loadgen")
+    // Pointed at the stack's broker, topic, database schema and Redis prefix (for baselines).
+    let output = stack
+        .writer
+        .cli("loadgen")
         .args(args)
         .args([
             "--write-url",
@@ -22,8 +23,6 @@ fn loadgen(stack: &Stack, args: &[&str]) -> (String, Value) {
         ])
         .arg("--out")
         .arg(&out)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("SURGE_BOT_TOKEN", BOT_TOKEN)
         .output()
         .expect("run surge loadgen");
@@ -127,4 +126,142 @@ async fn freshness_probes_see_their_writes_through_the_query_api() {
         assert!(fresh["p50_ms"].as_f64().unwrap() > 0.0);
         assert!(run["crowd"]["accepted_writes"].as_u64().unwrap() > 0);
     }
+}
+
+/// Phases of the baselines report that must each have measured a positive rate.
+const BASELINE_PHASES: [&str; 9] = [
+    "bare_axum",
+    "write_single",
+    "write_batch",
+    "raw_read",
+    "raw_produce",
+    "copy",
+    "redis_pipeline",
+    "webdis",
+    "query_feed",
+];
+
+#[tokio::test]
+async fn baselines_measure_every_limit_beside_its_figure_and_leave_no_scratch_behind() {
+    // Looked up, not run: webdis takes any argument as its config file and starts serving.
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    assert!(
+        std::env::split_paths(&path).any(|dir| dir.join("webdis").is_file()),
+        "webdis is not on PATH: scripts/test.sh installs it (apt-get install webdis)"
+    );
+    let stack = stack(true, vec![]).await;
+    let metrics = format!("{}/metrics", stack.processor.as_ref().unwrap().url);
+    let cpu_pid = format!("write-api={}", stack.writer.pid());
+    let (stdout, report) = loadgen(
+        &stack,
+        &[
+            "--scenario",
+            "baselines",
+            "--duration-secs",
+            "0.5",
+            "--concurrency",
+            "4",
+            "--users",
+            "20",
+            "--first-user-id",
+            "7300000000",
+            "--lag-url",
+            &metrics,
+            "--cpu-pids",
+            &cpu_pid,
+        ],
+    );
+    assert!(stdout.contains("write_single"), "{stdout}");
+
+    let phases = &report["phases"];
+    for phase in BASELINE_PHASES {
+        let rate = phases[phase]["rate"].as_f64().unwrap_or_default();
+        assert!(rate > 0.0, "{phase} measured no rate: {report}");
+        assert!(
+            phases[phase]["cpu"]["cores_by_process"]["loadgen"].is_number(),
+            "{phase} has no CPU figures: {report}"
+        );
+    }
+    assert!(
+        phases["write_single"]["cpu"]["cores_by_process"]["write-api"].as_f64() > Some(0.0),
+        "the write API's CPU was not recorded while it served: {report}"
+    );
+    for phase in ["write_single", "write_batch", "query_feed"] {
+        let statuses = phases[phase]["statuses"].as_object().unwrap();
+        assert_eq!(statuses.len(), 1, "{phase} had failed requests: {report}");
+    }
+    let catch_up = &phases["processors_catch_up"];
+    assert_eq!(catch_up["caught_up"], true, "{report}");
+    let wallets_applied = catch_up["projections"]["wallets.v1"]["events"]
+        .as_f64()
+        .unwrap_or_default();
+    assert!(
+        wallets_applied > 0.0,
+        "the batched writes reached no projection: {report}"
+    );
+
+    let ratios = report["ratios"].as_array().unwrap();
+    let ratio = |figure: &str, limit: &str| {
+        ratios
+            .iter()
+            .find(|r| r["figure"] == figure && r["limit"] == limit)
+            .and_then(|r| r["ratio"].as_f64())
+            .unwrap_or_else(|| panic!("no ratio of {figure} to {limit}: {report}"))
+    };
+    // A server doing real work beside the bare handler, and the write path beside raw produce
+    // with the same producer, can be noisy in half a second but never twice as fast.
+    for (figure, limit) in [
+        ("write_single", "bare_axum"),
+        ("write_batch", "raw_produce"),
+        ("query_feed", "webdis"),
+    ] {
+        let r = ratio(figure, limit);
+        assert!(r > 0.0 && r < 2.0, "{figure} / {limit} = {r}: {report}");
+    }
+    assert!(ratio("processors_catch_up.wallets.v1", "copy") > 0.0);
+
+    let scratch = &report["scratch"];
+    let topic = scratch["topic"].as_str().unwrap();
+    assert!(
+        topic.starts_with(&stack.writer.topic),
+        "the scratch topic is named after the events topic: {topic}"
+    );
+    assert!(
+        !topic_exists(&stack.writer.brokers, topic),
+        "{topic} is still on the broker"
+    );
+    let table = scratch["table"].as_str().unwrap();
+    let pool = pg_pool(&stack.writer.id).await;
+    let found: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
+        .bind(table)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(found, None, "{table} is still in the database");
+    let pattern = scratch["redis_keys"].as_str().unwrap();
+    assert!(pattern.starts_with(&stack.writer.id), "{pattern}");
+    let mut redis = redis::Client::open("redis://127.0.0.1:6379")
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let left: Vec<String> = redis::cmd("KEYS")
+        .arg(pattern)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(left.is_empty(), "Redis keys left behind: {left:?}");
+}
+
+/// Whether the broker lists `topic` with partitions.
+fn topic_exists(brokers: &str, topic: &str) -> bool {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    let metadata = consumer
+        .fetch_metadata(None, std::time::Duration::from_secs(10))
+        .unwrap();
+    metadata.topics().iter().any(|t| t.name() == topic)
 }

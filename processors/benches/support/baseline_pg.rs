@@ -9,19 +9,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use sqlx::{Connection, PgConnection, PgPool};
+use surge_baselines::CopyBinary;
 use surge_processors::projectors::economy::{self, Streak};
 use surge_processors::projectors::profiles;
 use surge_processors::runtime::Record;
 use surge_projections::profiles::{MIGRATIONS as PROFILE_DDL, Profile};
 use surge_projections::wallets::MIGRATIONS as WALLET_DDL;
 use surge_schemas::Payload;
-use uuid::Uuid;
 
 use super::Baseline;
-
-/// 2000-01-01 in Unix milliseconds and days: PostgreSQL's binary epoch.
-const PG_EPOCH_MS: i64 = 946_684_800_000;
-const PG_EPOCH_DAYS: i32 = 10_957;
 
 /// Profiles: the rows the projection upserts, i.e. each user a batch touches once, with their
 /// folded state. COPY cannot upsert, so the table keeps `profiles_v1_users`' columns with a
@@ -188,79 +184,5 @@ impl Totals {
             batches: self.batches,
             secs: self.time.as_secs_f64(),
         }
-    }
-}
-
-/// PostgreSQL's binary COPY format: a header, rows of length-prefixed fields, a trailer.
-struct CopyBinary(Vec<u8>);
-
-impl CopyBinary {
-    fn new() -> Self {
-        let mut buf = b"PGCOPY\n\xff\r\n\0".to_vec();
-        buf.extend_from_slice(&0i32.to_be_bytes()); // flags
-        buf.extend_from_slice(&0i32.to_be_bytes()); // header extension length
-        CopyBinary(buf)
-    }
-
-    fn row(&mut self, fields: i16) {
-        self.0.extend_from_slice(&fields.to_be_bytes());
-    }
-
-    fn field(&mut self, bytes: &[u8]) {
-        let len = i32::try_from(bytes.len()).expect("a field under 2 GiB");
-        self.0.extend_from_slice(&len.to_be_bytes());
-        self.0.extend_from_slice(bytes);
-    }
-
-    fn null(&mut self) {
-        self.0.extend_from_slice(&(-1i32).to_be_bytes());
-    }
-
-    fn i64(&mut self, v: i64) {
-        self.field(&v.to_be_bytes());
-    }
-
-    fn opt_i64(&mut self, v: Option<i64>) {
-        match v {
-            Some(v) => self.i64(v),
-            None => self.null(),
-        }
-    }
-
-    fn i32(&mut self, v: i32) {
-        self.field(&v.to_be_bytes());
-    }
-
-    fn bool(&mut self, v: bool) {
-        self.field(&[u8::from(v)]);
-    }
-
-    fn text(&mut self, v: Option<&str>) {
-        match v {
-            Some(v) => self.field(v.as_bytes()),
-            None => self.null(),
-        }
-    }
-
-    fn uuid(&mut self, v: Uuid) {
-        self.field(v.as_bytes());
-    }
-
-    /// Microseconds since 2000-01-01 UTC.
-    fn timestamptz_ms(&mut self, unix_ms: i64) {
-        self.i64((unix_ms - PG_EPOCH_MS) * 1000);
-    }
-
-    /// Days since 2000-01-01.
-    fn opt_date(&mut self, unix_days: Option<i32>) {
-        match unix_days {
-            Some(days) => self.i32(days - PG_EPOCH_DAYS),
-            None => self.null(),
-        }
-    }
-
-    fn finish(mut self) -> Vec<u8> {
-        self.0.extend_from_slice(&(-1i16).to_be_bytes());
-        self.0
     }
 }

@@ -94,7 +94,7 @@ async fn run(settings: &Settings) -> anyhow::Result<()> {
         bodies.push((*name, load::fetch(query.addr, request).await?));
     }
     let bare = targets::Bare::start(&bodies)?;
-    let webdis = targets::Webdis::start(&settings.redis_url)?;
+    let webdis = surge_baselines::Webdis::start(&settings.redis_url)?;
     let webdis_requests = [
         ("leaderboard", fixture.webdis_leaderboard_request()),
         ("feed", fixture.webdis_feed_request()),

@@ -7,11 +7,14 @@
 //! - `spike`: users arrive at a constant pace over `--ramp-secs` (0 to `--users`), each one's
 //!   first request a session, then the crowd keeps the same rate to the end;
 //! - `freshness`: for each of `--freshness-rates`, the steady crowd at that rate while a probe
-//!   measures write-acknowledged → visible-in-the-query-API (see [`freshness`]).
+//!   measures write-acknowledged → visible-in-the-query-API (see [`freshness`]);
+//! - `baselines`: the machine's physical limits beside the system's matching peaks, closed
+//!   loop, each phase `--duration-secs` long (see [`baselines`]).
 //!
 //! Prints a summary table and writes the JSON report (per endpoint p50/p90/p99/p99.9, statuses,
 //! accepted writes and events) to `--out` or `bench/results/loadgen-<scenario>-<unix>.json`.
 
+mod baselines;
 mod crowd;
 mod freshness;
 mod lag;
@@ -28,7 +31,7 @@ use rand::Rng;
 use secrecy::ExposeSecret;
 use serde_json::json;
 
-use crate::settings::Telegram;
+use crate::settings::{Common, Telegram};
 use crowd::Crowd;
 use report::Report;
 
@@ -37,12 +40,16 @@ pub(crate) enum Scenario {
     Steady,
     Spike,
     Freshness,
+    Baselines,
 }
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
     #[command(flatten)]
     pub(crate) telegram: Telegram,
+    /// Baselines: the broker, events topic, database and Redis the system uses.
+    #[command(flatten)]
+    common: Common,
     #[arg(long, value_enum, default_value_t = Scenario::Steady)]
     scenario: Scenario,
     #[arg(long, default_value = "http://127.0.0.1:8080")]
@@ -68,8 +75,15 @@ pub(crate) struct Args {
     /// Freshness: the crowd's request rates to probe at, one run of --duration-secs each.
     #[arg(long, value_delimiter = ',', default_values_t = vec![100.0, 300.0, 1000.0])]
     freshness_rates: Vec<f64>,
+    /// Baselines: closed-loop HTTP workers (the same for every server); enough to keep a
+    /// server busy whose requests each wait for the broker's acknowledgement.
+    #[arg(long, default_value_t = 256)]
+    concurrency: usize,
+    /// Baselines: `name=pid` of processes whose CPU each phase records (roles, broker, Redis).
+    #[arg(long, value_delimiter = ',')]
+    cpu_pids: Vec<String>,
     /// The processors' metrics (`surge process` /metrics), sampled each second for consumer
-    /// lag over time.
+    /// lag over time (baselines: for the processors' catch-up).
     #[arg(long)]
     lag_url: Option<String>,
     /// Where the JSON report goes.
@@ -125,6 +139,26 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
                 runs.push(json!({ "rate": rate, "freshness": fresh, "crowd": crowd }));
             }
             json!({ "run": { "scenario": "freshness", "duration_secs": args.duration_secs, "users": args.users }, "rates": runs })
+        }
+        Scenario::Baselines => {
+            let json = baselines::Baselines {
+                common: &args.common,
+                client: &client,
+                write_url: &args.write_url,
+                query_url: &args.query_url,
+                bot_token: args.telegram.bot_token.expose_secret(),
+                users: (0..args.users as i64)
+                    .map(|k| args.first_user_id + k)
+                    .collect(),
+                concurrency: args.concurrency,
+                duration: Duration::from_secs_f64(args.duration_secs),
+                processors_url: args.lag_url.as_deref(),
+                cpu_pids: baselines::parse_pids(&args.cpu_pids)?,
+            }
+            .run()
+            .await?;
+            baselines::print_summary(&json);
+            json
         }
     };
     let out = args.out.unwrap_or_else(|| {
@@ -195,7 +229,9 @@ async fn drive(
             continue;
         }
         let index = match scenario {
-            Scenario::Steady | Scenario::Freshness => rand::rng().random_range(0..crowd.size()),
+            Scenario::Steady | Scenario::Freshness | Scenario::Baselines => {
+                rand::rng().random_range(0..crowd.size())
+            }
             Scenario::Spike => {
                 let due_arrivals = arrivals(start.elapsed(), args.ramp_secs, crowd.size()).max(1);
                 if arrived < due_arrivals {

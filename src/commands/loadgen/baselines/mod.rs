@@ -1,0 +1,289 @@
+//! `--scenario baselines`: this machine's physical limits and the system's matching peaks,
+//! measured in the same run, one after the other, so every figure is printed with its ratio to
+//! its limit:
+//!
+//! | system figure                                   | its limit                                  |
+//! |-------------------------------------------------|--------------------------------------------|
+//! | write API `POST /v1/taps` (1 event), req/s      | a bare axum handler in this process, req/s |
+//! | write API `POST /v1/batch` (100 events), events/s | raw rdkafka produce, same settings, events/s |
+//! | query API `GET /v1/me/feed`, req/s              | webdis `GET /LRANGE/<feed>/0/19`, req/s    |
+//! | each projection's catch-up rate, events/s       | raw read of the events topic; binary COPY of ledger rows (PostgreSQL projections); pipelined ZINCRBY/LPUSH/LTRIM (Redis projections) |
+//!
+//! HTTP peaks are closed loop (same client, concurrency and duration for every server, see
+//! [`http`]); the processors' catch-up is measured after the batched writes (see
+//! [`processors`]). Scratch resources (a topic, a table, Redis keys) carry a unique name and
+//! are removed after their phase, also when it fails. Each phase records the CPU each process
+//! used (see [`cpu`]).
+
+mod cpu;
+mod http;
+mod kafka;
+mod processors;
+mod report;
+mod stores;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::{Value, json};
+use surge_processors::projectors::feed::Feed;
+use surge_processors::runtime::{KeySpace, RedisProjection};
+
+use super::crowd::sign;
+use crate::infra;
+use crate::settings::Common;
+
+pub(crate) use cpu::parse_pids;
+pub(crate) use report::print_summary;
+
+/// Actions in a batched write: the most `POST /v1/batch` takes.
+const BATCH_ACTIONS: usize = 100;
+/// Longest the processors get to catch up after the batched writes.
+const CATCH_UP_DEADLINE: Duration = Duration::from_secs(180);
+
+pub(super) struct Baselines<'a> {
+    pub(super) common: &'a Common,
+    pub(super) client: &'a reqwest::Client,
+    pub(super) write_url: &'a str,
+    pub(super) query_url: &'a str,
+    pub(super) bot_token: &'a str,
+    /// The users whose initData the HTTP phases rotate over (the write API limits each user's
+    /// rate), and whose ids key the raw records and rows.
+    pub(super) users: Vec<i64>,
+    pub(super) concurrency: usize,
+    /// How long each phase runs.
+    pub(super) duration: Duration,
+    /// The processors' `/metrics`, to measure their catch-up.
+    pub(super) processors_url: Option<&'a str>,
+    pub(super) cpu_pids: Vec<(String, u32)>,
+}
+
+/// A unique suffix for scratch names: lower-case hex, valid in topic, table and key names.
+fn scratch_id() -> String {
+    uuid::Uuid::now_v7().simple().to_string()[20..].to_owned()
+}
+
+impl Baselines<'_> {
+    /// Runs every phase; the report's JSON.
+    pub(super) async fn run(&self) -> anyhow::Result<Value> {
+        let brokers = self.common.kafka_brokers.as_deref().context(
+            "the baselines scenario measures the broker the system uses: set SURGE_KAFKA_BROKERS",
+        )?;
+        let auths: Arc<Vec<String>> = Arc::new(
+            self.users
+                .iter()
+                .map(|user| format!("tma {}", sign(self.bot_token, *user)))
+                .collect(),
+        );
+        let mut phases = serde_json::Map::new();
+        let mut scratch = serde_json::Map::new();
+        // Start on a quiet machine: the processors finish what earlier scenarios left them.
+        let settled_before = match self.processors_url {
+            Some(url) => processors::catch_up(self.client, url, CATCH_UP_DEADLINE).await,
+            None => Value::Null,
+        };
+
+        let bare = format!("http://{}", http::start_bare_axum()?);
+        let peak = self.http_phase(&bare, "/v1/taps", 202, &auths, single_tap());
+        phases.insert(
+            "bare_axum".into(),
+            self.phase("bare axum POST /v1/taps, 202 + fixed body, req/s", peak)
+                .await?,
+        );
+        let peak = self.http_phase(self.write_url, "/v1/taps", 202, &auths, single_tap());
+        phases.insert(
+            "write_single".into(),
+            self.phase("write API POST /v1/taps (1 event), req/s", peak)
+                .await?,
+        );
+        let peak = self.http_phase(self.write_url, "/v1/batch", 202, &auths, batch_of_taps());
+        let mut batch = self
+            .phase("write API POST /v1/batch (100 events), events/s", peak)
+            .await?;
+        batch["requests_per_sec"] = batch["rate"].clone();
+        batch["rate"] = json!(batch["rate"].as_f64().unwrap_or_default() * BATCH_ACTIONS as f64);
+        phases.insert("write_batch".into(), batch);
+        if let Some(url) = self.processors_url {
+            let catch_up = processors::catch_up(self.client, url, CATCH_UP_DEADLINE);
+            phases.insert(
+                "processors_catch_up".into(),
+                self.phase("processors applying the backlog, events/s", async {
+                    Ok(catch_up.await)
+                })
+                .await?,
+            );
+        }
+
+        let topic = self.common.events_topic.clone();
+        let owned_brokers = brokers.to_owned();
+        let read = tokio::task::spawn_blocking(move || kafka::raw_read(&owned_brokers, &topic));
+        let mut mean_payload = 0;
+        let read = self.phase("raw read of the events topic, records/s", async {
+            let read = read.await??;
+            mean_payload = read.mean_payload_bytes;
+            Ok(read.json)
+        });
+        phases.insert("raw_read".into(), read.await?);
+
+        let topic = kafka::scratch_topic(
+            brokers,
+            &self.common.events_topic,
+            self.common.events_partitions,
+            self.common.topic_replication,
+        )
+        .await?;
+        scratch.insert("topic".into(), json!(topic));
+        // Records the size of the events the write path produces (at least a tap's size).
+        let payload = mean_payload.max(64);
+        let produced = self.phase(
+            "raw rdkafka produce, write-path settings, acks=all, records/s",
+            kafka::raw_produce(brokers, &topic, &self.users, payload, self.duration),
+        );
+        let produced = produced.await;
+        kafka::drop_topic(brokers, &topic).await?;
+        phases.insert("raw_produce".into(), produced?);
+
+        let pool = infra::database_pool(self.common, 1, Duration::from_secs(5)).await?;
+        let table = stores::scratch_table(&pool).await?;
+        scratch.insert("table".into(), json!(table));
+        let copied = self.phase(
+            "binary COPY of ledger rows, 1000 per transaction, rows/s",
+            stores::copy_ledger_rows(&pool, &table, &self.users, self.duration),
+        );
+        let copied = copied.await;
+        stores::drop_table(&pool, &table).await?;
+        phases.insert("copy".into(), copied?);
+
+        let redis = infra::redis(self.common).await?;
+        let keys = stores::scratch_keys(&self.common.redis_prefix);
+        scratch.insert("redis_keys".into(), json!(format!("{keys}:*")));
+        let written = self.phase(
+            "pipelined Redis ZINCRBY + LPUSH + LTRIM, 1000 events per pipeline, commands/s",
+            stores::pipelined_writes(&redis, &keys, &self.users, self.duration),
+        );
+        let written = written.await;
+        stores::drop_keys(&redis, &keys, &self.users).await?;
+        phases.insert("redis_pipeline".into(), written?);
+
+        phases.insert("webdis".into(), self.webdis_phase().await?);
+        let feed = self.http_phase(self.query_url, "/v1/me/feed?limit=20", 200, &auths, None);
+        phases.insert(
+            "query_feed".into(),
+            self.phase("query API GET /v1/me/feed (20 items), req/s", feed)
+                .await?,
+        );
+
+        let ratios = report::ratios(&phases);
+        Ok(json!({
+            "run": {
+                "scenario": "baselines",
+                "phase_secs": self.duration.as_secs_f64(),
+                "concurrency": self.concurrency,
+                "users": self.users.len(),
+                "write_url": self.write_url,
+                "query_url": self.query_url,
+            },
+            "settled_before": settled_before,
+            "phases": phases,
+            "ratios": ratios,
+            "scratch": scratch,
+        }))
+    }
+
+    /// Runs one phase, printing what it measures, and adds the CPU each process used to its
+    /// JSON.
+    async fn phase(
+        &self,
+        what: &str,
+        measure: impl Future<Output = anyhow::Result<Value>>,
+    ) -> anyhow::Result<Value> {
+        println!("baselines: {what}...");
+        let before = cpu::snapshot(&self.cpu_pids);
+        let mut value = measure
+            .await
+            .with_context(|| format!("Failed to measure {what}"))?;
+        value["what"] = json!(what);
+        value["cpu"] = before.cores_since(&self.cpu_pids);
+        Ok(value)
+    }
+
+    /// A closed-loop run against `base` + `path`: a POST of `body` when given, else a GET, as
+    /// the users in turn.
+    fn http_phase(
+        &self,
+        base: &str,
+        path: &str,
+        expect: u16,
+        auths: &Arc<Vec<String>>,
+        body: Option<String>,
+    ) -> impl Future<Output = anyhow::Result<Value>> + use<> {
+        let url = format!("{base}{path}");
+        let auths = auths.clone();
+        let (client, concurrency, duration) =
+            (self.client.clone(), self.concurrency, self.duration);
+        async move {
+            let peak = http::closed_loop(&client, concurrency, duration, expect, move |c, i| {
+                let auth = &auths[i as usize % auths.len()];
+                match &body {
+                    Some(body) => c
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(body.clone()),
+                    None => c.get(&url),
+                }
+                .header("authorization", auth)
+            })
+            .await?;
+            Ok(peak.to_json())
+        }
+    }
+
+    /// webdis answering the feed projection's own read (`LRANGE <feed key> 0 19`) for the same
+    /// users, or why it was skipped.
+    async fn webdis_phase(&self) -> anyhow::Result<Value> {
+        let redis_url = self.common.redis_url.clone();
+        let started =
+            tokio::task::spawn_blocking(move || surge_baselines::Webdis::start(&redis_url)).await?;
+        let webdis = match started {
+            Ok(webdis) => webdis,
+            Err(error) => {
+                let reason = format!("{error:#}");
+                println!("baselines: webdis skipped: {reason}");
+                return Ok(json!({ "skipped": reason }));
+            }
+        };
+        let keys = KeySpace::new(&self.common.redis_prefix, Feed::NAME, Feed::VERSION);
+        let paths: Arc<Vec<String>> = Arc::new(
+            self.users
+                .iter()
+                .map(|user| {
+                    let key = keys.key(&surge_projections::feed::user_suffix(*user));
+                    format!("http://{}/LRANGE/{key}/0/19", webdis.addr)
+                })
+                .collect(),
+        );
+        let (client, concurrency, duration) =
+            (self.client.clone(), self.concurrency, self.duration);
+        let peak = http::closed_loop(&client, concurrency, duration, 200, move |c, i| {
+            c.get(&paths[i as usize % paths.len()])
+        });
+        let peak = self
+            .phase("webdis GET /LRANGE/<feed key>/0/19, req/s", async {
+                Ok(peak.await?.to_json())
+            })
+            .await;
+        drop(webdis);
+        peak
+    }
+}
+
+fn single_tap() -> Option<String> {
+    Some(json!({ "count": 1 }).to_string())
+}
+
+fn batch_of_taps() -> Option<String> {
+    let taps = vec![json!({ "type": "taps", "count": 1 }); BATCH_ACTIONS];
+    Some(json!({ "actions": taps }).to_string())
+}

@@ -1,0 +1,113 @@
+//! The processors' catch-up after a burst of writes: their `/metrics`
+//! (`processor_events_applied_total`, per projection and partition) polled until no projection
+//! has applied anything for a while. Each projection's rate over that time is its peak apply
+//! rate on this machine when it had a backlog; waiting also keeps the backlog's work out of the
+//! limits measured next.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// No projection applied anything for this long: caught up. Well above the processors' batch
+/// wait and the broker's fetch wait.
+const QUIET: Duration = Duration::from_millis(1500);
+const POLL_EVERY: Duration = Duration::from_millis(100);
+
+/// Events applied so far, per projection, summed over partitions.
+pub(super) fn applied(metrics: &str) -> BTreeMap<String, f64> {
+    let mut applied = BTreeMap::new();
+    for line in metrics.lines() {
+        let Some(rest) = line.strip_prefix("processor_events_applied_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.split_once("} ") else {
+            continue;
+        };
+        let projection = labels
+            .split(',')
+            .find_map(|label| label.strip_prefix("projection=\""))
+            .and_then(|v| v.strip_suffix('"'));
+        if let (Some(projection), Ok(value)) = (projection, value.trim().parse::<f64>()) {
+            *applied.entry(projection.to_owned()).or_default() += value;
+        }
+    }
+    applied
+}
+
+async fn sample(client: &reqwest::Client, url: &str) -> Option<BTreeMap<String, f64>> {
+    let response = client.get(url).send().await.ok()?;
+    let text = response.error_for_status().ok()?.text().await.ok()?;
+    Some(applied(&text))
+}
+
+/// Polls the processors' metrics from now until they have been quiet for [`QUIET`] (or
+/// `deadline` passes): per projection, the events applied meanwhile and their rate up to its
+/// last batch.
+pub(super) async fn catch_up(client: &reqwest::Client, url: &str, deadline: Duration) -> Value {
+    let started = Instant::now();
+    let Some(first) = sample(client, url).await else {
+        return json!({ "skipped": format!("the processors' metrics at {url} could not be read") });
+    };
+    let mut last = first.clone();
+    let mut last_change: BTreeMap<String, Instant> = BTreeMap::new();
+    let mut quiet_since = Instant::now();
+    let caught_up = loop {
+        if quiet_since.elapsed() >= QUIET {
+            break true;
+        }
+        if started.elapsed() >= deadline {
+            break false;
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+        let Some(now) = sample(client, url).await else {
+            continue;
+        };
+        for (projection, applied) in &now {
+            if last.get(projection) != Some(applied) {
+                last_change.insert(projection.clone(), Instant::now());
+                quiet_since = Instant::now();
+            }
+        }
+        last = now;
+    };
+    let projections: BTreeMap<&String, Value> = last
+        .iter()
+        .map(|(projection, applied)| {
+            let events = applied - first.get(projection).copied().unwrap_or_default();
+            let secs = last_change
+                .get(projection)
+                .map(|at| at.duration_since(started).as_secs_f64());
+            let rate = secs.filter(|s| *s > 0.0).map(|s| events / s);
+            (
+                projection,
+                json!({ "events": events, "secs": secs, "rate": rate }),
+            )
+        })
+        .collect();
+    json!({
+        "caught_up": caught_up,
+        "waited_secs": started.elapsed().as_secs_f64(),
+        "projections": projections,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn applied_events_are_summed_per_projection_over_partitions() {
+        let metrics = "\
+# TYPE processor_events_applied_total counter
+processor_events_applied_total{partition=\"0\",projection=\"feed.v1\"} 10
+processor_events_applied_total{partition=\"1\",projection=\"feed.v1\"} 5
+processor_events_applied_total{partition=\"0\",projection=\"wallets.v1\"} 7
+processor_applied_offset{partition=\"0\",projection=\"feed.v1\"} 999
+";
+        let applied = applied(metrics);
+        assert_eq!(applied.len(), 2);
+        assert_eq!(applied["feed.v1"], 15.0);
+        assert_eq!(applied["wallets.v1"], 7.0);
+    }
+}
