@@ -15,7 +15,15 @@ use crate::helpers::{
     Options, PARTITIONS, TestApp, header, init_data, init_data_with, pg_pool, spawn_app, start,
 };
 
-const PROJECTIONS: [&str; 5] = ["profiles", "wallets", "leaderboard", "feed", "referrals"];
+/// Every processor `surge process` runs by default: each dead-letters a poison event once.
+const PROJECTIONS: [&str; 6] = [
+    "profiles",
+    "wallets",
+    "leaderboard",
+    "feed",
+    "referrals",
+    "activity",
+];
 const DEADLINE: Duration = Duration::from_secs(120);
 
 fn processor_options() -> Options {
@@ -385,6 +393,7 @@ async fn a_poison_event_goes_to_the_dead_letter_topic_and_others_flow() {
     assert_eq!(
         projections,
         [
+            "activity.v1",
             "feed.v1",
             "leaderboard.v1",
             "profiles.v1",
