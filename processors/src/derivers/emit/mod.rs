@@ -29,9 +29,9 @@ use tokio::sync::OnceCell;
 use crate::runtime::ApplyError;
 
 pub use probe::broker_supports_transactions;
-pub use transactional::{TransactionalEmitter, still_to_emit};
+use transactional::TransactionalEmitter;
 
-/// How a deriver emits; `Auto` asks the broker at start.
+/// How a deriver emits; `Auto` asks the broker before the first emit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Delivery {
     #[default]
@@ -97,6 +97,13 @@ pub struct EmitterSettings {
     pub deriver_id: String,
 }
 
+impl EmitterSettings {
+    /// `<topic>.<deriver id>.<suffix>`: how the deriver's groups and transactional ids are named.
+    fn scoped(&self, suffix: &str) -> String {
+        format!("{}.{}.{suffix}", self.producer.topic, self.deriver_id)
+    }
+}
+
 impl Emitter {
     /// An emitter in `delivery` mode; `Auto` runs one probe transaction before the first emit.
     pub fn new(
@@ -120,8 +127,7 @@ impl Emitter {
             Delivery::Transactional => true,
             Delivery::Idempotent => false,
             Delivery::Auto => {
-                let group = format!("{}.{}.probe", settings.producer.topic, settings.deriver_id);
-                broker_supports_transactions(&settings.producer, &group).await?
+                broker_supports_transactions(&settings.producer, &settings.scoped("probe")).await?
             }
         };
         tracing::info!(deriver = %settings.deriver_id, delivery = %self.delivery, transactional, "Deriver emit mode chosen.");

@@ -13,7 +13,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// True when a transaction commits; false when the broker says it does not implement them
 /// (tansu 0.6 answers EndTxn as unsupported). Other failures (broker down) are errors, so an
-/// outage at start never silently downgrades the delivery mode.
+/// outage never silently downgrades the delivery mode.
 pub async fn broker_supports_transactions(
     producer: &ProducerSettings,
     probe_group: &str,
@@ -25,10 +25,12 @@ pub async fn broker_supports_transactions(
 }
 
 fn probe(settings: &ProducerSettings, probe_group: &str) -> Result<bool, KafkaError> {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", &settings.brokers)
-        .set("transactional.id", probe_group)
-        .create()?;
+    let producer: BaseProducer = ProducerSettings {
+        transactional_id: Some(probe_group.to_owned()),
+        ..settings.clone()
+    }
+    .client_config()
+    .create()?;
     let group: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &settings.brokers)
         .set("group.id", probe_group)

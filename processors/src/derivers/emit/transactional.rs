@@ -40,7 +40,7 @@ const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
 /// The derived events still to emit: those whose source is at or past `emitted_until`, the
 /// partition's committed emitted offset (everything before it is already in a committed
 /// transaction).
-pub fn still_to_emit(derived: Vec<Derived>, emitted_until: i64) -> Vec<Event> {
+fn still_to_emit(derived: Vec<Derived>, emitted_until: i64) -> Vec<Event> {
     derived
         .into_iter()
         .filter(|d| d.source_offset >= emitted_until)
@@ -53,7 +53,7 @@ struct PartitionProducer {
     emitted_until: AtomicI64,
 }
 
-pub struct TransactionalEmitter {
+pub(super) struct TransactionalEmitter {
     settings: EmitterSettings,
     codec: Arc<Codec>,
     /// Never subscribes: it reads the emitted offsets and names their group in transactions.
@@ -65,15 +65,12 @@ pub struct TransactionalEmitter {
 }
 
 impl TransactionalEmitter {
-    pub fn new(
+    pub(super) fn new(
         settings: EmitterSettings,
         codec: Arc<Codec>,
         transactions: IntCounterVec,
     ) -> Result<Self, KafkaError> {
-        let group_id = format!(
-            "{}.{}.emitted",
-            settings.producer.topic, settings.deriver_id
-        );
+        let group_id = settings.scoped("emitted");
         let offsets: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", &settings.producer.brokers)
             .set("group.id", &group_id)
@@ -186,9 +183,8 @@ impl TransactionalEmitter {
     }
 
     async fn start_producer(&self, partition: i32) -> Result<PartitionProducer, String> {
-        let topic = &self.settings.producer.topic;
         let settings = ProducerSettings {
-            transactional_id: Some(format!("{topic}.{}.p{partition}", self.settings.deriver_id)),
+            transactional_id: Some(self.settings.scoped(&format!("p{partition}"))),
             ..self.settings.producer.clone()
         };
         let log = EventLog::new(settings, self.codec.clone()).map_err(|e| e.to_string())?;
@@ -196,7 +192,7 @@ impl TransactionalEmitter {
         let control = log.producer().clone();
         blocking(move || control.init_transactions(CONTROL_TIMEOUT)).await?;
         let mut wanted = TopicPartitionList::new();
-        wanted.add_partition(topic, partition);
+        wanted.add_partition(&self.settings.producer.topic, partition);
         let offsets = self.offsets.clone();
         let committed =
             blocking(move || offsets.committed_offsets(wanted, CONTROL_TIMEOUT)).await?;
