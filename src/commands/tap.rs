@@ -11,11 +11,12 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers};
-use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde_json::{Map, Value, json};
+use surge_projections::feed::rfc3339_millis;
 use surge_schemas::{Codec, Event, EventType};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -140,24 +141,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Logs client errors except the end-of-partition notices the tap asks for and handles itself.
-struct TapContext;
-
-impl ClientContext for TapContext {
-    fn error(&self, error: KafkaError, reason: &str) {
-        let end_of_partition = matches!(
-            error,
-            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
-        );
-        if !end_of_partition {
-            tracing::error!(%error, reason, "Kafka client error.");
-        }
-    }
-}
-
-impl ConsumerContext for TapContext {}
-
-type TapConsumer = StreamConsumer<TapContext>;
+type TapConsumer = StreamConsumer<infra::PartitionEndsExpected>;
 
 fn consumer(brokers: &str, group: Option<&str>) -> anyhow::Result<TapConsumer> {
     let mut config = ClientConfig::new();
@@ -178,7 +162,7 @@ fn consumer(brokers: &str, group: Option<&str>) -> anyhow::Result<TapConsumer> {
             )
             .set("enable.auto.commit", "false"),
     };
-    Ok(config.create_with_context(TapContext)?)
+    Ok(config.create_with_context(infra::PartitionEndsExpected)?)
 }
 
 /// The JSON line for `message`, or `None` when the filters leave it out. A record that does not
@@ -194,7 +178,7 @@ async fn line(codec: &Codec, message: &BorrowedMessage<'_>, args: &Args) -> Opti
         "topic": message.topic(),
         "partition": message.partition(),
         "offset": message.offset(),
-        "timestamp": timestamp_ms.and_then(rfc3339),
+        "timestamp": timestamp_ms.and_then(rfc3339_millis),
         "key": message.key().map(|k| String::from_utf8_lossy(k).into_owned()),
         "headers": headers(message),
     });
@@ -229,11 +213,6 @@ fn headers(message: &BorrowedMessage<'_>) -> Map<String, Value> {
         }
     }
     headers.into_iter().collect()
-}
-
-fn rfc3339(unix_ms: i64) -> Option<String> {
-    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_ms) * 1_000_000).ok()?;
-    at.format(&Rfc3339).ok()
 }
 
 #[cfg(test)]

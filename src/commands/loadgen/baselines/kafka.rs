@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rdkafka::admin::{AdminClient, AdminOptions};
-use rdkafka::client::{ClientContext, DefaultClientContext};
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -32,23 +32,10 @@ pub(super) struct RawRead {
     pub(super) mean_payload_bytes: usize,
 }
 
-/// A consumer context that does not log the partition ends the raw read asks for as errors.
-struct EndsAreExpected;
-
-impl ClientContext for EndsAreExpected {
-    fn error(&self, error: KafkaError, reason: &str) {
-        if !matches!(error, KafkaError::PartitionEOF(_)) {
-            tracing::error!(%error, reason, "librdkafka reported an error.");
-        }
-    }
-}
-
-impl ConsumerContext for EndsAreExpected {}
-
 /// Reads every partition of `topic` from the beginning to its end (partition EOF, not
 /// ListOffsets, which tansu 0.6 answers too low), with no consumer group. Blocking.
 pub(super) fn raw_read(brokers: &str, topic: &str) -> anyhow::Result<RawRead> {
-    let consumer: BaseConsumer<EndsAreExpected> = ClientConfig::new()
+    let consumer: BaseConsumer<infra::PartitionEndsExpected> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set(
             "group.id",
@@ -56,7 +43,7 @@ pub(super) fn raw_read(brokers: &str, topic: &str) -> anyhow::Result<RawRead> {
         )
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
-        .create_with_context(EndsAreExpected)
+        .create_with_context(infra::PartitionEndsExpected)
         .context("Failed to create the reading consumer")?;
     let partitions = infra::topic_partitions(&consumer, topic)?;
     let mut assignment = TopicPartitionList::new();
