@@ -112,7 +112,7 @@ impl Crowd {
 
     /// The next action of user `index` (among the first `arrived`), its authorization and the
     /// token to read after. Signs the user's initData on first use.
-    pub(super) fn next(&self, index: usize) -> (i64, Action, String, Option<String>) {
+    pub(super) fn next(&self, index: usize) -> (Action, String, Option<String>) {
         let user_id = self.first_id + index as i64;
         let mut slot = self.users[index].lock().expect("not poisoned");
         let user = slot.get_or_insert_with(|| User {
@@ -131,7 +131,7 @@ impl Crowd {
         } else {
             user.token.clone()
         };
-        (user_id, action, format!("tma {}", user.init_data), token)
+        (action, format!("tma {}", user.init_data), token)
     }
 
     pub(super) fn wrote(&self, index: usize, token: String) {
@@ -188,12 +188,14 @@ mod tests {
     #[test]
     fn a_user_opens_a_session_first_and_reads_after_their_last_write() {
         let crowd = Crowd::new(100, 2, "1:secret".into());
-        let (id, first, auth, token) = crowd.next(1);
-        assert_eq!((id, first, token), (101, Action::Session, None));
+        let (first, auth, token) = crowd.next(1);
+        assert_eq!((first, token), (Action::Session, None));
         assert!(auth.starts_with("tma ") && auth.contains("hash="));
+        // Index 1 signs as the crowd's second user id.
+        assert!(auth.contains("%22id%22%3A101%2C"), "{auth}");
         crowd.wrote(1, "t1".into());
         for _ in 0..200 {
-            let (_, action, _, token) = crowd.next(1);
+            let (action, _, token) = crowd.next(1);
             assert_ne!(action, Action::Session);
             assert_eq!(token.is_some(), !action.is_write());
         }

@@ -242,7 +242,7 @@ async fn drive(
                 }
             }
         };
-        let (_, action, authorization, token) = crowd.next(index);
+        let (action, authorization, token) = crowd.next(index);
         let (method, path, body) = action.request();
         let base = if action.is_write() {
             &args.write_url
