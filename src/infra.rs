@@ -15,6 +15,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
+use surge_processors::projectors::Stores;
 use surge_processors::runtime::dead_letters::topic_for as dead_letter_topic;
 use surge_producers::kafka::admin::ensure_topic;
 use surge_schema_registry::{EmbeddedRegistry, Registry};
@@ -61,6 +62,24 @@ pub(crate) async fn kafka(common: &Common) -> anyhow::Result<Kafka> {
         brokers,
         _embedded: embedded,
     })
+}
+
+/// The projection stores with the default activity retention (only processors apply it).
+pub(crate) async fn stores(common: &Common) -> anyhow::Result<Stores> {
+    Ok(stores_with(
+        common,
+        database(common).await?,
+        redis(common).await?,
+    ))
+}
+
+pub(crate) fn stores_with(common: &Common, pool: PgPool, redis: ConnectionManager) -> Stores {
+    Stores {
+        pool,
+        redis,
+        redis_prefix: common.redis_prefix.clone(),
+        activity_retention: surge_processors::projectors::activity::DEFAULT_RETENTION,
+    }
 }
 
 /// PostgreSQL with `search_path` set to Surge's schema; creates the database and schema if missing.

@@ -106,6 +106,18 @@ impl Telegram {
     }
 }
 
+/// An instant on the command line: RFC 3339 (`2026-11-22T10:00:00Z`) or unix milliseconds.
+pub(crate) fn instant_ms(text: &str) -> Result<i64, String> {
+    if let Ok(ms) = text.parse::<i64>() {
+        return Ok(ms);
+    }
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map(|at| (at.unix_timestamp_nanos() / 1_000_000) as i64)
+        .map_err(|_| {
+            "expected an RFC 3339 instant (2026-11-22T10:00:00Z) or unix milliseconds".to_owned()
+        })
+}
+
 fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
     Ok(SecretString::from(value.to_owned()))
 }
@@ -217,6 +229,13 @@ mod tests {
     struct Probe {
         #[command(flatten)]
         telegram: Telegram,
+    }
+
+    #[test]
+    fn instants_are_rfc3339_or_unix_milliseconds() {
+        assert_eq!(instant_ms("1795379397000"), Ok(1_795_379_397_000));
+        assert_eq!(instant_ms("2026-11-22T10:00:00Z"), Ok(1_795_341_600_000));
+        assert!(instant_ms("yesterday").unwrap_err().contains("RFC 3339"));
     }
 
     #[test]

@@ -1,7 +1,5 @@
 //! `/health/live`, `/health/ready` and `/metrics` for `surge process`.
 
-use std::sync::{Arc, Mutex};
-
 use axum::Router;
 use axum::extract::State;
 use axum::http::header;
@@ -12,20 +10,16 @@ use serde_json::json;
 use surge_http::{live, postgres_up, readiness, redis_up};
 
 use crate::projectors::Stores;
-use crate::runtime::ProcessorHandle;
+use crate::supervisor::Running;
 
 #[derive(Clone)]
 struct Health {
     registry: Registry,
     stores: Stores,
-    processors: Arc<Mutex<Vec<ProcessorHandle>>>,
+    processors: Running,
 }
 
-pub fn app(
-    registry: Registry,
-    stores: Stores,
-    processors: Arc<Mutex<Vec<ProcessorHandle>>>,
-) -> Router {
+pub fn app(registry: Registry, stores: Stores, processors: Running) -> Router {
     Router::new()
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
@@ -42,14 +36,7 @@ async fn ready(State(health): State<Health>) -> Response {
         postgres_up(&health.stores.pool),
         redis_up(&health.stores.redis),
     );
-    let stopped: Vec<String> = health
-        .processors
-        .lock()
-        .expect("processors lock")
-        .iter()
-        .filter(|p| p.is_finished())
-        .map(|p| p.id.clone())
-        .collect();
+    let stopped = health.processors.stopped();
     let checks = [
         ("postgres", postgres),
         ("redis", redis),

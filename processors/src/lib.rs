@@ -11,3 +11,5 @@ pub mod derivers;
 pub mod health;
 pub mod projectors;
 pub mod runtime;
+pub mod supervisor;
+pub mod versions;

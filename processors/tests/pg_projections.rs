@@ -67,7 +67,7 @@ impl TestDb {
 
     /// Creates `P`'s tables as the runtime does: `{t}` replaced, all in one round trip.
     async fn migrate<P: PgProjection>(&self) {
-        sqlx::raw_sql(&P::ddl()).execute(&self.pool).await.unwrap();
+        sqlx::raw_sql(&P::ddl(1)).execute(&self.pool).await.unwrap();
     }
 
     /// One batch as the runtime applies it: a transaction, `apply`, commit; rolled back (and

@@ -181,23 +181,23 @@ async fn pg_projections_are_unchanged_by_redelivery() {
         let (clean_pool, replay_pool) = (pg(&clean).await, pg(&replayed).await);
         let (expected, got) = if name == "wallets" {
             let expected = pg_clean_pass(
-                PgSink::new(Wallets, clean_pool.clone()),
+                PgSink::new(Wallets::at(1), clean_pool.clone()),
                 &records,
                 &clean_pool,
                 &tables,
             )
             .await;
-            redeliver(&PgSink::new(Wallets, replay_pool.clone()), &records).await;
+            redeliver(&PgSink::new(Wallets::at(1), replay_pool.clone()), &records).await;
             (expected, pg_dump(&replay_pool, &tables).await)
         } else {
             let expected = pg_clean_pass(
-                PgSink::new(Profiles, clean_pool.clone()),
+                PgSink::new(Profiles::at(1), clean_pool.clone()),
                 &records,
                 &clean_pool,
                 &tables,
             )
             .await;
-            redeliver(&PgSink::new(Profiles, replay_pool.clone()), &records).await;
+            redeliver(&PgSink::new(Profiles::at(1), replay_pool.clone()), &records).await;
             (expected, pg_dump(&replay_pool, &tables).await)
         };
         assert!(
@@ -294,23 +294,23 @@ async fn redis_projections_are_unchanged_by_redelivery() {
         let clean = format!("redeliv-clean-{}", Uuid::now_v7().simple());
         let replayed = format!("redeliv-replay-{}", Uuid::now_v7().simple());
         if name == "leaderboard" {
-            let sink = RedisSink::new(Leaderboard, conn.clone(), &clean);
+            let sink = RedisSink::new(Leaderboard, conn.clone(), &clean, 1);
             let claim = sink.claim(TOPIC, &[0]).await.unwrap().remove(0);
             sink.apply(TOPIC, claim, &records, next(&records))
                 .await
                 .unwrap();
             redeliver(
-                &RedisSink::new(Leaderboard, conn.clone(), &replayed),
+                &RedisSink::new(Leaderboard, conn.clone(), &replayed, 1),
                 &records,
             )
             .await;
         } else {
-            let sink = RedisSink::new(Feed, conn.clone(), &clean);
+            let sink = RedisSink::new(Feed, conn.clone(), &clean, 1);
             let claim = sink.claim(TOPIC, &[0]).await.unwrap().remove(0);
             sink.apply(TOPIC, claim, &records, next(&records))
                 .await
                 .unwrap();
-            redeliver(&RedisSink::new(Feed, conn.clone(), &replayed), &records).await;
+            redeliver(&RedisSink::new(Feed, conn.clone(), &replayed, 1), &records).await;
         }
         let expected = redis_dump(&mut conn, &clean).await;
         let got = redis_dump(&mut conn, &replayed).await;

@@ -34,7 +34,7 @@ struct Ctx {
 
 impl Ctx {
     fn keys<P: RedisProjection>(&self) -> KeySpace {
-        KeySpace::new(&self.prefix, P::NAME, P::VERSION)
+        KeySpace::new(&self.prefix, P::NAME, 1)
     }
 
     fn record(&mut self, user_id: i64, occurred_at: i64, payload: impl Into<Payload>) -> Record {

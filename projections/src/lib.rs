@@ -8,4 +8,5 @@ pub mod positions;
 pub mod profiles;
 pub mod query_api;
 pub mod table_prefix;
+pub mod versions;
 pub mod wallets;

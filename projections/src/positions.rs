@@ -107,6 +107,6 @@ pub async fn postgres_versions(
 }
 
 /// `projection_positions` does not exist yet (SQLSTATE 42P01).
-fn is_undefined_table(error: &sqlx::Error) -> bool {
+pub(crate) fn is_undefined_table(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(e) if e.code().as_deref() == Some("42P01"))
 }

@@ -34,7 +34,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     .await?;
     let query = super::query_api::app(common, &args.telegram, &args.query).await?;
     let metrics = prometheus::Registry::new();
-    let (stores, processors) = super::process::start(
+    let processors = super::process::start(
         common,
         &args.process,
         &kafka.brokers,
@@ -42,7 +42,11 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         &metrics,
     )
     .await?;
-    let process_app = surge_processors::health::app(metrics, stores, processors.clone());
+    let process_app = surge_processors::health::app(
+        metrics,
+        processors.stores.clone(),
+        processors.supervisor.running(),
+    );
     let process_listener = bind(args.process.process_addr, "processor health").await?;
     let write_listener = bind(args.write.write_addr, "write API").await?;
     let query_listener = bind(args.query.query_addr, "query API").await?;
@@ -59,6 +63,6 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         serve(process_listener, process_app, "processor health"),
     );
     log.flush(Duration::from_secs(10));
-    super::process::stop(&processors);
+    processors.stop().await;
     write.and(query).and(process)
 }

@@ -14,8 +14,7 @@ pub(crate) struct Args {
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let common = &args.common;
-    let pool = infra::database(common).await?;
-    surge_processors::projectors::migrate_all(&pool)
+    surge_processors::projectors::migrate_all(&infra::stores(common).await?)
         .await
         .context("Failed to migrate the projections")?;
     let registry = infra::schema_registry(common).await?;

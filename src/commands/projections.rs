@@ -1,5 +1,6 @@
-//! `surge projections`: each projection's versions found in the stores, their positions, how
-//! far behind the head of the events topic they are, and which version this build runs.
+//! `surge projections`: each projection's versions (from its version registry, plus any version
+//! that only left positions behind), their state, positions, how far behind the head of the
+//! events topic they are, and the revision of the code that built them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -13,6 +14,7 @@ use sqlx::PgPool;
 use surge_processors::projectors::{CATALOG, Entry, StoreKind};
 use surge_processors::runtime::KeySpace;
 use surge_projections::positions::{self, PositionSource, Positions};
+use surge_projections::versions::{VersionInfo, VersionState};
 
 use crate::infra;
 use crate::settings::Common;
@@ -30,7 +32,17 @@ pub(crate) struct Args {
 struct Row {
     entry: Entry,
     version: u32,
+    /// `None` for a version with positions but no registry entry (left by an older build).
+    info: Option<VersionInfo>,
     positions: Positions,
+}
+
+impl Row {
+    fn state(&self) -> &'static str {
+        self.info
+            .as_ref()
+            .map_or("unregistered", |i| i.state.as_str())
+    }
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
@@ -42,9 +54,25 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let pool = infra::database(common).await?;
     let redis = infra::redis(common).await?;
     let mut rows = Vec::new();
+    let stores = infra::stores_with(common, pool.clone(), redis.clone());
     for entry in CATALOG {
+        let registered: BTreeMap<u32, VersionInfo> = stores
+            .versions(entry)
+            .list()
+            .await
+            .with_context(|| format!("Failed to read the versions of {}", entry.name))?
+            .into_iter()
+            .filter(|v| v.state != VersionState::Dropped)
+            .map(|v| (v.version, v))
+            .collect();
         let mut versions = stored_versions(entry, common, &pool, &redis).await?;
-        versions.insert(entry.version);
+        versions.extend(registered.keys());
+        let mut registered = registered;
+        if versions.is_empty() {
+            // Nothing has run yet: version 1 is what will serve (and what the query API reads).
+            versions.insert(1);
+            registered.insert(1, not_started(entry));
+        }
         for version in versions {
             let source = source(entry, version, common, &pool, &redis);
             let positions = source
@@ -54,6 +82,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
             rows.push(Row {
                 entry: *entry,
                 version,
+                info: registered.get(&version).cloned(),
                 positions,
             });
         }
@@ -65,6 +94,18 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         print_table(&rows, &heads);
     }
     Ok(())
+}
+
+/// Version 1 of a projection no process has started yet.
+fn not_started(entry: &Entry) -> VersionInfo {
+    VersionInfo {
+        version: 1,
+        revision: entry.revision,
+        state: VersionState::Active,
+        from_ms: None,
+        created_at_ms: 0,
+        switched_at_ms: None,
+    }
 }
 
 /// The next offset to be written, per partition of the topic (its high watermark).
@@ -169,13 +210,6 @@ fn totals(positions: &Positions, heads: &BTreeMap<i32, i64>) -> (i64, i64) {
     })
 }
 
-fn store_name(store: StoreKind) -> &'static str {
-    match store {
-        StoreKind::Postgres => "postgres",
-        StoreKind::Redis => "redis",
-    }
-}
-
 fn to_json(row: &Row, heads: &BTreeMap<i32, i64>) -> Value {
     let (applied, lag) = totals(&row.positions, heads);
     let partitions: Vec<Value> = heads
@@ -193,8 +227,12 @@ fn to_json(row: &Row, heads: &BTreeMap<i32, i64>) -> Value {
     json!({
         "projection": row.entry.name,
         "version": row.version,
-        "store": store_name(row.entry.store),
-        "active": row.version == row.entry.version,
+        "revision": row.info.as_ref().map(|i| i.revision),
+        "build_revision": row.entry.revision,
+        "store": row.entry.store.as_str(),
+        "state": row.state(),
+        "active": row.state() == "active",
+        "from": row.info.as_ref().and_then(|i| i.from_ms),
         "applied": applied,
         "head": heads.values().sum::<i64>(),
         "lag": lag,
@@ -205,28 +243,47 @@ fn to_json(row: &Row, heads: &BTreeMap<i32, i64>) -> Value {
 
 fn print_table(rows: &[Row], heads: &BTreeMap<i32, i64>) {
     println!(
-        "{:<12} {:>7}  {:<8}  {:<8} {:>12} {:>12} {:>10}  {:>10}",
-        "PROJECTION", "VERSION", "STORE", "STATE", "APPLIED", "HEAD", "LAG", "PARTITIONS"
+        "{:<12} {:>7} {:>8}  {:<8}  {:<12} {:>12} {:>12} {:>10}  {:>10}",
+        "PROJECTION",
+        "VERSION",
+        "REVISION",
+        "STORE",
+        "STATE",
+        "APPLIED",
+        "HEAD",
+        "LAG",
+        "PARTITIONS"
     );
     let head: i64 = heads.values().sum();
     for row in rows {
         let (applied, lag) = totals(&row.positions, heads);
-        let state = if row.version == row.entry.version {
-            "active"
-        } else {
-            "inactive"
-        };
+        let revision = row.info.as_ref().map_or("?".to_owned(), |i| {
+            let mark = if i.revision == row.entry.revision {
+                ""
+            } else {
+                "*"
+            };
+            format!("{}{mark}", i.revision)
+        });
         println!(
-            "{:<12} {:>7}  {:<8}  {:<8} {:>12} {:>12} {:>10}  {:>10}",
+            "{:<12} {:>7} {:>8}  {:<8}  {:<12} {:>12} {:>12} {:>10}  {:>10}",
             row.entry.name,
             row.version,
-            store_name(row.entry.store),
-            state,
+            revision,
+            row.entry.store.as_str(),
+            row.state(),
             applied,
             head,
             lag,
             format!("{}/{}", row.positions.len(), heads.len()),
         );
+    }
+    if rows.iter().any(|r| {
+        r.info
+            .as_ref()
+            .is_some_and(|i| i.revision != r.entry.revision)
+    }) {
+        println!("* built by another revision of the projection's code than this build's");
     }
 }
 

@@ -34,13 +34,14 @@ pub(crate) async fn app(
     // A pool that cannot hand out a connection within the store timeout answers 503 instead
     // of queueing requests behind a slow or absent database.
     let pool = infra::database_pool(common, query.pg_connections, store_timeout).await?;
+    let redis = infra::redis(common).await?;
     // The projection tables exist before any read, even when no processor has run yet. A
     // read-only database user cannot create them: then reads answer 503 until `surge migrate`
     // or a processor has.
-    if let Err(error) = surge_processors::projectors::migrate_all(&pool).await {
+    let stores = infra::stores_with(common, pool.clone(), redis.clone());
+    if let Err(error) = surge_processors::projectors::migrate_all(&stores).await {
         tracing::warn!(%error, "Could not create the projection tables; reads fail until they exist.");
     }
-    let redis = infra::redis(common).await?;
     let config = QueryApiConfig {
         consistency_wait: Duration::from_millis(query.consistency_wait_ms),
         store_timeout,

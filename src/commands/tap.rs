@@ -8,6 +8,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::time::Duration;
 
+use crate::infra;
+use crate::settings::{Common, instant_ms};
 use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -18,11 +20,6 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde_json::{Map, Value, json};
 use surge_projections::feed::rfc3339_millis;
 use surge_schemas::{Codec, Event, EventType};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
-
-use crate::infra;
-use crate::settings::Common;
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
@@ -50,17 +47,6 @@ pub(crate) struct Args {
     /// Stop once every partition has been read to the end it had when reached.
     #[arg(long)]
     exit_at_end: bool,
-}
-
-fn instant_ms(text: &str) -> Result<i64, String> {
-    if let Ok(ms) = text.parse::<i64>() {
-        return Ok(ms);
-    }
-    OffsetDateTime::parse(text, &Rfc3339)
-        .map(|at| (at.unix_timestamp_nanos() / 1_000_000) as i64)
-        .map_err(|_| {
-            "expected an RFC 3339 instant (2026-11-22T10:00:00Z) or unix milliseconds".to_owned()
-        })
 }
 
 fn event_type(text: &str) -> Result<EventType, String> {
@@ -218,13 +204,6 @@ fn headers(message: &BorrowedMessage<'_>) -> Map<String, Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn instants_are_rfc3339_or_unix_milliseconds() {
-        assert_eq!(instant_ms("1795379397000"), Ok(1_795_379_397_000));
-        assert_eq!(instant_ms("2026-11-22T10:00:00Z"), Ok(1_795_341_600_000));
-        assert!(instant_ms("yesterday").unwrap_err().contains("RFC 3339"));
-    }
 
     #[test]
     fn an_unknown_type_lists_the_known_ones() {

@@ -7,6 +7,7 @@
 
 mod fold;
 mod helpers;
+mod projected;
 mod proxy;
 
 mod broker_down;

@@ -8,12 +8,12 @@ use rdkafka::ClientConfig;
 use rdkafka::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::json;
-use sqlx::Row;
 
-use crate::fold::{UserFold, fold_topic};
+use crate::fold::fold_topic;
 use crate::helpers::{
-    Options, PARTITIONS, TestApp, header, init_data, init_data_with, pg_pool, spawn_app, start,
+    Options, PARTITIONS, TestApp, header, init_data, init_data_with, spawn_app, start,
 };
+use crate::projected::{assert_projections_equal_fold, wait_caught_up};
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
@@ -35,7 +35,7 @@ fn processor(writer: &TestApp) -> TestApp {
 }
 
 /// A round of Mini App traffic from `users` users.
-async fn traffic(app: &TestApp, users: std::ops::Range<i64>, round: i64) {
+pub async fn traffic(app: &TestApp, users: std::ops::Range<i64>, round: i64) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -80,7 +80,7 @@ async fn traffic(app: &TestApp, users: std::ops::Range<i64>, round: i64) {
 }
 
 /// Sessions, without a referral, of the users who will be named as referrers.
-async fn referrers_first(app: &TestApp, users: std::ops::Range<i64>) {
+pub async fn referrers_first(app: &TestApp, users: std::ops::Range<i64>) {
     for user in users.filter(|u| u % 3 == 2) {
         let response = app
             .request("POST", "/v1/sessions")
@@ -93,7 +93,7 @@ async fn referrers_first(app: &TestApp, users: std::ops::Range<i64>) {
 }
 
 /// Exactly one ReferralCredited (by event id; duplicates of it may exist) per referred user.
-async fn assert_one_credit_per_referred_user(app: &TestApp, referred: &[i64]) {
+pub async fn assert_one_credit_per_referred_user(app: &TestApp, referred: &[i64]) {
     let (codec, _registry) = app.codec().await;
     let mut credits: BTreeMap<i64, std::collections::BTreeSet<String>> = BTreeMap::new();
     for record in app.read_records(app.record_count() as usize) {
@@ -120,159 +120,6 @@ async fn assert_one_credit_per_referred_user(app: &TestApp, referred: &[i64]) {
             1,
             "user {user} credited under several event ids: {ids:?}"
         );
-    }
-}
-
-/// Waits until every projection's stored position reached the end of every partition.
-async fn wait_caught_up(app: &TestApp, processors: &[&TestApp]) {
-    let pool = pg_pool(&app.id).await;
-    let mut redis = redis_conn().await;
-    let started = Instant::now();
-    loop {
-        // Re-read the ends each time: the referrals deriver appends while it catches up, and
-        // once it is caught up every event it derived is already in the topic.
-        let ends = app.end_offsets();
-        let mut behind = Vec::new();
-        for name in ["profiles", "wallets", "referrals"] {
-            let rows = sqlx::query("SELECT partition, next_offset FROM projection_positions WHERE projection = $1 AND topic = $2")
-                .bind(name)
-                .bind(&app.topic)
-                .fetch_all(&pool)
-                .await
-                .unwrap_or_default();
-            let done: BTreeMap<i32, i64> = rows
-                .iter()
-                .map(|r| (r.get("partition"), r.get("next_offset")))
-                .collect();
-            for (p, end) in ends.iter().enumerate() {
-                if *end > 0 && done.get(&(p as i32)).copied().unwrap_or(0) < *end {
-                    behind.push(format!("{name}/{p}"));
-                }
-            }
-        }
-        for name in ["leaderboard", "feed"] {
-            let key = format!("{}:{name}:v1:positions", app.id);
-            let done: BTreeMap<String, i64> = redis::cmd("HGETALL")
-                .arg(&key)
-                .query_async(&mut redis)
-                .await
-                .unwrap();
-            for (p, end) in ends.iter().enumerate() {
-                let at = done
-                    .get(&format!("{}:{p}", app.topic))
-                    .copied()
-                    .unwrap_or(0);
-                if *end > 0 && at < *end {
-                    behind.push(format!("{name}/{p}"));
-                }
-            }
-        }
-        if behind.is_empty() {
-            return;
-        }
-        if started.elapsed() > DEADLINE {
-            let logs: Vec<String> = processors.iter().map(|p| p.logs()).collect();
-            panic!(
-                "projections still behind: {behind:?}\nprocessor logs:\n{}",
-                logs.join("\n---\n")
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Every projection equals the fold: balances, ledger counts, streaks, sessions, leaderboard, feed.
-async fn assert_projections_equal_fold(app: &TestApp, expected: &BTreeMap<i64, UserFold>) {
-    let pool = pg_pool(&app.id).await;
-    let mut redis = redis_conn().await;
-    let wallets: BTreeMap<i64, (i64, i64)> =
-        sqlx::query("SELECT user_id, balance, entries FROM wallets_v1_balances")
-            .fetch_all(&pool)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| (r.get("user_id"), (r.get("balance"), r.get("entries"))))
-            .collect();
-    let ledger_sums: BTreeMap<i64, (i64, i64)> =
-        sqlx::query("SELECT user_id, sum(amount)::bigint AS s, count(*) AS c FROM wallets_v1_ledger GROUP BY user_id")
-            .fetch_all(&pool)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| (r.get("user_id"), (r.get("s"), r.get("c"))))
-            .collect();
-    let profiles: BTreeMap<i64, (i64, i32, i32)> = sqlx::query(
-        "SELECT user_id, sessions_count, streak_current, streak_best FROM profiles_v1_users",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| {
-        (
-            r.get("user_id"),
-            (
-                r.get("sessions_count"),
-                r.get("streak_current"),
-                r.get("streak_best"),
-            ),
-        )
-    })
-    .collect();
-    let scores: Vec<(String, i64)> = redis::cmd("ZRANGE")
-        .arg(format!("{}:leaderboard:v1:all", app.id))
-        .arg(0)
-        .arg(-1)
-        .arg("WITHSCORES")
-        .query_async(&mut redis)
-        .await
-        .unwrap();
-    let scores: BTreeMap<i64, i64> = scores
-        .into_iter()
-        .map(|(m, s)| (m.parse().unwrap(), s))
-        .collect();
-
-    let expected_wallets: BTreeMap<i64, (i64, i64)> = expected
-        .iter()
-        .filter(|(_, u)| u.ledger_entries > 0)
-        .map(|(id, u)| (*id, (u.balance, u.ledger_entries)))
-        .collect();
-    assert_eq!(
-        wallets, expected_wallets,
-        "wallet balances and entry counts"
-    );
-    assert_eq!(
-        ledger_sums, expected_wallets,
-        "every balance equals the sum of its ledger"
-    );
-    let expected_scores: BTreeMap<i64, i64> = expected_wallets
-        .iter()
-        .map(|(id, (b, _))| (*id, *b))
-        .collect();
-    assert_eq!(scores, expected_scores, "all-time leaderboard scores");
-    let expected_profiles: BTreeMap<i64, (i64, i32, i32)> = expected
-        .iter()
-        .map(|(id, u)| (*id, (u.sessions, u.streak.current, u.streak.best)))
-        .collect();
-    assert_eq!(profiles, expected_profiles, "sessions and streaks");
-    for (user, fold) in expected {
-        let items: Vec<String> = redis::cmd("LRANGE")
-            .arg(format!("{}:feed:v1:user:{user}", app.id))
-            .arg(0)
-            .arg(-1)
-            .query_async(&mut redis)
-            .await
-            .unwrap();
-        let ids: Vec<String> = items
-            .iter()
-            .map(|i| {
-                serde_json::from_str::<serde_json::Value>(i).unwrap()["event_id"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned()
-            })
-            .collect();
-        assert_eq!(ids, fold.feed, "feed of user {user}");
     }
 }
 
@@ -375,10 +222,11 @@ async fn a_poison_event_goes_to_the_dead_letter_topic_and_others_flow() {
     traffic(&writer, 1..6, 0).await;
     wait_caught_up(&writer, &[&processor]).await;
 
-    // Every processor `surge process` runs by default dead-letters the poison event once.
+    // Every processor `surge process` runs by default (version 1 of each, a fresh deployment)
+    // dead-letters the poison event once.
     let running: Vec<String> = surge_processors::projectors::CATALOG
         .iter()
-        .map(|e| format!("{}.v{}", e.name, e.version))
+        .map(|e| format!("{}.v1", e.name))
         .collect();
     let dead = read_topic(&writer, &format!("{}.dlq", writer.topic), running.len());
     let mut projections: Vec<&str> = dead
@@ -531,12 +379,4 @@ fn read_topic(app: &TestApp, topic: &str, count: usize) -> Vec<rdkafka::message:
     }
     assert_eq!(out.len(), count, "records in {topic}");
     out
-}
-
-async fn redis_conn() -> redis::aio::MultiplexedConnection {
-    redis::Client::open("redis://127.0.0.1:6379")
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
 }

@@ -27,7 +27,7 @@ async fn a_processor_resuming_inside_a_record_batch_applies_the_rest_of_it() {
     // A processor applied offsets 0..=3 and crashed: its stored position is 4.
     let pool = pg_pool(&writer.id).await;
     sqlx::raw_sql(include_str!(
-        "../../processors/src/runtime/sql/positions.sql"
+        "../../projections/src/positions/sql/positions.sql"
     ))
     .execute(&pool)
     .await

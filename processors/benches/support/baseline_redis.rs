@@ -20,7 +20,7 @@ pub(crate) async fn pipelined<P: RedisProjection>(
     partitions: &[Vec<Record>],
     batch_max: usize,
 ) -> anyhow::Result<Baseline> {
-    let keys = KeySpace::new(deployment_prefix, P::NAME, P::VERSION);
+    let keys = KeySpace::new(deployment_prefix, P::NAME, 1);
     let mut redis = redis.clone();
     let mut states: HashMap<i64, P::State> = HashMap::new();
     let (mut events, mut commands, mut batches) = (0u64, 0u64, 0u64);

@@ -49,7 +49,7 @@ impl Env {
             .context("Failed to create the run's schema")?;
         admin.close().await?;
         let pool = PgPoolOptions::new()
-            .max_connections(8)
+            .max_connections(16)
             .connect_with(
                 PgConnectOptions::from_str(url)?
                     .options([("search_path", id.as_str())])

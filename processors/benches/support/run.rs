@@ -11,7 +11,7 @@ use surge_processors::projectors::feed::Feed;
 use surge_processors::projectors::leaderboard::Leaderboard;
 use surge_processors::projectors::profiles::Profiles;
 use surge_processors::projectors::wallets::Wallets;
-use surge_processors::projectors::{self, Stores};
+use surge_processors::projectors::{self, SinkContext, Stores};
 use surge_processors::runtime::{
     KeySpace, PgProjection, ProcessorConfig, ProcessorMetrics, RedisProjection,
 };
@@ -32,7 +32,8 @@ pub(crate) enum Store {
     Redis,
 }
 
-/// A projection `projectors::start` knows, and where its positions live.
+/// A projection `projectors::start` knows, and where its positions live. A run's schema and key
+/// prefix are fresh, so it builds version 1.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Projection {
     pub(crate) name: &'static str,
@@ -44,22 +45,22 @@ pub(crate) const PROJECTIONS: [Projection; 4] = [
     Projection {
         name: Profiles::NAME,
         store: Store::Postgres,
-        version: <Profiles as PgProjection>::VERSION,
+        version: 1,
     },
     Projection {
         name: Wallets::NAME,
         store: Store::Postgres,
-        version: <Wallets as PgProjection>::VERSION,
+        version: 1,
     },
     Projection {
         name: Leaderboard::NAME,
         store: Store::Redis,
-        version: <Leaderboard as RedisProjection>::VERSION,
+        version: 1,
     },
     Projection {
         name: Feed::NAME,
         store: Store::Redis,
-        version: <Feed as RedisProjection>::VERSION,
+        version: 1,
     },
 ];
 
@@ -129,7 +130,15 @@ pub(crate) async fn run(
     };
     let cpu_before = cpu::sample();
     let started = Instant::now();
-    let handle = projectors::start(projection.name, stores, codec, config, metrics.clone())
+    let context = SinkContext {
+        stores: stores.clone(),
+        codec,
+        brokers: config.brokers.clone(),
+        topic: config.topic.clone(),
+        derived_delivery: config.derived_delivery,
+        metrics: metrics.clone(),
+    };
+    let handle = projectors::start(projection.name, projection.version, &context, config)
         .await
         .with_context(|| format!("Failed to start {}", projection.name))?;
     let mut first: Option<(f64, i64)> = None;

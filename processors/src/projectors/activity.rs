@@ -12,22 +12,26 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::PgPool;
 use surge_projections::activity::{self, ActivityBatch, ActivityStore, MS_PER_DAY};
 
+use surge_projections::versions::table_prefix;
+
 use crate::runtime::{ApplyError, PgProjection, Record};
 
 /// How long activity is kept unless configured otherwise.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 86_400);
 
-/// The activity projection, version 1.
+/// The activity projection, writing the tables of one version.
 pub struct Activity {
+    version: u32,
     retention: Duration,
     store: ActivityStore,
 }
 
 impl Activity {
-    pub fn new(retention: Duration) -> Self {
+    pub fn new(version: u32, retention: Duration) -> Self {
         Activity {
+            version,
             retention,
-            store: ActivityStore::new(&Self::table_prefix()),
+            store: ActivityStore::new(&table_prefix(Self::NAME, version)),
         }
     }
 
@@ -43,10 +47,14 @@ impl Activity {
 
 impl PgProjection for Activity {
     const NAME: &'static str = "activity";
-    const VERSION: u32 = 1;
+    const REVISION: u32 = 1;
 
     fn migrations() -> &'static [&'static str] {
         activity::MIGRATIONS
+    }
+
+    fn version(&self) -> u32 {
+        self.version
     }
 
     async fn apply(
@@ -67,6 +75,30 @@ impl PgProjection for Activity {
             }
         }
         self.store.record(tx, &batch).await?;
+        Ok(())
+    }
+
+    /// Activity is kept by UTC day, so a rebuild starts at the beginning of the day holding
+    /// `from_ms`: the old version's days before it are copied whole, and events recorded from
+    /// that instant on are replayed.
+    fn point_in_time_start(&self, from_ms: i64) -> Result<i64, &'static str> {
+        Ok(i64::from(activity::day_of(from_ms)) * MS_PER_DAY)
+    }
+
+    async fn seed_before(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        old: u32,
+        from_ms: i64,
+    ) -> Result<(), ApplyError> {
+        let old = ActivityStore::new(&table_prefix(Self::NAME, old));
+        let first_day = activity::day_of(from_ms);
+        let copied = self.store.copy_before(tx, &old, first_day).await?;
+        tracing::info!(
+            copied,
+            first_day,
+            "Copied the old version's activity before the rebuild's start."
+        );
         Ok(())
     }
 

@@ -21,7 +21,7 @@ pub struct Feed;
 
 impl RedisProjection for Feed {
     const NAME: &'static str = "feed";
-    const VERSION: u32 = 1;
+    const REVISION: u32 = 1;
     type State = ();
 
     fn writes(

@@ -41,7 +41,7 @@ pub struct LeaderboardState {
 
 impl RedisProjection for Leaderboard {
     const NAME: &'static str = "leaderboard";
-    const VERSION: u32 = 1;
+    const REVISION: u32 = 1;
     type State = LeaderboardState;
 
     fn writes(

@@ -9,5 +9,6 @@ mod registry;
 pub mod wallets;
 
 pub use registry::{
-    CATALOG, Entry, StartError, StoreKind, Stores, migrate_all, names, reset_all, start,
+    CATALOG, Entry, SinkContext, StartError, StoreKind, Stores, UseSink, entry, migrate_all, names,
+    start, with_sink,
 };

@@ -1,45 +1,62 @@
-//! The projections `surge process` can run, by name. Adding a projection: implement
-//! `PgProjection` or `RedisProjection` in this folder, add one arm to [`start`] and its entry
-//! to [`CATALOG`].
+//! The projections this build runs, by name. Adding a projection: implement `PgProjection` or
+//! `RedisProjection` in this folder, add its entry to [`CATALOG`] and one arm to [`with_sink`].
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use surge_producers::kafka::ProducerSettings;
+use surge_projections::versions::{VersionRegistry, VersionsError};
 use surge_schemas::Codec;
 
-use crate::derivers::emit::{Emitter, EmitterSettings};
+use super::activity::Activity;
+use super::feed::Feed;
+use super::leaderboard::Leaderboard;
+use super::profiles::Profiles;
+use super::wallets::Wallets;
+use crate::derivers::emit::{Delivery, Emitter, EmitterSettings};
 use crate::derivers::referrals::Referrals;
 use crate::runtime::{
     PgProjection, PgSink, ProcessorConfig, ProcessorHandle, ProcessorMetrics, RedisProjection,
     RedisSink, Sink, SinkError, migrate_pg, spawn,
 };
 
-/// Where a projection keeps its state (and its positions).
+/// Where a projection keeps its state (and its positions and versions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreKind {
     Postgres,
     Redis,
 }
 
-/// A projection this build runs, at the version it builds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Entry {
-    pub name: &'static str,
-    pub version: u32,
-    pub store: StoreKind,
+impl StoreKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreKind::Postgres => "postgres",
+            StoreKind::Redis => "redis",
+        }
+    }
 }
 
-/// Every projection `surge process` runs, with its version and store.
+/// A projection this build runs, at the revision of its code this build has.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    pub name: &'static str,
+    pub revision: u32,
+    pub store: StoreKind,
+    /// PostgreSQL projections: the DDL of a version's tables ([`PgProjection::ddl`]).
+    pub ddl: Option<fn(u32) -> String>,
+}
+
+/// Every projection `surge process` runs, with its revision and store.
 pub const CATALOG: &[Entry] = &[
-    pg_entry::<super::profiles::Profiles>(),
-    pg_entry::<super::wallets::Wallets>(),
-    redis_entry::<super::leaderboard::Leaderboard>(),
-    redis_entry::<super::feed::Feed>(),
+    pg_entry::<Profiles>(),
+    pg_entry::<Wallets>(),
+    redis_entry::<Leaderboard>(),
+    redis_entry::<Feed>(),
     pg_entry::<Referrals>(),
-    pg_entry::<super::activity::Activity>(),
+    pg_entry::<Activity>(),
 ];
 
 /// The names of the [`CATALOG`]'s projections.
@@ -47,19 +64,29 @@ pub fn names() -> impl Iterator<Item = &'static str> {
     CATALOG.iter().map(|e| e.name)
 }
 
+/// The catalog entry named `name`.
+pub fn entry(name: &str) -> Result<&'static Entry, StartError> {
+    CATALOG
+        .iter()
+        .find(|e| e.name == name)
+        .ok_or_else(|| StartError::Unknown(name.to_owned()))
+}
+
 const fn pg_entry<P: PgProjection>() -> Entry {
     Entry {
         name: P::NAME,
-        version: P::VERSION,
+        revision: P::REVISION,
         store: StoreKind::Postgres,
+        ddl: Some(P::ddl),
     }
 }
 
 const fn redis_entry<P: RedisProjection>() -> Entry {
     Entry {
         name: P::NAME,
-        version: P::VERSION,
+        revision: P::REVISION,
         store: StoreKind::Redis,
+        ddl: None,
     }
 }
 
@@ -74,6 +101,18 @@ pub struct Stores {
     pub activity_retention: Duration,
 }
 
+impl Stores {
+    /// The version registry of `entry`, in the store that holds its data.
+    pub fn versions(&self, entry: &Entry) -> VersionRegistry {
+        match entry.store {
+            StoreKind::Postgres => VersionRegistry::postgres(self.pool.clone(), entry.name),
+            StoreKind::Redis => {
+                VersionRegistry::redis(self.redis.clone(), &self.redis_prefix, entry.name)
+            }
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("no projection named {0:?}; known: {known:?}", known = names().collect::<Vec<_>>())]
@@ -82,159 +121,134 @@ pub enum StartError {
     Migrate(String, SinkError),
     #[error("starting the consumer of {0} failed: {1}")]
     Consumer(String, rdkafka::error::KafkaError),
+    #[error(transparent)]
+    Versions(#[from] VersionsError),
 }
 
-/// Migrates the named projection's store and starts its processor.
-pub async fn start(
+/// What a sink needs besides the stores: how derivers reach the topic, and the metrics.
+#[derive(Clone)]
+pub struct SinkContext {
+    pub stores: Stores,
+    pub codec: Arc<Codec>,
+    pub brokers: String,
+    pub topic: String,
+    pub derived_delivery: Delivery,
+    pub metrics: ProcessorMetrics,
+}
+
+/// Something done with one projection version's sink, whatever the projection's type.
+pub trait UseSink {
+    type Output;
+    fn use_sink<S: Sink>(self, sink: S) -> impl Future<Output = Self::Output> + Send;
+}
+
+/// Builds the sink of `version` of the projection `name` and hands it to `user`.
+pub async fn with_sink<U: UseSink>(
     name: &str,
-    stores: &Stores,
-    codec: Arc<Codec>,
-    config: ProcessorConfig,
-    metrics: ProcessorMetrics,
-) -> Result<ProcessorHandle, StartError> {
-    match name {
+    version: u32,
+    context: &SinkContext,
+    user: U,
+) -> Result<U::Output, StartError> {
+    let stores = &context.stores;
+    let pool = || stores.pool.clone();
+    fn redis<P: RedisProjection>(projection: P, stores: &Stores, version: u32) -> RedisSink<P> {
+        RedisSink::new(
+            projection,
+            stores.redis.clone(),
+            &stores.redis_prefix,
+            version,
+        )
+    }
+    Ok(match name {
         "profiles" => {
-            run(
-                PgSink::new(super::profiles::Profiles, stores.pool.clone()),
-                codec,
-                config,
-                metrics,
-            )
-            .await
+            user.use_sink(PgSink::new(Profiles::at(version), pool()))
+                .await
         }
         "wallets" => {
-            run(
-                PgSink::new(super::wallets::Wallets, stores.pool.clone()),
-                codec,
-                config,
-                metrics,
-            )
-            .await
+            user.use_sink(PgSink::new(Wallets::at(version), pool()))
+                .await
         }
-        "leaderboard" => {
-            let sink = RedisSink::new(
-                super::leaderboard::Leaderboard,
-                stores.redis.clone(),
-                &stores.redis_prefix,
-            );
-            run(sink, codec, config, metrics).await
-        }
-        "feed" => {
-            let sink = RedisSink::new(
-                super::feed::Feed,
-                stores.redis.clone(),
-                &stores.redis_prefix,
-            );
-            run(sink, codec, config, metrics).await
-        }
+        "leaderboard" => user.use_sink(redis(Leaderboard, stores, version)).await,
+        "feed" => user.use_sink(redis(Feed, stores, version)).await,
         "referrals" => {
-            let settings = EmitterSettings {
-                producer: ProducerSettings::new(&config.brokers, &config.topic),
-                deriver_id: "referrals.v1".into(),
-            };
-            let emitter = Emitter::new(
-                config.derived_delivery,
-                settings,
-                codec.clone(),
-                metrics.derived_transactions.clone(),
+            let deriver = Referrals::new(
+                version,
+                Arc::new(emitter(context, version)),
+                context.metrics.derived_outcomes.clone(),
             );
-            let deriver = Referrals::new(Arc::new(emitter), metrics.derived_outcomes.clone());
-            run(
-                PgSink::new(deriver, stores.pool.clone()),
-                codec,
-                config,
-                metrics,
-            )
-            .await
+            user.use_sink(PgSink::new(deriver, pool())).await
         }
         "activity" => {
-            let activity = super::activity::Activity::new(stores.activity_retention);
-            run(
-                PgSink::new(activity, stores.pool.clone()),
-                codec,
-                config,
-                metrics,
-            )
-            .await
+            let activity = Activity::new(version, stores.activity_retention);
+            user.use_sink(PgSink::new(activity, pool())).await
         }
-        other => Err(StartError::Unknown(other.to_owned())),
-    }
+        other => return Err(StartError::Unknown(other.to_owned())),
+    })
 }
 
-/// Creates every PostgreSQL projection's tables (for `surge migrate`).
-pub async fn migrate_all(pool: &PgPool) -> Result<(), StartError> {
-    fn failed(name: &'static str) -> impl FnOnce(SinkError) -> StartError {
-        move |e| StartError::Migrate(format!("{name}.v1"), e)
-    }
-    migrate_pg::<super::profiles::Profiles>(pool)
-        .await
-        .map_err(failed("profiles"))?;
-    migrate_pg::<super::wallets::Wallets>(pool)
-        .await
-        .map_err(failed("wallets"))?;
-    migrate_pg::<Referrals>(pool)
-        .await
-        .map_err(failed("referrals"))?;
-    migrate_pg::<super::activity::Activity>(pool)
-        .await
-        .map_err(failed("activity"))
+fn emitter(context: &SinkContext, version: u32) -> Emitter {
+    let settings = EmitterSettings {
+        producer: ProducerSettings::new(&context.brokers, &context.topic),
+        deriver_id: format!("referrals.v{version}"),
+    };
+    Emitter::new(
+        context.derived_delivery,
+        settings,
+        context.codec.clone(),
+        context.metrics.derived_transactions.clone(),
+    )
 }
 
-async fn run<S: Sink>(
-    sink: S,
+/// Migrates a sink's store and starts its serving processor.
+struct Spawn {
     codec: Arc<Codec>,
     config: ProcessorConfig,
     metrics: ProcessorMetrics,
-) -> Result<ProcessorHandle, StartError> {
-    let id = sink.id();
-    sink.migrate()
-        .await
-        .map_err(|e| StartError::Migrate(id.clone(), e))?;
-    spawn(sink, codec, config, metrics).map_err(|e| StartError::Consumer(id, e))
 }
 
-/// Forgets every projection's state built from `topic`: positions, PostgreSQL tables (recreated
-/// by the next start) and Redis keys. For an embedded broker that starts empty on every run,
-/// where stored positions would otherwise point past the new, shorter log and skip its events.
-pub async fn reset_all(stores: &Stores, topic: &str) -> Result<(), SinkError> {
-    let pool = &stores.pool;
-    for prefix in [
-        super::profiles::Profiles::table_prefix(),
-        super::wallets::Wallets::table_prefix(),
-        Referrals::table_prefix(),
-        super::activity::Activity::table_prefix(),
-    ] {
-        let tables: Vec<(String,)> = sqlx::query_as(
-            "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE $1",
-        )
-        .bind(format!("{prefix}\\_%"))
-        .fetch_all(pool)
-        .await?;
-        for (table,) in tables {
-            sqlx::query(&format!("DROP TABLE IF EXISTS \"{table}\" CASCADE"))
-                .execute(pool)
-                .await?;
-        }
+impl UseSink for Spawn {
+    type Output = Result<ProcessorHandle, StartError>;
+
+    async fn use_sink<S: Sink>(self, sink: S) -> Self::Output {
+        let id = sink.id();
+        sink.migrate()
+            .await
+            .map_err(|e| StartError::Migrate(id.clone(), e))?;
+        spawn(sink, self.codec, self.config, self.metrics).map_err(|e| StartError::Consumer(id, e))
     }
-    let positions_exist: Option<(String,)> =
-        sqlx::query_as("SELECT to_regclass('projection_positions')::text")
-            .fetch_optional(pool)
-            .await?;
-    if positions_exist.is_some_and(|(name,)| !name.is_empty()) {
-        sqlx::query("DELETE FROM projection_positions WHERE topic = $1")
-            .bind(topic)
-            .execute(pool)
-            .await?;
-    }
-    let mut redis = stores.redis.clone();
-    for name in ["leaderboard", "feed"] {
-        let pattern = format!("{}:{name}:v*", stores.redis_prefix);
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(&pattern)
-            .query_async(&mut redis)
-            .await?;
-        for chunk in keys.chunks(500) {
-            let _: () = redis::cmd("DEL").arg(chunk).query_async(&mut redis).await?;
+}
+
+/// Migrates `version` of the projection `name` and starts its serving processor.
+pub async fn start(
+    name: &str,
+    version: u32,
+    context: &SinkContext,
+    config: ProcessorConfig,
+) -> Result<ProcessorHandle, StartError> {
+    let spawn = Spawn {
+        codec: context.codec.clone(),
+        config,
+        metrics: context.metrics.clone(),
+    };
+    with_sink(name, version, context, spawn).await?
+}
+
+/// Creates the tables of every PostgreSQL projection's active version (version 1 where none is
+/// active yet), for `surge migrate` and the query API's start. A version built by another
+/// revision is left as it is.
+pub async fn migrate_all(stores: &Stores) -> Result<(), StartError> {
+    for entry in CATALOG {
+        let Some(ddl) = entry.ddl else { continue };
+        let active = stores.versions(entry).ensure_active(entry.revision).await?;
+        if active.revision == entry.revision {
+            migrate_pg(
+                &stores.pool,
+                entry.name,
+                active.version,
+                &ddl(active.version),
+            )
+            .await
+            .map_err(|e| StartError::Migrate(format!("{}.v{}", entry.name, active.version), e))?;
         }
     }
     Ok(())
@@ -262,5 +276,10 @@ mod tests {
             error.contains(r#"known: ["profiles", "wallets""#),
             "{error}"
         );
+        assert!(entry("nope").is_err());
+        assert_eq!(entry("feed").unwrap().store, StoreKind::Redis);
+        assert!(entry("feed").unwrap().ddl.is_none());
+        let ddl = entry("wallets").unwrap().ddl.unwrap()(7);
+        assert!(ddl.contains("wallets_v7_ledger"), "{ddl}");
     }
 }

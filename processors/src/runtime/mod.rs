@@ -1,6 +1,7 @@
 //! The runtime: consumer loop, positions in the projection's store, fencing, retries, dead
 //! letters, metrics. A projection plugs in through [`PgProjection`] or [`RedisProjection`].
 
+mod applier;
 mod config;
 mod context;
 pub mod dead_letters;
@@ -16,6 +17,8 @@ pub use config::ProcessorConfig;
 pub use metrics::ProcessorMetrics;
 pub use pg_sink::{PgSink, migrate as migrate_pg};
 pub use processor::{ProcessorHandle, spawn};
-pub use projection::{ApplyError, KeySpace, PgProjection, Record, RedisProjection, RedisWrite};
-pub use redis_sink::RedisSink;
+pub use projection::{
+    ApplyError, KeySpace, NO_POINT_IN_TIME, PgProjection, Record, RedisProjection, RedisWrite,
+};
+pub use redis_sink::{FROZEN_SUFFIX, RedisSink};
 pub use sink::{Applied, Claim, Sink, SinkError};

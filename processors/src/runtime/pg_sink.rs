@@ -6,6 +6,7 @@
 //! the rest, moves the position, and commits: writes and position are never out of step.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -21,56 +22,90 @@ const SEEN_RETENTION: &str = "48 hours";
 pub struct PgSink<P> {
     projection: P,
     pool: PgPool,
+    /// Whether each batch's commit waits for the WAL flush (see [`Sink::set_serving`]).
+    durable: AtomicBool,
 }
 
 impl<P: PgProjection> PgSink<P> {
+    /// A sink writing `projection`'s version.
     pub fn new(projection: P, pool: PgPool) -> Self {
-        PgSink { projection, pool }
+        PgSink {
+            projection,
+            pool,
+            durable: AtomicBool::new(true),
+        }
     }
 
-    fn seen_table() -> String {
-        format!("{}_seen_events", P::table_prefix())
+    fn seen_table(&self) -> String {
+        format!("{}_seen_events", self.projection.table_prefix())
     }
 }
 
-/// Creates the positions table, the projection's seen-events table and its own tables.
-/// Idempotent; DDL is transactional in PostgreSQL and the transaction-scoped lock serialises
-/// processes migrating at the same moment.
-pub async fn migrate<P: PgProjection>(pool: &PgPool) -> Result<(), SinkError> {
+/// Creates the positions and versions tables, and the tables of `version` of the projection
+/// `name`: its seen-events table and its own (`ddl`, from [`PgProjection::ddl`]). Idempotent;
+/// DDL is transactional in PostgreSQL and the transaction-scoped lock serialises processes
+/// migrating at the same moment.
+pub async fn migrate(pool: &PgPool, name: &str, version: u32, ddl: &str) -> Result<(), SinkError> {
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('surge-migrations'))")
         .execute(&mut *tx)
         .await?;
-    sqlx::query(include_str!("sql/positions.sql"))
-        .execute(&mut *tx)
-        .await?;
+    surge_projections::versions::migrate(&mut tx).await?;
     let seen = format!(
-        "CREATE TABLE IF NOT EXISTS {} (event_id uuid PRIMARY KEY, seen_at timestamptz NOT NULL DEFAULT now())",
-        PgSink::<P>::seen_table()
+        "CREATE TABLE IF NOT EXISTS {}_seen_events (event_id uuid PRIMARY KEY, seen_at timestamptz NOT NULL DEFAULT now())",
+        surge_projections::versions::table_prefix(name, version)
     );
     sqlx::query(&seen).execute(&mut *tx).await?;
-    sqlx::Executor::execute(&mut *tx, P::ddl().as_str()).await?;
+    sqlx::Executor::execute(&mut *tx, ddl).await?;
     tx.commit().await?;
     Ok(())
 }
 
 impl<P: PgProjection> Sink for PgSink<P> {
-    fn id(&self) -> String {
-        format!("{}.v{}", P::NAME, P::VERSION)
+    fn name(&self) -> &'static str {
+        P::NAME
+    }
+
+    fn version(&self) -> u32 {
+        self.projection.version()
+    }
+
+    fn revision(&self) -> u32 {
+        P::REVISION
     }
 
     async fn migrate(&self) -> Result<(), SinkError> {
-        migrate::<P>(&self.pool).await
+        let version = self.version();
+        migrate(&self.pool, P::NAME, version, &P::ddl(version)).await
+    }
+
+    fn set_serving(&self, serving: bool) {
+        self.durable.store(serving, Ordering::Relaxed);
+        self.projection.set_serving(serving);
+    }
+
+    fn point_in_time_start(&self, from_ms: i64) -> Result<i64, &'static str> {
+        self.projection.point_in_time_start(from_ms)
+    }
+
+    async fn seed_before(&self, old: u32, from_ms: i64) -> Result<(), SinkError> {
+        let mut tx = self.pool.begin().await?;
+        self.projection.seed_before(&mut tx, old, from_ms).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn claim(&self, topic: &str, partitions: &[i32]) -> Result<Vec<Claim>, SinkError> {
         let rows: Vec<(i32, i64, i64)> = sqlx::query_as(include_str!("sql/claim.sql"))
             .bind(P::NAME)
-            .bind(P::VERSION as i32)
+            .bind(self.version() as i32)
             .bind(topic)
             .bind(partitions)
             .fetch_all(&self.pool)
             .await?;
+        if rows.is_empty() && !partitions.is_empty() {
+            tracing::info!(processor = %self.id(), "This version no longer serves; its partitions are not claimed.");
+        }
         Ok(rows
             .into_iter()
             .map(|(partition, next_offset, generation)| Claim {
@@ -89,7 +124,14 @@ impl<P: PgProjection> Sink for PgSink<P> {
         next_offset: i64,
     ) -> Result<Applied, SinkError> {
         let mut tx = self.pool.begin().await?;
-        let key = (P::NAME, P::VERSION as i32, topic, claim.partition);
+        if !self.durable.load(Ordering::Relaxed) {
+            // Safe to lose on a crash: the position rolls back with the writes, and the batch
+            // is applied again.
+            sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let key = (P::NAME, self.version() as i32, topic, claim.partition);
         let (stored, generation): (i64, i64) =
             sqlx::query_as(include_str!("sql/lock_position.sql"))
                 .bind(key.0)
@@ -106,7 +148,7 @@ impl<P: PgProjection> Sink for PgSink<P> {
         let ids: Vec<Uuid> = fresh.iter().map(|r| r.event.envelope.event_id).collect();
         let inserted: Vec<(Uuid,)> = sqlx::query_as(&format!(
             "INSERT INTO {} (event_id) SELECT unnest($1::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id",
-            Self::seen_table()
+            self.seen_table()
         ))
         .bind(&ids)
         .fetch_all(&mut *tx)
@@ -140,7 +182,7 @@ impl<P: PgProjection> Sink for PgSink<P> {
     async fn maintain(&self) -> Result<(), SinkError> {
         let prune = format!(
             "DELETE FROM {} WHERE seen_at < now() - interval '{SEEN_RETENTION}'",
-            Self::seen_table()
+            self.seen_table()
         );
         tokio::time::timeout(
             Duration::from_secs(30),

@@ -13,13 +13,13 @@ use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use surge_schemas::Codec;
 
-use super::Record;
+use super::applier::{Applier, Outcome};
 use super::config::ProcessorConfig;
 use super::context::{ClaimingContext, Claims};
 use super::dead_letters::DeadLetters;
 use super::metrics::ProcessorMetrics;
 use super::resume::{Check, Resumes};
-use super::sink::{Claim, Sink, SinkError};
+use super::sink::Sink;
 
 const MAINTAIN_EVERY: Duration = Duration::from_secs(600);
 const IDLE_POLL: Duration = Duration::from_millis(200);
@@ -92,14 +92,22 @@ pub fn spawn<S: Sink>(
         .set("statistics.interval.ms", "5000")
         .create_with_context(context)?;
     consumer.subscribe(&[&config.topic])?;
-    let dead_letters = DeadLetters::new(&config.brokers, &config.topic, &id)?;
+    let applier = Applier {
+        sink: sink.clone(),
+        codec,
+        dead_letters: DeadLetters::new(&config.brokers, &config.topic, &id)?,
+        metrics,
+        topic: config.topic.clone(),
+        id: id.clone(),
+        retry_min: config.retry_min,
+        retry_max: config.retry_max,
+        stop: stop.clone(),
+    };
     let worker = Worker {
         sink,
-        codec,
+        applier,
         config,
-        metrics,
         claims,
-        dead_letters,
         stop: stop.clone(),
         id: id.clone(),
     };
@@ -117,11 +125,9 @@ pub fn spawn<S: Sink>(
 
 struct Worker<S> {
     sink: Arc<S>,
-    codec: Arc<Codec>,
+    applier: Applier<S>,
     config: ProcessorConfig,
-    metrics: ProcessorMetrics,
     claims: Claims,
-    dead_letters: DeadLetters,
     stop: Arc<AtomicBool>,
     id: String,
 }
@@ -168,12 +174,19 @@ impl<S: Sink> Worker<S> {
                 if messages.is_empty() {
                     continue;
                 }
-                if let Some(next) = runtime.block_on(self.process(claim, messages)) {
-                    let _ = done.add_partition_offset(
-                        &self.config.topic,
-                        partition,
-                        Offset::Offset(next),
-                    );
+                match runtime.block_on(self.applier.process(claim, messages, None)) {
+                    Outcome::Applied(next) => {
+                        let _ = done.add_partition_offset(
+                            &self.config.topic,
+                            partition,
+                            Offset::Offset(next),
+                        );
+                    }
+                    Outcome::Fenced => {
+                        tracing::warn!(processor = %self.id, partition, "Fenced: another processor owns this partition now, or a rebuilt version replaced this one; dropping the batch.");
+                        self.claims.lock().expect("claims lock").remove(&partition);
+                    }
+                    Outcome::Stopping => {}
                 }
             }
             // Kafka's committed offsets are only for outside tools (lag dashboards); resuming
@@ -219,154 +232,4 @@ impl<S: Sink> Worker<S> {
         }
         batch
     }
-
-    /// Decodes and applies one partition's messages; returns the next offset when applied.
-    async fn process(&self, claim: Claim, messages: Vec<OwnedMessage>) -> Option<i64> {
-        let next_offset = messages.last().map(|m| m.offset() + 1)?;
-        let mut records = Vec::with_capacity(messages.len());
-        let mut sources = Vec::with_capacity(messages.len());
-        for message in messages {
-            match self.decode(&message).await {
-                Decoded::Event(event) => {
-                    records.push(Record {
-                        partition: message.partition(),
-                        offset: message.offset(),
-                        event: *event,
-                    });
-                    sources.push(message);
-                }
-                Decoded::DeadLettered => {}
-                Decoded::Stopping => return None,
-            }
-        }
-        self.apply(claim, records, sources, next_offset).await
-    }
-
-    /// Registry outages are retried, not dead-lettered: they say nothing about the event.
-    async fn decode(&self, message: &OwnedMessage) -> Decoded {
-        let mut backoff = self.config.retry_min;
-        loop {
-            let Some(payload) = message.payload() else {
-                return self
-                    .dead_letter(message, "decode", "record has no payload")
-                    .await;
-            };
-            match self.codec.decode(payload).await {
-                Ok(event) => return Decoded::Event(Box::new(event)),
-                Err(error) if error.is_transient() => {
-                    tracing::warn!(%error, processor = %self.id, "Schema registry unavailable; retrying.");
-                    if self.stopping() {
-                        return Decoded::Stopping;
-                    }
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(self.config.retry_max);
-                }
-                Err(error) => {
-                    return self
-                        .dead_letter(message, "decode", &error.to_string())
-                        .await;
-                }
-            }
-        }
-    }
-
-    async fn apply(
-        &self,
-        claim: Claim,
-        mut records: Vec<Record>,
-        mut sources: Vec<OwnedMessage>,
-        next_offset: i64,
-    ) -> Option<i64> {
-        let partition = claim.partition.to_string();
-        let mut backoff = self.config.retry_min;
-        loop {
-            let started = Instant::now();
-            match self
-                .sink
-                .apply(&self.config.topic, claim, &records, next_offset)
-                .await
-            {
-                Ok(applied) => {
-                    let labels = [self.id.as_str(), partition.as_str()];
-                    self.metrics
-                        .events_applied
-                        .with_label_values(&labels)
-                        .inc_by(applied.events as u64);
-                    self.metrics
-                        .applied_offset
-                        .with_label_values(&labels)
-                        .set(next_offset);
-                    self.metrics
-                        .batch_size
-                        .with_label_values(&[&self.id])
-                        .observe(records.len() as f64);
-                    self.metrics
-                        .apply_seconds
-                        .with_label_values(&[&self.id])
-                        .observe(started.elapsed().as_secs_f64());
-                    return Some(next_offset);
-                }
-                Err(SinkError::Fenced) => {
-                    tracing::warn!(processor = %self.id, partition = claim.partition, "Fenced: another processor owns this partition now; dropping the batch.");
-                    self.metrics.fenced.with_label_values(&[&self.id]).inc();
-                    self.claims
-                        .lock()
-                        .expect("claims lock")
-                        .remove(&claim.partition);
-                    return None;
-                }
-                Err(SinkError::Poison { event_id, reason }) => {
-                    let Some(index) = records
-                        .iter()
-                        .position(|r| r.event.envelope.event_id == event_id)
-                    else {
-                        tracing::error!(%event_id, "A projection rejected an event that is not in the batch.");
-                        return None;
-                    };
-                    if let Decoded::Stopping =
-                        self.dead_letter(&sources[index], "rejected", &reason).await
-                    {
-                        return None;
-                    }
-                    records.remove(index);
-                    sources.remove(index);
-                }
-                Err(SinkError::Transient(error)) => {
-                    tracing::warn!(%error, processor = %self.id, partition = claim.partition, ?backoff, "Applying a batch failed; retrying.");
-                    self.metrics.retries.with_label_values(&[&self.id]).inc();
-                    if self.stopping() {
-                        return None;
-                    }
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(self.config.retry_max);
-                }
-            }
-        }
-    }
-
-    /// Dead-letters durably; retries until the broker takes it, so nothing is skipped silently.
-    /// Only a stop request ends the retries, and then the batch is not applied either.
-    async fn dead_letter(&self, message: &OwnedMessage, kind: &str, reason: &str) -> Decoded {
-        tracing::warn!(processor = %self.id, partition = message.partition(), offset = message.offset(), reason, "Dead-lettering an event.");
-        let mut backoff = self.config.retry_min;
-        while let Err(error) = self.dead_letters.send(message, reason).await {
-            tracing::error!(%error, "Writing a dead letter failed; retrying.");
-            if self.stopping() {
-                return Decoded::Stopping;
-            }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(self.config.retry_max);
-        }
-        self.metrics
-            .dead_letters
-            .with_label_values(&[&self.id, kind])
-            .inc();
-        Decoded::DeadLettered
-    }
-}
-
-enum Decoded {
-    Event(Box<surge_schemas::Event>),
-    DeadLettered,
-    Stopping,
 }

@@ -35,19 +35,28 @@ impl From<sqlx::Error> for ApplyError {
 
 /// A projection kept in PostgreSQL.
 ///
+/// A value of it writes the tables of one version (`<name>_v<version>_*`): the version that
+/// serves, or the next one `surge replay` builds beside it.
+///
 /// The runtime opens one transaction per partition batch, checks the fencing generation, drops
 /// events already applied (offset below the stored position, or an event id seen before), calls
 /// [`PgProjection::apply`] with what is left, moves the position, and commits. So `apply` sees
 /// each event once, in partition order, and must not commit or roll back itself.
 pub trait PgProjection: Send + Sync + 'static {
     /// Stable name, e.g. `wallets`. With the version it names the tables (`wallets_v1_ledger`)
-    /// and the consumer group, so a rebuild can write a new version beside the serving one.
+    /// and the consumer group.
     const NAME: &'static str;
-    const VERSION: u32;
+    /// The revision of this projection's code. Bump it when what the projection writes for an
+    /// event changes; the new code is then deployed by rebuilding a new version
+    /// (`surge replay`), since a version is only ever written by the revision that built it.
+    const REVISION: u32;
 
     /// Idempotent DDL for this version's tables (`CREATE TABLE IF NOT EXISTS ...`), where
     /// `{t}` stands for the table prefix `<name>_v<version>`. Run by `surge migrate`.
     fn migrations() -> &'static [&'static str];
+
+    /// The version whose tables this value writes.
+    fn version(&self) -> u32;
 
     /// Applies `records` (one partition, ascending offsets, none applied before).
     fn apply(
@@ -55,6 +64,10 @@ pub trait PgProjection: Send + Sync + 'static {
         tx: &mut sqlx::PgConnection,
         records: &[Record],
     ) -> impl Future<Output = Result<(), ApplyError>> + Send;
+
+    /// Whether this version serves (the default) or is being rebuilt; a projection with side
+    /// effects (a deriver emitting events) suppresses them while it is rebuilt.
+    fn set_serving(&self, _serving: bool) {}
 
     /// Periodic housekeeping of the projection's own tables (e.g. retention), off the hot path.
     fn maintain(
@@ -64,20 +77,45 @@ pub trait PgProjection: Send + Sync + 'static {
         async { Ok(()) }
     }
 
-    /// The table prefix, `<name>_v<version>`.
-    fn table_prefix() -> String {
-        format!("{}_v{}", Self::NAME, Self::VERSION)
+    /// Where a rebuild asked to start at `from_ms` (unix ms) really starts: the projection may
+    /// take it back to a boundary it keeps data by. Most projections fold every event since the
+    /// first, so they refuse with the reason.
+    fn point_in_time_start(&self, _from_ms: i64) -> Result<i64, &'static str> {
+        Err(NO_POINT_IN_TIME)
     }
 
-    /// [`migrations`](Self::migrations) for this version's prefix, as one script (several
+    /// For a point-in-time rebuild starting at `from_ms` (as returned by
+    /// [`point_in_time_start`](Self::point_in_time_start)): copies from version `old` what it holds from
+    /// before `from_ms` into this version's (empty) tables, inside the rebuild's first
+    /// transaction. Only called when `point_in_time_start` accepted the instant.
+    fn seed_before(
+        &self,
+        _tx: &mut sqlx::PgConnection,
+        _old: u32,
+        _from_ms: i64,
+    ) -> impl Future<Output = Result<(), ApplyError>> + Send {
+        async { Ok(()) }
+    }
+
+    /// The table prefix, `<name>_v<version>`.
+    fn table_prefix(&self) -> String {
+        surge_projections::versions::table_prefix(Self::NAME, self.version())
+    }
+
+    /// [`migrations`](Self::migrations) for `version`'s table prefix, as one script (several
     /// statements, one simple-protocol round trip).
-    fn ddl() -> String {
+    fn ddl(version: u32) -> String {
+        let prefix = surge_projections::versions::table_prefix(Self::NAME, version);
         Self::migrations()
             .iter()
-            .map(|d| surge_projections::table_prefix::render(d, &Self::table_prefix()) + ";\n")
+            .map(|d| surge_projections::table_prefix::render(d, &prefix) + ";\n")
             .collect()
     }
 }
+
+/// Why most projections refuse a point-in-time rebuild.
+pub const NO_POINT_IN_TIME: &str =
+    "its state folds every event since the first, so it can only be rebuilt from offset zero";
 
 /// A projection kept in Redis: a pure function from one event to the writes it causes.
 ///
@@ -86,7 +124,8 @@ pub trait PgProjection: Send + Sync + 'static {
 /// the watermark; an event at or below the watermark changes nothing.
 pub trait RedisProjection: Send + Sync + 'static {
     const NAME: &'static str;
-    const VERSION: u32;
+    /// The revision of this projection's code (see [`PgProjection::REVISION`]).
+    const REVISION: u32;
 
     /// Per-user state the fold needs (`()` when none). The runtime loads it for the batch's users
     /// from the hash `<keyspace>:state` (field = user id, JSON value), threads it through the
@@ -118,7 +157,7 @@ pub struct KeySpace {
 impl KeySpace {
     pub fn new(deployment_prefix: &str, name: &str, version: u32) -> Self {
         KeySpace {
-            base: format!("{deployment_prefix}:{name}:v{version}"),
+            base: surge_projections::versions::keys_base(deployment_prefix, name, version),
         }
     }
 

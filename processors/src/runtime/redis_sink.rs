@@ -14,23 +14,38 @@ use redis::aio::ConnectionManager;
 use super::sink::{Applied, Claim, Sink, SinkError};
 use super::{KeySpace, Record, RedisProjection, RedisWrite};
 
+/// The key suffix of a version's freeze lease: while it exists, batches wait (see
+/// `crate::versions::switch`).
+pub const FROZEN_SUFFIX: &str = "frozen";
+
 /// Event ids are remembered this long (duplicates arrive within the 24 h idempotency window).
 const SEEN_TTL_SECS: u64 = 48 * 3600;
 
 pub struct RedisSink<P> {
     projection: P,
     redis: ConnectionManager,
+    version: u32,
     keys: KeySpace,
+    /// The projection's versions hash (which versions may still be claimed).
+    versions_key: String,
     apply_script: Script,
     claim_script: Script,
 }
 
 impl<P: RedisProjection> RedisSink<P> {
-    pub fn new(projection: P, redis: ConnectionManager, deployment_prefix: &str) -> Self {
+    /// A sink writing `version` of `projection` under `deployment_prefix`.
+    pub fn new(
+        projection: P,
+        redis: ConnectionManager,
+        deployment_prefix: &str,
+        version: u32,
+    ) -> Self {
         RedisSink {
             projection,
             redis,
-            keys: KeySpace::new(deployment_prefix, P::NAME, P::VERSION),
+            version,
+            keys: KeySpace::new(deployment_prefix, P::NAME, version),
+            versions_key: surge_projections::versions::registry_key(deployment_prefix, P::NAME),
             apply_script: Script::new(include_str!("lua/apply.lua")),
             claim_script: Script::new(include_str!("lua/claim.lua")),
         }
@@ -51,8 +66,16 @@ impl<P: RedisProjection> RedisSink<P> {
 }
 
 impl<P: RedisProjection> Sink for RedisSink<P> {
-    fn id(&self) -> String {
-        format!("{}.v{}", P::NAME, P::VERSION)
+    fn name(&self) -> &'static str {
+        P::NAME
+    }
+
+    fn version(&self) -> u32 {
+        self.version
+    }
+
+    fn revision(&self) -> u32 {
+        P::REVISION
     }
 
     async fn migrate(&self) -> Result<(), SinkError> {
@@ -64,11 +87,16 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
         let mut invocation = self.claim_script.prepare_invoke();
         invocation
             .key(self.keys.key("positions"))
-            .key(self.keys.key("generations"));
+            .key(self.keys.key("generations"))
+            .key(&self.versions_key)
+            .arg(self.version);
         for &p in partitions {
             invocation.arg(Self::field(topic, p));
         }
         let flat: Vec<i64> = invocation.invoke_async(&mut conn).await?;
+        if flat.is_empty() && !partitions.is_empty() {
+            tracing::info!(processor = %self.id(), "This version no longer serves; its partitions are not claimed.");
+        }
         Ok(partitions
             .iter()
             .zip(flat.chunks_exact(2))
@@ -153,6 +181,7 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
             .key(self.keys.key("positions"))
             .key(self.keys.key("generations"))
             .key(self.keys.key("state"))
+            .key(self.keys.key(FROZEN_SUFFIX))
             .arg(&field)
             .arg(claim.generation)
             .arg(stored)
@@ -183,6 +212,9 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
                 events: to_apply.len(),
             }),
             "FENCED" => Err(SinkError::Fenced),
+            "FROZEN" => Err(SinkError::Transient(
+                "the version is frozen while a rebuilt version takes over; retrying".into(),
+            )),
             other => Err(SinkError::Transient(format!(
                 "watermark check failed ({other}); retrying the batch"
             ))),

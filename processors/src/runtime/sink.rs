@@ -6,7 +6,7 @@ use std::future::Future;
 
 use uuid::Uuid;
 
-use super::Record;
+use super::{NO_POINT_IN_TIME, Record};
 
 /// Where a newly assigned partition resumes, and the generation that fences older owners.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,11 +60,43 @@ pub struct Applied {
 }
 
 pub trait Sink: Send + Sync + 'static {
+    /// The projection's name.
+    fn name(&self) -> &'static str;
+
+    /// The projection version this sink writes.
+    fn version(&self) -> u32;
+
+    /// The revision of the projection's code (a version is only written by its own revision).
+    fn revision(&self) -> u32;
+
     /// `<name>.v<version>`: names the consumer group, the metrics and dead letters.
-    fn id(&self) -> String;
+    fn id(&self) -> String {
+        format!("{}.v{}", self.name(), self.version())
+    }
 
     /// Creates what the sink needs (tables, positions), idempotently.
     fn migrate(&self) -> impl Future<Output = Result<(), SinkError>> + Send;
+
+    /// Whether the version serves (the default) or is being rebuilt. While rebuilt, nobody
+    /// reads it: commits need not wait for durability (a crash may lose the last ones, positions
+    /// included, and those batches are simply applied again), and side effects (derived events)
+    /// are suppressed.
+    fn set_serving(&self, _serving: bool) {}
+
+    /// Where a rebuild asked to start at `from_ms` really starts, or why it cannot (see
+    /// [`PgProjection::point_in_time_start`](super::PgProjection::point_in_time_start)).
+    fn point_in_time_start(&self, _from_ms: i64) -> Result<i64, &'static str> {
+        Err(NO_POINT_IN_TIME)
+    }
+
+    /// Copies what version `old` holds from before `from_ms` (point-in-time rebuilds only).
+    fn seed_before(
+        &self,
+        _old: u32,
+        _from_ms: i64,
+    ) -> impl Future<Output = Result<(), SinkError>> + Send {
+        async { Ok(()) }
+    }
 
     /// Takes ownership of `partitions` of `topic`: bumps each generation, returns where to resume.
     fn claim(

@@ -40,7 +40,7 @@ fn at_times(events: Vec<(i64, i64, Payload)>) -> Vec<Record> {
 }
 
 fn store() -> ActivityStore {
-    ActivityStore::new(&Activity::table_prefix())
+    ActivityStore::new(&Activity::new(1, CENTURY).table_prefix())
 }
 
 async fn partitions(db: &TestDb) -> BTreeSet<String> {
@@ -59,7 +59,7 @@ async fn partitions(db: &TestDb) -> BTreeSet<String> {
 async fn counts_and_active_users_equal_a_fold_over_the_events_across_batches_and_days() {
     let db = TestDb::new().await;
     db.migrate::<Activity>().await;
-    let activity = Activity::new(CENTURY);
+    let activity = Activity::new(1, CENTURY);
     // Three users over two days, minute boundaries included, in two batches.
     let day = day_of(T0);
     let midnight = i64::from(day + 1) * MS_PER_DAY;
@@ -143,14 +143,14 @@ async fn retention_drops_whole_old_days_and_keeps_recent_ones() {
     let now = now_ms();
     let old = now - 10 * MS_PER_DAY;
     db.apply(
-        &Activity::new(CENTURY),
+        &Activity::new(1, CENTURY),
         &at_times(vec![(old, ALICE, taps(1)), (now, BOB, taps(1))]),
     )
     .await
     .unwrap();
     assert_eq!(partitions(&db).await.len(), 4);
 
-    Activity::new(Duration::from_secs(5 * 86_400))
+    Activity::new(1, Duration::from_secs(5 * 86_400))
         .maintain(&db.pool)
         .await
         .unwrap();
@@ -171,7 +171,7 @@ async fn retention_drops_whole_old_days_and_keeps_recent_ones() {
     assert_eq!(daily, vec![(day_of(now), 1)]);
     // The projector goes on writing after a drop, recreating a day it needs.
     db.apply(
-        &Activity::new(CENTURY),
+        &Activity::new(1, CENTURY),
         &at_times(vec![(now, ALICE, taps(1))]),
     )
     .await
@@ -188,7 +188,7 @@ async fn events_older_than_retention_are_not_recorded() {
     let db = TestDb::new().await;
     db.migrate::<Activity>().await;
     let now = now_ms();
-    let activity = Activity::new(Duration::from_secs(2 * 86_400));
+    let activity = Activity::new(1, Duration::from_secs(2 * 86_400));
     db.apply(
         &activity,
         &at_times(vec![
@@ -216,7 +216,7 @@ async fn two_processors_creating_the_same_day_at_once_both_commit() {
     db.migrate::<Activity>().await;
     let now = now_ms();
     // Separate projector instances, as in two processes: neither knows the day exists.
-    let (one, two) = (Activity::new(CENTURY), Activity::new(CENTURY));
+    let (one, two) = (Activity::new(1, CENTURY), Activity::new(1, CENTURY));
     let (alice, bob) = (
         at_times(vec![(now, ALICE, taps(1))]),
         at_times(vec![(now, BOB, taps(1))]),

@@ -3,7 +3,7 @@
 use super::*;
 
 fn store() -> ProfileStore {
-    ProfileStore::new(&Profiles::table_prefix())
+    ProfileStore::new(&Profiles::at(1).table_prefix())
 }
 
 #[tokio::test]
@@ -31,7 +31,7 @@ async fn a_batch_becomes_one_row_per_user_read_back_exactly() {
             (ALICE, session("Alice", Some("ref_5550000003"))),
         ],
     );
-    db.apply(&Profiles, &records).await.unwrap();
+    db.apply(&Profiles::at(1), &records).await.unwrap();
 
     let alice = store()
         .profile(&db.pool, ALICE)
@@ -85,7 +85,7 @@ async fn later_batches_fold_onto_the_stored_rows() {
     let db = TestDb::new().await;
     db.migrate::<Profiles>().await;
     db.apply(
-        &Profiles,
+        &Profiles::at(1),
         &batch(
             0,
             vec![
@@ -97,7 +97,7 @@ async fn later_batches_fold_onto_the_stored_rows() {
     .await
     .unwrap();
     db.apply(
-        &Profiles,
+        &Profiles::at(1),
         &batch(
             2,
             vec![
@@ -112,7 +112,7 @@ async fn later_batches_fold_onto_the_stored_rows() {
     .await
     .unwrap();
     db.apply(
-        &Profiles,
+        &Profiles::at(1),
         &batch(
             7,
             vec![
@@ -159,7 +159,7 @@ async fn a_batch_without_profile_events_writes_nothing() {
     let db = TestDb::new().await;
     db.migrate::<Profiles>().await;
     db.apply(
-        &Profiles,
+        &Profiles::at(1),
         &batch(0, vec![(BOB, credit(ALICE)), (BOB, credit(CAROL))]),
     )
     .await

@@ -7,7 +7,7 @@ use surge_processors::projectors::wallets::{number, plan};
 use super::*;
 
 fn store() -> WalletStore {
-    WalletStore::new(&Wallets::table_prefix())
+    WalletStore::new(&Wallets::at(1).table_prefix())
 }
 
 /// Users whose balance or entry count differs from their ledger, or whose ledger's
@@ -64,7 +64,7 @@ async fn a_mixed_batch_keeps_every_balance_equal_to_its_ledger() {
     db.migrate::<Wallets>().await;
     db.migrate::<Wallets>().await; // migrations are idempotent
     let records = mixed();
-    db.apply(&Wallets, &records).await.unwrap();
+    db.apply(&Wallets::at(1), &records).await.unwrap();
 
     // 25 taps + 100 + 200 (check-ins) + 500 (referral) + 300 (check-in).
     let alice = store()
@@ -140,7 +140,7 @@ async fn applying_the_same_events_again_cannot_double_count() {
     let db = TestDb::new().await;
     db.migrate::<Wallets>().await;
     let records = mixed();
-    db.apply(&Wallets, &records).await.unwrap();
+    db.apply(&Wallets::at(1), &records).await.unwrap();
 
     // The same events again in a fresh call, as if the runtime's deduplication had failed,
     // with new events placed after duplicates of their users' events.
@@ -148,7 +148,7 @@ async fn applying_the_same_events_again_cannot_double_count() {
     let new = batch(10, vec![(ALICE, taps(1)), (BOB, taps(3))]);
     again.insert(3, new[0].clone());
     again.push(new[1].clone());
-    db.apply(&Wallets, &again).await.unwrap();
+    db.apply(&Wallets::at(1), &again).await.unwrap();
 
     let alice = store().wallet(&db.pool, ALICE, 1).await.unwrap().unwrap();
     assert_eq!((alice.balance, alice.entries), (1_126, 6));
@@ -178,7 +178,7 @@ async fn applying_the_same_events_again_cannot_double_count() {
     assert_eq!(inconsistencies(&db).await, Vec::<i64>::new());
 
     // A third time: nothing moves.
-    db.apply(&Wallets, &again).await.unwrap();
+    db.apply(&Wallets::at(1), &again).await.unwrap();
     assert_eq!(
         (balance(&db, ALICE).await, balance(&db, BOB).await),
         (Some(1_126), Some(10))
@@ -191,13 +191,13 @@ async fn streaks_carry_across_batches() {
     let db = TestDb::new().await;
     db.migrate::<Wallets>().await;
     db.apply(
-        &Wallets,
+        &Wallets::at(1),
         &batch(0, vec![(ALICE, checkin(10)), (ALICE, checkin(11))]),
     )
     .await
     .unwrap();
     db.apply(
-        &Wallets,
+        &Wallets::at(1),
         &batch(
             2,
             vec![(ALICE, taps(1)), (ALICE, checkin(11)), (ALICE, checkin(12))],
@@ -206,7 +206,7 @@ async fn streaks_carry_across_batches() {
     .await
     .unwrap();
     db.apply(
-        &Wallets,
+        &Wallets::at(1),
         &batch(5, vec![(ALICE, checkin(9)), (ALICE, checkin(14))]),
     )
     .await
@@ -237,7 +237,7 @@ async fn a_poison_event_fails_its_batch_before_anything_is_written() {
         0,
         vec![(ALICE, taps(5)), (BOB, taps(-3)), (ALICE, checkin(1))],
     );
-    match db.apply(&Wallets, &records).await {
+    match db.apply(&Wallets::at(1), &records).await {
         Err(ApplyError::Poison { event_id, .. }) => {
             assert_eq!(event_id, records[1].event.envelope.event_id)
         }
@@ -252,7 +252,7 @@ async fn the_ledger_reads_newest_first_in_pages() {
     let db = TestDb::new().await;
     db.migrate::<Wallets>().await;
     let records = batch(0, (1..=5).map(|n| (ALICE, taps(n))).collect());
-    db.apply(&Wallets, &records).await.unwrap();
+    db.apply(&Wallets::at(1), &records).await.unwrap();
 
     let wallet = store().wallet(&db.pool, ALICE, 2).await.unwrap().unwrap();
     assert_eq!((wallet.balance, wallet.entries), (15, 5));

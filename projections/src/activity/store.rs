@@ -226,6 +226,57 @@ impl ActivityStore {
         }
     }
 
+    /// Copies what `old` (another version's store) holds from before `first_day` into these
+    /// (empty) tables, inside the caller's transaction: for a rebuild that replays only the
+    /// events from `first_day` on. Returns the rows copied.
+    pub async fn copy_before(
+        &self,
+        conn: &mut PgConnection,
+        old: &ActivityStore,
+        first_day: i32,
+    ) -> Result<u64, sqlx::Error> {
+        let start = format!("(date '1970-01-01' + {first_day})");
+        let copy = |table: &str, column: &str| {
+            format!(
+                "INSERT INTO {new}_{table} SELECT * FROM {old}_{table} WHERE {column} < {start} \
+                 ON CONFLICT DO NOTHING",
+                new = self.prefix,
+                old = old.prefix
+            )
+        };
+        if self.layout(&mut *conn).await? == Layout::Timescale {
+            let copied = sqlx::query(&copy("events", "at")).execute(conn).await?;
+            return Ok(copied.rows_affected());
+        }
+        let tables = [
+            format!("{}_per_minute", old.prefix),
+            format!("{}_daily_users", old.prefix),
+        ];
+        let partitions: Vec<String> = sqlx::query_scalar(include_str!("sql/partitions.sql"))
+            .bind(&tables[..])
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut days: Vec<i32> = partitions
+            .iter()
+            .filter_map(|name| tables.iter().find_map(|t| partition_day(t, name)))
+            .filter(|day| *day < first_day)
+            .collect();
+        days.sort_unstable();
+        days.dedup();
+        let batch = ActivityBatch {
+            active: days.iter().map(|day| (*day, 0)).collect(),
+            ..ActivityBatch::default()
+        };
+        self.ensure_days(&mut *conn, &batch).await?;
+        let minutes = sqlx::query(&copy("per_minute", "minute"))
+            .execute(&mut *conn)
+            .await?;
+        let users = sqlx::query(&copy("daily_users", "day"))
+            .execute(conn)
+            .await?;
+        Ok(minutes.rows_affected() + users.rows_affected())
+    }
+
     /// Events per minute by type in `[from, to)` (unix seconds), ascending.
     pub async fn per_minute(
         &self,

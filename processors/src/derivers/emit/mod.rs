@@ -19,6 +19,7 @@ mod transactional;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use prometheus::IntCounterVec;
 use rdkafka::error::KafkaError;
@@ -82,6 +83,7 @@ pub struct Emitter {
     /// Labelled by `processor` and `outcome`.
     transactions: IntCounterVec,
     chosen: OnceCell<Chosen>,
+    suppressed: AtomicBool,
 }
 
 enum Chosen {
@@ -118,7 +120,16 @@ impl Emitter {
             codec,
             transactions,
             chosen: OnceCell::new(),
+            suppressed: AtomicBool::new(false),
         }
+    }
+
+    /// Stops (`true`) or resumes emitting. A version being rebuilt emits nothing: every event
+    /// it derives was derived and emitted by the serving version, and a rebuild never passes
+    /// the serving version's position before it becomes the serving version itself (see
+    /// `crate::versions::switch`).
+    pub fn suppress(&self, suppressed: bool) {
+        self.suppressed.store(suppressed, Ordering::Relaxed);
     }
 
     async fn choose(&self) -> Result<Chosen, KafkaError> {
@@ -149,6 +160,9 @@ impl Emitter {
         derived: Vec<Derived>,
         next_offset: i64,
     ) -> Result<(), ApplyError> {
+        if self.suppressed.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         let chosen = self.chosen.get_or_try_init(|| self.choose()).await;
         match chosen.map_err(|e| {
             ApplyError::Transient(format!("choosing how to emit derived events failed: {e}"))

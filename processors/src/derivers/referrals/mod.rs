@@ -30,23 +30,39 @@ use crate::derivers::emit::{Derived, Emitter};
 use crate::runtime::{ApplyError, PgProjection, Record};
 
 pub struct Referrals {
+    version: u32,
     emitter: Arc<Emitter>,
     outcomes: IntCounterVec,
 }
 
 impl Referrals {
-    /// `outcomes` is labelled by `processor` and `outcome`.
-    pub fn new(emitter: Arc<Emitter>, outcomes: IntCounterVec) -> Self {
-        Referrals { emitter, outcomes }
+    /// The deriver writing `version`'s tables. `outcomes` is labelled by `processor` and
+    /// `outcome`.
+    pub fn new(version: u32, emitter: Arc<Emitter>, outcomes: IntCounterVec) -> Self {
+        Referrals {
+            version,
+            emitter,
+            outcomes,
+        }
     }
 }
 
 impl PgProjection for Referrals {
     const NAME: &'static str = "referrals";
-    const VERSION: u32 = 1;
+    const REVISION: u32 = 1;
 
     fn migrations() -> &'static [&'static str] {
         &[include_str!("sql/users.sql")]
+    }
+
+    fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// A rebuild decides (and records first sessions) as the serving version does, but emits
+    /// nothing until it serves.
+    fn set_serving(&self, serving: bool) {
+        self.emitter.suppress(!serving);
     }
 
     async fn apply(
@@ -54,7 +70,8 @@ impl PgProjection for Referrals {
         tx: &mut sqlx::PgConnection,
         records: &[Record],
     ) -> Result<(), ApplyError> {
-        let table = format!("{}_users", Self::table_prefix());
+        let table = format!("{}_users", self.table_prefix());
+        let processor = format!("{}.v{}", Self::NAME, self.version);
         let sessions: Vec<&Record> = records
             .iter()
             .filter(|r| matches!(r.event.payload, Payload::SessionStarted(_)))
@@ -76,7 +93,7 @@ impl PgProjection for Referrals {
             let first = firsts.get(&record.event.envelope.user_id).copied();
             let outcome = decide(&record.event, first, |id| known.contains(&id));
             self.outcomes
-                .with_label_values(&["referrals.v1", outcome.label()])
+                .with_label_values(&[processor.as_str(), outcome.label()])
                 .inc();
             if let Outcome::Credit(event) = outcome {
                 derived.push(Derived {

@@ -28,7 +28,7 @@ fn record(occurred_at: i64, payload: impl Into<Payload>) -> Record {
 }
 
 fn keys() -> KeySpace {
-    KeySpace::new("test", Feed::NAME, Feed::VERSION)
+    KeySpace::new("test", Feed::NAME, 1)
 }
 
 fn writes(record: &Record) -> Result<Vec<RedisWrite>, ApplyError> {

@@ -14,7 +14,7 @@ const MONDAY_MIDNIGHT: i64 = 1_795_392_000_000;
 const NEW_YEAR_2027: i64 = 1_798_761_600_000;
 
 fn keys() -> KeySpace {
-    KeySpace::new("test", Leaderboard::NAME, Leaderboard::VERSION)
+    KeySpace::new("test", Leaderboard::NAME, 1)
 }
 
 fn record(n: u128, occurred_at: i64, payload: impl Into<Payload>) -> Record {

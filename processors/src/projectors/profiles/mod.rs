@@ -11,26 +11,38 @@ mod fold;
 
 pub use fold::{fold, fold_batch, referrer, touches};
 
-use std::sync::LazyLock;
-
 use surge_projections::profiles::{self, ProfileStore};
+use surge_projections::versions::table_prefix;
 
 use crate::runtime::{ApplyError, PgProjection, Record};
 
-/// The profiles projection, version 1.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Profiles;
+/// The profiles projection, writing the tables of one version.
+#[derive(Debug, Clone)]
+pub struct Profiles {
+    version: u32,
+    /// The SQL rendered for this version's tables once.
+    store: ProfileStore,
+}
 
-/// The SQL rendered for this version's tables once.
-static STORE: LazyLock<ProfileStore> =
-    LazyLock::new(|| ProfileStore::new(&Profiles::table_prefix()));
+impl Profiles {
+    pub fn at(version: u32) -> Self {
+        Profiles {
+            version,
+            store: ProfileStore::new(&table_prefix(Self::NAME, version)),
+        }
+    }
+}
 
 impl PgProjection for Profiles {
     const NAME: &'static str = "profiles";
-    const VERSION: u32 = 1;
+    const REVISION: u32 = 1;
 
     fn migrations() -> &'static [&'static str] {
         profiles::MIGRATIONS
+    }
+
+    fn version(&self) -> u32 {
+        self.version
     }
 
     async fn apply(
@@ -48,9 +60,9 @@ impl PgProjection for Profiles {
         if users.is_empty() {
             return Ok(());
         }
-        let stored = STORE.load(&mut *tx, &users).await?;
+        let stored = self.store.load(&mut *tx, &users).await?;
         let rows = fold_batch(stored, records);
-        STORE.upsert(&mut *tx, &rows).await?;
+        self.store.upsert(&mut *tx, &rows).await?;
         Ok(())
     }
 }

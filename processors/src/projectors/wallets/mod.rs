@@ -19,27 +19,41 @@ mod fold;
 pub use fold::{Plan, checkin_users, earning_users, entry, number, plan};
 
 use std::collections::HashSet;
-use std::sync::LazyLock;
 
 use sqlx::Connection;
+use surge_projections::versions::table_prefix;
 use surge_projections::wallets::{self, WalletStore};
 use uuid::Uuid;
 
 use crate::runtime::{ApplyError, PgProjection, Record};
 
-/// The wallets projection, version 1.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Wallets;
+/// The wallets projection, writing the tables of one version.
+#[derive(Debug, Clone)]
+pub struct Wallets {
+    version: u32,
+    /// The SQL rendered for this version's tables once.
+    store: WalletStore,
+}
 
-/// The SQL rendered for this version's tables once.
-static STORE: LazyLock<WalletStore> = LazyLock::new(|| WalletStore::new(&Wallets::table_prefix()));
+impl Wallets {
+    pub fn at(version: u32) -> Self {
+        Wallets {
+            version,
+            store: WalletStore::new(&table_prefix(Self::NAME, version)),
+        }
+    }
+}
 
 impl PgProjection for Wallets {
     const NAME: &'static str = "wallets";
-    const VERSION: u32 = 1;
+    const REVISION: u32 = 1;
 
     fn migrations() -> &'static [&'static str] {
         wallets::MIGRATIONS
+    }
+
+    fn version(&self) -> u32 {
+        self.version
     }
 
     /// Uses a savepoint of its own, released or rolled back here; never ends `tx`.
@@ -52,14 +66,14 @@ impl PgProjection for Wallets {
         if users.is_empty() {
             return Ok(());
         }
-        let stored = STORE.load(&mut *tx, &users).await?;
+        let stored = self.store.load(&mut *tx, &users).await?;
         let plan = plan(records, stored.streaks)?;
         if plan.entries.is_empty() {
             return Ok(()); // A streak only moves with a check-in that earns.
         }
         let rows = number(&plan.entries, &stored.balances, &HashSet::new());
         let mut attempt = tx.begin().await?;
-        let inserted = STORE.write(&mut attempt, &rows, &plan.streaks).await?;
+        let inserted = self.store.write(&mut attempt, &rows, &plan.streaks).await?;
         if inserted == rows.len() {
             attempt.commit().await?;
             return Ok(());
@@ -67,9 +81,9 @@ impl PgProjection for Wallets {
         // Some events were in the ledger already: undo, and number the rest without them.
         attempt.rollback().await?;
         let ids: Vec<Uuid> = rows.iter().map(|e| e.event_id).collect();
-        let applied = STORE.applied(&mut *tx, &ids).await?;
+        let applied = self.store.applied(&mut *tx, &ids).await?;
         let rows = number(&plan.entries, &stored.balances, &applied);
-        let inserted = STORE.write(&mut *tx, &rows, &plan.streaks).await?;
+        let inserted = self.store.write(&mut *tx, &rows, &plan.streaks).await?;
         if inserted != rows.len() {
             return Err(ApplyError::Transient(
                 "the ledger gained events of this batch while it was applied".into(),

@@ -1,10 +1,12 @@
 -- Applies one partition batch of a Redis projection atomically.
--- KEYS[1] positions hash, KEYS[2] generations hash, KEYS[3] per-user state hash.
+-- KEYS[1] positions hash, KEYS[2] generations hash, KEYS[3] per-user state hash, KEYS[4] the
+-- version's freeze lease (set while a rebuilt version takes over from this one).
 -- ARGV: field, generation, expected offset, next offset, seen TTL secs,
 --       n seen keys, seen keys..., n writes, writes as (op, key, a, b)..., n states, (user, json)...
 -- Every check runs before the first write: Redis does not roll back a script that fails midway.
 local field = ARGV[1]
 if redis.call('HGET', KEYS[2], field) ~= ARGV[2] then return 'FENCED' end
+if redis.call('EXISTS', KEYS[4]) == 1 then return 'FROZEN' end
 if (redis.call('HGET', KEYS[1], field) or '0') ~= ARGV[3] then return 'MOVED' end
 local i = 6
 local n_seen = tonumber(ARGV[i])

@@ -30,6 +30,7 @@ use anyhow::Context;
 use serde_json::{Value, json};
 use surge_processors::projectors::feed::Feed;
 use surge_processors::runtime::{KeySpace, RedisProjection};
+use surge_projections::versions::VersionRegistry;
 
 use super::crowd::sign;
 use crate::infra;
@@ -242,6 +243,14 @@ impl Baselines<'_> {
 
     /// webdis answering the feed projection's own read (`LRANGE <feed key> 0 19`) for the same
     /// users, or why it was skipped.
+    /// The key space of the feed's active version: the keys the query API reads.
+    async fn feed_keys(&self) -> anyhow::Result<KeySpace> {
+        let prefix = &self.common.redis_prefix;
+        let registry = VersionRegistry::redis(infra::redis(self.common).await?, prefix, Feed::NAME);
+        let active = registry.active().await?.map_or(1, |v| v.version);
+        Ok(KeySpace::new(prefix, Feed::NAME, active))
+    }
+
     async fn webdis_phase(&self) -> anyhow::Result<Value> {
         let redis_url = self.common.redis_url.clone();
         let started =
@@ -254,7 +263,7 @@ impl Baselines<'_> {
                 return Ok(json!({ "skipped": reason }));
             }
         };
-        let keys = KeySpace::new(&self.common.redis_prefix, Feed::NAME, Feed::VERSION);
+        let keys = self.feed_keys().await?;
         let paths: Arc<Vec<String>> = Arc::new(
             self.users
                 .iter()

@@ -1,0 +1,210 @@
+//! What the projections hold, read straight from their stores at each projection's *active*
+//! version (as the query API serves it): waiting until they have caught up with the topic, and
+//! comparing them with an independent fold.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use redis::aio::ConnectionManager;
+use sqlx::Row;
+use surge_projections::versions::VersionRegistry;
+
+use crate::fold::UserFold;
+use crate::helpers::{TestApp, pg_pool};
+
+const DEADLINE: Duration = Duration::from_secs(120);
+const PG_PROJECTIONS: [&str; 4] = ["profiles", "wallets", "referrals", "activity"];
+const REDIS_PROJECTIONS: [&str; 2] = ["leaderboard", "feed"];
+
+pub async fn redis_conn() -> redis::aio::MultiplexedConnection {
+    redis::Client::open("redis://127.0.0.1:6379")
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// The active version of `projection` (1 before any processor registered one).
+pub async fn active_version(app: &TestApp, projection: &'static str) -> u32 {
+    let registry = if REDIS_PROJECTIONS.contains(&projection) {
+        let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+        let conn = ConnectionManager::new(client).await.unwrap();
+        VersionRegistry::redis(conn, &app.id, projection)
+    } else {
+        VersionRegistry::postgres(pg_pool(&app.id).await, projection)
+    };
+    registry
+        .active()
+        .await
+        .unwrap()
+        .map_or(1, |active| active.version)
+}
+
+/// Waits until every projection's active version reached the end of every partition.
+pub async fn wait_caught_up(app: &TestApp, processors: &[&TestApp]) {
+    let pool = pg_pool(&app.id).await;
+    let mut redis = redis_conn().await;
+    let started = Instant::now();
+    loop {
+        // Re-read the ends each time: the referrals deriver appends while it catches up, and
+        // once it is caught up every event it derived is already in the topic.
+        let ends = app.end_offsets();
+        let mut behind = Vec::new();
+        for name in PG_PROJECTIONS {
+            let version = active_version(app, name).await as i32;
+            let rows = sqlx::query("SELECT partition, next_offset FROM projection_positions WHERE projection = $1 AND version = $2 AND topic = $3")
+                .bind(name)
+                .bind(version)
+                .bind(&app.topic)
+                .fetch_all(&pool)
+                .await
+                .unwrap_or_default();
+            let done: BTreeMap<i32, i64> = rows
+                .iter()
+                .map(|r| (r.get("partition"), r.get("next_offset")))
+                .collect();
+            for (p, end) in ends.iter().enumerate() {
+                if *end > 0 && done.get(&(p as i32)).copied().unwrap_or(0) < *end {
+                    behind.push(format!("{name}.v{version}/{p}"));
+                }
+            }
+        }
+        for name in REDIS_PROJECTIONS {
+            let version = active_version(app, name).await;
+            let key = format!("{}:{name}:v{version}:positions", app.id);
+            let done: BTreeMap<String, i64> = redis::cmd("HGETALL")
+                .arg(&key)
+                .query_async(&mut redis)
+                .await
+                .unwrap();
+            for (p, end) in ends.iter().enumerate() {
+                let at = done
+                    .get(&format!("{}:{p}", app.topic))
+                    .copied()
+                    .unwrap_or(0);
+                if *end > 0 && at < *end {
+                    behind.push(format!("{name}.v{version}/{p}"));
+                }
+            }
+        }
+        if behind.is_empty() {
+            return;
+        }
+        if started.elapsed() > DEADLINE {
+            let logs: Vec<String> = processors.iter().map(|p| p.logs()).collect();
+            panic!(
+                "projections still behind: {behind:?}\nprocessor logs:\n{}",
+                logs.join("\n---\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every projection's active version equals the fold: balances, ledger counts, streaks,
+/// sessions, leaderboard, feed.
+pub async fn assert_projections_equal_fold(app: &TestApp, expected: &BTreeMap<i64, UserFold>) {
+    let pool = pg_pool(&app.id).await;
+    let mut redis = redis_conn().await;
+    let wallets_v = active_version(app, "wallets").await;
+    let profiles_v = active_version(app, "profiles").await;
+    let leaderboard_v = active_version(app, "leaderboard").await;
+    let feed_v = active_version(app, "feed").await;
+    let wallets: BTreeMap<i64, (i64, i64)> = sqlx::query(&format!(
+        "SELECT user_id, balance, entries FROM wallets_v{wallets_v}_balances"
+    ))
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get("user_id"), (r.get("balance"), r.get("entries"))))
+    .collect();
+    let ledger_sums: BTreeMap<i64, (i64, i64)> = sqlx::query(&format!(
+        "SELECT user_id, sum(amount)::bigint AS s, count(*) AS c FROM wallets_v{wallets_v}_ledger GROUP BY user_id"
+    ))
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get("user_id"), (r.get("s"), r.get("c"))))
+    .collect();
+    let profiles: BTreeMap<i64, (i64, i32, i32)> = sqlx::query(&format!(
+        "SELECT user_id, sessions_count, streak_current, streak_best FROM profiles_v{profiles_v}_users"
+    ))
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| {
+        (
+            r.get("user_id"),
+            (
+                r.get("sessions_count"),
+                r.get("streak_current"),
+                r.get("streak_best"),
+            ),
+        )
+    })
+    .collect();
+    let scores: Vec<(String, i64)> = redis::cmd("ZRANGE")
+        .arg(format!("{}:leaderboard:v{leaderboard_v}:all", app.id))
+        .arg(0)
+        .arg(-1)
+        .arg("WITHSCORES")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let scores: BTreeMap<i64, i64> = scores
+        .into_iter()
+        .map(|(m, s)| (m.parse().unwrap(), s))
+        .collect();
+
+    let expected_wallets: BTreeMap<i64, (i64, i64)> = expected
+        .iter()
+        .filter(|(_, u)| u.ledger_entries > 0)
+        .map(|(id, u)| (*id, (u.balance, u.ledger_entries)))
+        .collect();
+    assert_eq!(
+        wallets, expected_wallets,
+        "wallet balances and entry counts (wallets v{wallets_v})"
+    );
+    assert_eq!(
+        ledger_sums, expected_wallets,
+        "every balance equals the sum of its ledger"
+    );
+    let expected_scores: BTreeMap<i64, i64> = expected_wallets
+        .iter()
+        .map(|(id, (b, _))| (*id, *b))
+        .collect();
+    assert_eq!(
+        scores, expected_scores,
+        "all-time leaderboard scores (leaderboard v{leaderboard_v})"
+    );
+    let expected_profiles: BTreeMap<i64, (i64, i32, i32)> = expected
+        .iter()
+        .map(|(id, u)| (*id, (u.sessions, u.streak.current, u.streak.best)))
+        .collect();
+    assert_eq!(
+        profiles, expected_profiles,
+        "sessions and streaks (profiles v{profiles_v})"
+    );
+    for (user, fold) in expected {
+        let items: Vec<String> = redis::cmd("LRANGE")
+            .arg(format!("{}:feed:v{feed_v}:user:{user}", app.id))
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        let ids: Vec<String> = items
+            .iter()
+            .map(|i| {
+                serde_json::from_str::<serde_json::Value>(i).unwrap()["event_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(ids, fold.feed, "feed of user {user} (feed v{feed_v})");
+    }
+}
