@@ -1,8 +1,10 @@
 //! Read-your-writes. A write's `X-Consistency-Token` names where its event landed; a read that
 //! carries it waits (up to the configured bound) until the projections behind the endpoint have
 //! applied that position, then serves. Past the bound it answers 504 `consistency_timeout` with
-//! Retry-After, never stale data as if fresh.
+//! Retry-After, never stale data as if fresh. Positions are per version, so the wait also
+//! decides which snapshot of the served versions the request reads (see `read_after`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::FromRequestParts;
@@ -11,10 +13,12 @@ use axum::http::request::Parts;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use surge_http::ApiError;
 use surge_schemas::Position;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::QueryState;
-use super::watcher::{PositionWatcher, WaitError};
+use super::sources::{Projection, Served};
+use super::watcher::WaitError;
 
 pub(crate) const HEADER: &str = "x-consistency-token";
 
@@ -47,52 +51,125 @@ impl FromRequestParts<QueryState> for ReadAfter {
 }
 
 impl QueryState {
-    /// Waits until every projection in `behind` has applied `after` (nothing to do without a
-    /// token). All share one deadline: the bound is per request, not per projection.
+    /// The snapshot to read from, once every projection in `behind` has applied `after` (at
+    /// once without a token). All share one deadline: the bound is per request, not per
+    /// projection.
+    ///
+    /// A position is confirmed per version: if a waited-on projection switches version during
+    /// the wait, the wait goes on with the new version's watcher (a fenced old version would
+    /// never get there) and the new snapshot is returned. The snapshot returned is one in which
+    /// every projection in `behind` was confirmed at exactly the version it names.
     pub(crate) async fn read_after(
         &self,
         after: &ReadAfter,
-        behind: &[(&'static str, &PositionWatcher)],
-    ) -> Result<(), ApiError> {
-        let Some(position) = &after.0 else {
-            return Ok(());
-        };
+        behind: &[Projection],
+    ) -> Result<Arc<Served>, ApiError> {
         let started = Instant::now();
+        let mut sources = self.sources.subscribe();
+        let mut served = settled(&mut sources, behind, started + self.config.store_timeout).await?;
+        let Some(position) = &after.0 else {
+            return Ok(served);
+        };
         let deadline = started + self.config.consistency_wait;
-        for (name, watcher) in behind {
-            let outcome = watcher
-                .wait_applied(position.partition, position.offset, deadline)
-                .await;
-            let label = match outcome {
-                Ok(()) => "applied",
-                Err(WaitError::Timeout) => "timeout",
-                Err(WaitError::StoreDown) => "store_down",
-            };
-            self.metrics
-                .outcomes
-                .with_label_values(&[name, label])
-                .inc();
-            match outcome {
-                Ok(()) => {}
-                Err(WaitError::Timeout) => {
-                    return Err(ApiError::new(
-                        StatusCode::GATEWAY_TIMEOUT,
-                        "consistency_timeout",
-                        format!(
-                            "the {name} view has not caught up with your write within {} ms; retry shortly",
-                            self.config.consistency_wait.as_millis()
-                        ),
-                    )
-                    .retry_after(Duration::from_secs(1)));
+        let mut confirmed: Vec<(Projection, u32)> = Vec::with_capacity(behind.len());
+        'snapshot: loop {
+            for &projection in behind {
+                let version = served.version(projection);
+                if confirmed.contains(&(projection, version)) {
+                    continue;
                 }
-                Err(WaitError::StoreDown) => return Err(store_unavailable()),
+                let wait = served.watcher(projection).wait_applied(
+                    position.partition,
+                    position.offset,
+                    deadline,
+                );
+                let outcome = tokio::select! {
+                    outcome = wait => outcome,
+                    Ok(newer) = switched(&mut sources, &served, behind) => {
+                        served = newer;
+                        continue 'snapshot;
+                    }
+                };
+                self.count_wait(projection, outcome)?;
+                confirmed.push((projection, version));
             }
+            break;
         }
         self.metrics
             .wait
-            .with_label_values(&[behind.first().map_or("none", |(n, _)| n)])
+            .with_label_values(&[behind.first().map_or("none", |p| p.name())])
             .observe(started.elapsed().as_secs_f64());
-        Ok(())
+        Ok(served)
+    }
+
+    /// Counts a wait's outcome and turns a failed one into the answer.
+    fn count_wait(
+        &self,
+        projection: Projection,
+        outcome: Result<(), WaitError>,
+    ) -> Result<(), ApiError> {
+        let name = projection.name();
+        let label = match outcome {
+            Ok(()) => "applied",
+            Err(WaitError::Timeout) => "timeout",
+            Err(WaitError::StoreDown) => "store_down",
+        };
+        self.metrics
+            .outcomes
+            .with_label_values(&[name, label])
+            .inc();
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(WaitError::Timeout) => Err(ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "consistency_timeout",
+                format!(
+                    "the {name} view has not caught up with your write within {} ms; retry shortly",
+                    self.config.consistency_wait.as_millis()
+                ),
+            )
+            .retry_after(Duration::from_secs(1))),
+            Err(WaitError::StoreDown) => Err(store_unavailable()),
+        }
+    }
+}
+
+/// The current snapshot once a registry has confirmed the version of every projection in
+/// `behind` (at start-up, until the first poll has answered: a restart after a replay must not
+/// read version 1). A registry that does not answer by `deadline` is a store that is down.
+async fn settled(
+    sources: &mut watch::Receiver<Arc<Served>>,
+    behind: &[Projection],
+    deadline: Instant,
+) -> Result<Arc<Served>, ApiError> {
+    loop {
+        let served = sources.borrow_and_update().clone();
+        if behind.iter().all(|p| served.settled(*p)) {
+            return Ok(served);
+        }
+        tokio::select! {
+            changed = sources.changed() => changed.map_err(|_| store_unavailable())?,
+            () = tokio::time::sleep_until(deadline) => return Err(store_unavailable()),
+        }
+    }
+}
+
+/// Resolves with the newest snapshot once it serves another version than `served` of a
+/// projection in `behind`; fails (and so never resolves in a `select!`) if the snapshots end.
+async fn switched(
+    sources: &mut watch::Receiver<Arc<Served>>,
+    served: &Served,
+    behind: &[Projection],
+) -> Result<Arc<Served>, watch::error::RecvError> {
+    loop {
+        sources.changed().await?;
+        let newer = sources.borrow_and_update().clone();
+        if behind
+            .iter()
+            .any(|p| newer.version(*p) != served.version(*p))
+        {
+            return Ok(newer);
+        }
     }
 }
 

@@ -16,6 +16,9 @@ mod sources;
 mod top_cache;
 mod watcher;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,9 +37,6 @@ use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 
-use crate::activity::ActivityStore;
-use crate::profiles::ProfileStore;
-use crate::wallets::WalletStore;
 pub use watcher::{PositionWatcher, WaitError};
 
 /// Bodies smaller than this are sent as they are: compressing them costs more than it saves.
@@ -52,6 +52,9 @@ pub struct QueryApiConfig {
     pub consistency_wait: Duration,
     /// How often a watcher re-reads positions while requests wait on it.
     pub consistency_poll: Duration,
+    /// How often the active version of every projection is read, to follow `surge replay`'s
+    /// switches without a restart. Must stay well below replay's drop grace period.
+    pub version_poll: Duration,
     /// Longest a store read may take before the request fails with 503.
     pub store_timeout: Duration,
     /// Requests one instance works on at once; past it, 503 + Retry-After.
@@ -69,6 +72,7 @@ impl QueryApiConfig {
             redis_prefix: redis_prefix.into(),
             consistency_wait: Duration::from_secs(2),
             consistency_poll: Duration::from_millis(5),
+            version_poll: Duration::from_millis(500),
             store_timeout: Duration::from_secs(1),
             max_in_flight: 4096,
             leaderboard_cache: Duration::from_secs(1),
@@ -86,12 +90,8 @@ pub struct Inner {
     validator: Validator,
     pool: PgPool,
     redis: ConnectionManager,
-    profiles: ProfileStore,
-    wallets: WalletStore,
-    activity: ActivityStore,
-    leaderboard_keys: String,
-    feed_keys: String,
-    watchers: sources::Watchers,
+    /// The versions served, their stores and watchers; handlers take one snapshot per request.
+    sources: sources::Sources,
     top_cache: top_cache::TopCache,
     registry: Registry,
     metrics: consistency::WaitMetrics,
@@ -104,7 +104,8 @@ impl std::ops::Deref for QueryState {
     }
 }
 
-/// Builds the router. Spawns the position watchers, so it must run inside a Tokio runtime.
+/// Builds the router. Spawns the task following the active projection versions and the position
+/// watchers, so it must run inside a Tokio runtime; they end when the router is dropped.
 pub fn app(
     config: QueryApiConfig,
     validator: Validator,
@@ -116,19 +117,14 @@ pub fn app(
         RouteMetrics::register(&registry, "query_api").expect("route metrics register once"),
     );
     let metrics = consistency::WaitMetrics::register(&registry);
-    let watchers = sources::Watchers::spawn(&config, &pool, &redis);
+    let sources = sources::Sources::spawn(&config, &pool, &redis, &registry);
     let state = QueryState(Arc::new(Inner {
-        profiles: ProfileStore::new(&sources::PROFILES.table_prefix()),
-        wallets: WalletStore::new(&sources::WALLETS.table_prefix()),
-        activity: ActivityStore::new(&sources::ACTIVITY.table_prefix()),
-        leaderboard_keys: sources::LEADERBOARD.keys_base(&config.redis_prefix),
-        feed_keys: sources::FEED.keys_base(&config.redis_prefix),
         top_cache: top_cache::TopCache::new(config.leaderboard_cache),
         config,
         validator,
         pool,
         redis,
-        watchers,
+        sources,
         registry,
         metrics,
     }));

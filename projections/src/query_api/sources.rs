@@ -1,78 +1,300 @@
-//! The projection versions the query API serves, and a position watcher for each. One place to
-//! change when a rebuilt version becomes the one served.
+//! Which version of each projection the query API serves. `surge replay` builds a new version
+//! beside the active one and then moves the active mark to it; a running query API follows
+//! without a restart. One task polls the version registries every `version_poll` and publishes
+//! an immutable [`Served`] snapshot; a handler takes one snapshot per request and reads
+//! everything (stores, keys, watcher) from it, so a request never mixes two versions.
+//!
+//! The old version's tables and keys are dropped a grace period (seconds) after the switch,
+//! which is far longer than the poll interval plus a request: requests that took the old
+//! snapshot just before the switch still find its data.
 
+mod active;
+mod served;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus::{IntGaugeVec, Opts, Registry};
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
+use tokio::sync::watch;
 
 use super::QueryApiConfig;
 use super::watcher::PositionWatcher;
+use crate::activity::ActivityStore;
 use crate::positions::PositionSource;
+use crate::profiles::ProfileStore;
+use crate::versions::{keys_base, table_prefix};
+use crate::wallets::WalletStore;
+use served::Build;
+pub(crate) use served::{Served, Version};
 
-/// A projection version, named as its processor names it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Served {
-    pub(crate) name: &'static str,
-    pub(crate) version: u32,
+/// A projection the query API serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Projection {
+    Profiles,
+    Wallets,
+    Activity,
+    Leaderboard,
+    Feed,
 }
 
-pub(crate) const PROFILES: Served = Served::new("profiles", 1);
-pub(crate) const WALLETS: Served = Served::new("wallets", 1);
-pub(crate) const LEADERBOARD: Served = Served::new("leaderboard", 1);
-pub(crate) const FEED: Served = Served::new("feed", 1);
-pub(crate) const ACTIVITY: Served = Served::new("activity", 1);
+impl Projection {
+    pub(crate) const ALL: [Projection; 5] = [
+        Projection::Profiles,
+        Projection::Wallets,
+        Projection::Activity,
+        Projection::Leaderboard,
+        Projection::Feed,
+    ];
 
-impl Served {
-    const fn new(name: &'static str, version: u32) -> Self {
-        Served { name, version }
-    }
-
-    /// PostgreSQL table prefix, `<name>_v<version>`.
-    pub(crate) fn table_prefix(self) -> String {
-        format!("{}_v{}", self.name, self.version)
-    }
-
-    /// Redis key space, `<deployment prefix>:<name>:v<version>`.
-    pub(crate) fn keys_base(self, redis_prefix: &str) -> String {
-        format!("{redis_prefix}:{}:v{}", self.name, self.version)
-    }
-}
-
-pub(crate) struct Watchers {
-    pub(crate) profiles: PositionWatcher,
-    pub(crate) wallets: PositionWatcher,
-    pub(crate) leaderboard: PositionWatcher,
-    pub(crate) feed: PositionWatcher,
-    pub(crate) activity: PositionWatcher,
-}
-
-impl Watchers {
-    pub(crate) fn spawn(config: &QueryApiConfig, pool: &PgPool, redis: &ConnectionManager) -> Self {
-        let topic = config.events_topic.clone();
-        let pg = |served: Served| PositionSource::Postgres {
-            pool: pool.clone(),
-            projection: served.name,
-            version: served.version,
-            topic: topic.clone(),
-        };
-        let redis = |served: Served| PositionSource::Redis {
-            redis: redis.clone(),
-            keys_base: served.keys_base(&config.redis_prefix),
-            topic: topic.clone(),
-        };
-        let watch = |served: Served, source| {
-            PositionWatcher::spawn(
-                served.name,
-                source,
-                config.consistency_poll,
-                config.store_timeout,
-            )
-        };
-        Watchers {
-            profiles: watch(PROFILES, pg(PROFILES)),
-            wallets: watch(WALLETS, pg(WALLETS)),
-            leaderboard: watch(LEADERBOARD, redis(LEADERBOARD)),
-            feed: watch(FEED, redis(FEED)),
-            activity: watch(ACTIVITY, pg(ACTIVITY)),
+    /// As its processor names it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Projection::Profiles => "profiles",
+            Projection::Wallets => "wallets",
+            Projection::Activity => "activity",
+            Projection::Leaderboard => "leaderboard",
+            Projection::Feed => "feed",
         }
+    }
+
+    /// Kept in Redis; the others are in PostgreSQL.
+    fn in_redis(self) -> bool {
+        matches!(self, Projection::Leaderboard | Projection::Feed)
+    }
+}
+
+/// The served snapshot, kept current by a task that ends when the last `Sources` (and every
+/// receiver taken from it) is dropped.
+pub(crate) struct Sources {
+    served: watch::Receiver<Arc<Served>>,
+}
+
+impl Sources {
+    /// Serves version 1 of everything (unsettled) until the first poll, which starts at once.
+    /// Registers `query_api_projection_version` in `registry`.
+    pub(crate) fn spawn(
+        config: &QueryApiConfig,
+        pool: &PgPool,
+        redis: &ConnectionManager,
+        registry: &Registry,
+    ) -> Sources {
+        let gauge = IntGaugeVec::new(
+            Opts::new(
+                "query_api_projection_version",
+                "The version of each projection the query API serves.",
+            ),
+            &["projection"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(gauge.clone()))
+            .expect("registered once");
+        let builder = Builder {
+            pool: pool.clone(),
+            redis: redis.clone(),
+            topic: config.events_topic.clone(),
+            redis_prefix: config.redis_prefix.clone(),
+            positions_poll: config.consistency_poll,
+            timeout: config.store_timeout,
+        };
+        let first = Served::first(&builder);
+        show(&gauge, &first);
+        let (tx, served) = watch::channel(Arc::new(first));
+        let registries = active::Registries::new(
+            pool.clone(),
+            redis.clone(),
+            &config.redis_prefix,
+            config.store_timeout,
+        );
+        tokio::spawn(follow(tx, registries, builder, gauge, config.version_poll));
+        Sources { served }
+    }
+
+    /// A receiver of the snapshots, marked as having seen the current one.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<Arc<Served>> {
+        let mut served = self.served.clone();
+        served.mark_unchanged();
+        served
+    }
+}
+
+/// Polls until nobody can read the snapshots any more.
+async fn follow(
+    tx: watch::Sender<Arc<Served>>,
+    registries: active::Registries,
+    builder: Builder,
+    gauge: IntGaugeVec,
+    every: Duration,
+) {
+    let mut postgres = Streak::default();
+    let mut redis = Streak::default();
+    loop {
+        let poll = tokio::select! {
+            poll = registries.poll() => poll,
+            () = tx.closed() => return,
+        };
+        postgres.report("postgres", &poll.postgres);
+        redis.report("redis", &poll.redis);
+        let current = tx.borrow().clone();
+        if let Some(next) = current.next(&poll.polled, &builder) {
+            for projection in Projection::ALL {
+                let (from, to) = (current.version(projection), next.version(projection));
+                if from != to {
+                    tracing::info!(
+                        projection = projection.name(),
+                        from,
+                        to,
+                        "The query API now serves another version of a projection."
+                    );
+                }
+            }
+            show(&gauge, &next);
+            tx.send_replace(Arc::new(next));
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = tx.closed() => return,
+        }
+    }
+}
+
+fn show(gauge: &IntGaugeVec, served: &Served) {
+    for projection in Projection::ALL {
+        gauge
+            .with_label_values(&[projection.name()])
+            .set(i64::from(served.version(projection)));
+    }
+}
+
+/// A store's registry failing or answering again, for a warning once per failure streak instead
+/// of one every poll.
+#[derive(Debug, Default)]
+struct Streak {
+    failing: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Turn {
+    Failing,
+    Recovered,
+}
+
+impl Streak {
+    fn observe(&mut self, ok: bool) -> Option<Turn> {
+        let turn = match (self.failing, ok) {
+            (false, false) => Some(Turn::Failing),
+            (true, true) => Some(Turn::Recovered),
+            _ => None,
+        };
+        self.failing = !ok;
+        turn
+    }
+
+    fn report(&mut self, store: &'static str, outcome: &Result<(), String>) {
+        match (self.observe(outcome.is_ok()), outcome) {
+            (Some(Turn::Failing), Err(error)) => tracing::warn!(
+                store,
+                %error,
+                "Reading the active projection versions failed; serving the versions already known until it answers."
+            ),
+            (Some(Turn::Recovered), _) => {
+                tracing::info!(store, "Reading the active projection versions works again.");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Builds a projection's version: its store and a position watcher of its own.
+struct Builder {
+    pool: PgPool,
+    redis: ConnectionManager,
+    topic: String,
+    redis_prefix: String,
+    positions_poll: Duration,
+    timeout: Duration,
+}
+
+impl Builder {
+    fn watcher(&self, projection: Projection, version: u32) -> PositionWatcher {
+        let source = if projection.in_redis() {
+            PositionSource::Redis {
+                redis: self.redis.clone(),
+                keys_base: keys_base(&self.redis_prefix, projection.name(), version),
+                topic: self.topic.clone(),
+            }
+        } else {
+            PositionSource::Postgres {
+                pool: self.pool.clone(),
+                projection: projection.name(),
+                version,
+                topic: self.topic.clone(),
+            }
+        };
+        PositionWatcher::spawn(projection.name(), source, self.positions_poll, self.timeout)
+    }
+
+    fn version<S>(&self, projection: Projection, version: u32, store: S) -> Version<S> {
+        Version {
+            number: version,
+            store,
+            watcher: self.watcher(projection, version),
+        }
+    }
+}
+
+impl Build for Builder {
+    fn profiles(&self, version: u32) -> Version<ProfileStore> {
+        let store = ProfileStore::new(&table_prefix("profiles", version));
+        self.version(Projection::Profiles, version, store)
+    }
+
+    fn wallets(&self, version: u32) -> Version<WalletStore> {
+        let store = WalletStore::new(&table_prefix("wallets", version));
+        self.version(Projection::Wallets, version, store)
+    }
+
+    fn activity(&self, version: u32) -> Version<ActivityStore> {
+        let store = ActivityStore::new(&table_prefix("activity", version));
+        self.version(Projection::Activity, version, store)
+    }
+
+    fn keys(&self, projection: Projection, version: u32) -> Version<String> {
+        let keys = keys_base(&self.redis_prefix, projection.name(), version);
+        self.version(projection, version, keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_streak_warns_once_and_its_end_is_told() {
+        let mut streak = Streak::default();
+        assert_eq!(streak.observe(true), None);
+        assert_eq!(streak.observe(false), Some(Turn::Failing));
+        assert_eq!(streak.observe(false), None, "the same streak stays quiet");
+        assert_eq!(streak.observe(true), Some(Turn::Recovered));
+        assert_eq!(streak.observe(true), None);
+        assert_eq!(streak.observe(false), Some(Turn::Failing), "a new streak");
+    }
+
+    #[test]
+    fn projections_are_named_as_their_processors_name_them() {
+        let names: Vec<&str> = Projection::ALL.iter().map(|p| p.name()).collect();
+        assert_eq!(
+            names,
+            ["profiles", "wallets", "activity", "leaderboard", "feed"]
+        );
+        for (index, projection) in Projection::ALL.into_iter().enumerate() {
+            assert_eq!(
+                projection as usize, index,
+                "ByProjection indexes by discriminant"
+            );
+        }
+        assert!(Projection::Feed.in_redis() && !Projection::Activity.in_redis());
     }
 }

@@ -2,7 +2,8 @@
 //! in-process cache serves it with one Redis read per period and limit per TTL, and concurrent
 //! misses wait on that one read instead of each running it. Clients may already keep the
 //! anonymous answer 5 s (Cache-Control), so a TTL of a second adds no staleness they could not
-//! see anyway; a read with a consistency token bypasses it.
+//! see anyway; a read with a consistency token bypasses it. Entries are keyed by leaderboard
+//! version too, so after a switch the old version's top is never served as the new one's.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use surge_http::ApiError;
 use super::QueryState;
 use super::caching::etag_of;
 use super::consistency::{read_store, store_unavailable};
+use super::sources::Version;
 use crate::leaderboard::{Entry, Period, top};
 
 /// A top slice with its anonymous answer rendered once, since most readers get exactly that.
@@ -35,8 +37,15 @@ impl Top {
     }
 }
 
-/// By period suffix and limit.
-type Tops = Cache<(String, usize), Arc<Top>>;
+/// By leaderboard version, period suffix and limit.
+type Tops = Cache<TopKey, Arc<Top>>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct TopKey {
+    version: u32,
+    period: String,
+    limit: usize,
+}
 
 pub(crate) struct TopCache {
     /// `None` when the TTL is zero: every read goes to Redis.
@@ -50,27 +59,51 @@ impl TopCache {
         TopCache { cache }
     }
 
-    /// The best `limit` of `period`; straight from Redis when `fresh` or uncached.
+    /// The best `limit` of `period` in `board` (one leaderboard version); straight from Redis
+    /// when `fresh` or uncached.
     pub(crate) async fn top(
         &self,
         state: &QueryState,
+        board: &Version<String>,
         period: Period,
         limit: usize,
         fresh: bool,
     ) -> Result<Arc<Top>, ApiError> {
         let read = async {
             let mut redis = state.redis.clone();
-            let keys = &state.leaderboard_keys;
+            let keys = &board.store;
             read_store(state, "leaderboard", top(&mut redis, keys, period, limit))
                 .await
                 .map(|entries| Arc::new(Top::new(period, entries)))
         };
         match &self.cache {
             Some(cache) if !fresh => cache
-                .try_get_with((period.suffix(), limit), read)
+                .try_get_with(key(board.number, period, limit), read)
                 .await
                 .map_err(|_| store_unavailable()),
             _ => read.await,
         }
+    }
+}
+
+fn key(version: u32, period: Period, limit: usize) -> TopKey {
+    TopKey {
+        version,
+        period: period.suffix(),
+        limit,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::leaderboard::PeriodKind;
+
+    #[test]
+    fn the_same_top_of_two_versions_has_two_keys() {
+        let period = Period::containing(PeriodKind::Daily, 1_700_000_000_000).unwrap();
+        assert_eq!(key(1, period, 100), key(1, period, 100));
+        assert_ne!(key(1, period, 100), key(2, period, 100));
+        assert_ne!(key(1, period, 100), key(1, period, 10));
     }
 }

@@ -18,6 +18,7 @@ use crate::query_api::QueryState;
 use crate::query_api::auth::Reader;
 use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
 use crate::query_api::consistency::{ReadAfter, read_store};
+use crate::query_api::sources::Projection;
 
 const DEFAULT_LIMIT: usize = 20;
 
@@ -34,14 +35,12 @@ pub(crate) async fn feed(
         FEED_CAP,
     )?;
     let before = query.get("cursor").map(|c| decode_cursor(c)).transpose()?;
-    state
-        .read_after(&after, &[("feed", &state.watchers.feed)])
-        .await?;
+    let served = state.read_after(&after, &[Projection::Feed]).await?;
     let mut redis = state.redis.clone();
     let page = read_store(
         &state,
         "feed",
-        feed_page(&mut redis, &state.feed_keys, user_id, before, limit),
+        feed_page(&mut redis, &served.feed.store, user_id, before, limit),
     )
     .await?;
     // Items are stored as JSON objects and served as they are, without re-parsing.

@@ -17,6 +17,7 @@ use crate::query_api::QueryState;
 use crate::query_api::auth::Reader;
 use crate::query_api::caching::{PRIVATE_BRIEF, PUBLIC_BRIEF, cached_json, tagged_json};
 use crate::query_api::consistency::{ReadAfter, read_store};
+use crate::query_api::sources::Projection;
 
 const DEFAULT_LIMIT: usize = 100;
 
@@ -43,12 +44,11 @@ pub(crate) async fn leaderboard(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     let period = Period::containing(kind, now_ms).expect("the present is inside the calendar");
-    state
-        .read_after(&after, &[("leaderboard", &state.watchers.leaderboard)])
-        .await?;
+    let served = state.read_after(&after, &[Projection::Leaderboard]).await?;
+    let board = &served.leaderboard;
     let top = state
         .top_cache
-        .top(&state, period, limit, after.0.is_some())
+        .top(&state, board, period, limit, after.0.is_some())
         .await?;
     let Some(Reader(user_id)) = reader else {
         let body = top.anonymous_body.clone();
@@ -64,7 +64,7 @@ pub(crate) async fn leaderboard(
         Some(entry) => Some(entry.clone()),
         None => {
             let mut redis = state.redis.clone();
-            let keys = &state.leaderboard_keys;
+            let keys = &board.store;
             read_store(
                 &state,
                 "leaderboard",

@@ -14,6 +14,7 @@ use crate::query_api::QueryState;
 use crate::query_api::auth::Reader;
 use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
 use crate::query_api::consistency::{ReadAfter, read_store};
+use crate::query_api::sources::Projection;
 use crate::wallets::Wallet;
 
 /// Ledger entries shown with the balance.
@@ -25,26 +26,22 @@ pub(crate) async fn me(
     after: ReadAfter,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let watchers = &state.watchers;
-    state
-        .read_after(
-            &after,
-            &[
-                ("profiles", &watchers.profiles),
-                ("wallets", &watchers.wallets),
-            ],
-        )
+    let served = state
+        .read_after(&after, &[Projection::Profiles, Projection::Wallets])
         .await?;
     let (profile, wallet) = tokio::try_join!(
         read_store(
             &state,
             "profiles",
-            state.profiles.profile(&state.pool, user_id)
+            served.profiles.store.profile(&state.pool, user_id)
         ),
         read_store(
             &state,
             "wallets",
-            state.wallets.wallet(&state.pool, user_id, LATEST_ENTRIES)
+            served
+                .wallets
+                .store
+                .wallet(&state.pool, user_id, LATEST_ENTRIES)
         ),
     )?;
     let body = view(user_id, profile.as_ref(), wallet.as_ref()).to_string();

@@ -19,6 +19,7 @@ use crate::query_api::QueryState;
 use crate::query_api::auth::Operator;
 use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
 use crate::query_api::consistency::{ReadAfter, read_store};
+use crate::query_api::sources::Projection;
 
 pub(crate) async fn activity(
     State(state): State<QueryState>,
@@ -29,15 +30,13 @@ pub(crate) async fn activity(
 ) -> Result<Response, ApiError> {
     let minutes = window(&query, "minutes", 60, 1_440)?;
     let days = window(&query, "days", 30, 90)?;
-    state
-        .read_after(&after, &[("activity", &state.watchers.activity)])
-        .await?;
+    let served = state.read_after(&after, &[Projection::Activity]).await?;
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     let next_minute = now_ms.div_euclid(60_000) * 60 + 60;
     let today = day_of(now_ms);
-    let store = &state.activity;
+    let store = &served.activity.store;
     let pool = &state.pool;
     let (per_minute, daily, weekly, monthly) = read_store(&state, "activity", async {
         tokio::try_join!(

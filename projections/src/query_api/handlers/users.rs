@@ -13,6 +13,7 @@ use crate::query_api::QueryState;
 use crate::query_api::auth::Reader;
 use crate::query_api::caching::{PRIVATE_CARD, cached_json};
 use crate::query_api::consistency::{ReadAfter, read_store};
+use crate::query_api::sources::Projection;
 
 pub(crate) async fn user(
     State(state): State<QueryState>,
@@ -24,13 +25,11 @@ pub(crate) async fn user(
     let user_id: i64 = id.parse().ok().filter(|id| *id > 0).ok_or_else(|| {
         ApiError::bad_request("invalid_user_id", "a user id is a positive whole number")
     })?;
-    state
-        .read_after(&after, &[("profiles", &state.watchers.profiles)])
-        .await?;
+    let served = state.read_after(&after, &[Projection::Profiles]).await?;
     let profile = read_store(
         &state,
         "profiles",
-        state.profiles.profile(&state.pool, user_id),
+        served.profiles.store.profile(&state.pool, user_id),
     )
     .await?
     .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "user_not_found", "no such user"))?;

@@ -1,0 +1,6 @@
+//! The query API against the real PostgreSQL and Redis, through the router [`app`] builds.
+//!
+//! [`app`]: super::app
+
+mod helpers;
+mod versions;

@@ -1,0 +1,182 @@
+//! Each test's own stores: a PostgreSQL schema in `surge_test` (`SURGE_TEST_DATABASE_URL`) and a
+//! Redis key prefix (`SURGE_REDIS_URL`), both removed when the test ends, even when it fails. The
+//! router is the real one from [`app`], driven with `oneshot` (no socket).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use redis::aio::ConnectionManager;
+use secrecy::SecretString;
+use serde_json::Value;
+use sqlx::migrate::MigrateDatabase;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool, Postgres};
+use surge_telegram_auth::{InitDataBuilder, Validator, WebAppUser};
+use tokio::time::Instant;
+use tower::ServiceExt;
+
+use crate::query_api::{QueryApiConfig, app};
+
+pub(super) const TOPIC: &str = "versions-test.events";
+const BOT_TOKEN: &str = "7000000042:AAtest-token-for-query-api-versions";
+
+fn database_url() -> String {
+    std::env::var("SURGE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/surge_test".to_owned())
+}
+
+fn redis_url() -> String {
+    std::env::var("SURGE_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+pub(super) struct Stores {
+    /// Also the Redis key prefix.
+    pub(super) id: String,
+    pub(super) pool: PgPool,
+    pub(super) redis: ConnectionManager,
+}
+
+impl Stores {
+    pub(super) async fn new() -> Stores {
+        let url = database_url();
+        // Another test may create the database at the same moment.
+        if !Postgres::database_exists(&url).await.unwrap() {
+            let _ = Postgres::create_database(&url).await;
+        }
+        let id = format!("qv{}", uuid::Uuid::now_v7().simple());
+        let mut conn = PgConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql(&format!("CREATE SCHEMA {id}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        let options = PgConnectOptions::from_str(&url)
+            .unwrap()
+            .options([("search_path", id.as_str())]);
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .unwrap();
+        let client = redis::Client::open(redis_url()).unwrap();
+        let redis = ConnectionManager::new(client).await.unwrap();
+        Stores { id, pool, redis }
+    }
+
+    /// The query API on these stores, with `tune` applied to its configuration.
+    pub(super) fn app(&self, tune: impl FnOnce(&mut QueryApiConfig)) -> Router {
+        let mut config = QueryApiConfig::new(TOPIC, &self.id);
+        config.version_poll = Duration::from_millis(100);
+        tune(&mut config);
+        let validator = Validator::hmac(
+            &SecretString::from(BOT_TOKEN.to_owned()),
+            Duration::from_secs(86_400),
+        );
+        app(config, validator, self.pool.clone(), self.redis.clone())
+    }
+
+    pub(super) async fn execute(&self, sql: &str) {
+        sqlx::raw_sql(sql).execute(&self.pool).await.unwrap();
+    }
+}
+
+impl Drop for Stores {
+    fn drop(&mut self) {
+        let id = self.id.clone();
+        // Drop runs inside the test's runtime: clean up on a thread with a runtime of its own.
+        let cleaned = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let mut conn = PgConnection::connect(&database_url()).await?;
+                let drop = format!("SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS {id} CASCADE");
+                sqlx::raw_sql(&drop).execute(&mut conn).await?;
+                conn.close().await?;
+                let mut redis = redis::Client::open(redis_url())?
+                    .get_multiplexed_async_connection()
+                    .await?;
+                let keys: Vec<String> = redis::cmd("KEYS")
+                    .arg(format!("{id}:*"))
+                    .query_async(&mut redis)
+                    .await?;
+                if !keys.is_empty() {
+                    let () = redis::cmd("DEL").arg(keys).query_async(&mut redis).await?;
+                }
+                anyhow::Ok(())
+            })
+        })
+        .join();
+        if !matches!(cleaned, Ok(Ok(()))) {
+            eprintln!("could not remove test stores {}", self.id);
+        }
+    }
+}
+
+fn init_data(user_id: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let user = WebAppUser {
+        id: user_id,
+        first_name: "Test".into(),
+        last_name: None,
+        username: None,
+        language_code: Some("en".into()),
+        is_premium: false,
+        is_bot: false,
+        photo_url: None,
+        allows_write_to_pm: false,
+    };
+    InitDataBuilder::new(user, now).sign(BOT_TOKEN)
+}
+
+/// `GET path`, as `user` when given, with a consistency token when given; the status and the
+/// body (JSON, or a JSON string holding the text when it is not JSON).
+pub(super) async fn get(
+    app: &Router,
+    path: &str,
+    user: Option<i64>,
+    token: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut request = Request::get(path);
+    if let Some(user) = user {
+        request = request.header("authorization", format!("tma {}", init_data(user)));
+    }
+    if let Some(token) = token {
+        request = request.header("x-consistency-token", token);
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (status, body)
+}
+
+/// Polls `probe` until it returns `Some`, failing with `what` at `deadline`.
+pub(super) async fn until<T, F: Future<Output = Option<T>>>(
+    what: &str,
+    deadline: Duration,
+    mut probe: impl FnMut() -> F,
+) -> T {
+    let give_up = Instant::now() + deadline;
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(Instant::now() < give_up, "{what} within {deadline:?}");
+        // Paces the probe; the condition, not this pause, is what the test waits for.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
