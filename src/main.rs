@@ -40,6 +40,9 @@ enum Command {
     /// Lists each projection's versions in the stores, their positions and lag behind the
     /// events topic, and which version this build runs (--json for scripts).
     Projections(commands::projections::Args),
+    /// Rebuilds a projection's next version from the topic while the current one serves, then
+    /// switches to it atomically and drops the old one (resumes an interrupted rebuild).
+    Replay(commands::replay::Args),
     /// Prints a topic's events as JSON lines, decoded through the schema registry; joins no
     /// serving group and commits nothing unless --group is given.
     Tap(commands::tap::Args),
@@ -61,6 +64,7 @@ async fn main() -> std::process::ExitCode {
         Command::Migrate(args) => commands::migrate::run(args).await,
         Command::Loadgen(args) => commands::loadgen::run(args).await,
         Command::Projections(args) => commands::projections::run(args).await,
+        Command::Replay(args) => commands::replay::run(args).await,
         Command::Tap(args) => commands::tap::run(args).await,
         Command::SignInitData(args) => commands::sign_init_data::run(args),
     };

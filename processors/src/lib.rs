@@ -10,6 +10,7 @@
 pub mod derivers;
 pub mod health;
 pub mod projectors;
+pub mod replay;
 pub mod runtime;
 pub mod supervisor;
 pub mod versions;

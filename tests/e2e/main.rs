@@ -19,6 +19,7 @@ mod operations;
 mod processing;
 mod projections;
 mod query;
+mod replay;
 mod resume;
 mod stats;
 mod tap;

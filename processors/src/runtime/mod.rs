@@ -13,6 +13,10 @@ mod redis_sink;
 mod resume;
 mod sink;
 
+pub(crate) use applier::{Applier, Outcome};
+pub(crate) use context::{RESUME_REWIND, resume_from};
+pub(crate) use resume::{Check, Resumes};
+
 pub use config::ProcessorConfig;
 pub use metrics::ProcessorMetrics;
 pub use pg_sink::{PgSink, migrate as migrate_pg};

@@ -1,0 +1,391 @@
+//! Rebuild throughput beside the raw read rate of the same topic, measured in the same run.
+//!
+//! Pre-fills a fresh topic with `SURGE_BENCH_EVENTS` events (default 1 000 000) of
+//! `SURGE_BENCH_USERS` users (default 100 000) over 12 partitions, exactly as the projector
+//! benchmark does, and reads it back raw (every partition assigned, no decoding: the physical
+//! limit of consuming it). Then, one projection at a time, it rebuilds the projection with
+//! `surge replay`'s own code (`surge_processors::replay::run`) from offset zero to the switch,
+//! against a serving version whose positions stand at the end of the topic, and times it. The raw
+//! read is measured again at the end, so drift over the run shows. It prints events/s, the ratio
+//! to the raw read, and the total, and writes them to `bench/results/replay-<unix time>.json`.
+//!
+//! Goal (printed, never asserted): a full rebuild of the PostgreSQL projections at >= 50 % of
+//! the raw read rate.
+//!
+//! Needs a Kafka-protocol broker at `SURGE_TEST_KAFKA_BROKERS` (default 127.0.0.1:19092;
+//! `scripts/broker.sh start PORT DIR`), PostgreSQL at `SURGE_BENCH_DATABASE_URL` (default
+//! postgres://postgres@127.0.0.1:5432/surge_bench) and Redis at `SURGE_REDIS_URL`.
+//!
+//! ```text
+//! cargo bench -p surge-processors --bench replay
+//! SURGE_BENCH_EVENTS=20000 cargo bench -p surge-processors --bench replay   # quick check
+//! ```
+//! Also: `SURGE_BENCH_PROJECTIONS` (a comma list, default all six), `SURGE_BENCH_BULK_BATCH`
+//! (default 20000, as `surge replay`), `SURGE_BENCH_RESULTS`, `SURGE_BENCH_LOG`.
+
+// Shared with the projector benchmark; this one uses the run's environment, the fill and the
+// raw read.
+#[allow(dead_code)]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use serde_json::json;
+use surge_processors::derivers::emit::Delivery;
+use surge_processors::projectors::{CATALOG, SinkContext, StoreKind, Stores, entry};
+use surge_processors::replay::{self, ReplayConfig, Report, Request};
+use surge_processors::runtime::ProcessorMetrics;
+use surge_projections::versions::{self as registry, keys_base};
+use tokio::sync::watch;
+
+use support::env::Env;
+use support::read::{self, Extent};
+use support::report::{Machine, load_average};
+use support::{fill, report};
+
+const PARTITIONS: i32 = 12;
+
+pub(crate) struct Settings {
+    events: usize,
+    users: u64,
+    bulk_batch: usize,
+    projections: Vec<String>,
+    brokers: String,
+    database_url: String,
+    redis_url: String,
+    results: PathBuf,
+}
+
+impl Settings {
+    fn from_env() -> anyhow::Result<Settings> {
+        let text = |name: &str, default: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| default.to_owned())
+        };
+        let number = |name: &str, default: &str| -> anyhow::Result<u64> {
+            let value = text(name, default);
+            let n: u64 = value
+                .replace('_', "")
+                .parse()
+                .with_context(|| format!("{name}={value} is not a whole number"))?;
+            if n == 0 {
+                bail!("{name} must be above 0");
+            }
+            Ok(n)
+        };
+        let all: Vec<&str> = CATALOG.iter().map(|e| e.name).collect();
+        let projections: Vec<String> = text("SURGE_BENCH_PROJECTIONS", &all.join(","))
+            .split(',')
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .collect();
+        if let Some(unknown) = projections.iter().find(|p| entry(p).is_err()) {
+            bail!("SURGE_BENCH_PROJECTIONS names {unknown:?}, which is not a projection");
+        }
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("the crate sits in the workspace")
+            .to_path_buf();
+        Ok(Settings {
+            events: usize::try_from(number("SURGE_BENCH_EVENTS", "1000000")?)?,
+            users: number("SURGE_BENCH_USERS", "100000")?,
+            bulk_batch: usize::try_from(number("SURGE_BENCH_BULK_BATCH", "20000")?)?,
+            projections,
+            brokers: text("SURGE_TEST_KAFKA_BROKERS", "127.0.0.1:19092"),
+            database_url: text(
+                "SURGE_BENCH_DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/surge_bench",
+            ),
+            redis_url: text("SURGE_REDIS_URL", "redis://127.0.0.1:6379"),
+            results: std::env::var_os("SURGE_BENCH_RESULTS")
+                .map_or_else(|| workspace.join("bench/results"), PathBuf::from),
+        })
+    }
+}
+
+fn progress(line: &str) {
+    eprintln!("[replay bench] {line}");
+}
+
+/// One projection's rebuild.
+struct Rebuilt {
+    name: &'static str,
+    store: StoreKind,
+    report: Report,
+}
+
+impl Rebuilt {
+    /// Events per second from the start to the switch (the new version complete).
+    fn rate(&self) -> f64 {
+        self.report.applied as f64 / self.report.until_switch.as_secs_f64().max(f64::EPSILON)
+    }
+}
+
+/// Fills the topic and returns its extent.
+async fn fill_topic(settings: &Settings, env: &Env) -> anyhow::Result<(Extent, fill::Mix)> {
+    let now_ms = i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis())?;
+    progress(&format!(
+        "generating and producing {} events of {} users",
+        settings.events, settings.users
+    ));
+    let (events, mix) = fill::generate(settings.events, settings.users, now_ms);
+    let payloads = fill::encode_all(&env.codec, &events).await?;
+    let (brokers, topic) = (settings.brokers.clone(), env.topic.clone());
+    let (_, ends) =
+        tokio::task::spawn_blocking(move || fill::produce(&brokers, &topic, &events, &payloads))
+            .await??;
+    let extent = Extent {
+        partitions: (0..PARTITIONS)
+            .map(|p| (p, 0, ends.get(&p).copied().unwrap_or(0)))
+            .collect(),
+    };
+    if extent.events() != settings.events as i64 {
+        bail!(
+            "the topic holds {} events, {} were produced",
+            extent.events(),
+            settings.events
+        );
+    }
+    Ok((extent, mix))
+}
+
+async fn raw_read(settings: &Settings, env: &Env, extent: &Extent) -> anyhow::Result<f64> {
+    let (brokers, topic, extent) = (settings.brokers.clone(), env.topic.clone(), extent.clone());
+    let stats =
+        tokio::task::spawn_blocking(move || read::raw_read(&brokers, &topic, &extent)).await??;
+    let rate = stats.messages as f64 / stats.secs;
+    progress(&format!(
+        "raw read: {} records in {:.2} s ({rate:.0}/s)",
+        stats.messages, stats.secs
+    ));
+    Ok(rate)
+}
+
+/// Makes version 1 of `name` the serving version, standing at the end of the topic, so the
+/// rebuild has the whole topic to catch up with. Its tables or keys are not filled: only its
+/// positions matter to a rebuild, and the switch fences and drops it.
+async fn serving_at_end(
+    stores: &Stores,
+    name: &'static str,
+    topic: &str,
+    extent: &Extent,
+) -> anyhow::Result<()> {
+    let entry = entry(name)?;
+    stores.versions(entry).ensure_active(entry.revision).await?;
+    for &(partition, _, end) in &extent.partitions {
+        match entry.store {
+            StoreKind::Postgres => {
+                sqlx::query(
+                    "INSERT INTO projection_positions (projection, version, topic, partition, next_offset, generation) \
+                     VALUES ($1, 1, $2, $3, $4, 1)",
+                )
+                .bind(name)
+                .bind(topic)
+                .bind(partition)
+                .bind(end)
+                .execute(&stores.pool)
+                .await?;
+            }
+            StoreKind::Redis => {
+                let base = keys_base(&stores.redis_prefix, name, 1);
+                let mut redis = stores.redis.clone();
+                let field = format!("{topic}:{partition}");
+                let _: () = redis::pipe()
+                    .hset(format!("{base}:positions"), &field, end)
+                    .hset(format!("{base}:generations"), &field, 1)
+                    .query_async(&mut redis)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn rebuild(
+    settings: &Settings,
+    env: &Env,
+    name: &'static str,
+    extent: &Extent,
+) -> anyhow::Result<Rebuilt> {
+    let entry = entry(name)?;
+    serving_at_end(&env.stores, name, &env.topic, extent).await?;
+    let context = SinkContext {
+        stores: env.stores.clone(),
+        codec: env.codec.clone(),
+        brokers: settings.brokers.clone(),
+        topic: env.topic.clone(),
+        derived_delivery: Delivery::Idempotent,
+        metrics: ProcessorMetrics::new(&prometheus::Registry::new()),
+    };
+    let config = ReplayConfig {
+        bulk_batch: settings.bulk_batch,
+        drop_grace: Duration::ZERO,
+        handover_timeout: Duration::ZERO,
+        ..ReplayConfig::new(&settings.brokers, &env.topic)
+    };
+    let request = Request {
+        projection: name.to_owned(),
+        from_ms: None,
+        keep_old: false,
+        restart: false,
+    };
+    let (tx, mut snapshots) = watch::channel::<Option<replay::Snapshot>>(None);
+    let printer = tokio::spawn(async move {
+        let mut last = Instant::now();
+        while snapshots.changed().await.is_ok() {
+            if last.elapsed() >= Duration::from_secs(5) {
+                last = Instant::now();
+                if let Some(s) = snapshots.borrow_and_update().clone() {
+                    progress(&format!(
+                        "{name}: {}/{} events, {:.0}/s",
+                        s.done, s.target, s.rate
+                    ));
+                }
+            }
+        }
+    });
+    let report = replay::run(request, &context, config, tx).await?;
+    let _ = printer.await;
+    if report.applied != extent.events() {
+        bail!(
+            "{name}: the rebuild applied {} of {} events",
+            report.applied,
+            extent.events()
+        );
+    }
+    Ok(Rebuilt {
+        name,
+        store: entry.store,
+        report,
+    })
+}
+
+fn print(rebuilt: &[Rebuilt], read_before: f64, read_after: f64) {
+    let limit = read_before.min(read_after);
+    println!(
+        "\nraw read of the topic (the physical limit): {read_before:.0} records/s before, {read_after:.0} after; ratios use the lower\n"
+    );
+    println!(
+        "{:<12} {:<9} {:>10} {:>9} {:>12} {:>7}  goal",
+        "projection", "store", "events", "secs", "events/s", "ratio"
+    );
+    for r in rebuilt {
+        let ratio = r.rate() / limit;
+        let goal = match r.store {
+            StoreKind::Postgres if ratio >= report::GOAL => ">= 0.50 met",
+            StoreKind::Postgres => ">= 0.50 missed",
+            StoreKind::Redis => "",
+        };
+        println!(
+            "{:<12} {:<9} {:>10} {:>9.2} {:>12.0} {:>7.2}  {goal}",
+            r.name,
+            r.store.as_str(),
+            r.report.applied,
+            r.report.until_switch.as_secs_f64(),
+            r.rate(),
+            ratio
+        );
+    }
+    for (label, store) in [("all", None), ("PostgreSQL", Some(StoreKind::Postgres))] {
+        let chosen: Vec<&Rebuilt> = rebuilt
+            .iter()
+            .filter(|r| store.is_none_or(|s| r.store == s))
+            .collect();
+        let secs: f64 = chosen
+            .iter()
+            .map(|r| r.report.until_switch.as_secs_f64())
+            .sum();
+        let events: i64 = chosen.iter().map(|r| r.report.applied).sum();
+        println!(
+            "total, {label} projections one after another: {events} events in {secs:.2} s ({:.0}/s, {:.2} of the raw read)",
+            events as f64 / secs,
+            events as f64 / secs / limit
+        );
+    }
+}
+
+fn write(
+    settings: &Settings,
+    unix_time: u64,
+    machine: &Machine,
+    mix: &fill::Mix,
+    rebuilt: &[Rebuilt],
+    reads: (f64, f64),
+) -> anyhow::Result<PathBuf> {
+    let rows: Vec<_> = rebuilt
+        .iter()
+        .map(|r| {
+            json!({
+                "projection": r.name,
+                "store": r.store.as_str(),
+                "events": r.report.applied,
+                "secs_to_switch": r.report.until_switch.as_secs_f64(),
+                "secs_total": r.report.elapsed.as_secs_f64(),
+                "events_per_sec": r.rate(),
+                "ratio_to_raw_read": r.rate() / reads.0.min(reads.1),
+            })
+        })
+        .collect();
+    let body = json!({
+        "unix_time": unix_time,
+        "machine": { "cpus": machine.cpus, "memory_gib": machine.memory_gib, "load_at_start": machine.load_at_start, "load_at_end": machine.load_at_end },
+        "conditions": {
+            "events": settings.events, "users": settings.users, "partitions": PARTITIONS,
+            "bulk_batch": settings.bulk_batch, "brokers": settings.brokers,
+            "mix": { "taps": mix.taps, "sessions": mix.sessions, "checkins": mix.checkins, "profile_updates": mix.profile_updates },
+        },
+        "raw_read_per_sec": { "before": reads.0, "after": reads.1 },
+        "rebuilds": rows,
+    });
+    std::fs::create_dir_all(&settings.results)?;
+    let path = settings.results.join(format!("replay-{unix_time}.json"));
+    std::fs::write(&path, serde_json::to_string_pretty(&body)?)?;
+    Ok(path)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            std::env::var("SURGE_BENCH_LOG").unwrap_or_else(|_| "warn".to_owned()),
+        ))
+        .with_writer(std::io::stderr)
+        .init();
+    let settings = Settings::from_env()?;
+    let unix_time = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let mut machine = Machine::probe();
+    let env = Env::setup(&settings, unix_time).await?;
+    let mut conn = env.stores.pool.acquire().await?;
+    registry::migrate(&mut conn).await?;
+    drop(conn);
+    let outcome = async {
+        let (extent, mix) = fill_topic(&settings, &env).await?;
+        let read_before = raw_read(&settings, &env, &extent).await?;
+        let mut rebuilt = Vec::new();
+        for name in CATALOG
+            .iter()
+            .map(|e| e.name)
+            .filter(|n| settings.projections.iter().any(|p| p == n))
+        {
+            progress(&format!("rebuilding {name}"));
+            let done = rebuild(&settings, &env, name, &extent).await?;
+            progress(&format!("{name}: {:.0} events/s", done.rate()));
+            rebuilt.push(done);
+        }
+        let read_after = raw_read(&settings, &env, &extent).await?;
+        anyhow::Ok((mix, rebuilt, (read_before, read_after)))
+    }
+    .await;
+    progress("cleaning up");
+    env.teardown(&settings).await;
+    let (mix, rebuilt, reads) = outcome?;
+    machine.load_at_end = load_average();
+    print(&rebuilt, reads.0, reads.1);
+    let path = write(&settings, unix_time, &machine, &mix, &rebuilt, reads)?;
+    println!("\nwritten to {}", path.display());
+    Ok(())
+}

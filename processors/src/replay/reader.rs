@@ -1,0 +1,139 @@
+//! Reading the topic for a rebuild: one consumer, no group (nothing is committed, no serving
+//! group is joined), every partition assigned at the rebuild's stored position and split into a
+//! queue of its own, so each partition is read and applied by its own task, in parallel.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
+use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
+
+use super::ReplayError;
+use super::config::ReplayConfig;
+use crate::runtime::{Claim, RESUME_REWIND, resume_from};
+
+/// Logs client errors, but not the end-of-partition notices the rebuild asks for.
+pub(crate) struct ReplayContext;
+
+impl ClientContext for ReplayContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let end_of_partition = matches!(
+            error,
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+        );
+        if !end_of_partition {
+            tracing::error!(%error, reason, "Kafka client error.");
+        }
+    }
+}
+
+impl ConsumerContext for ReplayContext {}
+
+pub(crate) type ReplayConsumer = StreamConsumer<ReplayContext>;
+pub(crate) type Queue = StreamPartitionQueue<ReplayContext>;
+
+/// The consumer and the task serving its main queue, which ends with it.
+pub(crate) struct Reader {
+    pub(crate) consumer: Arc<ReplayConsumer>,
+    main_queue: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.main_queue.abort();
+    }
+}
+
+/// The partitions of the topic, from the broker's metadata.
+pub(crate) fn partitions(config: &ReplayConfig) -> Result<Vec<i32>, ReplayError> {
+    let consumer: rdkafka::consumer::BaseConsumer<ReplayContext> = ClientConfig::new()
+        .set("bootstrap.servers", &config.brokers)
+        .create_with_context(ReplayContext)?;
+    let metadata = consumer.fetch_metadata(Some(&config.topic), Duration::from_secs(10))?;
+    let mut partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == config.topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    partitions.sort_unstable();
+    if partitions.is_empty() {
+        return Err(ReplayError::NoTopic(config.topic.clone()));
+    }
+    Ok(partitions)
+}
+
+/// A consumer reading every claimed partition from [`RESUME_REWIND`] before its stored position
+/// (the worker drops what was applied and checks the broker did not skip past the position),
+/// with one queue per partition.
+pub(crate) fn open(
+    config: &ReplayConfig,
+    group: &str,
+    claims: &[Claim],
+) -> Result<(Reader, Vec<(Claim, Queue)>), ReplayError> {
+    let consumer: Arc<ReplayConsumer> = Arc::new(
+        ClientConfig::new()
+            .set("bootstrap.servers", &config.brokers)
+            // Never joined: the consumer assigns its partitions itself and commits nothing.
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "true")
+            .set("isolation.level", "read_committed")
+            .set(
+                "fetch.wait.max.ms",
+                config.fetch_wait.as_millis().max(1).to_string(),
+            )
+            .create_with_context(ReplayContext)?,
+    );
+    let start = |claim: &Claim| Offset::Offset(resume_from(claim.next_offset, RESUME_REWIND));
+    let mut assignment = TopicPartitionList::new();
+    for claim in claims {
+        assignment.add_partition_offset(&config.topic, claim.partition, start(claim))?;
+    }
+    consumer.assign(&assignment)?;
+    let mut queues = Vec::with_capacity(claims.len());
+    for claim in claims {
+        let queue = consumer
+            .split_partition_queue(&config.topic, claim.partition)
+            .ok_or_else(|| ReplayError::NoTopic(config.topic.clone()))?;
+        // Records fetched before the split went to the main queue. Seeking again sets a
+        // barrier: librdkafka discards what it fetched before the seek, so the partition's
+        // queue starts exactly here.
+        consumer.seek(
+            &config.topic,
+            claim.partition,
+            start(claim),
+            Duration::from_secs(10),
+        )?;
+        queues.push((*claim, queue));
+    }
+    // The main queue must still be served for the client's events; any record on it was
+    // fetched before the barrier and is re-fetched through its partition's queue.
+    let main = consumer.clone();
+    let main_queue = tokio::spawn(async move {
+        loop {
+            match main.recv().await {
+                Ok(message) => {
+                    use rdkafka::Message;
+                    tracing::debug!(
+                        partition = message.partition(),
+                        offset = message.offset(),
+                        "A record fetched before the partition queues were split is dropped; its queue reads it again."
+                    );
+                }
+                Err(KafkaError::PartitionEOF(_)) => {}
+                Err(error) => tracing::warn!(%error, "Consumer error."),
+            }
+        }
+    });
+    Ok((
+        Reader {
+            consumer,
+            main_queue,
+        },
+        queues,
+    ))
+}
