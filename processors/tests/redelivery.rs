@@ -210,6 +210,103 @@ async fn pg_projections_are_unchanged_by_redelivery() {
     }
 }
 
+/// `records` with copies of the events at `copied` (same event, same id) inserted after
+/// `after` and at the end, renumbered so offsets stay contiguous: what a retried write or a
+/// re-emitted derived event leaves in the topic.
+fn with_copies(records: &[Record], copied: &[usize], after: usize) -> Vec<Record> {
+    let mut out: Vec<Record> = records[..after].to_vec();
+    out.extend(copied.iter().map(|&i| records[i].clone()));
+    out.extend(records[after..].iter().cloned());
+    out.push(records[copied[0]].clone());
+    for (offset, record) in out.iter_mut().enumerate() {
+        record.offset = offset as i64;
+    }
+    out
+}
+
+/// What the wallets tables say, without the Kafka offsets (which differ when copies shift them).
+async fn wallets_dump(pool: &PgPool) -> BTreeMap<String, Vec<String>> {
+    let mut out = pg_dump(pool, &["wallets_v1_balances", "wallets_v1_streaks"]).await;
+    let ledger = sqlx::query(
+        "SELECT concat_ws(' ', event_id, user_id, seq, kind, amount, balance_after) AS r \
+         FROM wallets_v1_ledger ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    out.insert(
+        "wallets_v1_ledger".into(),
+        ledger.iter().map(|r| r.get("r")).collect(),
+    );
+    out
+}
+
+/// Applies `topic` in two batches split at `at` through `sink`.
+async fn apply_in_two<S: Sink>(sink: S, topic: &[Record], at: usize) {
+    sink.migrate().await.unwrap();
+    let claim = sink.claim(TOPIC, &[0]).await.unwrap().remove(0);
+    let (first, rest) = topic.split_at(at);
+    sink.apply(TOPIC, claim, first, next(first)).await.unwrap();
+    sink.apply(TOPIC, claim, rest, next(rest)).await.unwrap();
+}
+
+/// A copy of an event later in the partition (a retried write, a re-emitted derived event), in
+/// the same batch or a later one, changes nothing: whether the runtime recorded its id (sessions,
+/// check-ins) or the projection cannot be changed by it (taps in profiles; everything in
+/// wallets, whose ledger is keyed by event id).
+#[tokio::test]
+async fn a_copy_of_an_event_later_in_the_partition_changes_nothing() {
+    let records = records();
+    // A session (0), taps (1, 6) and check-ins (3, 4), copied within the first batch and, for
+    // the session, once more in the second.
+    let topic = with_copies(&records, &[0, 1, 3, 4, 6], 10);
+    for name in ["wallets", "profiles"] {
+        let (clean, copied) = (
+            format!("copies_clean_{}", Uuid::now_v7().simple()),
+            format!("copies_copied_{}", Uuid::now_v7().simple()),
+        );
+        let (clean_pool, copied_pool) = (pg(&clean).await, pg(&copied).await);
+        let (expected, got) = if name == "wallets" {
+            apply_in_two(
+                PgSink::new(Wallets::at(1), clean_pool.clone()),
+                &records,
+                12,
+            )
+            .await;
+            apply_in_two(PgSink::new(Wallets::at(1), copied_pool.clone()), &topic, 18).await;
+            (
+                wallets_dump(&clean_pool).await,
+                wallets_dump(&copied_pool).await,
+            )
+        } else {
+            apply_in_two(
+                PgSink::new(Profiles::at(1), clean_pool.clone()),
+                &records,
+                12,
+            )
+            .await;
+            apply_in_two(
+                PgSink::new(Profiles::at(1), copied_pool.clone()),
+                &topic,
+                18,
+            )
+            .await;
+            let tables = ["profiles_v1_users"];
+            (
+                pg_dump(&clean_pool, &tables).await,
+                pg_dump(&copied_pool, &tables).await,
+            )
+        };
+        assert!(
+            expected.values().any(|rows| !rows.is_empty()),
+            "{name}: the clean pass wrote something"
+        );
+        assert_eq!(got, expected, "{name}");
+        drop_schema(&clean).await;
+        drop_schema(&copied).await;
+    }
+}
+
 async fn redis() -> ConnectionManager {
     ConnectionManager::new(redis::Client::open("redis://127.0.0.1:6379").unwrap())
         .await

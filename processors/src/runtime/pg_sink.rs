@@ -2,8 +2,10 @@
 //!
 //! Guarantee: exactly-once effect. One transaction per partition batch locks the partition's
 //! position row, refuses if its generation moved (fencing), drops events at or below the
-//! position and event ids already recorded in `<prefix>_seen_events`, lets the projection apply
-//! the rest, moves the position, and commits: writes and position are never out of step.
+//! position, repeats within the batch, and event ids already recorded in `<prefix>_seen_events`
+//! (only events a repeat could change are recorded, see `PgProjection::idempotent`), lets the
+//! projection apply the rest, moves the position, and commits: writes and position are never
+//! out of step.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -144,20 +146,34 @@ impl<P: PgProjection> Sink for PgSink<P> {
         if generation != claim.generation {
             return Err(SinkError::Fenced);
         }
-        let fresh: Vec<&Record> = records.iter().filter(|r| r.offset >= stored).collect();
-        let ids: Vec<Uuid> = fresh.iter().map(|r| r.event.envelope.event_id).collect();
-        let inserted: Vec<(Uuid,)> = sqlx::query_as(&format!(
-            "INSERT INTO {} (event_id) SELECT unnest($1::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id",
-            self.seen_table()
-        ))
-        .bind(&ids)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut new_ids: HashSet<Uuid> = inserted.into_iter().map(|(id,)| id).collect();
-        // Keep the first occurrence of each new id, in offset order.
+        // Past the position, each event id once (its first occurrence, in offset order).
+        let mut distinct = HashSet::with_capacity(records.len());
+        let fresh: Vec<&Record> = records
+            .iter()
+            .filter(|r| r.offset >= stored && distinct.insert(r.event.envelope.event_id))
+            .collect();
+        // Ids recorded before are duplicates; events a repeat cannot change need no record.
+        let guarded: Vec<Uuid> = fresh
+            .iter()
+            .filter(|r| !P::idempotent(&r.event))
+            .map(|r| r.event.envelope.event_id)
+            .collect();
+        let new_ids: HashSet<Uuid> = if guarded.is_empty() {
+            HashSet::new()
+        } else {
+            sqlx::query_scalar::<_, Uuid>(&format!(
+                "INSERT INTO {} (event_id) SELECT unnest($1::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id",
+                self.seen_table()
+            ))
+            .bind(&guarded)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect()
+        };
         let to_apply: Vec<Record> = fresh
             .into_iter()
-            .filter(|r| new_ids.remove(&r.event.envelope.event_id))
+            .filter(|r| P::idempotent(&r.event) || new_ids.contains(&r.event.envelope.event_id))
             .cloned()
             .collect();
         if !to_apply.is_empty() {

@@ -58,6 +58,15 @@ pub trait PgProjection: Send + Sync + 'static {
     /// The version whose tables this value writes.
     fn version(&self) -> u32;
 
+    /// Whether applying `event` again, at any later point, changes nothing: the projection
+    /// ignores it, only moves a maximum with it, or keys its writes by the event id (the wallets
+    /// ledger). The runtime records the ids of the other events to drop their duplicates (one
+    /// index write per event, most of a rebuild's work for some projections), and for these
+    /// only drops repeats within a batch.
+    fn idempotent(_event: &Event) -> bool {
+        false
+    }
+
     /// Applies `records` (one partition, ascending offsets, none applied before).
     fn apply(
         &self,

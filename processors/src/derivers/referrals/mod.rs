@@ -24,7 +24,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use prometheus::IntCounterVec;
-use surge_schemas::Payload;
+use surge_schemas::{Event, Payload};
 
 use crate::derivers::emit::{Derived, Emitter};
 use crate::runtime::{ApplyError, PgProjection, Record};
@@ -57,6 +57,11 @@ impl PgProjection for Referrals {
 
     fn version(&self) -> u32 {
         self.version
+    }
+
+    /// Only a user's sessions can lead to a credit; every other event is ignored.
+    fn idempotent(event: &Event) -> bool {
+        !matches!(event.payload, Payload::SessionStarted(_))
     }
 
     /// A rebuild decides (and records first sessions) as the serving version does, but emits

@@ -13,6 +13,7 @@ pub use fold::{fold, fold_batch, referrer, touches};
 
 use surge_projections::profiles::{self, ProfileStore};
 use surge_projections::versions::table_prefix;
+use surge_schemas::{Event, Payload};
 
 use crate::runtime::{ApplyError, PgProjection, Record};
 
@@ -43,6 +44,16 @@ impl PgProjection for Profiles {
 
     fn version(&self) -> u32 {
         self.version
+    }
+
+    /// Taps only move the last-seen time forward (a maximum), and referral credits are not
+    /// the profile's business: repeating either changes nothing. (Sessions count, and a repeated
+    /// old profile update or check-in could undo a later one, so those are deduplicated.)
+    fn idempotent(event: &Event) -> bool {
+        matches!(
+            event.payload,
+            Payload::TapsSubmitted(_) | Payload::ReferralCredited(_)
+        )
     }
 
     async fn apply(

@@ -3,13 +3,16 @@
 //! check-in streak the coin rules need (`wallets_v1_streaks`). Amounts come from
 //! [`economy::coins`](crate::projectors::economy::coins); what each event earns is in [`fold`].
 //!
-//! Delivery guarantee: exactly-once effect, kept twice. The runtime's `PgSink` commits the
-//! batch's writes with the partition position in one transaction, fences stale processors and
-//! drops event ids it has seen. Beyond that, the ledger's primary key is the last line of
-//! defence: the write moves a balance only by the ledger rows it actually inserted, so
-//! `balance = sum(ledger.amount)` holds whatever is offered twice; and when it inserts fewer
-//! rows than folded (an event already in the ledger slipped through), the write is undone to a
-//! savepoint and redone without those events, so `seq` and `balance_after` stay exact too.
+//! Delivery guarantee: exactly-once effect. The runtime's `PgSink` commits the batch's writes
+//! with the partition position in one transaction, fences stale processors and drops repeats
+//! within a batch. Across batches the ledger's primary key deduplicates, for good rather than
+//! for the runtime's 48 h, so the runtime keeps no separate record of seen event ids for
+//! wallets (`idempotent`). Every change of a wallet is a ledger row: the write moves a
+//! balance only by the ledger rows it actually inserted, so `balance = sum(ledger.amount)`
+//! holds whatever is offered twice; a check-in already counted earns nothing and moves no
+//! streak; and when the write inserts fewer rows than folded (an event already in the ledger),
+//! it is undone to a savepoint and redone without those events, so `seq` and `balance_after`
+//! stay exact too.
 //!
 //! Cost per batch: one query loading the batch's earning users, one write statement, and the
 //! savepoint around it (two short round trips). The duplicate check runs only when needed.
@@ -23,6 +26,7 @@ use std::collections::HashSet;
 use sqlx::Connection;
 use surge_projections::versions::table_prefix;
 use surge_projections::wallets::{self, WalletStore};
+use surge_schemas::Event;
 use uuid::Uuid;
 
 use crate::runtime::{ApplyError, PgProjection, Record};
@@ -54,6 +58,11 @@ impl PgProjection for Wallets {
 
     fn version(&self) -> u32 {
         self.version
+    }
+
+    /// Every change is a ledger row keyed by its event id (see the module header).
+    fn idempotent(_event: &Event) -> bool {
+        true
     }
 
     /// Uses a savepoint of its own, released or rolled back here; never ends `tx`.
