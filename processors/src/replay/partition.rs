@@ -26,9 +26,9 @@ use crate::runtime::{Applier, Check, Claim, Outcome, Resumes, Sink};
 
 /// How long an empty queue is waited on before the loop looks at the cap and stop flag again.
 const IDLE: Duration = Duration::from_millis(200);
-/// Longest a bulk batch waits to fill once started: long enough for large batches, short
-/// enough that progress keeps moving.
-const BULK_WAIT: Duration = Duration::from_millis(250);
+/// A bulk batch takes what keeps arriving, up to `bulk_batch` events, and stops at the first
+/// gap this long: far behind, the consumer has fetched ahead while the last batch was applied.
+const BULK_GAP: Duration = Duration::from_millis(50);
 
 /// How far a partition may go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,10 +95,11 @@ pub(crate) async fn run<S: Sink>(
             .store(limit.unwrap_or_default(), Ordering::Relaxed);
         let allowed = |offset: i64| limit.is_none_or(|cap| offset < cap);
         let bulk = state.target() - next > shared.config.bulk_batch as i64;
-        let (max, wait) = if bulk {
-            (shared.config.bulk_batch, BULK_WAIT)
+        let max = if bulk {
+            let bound = shared.applier.sink.max_batch().unwrap_or(usize::MAX);
+            shared.config.bulk_batch.min(bound)
         } else {
-            (shared.config.batch_max, shared.config.batch_wait)
+            shared.config.batch_max
         };
 
         let mut batch: Vec<OwnedMessage> = Vec::new();
@@ -111,9 +112,16 @@ pub(crate) async fn run<S: Sink>(
                 capped = true;
             }
         }
-        let mut deadline = (!batch.is_empty()).then(|| Instant::now() + wait);
+        // A normal batch waits at most `batch_wait` after its first event; a bulk batch stops
+        // at the first gap between events.
+        let wait = shared.config.batch_wait;
+        let mut deadline = (!batch.is_empty() && !bulk).then(|| Instant::now() + wait);
         while !capped && batch.len() < max {
-            let timeout = deadline.map_or(IDLE, |d| d.saturating_duration_since(Instant::now()));
+            let timeout = match deadline {
+                _ if bulk && !batch.is_empty() => BULK_GAP,
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => IDLE,
+            };
             let Ok(received) = tokio::time::timeout(timeout, queue.recv()).await else {
                 break; // nothing more for now
             };
@@ -153,7 +161,9 @@ pub(crate) async fn run<S: Sink>(
                 break;
             }
             batch.push(message.detach());
-            deadline.get_or_insert_with(|| Instant::now() + wait);
+            if !bulk {
+                deadline.get_or_insert_with(|| Instant::now() + wait);
+            }
         }
         if batch.is_empty() {
             if capped {

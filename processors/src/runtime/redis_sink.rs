@@ -18,6 +18,9 @@ use super::{KeySpace, Record, RedisProjection, RedisWrite};
 /// `crate::versions::switch`).
 pub const FROZEN_SUFFIX: &str = "frozen";
 
+/// The most events one apply script holds (see [`Sink::max_batch`]).
+const MAX_BATCH: usize = 1000;
+
 /// Event ids are remembered this long (duplicates arrive within the 24 h idempotency window).
 const SEEN_TTL_SECS: u64 = 48 * 3600;
 
@@ -76,6 +79,13 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
 
     fn revision(&self) -> u32 {
         P::REVISION
+    }
+
+    /// A batch is one script, and Redis serves nobody else while it runs: larger batches would
+    /// delay every read (measured: batches of 500 to 20,000 events rebuild equally fast, Redis
+    /// being the bound either way).
+    fn max_batch(&self) -> Option<usize> {
+        Some(MAX_BATCH)
     }
 
     async fn migrate(&self) -> Result<(), SinkError> {

@@ -77,6 +77,12 @@ pub trait Sink: Send + Sync + 'static {
     /// Creates what the sink needs (tables, positions), idempotently.
     fn migrate(&self) -> impl Future<Output = Result<(), SinkError>> + Send;
 
+    /// The most events a batch should hold, if the store wants a bound (a rebuild's bulk batches
+    /// are otherwise large).
+    fn max_batch(&self) -> Option<usize> {
+        None
+    }
+
     /// Whether the version serves (the default) or is being rebuilt. While rebuilt, nobody
     /// reads it: commits need not wait for durability (a crash may lose the last ones, positions
     /// included, and those batches are simply applied again), and side effects (derived events)
