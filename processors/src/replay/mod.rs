@@ -97,6 +97,13 @@ pub enum ReplayError {
     #[error("topic {0} does not exist on the broker")]
     NoTopic(String),
     #[error(
+        "the broker has deleted the first events of {topic} (partition, first offset left: {partitions:?}), so a rebuild from offset zero would silently miss them; Surge creates its topics with retention.ms=-1 (keep forever): set that on this topic and restore the deleted events before rebuilding"
+    )]
+    Truncated {
+        topic: String,
+        partitions: Vec<(i32, i64)>,
+    },
+    #[error(
         "partition {0} of the version being rebuilt was claimed by another processor before the switch; nothing but this rebuild may write it"
     )]
     FencedWhileBuilding(i32),
@@ -136,6 +143,9 @@ pub async fn run(
                 })?,
         ),
     };
+    if start_ms.is_none() {
+        refuse_truncated(&config).await?;
+    }
     let plan = plan::plan(stores, entry, start_ms, request.restart).await?;
     tracing::info!(
         projection = entry.name,
@@ -154,6 +164,26 @@ pub async fn run(
         progress,
     };
     with_sink(entry.name, rebuild.plan.building.version, context, rebuild).await?
+}
+
+/// A rebuild from offset zero needs every event since the first: refuses, before anything is
+/// written, if the broker's retention deleted some.
+async fn refuse_truncated(config: &ReplayConfig) -> Result<(), ReplayError> {
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || {
+        let partitions = reader::partitions(&config)?;
+        let truncated = reader::truncated(&reader::first_offsets(&config, &partitions)?);
+        if truncated.is_empty() {
+            Ok(())
+        } else {
+            Err(ReplayError::Truncated {
+                topic: config.topic.clone(),
+                partitions: truncated,
+            })
+        }
+    })
+    .await
+    .map_err(|e| ReplayError::Worker(e.to_string()))?
 }
 
 /// Asks a projection where a rebuild from an instant would start.

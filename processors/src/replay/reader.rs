@@ -65,6 +65,34 @@ pub(crate) fn partitions(config: &ReplayConfig) -> Result<Vec<i32>, ReplayError>
     Ok(partitions)
 }
 
+/// Each partition's first offset still held by the broker (its low watermark). Blocking.
+pub(crate) fn first_offsets(
+    config: &ReplayConfig,
+    partitions: &[i32],
+) -> Result<Vec<(i32, i64)>, ReplayError> {
+    let consumer: rdkafka::consumer::BaseConsumer<ReplayContext> = ClientConfig::new()
+        .set("bootstrap.servers", &config.brokers)
+        .create_with_context(ReplayContext)?;
+    partitions
+        .iter()
+        .map(|&partition| {
+            let timeout = Duration::from_secs(10);
+            let (low, _) = consumer.fetch_watermarks(&config.topic, partition, timeout)?;
+            Ok((partition, low))
+        })
+        .collect()
+}
+
+/// The partitions whose first record is past offset zero: the broker deleted the records before
+/// it (retention), so a rebuild from offset zero would miss them.
+pub(crate) fn truncated(first_offsets: &[(i32, i64)]) -> Vec<(i32, i64)> {
+    first_offsets
+        .iter()
+        .copied()
+        .filter(|(_, first)| *first > 0)
+        .collect()
+}
+
 /// A consumer reading every claimed partition from [`RESUME_REWIND`] before its stored position
 /// (the worker drops what was applied and checks the broker did not skip past the position),
 /// with one queue per partition.
@@ -136,4 +164,15 @@ pub(crate) fn open(
         },
         queues,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partition_is_truncated_when_its_first_record_is_past_offset_zero() {
+        assert_eq!(truncated(&[(0, 0), (1, 0)]), []);
+        assert_eq!(truncated(&[(0, 0), (1, 1234), (2, 7)]), [(1, 1234), (2, 7)]);
+    }
 }

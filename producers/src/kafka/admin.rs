@@ -19,7 +19,10 @@ pub enum AdminError {
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Creates `topic` unless it exists. An existing topic is left as it is, whatever its partitions.
+/// Creates `topic` unless it exists, keeping its records forever: the topics are the source of
+/// truth every projection is rebuilt from (`surge replay`), so a broker's default retention
+/// (7 days on Kafka) must not delete them. An existing topic is left as it is, whatever its
+/// partitions and retention.
 pub async fn ensure_topic(
     brokers: &str,
     topic: &str,
@@ -38,7 +41,9 @@ pub async fn ensure_topic(
     let options = AdminOptions::new()
         .operation_timeout(Some(TIMEOUT))
         .request_timeout(Some(TIMEOUT));
-    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
+    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication))
+        .set("retention.ms", "-1")
+        .set("retention.bytes", "-1");
     let results = admin
         .create_topics([&new_topic], &options)
         .await
