@@ -16,16 +16,16 @@
 //!   `switch.lua` does the check, fencing and mark in one script and ends the lease. A crash
 //!   leaves the lease to expire.
 
+mod postgres;
+mod redis;
+
 use std::collections::HashMap;
 
-use std::time::Duration;
-
-use redis::Script;
 use sqlx::{Postgres, Transaction};
-use surge_projections::versions::{VersionState, keys_base, registry_key};
+use surge_projections::versions::VersionState;
 
 use crate::projectors::{Entry, StoreKind, Stores};
-use crate::runtime::{FROZEN_SUFFIX, SinkError};
+use crate::runtime::SinkError;
 
 /// A partition where `to` has not yet applied what `from` has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,9 +44,6 @@ pub enum Switch {
     /// Nothing changed: `to` must first catch up on these partitions.
     Behind(Vec<Behind>),
 }
-
-/// How long a Redis freeze lasts unless the switch ends it first.
-const LEASE: Duration = Duration::from_secs(10);
 
 /// A serving version frozen for a switch, with the positions it is frozen at.
 pub struct Frozen {
@@ -74,8 +71,8 @@ pub async fn freeze(
     to: u32,
 ) -> Result<Frozen, SinkError> {
     let (hold, serving) = match entry.store {
-        StoreKind::Postgres => freeze_postgres(stores, entry.name, topic, from, to).await?,
-        StoreKind::Redis => freeze_redis(stores, entry.name, topic, from, to).await?,
+        StoreKind::Postgres => postgres::freeze(stores, entry.name, topic, from, to).await?,
+        StoreKind::Redis => redis::freeze(stores, entry.name, topic, from, to).await?,
     };
     Ok(Frozen {
         hold,
@@ -98,7 +95,7 @@ impl Frozen {
     pub async fn switch(self, stores: &Stores) -> Result<Switch, SinkError> {
         match self.hold {
             Hold::Postgres(tx) => {
-                switch_postgres(
+                postgres::switch(
                     tx,
                     &self.serving,
                     self.name,
@@ -108,7 +105,7 @@ impl Frozen {
                 )
                 .await
             }
-            Hold::Redis => switch_redis(stores, self.name, &self.topic, self.from, self.to).await,
+            Hold::Redis => redis::switch(stores, self.name, &self.topic, self.from, self.to).await,
         }
     }
 
@@ -116,15 +113,7 @@ impl Frozen {
     pub async fn release(self, stores: &Stores) -> Result<(), SinkError> {
         match self.hold {
             Hold::Postgres(tx) => Ok(tx.rollback().await?),
-            Hold::Redis => {
-                let lease = format!(
-                    "{}:{FROZEN_SUFFIX}",
-                    keys_base(&stores.redis_prefix, self.name, self.from)
-                );
-                let mut conn = stores.redis.clone();
-                let _: () = redis::cmd("DEL").arg(lease).query_async(&mut conn).await?;
-                Ok(())
-            }
+            Hold::Redis => redis::release(stores, self.name, self.from).await,
         }
     }
 }
@@ -146,109 +135,6 @@ fn behind(serving: &HashMap<i32, i64>, rebuilt: &HashMap<i32, i64>) -> Vec<Behin
     behind
 }
 
-async fn freeze_postgres(
-    stores: &Stores,
-    name: &str,
-    topic: &str,
-    from: u32,
-    to: u32,
-) -> Result<(Hold, HashMap<i32, i64>), SinkError> {
-    let mut tx = stores.pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('surge-versions:' || $1))")
-        .bind(name)
-        .execute(&mut *tx)
-        .await?;
-    let states: HashMap<i32, String> = sqlx::query_as(
-        "SELECT version, state FROM projection_versions WHERE projection = $1 AND version IN ($2, $3)",
-    )
-    .bind(name)
-    .bind(from as i32)
-    .bind(to as i32)
-    .fetch_all(&mut *tx)
-    .await?
-    .into_iter()
-    .collect();
-    check_states(
-        states.get(&(from as i32)).map(String::as_str),
-        states.get(&(to as i32)).map(String::as_str),
-        from,
-        to,
-    )?;
-    // Locking the serving version's rows waits for its batch in flight, and holds off the next.
-    let serving = positions(
-        &mut tx,
-        &format!("{POSITIONS} FOR UPDATE"),
-        name,
-        from,
-        topic,
-    )
-    .await?;
-    Ok((Hold::Postgres(tx), serving))
-}
-
-const POSITIONS: &str = "SELECT partition, next_offset FROM projection_positions \
-                         WHERE projection = $1 AND version = $2 AND topic = $3";
-
-async fn positions(
-    tx: &mut sqlx::PgConnection,
-    sql: &str,
-    name: &str,
-    version: u32,
-    topic: &str,
-) -> Result<HashMap<i32, i64>, SinkError> {
-    Ok(sqlx::query_as::<_, (i32, i64)>(sql)
-        .bind(name)
-        .bind(version as i32)
-        .bind(topic)
-        .fetch_all(tx)
-        .await?
-        .into_iter()
-        .collect())
-}
-
-async fn switch_postgres(
-    mut tx: Transaction<'static, Postgres>,
-    serving: &HashMap<i32, i64>,
-    name: &str,
-    topic: &str,
-    from: u32,
-    to: u32,
-) -> Result<Switch, SinkError> {
-    let rebuilt = positions(&mut tx, POSITIONS, name, to, topic).await?;
-    let behind = behind(serving, &rebuilt);
-    if !behind.is_empty() {
-        tx.rollback().await?;
-        return Ok(Switch::Behind(behind));
-    }
-    sqlx::query(
-        "UPDATE projection_positions SET generation = generation + 1, updated_at = now() \
-         WHERE projection = $1 AND version = $2 AND topic = $3",
-    )
-    .bind(name)
-    .bind(from as i32)
-    .bind(topic)
-    .execute(&mut *tx)
-    .await?;
-    // Two statements: the one-active index is checked row by row.
-    sqlx::query(
-        "UPDATE projection_versions SET state = 'retired' WHERE projection = $1 AND version = $2",
-    )
-    .bind(name)
-    .bind(from as i32)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "UPDATE projection_versions SET state = 'active', switched_at = now() \
-         WHERE projection = $1 AND version = $2",
-    )
-    .bind(name)
-    .bind(to as i32)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(Switch::Done)
-}
-
 /// Only an active `from` gives way, and only to a `to` being built: anything else means another
 /// process switched or dropped versions meanwhile.
 fn check_states(
@@ -267,104 +153,6 @@ fn check_states(
         )));
     }
     Ok(())
-}
-
-async fn freeze_redis(
-    stores: &Stores,
-    name: &str,
-    topic: &str,
-    from: u32,
-    to: u32,
-) -> Result<(Hold, HashMap<i32, i64>), SinkError> {
-    let prefix = &stores.redis_prefix;
-    let old = keys_base(prefix, name, from);
-    let mut conn = stores.redis.clone();
-    let reply: Vec<redis::Value> = Script::new(include_str!("freeze.lua"))
-        .key(format!("{old}:positions"))
-        .key(registry_key(prefix, name))
-        .key(format!("{old}:{FROZEN_SUFFIX}"))
-        .arg(format!("{topic}:"))
-        .arg(from)
-        .arg(to)
-        .arg(LEASE.as_millis() as u64)
-        .invoke_async(&mut conn)
-        .await?;
-    match reply.first().map(text).as_deref() {
-        Some("FROZEN") => {
-            let field_prefix = format!("{topic}:");
-            let serving = reply[1..]
-                .chunks_exact(2)
-                .filter_map(|pair| {
-                    let partition = text(&pair[0]).strip_prefix(&field_prefix)?.parse().ok()?;
-                    Some((partition, text(&pair[1]).parse().ok()?))
-                })
-                .collect();
-            Ok((Hold::Redis, serving))
-        }
-        Some("STATE") => Err(state_error(from, to, &reply)),
-        _ => Err(unexpected(&reply)),
-    }
-}
-
-fn text(value: &redis::Value) -> String {
-    redis::from_redis_value::<String>(value).unwrap_or_default()
-}
-
-fn state_error(from: u32, to: u32, reply: &[redis::Value]) -> SinkError {
-    SinkError::Transient(format!(
-        "cannot switch from v{from} to v{to}: {}",
-        reply.get(1).map(text).unwrap_or_default()
-    ))
-}
-
-fn unexpected(reply: &[redis::Value]) -> SinkError {
-    SinkError::Transient(format!(
-        "unexpected answer from a version script: {reply:?}"
-    ))
-}
-
-async fn switch_redis(
-    stores: &Stores,
-    name: &str,
-    topic: &str,
-    from: u32,
-    to: u32,
-) -> Result<Switch, SinkError> {
-    let prefix = &stores.redis_prefix;
-    let (old, new) = (keys_base(prefix, name, from), keys_base(prefix, name, to));
-    let mut conn = stores.redis.clone();
-    let reply: Vec<redis::Value> = Script::new(include_str!("switch.lua"))
-        .key(format!("{old}:positions"))
-        .key(format!("{old}:generations"))
-        .key(format!("{new}:positions"))
-        .key(registry_key(prefix, name))
-        .key(format!("{old}:{FROZEN_SUFFIX}"))
-        .arg(format!("{topic}:"))
-        .arg(from)
-        .arg(to)
-        .arg(surge_projections::versions::now_ms())
-        .invoke_async(&mut conn)
-        .await?;
-    match reply.first().map(text).as_deref() {
-        Some("OK") => Ok(Switch::Done),
-        Some("STATE") => Err(state_error(from, to, &reply)),
-        Some("BEHIND") => {
-            let field_prefix = format!("{topic}:");
-            let behind = reply[1..]
-                .chunks_exact(3)
-                .filter_map(|chunk| {
-                    let partition = text(&chunk[0]).strip_prefix(&field_prefix)?.parse().ok()?;
-                    Some(Behind {
-                        partition,
-                        serving: redis::from_redis_value(&chunk[1]).ok()?,
-                        rebuilt: redis::from_redis_value(&chunk[2]).ok()?,
-                    })
-                })
-                .collect();
-            Ok(Switch::Behind(behind))
-        }
-        _ => Err(unexpected(&reply)),
-    }
 }
 
 #[cfg(test)]
