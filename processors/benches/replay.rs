@@ -3,11 +3,14 @@
 //! Pre-fills a fresh topic with `SURGE_BENCH_EVENTS` events (default 1 000 000) of
 //! `SURGE_BENCH_USERS` users (default 100 000) over 12 partitions, exactly as the projector
 //! benchmark does, and reads it back raw (every partition assigned, no decoding: the physical
-//! limit of consuming it). Then, one projection at a time, it rebuilds the projection with
+//! limit of consuming it), both in one poll loop and with a queue and task per partition as a
+//! rebuild reads; the faster of the two is the limit. Then, one projection at a time, it rebuilds the projection with
 //! `surge replay`'s own code (`surge_processors::replay::run`) from offset zero to the switch,
 //! against a serving version whose positions stand at the end of the topic, and times it. The raw
 //! read is measured again at the end, so drift over the run shows. It prints events/s, the ratio
 //! to the raw read, and the total, and writes them to `bench/results/replay-<unix time>.json`.
+//! For profiles and wallets it also writes the same rows with a plain binary COPY (the projector
+//! benchmark's store baseline, batches of the same size), the store's own limit.
 //!
 //! Goal (printed, never asserted): a full rebuild of the PostgreSQL projections at >= 50 % of
 //! the raw read rate.
@@ -40,6 +43,7 @@ use surge_processors::runtime::ProcessorMetrics;
 use surge_projections::versions::{self as registry, keys_base};
 use tokio::sync::watch;
 
+use support::cpu::{self, CpuUse};
 use support::env::Env;
 use support::read::{self, Extent};
 use support::report::{Machine, load_average};
@@ -116,6 +120,11 @@ struct Rebuilt {
     name: &'static str,
     store: StoreKind,
     report: Report,
+    /// Cores each process kept busy during the rebuild.
+    cpu: CpuUse,
+    /// The store's own limit for the same writes (binary COPY of the rows), where the
+    /// projector benchmark has one.
+    store_limit: Option<f64>,
 }
 
 impl Rebuilt {
@@ -153,16 +162,94 @@ async fn fill_topic(settings: &Settings, env: &Env) -> anyhow::Result<(Extent, f
     Ok((extent, mix))
 }
 
+/// The raw read rate: the faster of two ways of reading, one poll loop over every partition (as
+/// the processors read) and a queue and task per partition (as a rebuild reads).
 async fn raw_read(settings: &Settings, env: &Env, extent: &Extent) -> anyhow::Result<f64> {
-    let (brokers, topic, extent) = (settings.brokers.clone(), env.topic.clone(), extent.clone());
+    let (brokers, topic, ext) = (settings.brokers.clone(), env.topic.clone(), extent.clone());
     let stats =
-        tokio::task::spawn_blocking(move || read::raw_read(&brokers, &topic, &extent)).await??;
-    let rate = stats.messages as f64 / stats.secs;
+        tokio::task::spawn_blocking(move || read::raw_read(&brokers, &topic, &ext)).await??;
+    let single = stats.messages as f64 / stats.secs;
+    let parallel = parallel_read(settings, env, extent).await?;
     progress(&format!(
-        "raw read: {} records in {:.2} s ({rate:.0}/s)",
-        stats.messages, stats.secs
+        "raw read of {} records: {single:.0}/s in one poll loop, {parallel:.0}/s with a queue per partition",
+        stats.messages
     ));
-    Ok(rate)
+    Ok(single.max(parallel))
+}
+
+/// Reads every partition to its end through its own queue and task, counting and nothing else,
+/// with the rebuild's consumer settings.
+async fn parallel_read(settings: &Settings, env: &Env, extent: &Extent) -> anyhow::Result<f64> {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+    let consumer: std::sync::Arc<StreamConsumer> = std::sync::Arc::new(
+        ClientConfig::new()
+            .set("bootstrap.servers", &settings.brokers)
+            .set("group.id", format!("{}.bench-parallel-read", env.topic))
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
+            // The rebuild's own setting (the processors' default, SURGE_PROCESS_FETCH_WAIT_MS).
+            .set("fetch.wait.max.ms", "100")
+            .create()?,
+    );
+    let mut assignment = TopicPartitionList::new();
+    for &(partition, low, _) in &extent.partitions {
+        assignment.add_partition_offset(&env.topic, partition, Offset::Offset(low))?;
+    }
+    let started = Instant::now();
+    consumer.assign(&assignment)?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for &(partition, low, high) in &extent.partitions {
+        let queue = consumer
+            .split_partition_queue(&env.topic, partition)
+            .context("no such partition")?;
+        // As a rebuild does: a seek after the split, so the queue starts exactly here.
+        consumer.seek(
+            &env.topic,
+            partition,
+            Offset::Offset(low),
+            Duration::from_secs(10),
+        )?;
+        tasks.spawn(async move {
+            let mut last = low - 1;
+            while last + 1 < high {
+                match tokio::time::timeout(Duration::from_secs(60), queue.recv()).await {
+                    Ok(Ok(message)) => last = message.offset(),
+                    Ok(Err(error)) => bail!("reading partition {partition}: {error}"),
+                    Err(_) => bail!("reading partition {partition} stalled at offset {last}"),
+                }
+            }
+            anyhow::Ok(high - low)
+        });
+    }
+    let main = consumer.clone();
+    let serve = tokio::spawn(async move { while main.recv().await.is_ok() {} });
+    let mut records = 0;
+    while let Some(done) = tasks.join_next().await {
+        records += done??;
+    }
+    serve.abort();
+    Ok(records as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Every event of the topic decoded, per partition, for the store baselines.
+async fn decode(
+    settings: &Settings,
+    env: &Env,
+    extent: &Extent,
+) -> anyhow::Result<Vec<Vec<surge_processors::runtime::Record>>> {
+    let (brokers, topic, extent, codec) = (
+        settings.brokers.clone(),
+        env.topic.clone(),
+        extent.clone(),
+        env.codec.clone(),
+    );
+    let runtime = tokio::runtime::Handle::current();
+    let (_, records) = tokio::task::spawn_blocking(move || {
+        read::read_decoded(&brokers, &topic, &extent, &codec, &runtime)
+    })
+    .await??;
+    Ok(records)
 }
 
 /// Makes version 1 of `name` the serving version, standing at the end of the topic, so the
@@ -248,7 +335,9 @@ async fn rebuild(
             }
         }
     });
+    let before = cpu::sample();
     let report = replay::run(request, &context, config, tx).await?;
+    let cpu = before.until(&cpu::sample());
     let _ = printer.await;
     if report.applied != extent.events() {
         bail!(
@@ -261,6 +350,8 @@ async fn rebuild(
         name,
         store: entry.store,
         report,
+        cpu,
+        store_limit: None,
     })
 }
 
@@ -270,8 +361,8 @@ fn print(rebuilt: &[Rebuilt], read_before: f64, read_after: f64) {
         "\nraw read of the topic (the physical limit): {read_before:.0} records/s before, {read_after:.0} after; ratios use the lower\n"
     );
     println!(
-        "{:<12} {:<9} {:>10} {:>9} {:>12} {:>7}  goal",
-        "projection", "store", "events", "secs", "events/s", "ratio"
+        "{:<12} {:<9} {:>10} {:>9} {:>12} {:>7}  {:<15} {:>16}  cores busy: rebuild / PostgreSQL / Redis / broker / other",
+        "projection", "store", "events", "secs", "events/s", "ratio", "goal", "COPY events/s"
     );
     for r in rebuilt {
         let ratio = r.rate() / limit;
@@ -280,14 +371,23 @@ fn print(rebuilt: &[Rebuilt], read_before: f64, read_after: f64) {
             StoreKind::Postgres => ">= 0.50 missed",
             StoreKind::Redis => "",
         };
+        let c = &r.cpu;
+        let copy = r
+            .store_limit
+            .map_or(String::new(), |l| format!("{l:.0} ({:.2})", r.rate() / l));
         println!(
-            "{:<12} {:<9} {:>10} {:>9.2} {:>12.0} {:>7.2}  {goal}",
+            "{:<12} {:<9} {:>10} {:>9.2} {:>12.0} {:>7.2}  {goal:<15} {copy:>16}  {:.2} / {:.2} / {:.2} / {:.2} / {:.2}",
             r.name,
             r.store.as_str(),
             r.report.applied,
             r.report.until_switch.as_secs_f64(),
             r.rate(),
-            ratio
+            ratio,
+            c.bench / 100.0,
+            c.postgres / 100.0,
+            c.redis / 100.0,
+            c.broker / 100.0,
+            c.other / 100.0,
         );
     }
     for (label, store) in [("all", None), ("PostgreSQL", Some(StoreKind::Postgres))] {
@@ -327,6 +427,12 @@ fn write(
                 "secs_total": r.report.elapsed.as_secs_f64(),
                 "events_per_sec": r.rate(),
                 "ratio_to_raw_read": r.rate() / reads.0.min(reads.1),
+                "binary_copy_events_per_sec": r.store_limit,
+                "cores_busy": {
+                    "rebuild": r.cpu.bench / 100.0, "postgres": r.cpu.postgres / 100.0,
+                    "redis": r.cpu.redis / 100.0, "broker": r.cpu.broker / 100.0,
+                    "other": r.cpu.other / 100.0,
+                },
             })
         })
         .collect();
@@ -366,14 +472,31 @@ async fn main() -> anyhow::Result<()> {
         let (extent, mix) = fill_topic(&settings, &env).await?;
         let read_before = raw_read(&settings, &env, &extent).await?;
         let mut rebuilt = Vec::new();
+        let mut decoded = None;
         for name in CATALOG
             .iter()
             .map(|e| e.name)
             .filter(|n| settings.projections.iter().any(|p| p == n))
         {
             progress(&format!("rebuilding {name}"));
-            let done = rebuild(&settings, &env, name, &extent).await?;
+            let mut done = rebuild(&settings, &env, name, &extent).await?;
             progress(&format!("{name}: {:.0} events/s", done.rate()));
+            if matches!(name, "profiles" | "wallets") {
+                if decoded.is_none() {
+                    decoded = Some(decode(&settings, &env, &extent).await?);
+                }
+                let records = decoded.as_deref().expect("decoded above");
+                let (pool, batch) = (&env.stores.pool, settings.bulk_batch);
+                let baseline = match name {
+                    "profiles" => support::baseline_pg::profiles(pool, records, batch).await?,
+                    _ => support::baseline_pg::wallets(pool, records, batch).await?,
+                };
+                progress(&format!(
+                    "{name}: binary COPY of its rows: {:.0} events/s",
+                    baseline.rate()
+                ));
+                done.store_limit = Some(baseline.rate());
+            }
             rebuilt.push(done);
         }
         let read_after = raw_read(&settings, &env, &extent).await?;
