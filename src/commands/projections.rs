@@ -26,6 +26,10 @@ pub(crate) struct Args {
     /// Print JSON (one array, with per-partition detail) instead of a table.
     #[arg(long)]
     json: bool,
+    /// Then drop every retired version (kept with `surge replay --keep-old`, or left when a
+    /// rebuild was interrupted between its switch and the drop): their tables and keys go.
+    #[arg(long)]
+    drop_retired: bool,
 }
 
 /// One projection version as found in its store.
@@ -86,6 +90,15 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
                 positions,
             });
         }
+    }
+    if args.drop_retired {
+        for row in rows.iter().filter(|r| r.state() == "retired") {
+            surge_processors::versions::drop_version(&stores, &row.entry, row.version)
+                .await
+                .with_context(|| format!("Failed to drop {} v{}", row.entry.name, row.version))?;
+            eprintln!("dropped {} v{}", row.entry.name, row.version);
+        }
+        rows.retain(|r| r.state() != "retired");
     }
     if args.json {
         let all: Vec<Value> = rows.iter().map(|row| to_json(row, &heads)).collect();

@@ -391,7 +391,12 @@ async fn point_in_time_rebuilds_copy_the_days_before_and_are_refused_where_the_s
     let stdout = finished(
         replay(
             writer,
-            &["activity", "--from", &(today_ms + 3_600_000).to_string()],
+            &[
+                "activity",
+                "--from",
+                &(today_ms + 3_600_000).to_string(),
+                "--keep-old",
+            ],
         )
         .output()
         .unwrap(),
@@ -410,6 +415,35 @@ async fn point_in_time_rebuilds_copy_the_days_before_and_are_refused_where_the_s
         after, before,
         "the copied and the replayed days equal the serving version"
     );
+
+    // Kept with --keep-old, the old version stays, retired, until dropped on request.
+    assert_eq!(
+        versions_of(&projections(writer), "activity"),
+        [(1, "retired".to_owned()), (2, "active".to_owned())]
+    );
+    assert_eq!(
+        per_minute(&pool, 1).await,
+        before,
+        "the old version is intact"
+    );
+    let dropped = writer
+        .cli("projections")
+        .arg("--drop-retired")
+        .output()
+        .unwrap();
+    assert!(dropped.status.success(), "{dropped:?}");
+    assert!(String::from_utf8_lossy(&dropped.stderr).contains("dropped activity v1"));
+    assert_eq!(
+        versions_of(&projections(writer), "activity"),
+        [(2, "active".to_owned())]
+    );
+    let left: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE 'activity\\_v1\\_%'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(left, 0, "the retired version's tables are gone");
 }
 
 /// Events per type in `activity_v<version>_per_minute`.

@@ -122,7 +122,7 @@ pub(super) fn summary(report: &Report) -> String {
     text.push_str(if report.dropped_old {
         "; the old version is dropped"
     } else {
-        "; the old version is kept (retired)"
+        "; the old version is kept (retired; `surge projections --drop-retired` drops it)"
     });
     if !report.not_handed_over.is_empty() {
         text.push_str(&format!(
