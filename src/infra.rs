@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use rdkafka::ClientContext;
 use rdkafka::consumer::{Consumer, ConsumerContext};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -199,20 +197,4 @@ pub(crate) fn topic_partitions<C: ConsumerContext>(
     Ok(partitions)
 }
 
-/// A consumer context for readers that ask for end-of-partition notices
-/// (`enable.partition.eof`) and handle them: it logs every other client error, not those.
-pub(crate) struct PartitionEndsExpected;
-
-impl ClientContext for PartitionEndsExpected {
-    fn error(&self, error: KafkaError, reason: &str) {
-        let end_of_partition = matches!(
-            error,
-            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
-        );
-        if !end_of_partition {
-            tracing::error!(%error, reason, "Kafka client error.");
-        }
-    }
-}
-
-impl ConsumerContext for PartitionEndsExpected {}
+pub(crate) use surge_processors::runtime::PartitionEndsExpected;

@@ -27,17 +27,16 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use surge_processors::projectors::feed::Feed;
 use surge_processors::projectors::leaderboard::Leaderboard;
 use surge_processors::runtime::{ProcessorConfig, Record};
 
-use support::env::Env;
+use support::env::{Env, Run, count, setting};
 use support::report::{Conditions, Machine, Report, Row, Stage, load_average};
 use support::run::PROJECTIONS;
 use support::{Baseline, baseline_pg, baseline_redis, fill, read, run};
@@ -45,40 +44,21 @@ use support::{Baseline, baseline_pg, baseline_redis, fill, read, run};
 const PARTITIONS: i32 = 12;
 
 struct Settings {
-    events: usize,
-    users: u64,
+    run: Run,
     batch_max: usize,
     projections: Vec<String>,
-    brokers: String,
-    database_url: String,
-    redis_url: String,
-    results: PathBuf,
+}
+
+impl std::ops::Deref for Settings {
+    type Target = Run;
+    fn deref(&self) -> &Run {
+        &self.run
+    }
 }
 
 impl Settings {
     fn from_env() -> anyhow::Result<Settings> {
-        let text = |name: &str, default: &str| {
-            std::env::var(name)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| default.to_owned())
-        };
-        let number = |name: &str, default: &str| -> anyhow::Result<u64> {
-            let value = text(name, default);
-            let n = value
-                .replace('_', "")
-                .parse()
-                .with_context(|| format!("{name}={value} is not a whole number"))?;
-            if n == 0 {
-                bail!("{name} must be above 0");
-            }
-            Ok(n)
-        };
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("the crate sits in the workspace")
-            .to_path_buf();
-        let projections = text(
+        let projections = setting(
             "SURGE_BENCH_PROJECTIONS",
             &PROJECTIONS.map(|p| p.name).join(","),
         )
@@ -93,18 +73,9 @@ impl Settings {
             bail!("SURGE_BENCH_PROJECTIONS names {unknown:?}, which is not a projection");
         }
         Ok(Settings {
-            events: usize::try_from(number("SURGE_BENCH_EVENTS", "1000000")?)?,
-            users: number("SURGE_BENCH_USERS", "100000")?,
-            batch_max: usize::try_from(number("SURGE_BENCH_BATCH", "1000")?)?,
+            run: Run::from_env()?,
+            batch_max: usize::try_from(count("SURGE_BENCH_BATCH", "1000")?)?,
             projections,
-            brokers: text("SURGE_TEST_KAFKA_BROKERS", "127.0.0.1:19092"),
-            database_url: text(
-                "SURGE_BENCH_DATABASE_URL",
-                "postgres://postgres@127.0.0.1:5432/surge_bench",
-            ),
-            redis_url: text("SURGE_REDIS_URL", "redis://127.0.0.1:6379"),
-            results: std::env::var_os("SURGE_BENCH_RESULTS")
-                .map_or_else(|| workspace.join("bench/results"), PathBuf::from),
         })
     }
 }

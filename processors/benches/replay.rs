@@ -31,7 +31,7 @@
 #[allow(dead_code)]
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
@@ -44,7 +44,7 @@ use surge_projections::versions::{self as registry, keys_base};
 use tokio::sync::watch;
 
 use support::cpu::{self, CpuUse};
-use support::env::Env;
+use support::env::{Env, Run, count, setting};
 use support::read::{self, Extent};
 use support::report::{Machine, load_average};
 use support::{fill, report};
@@ -52,37 +52,22 @@ use support::{fill, report};
 const PARTITIONS: i32 = 12;
 
 pub(crate) struct Settings {
-    events: usize,
-    users: u64,
+    run: Run,
     bulk_batch: usize,
     projections: Vec<String>,
-    brokers: String,
-    database_url: String,
-    redis_url: String,
-    results: PathBuf,
+}
+
+impl std::ops::Deref for Settings {
+    type Target = Run;
+    fn deref(&self) -> &Run {
+        &self.run
+    }
 }
 
 impl Settings {
     fn from_env() -> anyhow::Result<Settings> {
-        let text = |name: &str, default: &str| {
-            std::env::var(name)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| default.to_owned())
-        };
-        let number = |name: &str, default: &str| -> anyhow::Result<u64> {
-            let value = text(name, default);
-            let n: u64 = value
-                .replace('_', "")
-                .parse()
-                .with_context(|| format!("{name}={value} is not a whole number"))?;
-            if n == 0 {
-                bail!("{name} must be above 0");
-            }
-            Ok(n)
-        };
         let all: Vec<&str> = CATALOG.iter().map(|e| e.name).collect();
-        let projections: Vec<String> = text("SURGE_BENCH_PROJECTIONS", &all.join(","))
+        let projections: Vec<String> = setting("SURGE_BENCH_PROJECTIONS", &all.join(","))
             .split(',')
             .map(|p| p.trim().to_owned())
             .filter(|p| !p.is_empty())
@@ -90,23 +75,10 @@ impl Settings {
         if let Some(unknown) = projections.iter().find(|p| entry(p).is_err()) {
             bail!("SURGE_BENCH_PROJECTIONS names {unknown:?}, which is not a projection");
         }
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("the crate sits in the workspace")
-            .to_path_buf();
         Ok(Settings {
-            events: usize::try_from(number("SURGE_BENCH_EVENTS", "1000000")?)?,
-            users: number("SURGE_BENCH_USERS", "100000")?,
-            bulk_batch: usize::try_from(number("SURGE_BENCH_BULK_BATCH", "20000")?)?,
+            run: Run::from_env()?,
+            bulk_batch: usize::try_from(count("SURGE_BENCH_BULK_BATCH", "20000")?)?,
             projections,
-            brokers: text("SURGE_TEST_KAFKA_BROKERS", "127.0.0.1:19092"),
-            database_url: text(
-                "SURGE_BENCH_DATABASE_URL",
-                "postgres://postgres@127.0.0.1:5432/surge_bench",
-            ),
-            redis_url: text("SURGE_REDIS_URL", "redis://127.0.0.1:6379"),
-            results: std::env::var_os("SURGE_BENCH_RESULTS")
-                .map_or_else(|| workspace.join("bench/results"), PathBuf::from),
         })
     }
 }

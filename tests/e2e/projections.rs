@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::helpers::{Options, TestApp, pg_pool, spawn_app, start};
 
 /// `surge projections --json` for the app's topic, schema and Redis prefix.
-fn projections(app: &TestApp) -> Vec<Value> {
+pub fn projections(app: &TestApp) -> Vec<Value> {
     let output = app
         .cli("projections")
         .arg("--json")

@@ -13,6 +13,7 @@ use crate::fold::fold_topic;
 use crate::helpers::{TestApp, init_data, pg_pool};
 use crate::processing::{referrers_first, traffic};
 use crate::projected::{assert_projections_equal_fold, redis_conn, wait_caught_up};
+use crate::projections::projections;
 use crate::query::{Stack, stack};
 
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -44,17 +45,6 @@ fn finished(output: Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     stdout
-}
-
-/// `surge projections --json`, as rows.
-fn projections(app: &TestApp) -> Vec<Value> {
-    let output = app.cli("projections").arg("--json").output().unwrap();
-    assert!(output.status.success(), "{output:?}");
-    serde_json::from_slice::<Value>(&output.stdout)
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .clone()
 }
 
 fn versions_of(rows: &[Value], name: &str) -> Vec<(u64, String)> {

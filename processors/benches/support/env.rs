@@ -19,9 +19,73 @@ use surge_producers::kafka::admin::ensure_topic;
 use surge_schema_registry::{EmbeddedRegistry, Registry};
 use surge_schemas::Codec;
 
-use crate::{PARTITIONS, Settings};
+use crate::PARTITIONS;
 
 /// What one run owns: a topic, a PostgreSQL schema and a Redis key prefix, removed at the end.
+/// A setting from the environment, `default` when unset or empty.
+pub(crate) fn setting(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+/// A whole-number setting above zero (`_` separators allowed: `1_000_000`).
+pub(crate) fn count(name: &str, default: &str) -> anyhow::Result<u64> {
+    let value = setting(name, default);
+    let n: u64 = value
+        .replace('_', "")
+        .parse()
+        .with_context(|| format!("{name}={value} is not a whole number"))?;
+    anyhow::ensure!(n > 0, "{name} must be above 0");
+    Ok(n)
+}
+
+/// What every benchmark run needs: the topic's size and the servers.
+pub(crate) struct Run {
+    /// Events in the pre-filled topic (`SURGE_BENCH_EVENTS`, default 1,000,000).
+    pub(crate) events: usize,
+    /// Distinct users among them (`SURGE_BENCH_USERS`, default 100,000).
+    pub(crate) users: u64,
+    /// `SURGE_TEST_KAFKA_BROKERS`, default 127.0.0.1:19092.
+    pub(crate) brokers: String,
+    /// `SURGE_BENCH_DATABASE_URL` (the database is created if missing).
+    pub(crate) database_url: String,
+    /// `SURGE_REDIS_URL`.
+    pub(crate) redis_url: String,
+    /// Where results are written (`SURGE_BENCH_RESULTS`).
+    pub(crate) results: std::path::PathBuf,
+}
+
+impl Run {
+    pub(crate) fn from_env() -> anyhow::Result<Run> {
+        Ok(Run {
+            events: usize::try_from(count("SURGE_BENCH_EVENTS", "1000000")?)?,
+            users: count("SURGE_BENCH_USERS", "100000")?,
+            brokers: setting("SURGE_TEST_KAFKA_BROKERS", "127.0.0.1:19092"),
+            database_url: setting(
+                "SURGE_BENCH_DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/surge_bench",
+            ),
+            redis_url: setting("SURGE_REDIS_URL", "redis://127.0.0.1:6379"),
+            results: results_dir(),
+        })
+    }
+}
+
+/// Where results are written: `SURGE_BENCH_RESULTS`, else the workspace's `bench/results`.
+fn results_dir() -> std::path::PathBuf {
+    std::env::var_os("SURGE_BENCH_RESULTS").map_or_else(
+        || {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .expect("the crate sits in the workspace")
+                .join("bench/results")
+        },
+        std::path::PathBuf::from,
+    )
+}
+
 pub(crate) struct Env {
     pub(crate) id: String,
     pub(crate) topic: String,
@@ -31,7 +95,7 @@ pub(crate) struct Env {
 }
 
 impl Env {
-    pub(crate) async fn setup(settings: &Settings, unix_time: u64) -> anyhow::Result<Env> {
+    pub(crate) async fn setup(settings: &Run, unix_time: u64) -> anyhow::Result<Env> {
         let id = format!("bench_{unix_time}_{}", std::process::id());
         let url = &settings.database_url;
         if !Postgres::database_exists(url)
@@ -99,7 +163,7 @@ impl Env {
     }
 
     /// Removes the schema, the keys and the topics; reports failures without stopping.
-    pub(crate) async fn teardown(self, settings: &Settings) {
+    pub(crate) async fn teardown(self, settings: &Run) {
         self.stores.pool.close().await;
         let _ = self.registry.shutdown().await;
         let dropped = async {

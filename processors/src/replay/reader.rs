@@ -6,33 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
-use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use super::ReplayError;
 use super::config::ReplayConfig;
-use crate::runtime::{Claim, RESUME_REWIND, resume_from};
+use crate::runtime::{Claim, PartitionEndsExpected, RESUME_REWIND, resume_from};
 
-/// Logs client errors, but not the end-of-partition notices the rebuild asks for.
-pub(crate) struct ReplayContext;
-
-impl ClientContext for ReplayContext {
-    fn error(&self, error: KafkaError, reason: &str) {
-        let end_of_partition = matches!(
-            error,
-            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
-        );
-        if !end_of_partition {
-            tracing::error!(%error, reason, "Kafka client error.");
-        }
-    }
-}
-
-impl ConsumerContext for ReplayContext {}
-
-pub(crate) type ReplayConsumer = StreamConsumer<ReplayContext>;
-pub(crate) type Queue = StreamPartitionQueue<ReplayContext>;
+pub(crate) type ReplayConsumer = StreamConsumer<PartitionEndsExpected>;
+pub(crate) type Queue = StreamPartitionQueue<PartitionEndsExpected>;
 
 /// The consumer and the task serving its main queue, which ends with it.
 pub(crate) struct Reader {
@@ -48,9 +31,9 @@ impl Drop for Reader {
 
 /// The partitions of the topic, from the broker's metadata.
 pub(crate) fn partitions(config: &ReplayConfig) -> Result<Vec<i32>, ReplayError> {
-    let consumer: rdkafka::consumer::BaseConsumer<ReplayContext> = ClientConfig::new()
+    let consumer: rdkafka::consumer::BaseConsumer<PartitionEndsExpected> = ClientConfig::new()
         .set("bootstrap.servers", &config.brokers)
-        .create_with_context(ReplayContext)?;
+        .create_with_context(PartitionEndsExpected)?;
     let metadata = consumer.fetch_metadata(Some(&config.topic), Duration::from_secs(10))?;
     let mut partitions: Vec<i32> = metadata
         .topics()
@@ -70,9 +53,9 @@ pub(crate) fn first_offsets(
     config: &ReplayConfig,
     partitions: &[i32],
 ) -> Result<Vec<(i32, i64)>, ReplayError> {
-    let consumer: rdkafka::consumer::BaseConsumer<ReplayContext> = ClientConfig::new()
+    let consumer: rdkafka::consumer::BaseConsumer<PartitionEndsExpected> = ClientConfig::new()
         .set("bootstrap.servers", &config.brokers)
-        .create_with_context(ReplayContext)?;
+        .create_with_context(PartitionEndsExpected)?;
     partitions
         .iter()
         .map(|&partition| {
@@ -114,7 +97,7 @@ pub(crate) fn open(
                 "fetch.wait.max.ms",
                 config.fetch_wait.as_millis().max(1).to_string(),
             )
-            .create_with_context(ReplayContext)?,
+            .create_with_context(PartitionEndsExpected)?,
     );
     let start = |claim: &Claim| Offset::Offset(resume_from(claim.next_offset, RESUME_REWIND));
     let mut assignment = TopicPartitionList::new();

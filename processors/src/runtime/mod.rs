@@ -6,6 +6,7 @@ mod config;
 mod context;
 pub mod dead_letters;
 mod metrics;
+mod partition_ends;
 mod pg_sink;
 mod processor;
 mod projection;
@@ -19,6 +20,7 @@ pub(crate) use resume::{Check, Resumes};
 
 pub use config::ProcessorConfig;
 pub use metrics::ProcessorMetrics;
+pub use partition_ends::PartitionEndsExpected;
 pub use pg_sink::{PgSink, migrate as migrate_pg};
 pub use processor::{ProcessorHandle, spawn};
 pub use projection::{
