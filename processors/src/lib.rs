@@ -1,5 +1,7 @@
 //! The stream-processing runtime ([`runtime`]) and the processors it runs: projectors that fold
-//! events into PostgreSQL and Redis ([`projectors`]).
+//! events into PostgreSQL and Redis ([`projectors`]) and derivers that emit events
+//! ([`derivers`]). Each projection has versions ([`versions`]); `surge process` runs the active
+//! one ([`supervisor`]) and `surge replay` rebuilds the next one beside it ([`replay`]).
 //!
 //! Delivery guarantee, kept by the runtime for every projection: each event's effect is applied
 //! exactly once per projection version. A batch's writes and the position it reaches commit
