@@ -40,6 +40,7 @@ use surge_processors::derivers::emit::Delivery;
 use surge_processors::projectors::{CATALOG, SinkContext, StoreKind, Stores, entry};
 use surge_processors::replay::{self, ReplayConfig, Report, Request};
 use surge_processors::runtime::ProcessorMetrics;
+use surge_projections::positions::redis_field;
 use surge_projections::versions::{self as registry, keys_base};
 use tokio::sync::watch;
 
@@ -252,7 +253,7 @@ async fn serving_at_end(
             StoreKind::Redis => {
                 let base = keys_base(&stores.redis_prefix, name, 1);
                 let mut redis = stores.redis.clone();
-                let field = format!("{topic}:{partition}");
+                let field = redis_field(topic, partition);
                 let _: () = redis::pipe()
                     .hset(format!("{base}:positions"), &field, end)
                     .hset(format!("{base}:generations"), &field, 1)

@@ -19,6 +19,17 @@ pub enum PositionsError {
     Redis(#[from] redis::RedisError),
 }
 
+/// The field of a Redis positions or generations hash for one partition: `<topic>:<partition>`.
+pub fn redis_field(topic: &str, partition: i32) -> String {
+    format!("{topic}:{partition}")
+}
+
+/// The partition a Redis positions or generations field of `topic` names; `None` for another
+/// topic's field.
+pub fn partition_of(field: &str, topic: &str) -> Option<i32> {
+    field.strip_prefix(topic)?.strip_prefix(':')?.parse().ok()
+}
+
 /// One projection version's stored positions on one topic.
 #[derive(Clone)]
 pub enum PositionSource {
@@ -71,13 +82,9 @@ impl PositionSource {
                     .arg(format!("{keys_base}:positions"))
                     .query_async(&mut conn)
                     .await?;
-                let prefix = format!("{topic}:");
                 Ok(fields
                     .into_iter()
-                    .filter_map(|(field, next)| {
-                        let partition = field.strip_prefix(&prefix)?.parse().ok()?;
-                        Some((partition, next))
-                    })
+                    .filter_map(|(field, next)| Some((partition_of(&field, topic)?, next)))
                     .collect())
             }
         }
@@ -109,4 +116,18 @@ pub async fn postgres_versions(
 /// `projection_positions` does not exist yet (SQLSTATE 42P01).
 pub(crate) fn is_undefined_table(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(e) if e.code().as_deref() == Some("42P01"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_fields_name_a_partition_of_one_topic() {
+        assert_eq!(redis_field("surge.events", 3), "surge.events:3");
+        assert_eq!(partition_of("surge.events:3", "surge.events"), Some(3));
+        assert_eq!(partition_of("surge.events.dlq:3", "surge.events"), None);
+        assert_eq!(partition_of("other:3", "surge.events"), None);
+        assert_eq!(partition_of("surge.events:x", "surge.events"), None);
+    }
 }

@@ -12,8 +12,7 @@ use redis::aio::ConnectionManager;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use surge_processors::projectors::{CATALOG, Entry, StoreKind};
-use surge_processors::runtime::KeySpace;
-use surge_projections::positions::{self, PositionSource, Positions};
+use surge_projections::positions::{self, Positions};
 use surge_projections::versions::{VersionInfo, VersionState};
 
 use crate::infra;
@@ -78,7 +77,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
             registered.insert(1, not_started(entry));
         }
         for version in versions {
-            let source = source(entry, version, common, &pool, &redis);
+            let source = stores.positions(entry, version, &common.events_topic);
             let positions = source
                 .read()
                 .await
@@ -188,30 +187,6 @@ async fn stored_versions(
                 })
                 .collect())
         }
-    }
-}
-
-fn source(
-    entry: &Entry,
-    version: u32,
-    common: &Common,
-    pool: &PgPool,
-    redis: &ConnectionManager,
-) -> PositionSource {
-    match entry.store {
-        StoreKind::Postgres => PositionSource::Postgres {
-            pool: pool.clone(),
-            projection: entry.name,
-            version,
-            topic: common.events_topic.clone(),
-        },
-        StoreKind::Redis => PositionSource::Redis {
-            redis: redis.clone(),
-            keys_base: KeySpace::new(&common.redis_prefix, entry.name, version)
-                .base()
-                .to_owned(),
-            topic: common.events_topic.clone(),
-        },
     }
 }
 

@@ -8,7 +8,8 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use surge_producers::kafka::ProducerSettings;
-use surge_projections::versions::{VersionRegistry, VersionsError};
+use surge_projections::positions::PositionSource;
+use surge_projections::versions::{VersionRegistry, VersionsError, keys_base};
 use surge_schemas::Codec;
 
 use super::activity::Activity;
@@ -102,6 +103,23 @@ pub struct Stores {
 }
 
 impl Stores {
+    /// Where `version` of `entry` has got to on `topic`, read from the store that holds it.
+    pub fn positions(&self, entry: &Entry, version: u32, topic: &str) -> PositionSource {
+        match entry.store {
+            StoreKind::Postgres => PositionSource::Postgres {
+                pool: self.pool.clone(),
+                projection: entry.name,
+                version,
+                topic: topic.to_owned(),
+            },
+            StoreKind::Redis => PositionSource::Redis {
+                redis: self.redis.clone(),
+                keys_base: keys_base(&self.redis_prefix, entry.name, version),
+                topic: topic.to_owned(),
+            },
+        }
+    }
+
     /// The version registry of `entry`, in the store that holds its data.
     pub fn versions(&self, entry: &Entry) -> VersionRegistry {
         match entry.store {

@@ -8,8 +8,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rdkafka::consumer::Consumer;
-use surge_projections::positions::PositionSource;
-use surge_projections::versions::keys_base;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -19,7 +17,7 @@ use super::partition::{self, Cap, Ended, Shared};
 use super::plan::Plan;
 use super::progress::{PartitionState, Phase, Snapshot, Tracker};
 use super::{ReplayConfig, ReplayError, Report, reader};
-use crate::projectors::{Entry, SinkContext, StoreKind, UseSink};
+use crate::projectors::{Entry, SinkContext, UseSink};
 use crate::runtime::dead_letters::DeadLetters;
 use crate::runtime::{Applier, Claim, Sink};
 use crate::versions::{Frozen, Switch, drop_version, freeze, generations};
@@ -85,7 +83,8 @@ impl Rebuild {
             );
         }
 
-        let serving = self.serving_positions();
+        let serving =
+            (self.context.stores).positions(self.entry, self.plan.serving.version, &topic);
         let first = serving.read().await?;
         for state in &tracker.partitions {
             let at = first.get(&state.partition).copied().unwrap_or(0);
@@ -301,25 +300,6 @@ impl Rebuild {
     fn publish(&self, tracker: &Tracker, phase: Phase) {
         let snapshot = tracker.snapshot(self.entry.name, self.plan.building.version, phase);
         self.progress.send_replace(Some(snapshot));
-    }
-
-    /// Where the serving version has got to, read from its store.
-    fn serving_positions(&self) -> PositionSource {
-        let stores = &self.context.stores;
-        let version = self.plan.serving.version;
-        match self.entry.store {
-            StoreKind::Postgres => PositionSource::Postgres {
-                pool: stores.pool.clone(),
-                projection: self.entry.name,
-                version,
-                topic: self.config.topic.clone(),
-            },
-            StoreKind::Redis => PositionSource::Redis {
-                redis: stores.redis.clone(),
-                keys_base: keys_base(&stores.redis_prefix, self.entry.name, version),
-                topic: self.config.topic.clone(),
-            },
-        }
     }
 }
 

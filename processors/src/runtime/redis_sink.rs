@@ -11,6 +11,8 @@ use std::collections::{HashMap, HashSet};
 use redis::Script;
 use redis::aio::ConnectionManager;
 
+use surge_projections::positions::redis_field;
+
 use super::sink::{Applied, Claim, Sink, SinkError};
 use super::{KeySpace, Record, RedisProjection, RedisWrite};
 
@@ -58,10 +60,6 @@ impl<P: RedisProjection> RedisSink<P> {
         &self.keys
     }
 
-    fn field(topic: &str, partition: i32) -> String {
-        format!("{topic}:{partition}")
-    }
-
     fn seen_key(&self, record: &Record) -> String {
         self.keys
             .key(&format!("seen:{}", record.event.envelope.event_id))
@@ -101,7 +99,7 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
             .key(&self.versions_key)
             .arg(self.version);
         for &p in partitions {
-            invocation.arg(Self::field(topic, p));
+            invocation.arg(redis_field(topic, p));
         }
         let flat: Vec<i64> = invocation.invoke_async(&mut conn).await?;
         if flat.is_empty() && !partitions.is_empty() {
@@ -126,7 +124,7 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
         next_offset: i64,
     ) -> Result<Applied, SinkError> {
         let mut conn = self.redis.clone();
-        let field = Self::field(topic, claim.partition);
+        let field = redis_field(topic, claim.partition);
         let stored: Option<i64> = redis::cmd("HGET")
             .arg(self.keys.key("positions"))
             .arg(&field)

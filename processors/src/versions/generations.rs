@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use surge_projections::positions::partition_of;
 use surge_projections::versions::keys_base;
 
 use crate::projectors::{Entry, StoreKind, Stores};
@@ -38,12 +39,9 @@ pub async fn generations(
                 .arg(key)
                 .query_async(&mut conn)
                 .await?;
-            let prefix = format!("{topic}:");
             Ok(fields
                 .into_iter()
-                .filter_map(|(field, generation)| {
-                    Some((field.strip_prefix(&prefix)?.parse().ok()?, generation))
-                })
+                .filter_map(|(field, generation)| Some((partition_of(&field, topic)?, generation)))
                 .collect())
         }
     }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use redis::Script;
+use surge_projections::positions::partition_of;
 use surge_projections::versions::{keys_base, registry_key};
 
 use super::{Behind, Hold, Switch};
@@ -15,6 +16,14 @@ use crate::runtime::{FROZEN_SUFFIX, SinkError};
 /// How long a freeze lasts unless the switch ends it first (a crashed rebuild's freeze ends
 /// by itself).
 const LEASE: Duration = Duration::from_secs(10);
+
+/// The freeze lease of `version`, which its apply script checks.
+fn lease(stores: &Stores, name: &str, version: u32) -> String {
+    format!(
+        "{}:{FROZEN_SUFFIX}",
+        keys_base(&stores.redis_prefix, name, version)
+    )
+}
 
 pub(super) async fn freeze(
     stores: &Stores,
@@ -29,7 +38,7 @@ pub(super) async fn freeze(
     let reply: Vec<redis::Value> = Script::new(include_str!("../freeze.lua"))
         .key(format!("{old}:positions"))
         .key(registry_key(prefix, name))
-        .key(format!("{old}:{FROZEN_SUFFIX}"))
+        .key(lease(stores, name, from))
         .arg(format!("{topic}:"))
         .arg(from)
         .arg(to)
@@ -38,11 +47,10 @@ pub(super) async fn freeze(
         .await?;
     match reply.first().map(text).as_deref() {
         Some("FROZEN") => {
-            let field_prefix = format!("{topic}:");
             let serving = reply[1..]
                 .chunks_exact(2)
                 .filter_map(|pair| {
-                    let partition = text(&pair[0]).strip_prefix(&field_prefix)?.parse().ok()?;
+                    let partition = partition_of(&text(&pair[0]), topic)?;
                     Some((partition, text(&pair[1]).parse().ok()?))
                 })
                 .collect();
@@ -85,7 +93,7 @@ pub(super) async fn switch(
         .key(format!("{old}:generations"))
         .key(format!("{new}:positions"))
         .key(registry_key(prefix, name))
-        .key(format!("{old}:{FROZEN_SUFFIX}"))
+        .key(lease(stores, name, from))
         .arg(format!("{topic}:"))
         .arg(from)
         .arg(to)
@@ -96,11 +104,10 @@ pub(super) async fn switch(
         Some("OK") => Ok(Switch::Done),
         Some("STATE") => Err(state_error(from, to, &reply)),
         Some("BEHIND") => {
-            let field_prefix = format!("{topic}:");
             let behind = reply[1..]
                 .chunks_exact(3)
                 .filter_map(|chunk| {
-                    let partition = text(&chunk[0]).strip_prefix(&field_prefix)?.parse().ok()?;
+                    let partition = partition_of(&text(&chunk[0]), topic)?;
                     Some(Behind {
                         partition,
                         serving: redis::from_redis_value(&chunk[1]).ok()?,
@@ -116,11 +123,10 @@ pub(super) async fn switch(
 
 /// Ends the freeze of `from` without switching.
 pub(super) async fn release(stores: &Stores, name: &str, from: u32) -> Result<(), SinkError> {
-    let lease = format!(
-        "{}:{FROZEN_SUFFIX}",
-        keys_base(&stores.redis_prefix, name, from)
-    );
     let mut conn = stores.redis.clone();
-    let _: () = redis::cmd("DEL").arg(lease).query_async(&mut conn).await?;
+    let _: () = redis::cmd("DEL")
+        .arg(lease(stores, name, from))
+        .query_async(&mut conn)
+        .await?;
     Ok(())
 }
