@@ -143,8 +143,9 @@ pub async fn run(
                 })?,
         ),
     };
+    let partitions = blocking(&config, reader::partitions).await?;
     if start_ms.is_none() {
-        refuse_truncated(&config).await?;
+        refuse_truncated(&config, &partitions).await?;
     }
     let plan = plan::plan(stores, entry, start_ms, request.restart).await?;
     tracing::info!(
@@ -156,6 +157,7 @@ pub async fn run(
     );
     let rebuild = run::Rebuild {
         entry,
+        partitions,
         context: context.clone(),
         config,
         plan,
@@ -168,22 +170,31 @@ pub async fn run(
 
 /// A rebuild from offset zero needs every event since the first: refuses, before anything is
 /// written, if the broker's retention deleted some.
-async fn refuse_truncated(config: &ReplayConfig) -> Result<(), ReplayError> {
-    let config = config.clone();
-    tokio::task::spawn_blocking(move || {
-        let partitions = reader::partitions(&config)?;
-        let truncated = reader::truncated(&reader::first_offsets(&config, &partitions)?);
-        if truncated.is_empty() {
-            Ok(())
-        } else {
-            Err(ReplayError::Truncated {
-                topic: config.topic.clone(),
-                partitions: truncated,
-            })
-        }
+async fn refuse_truncated(config: &ReplayConfig, partitions: &[i32]) -> Result<(), ReplayError> {
+    let partitions = partitions.to_vec();
+    let first = blocking(config, move |config| {
+        reader::first_offsets(config, &partitions)
     })
-    .await
-    .map_err(|e| ReplayError::Worker(e.to_string()))?
+    .await?;
+    let truncated = reader::truncated(&first);
+    if truncated.is_empty() {
+        return Ok(());
+    }
+    Err(ReplayError::Truncated {
+        topic: config.topic.clone(),
+        partitions: truncated,
+    })
+}
+
+/// Runs a blocking broker call off the async runtime.
+async fn blocking<T: Send + 'static>(
+    config: &ReplayConfig,
+    call: impl FnOnce(&ReplayConfig) -> Result<T, ReplayError> + Send + 'static,
+) -> Result<T, ReplayError> {
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || call(&config))
+        .await
+        .map_err(|e| ReplayError::Worker(e.to_string()))?
 }
 
 /// Asks a projection where a rebuild from an instant would start.

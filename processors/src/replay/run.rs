@@ -37,6 +37,8 @@ pub(super) struct Rebuild {
     pub(super) context: SinkContext,
     pub(super) config: ReplayConfig,
     pub(super) plan: Plan,
+    /// The topic's partitions, from the broker's metadata.
+    pub(super) partitions: Vec<i32>,
     pub(super) start_ms: Option<i64>,
     pub(super) keep_old: bool,
     pub(super) progress: watch::Sender<Option<Snapshot>>,
@@ -57,11 +59,7 @@ impl Rebuild {
         let topic = self.config.topic.clone();
         sink.migrate().await?;
         sink.set_serving(false);
-        let config = self.config.clone();
-        let partitions = tokio::task::spawn_blocking(move || reader::partitions(&config))
-            .await
-            .map_err(|e| ReplayError::Worker(e.to_string()))??;
-        let claims = sink.claim(&topic, &partitions).await?;
+        let claims = sink.claim(&topic, &self.partitions).await?;
         if let Some(start) = self.start_ms
             && claims.iter().all(|c| c.next_offset == 0)
         {

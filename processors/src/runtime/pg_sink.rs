@@ -39,8 +39,13 @@ impl<P: PgProjection> PgSink<P> {
     }
 
     fn seen_table(&self) -> String {
-        format!("{}_seen_events", self.projection.table_prefix())
+        seen_table(&self.projection.table_prefix())
     }
+}
+
+/// The table of the event ids a version has applied, `<prefix>_seen_events`.
+fn seen_table(table_prefix: &str) -> String {
+    format!("{table_prefix}_seen_events")
 }
 
 /// Creates the positions and versions tables, and the tables of `version` of the projection
@@ -54,8 +59,8 @@ pub async fn migrate(pool: &PgPool, name: &str, version: u32, ddl: &str) -> Resu
         .await?;
     surge_projections::versions::migrate(&mut tx).await?;
     let seen = format!(
-        "CREATE TABLE IF NOT EXISTS {}_seen_events (event_id uuid PRIMARY KEY, seen_at timestamptz NOT NULL DEFAULT now())",
-        surge_projections::versions::table_prefix(name, version)
+        "CREATE TABLE IF NOT EXISTS {} (event_id uuid PRIMARY KEY, seen_at timestamptz NOT NULL DEFAULT now())",
+        seen_table(&surge_projections::versions::table_prefix(name, version))
     );
     sqlx::query(&seen).execute(&mut *tx).await?;
     sqlx::Executor::execute(&mut *tx, ddl).await?;
@@ -70,10 +75,6 @@ impl<P: PgProjection> Sink for PgSink<P> {
 
     fn version(&self) -> u32 {
         self.projection.version()
-    }
-
-    fn revision(&self) -> u32 {
-        P::REVISION
     }
 
     async fn migrate(&self) -> Result<(), SinkError> {

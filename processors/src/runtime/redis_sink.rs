@@ -75,10 +75,6 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
         self.version
     }
 
-    fn revision(&self) -> u32 {
-        P::REVISION
-    }
-
     /// A batch is one script, and Redis serves nobody else while it runs: larger batches would
     /// delay every read (measured: batches of 500 to 20,000 events rebuild equally fast, Redis
     /// being the bound either way).

@@ -66,9 +66,6 @@ pub trait Sink: Send + Sync + 'static {
     /// The projection version this sink writes.
     fn version(&self) -> u32;
 
-    /// The revision of the projection's code (a version is only written by its own revision).
-    fn revision(&self) -> u32;
-
     /// `<name>.v<version>`: names the consumer group, the metrics and dead letters.
     fn id(&self) -> String {
         format!("{}.v{}", self.name(), self.version())

@@ -21,7 +21,7 @@ use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-pub use postgres::migrate;
+pub use postgres::{lock, migrate};
 
 /// Where a version is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -65,8 +65,9 @@ pub(super) async fn list(
         .collect()
 }
 
-/// Takes the registry's lock for `projection` until the transaction ends.
-async fn lock(tx: &mut sqlx::PgConnection, projection: &str) -> Result<(), sqlx::Error> {
+/// Takes the registry's lock for `projection` until the transaction ends: every change of its
+/// versions (numbering, the switch) holds it.
+pub async fn lock(tx: &mut sqlx::PgConnection, projection: &str) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('surge-versions:' || $1))")
         .bind(projection)
         .execute(&mut *tx)

@@ -17,10 +17,7 @@ pub(super) async fn freeze(
     to: u32,
 ) -> Result<(Hold, HashMap<i32, i64>), SinkError> {
     let mut tx = stores.pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('surge-versions:' || $1))")
-        .bind(name)
-        .execute(&mut *tx)
-        .await?;
+    surge_projections::versions::lock(&mut tx, name).await?;
     let states: HashMap<i32, String> = sqlx::query_as(
         "SELECT version, state FROM projection_versions WHERE projection = $1 AND version IN ($2, $3)",
     )
