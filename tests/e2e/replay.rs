@@ -17,14 +17,6 @@ use crate::projections::projections;
 use crate::query::{Stack, stack};
 
 const DEADLINE: Duration = Duration::from_secs(120);
-const NAMES: [&str; 6] = [
-    "profiles",
-    "wallets",
-    "leaderboard",
-    "feed",
-    "referrals",
-    "activity",
-];
 
 /// `surge replay <args>` for the stack's deployment, with a short drop grace.
 fn replay(app: &TestApp, args: &[&str]) -> std::process::Command {
@@ -175,7 +167,8 @@ async fn rebuilding_every_projection_under_reads_and_writes_fails_no_read_and_eq
     let tapper = tokio::spawn(tap_until(stack.clone(), users.clone(), stop.clone()));
 
     // Every projection at once, while the readers read and the tapper writes.
-    let rebuilds: Vec<Child> = NAMES
+    let names: Vec<&str> = surge_processors::projectors::names().collect();
+    let rebuilds: Vec<Child> = names
         .iter()
         .map(|name| {
             replay(writer, &[name])
@@ -193,7 +186,7 @@ async fn rebuilding_every_projection_under_reads_and_writes_fails_no_read_and_eq
     })
     .await
     .unwrap();
-    for (name, output) in NAMES.iter().zip(outputs) {
+    for (name, output) in names.iter().zip(outputs) {
         let stdout = finished(output);
         assert!(
             stdout.contains(&format!("{name} v2 is active in place of v1")),
@@ -202,7 +195,7 @@ async fn rebuilding_every_projection_under_reads_and_writes_fails_no_read_and_eq
         assert!(stdout.contains("the old version is dropped"), "{stdout}");
     }
     let rows = projections(writer);
-    for name in NAMES {
+    for name in &names {
         assert_eq!(
             versions_of(&rows, name),
             [(2, "active".to_owned())],
