@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# The README's test command: installs what is missing, starts a real broker process, checks
-# formatting, lints, the docker-compose file, then runs the whole test suite.
-# Needs PostgreSQL and Redis on their default local ports (as on the project's machines).
+# The README's test command: installs what is missing, starts PostgreSQL, Redis and a real Apache
+# Kafka broker, checks formatting, lints and the docker-compose file, then runs the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,14 +10,19 @@ run_dir="$(mktemp -d)"
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 echo "== installing what is missing"
-# docker-compose validates docker-compose.yml; webdis is the loadgen baselines' HTTP-to-Redis limit.
+# docker-compose validates docker-compose.yml; webdis is the loadgen baselines' HTTP-to-Redis limit;
+# Java and Maven run and fetch the Kafka broker.
 missing=()
 command -v docker-compose >/dev/null || missing+=(docker-compose)
 command -v webdis >/dev/null || missing+=(webdis)
+command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || missing+=(maven)
+command -v python3 >/dev/null || missing+=(python3)
 if [ "${#missing[@]}" -gt 0 ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+scripts/services.sh
 if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
@@ -40,8 +44,8 @@ if [ -z "$port" ]; then
     fi
   done
 fi
+trap 'scripts/broker.sh stop "$run_dir" || true; rm -rf "$run_dir"' EXIT
 scripts/broker.sh start "$port" "$run_dir"
-trap 'kill "$(cat "$run_dir/tansu.pid")" 2>/dev/null || true; rm -rf "$run_dir"' EXIT
 export SURGE_TEST_KAFKA_BROKERS="127.0.0.1:$port"
 
 echo "== tests"

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Installs (from Debian's packages) and starts what Surge needs beside itself on this machine:
+# PostgreSQL on 127.0.0.1:5432, with trust authentication for local TCP connections as the tests
+# and `surge dev` expect, and Redis on 127.0.0.1:6379. Does nothing for what already answers.
+# Used by scripts/dev.sh and scripts/test.sh; safe to run again.
+set -euo pipefail
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+log() { echo "services.sh: $*" >&2; }
+
+apt_updated=""
+apt_install() {
+  if [ -z "$apt_updated" ]; then
+    as_root apt-get update -qq
+    apt_updated=1
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+wait_for() {
+  local what="$1"
+  shift
+  local deadline=$((SECONDS + 60))
+  until "$@" >/dev/null 2>&1; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      log "$what did not answer within 60 s"
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+postgres() {
+  if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null &&
+    psql -h 127.0.0.1 -U postgres -d postgres -w -Atc 'select 1' >/dev/null 2>&1; then
+    return 0
+  fi
+  if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+    log "installing PostgreSQL"
+    apt_install postgresql
+  fi
+  local version
+  version="$(ls /usr/lib/postgresql | sort -n | tail -n 1)"
+  if ! pg_lsclusters -h | awk '{print $1, $2}' | grep -qx "$version main"; then
+    as_root pg_createcluster "$version" main >/dev/null
+  fi
+  local conf="/etc/postgresql/$version/main"
+  # Trust for loopback TCP only, first in the file so it wins over the packaged scram lines.
+  if ! grep -q '^# surge: local trust' "$conf/pg_hba.conf"; then
+    log "configuring trust authentication on 127.0.0.1 and ::1"
+    as_root sh -c "{ printf '%s\n' '# surge: local trust' \
+      'host all all 127.0.0.1/32 trust' 'host all all ::1/128 trust' \
+      'host replication all 127.0.0.1/32 trust' 'host replication all ::1/128 trust'; \
+      cat '$conf/pg_hba.conf'; } > '$conf/pg_hba.conf.new' && mv '$conf/pg_hba.conf.new' '$conf/pg_hba.conf'"
+  fi
+  # Parallel tests each hold a few pools.
+  if [ ! -f "$conf/conf.d/surge.conf" ]; then
+    as_root sh -c "printf '%s\n' \"listen_addresses = 'localhost'\" 'port = 5432' 'max_connections = 500' \
+      > '$conf/conf.d/surge.conf'"
+  fi
+  as_root pg_ctlcluster "$version" main restart
+  wait_for PostgreSQL psql -h 127.0.0.1 -U postgres -d postgres -w -Atc 'select 1'
+}
+
+redis() {
+  if redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then
+    return 0
+  fi
+  if ! command -v redis-server >/dev/null; then
+    log "installing Redis"
+    apt_install redis-server
+    # The package may have started one already.
+    redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG && return 0
+  fi
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --logfile /tmp/surge-redis.log >/dev/null
+  wait_for Redis sh -c 'redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG'
+}
+
+command -v psql >/dev/null || apt_install postgresql-client
+postgres
+redis
