@@ -37,13 +37,16 @@ async fn ready(State(health): State<Health>) -> Response {
         redis_up(&health.stores.redis),
     );
     let stopped = health.processors.stopped();
+    let stalled = health.processors.stalled();
     let checks = [
         ("postgres", postgres),
         ("redis", redis),
         ("processors", stopped.is_empty()),
+        ("partitions", stalled.is_empty()),
     ];
     let mut extra = serde_json::Map::new();
     extra.insert("stopped".into(), json!(stopped));
+    extra.insert("stalled".into(), json!(stalled));
     readiness(&checks, extra)
 }
 

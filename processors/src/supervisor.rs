@@ -39,6 +39,15 @@ impl Running {
             .collect()
     }
 
+    /// Partitions that cannot advance, with the reason, by processor (`<name>.v<version>`).
+    pub fn stalled(&self) -> BTreeMap<String, BTreeMap<i32, String>> {
+        self.lock()
+            .values()
+            .map(|slot| (slot.handle.id.clone(), slot.handle.stalled()))
+            .filter(|(_, partitions)| !partitions.is_empty())
+            .collect()
+    }
+
     /// `(projection, version)` of every running processor.
     pub fn versions(&self) -> Vec<(&'static str, u32)> {
         self.lock()

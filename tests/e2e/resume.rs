@@ -1,8 +1,8 @@
 //! Resuming a partition at a stored position that falls inside one of the broker's record
-//! batches (a processor crashed after applying part of what one produce request carried). Kafka
-//! answers a fetch there with the batch that contains the offset; tansu answers with the next
-//! batch, silently skipping the rest of this one. The processor must notice and apply every
-//! event from the stored position on.
+//! batches (a processor crashed after applying part of what one produce request carried). The
+//! processor fetches from exactly the stored position, rereading nothing before it: Kafka
+//! answers a fetch there with the batch that contains the offset, and every event from the
+//! stored position on is applied once.
 
 use std::time::{Duration, Instant};
 
@@ -89,4 +89,12 @@ async fn a_processor_resuming_inside_a_record_batch_applies_the_rest_of_it() {
             .await
             .unwrap();
     assert_eq!(balance, (5..=10).sum::<i64>());
+    let resumed = format!("({partition}, 4)");
+    assert!(
+        processor.logs().lines().any(|line| line.contains("Partitions assigned")
+            && line.contains("wallets.v1")
+            && line.contains(&resumed)),
+        "wallets.v1 fetched partition {partition} from its stored position 4:\n{}",
+        processor.logs()
+    );
 }

@@ -11,7 +11,6 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rdkafka::Message;
-use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 use tokio::sync::watch;
@@ -21,8 +20,8 @@ use super::ReplayError;
 use super::config::ReplayConfig;
 use super::pacing::Pacer;
 use super::progress::Tracker;
-use super::reader::{Queue, ReplayConsumer};
-use crate::runtime::{Applier, Check, Claim, Outcome, Resumes, Sink};
+use super::reader::Queue;
+use crate::runtime::{Applier, Claim, Outcome, Sink};
 
 /// How long an empty queue is waited on before the loop looks at the cap and stop flag again.
 const IDLE: Duration = Duration::from_millis(200);
@@ -62,7 +61,6 @@ pub(crate) enum Ended {
 pub(crate) struct Shared<S> {
     pub(crate) applier: Applier<S>,
     pub(crate) config: ReplayConfig,
-    pub(crate) consumer: Arc<ReplayConsumer>,
     pub(crate) tracker: Arc<Tracker>,
     pub(crate) pacer: Option<Pacer>,
     /// Events recorded before this instant are passed over (point-in-time rebuilds).
@@ -78,7 +76,6 @@ pub(crate) async fn run<S: Sink>(
     let partition = claim.partition;
     let state = shared.tracker.partition(partition);
     let mut cap = shared.cap.clone();
-    let mut resumes = Resumes::default();
     let mut next = claim.next_offset;
     let mut held: Option<OwnedMessage> = None;
     loop {
@@ -141,17 +138,6 @@ pub(crate) async fn run<S: Sink>(
                 }
             };
             let offset = message.offset();
-            if batch.is_empty()
-                && let Check::Seek(from) = resumes.check(&claim, offset)
-            {
-                shared.consumer.seek(
-                    &shared.config.topic,
-                    partition,
-                    rdkafka::Offset::Offset(from),
-                    Duration::from_secs(10),
-                )?;
-                continue;
-            }
             if offset < next {
                 continue; // fetched from before the position: applied already
             }

@@ -12,7 +12,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use super::ReplayError;
 use super::config::ReplayConfig;
-use crate::runtime::{Claim, PartitionEndsExpected, RESUME_REWIND, resume_from};
+use crate::runtime::{Claim, PartitionEndsExpected};
 
 pub(crate) type ReplayConsumer = StreamConsumer<PartitionEndsExpected>;
 pub(crate) type Queue = StreamPartitionQueue<PartitionEndsExpected>;
@@ -76,9 +76,8 @@ pub(crate) fn truncated(first_offsets: &[(i32, i64)]) -> Vec<(i32, i64)> {
         .collect()
 }
 
-/// A consumer reading every claimed partition from [`RESUME_REWIND`] before its stored position
-/// (the worker drops what was applied and checks the broker did not skip past the position),
-/// with one queue per partition.
+/// A consumer reading every claimed partition from its stored position, with one queue per
+/// partition.
 pub(crate) fn open(
     config: &ReplayConfig,
     group: &str,
@@ -99,7 +98,7 @@ pub(crate) fn open(
             )
             .create_with_context(PartitionEndsExpected)?,
     );
-    let start = |claim: &Claim| Offset::Offset(resume_from(claim.next_offset, RESUME_REWIND));
+    let start = |claim: &Claim| Offset::Offset(claim.next_offset);
     let mut assignment = TopicPartitionList::new();
     for claim in claims {
         assignment.add_partition_offset(&config.topic, claim.partition, start(claim))?;

@@ -105,7 +105,6 @@ impl Rebuild {
                 stop: stop.clone(),
             },
             config: self.config.clone(),
-            consumer: reader.consumer.clone(),
             tracker: tracker.clone(),
             pacer: self.config.max_rate.map(Pacer::new),
             skip_before: self.start_ms,
@@ -301,9 +300,8 @@ impl Rebuild {
     }
 }
 
-/// Keeps each partition's head (high watermark) current for the progress display. Some brokers
-/// under-report it (tansu 0.6 for multi-record batches); the target is never below the serving
-/// version's position anyway.
+/// Keeps each partition's head (high watermark) current for the progress display; the target
+/// is never below the serving version's position anyway.
 async fn watch_heads(consumer: Arc<reader::ReplayConsumer>, topic: String, tracker: Arc<Tracker>) {
     loop {
         let (consumer, topic, tracker) = (consumer.clone(), topic.clone(), tracker.clone());

@@ -2,11 +2,8 @@
 //! starts them from the stored positions (never Kafka's committed offsets); on revocation it
 //! forgets them. It also turns librdkafka statistics into per-partition lag gauges.
 //!
-//! Fetching starts [`RESUME_REWIND`] offsets before the stored position, and the worker skips
-//! what it already applied. Kafka answers a fetch inside a record batch with that batch; some
-//! Kafka-protocol brokers (tansu 0.6) answer with the *next* batch, which would silently skip the
-//! rest of the batch a crash interrupted. Starting earlier makes the fetch include that batch,
-//! and the worker checks that it did (see `processor::Resume`).
+//! Fetching starts exactly at the stored position: Kafka answers a fetch inside a record batch
+//! with that batch, and the client drops the records before the requested offset.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,16 +17,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::metrics::ProcessorMetrics;
 use super::sink::{Claim, Sink};
-
-/// How far before the stored position fetching starts: librdkafka puts at most 10 000 messages
-/// (`batch.num.messages`) in one record batch, so the batch holding the position starts here
-/// or later.
-pub(crate) const RESUME_REWIND: i64 = 10_000;
-
-/// Where fetching a partition whose stored position is `next_offset` starts.
-pub(crate) fn resume_from(next_offset: i64, rewind: i64) -> i64 {
-    next_offset.saturating_sub(rewind).max(0)
-}
+use super::stalls::Stalls;
 
 /// The partitions this processor owns, with the claim that fences them.
 pub(crate) type Claims = Arc<Mutex<HashMap<i32, Claim>>>;
@@ -42,6 +30,7 @@ pub(crate) struct ClaimingContext<S> {
     pub stop: Arc<AtomicBool>,
     pub metrics: ProcessorMetrics,
     pub retry_max: Duration,
+    pub stalls: Stalls,
 }
 
 impl<S: Sink> ClientContext for ClaimingContext<S> {
@@ -76,7 +65,7 @@ impl<S: Sink> ConsumerContext for ClaimingContext<S> {
                     return; // stopping
                 };
                 for claim in &claims {
-                    let offset = Offset::Offset(resume_from(claim.next_offset, RESUME_REWIND));
+                    let offset = Offset::Offset(claim.next_offset);
                     if let Err(error) =
                         tpl.set_partition_offset(&self.topic, claim.partition, offset)
                     {
@@ -85,19 +74,24 @@ impl<S: Sink> ConsumerContext for ClaimingContext<S> {
                 }
                 {
                     let mut owned = self.claims.lock().expect("claims lock");
-                    for claim in claims {
-                        owned.insert(claim.partition, claim);
+                    for claim in &claims {
+                        owned.insert(claim.partition, *claim);
                     }
                 }
-                tracing::info!(processor = %self.sink.id(), ?partitions, "Partitions assigned; resuming from the store's positions.");
+                let from: Vec<(i32, i64)> =
+                    claims.iter().map(|c| (c.partition, c.next_offset)).collect();
+                tracing::info!(processor = %self.sink.id(), ?partitions, ?from, "Partitions assigned; resuming from the store's positions.");
                 if let Err(error) = consumer.assign(tpl) {
                     tracing::error!(%error, "Assigning partitions failed.");
                 }
+                self.stalls.check(consumer, &self.topic, &claims);
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 let mut owned = self.claims.lock().expect("claims lock");
                 for element in tpl.elements() {
                     owned.remove(&element.partition());
+                    // Whoever is assigned it next checks it again.
+                    self.stalls.clear(element.partition());
                 }
                 drop(owned);
                 tracing::info!(processor = %self.sink.id(), "Partitions revoked.");

@@ -7,6 +7,8 @@ pub struct ProcessorMetrics {
     pub events_applied: IntCounterVec,
     pub applied_offset: IntGaugeVec,
     pub consumer_lag: IntGaugeVec,
+    /// 1 while a partition cannot advance (see `stalls`).
+    pub partition_stalled: IntGaugeVec,
     pub batch_size: HistogramVec,
     pub apply_seconds: HistogramVec,
     pub dead_letters: IntCounterVec,
@@ -58,6 +60,10 @@ impl ProcessorMetrics {
             consumer_lag: gauge(
                 "processor_consumer_lag",
                 "Messages behind the partition's high watermark.",
+            ),
+            partition_stalled: gauge(
+                "processor_partition_stalled",
+                "1 while the partition cannot advance: its stored position is outside the topic.",
             ),
             batch_size: histogram(
                 "processor_batch_size",

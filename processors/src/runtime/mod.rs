@@ -11,12 +11,10 @@ mod pg_sink;
 mod processor;
 mod projection;
 mod redis_sink;
-mod resume;
 mod sink;
+mod stalls;
 
 pub(crate) use applier::{Applier, Outcome};
-pub(crate) use context::{RESUME_REWIND, resume_from};
-pub(crate) use resume::{Check, Resumes};
 
 pub use config::ProcessorConfig;
 pub use metrics::ProcessorMetrics;

@@ -9,6 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use surge_schemas::Codec;
@@ -18,8 +19,8 @@ use super::config::ProcessorConfig;
 use super::context::{ClaimingContext, Claims};
 use super::dead_letters::DeadLetters;
 use super::metrics::ProcessorMetrics;
-use super::resume::{Check, Resumes};
 use super::sink::Sink;
+use super::stalls::Stalls;
 
 const MAINTAIN_EVERY: Duration = Duration::from_secs(600);
 const IDLE_POLL: Duration = Duration::from_millis(200);
@@ -28,6 +29,7 @@ const IDLE_POLL: Duration = Duration::from_millis(200);
 pub struct ProcessorHandle {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    stalls: Stalls,
     pub id: String,
 }
 
@@ -43,6 +45,11 @@ impl ProcessorHandle {
     pub fn is_finished(&self) -> bool {
         self.thread.as_ref().is_none_or(|t| t.is_finished())
     }
+
+    /// Partitions this processor owns but cannot advance, with the reason.
+    pub fn stalled(&self) -> BTreeMap<i32, String> {
+        self.stalls.list()
+    }
 }
 
 /// Starts a processor for `sink` on its own thread.
@@ -56,6 +63,7 @@ pub fn spawn<S: Sink>(
     let id = sink.id();
     let stop = Arc::new(AtomicBool::new(false));
     let claims: Claims = Arc::new(Mutex::new(Default::default()));
+    let stalls = Stalls::new(id.clone(), metrics.clone());
     let context = ClaimingContext {
         sink: sink.clone(),
         topic: config.topic.clone(),
@@ -64,12 +72,15 @@ pub fn spawn<S: Sink>(
         stop: stop.clone(),
         metrics: metrics.clone(),
         retry_max: config.retry_max,
+        stalls: stalls.clone(),
     };
     let consumer: BaseConsumer<ClaimingContext<S>> = ClientConfig::new()
         .set("bootstrap.servers", &config.brokers)
         .set("group.id", config.group_id(&id))
         .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
+        // A stored position outside the topic stops the partition (see `stalls`): resetting
+        // to either end would silently skip events.
+        .set("auto.offset.reset", "error")
         .set("isolation.level", "read_committed")
         .set(
             "session.timeout.ms",
@@ -108,6 +119,7 @@ pub fn spawn<S: Sink>(
         applier,
         config,
         claims,
+        stalls: stalls.clone(),
         stop: stop.clone(),
         id: id.clone(),
     };
@@ -119,6 +131,7 @@ pub fn spawn<S: Sink>(
     Ok(ProcessorHandle {
         stop,
         thread: Some(thread),
+        stalls,
         id,
     })
 }
@@ -128,6 +141,7 @@ struct Worker<S> {
     applier: Applier<S>,
     config: ProcessorConfig,
     claims: Claims,
+    stalls: Stalls,
     stop: Arc<AtomicBool>,
     id: String,
 }
@@ -138,7 +152,6 @@ impl<S: Sink> Worker<S> {
         // Housekeeping (retention, pruning seen ids) runs once at start, so processes that
         // restart more often than MAINTAIN_EVERY still do it, then every MAINTAIN_EVERY.
         let mut next_maintain = Instant::now();
-        let mut resumes = Resumes::default();
         while !self.stopping() {
             let batch = self.poll_batch(consumer);
             let mut by_partition: BTreeMap<i32, Vec<OwnedMessage>> = BTreeMap::new();
@@ -157,25 +170,18 @@ impl<S: Sink> Worker<S> {
                     .get(&partition)
                     .copied();
                 let Some(claim) = claim else { continue }; // not ours any more
-                if let Check::Seek(offset) = resumes.check(&claim, messages[0].offset()) {
-                    let seek = consumer.seek(
-                        &self.config.topic,
-                        partition,
-                        Offset::Offset(offset),
-                        Duration::from_secs(5),
-                    );
-                    if let Err(error) = seek {
-                        tracing::warn!(%error, processor = %self.id, partition, "Seeking back failed; will retry.");
-                    }
-                    continue;
-                }
-                // Fetching started before the stored position; what precedes it is applied.
+                // Fetched before a re-claim moved the position on: applied already.
                 messages.retain(|m| m.offset() >= claim.next_offset);
                 if messages.is_empty() {
                     continue;
                 }
                 match runtime.block_on(self.applier.process(claim, messages, None)) {
                     Outcome::Applied(next) => {
+                        if let Some(owned) =
+                            self.claims.lock().expect("claims lock").get_mut(&partition)
+                        {
+                            owned.next_offset = next;
+                        }
                         let _ = done.add_partition_offset(
                             &self.config.topic,
                             partition,
@@ -221,6 +227,17 @@ impl<S: Sink> Worker<S> {
                 Some(Ok(message)) => {
                     batch.push(message.detach());
                     deadline.get_or_insert_with(|| Instant::now() + self.config.batch_wait);
+                }
+                Some(Err(KafkaError::MessageConsumption(RDKafkaErrorCode::AutoOffsetReset))) => {
+                    // librdkafka does not say which partition; check every owned one.
+                    let claims: Vec<_> = self
+                        .claims
+                        .lock()
+                        .expect("claims lock")
+                        .values()
+                        .copied()
+                        .collect();
+                    self.stalls.check(consumer, &self.config.topic, &claims);
                 }
                 Some(Err(error)) => tracing::warn!(%error, processor = %self.id, "Consumer error."),
                 None if batch.is_empty() => return batch,
