@@ -30,8 +30,8 @@ pub(crate) struct Args {
     /// Start at the first record of every partition (default: only records from now on).
     #[arg(long, conflicts_with = "from")]
     from_beginning: bool,
-    /// Start at the first record at or after this instant: RFC 3339
-    /// (`2026-11-22T10:00:00Z`) or unix milliseconds.
+    /// Start each partition at its first record stamped at or after this instant (the broker's
+    /// time index), then read on: RFC 3339 (`2026-11-22T10:00:00Z`) or unix milliseconds.
     #[arg(long, value_parser = instant_ms)]
     from: Option<i64>,
     /// Only events of this type (short or full name, e.g. `TapsSubmitted`).
@@ -75,16 +75,21 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let codec = Codec::new(&registry.url, &topic, Duration::from_secs(5))?;
     let consumer = consumer(&brokers, args.group.as_deref())?;
     let partitions = infra::topic_partitions(&consumer, &topic)?;
-    let start = if args.from_beginning || args.from.is_some() {
-        Offset::Beginning
-    } else if args.group.is_some() {
-        Offset::Stored
-    } else {
-        Offset::End
+    let start = match args.from {
+        // The broker's time index: each partition's first record at or after the instant.
+        Some(from) => Offset::Offset(from),
+        None if args.from_beginning => Offset::Beginning,
+        None if args.group.is_some() => Offset::Stored,
+        None => Offset::End,
     };
     let mut assignment = TopicPartitionList::new();
     for partition in &partitions {
         assignment.add_partition_offset(&topic, *partition, start)?;
+    }
+    if args.from.is_some() {
+        assignment = consumer
+            .offsets_for_times(assignment, Duration::from_secs(10))
+            .context("Failed to look up the offsets of --from in the broker's time index")?;
     }
     consumer.assign(&assignment)?;
 
@@ -155,11 +160,6 @@ fn consumer(brokers: &str, group: Option<&str>) -> anyhow::Result<TapConsumer> {
 /// decode is printed with its error and raw bytes, unless a filter is set (it matches none).
 async fn line(codec: &Codec, message: &BorrowedMessage<'_>, args: &Args) -> Option<Value> {
     let timestamp_ms = message.timestamp().to_millis();
-    if let (Some(from), Some(at)) = (args.from, timestamp_ms)
-        && at < from
-    {
-        return None;
-    }
     let mut line = json!({
         "topic": message.topic(),
         "partition": message.partition(),

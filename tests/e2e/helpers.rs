@@ -210,16 +210,16 @@ impl TestApp {
         ends
     }
 
-    /// Every record of the topic, read to the end of each partition. The end comes from the
-    /// Fetch responses (partition EOF), not ListOffsets, which tansu 0.6 answers wrongly for
-    /// partitions written by idempotent producers.
+    /// Every committed record of the topic (as processors and analytics consumers read it:
+    /// `read_committed`, so records of aborted transactions are left out), to the end of each
+    /// partition.
     pub fn read_all(&self) -> Vec<OwnedMessage> {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", &self.brokers)
             .set("group.id", unique_id())
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "true")
-            .set("isolation.level", "read_uncommitted")
+            .set("isolation.level", "read_committed")
             .create()
             .expect("consumer");
         let mut assignment = TopicPartitionList::new();

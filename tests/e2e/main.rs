@@ -1,16 +1,19 @@
 //! End-to-end tests: the real `surge` binary as a process, over real sockets, against a real
-//! Kafka-protocol broker process (tansu, started by `scripts/test.sh`), PostgreSQL and Redis.
+//! Apache Kafka broker process (started by `scripts/test.sh`; tests that kill or pause the
+//! broker start one of their own), PostgreSQL and Redis.
 //! Every test gets its own topic, database schema and Redis key prefix, so they run in parallel.
 
 // A test binary exports nothing; `pub` here only shares helpers between its modules.
 #![allow(unreachable_pub)]
 
+mod broker_process;
 mod fold;
 mod helpers;
 mod projected;
 mod proxy;
 
 mod broker_down;
+mod broker_faults;
 mod contract;
 mod idempotency;
 mod limits;

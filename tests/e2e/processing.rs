@@ -92,10 +92,17 @@ pub async fn referrers_first(app: &TestApp, users: std::ops::Range<i64>) {
     }
 }
 
-/// Exactly one ReferralCredited (by event id; duplicates of it may exist) per referred user.
+/// Exactly one ReferralCredited (by event id) per referred user. In idempotent mode a crash may
+/// leave copies of it (same event id); in transactional mode a `read_committed` reader sees
+/// exactly one record, which `records_each` then requires.
 pub async fn assert_one_credit_per_referred_user(app: &TestApp, referred: &[i64]) {
+    assert_credits(app, referred, false).await;
+}
+
+async fn assert_credits(app: &TestApp, referred: &[i64], one_record_each: bool) {
     let (codec, _registry) = app.codec().await;
     let mut credits: BTreeMap<i64, std::collections::BTreeSet<String>> = BTreeMap::new();
+    let mut records: BTreeMap<i64, usize> = BTreeMap::new();
     for record in app.read_records(app.record_count() as usize) {
         let Ok(event) = codec.decode(record.payload().unwrap_or_default()).await else {
             continue;
@@ -110,6 +117,7 @@ pub async fn assert_one_credit_per_referred_user(app: &TestApp, referred: &[i64]
                 .entry(credit.referred_user_id)
                 .or_default()
                 .insert(event.envelope.event_id.to_string());
+            *records.entry(credit.referred_user_id).or_default() += 1;
         }
     }
     let users: Vec<i64> = credits.keys().copied().collect();
@@ -121,63 +129,51 @@ pub async fn assert_one_credit_per_referred_user(app: &TestApp, referred: &[i64]
             "user {user} credited under several event ids: {ids:?}"
         );
     }
+    if one_record_each {
+        assert!(
+            records.values().all(|n| *n == 1),
+            "committed ReferralCredited records per referred user: {records:?}"
+        );
+    }
 }
 
-/// Every kill leaves a dead member in each consumer group until its session times out. tansu
-/// never expires such members (their partitions stay assigned to nobody alive), and it never
-/// completes a join with static membership (`group.instance.id`, tried), so this runs on
-/// librdkafka's mock cluster, whose coordinator does, with every role its own process as usual.
-/// `resume.rs` covers, on tansu, the part of a restart that depends on the broker's fetch.
+/// Every kill leaves a dead member in each consumer group until the broker expires its session;
+/// the replacement instance joins at once and gets the partitions when it does.
 #[tokio::test]
 async fn sigkill_mid_stream_loses_nothing_and_counts_nothing_twice() {
     let env = vec![("SURGE_DERIVED_DELIVERY", "idempotent".into())];
-    sigkill_mid_stream(on_mock_cluster(), env).await;
+    let (writer, _) = sigkill_mid_stream(env).await;
+    assert_one_credit_per_referred_user(&writer, &REFERRED).await;
 }
 
-/// The same crashes with the referrals deriver in Kafka transactions. The mock cluster does not
-/// hide aborted records from read_committed readers, so a transaction a kill cut short can
-/// still show its record here (same event id); the check is the same as in idempotent mode.
+/// The same crashes with the referrals deriver in Kafka transactions: a transaction a kill cut
+/// short is aborted, so a `read_committed` reader sees exactly one ReferralCredited record per
+/// referred user, not merely one credit in every projection.
 #[tokio::test]
 async fn sigkill_mid_stream_in_transactional_mode_credits_each_referral_once() {
     let env = vec![("SURGE_DERIVED_DELIVERY", "transactional".into())];
-    let logs = sigkill_mid_stream(on_mock_cluster(), env).await;
+    let (writer, logs) = sigkill_mid_stream(env).await;
     assert!(
         logs.contains(r#""transactional":true"#),
         "the deriver ran in transactional mode:\n{logs}"
     );
+    assert_credits(&writer, &REFERRED, true).await;
 }
 
-/// A fresh test id and a mock cluster holding its topics.
-fn on_mock_cluster() -> (String, crate::helpers::MockCluster) {
-    let id = crate::helpers::unique_id();
-    let cluster = crate::helpers::mock_cluster(&id);
-    (id, cluster)
-}
+/// The users `traffic` refers (every third, by the user before them).
+const REFERRED: [i64; 6] = [3, 6, 9, 12, 15, 18];
 
-/// Kills the processor mid-stream four times, then checks every projection against a fold of
-/// the topic. Runs on the mock `cluster` holding test `id`'s topics, with `env` added to the
-/// processor's; returns the logs of every processor it ran.
-async fn sigkill_mid_stream(
-    (id, cluster): (String, crate::helpers::MockCluster),
-    env: Vec<(&'static str, String)>,
-) -> String {
-    let brokers = Some(cluster.bootstrap_servers());
+/// Kills the processor mid-stream four times on the real broker, then checks every projection
+/// against a fold of the topic. `env` is added to the processor's; returns the writer and the
+/// logs of every processor it ran.
+async fn sigkill_mid_stream(env: Vec<(&'static str, String)>) -> (TestApp, String) {
     let on_broker = || {
-        let mut options = Options {
-            brokers: brokers.clone(),
-            ..processor_options()
-        };
+        let mut options = processor_options();
         options.env.extend(env.iter().cloned());
         options
     };
-    let writer = start(
-        &id,
-        Options {
-            brokers: brokers.clone(),
-            ..Options::default()
-        },
-    )
-    .unwrap();
+    let writer = spawn_app().await;
+    let id = writer.id.clone();
     let mut processor = start(&id, on_broker()).unwrap();
     let mut logs = Vec::new();
     // The referrers (users 2, 5, 8 ...) open the app first, so every referred user's first
@@ -194,12 +190,11 @@ async fn sigkill_mid_stream(
     reproduce(&writer, 5);
     traffic(&writer, 1..21, 4).await;
     wait_caught_up(&writer, &[&processor]).await;
-    assert_one_credit_per_referred_user(&writer, &[3, 6, 9, 12, 15, 18]).await;
     let expected = fold_topic(&writer, writer.record_count() as usize).await;
     assert_eq!(expected.len(), 20);
     assert_projections_equal_fold(&writer, &expected).await;
     logs.push(processor.logs());
-    logs.join("\n")
+    (writer, logs.join("\n"))
 }
 
 #[tokio::test]
@@ -289,20 +284,12 @@ async fn two_instances_split_the_work_and_end_equal_to_one() {
     assert_projections_equal_fold(&writer, &expected).await;
 }
 
-/// tansu 0.6 never evicts a group member whose session expired (a paused member keeps its
-/// partitions), so this runs on librdkafka's mock cluster, whose coordinator does, with every
-/// Surge role as its own process as usual.
+/// The broker expires the paused member's session and gives its partitions to the other.
 #[tokio::test]
 async fn a_paused_instance_loses_its_partitions_and_cannot_overwrite_when_resumed() {
-    let id = crate::helpers::unique_id();
-    let cluster = crate::helpers::mock_cluster(&id);
-    let on_mock = |options: Options| Options {
-        brokers: Some(cluster.bootstrap_servers()),
-        ..options
-    };
-    let writer = start(&id, on_mock(Options::default())).unwrap();
-    let first = start(&id, on_mock(processor_options())).unwrap();
-    let second = start(&id, on_mock(processor_options())).unwrap();
+    let writer = spawn_app().await;
+    let first = processor(&writer);
+    let second = processor(&writer);
     traffic(&writer, 1..16, 0).await;
     wait_caught_up(&writer, &[&first, &second]).await;
 

@@ -91,9 +91,12 @@ async fn a_processor_resuming_inside_a_record_batch_applies_the_rest_of_it() {
     assert_eq!(balance, (5..=10).sum::<i64>());
     let resumed = format!("({partition}, 4)");
     assert!(
-        processor.logs().lines().any(|line| line.contains("Partitions assigned")
-            && line.contains("wallets.v1")
-            && line.contains(&resumed)),
+        processor
+            .logs()
+            .lines()
+            .any(|line| line.contains("Partitions assigned")
+                && line.contains("wallets.v1")
+                && line.contains(&resumed)),
         "wallets.v1 fetched partition {partition} from its stored position 4:\n{}",
         processor.logs()
     );

@@ -296,3 +296,49 @@ async fn a_group_resumes_where_it_stopped_and_serving_groups_are_refused() {
         refused.stderr
     );
 }
+
+/// `--from` starts each partition where the broker's time index says (the first record stamped at
+/// or after the instant) and reads on from there, as Kafka's own tools do: a later record with
+/// an older stamp is still printed, and nothing before the start is read.
+#[tokio::test]
+async fn from_seeks_each_partition_by_the_brokers_time_index() {
+    let app = spawn_app().await;
+    let producer = producer(&app);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let hour = 3_600_000;
+    for (stamp, body) in [
+        (now - 2 * hour, "before"),
+        (now, "at"),
+        (now - 2 * hour, "late"),
+    ] {
+        producer
+            .send(
+                FutureRecord::to(&app.topic)
+                    .partition(0)
+                    .key("1")
+                    .timestamp(stamp)
+                    .payload(body.as_bytes()),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+    let from = (now - hour).to_string();
+    let tapped = tap(&app, &["--from", &from]);
+    assert!(tapped.success, "{}", tapped.stderr);
+    let offsets: Vec<i64> = tapped
+        .lines
+        .iter()
+        .map(|l| l["offset"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        offsets,
+        [1, 2],
+        "from the record stamped now on: {:?}",
+        tapped.lines
+    );
+}

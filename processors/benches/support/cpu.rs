@@ -49,7 +49,8 @@ pub(crate) fn sample() -> Sample {
             let slot = match comm.trim() {
                 "postgres" => &mut postgres,
                 "redis-server" => &mut redis,
-                "tansu" => &mut broker,
+                // Kafka runs in a JVM.
+                "java" => &mut broker,
                 _ => continue,
             };
             *slot += process_ticks(&format!("/proc/{pid}/stat")).unwrap_or(0);

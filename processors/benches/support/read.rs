@@ -17,9 +17,7 @@ const STALL: Duration = Duration::from_secs(60);
 
 /// Per partition, the offsets `[low, high)` the topic holds.
 ///
-/// Taken from the producer's delivery reports, not from the broker's watermarks: tansu 0.6
-/// answers ListOffsets(latest) with the last stored batch's base offset + 1, whatever the
-/// batch's length, so it is only right for one-record batches.
+/// Taken from the producer's delivery reports, known as soon as the fill is acknowledged.
 #[derive(Debug, Clone)]
 pub(crate) struct Extent {
     pub(crate) partitions: Vec<(i32, i64, i64)>,

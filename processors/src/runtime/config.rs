@@ -19,7 +19,7 @@ pub struct ProcessorConfig {
     /// the rebalance timeout: how long a rebalance waits for members to rejoin).
     pub max_poll_interval: Duration,
     /// Longest the broker may hold a fetch that has no data yet (`fetch.wait.max.ms`). Kafka
-    /// answers as soon as data arrives; brokers that wait the whole time (tansu) make this the
+    /// answers as soon as data arrives; a broker that waited the whole time would make this the
     /// latency of an idle partition's next event, and so of read-your-writes.
     pub fetch_wait: Duration,
     /// Backoff between retries of a batch after a transient failure: doubles from min to max.

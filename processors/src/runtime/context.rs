@@ -78,8 +78,10 @@ impl<S: Sink> ConsumerContext for ClaimingContext<S> {
                         owned.insert(claim.partition, *claim);
                     }
                 }
-                let from: Vec<(i32, i64)> =
-                    claims.iter().map(|c| (c.partition, c.next_offset)).collect();
+                let from: Vec<(i32, i64)> = claims
+                    .iter()
+                    .map(|c| (c.partition, c.next_offset))
+                    .collect();
                 tracing::info!(processor = %self.sink.id(), ?partitions, ?from, "Partitions assigned; resuming from the store's positions.");
                 if let Err(error) = consumer.assign(tpl) {
                     tracing::error!(%error, "Assigning partitions failed.");

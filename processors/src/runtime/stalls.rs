@@ -142,7 +142,10 @@ mod tests {
     fn a_position_beyond_the_end_names_the_recreated_topic() {
         let reason = out_of_range(2, 51, HELD).unwrap();
         assert!(reason.contains("partition 2"), "{reason}");
-        assert!(reason.contains("beyond the topic's end offset 50"), "{reason}");
+        assert!(
+            reason.contains("beyond the topic's end offset 50"),
+            "{reason}"
+        );
     }
 
     #[test]

@@ -1,9 +1,9 @@
-//! The deriver's transactional emit mode on librdkafka's mock cluster. The mock speaks the
-//! transaction protocol but keeps little of its meaning: it serves aborted records to
-//! read_committed readers, keeps no transactional offsets, and gives every InitProducerId a new
-//! producer id, so a second producer with the same transactional id does not fence the first.
-//! These tests check what it can show: transactions commit, a commit the coordinator refuses is
-//! aborted and retried with a new producer, and auto mode picks the right mode per broker.
+//! The deriver's transactional emit mode, on the real Kafka broker (`SURGE_TEST_KAFKA_BROKERS`)
+//! and, for injected request errors, on librdkafka's mock cluster (which speaks the transaction
+//! protocol but keeps little of its meaning: it serves aborted records to read_committed readers
+//! and does not fence). On Kafka: a transaction a killed processor left open is aborted by the
+//! next owner and never seen; a crash after the Kafka commit emits nothing again; a paused
+//! zombie's producer is fenced and cannot commit.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,12 +13,13 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
+use rdkafka::producer::Producer;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use surge_processors::derivers::emit::{
     Delivery, Derived, Emitter, EmitterSettings, broker_supports_transactions,
 };
-use surge_producers::kafka::ProducerSettings;
+use surge_producers::kafka::{EventLog, ProducerSettings, TraceMeta};
 use surge_schema_registry::{EmbeddedRegistry, Registry};
 use surge_schemas::Codec;
 
@@ -27,7 +28,9 @@ use super::*;
 const PARTITIONS: i32 = 2;
 
 struct Setup {
-    cluster: MockCluster<'static, DefaultProducerContext>,
+    /// Present on the mock cluster, for fault injection.
+    cluster: Option<MockCluster<'static, DefaultProducerContext>>,
+    brokers: String,
     topic: String,
     codec: Arc<Codec>,
     _registry: EmbeddedRegistry,
@@ -35,11 +38,33 @@ struct Setup {
 }
 
 impl Setup {
+    /// On librdkafka's mock cluster.
     async fn new() -> Self {
         let db = TestDb::new().await;
         let topic = format!("{}.events", db.schema);
         let cluster = MockCluster::new(1).unwrap();
         cluster.create_topic(&topic, PARTITIONS, 1).unwrap();
+        let brokers = cluster.bootstrap_servers();
+        Self::with(db, Some(cluster), brokers, topic).await
+    }
+
+    /// On the real broker process.
+    async fn on_kafka() -> Self {
+        let db = TestDb::new().await;
+        let topic = format!("{}.events", db.schema);
+        let brokers = real_brokers();
+        surge_producers::kafka::admin::ensure_topic(&brokers, &topic, PARTITIONS, 1)
+            .await
+            .unwrap();
+        Self::with(db, None, brokers, topic).await
+    }
+
+    async fn with(
+        db: TestDb,
+        cluster: Option<MockCluster<'static, DefaultProducerContext>>,
+        brokers: String,
+        topic: String,
+    ) -> Self {
         let registry = Registry::open(db.pool.clone()).await.unwrap();
         let served = surge_schema_registry::serve(registry, "127.0.0.1:0".parse().unwrap())
             .await
@@ -47,6 +72,7 @@ impl Setup {
         let codec = Codec::new(&served.url, &topic, Duration::from_secs(5)).unwrap();
         Setup {
             cluster,
+            brokers,
             topic,
             codec: Arc::new(codec),
             _registry: served,
@@ -55,7 +81,7 @@ impl Setup {
     }
 
     fn producer_settings(&self) -> ProducerSettings {
-        ProducerSettings::new(self.cluster.bootstrap_servers(), &self.topic)
+        ProducerSettings::new(&self.brokers, &self.topic)
     }
 
     /// A transactional emitter, as one processor instance builds it.
@@ -75,7 +101,7 @@ impl Setup {
     /// Decoded `(source event id, referred user)` of every ReferralCredited in the topic.
     async fn credits(&self, expected: usize) -> Vec<(Uuid, i64)> {
         let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", self.cluster.bootstrap_servers())
+            .set("bootstrap.servers", &self.brokers)
             .set("group.id", format!("{}.reader", self.topic))
             .set("isolation.level", "read_committed")
             .create()
@@ -101,6 +127,11 @@ impl Setup {
         credits.sort();
         credits
     }
+}
+
+fn real_brokers() -> String {
+    std::env::var("SURGE_TEST_KAFKA_BROKERS")
+        .expect("SURGE_TEST_KAFKA_BROKERS names the broker process (scripts/test.sh starts it)")
 }
 
 fn transactions_metric() -> IntCounterVec {
@@ -162,7 +193,7 @@ async fn a_commit_the_broker_refuses_is_aborted_and_the_retry_starts_a_new_produ
     assert_eq!(count("committed"), 1);
 
     // The coordinator refuses the end of the next transaction as it refuses a fenced producer.
-    setup.cluster.request_errors(
+    setup.cluster.as_ref().unwrap().request_errors(
         RDKafkaApiKey::EndTxn,
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH],
     );
@@ -183,12 +214,10 @@ async fn a_commit_the_broker_refuses_is_aborted_and_the_retry_starts_a_new_produ
     );
 }
 
-/// tansu 0.6 answers the end of a transaction as unsupported: auto mode falls back to the
-/// idempotent emit, the one mode that broker can keep.
+/// Apache Kafka completes a probe transaction, so auto mode picks transactional emits there.
 #[tokio::test]
-async fn the_real_broker_process_lacks_transactions_so_auto_mode_picks_idempotent() {
-    let brokers = std::env::var("SURGE_TEST_KAFKA_BROKERS")
-        .expect("SURGE_TEST_KAFKA_BROKERS names the broker process (scripts/test.sh starts it)");
+async fn the_real_broker_process_has_transactions_so_auto_mode_picks_transactional() {
+    let brokers = real_brokers();
     let db = TestDb::new().await;
     let topic = format!("{}.events", db.schema);
     surge_producers::kafka::admin::ensure_topic(&brokers, &topic, 1, 1)
@@ -198,7 +227,7 @@ async fn the_real_broker_process_lacks_transactions_so_auto_mode_picks_idempoten
     let supported = broker_supports_transactions(&settings, &format!("{topic}.probe"))
         .await
         .unwrap();
-    assert!(!supported);
+    assert!(supported);
 }
 
 /// A broker that is down when auto mode must choose fails the emit as a transient error, which
@@ -220,5 +249,150 @@ async fn auto_mode_with_the_broker_down_fails_the_emit_transiently() {
     assert!(
         matches!(&outcome, Err(ApplyError::Transient(reason)) if reason.contains("choosing how to emit")),
         "{outcome:?}"
+    );
+}
+
+/// What a processor killed between appending a ReferralCredited and committing its transaction
+/// leaves behind: an open transaction under the partition's transactional id holding the
+/// record. Appended through the same producer code the emitter uses; `still_open` keeps it
+/// alive (a paused zombie) or is dropped without a commit or abort (a kill).
+async fn open_transaction_with(setup: &Setup, credit: &Derived) -> EventLog {
+    let settings = ProducerSettings {
+        transactional_id: Some(format!("{}.referrals.v1.p0", setup.topic)),
+        ..setup.producer_settings()
+    };
+    let log = EventLog::new(settings, setup.codec.clone()).unwrap();
+    let producer = log.producer().clone();
+    tokio::task::spawn_blocking(move || {
+        producer.init_transactions(Duration::from_secs(10))?;
+        producer.begin_transaction()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    log.append(std::slice::from_ref(&credit.event), &TraceMeta::default())
+        .await
+        .unwrap();
+    log
+}
+
+/// `(event id, referred user)` of every ReferralCredited record a read_committed reader sees,
+/// read to the end of the topic.
+async fn committed_credits(setup: &Setup) -> Vec<(Uuid, i64)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &setup.brokers)
+        .set("group.id", format!("{}.end-reader", setup.topic))
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .create()
+        .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..PARTITIONS {
+        assignment
+            .add_partition_offset(&setup.topic, partition, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut at_end = std::collections::HashSet::new();
+    let mut credits = Vec::new();
+    while at_end.len() < PARTITIONS as usize {
+        assert!(
+            Instant::now() < deadline,
+            "could not read {} to its end",
+            setup.topic
+        );
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => {
+                let event = setup
+                    .codec
+                    .decode(message.payload().unwrap())
+                    .await
+                    .unwrap();
+                if let Payload::ReferralCredited(credit) = event.payload {
+                    credits.push((event.envelope.event_id, credit.referred_user_id));
+                }
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                at_end.insert(p);
+            }
+            _ => {}
+        }
+    }
+    credits
+}
+
+#[tokio::test]
+async fn a_transaction_a_killed_processor_left_open_is_aborted_by_the_next_owner() {
+    let setup = Setup::on_kafka().await;
+    let credit = credit_from(3, 101);
+    // The killed processor: its record is in the log, its transaction never ends.
+    drop(open_transaction_with(&setup, &credit).await);
+    // The next owner replays the batch (PostgreSQL rolled back with the crash) and emits again.
+    let transactions = transactions_metric();
+    let next_owner = setup.instance(&transactions);
+    next_owner.emit(0, vec![credit.clone()], 4).await.unwrap();
+    let credits = committed_credits(&setup).await;
+    assert_eq!(
+        credits,
+        [(credit.event.envelope.event_id, 101)],
+        "exactly one committed ReferralCredited"
+    );
+}
+
+#[tokio::test]
+async fn a_crash_after_the_kafka_commit_and_before_postgres_emits_nothing_again() {
+    let setup = Setup::on_kafka().await;
+    let transactions = transactions_metric();
+    let credit = credit_from(3, 101);
+    // The Kafka transaction commits; the process dies before PostgreSQL commits the batch.
+    setup
+        .instance(&transactions)
+        .emit(0, vec![credit.clone()], 4)
+        .await
+        .unwrap();
+    // A new process replays the batch from PostgreSQL's position: the emitted offset says the
+    // source already has its credit.
+    setup
+        .instance(&transactions)
+        .emit(0, vec![credit.clone()], 4)
+        .await
+        .unwrap();
+    let credits = committed_credits(&setup).await;
+    assert_eq!(
+        credits,
+        [(credit.event.envelope.event_id, 101)],
+        "exactly one committed ReferralCredited"
+    );
+}
+
+#[tokio::test]
+async fn a_paused_zombie_is_fenced_and_nothing_it_appended_becomes_visible() {
+    let setup = Setup::on_kafka().await;
+    let zombie_credit = credit_from(3, 101);
+    // Paused mid-transaction, past its session: the partition moved to another instance.
+    let zombie = open_transaction_with(&setup, &zombie_credit).await;
+    let transactions = transactions_metric();
+    let owner_credit = credit_from(3, 101);
+    setup
+        .instance(&transactions)
+        .emit(0, vec![owner_credit.clone()], 4)
+        .await
+        .unwrap();
+    // Resumed, the zombie tries to finish its work.
+    let producer = zombie.producer().clone();
+    let commit =
+        tokio::task::spawn_blocking(move || producer.commit_transaction(Duration::from_secs(10)))
+            .await
+            .unwrap();
+    assert!(
+        commit.is_err(),
+        "the zombie's commit must be refused: {commit:?}"
+    );
+    let credits = committed_credits(&setup).await;
+    assert_eq!(
+        credits,
+        [(owner_credit.event.envelope.event_id, 101)],
+        "only the owner's ReferralCredited is visible"
     );
 }

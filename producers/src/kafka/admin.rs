@@ -1,5 +1,5 @@
-//! Topics are created explicitly at start-up: some brokers (tansu) do not auto-create on produce,
-//! and auto-created topics would get the broker's default partition count rather than ours.
+//! Topics are created explicitly at start-up: managed clusters often disable auto-creation, and
+//! auto-created topics would get the broker's default partition count rather than ours.
 
 use std::time::Duration;
 

@@ -5,7 +5,7 @@
 //!   produce transaction per partition batch. The derived events and the batch's source offset
 //!   (`send_offsets_to_transaction`) commit together, so the events are emitted exactly once
 //!   even across crashes. See [`transactional`].
-//! - **Idempotent** (any broker, including tansu 0.6, whose EndTxn is not implemented): events
+//! - **Idempotent** (any broker, including Kafka-protocol brokers without transactions): events
 //!   are acknowledged with acks=all before the runtime commits the batch. A crash in between
 //!   re-emits them with the same, deterministic event ids, and every projection deduplicates by
 //!   event id, so a duplicate record changes nothing downstream.

@@ -12,7 +12,7 @@ use surge_producers::kafka::ProducerSettings;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// True when a transaction commits; false when the broker says it does not implement them
-/// (tansu 0.6 answers EndTxn as unsupported). Other failures (broker down) are errors, so an
+/// (some Kafka-protocol brokers answer EndTxn as unsupported). Other failures (broker down) are errors, so an
 /// outage never silently downgrades the delivery mode.
 pub async fn broker_supports_transactions(
     producer: &ProducerSettings,

@@ -6,7 +6,7 @@
 //! Delivery guarantee: exactly once, in one of two modes ([`crate::derivers::emit`]):
 //! - Transactional (brokers with Kafka transactions): the derived events and the source offset
 //!   commit in one Kafka transaction, so each is emitted exactly once across crashes.
-//! - Idempotent (any broker, e.g. tansu 0.6): exactly once in effect. The derived events are
+//! - Idempotent (any broker, also those without transactions): exactly once in effect. The derived events are
 //!   acknowledged (acks=all) *before* the runtime commits the batch's state and position; a
 //!   crash in between replays the batch and emits the same events again with the same ids, and
 //!   every projection deduplicates by event id, so the duplicate record changes nothing.

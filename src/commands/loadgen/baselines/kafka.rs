@@ -32,8 +32,8 @@ pub(super) struct RawRead {
     pub(super) mean_payload_bytes: usize,
 }
 
-/// Reads every partition of `topic` from the beginning to its end (partition EOF, not
-/// ListOffsets, which tansu 0.6 answers too low), with no consumer group. Blocking.
+/// Reads every partition of `topic` from the beginning to its end (partition EOF), with no
+/// consumer group. Blocking.
 pub(super) fn raw_read(brokers: &str, topic: &str) -> anyhow::Result<RawRead> {
     let consumer: BaseConsumer<infra::PartitionEndsExpected> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
