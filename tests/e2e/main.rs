@@ -26,4 +26,5 @@ mod replay;
 mod resume;
 mod stats;
 mod tap;
+mod topic_gone;
 mod write_path;
