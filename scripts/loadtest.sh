@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The whole stack as separate processes under load: starts a tansu broker, `surge write-api`,
+# The whole stack as separate processes under load: starts an Apache Kafka broker (scripts/broker.sh), `surge write-api`,
 # `surge process` and `surge query-api` (release builds) on a fresh topic, database schema and
 # Redis key prefix, runs `surge loadgen` steady, spike, freshness and baselines (the machine's limits
 # beside the system's peaks, same run, same stack), and writes each report plus the CPU seconds each
-# role used to bench/results/. Needs PostgreSQL and Redis on their default ports; installs webdis
+# role used to bench/results/. Starts PostgreSQL and Redis with scripts/services.sh; installs webdis
 # (a baseline) if it is missing.
 #
 #   scripts/loadtest.sh                       # defaults below
@@ -25,6 +25,7 @@ FRESH_RATES="${FRESH_RATES:-250,500,1000}"
 BASE_SECS="${BASE_SECS:-5}"
 BASE_CONCURRENCY="${BASE_CONCURRENCY:-256}"
 
+scripts/services.sh
 scripts/broker.sh install
 if ! command -v webdis >/dev/null; then
   as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -41,7 +42,7 @@ mkdir -p bench/results
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  kill "$(cat "$run_dir/tansu.pid" 2>/dev/null)" 2>/dev/null || true
+  scripts/broker.sh stop "$run_dir" || true
   wait 2>/dev/null || true
   redis-cli --scan --pattern "$id:*" | xargs -r -n 500 redis-cli del >/dev/null 2>&1 || true
   psql -q -h 127.0.0.1 -U postgres -d surge -c "DROP SCHEMA IF EXISTS $id CASCADE" >/dev/null 2>&1 || true
@@ -120,7 +121,7 @@ run_scenario freshness --freshness-rates "$FRESH_RATES" --duration-secs "$SECS" 
   --first-user-id 6800000000
 # Each baselines phase also records the CPU of every role, the broker and Redis.
 pids_arg="write-api=${role_pid[write-api]},process=${role_pid[process]},query-api=${role_pid[query-api]}"
-pids_arg+=",broker=$(cat "$run_dir/tansu.pid")"
+pids_arg+=",broker=$(cat "$run_dir/broker.pid")"
 redis_pid="$(pgrep -o -x redis-server || true)"
 if [ -n "$redis_pid" ]; then pids_arg+=",redis=$redis_pid"; fi
 run_scenario baselines --duration-secs "$BASE_SECS" --concurrency "$BASE_CONCURRENCY" \
