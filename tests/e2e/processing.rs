@@ -262,15 +262,53 @@ async fn two_instances_split_the_work_and_end_equal_to_one() {
     let writer = spawn_app().await;
     let first = processor(&writer);
     let second = processor(&writer);
-    // Wait for the group to split the wallets partitions between the two.
+    wait_for_split(&first, &second).await;
+    traffic(&writer, 1..16, 0).await;
+    wait_caught_up(&writer, &[&first, &second]).await;
+    let expected = fold_topic(&writer, writer.record_count() as usize).await;
+    assert_projections_equal_fold(&writer, &expected).await;
+}
+
+/// A SIGKILLed instance never leaves its group; the broker expires its session (6 s here) and
+/// the live instance gets every partition, then catches up alone.
+#[tokio::test]
+async fn a_killed_instances_partitions_move_to_the_live_one() {
+    let writer = spawn_app().await;
+    let first = processor(&writer);
+    let second = processor(&writer);
+    wait_for_split(&first, &second).await;
+    traffic(&writer, 1..16, 0).await;
+    let killed = Instant::now();
+    second.kill();
+    let started = Instant::now();
+    while assigned(&first, "wallets.v1").len() < PARTITIONS as usize {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the live instance never got the killed one's partitions:\n{}",
+            first.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "partitions moved {:?} after the SIGKILL (session timeout 6 s)",
+        killed.elapsed()
+    );
+    traffic(&writer, 1..16, 1).await;
+    wait_caught_up(&writer, &[&first]).await;
+    let expected = fold_topic(&writer, writer.record_count() as usize).await;
+    assert_projections_equal_fold(&writer, &expected).await;
+}
+
+/// Waits until the group split the wallets partitions between the two instances.
+async fn wait_for_split(first: &TestApp, second: &TestApp) {
     let started = Instant::now();
     loop {
         let (a, b) = (
-            assigned(&first, "wallets.v1"),
-            assigned(&second, "wallets.v1"),
+            assigned(first, "wallets.v1"),
+            assigned(second, "wallets.v1"),
         );
         if !a.is_empty() && !b.is_empty() && a.len() + b.len() == PARTITIONS as usize {
-            break;
+            return;
         }
         assert!(
             started.elapsed() < DEADLINE,
@@ -278,10 +316,6 @@ async fn two_instances_split_the_work_and_end_equal_to_one() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    traffic(&writer, 1..16, 0).await;
-    wait_caught_up(&writer, &[&first, &second]).await;
-    let expected = fold_topic(&writer, writer.record_count() as usize).await;
-    assert_projections_equal_fold(&writer, &expected).await;
 }
 
 /// The broker expires the paused member's session and gives its partitions to the other.
