@@ -92,6 +92,9 @@ pub(crate) fn open(
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "true")
             .set("isolation.level", "read_committed")
+            // A stored position outside the topic is an error, never a silent jump (a rebuild
+            // from offset zero already refused a topic that lost its first events).
+            .set("auto.offset.reset", "error")
             .set(
                 "fetch.wait.max.ms",
                 config.fetch_wait.as_millis().max(1).to_string(),
