@@ -242,7 +242,7 @@ impl ActivityStore {
         old: &ActivityStore,
         first_day: i32,
     ) -> Result<u64, sqlx::Error> {
-        let start = format!("(date '1970-01-01' + {first_day})");
+        let start = format!("(date '1970-01-01' + {first_day})::timestamptz");
         let copy = |table: &str, column: &str| {
             format!(
                 "INSERT INTO {new}_{table} SELECT * FROM {old}_{table} WHERE {column} < {start} \
