@@ -12,6 +12,7 @@ use surge_processors::projectors::profiles::Profiles;
 use surge_processors::projectors::wallets::Wallets;
 use surge_processors::runtime::{ApplyError, PgProjection, Record};
 use surge_projections::profiles::ProfileStore;
+use surge_projections::timescaledb::TimescaleDb;
 use surge_projections::wallets::{Kind, StreakRow, WalletStore};
 use surge_schemas::{
     DailyCheckedIn, Envelope, Event, Payload, ProfileUpdated, ReferralCredited, SessionStarted,
@@ -65,9 +66,15 @@ impl TestDb {
         TestDb { schema, pool }
     }
 
-    /// Creates `P`'s tables as the runtime does: `{t}` replaced, all in one round trip.
+    /// Creates `P`'s tables as the runtime does: in the layout for the database, `{t}`
+    /// replaced, all in one round trip.
     async fn migrate<P: PgProjection>(&self) {
-        sqlx::raw_sql(&P::ddl(1)).execute(&self.pool).await.unwrap();
+        let mut conn = self.pool.acquire().await.unwrap();
+        let timescaledb = TimescaleDb::find(&mut conn).await.unwrap();
+        sqlx::raw_sql(&P::ddl(1, timescaledb.as_ref()))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
     }
 
     /// One batch as the runtime applies it: a transaction, `apply`, commit; rolled back (and

@@ -8,5 +8,6 @@ pub mod positions;
 pub mod profiles;
 pub mod query_api;
 pub mod table_prefix;
+pub mod timescaledb;
 pub mod versions;
 pub mod wallets;

@@ -52,6 +52,10 @@ impl PgProjection for Activity {
         activity::MIGRATIONS
     }
 
+    fn timescale_migrations() -> Option<&'static [&'static str]> {
+        Some(activity::TIMESCALE_MIGRATIONS)
+    }
+
     fn version(&self) -> u32 {
         self.version
     }

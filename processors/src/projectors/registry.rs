@@ -20,7 +20,7 @@ use super::wallets::Wallets;
 use crate::derivers::emit::{Delivery, Emitter, EmitterSettings};
 use crate::derivers::referrals::Referrals;
 use crate::runtime::{
-    PgProjection, PgSink, ProcessorConfig, ProcessorHandle, ProcessorMetrics, RedisProjection,
+    Ddl, PgProjection, PgSink, ProcessorConfig, ProcessorHandle, ProcessorMetrics, RedisProjection,
     RedisSink, Sink, SinkError, migrate_pg, spawn,
 };
 
@@ -47,7 +47,7 @@ pub struct Entry {
     pub revision: u32,
     pub store: StoreKind,
     /// PostgreSQL projections: the DDL of a version's tables ([`PgProjection::ddl`]).
-    pub ddl: Option<fn(u32) -> String>,
+    pub ddl: Option<Ddl>,
 }
 
 /// Every projection `surge process` runs, with its revision and store.
@@ -259,14 +259,11 @@ pub async fn migrate_all(stores: &Stores) -> Result<(), StartError> {
         let Some(ddl) = entry.ddl else { continue };
         let active = stores.versions(entry).ensure_active(entry.revision).await?;
         if active.revision == entry.revision {
-            migrate_pg(
-                &stores.pool,
-                entry.name,
-                active.version,
-                &ddl(active.version),
-            )
-            .await
-            .map_err(|e| StartError::Migrate(format!("{}.v{}", entry.name, active.version), e))?;
+            migrate_pg(&stores.pool, entry.name, active.version, ddl)
+                .await
+                .map_err(|e| {
+                    StartError::Migrate(format!("{}.v{}", entry.name, active.version), e)
+                })?;
         }
     }
     Ok(())
@@ -274,6 +271,8 @@ pub async fn migrate_all(stores: &Stores) -> Result<(), StartError> {
 
 #[cfg(test)]
 mod tests {
+    use surge_projections::timescaledb::TimescaleDb;
+
     use super::*;
 
     #[test]
@@ -297,7 +296,27 @@ mod tests {
         assert!(entry("nope").is_err());
         assert_eq!(entry("feed").unwrap().store, StoreKind::Redis);
         assert!(entry("feed").unwrap().ddl.is_none());
-        let ddl = entry("wallets").unwrap().ddl.unwrap()(7);
+        let ddl = entry("wallets").unwrap().ddl.unwrap()(7, None);
         assert!(ddl.contains("wallets_v7_ledger"), "{ddl}");
+    }
+
+    #[test]
+    fn activity_takes_the_timescale_layout_in_the_extensions_schema_when_there_is_one() {
+        let ddl = entry("activity").unwrap().ddl.unwrap();
+        let plain = ddl(2, None);
+        assert!(plain.contains("PARTITION BY RANGE"), "{plain}");
+        assert!(!plain.contains("create_hypertable"), "{plain}");
+        let timescale = ddl(2, Some(&TimescaleDb::in_schema("tools")));
+        assert!(
+            timescale.contains(r#""tools".create_hypertable('activity_v2_events'"#),
+            "{timescale}"
+        );
+        assert!(!timescale.contains("PARTITION BY"), "{timescale}");
+        // Projections without a TimescaleDB layout ignore the extension.
+        let wallets = entry("wallets").unwrap().ddl.unwrap();
+        assert_eq!(
+            wallets(7, Some(&TimescaleDb::in_schema("tools"))),
+            wallets(7, None)
+        );
     }
 }

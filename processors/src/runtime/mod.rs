@@ -19,7 +19,7 @@ pub(crate) use applier::{Applier, Outcome};
 pub use config::ProcessorConfig;
 pub use metrics::ProcessorMetrics;
 pub use partition_ends::PartitionEndsExpected;
-pub use pg_sink::{PgSink, migrate as migrate_pg};
+pub use pg_sink::{Ddl, PgSink, migrate as migrate_pg};
 pub use processor::{ProcessorHandle, spawn};
 pub use projection::{
     ApplyError, KeySpace, NO_POINT_IN_TIME, PgProjection, Record, RedisProjection, RedisWrite,

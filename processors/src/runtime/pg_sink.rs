@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::PgPool;
+use surge_projections::timescaledb::TimescaleDb;
 use uuid::Uuid;
 
 use super::sink::{Applied, Claim, Sink, SinkError};
@@ -48,11 +49,14 @@ fn seen_table(table_prefix: &str) -> String {
     format!("{table_prefix}_seen_events")
 }
 
+/// The DDL of a projection version's own tables for the database: [`PgProjection::ddl`].
+pub type Ddl = fn(u32, Option<&TimescaleDb>) -> String;
+
 /// Creates the positions and versions tables, and the tables of `version` of the projection
-/// `name`: its seen-events table and its own (`ddl`, from [`PgProjection::ddl`]). Idempotent;
-/// DDL is transactional in PostgreSQL and the transaction-scoped lock serialises processes
-/// migrating at the same moment.
-pub async fn migrate(pool: &PgPool, name: &str, version: u32, ddl: &str) -> Result<(), SinkError> {
+/// `name`: its seen-events table and its own (`ddl`, given whether and where the database has
+/// TimescaleDB). Idempotent; DDL is transactional in PostgreSQL and the transaction-scoped lock
+/// serialises processes migrating at the same moment.
+pub async fn migrate(pool: &PgPool, name: &str, version: u32, ddl: Ddl) -> Result<(), SinkError> {
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('surge-migrations'))")
         .execute(&mut *tx)
@@ -63,7 +67,8 @@ pub async fn migrate(pool: &PgPool, name: &str, version: u32, ddl: &str) -> Resu
         seen_table(&surge_projections::versions::table_prefix(name, version))
     );
     sqlx::query(&seen).execute(&mut *tx).await?;
-    sqlx::Executor::execute(&mut *tx, ddl).await?;
+    let timescaledb = TimescaleDb::find(&mut tx).await?;
+    sqlx::Executor::execute(&mut *tx, ddl(version, timescaledb.as_ref()).as_str()).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -79,7 +84,7 @@ impl<P: PgProjection> Sink for PgSink<P> {
 
     async fn migrate(&self) -> Result<(), SinkError> {
         let version = self.version();
-        migrate(&self.pool, P::NAME, version, &P::ddl(version)).await
+        migrate(&self.pool, P::NAME, version, P::ddl).await
     }
 
     fn set_serving(&self, serving: bool) {

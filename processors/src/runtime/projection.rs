@@ -4,6 +4,7 @@
 
 use std::future::Future;
 
+use surge_projections::timescaledb::TimescaleDb;
 use surge_schemas::Event;
 use uuid::Uuid;
 
@@ -54,6 +55,13 @@ pub trait PgProjection: Send + Sync + 'static {
     /// Idempotent DDL for this version's tables (`CREATE TABLE IF NOT EXISTS ...`), where
     /// `{t}` stands for the table prefix `<name>_v<version>`. Run by `surge migrate`.
     fn migrations() -> &'static [&'static str];
+
+    /// A layout used instead of [`migrations`](Self::migrations) when the database has the
+    /// TimescaleDB extension, where `{timescaledb}` stands for the extension's schema (it is not
+    /// on the search path). `None` (the default): the same tables either way.
+    fn timescale_migrations() -> Option<&'static [&'static str]> {
+        None
+    }
 
     /// The version whose tables this value writes.
     fn version(&self) -> u32;
@@ -111,14 +119,20 @@ pub trait PgProjection: Send + Sync + 'static {
         surge_projections::versions::table_prefix(Self::NAME, self.version())
     }
 
-    /// [`migrations`](Self::migrations) for `version`'s table prefix, as one script (several
-    /// statements, one simple-protocol round trip).
-    fn ddl(version: u32) -> String {
+    /// The migrations for `version`'s table prefix, as one script (several statements, one
+    /// simple-protocol round trip): [`timescale_migrations`](Self::timescale_migrations) with
+    /// the extension's schema when the database has it (`timescaledb`) and the projection has
+    /// such a layout, [`migrations`](Self::migrations) otherwise.
+    fn ddl(version: u32, timescaledb: Option<&TimescaleDb>) -> String {
         let prefix = surge_projections::versions::table_prefix(Self::NAME, version);
-        Self::migrations()
-            .iter()
-            .map(|d| surge_projections::table_prefix::render(d, &prefix) + ";\n")
-            .collect()
+        let render = |d: &str| surge_projections::table_prefix::render(d, &prefix) + ";\n";
+        match (timescaledb, Self::timescale_migrations()) {
+            (Some(timescaledb), Some(migrations)) => migrations
+                .iter()
+                .map(|d| timescaledb.render(&render(d)))
+                .collect(),
+            _ => Self::migrations().iter().map(|d| render(d)).collect(),
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use surge_projections::versions::{VersionState, keys_base, table_prefix};
 use crate::projectors::{CATALOG, Entry, StoreKind, Stores};
 use crate::runtime::SinkError;
 
-/// Removes `version` of `entry`: its tables (with their partitions, and TimescaleDB's
+/// Removes `version` of `entry`: its tables (with their partitions, or TimescaleDB's chunks and
 /// continuous aggregates) and positions, or its Redis keys; the registry keeps it as `dropped`.
 pub async fn drop_version(stores: &Stores, entry: &Entry, version: u32) -> Result<(), SinkError> {
     match entry.store {
@@ -55,8 +55,12 @@ pub async fn reset_all(stores: &Stores) -> Result<(), SinkError> {
     Ok(())
 }
 
-/// Drops the tables and materialized views of the current schema whose names match `like`
-/// (partitions go with their parent).
+/// Drops the tables and materialized views of the current schema whose names match `like`.
+/// Partitions go with their parent. TimescaleDB's continuous aggregates are views (relkind `v`,
+/// which `DROP VIEW` refuses) over their hypertable: they go with it through `CASCADE`, and the
+/// extension removes their materialization hypertables and refresh policies with them (checked
+/// on TimescaleDB 2.17.2). No TimescaleDB function is called here, so nothing depends on the
+/// extension's schema.
 async fn drop_tables(stores: &Stores, like: &str) -> Result<(), SinkError> {
     let relations: Vec<(String, String)> = sqlx::query_as(
         "SELECT c.relname::text, c.relkind::text FROM pg_class c \
@@ -68,7 +72,7 @@ async fn drop_tables(stores: &Stores, like: &str) -> Result<(), SinkError> {
     .bind(like)
     .fetch_all(&stores.pool)
     .await?;
-    // Materialized views ('m', TimescaleDB's continuous aggregates) before their tables.
+    // Materialized views before their tables.
     for (name, kind) in relations {
         let what = if kind == "m" {
             "MATERIALIZED VIEW"

@@ -9,6 +9,7 @@ use sqlx::{PgConnection, PgPool};
 use super::ActivityBatch;
 use super::partitions::{create_day, partition_day};
 use crate::table_prefix::render;
+use crate::timescaledb::TimescaleDb;
 
 /// Which of the two layouts the tables were created in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,22 +176,28 @@ impl ActivityStore {
         pool: &PgPool,
         first_kept_day: i32,
     ) -> Result<Vec<String>, sqlx::Error> {
-        let layout = {
+        let (layout, timescaledb) = {
             let mut conn = pool.acquire().await?;
-            self.layout(&mut conn).await?
+            let layout = self.layout(&mut conn).await?;
+            (layout, TimescaleDb::find(&mut conn).await?)
         };
         match layout {
             Layout::Timescale => {
+                let Some(timescaledb) = timescaledb else {
+                    return Err(sqlx::Error::Protocol(format!(
+                        "{}_events is a TimescaleDB hypertable but the timescaledb extension is \
+                         not installed",
+                        self.prefix
+                    )));
+                };
+                let drop_chunks = drop_chunks_sql(&timescaledb);
                 let mut dropped = Vec::new();
                 for relation in ["events", "per_minute", "daily_users"] {
-                    let chunks: Vec<String> = sqlx::query_scalar(
-                        "SELECT drop_chunks($1::regclass, older_than => \
-                         (date '1970-01-01' + $2::integer)::timestamptz)::text",
-                    )
-                    .bind(format!("{}_{relation}", self.prefix))
-                    .bind(first_kept_day)
-                    .fetch_all(pool)
-                    .await?;
+                    let chunks: Vec<String> = sqlx::query_scalar(&drop_chunks)
+                        .bind(format!("{}_{relation}", self.prefix))
+                        .bind(first_kept_day)
+                        .fetch_all(pool)
+                        .await?;
                     dropped.extend(chunks);
                 }
                 Ok(dropped)
@@ -235,7 +242,7 @@ impl ActivityStore {
         old: &ActivityStore,
         first_day: i32,
     ) -> Result<u64, sqlx::Error> {
-        let start = format!("(date '1970-01-01' + {first_day})");
+        let start = format!("(date '1970-01-01' + {first_day})::timestamptz");
         let copy = |table: &str, column: &str| {
             format!(
                 "INSERT INTO {new}_{table} SELECT * FROM {old}_{table} WHERE {column} < {start} \
@@ -320,6 +327,12 @@ impl ActivityStore {
     }
 }
 
+/// `drop_chunks` of a relation (`$1`) older than a day (`$2`, days since 1970-01-01), called in
+/// the extension's schema.
+fn drop_chunks_sql(timescaledb: &TimescaleDb) -> String {
+    timescaledb.render(include_str!("sql/drop_chunks.sql"))
+}
+
 /// One statement on the caller's connection. A plain function, so the reborrow of the
 /// connection happens at the call and not inside a generic `Executor` bound (which trips the
 /// `Send` check of the projector's future).
@@ -333,4 +346,20 @@ async fn execute(
 /// Several statements in one round trip, on the caller's connection.
 async fn execute_script(conn: &mut PgConnection, sql: &str) -> Result<(), sqlx::Error> {
     sqlx::Executor::execute(conn, sql).await.map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::activity::tests::assert_calls_qualified;
+
+    #[test]
+    fn drop_chunks_is_called_in_the_extensions_schema() {
+        let sql = drop_chunks_sql(&TimescaleDb::in_schema("ts ext"));
+        assert_calls_qualified(&sql, r#""ts ext""#);
+        assert!(
+            sql.contains(r#""ts ext".drop_chunks($1::regclass"#),
+            "{sql}"
+        );
+    }
 }
