@@ -102,14 +102,7 @@ async fn past_its_in_flight_bound_the_api_sheds_load_with_503() {
 }
 
 async fn in_flight(app: &crate::helpers::TestApp) -> i64 {
-    let metrics = app
-        .request("GET", "/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     let line = metrics
         .lines()
         .find(|l| l.starts_with("write_api_requests_in_flight "))

@@ -310,6 +310,17 @@ impl TestApp {
         command
     }
 
+    /// The Prometheus text of this process's `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.request("GET", "/metrics")
+            .send()
+            .await
+            .expect("/metrics answers")
+            .text()
+            .await
+            .expect("a text body")
+    }
+
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().join("\n")
     }

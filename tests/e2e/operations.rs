@@ -29,14 +29,7 @@ async fn health_metrics_and_logs() {
             .status(),
         422
     );
-    let metrics = app
-        .request("GET", "/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     for line in [
         r#"write_api_requests_total{route="/v1/taps",status="202"} 1"#,
         r#"write_api_requests_total{route="/v1/taps",status="422"} 1"#,

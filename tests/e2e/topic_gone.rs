@@ -157,14 +157,7 @@ async fn a_position_beyond_a_recreated_topics_end_stalls_only_that_partition_and
     })
     .await;
     assert!(positions(&writer).await.contains(&(stale, 5)));
-    let metrics = processor
-        .request("GET", "/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = processor.metrics().await;
     let stalled_line =
         format!("processor_partition_stalled{{partition=\"{stale}\",projection=\"wallets.v1\"}} 1");
     assert!(

@@ -98,12 +98,14 @@ impl Setup {
         )
     }
 
-    /// Decoded `(source event id, referred user)` of every ReferralCredited in the topic.
-    async fn credits(&self, expected: usize) -> Vec<(Uuid, i64)> {
+    /// A read_committed consumer with every partition assigned from the start, reporting
+    /// partition ends.
+    fn committed_reader(&self) -> BaseConsumer {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", &self.brokers)
             .set("group.id", format!("{}.reader", self.topic))
             .set("isolation.level", "read_committed")
+            .set("enable.partition.eof", "true")
             .create()
             .unwrap();
         let mut assignment = TopicPartitionList::new();
@@ -113,6 +115,12 @@ impl Setup {
                 .unwrap();
         }
         consumer.assign(&assignment).unwrap();
+        consumer
+    }
+
+    /// Decoded `(source event id, referred user)` of every ReferralCredited in the topic.
+    async fn credits(&self, expected: usize) -> Vec<(Uuid, i64)> {
+        let consumer = self.committed_reader();
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut credits = Vec::new();
         while credits.len() < expected && Instant::now() < deadline {
@@ -279,20 +287,7 @@ async fn open_transaction_with(setup: &Setup, credit: &Derived) -> EventLog {
 /// `(event id, referred user)` of every ReferralCredited record a read_committed reader sees,
 /// read to the end of the topic.
 async fn committed_credits(setup: &Setup) -> Vec<(Uuid, i64)> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &setup.brokers)
-        .set("group.id", format!("{}.end-reader", setup.topic))
-        .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "true")
-        .create()
-        .unwrap();
-    let mut assignment = TopicPartitionList::new();
-    for partition in 0..PARTITIONS {
-        assignment
-            .add_partition_offset(&setup.topic, partition, Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&assignment).unwrap();
+    let consumer = setup.committed_reader();
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut at_end = std::collections::HashSet::new();
     let mut credits = Vec::new();
