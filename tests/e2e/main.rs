@@ -28,4 +28,5 @@ mod resume;
 mod stats;
 mod tap;
 mod topic_gone;
+mod validation;
 mod write_path;

@@ -174,7 +174,12 @@ fn events_for(
     ids: Option<&[Uuid]>,
 ) -> Result<Vec<surge_schemas::Event>, ApiError> {
     build_events(actions, who, now_ms(), ids).map_err(|e| {
-        ApiError::unprocessable("invalid_field", format!("{}: {}", e.field, e.message))
+        let message = format!("{}: {}", e.field, e.message);
+        if e.bad_text {
+            ApiError::bad_request("invalid_text", message)
+        } else {
+            ApiError::unprocessable("invalid_field", message)
+        }
     })
 }
 
