@@ -17,3 +17,6 @@ pub mod trace;
 
 pub use config::WriteApiConfig;
 pub use http::{AppState, app};
+
+#[cfg(test)]
+mod fuzz_tests;
