@@ -185,4 +185,3 @@ fn arbitrary_records_decode_to_an_event_or_a_clean_error() {
     });
     result.unwrap();
 }
-

@@ -82,10 +82,12 @@ mod tests {
         }
     }
 
+    type Spoil = fn(&mut InitData);
+
     #[test]
     fn fields_at_telegrams_limits_pass_and_one_more_character_does_not() {
         assert_eq!(check(&data()), Ok(()));
-        let spoilers: [(fn(&mut InitData), &str); 4] = [
+        let spoilers: [(Spoil, &str); 4] = [
             (|d| d.user.first_name.push('я'), "user.first_name"),
             (
                 |d| d.user.username = Some("u".repeat(USERNAME + 1)),

@@ -33,6 +33,8 @@ fn characters(payload: &Payload) -> &'static str {
     }
 }
 
+type Spoil = fn(&mut SessionStarted);
+
 #[test]
 fn every_text_field_refuses_nul_and_control_characters() {
     assert_eq!(
@@ -50,7 +52,7 @@ fn every_text_field_refuses_nul_and_control_characters() {
     );
     assert_eq!(characters(&profile(Some("c1\u{85}"), None)), "display_name");
     assert_eq!(characters(&session("Ada\u{0}").into()), "first_name");
-    let fields: [(fn(&mut SessionStarted), &str); 6] = [
+    let fields: [(Spoil, &str); 6] = [
         (|s| s.last_name = Some("L\u{7f}".into()), "last_name"),
         (|s| s.username = Some("a\u{0}".into()), "username"),
         (
