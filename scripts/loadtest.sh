@@ -66,6 +66,10 @@ export SURGE_KAFKA_BROKERS="127.0.0.1:$broker_port" SURGE_DATABASE_SCHEMA="$id" 
   SURGE_REDIS_PREFIX="$id" SURGE_EVENTS_TOPIC="$id.events" SURGE_LOG=warn \
   SURGE_WRITE_ADDR="127.0.0.1:$write_port" SURGE_QUERY_ADDR="127.0.0.1:$query_port" \
   SURGE_PROCESS_ADDR="127.0.0.1:$process_port"
+# The load test measures the pipeline, not the game economy: its baselines phase sends batches
+# of 100 taps per user far faster than any tap energy refills.
+export SURGE_TAP_ENERGY_CAPACITY="${SURGE_TAP_ENERGY_CAPACITY:-1000000000}" \
+  SURGE_TAP_ENERGY_REFILL_PER_SEC="${SURGE_TAP_ENERGY_REFILL_PER_SEC:-1000000}"
 
 "$surge" migrate >"$run_dir/migrate.log" 2>&1
 declare -A role_pid

@@ -144,6 +144,16 @@ pub(crate) struct WriteApi {
     /// Requests one instance works on at once; past it, 503 + Retry-After.
     #[arg(long, env = "SURGE_WRITE_MAX_IN_FLIGHT", default_value_t = 2048)]
     pub(crate) max_in_flight: usize,
+    /// Taps a user's energy bar holds when full (shared by every instance through Redis).
+    #[arg(long, env = "SURGE_TAP_ENERGY_CAPACITY",
+          default_value_t = surge_producers::energy::DEFAULT_CAPACITY,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) tap_energy_capacity: u32,
+    /// Taps the energy bar refills per second.
+    #[arg(long, env = "SURGE_TAP_ENERGY_REFILL_PER_SEC",
+          default_value_t = surge_producers::energy::DEFAULT_REFILL_PER_SEC,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) tap_energy_refill_per_sec: u32,
 }
 
 impl WriteApi {

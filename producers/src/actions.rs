@@ -1,7 +1,10 @@
 //! What a Mini App can ask for, as JSON bodies, and the event each becomes. Validation happens
-//! here, before anything is produced: a batch with one bad action appends nothing.
+//! here, before anything is produced: a batch with one bad action appends nothing. What each
+//! event field may hold is `surge_schemas::rules`, checked for every event built here; this
+//! module adds only what depends on the request (the batch size, `occurred_at` against now).
 
 use serde::{Deserialize, Serialize};
+use surge_schemas::rules::{self, Problem};
 use surge_schemas::{
     DailyCheckedIn, Envelope, Event, Payload, ProfileUpdated, SessionStarted, TapsSubmitted,
 };
@@ -9,7 +12,7 @@ use surge_telegram_auth::InitData;
 use uuid::Uuid;
 
 /// Taps in one request, inclusive.
-pub const MAX_TAPS: i64 = 1000;
+pub const MAX_TAPS: i64 = rules::MAX_TAPS as i64;
 /// Actions in one batch request, inclusive.
 pub const MAX_BATCH: usize = 100;
 /// Clients may report when an action happened (offline play), within these bounds.
@@ -65,13 +68,42 @@ pub struct BatchBody {
 pub struct Invalid {
     pub field: String,
     pub message: String,
+    /// The field holds characters it never may (NUL, control, bidirectional controls,
+    /// nothing visible): not acceptable text at all, rather than a value out of bounds.
+    pub bad_text: bool,
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> Invalid {
     Invalid {
         field: field.to_owned(),
         message: message.into(),
+        bad_text: false,
     }
+}
+
+/// The event rule's verdict on the payload built for `action`. A session's fields other than
+/// `platform` come from initData, so they are named as its (`init_data.first_name`).
+fn check_rules(action: &Action, payload: &Payload) -> Result<(), Invalid> {
+    rules::check(payload).map_err(|violation| {
+        let from_init_data = match action {
+            Action::Session(_) => violation.field != "platform",
+            Action::Taps(_) | Action::Checkin(_) | Action::Profile(_) => false,
+        };
+        let field = if from_init_data {
+            format!("init_data.{}", violation.field)
+        } else {
+            violation.field.to_owned()
+        };
+        let (message, bad_text) = match violation.problem {
+            Problem::Characters(what) => (format!("must not contain {what}"), true),
+            Problem::Value(rule) => (rule, false),
+        };
+        Invalid {
+            field,
+            message,
+            bad_text,
+        }
+    })
 }
 
 /// Turns validated actions into events for `user`, with fresh UUIDv7 ids unless `ids` are given
@@ -93,7 +125,9 @@ pub fn build_events(
         .iter()
         .enumerate()
         .map(|(i, action)| {
-            let (payload, occurred_at) = to_payload(action, auth, now_ms).map_err(|e| {
+            let built = to_payload(action, auth, now_ms)
+                .and_then(|(payload, at)| check_rules(action, &payload).map(|()| (payload, at)));
+            let (payload, occurred_at) = built.map_err(|e| {
                 if batch {
                     Invalid {
                         field: format!("actions[{i}].{}", e.field),
@@ -120,9 +154,6 @@ pub fn build_events(
 fn to_payload(action: &Action, auth: &InitData, now_ms: i64) -> Result<(Payload, i64), Invalid> {
     Ok(match action {
         Action::Session(SessionBody { platform }) => {
-            if let Some(p) = platform {
-                check_token("platform", p, 32)?;
-            }
             let user = &auth.user;
             let payload = SessionStarted {
                 first_name: user.first_name.clone(),
@@ -138,13 +169,9 @@ fn to_payload(action: &Action, auth: &InitData, now_ms: i64) -> Result<(Payload,
             (payload.into(), now_ms)
         }
         Action::Taps(TapsBody { count, occurred_at }) => {
-            if !(1..=MAX_TAPS).contains(count) {
-                return Err(invalid(
-                    "count",
-                    format!("must be between 1 and {MAX_TAPS}"),
-                ));
-            }
-            let count = i32::try_from(*count).expect("bounded above");
+            // Out-of-range stays out of range; the event rule bounds the count.
+            let count =
+                i32::try_from(*count).unwrap_or(if *count < 0 { i32::MIN } else { i32::MAX });
             (
                 TapsSubmitted { count }.into(),
                 occurred(*occurred_at, now_ms)?,
@@ -171,40 +198,8 @@ fn profile(body: &ProfileBody) -> Result<ProfileUpdated, Invalid> {
             "name at least one of display_name, language_code, photo_url",
         ));
     }
-    let display_name = match display_name {
-        Some(name) => {
-            let name = name.trim();
-            let chars = name.chars().count();
-            if chars == 0 || chars > 64 || name.chars().any(char::is_control) {
-                return Err(invalid(
-                    "display_name",
-                    "must be 1 to 64 printable characters",
-                ));
-            }
-            Some(name.to_owned())
-        }
-        None => None,
-    };
-    if let Some(code) = language_code {
-        let ok = (2..=16).contains(&code.len())
-            && code.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-');
-        if !ok {
-            return Err(invalid(
-                "language_code",
-                "must be an IETF language tag such as en or pt-BR",
-            ));
-        }
-    }
-    if let Some(url) = photo_url
-        && (!url.starts_with("https://") || url.len() > 512 || url.chars().any(char::is_whitespace))
-    {
-        return Err(invalid(
-            "photo_url",
-            "must be an https:// URL of at most 512 bytes",
-        ));
-    }
     Ok(ProfileUpdated {
-        display_name,
+        display_name: display_name.as_deref().map(|name| name.trim().to_owned()),
         language_code: language_code.clone(),
         photo_url: photo_url.clone(),
     })
@@ -218,22 +213,6 @@ fn occurred(claimed: Option<i64>, now_ms: i64) -> Result<i64, Invalid> {
         }
         Some(at) if at > now_ms + MAX_FUTURE_MS => Err(invalid("occurred_at", "is in the future")),
         Some(at) => Ok(at),
-    }
-}
-
-fn check_token(field: &str, value: &str, max: usize) -> Result<(), Invalid> {
-    let ok = !value.is_empty()
-        && value.len() <= max
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(
-            field,
-            format!("must be 1 to {max} of [A-Za-z0-9_-]"),
-        ))
     }
 }
 

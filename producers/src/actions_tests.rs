@@ -165,3 +165,30 @@ fn batch_json_is_tagged_by_type() {
     );
     assert!(serde_json::from_str::<TapsBody>(r#"{"count":1,"coins":9}"#).is_err());
 }
+
+#[test]
+fn every_event_meets_its_rules_and_initdata_fields_are_named_as_such() {
+    let mut who = auth();
+    who.user.first_name = "Ada\u{0}".into();
+    let err = build_events(
+        &[Action::Session(SessionBody { platform: None })],
+        &who,
+        NOW,
+        None,
+    )
+    .unwrap_err();
+    assert_eq!(err.field, "init_data.first_name");
+    assert!(err.bad_text);
+    let err = one(Action::Profile(ProfileBody {
+        display_name: None,
+        language_code: None,
+        photo_url: Some("https://x/\u{0}y".into()),
+    }))
+    .unwrap_err();
+    assert_eq!((err.field.as_str(), err.bad_text), ("photo_url", true));
+    let err = one(Action::Session(SessionBody {
+        platform: Some("x".repeat(33)),
+    }))
+    .unwrap_err();
+    assert_eq!((err.field.as_str(), err.bad_text), ("platform", false));
+}

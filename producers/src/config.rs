@@ -22,6 +22,10 @@ pub struct WriteApiConfig {
     pub user_burst: u32,
     /// Requests processed at once by one instance; past it the API sheds load with 503.
     pub max_in_flight: usize,
+    /// Taps a user's energy bar holds when full ([`crate::energy`]).
+    pub tap_energy_capacity: u32,
+    /// Taps the bar refills per second.
+    pub tap_energy_refill_per_sec: u32,
     /// How long an idempotency key remembers its first response.
     pub idempotency_ttl: Duration,
     /// Namespace of this deployment's Redis keys.
@@ -40,6 +44,8 @@ impl WriteApiConfig {
             user_rate_per_sec: 20,
             user_burst: 40,
             max_in_flight: 2048,
+            tap_energy_capacity: crate::energy::DEFAULT_CAPACITY,
+            tap_energy_refill_per_sec: crate::energy::DEFAULT_REFILL_PER_SEC,
             idempotency_ttl: Duration::from_secs(24 * 3600),
             redis_prefix: "surge".into(),
         }

@@ -2,11 +2,13 @@
 //!
 //! A request is authenticated from its Telegram initData ([`http::auth`]), rate limited per user
 //! ([`http::rate_limit`]), validated and turned into events ([`actions`]), deduplicated by its
-//! `Idempotency-Key` ([`idempotency`]) and appended to the user's partition ([`kafka::EventLog`]).
+//! `Idempotency-Key` ([`idempotency`]), pays for its taps from the user's energy ([`energy`]) and
+//! is appended to the user's partition ([`kafka::EventLog`]).
 //! The API answers 202 only after the broker acknowledged every event durably.
 
 pub mod actions;
 pub mod config;
+pub mod energy;
 pub mod http;
 pub mod idempotency;
 pub mod kafka;
@@ -15,3 +17,6 @@ pub mod trace;
 
 pub use config::WriteApiConfig;
 pub use http::{AppState, app};
+
+#[cfg(test)]
+mod fuzz_tests;

@@ -3,7 +3,7 @@
 //! `avro/*.avsc` are the source of truth; this crate holds the Rust types that mirror them
 //! ([`events`]), the mapping between those types and Avro values ([`avro`]), and the Confluent
 //! wire-format codec that registers schemas and encodes/decodes through a schema registry
-//! ([`codec`]). Nothing outside this crate depends on Avro details.
+//! ([`codec`]), and what each field of each event may hold ([`rules`]). Nothing outside this crate depends on Avro details.
 //!
 //! Every event type shares one topic, keyed by the user id whose state it changes, with subjects
 //! named by `TopicRecordNameStrategy` (`<topic>-<record full name>`).
@@ -15,6 +15,7 @@ pub mod events;
 pub mod headers;
 pub mod json;
 pub mod position;
+pub mod rules;
 
 pub use codec::Codec;
 pub use error::{Error, Result};

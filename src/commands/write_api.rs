@@ -61,6 +61,8 @@ pub(crate) async fn state(
         user_rate_per_sec: write.user_rate_per_sec,
         user_burst: write.user_burst,
         max_in_flight: write.max_in_flight,
+        tap_energy_capacity: write.tap_energy_capacity,
+        tap_energy_refill_per_sec: write.tap_energy_refill_per_sec,
         redis_prefix: common.redis_prefix.clone(),
         ..WriteApiConfig::new(telegram.bot_token.clone())
     };

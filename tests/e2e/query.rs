@@ -15,13 +15,16 @@ pub struct Stack {
     pub query: TestApp,
 }
 
-/// Write API (with a generous per-user rate), processors (unless `processors` is false) and
-/// query API of one test, with `query_env` for the query API.
+/// Write API (with a generous per-user rate and tap energy: these tests load the pipeline, not
+/// the economy, which `energy.rs` tests), processors (unless `processors` is false) and query
+/// API of one test, with `query_env` for the query API.
 pub async fn stack(processors: bool, query_env: Vec<(&'static str, String)>) -> Stack {
     let writer = spawn_app_with(Options {
         env: vec![
             ("SURGE_USER_RATE_PER_SEC", "1000".into()),
             ("SURGE_USER_BURST", "1000".into()),
+            ("SURGE_TAP_ENERGY_CAPACITY", "1000000000".into()),
+            ("SURGE_TAP_ENERGY_REFILL_PER_SEC", "1000000".into()),
         ],
         ..Options::default()
     })

@@ -19,6 +19,7 @@ use super::json::ApiJson;
 use crate::actions::{
     Action, BatchBody, CheckinBody, ProfileBody, SessionBody, TapsBody, build_events,
 };
+use crate::energy::{self, Level, Spend};
 use crate::idempotency::{self, Claim, Record};
 use crate::kafka::{AppendError, TraceMeta};
 use crate::trace::TraceContext;
@@ -79,16 +80,29 @@ async fn accept(
     let trace = TraceContext::continue_or_start(header(headers, "traceparent"));
     let span =
         tracing::info_span!("write", route, user_id = who.user.id, trace_id = %trace.trace_id);
+    let batch = route == "batch";
     async move {
+        let user_id = who.user.id;
         let key = idempotency_key(headers)?;
         let Some(key) = key else {
             let events = events_for(&actions, who, None)?;
-            let body = append(state, &events, route == "batch", &trace, None).await?;
-            return Ok(accepted(body, false));
+            let energy = spend_energy(state, user_id, &events, batch).await?;
+            let body = match append(state, &events, batch, &trace, None).await {
+                Ok(body) => body,
+                Err(failed) => {
+                    // Without a key there is no retry that could reuse the energy: give it back
+                    // when nothing can have landed. A broker that did not answer may have
+                    // appended, so then the energy stays spent.
+                    if failed.nothing_appended {
+                        refund(state, user_id, &events).await;
+                    }
+                    return Err(failed.error);
+                }
+            };
+            return Ok(accepted(with_energy(body, energy), false));
         };
         let canonical = serde_json::to_vec(&actions).expect("actions serialise");
         let fingerprint = idempotency::fingerprint(route, &canonical);
-        let user_id = who.user.id;
         let claim = state
             .idempotency
             .claim(user_id, key, &fingerprint)
@@ -120,14 +134,21 @@ async fn accept(
                 event_ids,
                 response: None,
             };
+            // The first attempt with a key pays for its taps before it records its event ids;
+            // a retry finds the ids, so it was paid for and does not pay again, whether or not
+            // the first attempt's append landed.
+            let mut energy = None;
             if earlier_ids.is_none() {
-                state
-                    .idempotency
-                    .save(user_id, key, &record)
-                    .await
-                    .map_err(redis_down)?;
+                energy = spend_energy(state, user_id, &events, batch).await?;
+                if let Err(error) = state.idempotency.save(user_id, key, &record).await {
+                    refund(state, user_id, &events).await;
+                    return Err(redis_down(error));
+                }
             }
-            let body = append(state, &events, route == "batch", &trace, Some(key)).await?;
+            let body = append(state, &events, batch, &trace, Some(key))
+                .await
+                .map_err(|failed| failed.error)?;
+            let body = with_energy(body, energy);
             record.response = Some(body.clone());
             state
                 .idempotency
@@ -153,8 +174,79 @@ fn events_for(
     ids: Option<&[Uuid]>,
 ) -> Result<Vec<surge_schemas::Event>, ApiError> {
     build_events(actions, who, now_ms(), ids).map_err(|e| {
-        ApiError::unprocessable("invalid_field", format!("{}: {}", e.field, e.message))
+        let message = format!("{}: {}", e.field, e.message);
+        if e.bad_text {
+            ApiError::bad_request("invalid_text", message)
+        } else {
+            ApiError::unprocessable("invalid_field", message)
+        }
     })
+}
+
+/// Pays for the events' taps from the user's energy, or says why not. `None`: they have none.
+async fn spend_energy(
+    state: &AppState,
+    user_id: i64,
+    events: &[surge_schemas::Event],
+    batch: bool,
+) -> Result<Option<Level>, ApiError> {
+    let taps = energy::total_cost(events);
+    if taps == 0 {
+        return Ok(None);
+    }
+    let spend = state.energy.spend(user_id, taps).await.map_err(|error| {
+        tracing::warn!(%error, "Energy store unavailable.");
+        ApiError::unavailable(
+            "energy_store_unavailable",
+            "taps cannot be counted right now",
+            Duration::from_secs(1),
+        )
+    })?;
+    match spend {
+        Spend::Granted(level) => Ok(Some(level)),
+        Spend::Refused { level, wait } => Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "out_of_energy",
+            format!(
+                "not enough energy: {taps} taps asked, {} left, refilling {} per second",
+                level.left, level.refill_per_sec
+            ),
+        )
+        .retry_after(wait)),
+        Spend::OverCapacity { capacity } => Err(ApiError::unprocessable(
+            "invalid_field",
+            format!(
+                "{}: {taps} taps in one request exceed the energy capacity of {capacity}",
+                if batch { "actions" } else { "count" }
+            ),
+        )),
+    }
+}
+
+/// Gives back the energy of events that were certainly not appended; if Redis cannot take it
+/// back, the user loses it (the economy errs against the client, never for it).
+async fn refund(state: &AppState, user_id: i64, events: &[surge_schemas::Event]) {
+    if let Err(error) = state
+        .energy
+        .refund(user_id, energy::total_cost(events))
+        .await
+    {
+        tracing::warn!(%error, "Could not refund the energy of a failed write.");
+    }
+}
+
+fn with_energy(mut body: Value, energy: Option<Level>) -> Value {
+    if let (Some(level), Some(fields)) = (energy, body.as_object_mut()) {
+        fields.insert("energy".into(), json!(level));
+    }
+    body
+}
+
+/// A failed append, and whether it certainly appended nothing (an event could not be encoded,
+/// a single event found the queue full) or may have (the broker did not acknowledge in time).
+struct AppendFailed {
+    error: ApiError,
+    nothing_appended: bool,
 }
 
 async fn append(
@@ -163,31 +255,44 @@ async fn append(
     batch: bool,
     trace: &TraceContext,
     key: Option<&str>,
-) -> Result<Value, ApiError> {
+) -> Result<Value, AppendFailed> {
     let meta = TraceMeta {
         traceparent: trace.traceparent(),
         idempotency_key: key.map(str::to_owned),
     };
     let retry = Duration::from_secs(1);
-    let position = state.log.append(events, &meta).await.map_err(|e| match e {
-        AppendError::QueueFull => ApiError::unavailable(
-            "overloaded",
-            "the event queue is full; retry shortly",
-            retry,
-        ),
-        AppendError::Broker(error) => {
-            tracing::warn!(%error, "Broker did not acknowledge a write.");
-            ApiError::unavailable("broker_unavailable", "the event log is unavailable", retry)
-        }
-        AppendError::Encode(error) if error.is_transient() => {
-            tracing::warn!(%error, "Schema registry unavailable.");
-            ApiError::unavailable(
-                "schema_registry_unavailable",
-                "the schema registry is unavailable",
+    let position = state.log.append(events, &meta).await.map_err(|e| {
+        // Events are all encoded before the first is queued; a full queue may refuse a later
+        // event of a batch after earlier ones were queued.
+        let nothing_appended = match &e {
+            AppendError::Encode(_) => true,
+            AppendError::QueueFull => events.len() == 1,
+            AppendError::Broker(_) => false,
+        };
+        let error = match e {
+            AppendError::QueueFull => ApiError::unavailable(
+                "overloaded",
+                "the event queue is full; retry shortly",
                 retry,
-            )
+            ),
+            AppendError::Broker(error) => {
+                tracing::warn!(%error, "Broker did not acknowledge a write.");
+                ApiError::unavailable("broker_unavailable", "the event log is unavailable", retry)
+            }
+            AppendError::Encode(error) if error.is_transient() => {
+                tracing::warn!(%error, "Schema registry unavailable.");
+                ApiError::unavailable(
+                    "schema_registry_unavailable",
+                    "the schema registry is unavailable",
+                    retry,
+                )
+            }
+            AppendError::Encode(error) => ApiError::internal("Event encoding failed.", &error),
+        };
+        AppendFailed {
+            error,
+            nothing_appended,
         }
-        AppendError::Encode(error) => ApiError::internal("Event encoding failed.", &error),
     })?;
     let metrics = &state.metrics;
     for event in events {

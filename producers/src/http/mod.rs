@@ -23,6 +23,7 @@ use surge_telegram_auth::Validator;
 use tower::ServiceBuilder;
 
 use crate::config::WriteApiConfig;
+use crate::energy::EnergyStore;
 use crate::idempotency::IdempotencyStore;
 use crate::kafka::EventLog;
 use crate::metrics::Metrics;
@@ -36,6 +37,7 @@ pub struct AppState {
     pub log: Arc<EventLog>,
     pub redis: ConnectionManager,
     pub idempotency: IdempotencyStore,
+    pub energy: EnergyStore,
     pub limiter: Arc<UserRateLimiter>,
     pub metrics: Arc<Metrics>,
 }
@@ -54,6 +56,12 @@ impl AppState {
             config.idempotency_ttl,
             lock_ttl,
         );
+        let energy = EnergyStore::new(
+            redis.clone(),
+            &config.redis_prefix,
+            config.tap_energy_capacity,
+            config.tap_energy_refill_per_sec,
+        );
         let limiter = Arc::new(UserRateLimiter::new(
             config.user_rate_per_sec,
             config.user_burst,
@@ -65,6 +73,7 @@ impl AppState {
             log: Arc::new(log),
             redis,
             idempotency,
+            energy,
             limiter,
             metrics: Arc::new(Metrics::new()),
         }

@@ -78,6 +78,14 @@ pub enum AuthError {
     /// `user.id` is zero or negative.
     #[error("the `user.id` field is not a positive integer")]
     InvalidUserId,
+    /// A field is longer than Telegram ever sends.
+    #[error("the `{field}` field is longer than {max_chars} characters")]
+    FieldTooLong {
+        /// The field's name (static text, never echoes input).
+        field: &'static str,
+        /// Its bound.
+        max_chars: usize,
+    },
 }
 
 impl AuthError {
@@ -101,6 +109,7 @@ impl AuthError {
             Self::MissingUser => "missing_user",
             Self::MalformedUser => "malformed_user",
             Self::InvalidUserId => "invalid_user_id",
+            Self::FieldTooLong { .. } => "init_data_field_too_long",
         }
     }
 }
@@ -134,6 +143,10 @@ mod tests {
             AuthError::MissingUser,
             AuthError::MalformedUser,
             AuthError::InvalidUserId,
+            AuthError::FieldTooLong {
+                field: "user.first_name",
+                max_chars: 64,
+            },
         ]
     }
 

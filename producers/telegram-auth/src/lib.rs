@@ -20,7 +20,8 @@
 //! Both modes then require a decimal `auth_date` no older than the
 //! configured maximum age (default [`DEFAULT_MAX_AGE`], 24 h) and at most
 //! [`DEFAULT_CLOCK_SKEW`] (60 s, configurable) in the future, and a `user`
-//! JSON object with a positive 64-bit `id`. Repeated keys are rejected.
+//! JSON object with a positive 64-bit `id`, and fields no longer than Telegram sends (a name of
+//! 64 characters, a `start_param` of 512). Repeated keys are rejected.
 //!
 //! Every failure is an [`AuthError`] with a stable [`AuthError::code`]; all
 //! are "401 Unauthorized" for an HTTP caller. Messages never contain the bot
@@ -47,6 +48,7 @@ mod ed25519;
 mod error;
 mod header;
 mod hmac;
+mod limits;
 mod parse;
 mod sign;
 mod types;

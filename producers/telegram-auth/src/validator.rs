@@ -2,7 +2,7 @@
 //!
 //! Order of checks: query-string structure and duplicate keys, then the hash
 //! (HMAC mode) or signature (Ed25519 mode), then `auth_date` presence,
-//! format and freshness, then the `user` object. Content is only
+//! format and freshness, then the `user` object, then field lengths. Content is only
 //! interpreted once its authenticity is established, so unsigned input can
 //! never learn more than "malformed" or "not signed".
 
@@ -111,14 +111,16 @@ impl Validator {
         self.check_freshness(auth_date, now_unix_secs)?;
         let user = parse_user(&fields)?;
         let owned = |key: &str| fields.get(key).map(str::to_owned);
-        Ok(InitData {
+        let data = InitData {
             user,
             auth_date,
             start_param: owned("start_param"),
             query_id: owned("query_id"),
             chat_type: owned("chat_type"),
             chat_instance: owned("chat_instance"),
-        })
+        };
+        crate::limits::check(&data)?;
+        Ok(data)
     }
 
     /// [`Validator::validate`] against the system clock.

@@ -88,4 +88,21 @@ mod tests {
             );
         }
     }
+
+    // Fuzzing (`PROPTEST_CASES=100000` for a longer run): any `cursor` a client sends is a
+    // position in the feed or 400 `invalid_cursor`, never a panic.
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_cursors_are_an_event_id_or_invalid_cursor(
+            cursor in proptest::prop_oneof![
+                proptest::prelude::any::<String>(),
+                "[A-Za-z0-9_-]{20,24}",
+            ],
+        ) {
+            match decode_cursor(&cursor) {
+                Ok(id) => proptest::prop_assert_eq!(decode_cursor(&encode_cursor(id)).ok(), Some(id)),
+                Err(error) => proptest::prop_assert_eq!(error.code, "invalid_cursor"),
+            }
+        }
+    }
 }

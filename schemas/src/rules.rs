@@ -1,0 +1,114 @@
+//! What each field of each event may hold: the one place for it. The write API checks every event
+//! it builds against [`check`] before anything is appended, so a value no store or screen should
+//! hold (a NUL byte PostgreSQL refuses, a right-to-left override on a leaderboard) is refused at
+//! the edge with the field's name, and never reaches the topic.
+//!
+//! [`check`] destructures every field of every payload: a new event type or field does not
+//! compile until its rule is written here.
+//!
+//! Every text field refuses control characters (Unicode `Cc`, NUL included) and bidirectional
+//! embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069), then applies its kind's
+//! bounds ([`Text`]). Names a player chooses must also show something: a name of only spaces,
+//! zero-width, format or blank characters is refused.
+
+mod text;
+
+pub use text::Text;
+
+use crate::events::{
+    DailyCheckedIn, Payload, ProfileUpdated, ReferralCredited, SessionStarted, TapsSubmitted,
+};
+
+/// Taps in one `TapsSubmitted`, inclusive.
+pub const MAX_TAPS: i32 = 1000;
+
+/// A field whose value breaks its rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The payload field, by its Avro name.
+    pub field: &'static str,
+    pub problem: Problem,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// Characters this field never holds: the input is not acceptable text at all.
+    Characters(&'static str),
+    /// Acceptable text (or a number) outside the field's bounds or format.
+    Value(String),
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.problem {
+            Problem::Characters(what) => write!(f, "{}: must not contain {what}", self.field),
+            Problem::Value(rule) => write!(f, "{}: {rule}", self.field),
+        }
+    }
+}
+
+/// Checks every field of `payload` against its rule.
+pub fn check(payload: &Payload) -> Result<(), Violation> {
+    match payload {
+        Payload::SessionStarted(SessionStarted {
+            first_name,
+            last_name,
+            username,
+            language_code,
+            is_premium: _,
+            photo_url,
+            allows_write_to_pm: _,
+            start_param,
+            platform,
+        }) => {
+            Text::TelegramName.check("first_name", first_name)?;
+            Text::TelegramName.check_opt("last_name", last_name)?;
+            Text::Username.check_opt("username", username)?;
+            Text::LanguageTag.check_opt("language_code", language_code)?;
+            Text::HttpsUrl.check_opt("photo_url", photo_url)?;
+            Text::Token { max: 512 }.check_opt("start_param", start_param)?;
+            Text::Token { max: 32 }.check_opt("platform", platform)
+        }
+        Payload::ProfileUpdated(ProfileUpdated {
+            display_name,
+            language_code,
+            photo_url,
+        }) => {
+            Text::DisplayName.check_opt("display_name", display_name)?;
+            Text::LanguageTag.check_opt("language_code", language_code)?;
+            Text::HttpsUrl.check_opt("photo_url", photo_url)
+        }
+        Payload::TapsSubmitted(TapsSubmitted { count }) => {
+            if (1..=MAX_TAPS).contains(count) {
+                Ok(())
+            } else {
+                Err(value("count", format!("must be between 1 and {MAX_TAPS}")))
+            }
+        }
+        // Any day: the write API derives it from an `occurred_at` it bounds itself.
+        Payload::DailyCheckedIn(DailyCheckedIn { day: _ }) => Ok(()),
+        Payload::ReferralCredited(ReferralCredited {
+            referred_user_id,
+            source_event_id: _,
+        }) => {
+            if *referred_user_id > 0 {
+                Ok(())
+            } else {
+                Err(value(
+                    "referred_user_id",
+                    "must be a positive user id".into(),
+                ))
+            }
+        }
+    }
+}
+
+fn value(field: &'static str, rule: String) -> Violation {
+    Violation {
+        field,
+        problem: Problem::Value(rule),
+    }
+}
+
+#[cfg(test)]
+mod tests;
