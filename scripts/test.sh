@@ -27,6 +27,7 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
 scripts/broker.sh install
+scripts/registry.sh install
 
 echo "== checks"
 cargo fmt --all --check

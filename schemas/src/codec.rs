@@ -71,11 +71,13 @@ impl Codec {
 
     /// Registers every event type's schema under its subject, so an incompatible schema change is
     /// refused at start-up (by the registry's compatibility rule) rather than on the first write.
+    /// Each subject is held to BACKWARD_TRANSITIVE first (see [`Codec::hold_compatibility`]).
     pub async fn register_all(&self) -> Result<()> {
         for (event_type, strategy) in &self.strategies {
             let subject = strategy
                 .get_subject()
                 .map_err(|e| Error::Registry(e.error))?;
+            self.hold_compatibility(&subject).await?;
             self.encoder
                 .get_schema_and_id(&subject, strategy.clone())
                 .await
@@ -117,6 +119,54 @@ impl Codec {
             .ok_or_else(|| Error::Malformed("schema is not a named record".into()))?;
         let event_type = EventType::from_name(&name).ok_or(Error::UnknownType(name))?;
         avro::from_value(event_type, decoded.value)
+    }
+
+    /// Makes sure `subject` is checked at least as strictly as BACKWARD_TRANSITIVE, the contract's
+    /// rule: registries differ in their default (Confluent BACKWARD, Apicurio NONE), and under a
+    /// weaker one an incompatible schema would be accepted. A subject (or, through
+    /// `defaultToGlobal`, the registry) already at BACKWARD_TRANSITIVE or FULL_TRANSITIVE is left
+    /// as it is; otherwise the subject's level is set. A registry that refuses to set it fails
+    /// the start with a reason, so the operator can set the level globally instead.
+    async fn hold_compatibility(&self, subject: &str) -> Result<()> {
+        let url = format!("{}/config/{subject}", self.registry_url);
+        let current = match self
+            .http
+            .get(format!("{url}?defaultToGlobal=true"))
+            .send()
+            .await
+        {
+            Ok(response) if response.status().is_success() => response
+                .json::<serde_json::Value>()
+                .await
+                .ok()
+                .and_then(|v| v["compatibilityLevel"].as_str().map(str::to_owned)),
+            Ok(_) => None, // no level of its own (Confluent answers 404 then)
+            Err(e) => return Err(Error::Registry(e.to_string())),
+        };
+        if matches!(
+            current.as_deref(),
+            Some("BACKWARD_TRANSITIVE" | "FULL_TRANSITIVE")
+        ) {
+            return Ok(());
+        }
+        let response = self
+            .http
+            .put(url)
+            .json(&serde_json::json!({ "compatibility": "BACKWARD_TRANSITIVE" }))
+            .send()
+            .await
+            .map_err(|e| Error::Registry(e.to_string()))?;
+        if response.status().is_success() {
+            return Ok(());
+        }
+        Err(Error::Rejected {
+            subject: subject.to_owned(),
+            reason: format!(
+                "its compatibility level is {} and setting BACKWARD_TRANSITIVE was answered {}; set BACKWARD_TRANSITIVE on the subject or the registry",
+                current.as_deref().unwrap_or("unknown"),
+                response.status()
+            ),
+        })
     }
 
     /// Cheap reachability probe for readiness checks.

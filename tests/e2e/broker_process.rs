@@ -111,7 +111,7 @@ fn is_zombie(pid: u32) -> bool {
         .unwrap_or(true)
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

@@ -23,6 +23,7 @@ mod operations;
 mod processing;
 mod projections;
 mod query;
+mod registry;
 mod replay;
 mod resume;
 mod stats;
