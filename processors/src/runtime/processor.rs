@@ -112,6 +112,7 @@ pub fn spawn<S: Sink>(
         id: id.clone(),
         retry_min: config.retry_min,
         retry_max: config.retry_max,
+        stall_after: None,
         stop: stop.clone(),
     };
     let worker = Worker {
@@ -193,6 +194,7 @@ impl<S: Sink> Worker<S> {
                         self.claims.lock().expect("claims lock").remove(&partition);
                     }
                     Outcome::Stopping => {}
+                    Outcome::Stalled { .. } => {}
                 }
             }
             // Kafka's committed offsets are only for outside tools (lag dashboards); resuming
