@@ -219,6 +219,11 @@ pub(crate) struct Process {
         default_value_t = 300_000
     )]
     pub(crate) max_poll_interval_ms: u64,
+    /// How long a partition's batch may keep failing transiently (store down, timeouts) before
+    /// the partition is marked stalled (metrics, `/health/ready`) and set aside, so the other
+    /// partitions keep flowing; it is retried later from its stored position.
+    #[arg(long, env = "SURGE_PROCESS_STALL_AFTER_MS", default_value_t = 30_000)]
+    pub(crate) stall_after_ms: u64,
     /// Days the `activity` analytics projection keeps; older days are dropped whole.
     #[arg(long, env = "SURGE_ACTIVITY_RETENTION_DAYS", default_value_t = 90,
           value_parser = clap::value_parser!(u32).range(1..=3650))]

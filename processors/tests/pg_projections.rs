@@ -189,5 +189,7 @@ mod activity;
 mod derived_delivery;
 #[path = "pg_projections/profiles.rs"]
 mod profiles;
+#[path = "pg_projections/stalls.rs"]
+mod stalls;
 #[path = "pg_projections/wallets.rs"]
 mod wallets;

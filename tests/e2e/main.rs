@@ -20,6 +20,7 @@ mod idempotency;
 mod limits;
 mod loadgen;
 mod operations;
+mod poison;
 mod processing;
 mod projections;
 mod query;

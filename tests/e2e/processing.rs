@@ -29,7 +29,7 @@ fn processor_options() -> Options {
     }
 }
 
-fn processor(writer: &TestApp) -> TestApp {
+pub fn processor(writer: &TestApp) -> TestApp {
     start(&writer.id, processor_options())
         .unwrap_or_else(|logs| panic!("surge process did not start:\n{logs}"))
 }
@@ -382,7 +382,7 @@ fn reproduce(app: &TestApp, n: usize) {
     producer.flush(Duration::from_secs(10)).unwrap();
 }
 
-fn read_topic(app: &TestApp, topic: &str, count: usize) -> Vec<rdkafka::message::OwnedMessage> {
+pub fn read_topic(app: &TestApp, topic: &str, count: usize) -> Vec<rdkafka::message::OwnedMessage> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &app.brokers)

@@ -102,6 +102,9 @@ impl Rebuild {
                 id: sink.id(),
                 retry_min: self.config.retry_min,
                 retry_max: self.config.retry_max,
+                // A rebuild has no other partitions waiting on this one's thread: it retries
+                // for as long as it takes.
+                stall_after: None,
                 stop: stop.clone(),
             },
             config: self.config.clone(),

@@ -13,10 +13,11 @@ use surge_schemas::Codec;
 use super::Record;
 use super::dead_letters::DeadLetters;
 use super::metrics::ProcessorMetrics;
+use super::rejections::Rejection;
 use super::sink::{Claim, Sink, SinkError};
 
 /// What became of a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Outcome {
     /// Applied; the partition's position is now this offset.
     Applied(i64),
@@ -24,6 +25,21 @@ pub(crate) enum Outcome {
     Fenced,
     /// A stop was requested while retrying: nothing was written.
     Stopping,
+    /// Transient failures went on past `stall_after`: the partition's stored position is
+    /// `position` (it may have moved when the batch was applied event by event), the rest of the
+    /// batch was not applied.
+    Stalled { position: i64, reason: String },
+}
+
+/// One try at a batch, with its retries.
+enum Attempt {
+    Done(Outcome),
+    /// The store rejected the data: the records are handed back to be narrowed down.
+    Rejected {
+        records: Vec<Record>,
+        sources: Vec<OwnedMessage>,
+        error: Rejection,
+    },
 }
 
 pub(crate) struct Applier<S> {
@@ -36,6 +52,9 @@ pub(crate) struct Applier<S> {
     pub(crate) id: String,
     pub(crate) retry_min: Duration,
     pub(crate) retry_max: Duration,
+    /// How long a batch may keep failing transiently before its partition is given up for now
+    /// ([`Outcome::Stalled`]); `None`: retry for as long as it takes.
+    pub(crate) stall_after: Option<Duration>,
     pub(crate) stop: Arc<AtomicBool>,
 }
 
@@ -115,15 +134,97 @@ impl<S: Sink> Applier<S> {
         }
     }
 
+    /// Applies a batch; when the store rejects its data, narrows the rejection down to the
+    /// events causing it (see [`Self::apply_event_by_event`]).
     async fn apply(
         &self,
         claim: Claim,
+        records: Vec<Record>,
+        sources: Vec<OwnedMessage>,
+        next_offset: i64,
+    ) -> Outcome {
+        match self
+            .apply_batch(claim, claim.next_offset, records, sources, next_offset)
+            .await
+        {
+            Attempt::Done(outcome) => outcome,
+            Attempt::Rejected {
+                records,
+                sources,
+                error,
+            } => {
+                tracing::warn!(%error, processor = %self.id, partition = claim.partition, events = records.len(), "The store rejected a batch's data; applying it event by event to find the events causing it.");
+                self.apply_event_by_event(claim, records, sources, next_offset)
+                    .await
+            }
+        }
+    }
+
+    /// Applies each event in a transaction (script) of its own, in order, moving the position
+    /// with it. An event the store rejects on its own is dead-lettered with the store's reason
+    /// and the position moves past it; the events after it are applied as usual. Only a
+    /// rejected batch takes this slow path.
+    async fn apply_event_by_event(
+        &self,
+        claim: Claim,
+        records: Vec<Record>,
+        sources: Vec<OwnedMessage>,
+        next_offset: i64,
+    ) -> Outcome {
+        let mut position = claim.next_offset;
+        let mut rest = records.into_iter().zip(sources).peekable();
+        while let Some((record, source)) = rest.next() {
+            // Up to the next event, so records dead-lettered at decoding are passed over too.
+            let next = rest.peek().map_or(next_offset, |(r, _)| r.offset);
+            let attempt = self
+                .apply_batch(claim, position, vec![record], vec![source], next)
+                .await;
+            let (sources, error) = match attempt {
+                Attempt::Done(Outcome::Applied(at)) => {
+                    position = at;
+                    continue;
+                }
+                Attempt::Done(other) => return other,
+                Attempt::Rejected { sources, error, .. } => (sources, error),
+            };
+            let reason = format!("the store rejected the event: {error}");
+            if let Decoded::Stopping = self.dead_letter(&sources[0], "rejected", &reason).await {
+                return Outcome::Stopping;
+            }
+            // Past the rejected event, without it: an empty batch writes nothing but the position.
+            match self
+                .apply_batch(claim, position, Vec::new(), Vec::new(), next)
+                .await
+            {
+                Attempt::Done(Outcome::Applied(at)) => position = at,
+                Attempt::Done(other) => return other,
+                Attempt::Rejected { error, .. } => {
+                    // Nothing but the position was written: not the data's fault after all.
+                    return self.stalled(
+                        claim,
+                        position,
+                        format!("moving the position was rejected: {error}"),
+                    );
+                }
+            }
+        }
+        Outcome::Applied(position.max(next_offset))
+    }
+
+    /// Applies `records` and moves the position from `position` to `next_offset`, retrying
+    /// transient failures with backoff (until `stall_after`, when set) and dead-lettering the
+    /// events the projection itself rejects.
+    async fn apply_batch(
+        &self,
+        claim: Claim,
+        position: i64,
         mut records: Vec<Record>,
         mut sources: Vec<OwnedMessage>,
         next_offset: i64,
-    ) -> Outcome {
+    ) -> Attempt {
         let partition = claim.partition.to_string();
         let mut backoff = self.retry_min;
+        let mut failing_since: Option<Instant> = None;
         loop {
             let started = Instant::now();
             match self
@@ -150,11 +251,11 @@ impl<S: Sink> Applier<S> {
                         .apply_seconds
                         .with_label_values(&[&self.id])
                         .observe(started.elapsed().as_secs_f64());
-                    return Outcome::Applied(next_offset);
+                    return Attempt::Done(Outcome::Applied(next_offset));
                 }
                 Err(SinkError::Fenced) => {
                     self.metrics.fenced.with_label_values(&[&self.id]).inc();
-                    return Outcome::Fenced;
+                    return Attempt::Done(Outcome::Fenced);
                 }
                 Err(SinkError::Poison { event_id, reason }) => {
                     let Some(index) = records
@@ -162,27 +263,49 @@ impl<S: Sink> Applier<S> {
                         .position(|r| r.event.envelope.event_id == event_id)
                     else {
                         tracing::error!(%event_id, "A projection rejected an event that is not in the batch.");
-                        return Outcome::Stopping;
+                        return Attempt::Done(Outcome::Stopping);
                     };
                     if let Decoded::Stopping =
                         self.dead_letter(&sources[index], "rejected", &reason).await
                     {
-                        return Outcome::Stopping;
+                        return Attempt::Done(Outcome::Stopping);
                     }
                     records.remove(index);
                     sources.remove(index);
                 }
+                Err(SinkError::Rejected(error)) => {
+                    return Attempt::Rejected {
+                        records,
+                        sources,
+                        error,
+                    };
+                }
                 Err(SinkError::Transient(error)) => {
+                    let since = *failing_since.get_or_insert(started);
+                    if let Some(bound) = self.stall_after
+                        && since.elapsed() >= bound
+                    {
+                        let reason = format!(
+                            "applying a batch has failed for {:.0?}: {error}",
+                            since.elapsed()
+                        );
+                        return Attempt::Done(self.stalled(claim, position, reason));
+                    }
                     tracing::warn!(%error, processor = %self.id, partition = claim.partition, ?backoff, "Applying a batch failed; retrying.");
                     self.metrics.retries.with_label_values(&[&self.id]).inc();
                     if self.stopping() {
-                        return Outcome::Stopping;
+                        return Attempt::Done(Outcome::Stopping);
                     }
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(self.retry_max);
                 }
             }
         }
+    }
+
+    fn stalled(&self, claim: Claim, position: i64, reason: String) -> Outcome {
+        tracing::error!(processor = %self.id, partition = claim.partition, position, %reason, "Giving up on the partition for now.");
+        Outcome::Stalled { position, reason }
     }
 
     /// Dead-letters durably; retries until the broker takes it, so nothing is skipped silently.

@@ -25,6 +25,10 @@ pub struct ProcessorConfig {
     /// Backoff between retries of a batch after a transient failure: doubles from min to max.
     pub retry_min: Duration,
     pub retry_max: Duration,
+    /// How long a partition's batch may keep failing transiently before the partition is marked
+    /// stalled and set aside (paused, retried later from its stored position) so the
+    /// processor's other partitions keep flowing.
+    pub stall_after: Duration,
     /// How derivers emit their events: Kafka transactions, idempotent appends, or whichever
     /// the broker supports.
     pub derived_delivery: Delivery,
@@ -42,6 +46,7 @@ impl ProcessorConfig {
             fetch_wait: Duration::from_millis(100),
             retry_min: Duration::from_millis(100),
             retry_max: Duration::from_secs(10),
+            stall_after: Duration::from_secs(30),
             derived_delivery: Delivery::Auto,
         }
     }

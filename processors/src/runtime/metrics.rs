@@ -63,7 +63,7 @@ impl ProcessorMetrics {
             ),
             partition_stalled: gauge(
                 "processor_partition_stalled",
-                "1 while the partition cannot advance: its stored position is outside the topic.",
+                "1 while the partition cannot advance: its stored position is outside the topic, or its batch kept failing past the stall bound.",
             ),
             batch_size: histogram(
                 "processor_batch_size",

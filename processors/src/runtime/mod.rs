@@ -11,6 +11,7 @@ mod pg_sink;
 mod processor;
 mod projection;
 mod redis_sink;
+mod rejections;
 mod sink;
 mod stalls;
 
@@ -25,4 +26,5 @@ pub use projection::{
     ApplyError, KeySpace, NO_POINT_IN_TIME, PgProjection, Record, RedisProjection, RedisWrite,
 };
 pub use redis_sink::{FROZEN_SUFFIX, RedisSink};
+pub use rejections::Rejection;
 pub use sink::{Applied, Claim, Sink, SinkError};

@@ -2,7 +2,7 @@
 //! partition through the sink with retries, repeat. Runs on a thread of its own so that
 //! rebalance callbacks can wait on the store without blocking the async runtime.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -24,6 +24,50 @@ use super::stalls::Stalls;
 
 const MAINTAIN_EVERY: Duration = Duration::from_secs(600);
 const IDLE_POLL: Duration = Duration::from_millis(200);
+const SEEK_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest a stalled partition waits between tries.
+const SET_ASIDE_MAX: Duration = Duration::from_secs(300);
+
+/// Partitions set aside after their batch kept failing: when each is tried again, and the
+/// backoff it has reached (doubling from `retry_max` per stall, reset when a batch applies).
+#[derive(Default)]
+struct SetAside {
+    until: HashMap<i32, Instant>,
+    backoff: HashMap<i32, Duration>,
+}
+
+impl SetAside {
+    fn holds(&self, partition: i32) -> bool {
+        self.until.contains_key(&partition)
+    }
+
+    /// Holds `partition` for its next backoff; returns it.
+    fn hold(&mut self, partition: i32, first: Duration) -> Duration {
+        let wait = *self
+            .backoff
+            .entry(partition)
+            .and_modify(|b| *b = (*b * 2).min(SET_ASIDE_MAX))
+            .or_insert(first);
+        self.until.insert(partition, Instant::now() + wait);
+        wait
+    }
+
+    fn due(&self) -> Vec<i32> {
+        let now = Instant::now();
+        (self.until.iter())
+            .filter(|(_, at)| **at <= now)
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
+    fn release(&mut self, partition: i32) {
+        self.until.remove(&partition);
+    }
+
+    fn applied(&mut self, partition: i32) {
+        self.backoff.remove(&partition);
+    }
+}
 
 /// A running processor; stop it with [`ProcessorHandle::stop`].
 pub struct ProcessorHandle {
@@ -112,6 +156,7 @@ pub fn spawn<S: Sink>(
         id: id.clone(),
         retry_min: config.retry_min,
         retry_max: config.retry_max,
+        stall_after: Some(config.stall_after),
         stop: stop.clone(),
     };
     let worker = Worker {
@@ -152,10 +197,13 @@ impl<S: Sink> Worker<S> {
         // Housekeeping (retention, pruning seen ids) runs once at start, so processes that
         // restart more often than MAINTAIN_EVERY still do it, then every MAINTAIN_EVERY.
         let mut next_maintain = Instant::now();
+        let mut held = SetAside::default();
         while !self.stopping() {
+            self.take_back_due(consumer, &mut held);
             let batch = self.poll_batch(consumer);
             let mut by_partition: BTreeMap<i32, Vec<OwnedMessage>> = BTreeMap::new();
-            for message in batch {
+            // Fetched before the partition was paused: it starts again from its stored position.
+            for message in batch.into_iter().filter(|m| !held.holds(m.partition())) {
                 by_partition
                     .entry(message.partition())
                     .or_default()
@@ -177,6 +225,8 @@ impl<S: Sink> Worker<S> {
                 }
                 match runtime.block_on(self.applier.process(claim, messages, None)) {
                     Outcome::Applied(next) => {
+                        held.applied(partition);
+                        self.stalls.clear(partition);
                         if let Some(owned) =
                             self.claims.lock().expect("claims lock").get_mut(&partition)
                         {
@@ -193,6 +243,14 @@ impl<S: Sink> Worker<S> {
                         self.claims.lock().expect("claims lock").remove(&partition);
                     }
                     Outcome::Stopping => {}
+                    Outcome::Stalled { position, reason } => {
+                        if let Some(owned) =
+                            self.claims.lock().expect("claims lock").get_mut(&partition)
+                        {
+                            owned.next_offset = position;
+                        }
+                        self.set_aside(consumer, partition, reason, &mut held);
+                    }
                 }
             }
             // Kafka's committed offsets are only for outside tools (lag dashboards); resuming
@@ -213,6 +271,59 @@ impl<S: Sink> Worker<S> {
 
     fn stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Marks `partition` stalled and pauses it, to be tried again after a backoff.
+    fn set_aside(
+        &self,
+        consumer: &BaseConsumer<ClaimingContext<S>>,
+        partition: i32,
+        reason: String,
+        held: &mut SetAside,
+    ) {
+        self.stalls.mark(partition, reason);
+        let mut tpl = TopicPartitionList::new();
+        let _ = tpl.add_partition_offset(&self.config.topic, partition, Offset::Invalid);
+        if let Err(error) = consumer.pause(&tpl) {
+            tracing::error!(%error, processor = %self.id, partition, "Pausing a stalled partition failed.");
+        }
+        let wait = held.hold(partition, self.config.retry_max);
+        tracing::warn!(processor = %self.id, partition, ?wait, "Partition set aside; the others go on.");
+    }
+
+    /// Seeks the partitions set aside whose backoff has passed back to their stored positions
+    /// and resumes them. They stay marked stalled until a batch of theirs applies.
+    fn take_back_due(&self, consumer: &BaseConsumer<ClaimingContext<S>>, held: &mut SetAside) {
+        for partition in held.due() {
+            let claim = self
+                .claims
+                .lock()
+                .expect("claims lock")
+                .get(&partition)
+                .copied();
+            let Some(claim) = claim else {
+                held.release(partition); // revoked: whoever owns it now starts it afresh
+                continue;
+            };
+            let seek = consumer.seek(
+                &self.config.topic,
+                partition,
+                Offset::Offset(claim.next_offset),
+                SEEK_TIMEOUT,
+            );
+            let mut tpl = TopicPartitionList::new();
+            let _ = tpl.add_partition_offset(&self.config.topic, partition, Offset::Invalid);
+            match seek.and_then(|()| consumer.resume(&tpl)) {
+                Ok(()) => {
+                    tracing::info!(processor = %self.id, partition, from = claim.next_offset, "Retrying a stalled partition.");
+                    held.release(partition);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, processor = %self.id, partition, "Could not take a stalled partition back yet.");
+                    held.hold(partition, self.config.retry_max);
+                }
+            }
+        }
     }
 
     /// Up to `batch_max` messages, waiting at most `batch_wait` after the first. Returns an

@@ -17,7 +17,7 @@ pub struct Record {
 }
 
 /// Why a projection could not apply an event.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApplyError {
     /// The store failed (connection lost, timeout): the runtime retries the batch with backoff,
     /// without skipping anything.
@@ -26,11 +26,20 @@ pub enum ApplyError {
     /// This event can never be applied: the runtime dead-letters it and goes on with the rest.
     #[error("event {event_id} rejected: {reason}")]
     Poison { event_id: Uuid, reason: String },
+    /// The store refused the data (SQLSTATE class 22 or 23): some event of the batch can never
+    /// be applied. The runtime finds which one by applying the batch event by event.
+    #[error("the store rejected the data: {0}")]
+    Rejected(#[source] super::rejections::Rejection),
 }
 
+/// Classified by cause: a data or integrity error is a rejection, anything else transient.
 impl From<sqlx::Error> for ApplyError {
     fn from(error: sqlx::Error) -> Self {
-        ApplyError::Transient(error.to_string())
+        if super::rejections::sqlx_rejects_data(&error) {
+            ApplyError::Rejected(std::sync::Arc::new(error))
+        } else {
+            ApplyError::Transient(error.to_string())
+        }
     }
 }
 

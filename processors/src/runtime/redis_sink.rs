@@ -13,6 +13,7 @@ use redis::aio::ConnectionManager;
 
 use surge_projections::positions::redis_field;
 
+use super::rejections::redis_script_rejects_data;
 use super::sink::{Applied, Claim, Sink, SinkError};
 use super::{KeySpace, Record, RedisProjection, RedisWrite};
 
@@ -210,7 +211,13 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
                 .arg(user)
                 .arg(serde_json::to_string(state).expect("state serialises"));
         }
-        let verdict: String = invocation.invoke_async(&mut conn).await?;
+        let verdict: String = invocation.invoke_async(&mut conn).await.map_err(|error| {
+            if redis_script_rejects_data(&error) {
+                SinkError::Rejected(std::sync::Arc::new(error))
+            } else {
+                SinkError::from(error)
+            }
+        })?;
         match verdict.as_str() {
             "OK" => Ok(Applied {
                 events: to_apply.len(),

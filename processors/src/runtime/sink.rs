@@ -6,6 +6,7 @@ use std::future::Future;
 
 use uuid::Uuid;
 
+use super::rejections::{Rejection, sqlx_rejects_data};
 use super::{NO_POINT_IN_TIME, Record};
 
 /// Where a newly assigned partition resumes, and the generation that fences older owners.
@@ -16,7 +17,7 @@ pub struct Claim {
     pub generation: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SinkError {
     /// Retry the same batch later (store down, timeout, a conflicting concurrent write).
     #[error("transient store failure: {0}")]
@@ -27,14 +28,25 @@ pub enum SinkError {
     /// The projection rejects this event for good: dead-letter it and retry without it.
     #[error("event {event_id} rejected: {reason}")]
     Poison { event_id: Uuid, reason: String },
+    /// The store refused the batch's data (see [`rejections`](super::rejections)): some event
+    /// in it can never be applied, and the store does not say which. The runtime applies the
+    /// batch event by event to find it, dead-letters it and applies the rest.
+    #[error("the store rejected the batch's data: {0}")]
+    Rejected(#[source] Rejection),
 }
 
 impl From<sqlx::Error> for SinkError {
     fn from(error: sqlx::Error) -> Self {
-        SinkError::Transient(error.to_string())
+        if sqlx_rejects_data(&error) {
+            SinkError::Rejected(std::sync::Arc::new(error))
+        } else {
+            SinkError::Transient(error.to_string())
+        }
     }
 }
 
+/// Outside the apply script a Redis error says nothing about the events: transient. The apply
+/// script's errors are classified where it is invoked.
 impl From<redis::RedisError> for SinkError {
     fn from(error: redis::RedisError) -> Self {
         SinkError::Transient(error.to_string())
@@ -48,6 +60,7 @@ impl From<super::ApplyError> for SinkError {
             super::ApplyError::Poison { event_id, reason } => {
                 SinkError::Poison { event_id, reason }
             }
+            super::ApplyError::Rejected(source) => SinkError::Rejected(source),
         }
     }
 }

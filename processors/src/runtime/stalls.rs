@@ -1,6 +1,11 @@
 //! Partitions a processor owns but cannot advance, each with the reason, for the metrics and
 //! `/health/ready`. A stall stops only its own partition: the others keep flowing.
 //!
+//! A partition stalls for one of two causes. Its batch kept failing transiently (a store
+//! outage, a timeout) past `ProcessorConfig::stall_after`: the processor pauses it, seeks it
+//! back to its stored position and tries again later with backoff, clearing the stall when a
+//! batch applies (see `processor`). Or, below, its position is outside the topic.
+//!
 //! A partition stalls when its stored position lies outside what the topic holds: beyond the
 //! end (the topic was deleted and recreated, or truncated) or before the first offset (events
 //! this projection never applied were deleted by retention or DeleteRecords). Resuming anywhere
