@@ -26,7 +26,10 @@ pub(crate) async fn lock(stores: &Stores, projection: &str) -> Result<RebuildLoc
     // A connection of its own: a session lock must not go back to the pool with it.
     let mut conn = stores.pool.acquire().await?.detach();
     let taken: bool =
-        sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('surge-replay:' || $1))")
+        // Per deployment: two deployments in one database (schemas) rebuild independently.
+        sqlx::query_scalar(
+            "SELECT pg_try_advisory_lock(hashtext('surge-replay:' || current_schema() || ':' || $1))",
+        )
             .bind(projection)
             .fetch_one(&mut conn)
             .await?;
