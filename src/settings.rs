@@ -76,6 +76,10 @@ pub(crate) struct Telegram {
     #[arg(long, env = "SURGE_BOT_TOKEN", default_value = DEV_BOT_TOKEN, value_parser = secret,
           hide_env_values = true, hide_default_value = true)]
     pub(crate) bot_token: SecretString,
+    /// Secrets that sign consistency tokens, comma-separated: the first signs, all check, so a
+    /// secret rotates by going second. Unset: a key derived from the bot token. Never logged.
+    #[arg(long, env = "SURGE_TOKEN_SECRETS", value_parser = secret, hide_env_values = true)]
+    pub(crate) token_secrets: Option<SecretString>,
     /// How initData is validated. Ed25519 modes take the bot id from the token's prefix.
     #[arg(long, env = "SURGE_INIT_DATA_CHECK", value_enum, default_value_t = InitDataCheck::Hmac)]
     pub(crate) init_data_check: InitDataCheck,
@@ -85,6 +89,14 @@ pub(crate) struct Telegram {
 }
 
 impl Telegram {
+    /// The keys of consistency tokens; the write API signs and the query API checks alike.
+    pub(crate) fn token_keys(&self) -> surge_schemas::TokenKeys {
+        surge_schemas::TokenKeys::new(
+            self.token_secrets.as_ref().map(|s| s.expose_secret()),
+            self.bot_token.expose_secret(),
+        )
+    }
+
     /// The initData validator these settings describe; the write and query APIs check alike.
     pub(crate) fn validator(&self) -> anyhow::Result<Validator> {
         let max_age = Duration::from_secs(self.init_data_max_age_secs);
@@ -178,6 +190,9 @@ pub(crate) struct QueryApi {
     /// Requests one instance works on at once; past it, 503 + Retry-After.
     #[arg(long, env = "SURGE_QUERY_MAX_IN_FLIGHT", default_value_t = 4096)]
     pub(crate) query_max_in_flight: usize,
+    /// Reads waiting on a consistency token at once; past it, 503 + Retry-After at once.
+    #[arg(long, env = "SURGE_QUERY_MAX_WAITERS", default_value_t = 1024)]
+    pub(crate) query_max_waiters: usize,
     /// How long the top of a leaderboard is served from memory; 0 = always from Redis.
     #[arg(long, env = "SURGE_LEADERBOARD_CACHE_MS", default_value_t = 1_000)]
     pub(crate) leaderboard_cache_ms: u64,

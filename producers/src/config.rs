@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
+use surge_schemas::TokenKeys;
 
 #[derive(Debug, Clone)]
 pub struct WriteApiConfig {
@@ -30,12 +31,15 @@ pub struct WriteApiConfig {
     pub idempotency_ttl: Duration,
     /// Namespace of this deployment's Redis keys.
     pub redis_prefix: String,
+    /// Signs the consistency tokens handed to clients (the query API checks them).
+    pub token_keys: TokenKeys,
 }
 
 impl WriteApiConfig {
     /// Defaults for everything but the token.
     pub fn new(bot_token: SecretString) -> Self {
         WriteApiConfig {
+            token_keys: TokenKeys::new(None, bot_token.expose_secret()),
             bot_token,
             ed25519_bot_id: None,
             init_data_max_age: Duration::from_secs(24 * 3600),

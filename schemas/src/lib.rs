@@ -23,4 +23,4 @@ pub use events::{
     DailyCheckedIn, Envelope, Event, EventType, Payload, ProfileUpdated, ReferralCredited,
     SessionStarted, TapsSubmitted,
 };
-pub use position::Position;
+pub use position::{Position, TokenError, TokenKeys};

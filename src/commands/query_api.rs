@@ -48,7 +48,12 @@ pub(crate) async fn app(
         max_in_flight: query.query_max_in_flight,
         leaderboard_cache: Duration::from_millis(query.leaderboard_cache_ms),
         operator_token: query.operator_token.clone(),
-        ..QueryApiConfig::new(&common.events_topic, &common.redis_prefix)
+        max_waiters: query.query_max_waiters,
+        ..QueryApiConfig::new(
+            &common.events_topic,
+            &common.redis_prefix,
+            telegram.token_keys(),
+        )
     };
     Ok(query_api::app(config, telegram.validator()?, pool, redis))
 }

@@ -64,6 +64,7 @@ pub(crate) async fn state(
         tap_energy_capacity: write.tap_energy_capacity,
         tap_energy_refill_per_sec: write.tap_energy_refill_per_sec,
         redis_prefix: common.redis_prefix.clone(),
+        token_keys: telegram.token_keys(),
         ..WriteApiConfig::new(telegram.bot_token.clone())
     };
     let validator = telegram.validator()?;

@@ -253,21 +253,80 @@ async fn a_projection_that_has_not_caught_up_answers_504_consistency_timeout() {
     let me = ok(get(&stack, "/v1/me", Some(7), None).await).await;
     assert_eq!(me["wallet"]["balance"], 0);
 
-    let other_topic = surge_schemas::Position {
-        topic: "elsewhere".into(),
-        partition: 0,
-        offset: 1,
+    // Tokens this deployment did not sign are refused at once, never waited on.
+    let keys = surge_schemas::TokenKeys::new(None, crate::helpers::BOT_TOKEN);
+    let at = |topic: &str, partition: i32, offset: i64| surge_schemas::Position {
+        topic: topic.into(),
+        partition,
+        offset,
     };
-    for bad in [
-        "garbage".to_owned(),
-        "v1.!!!".to_owned(),
-        other_topic.to_string(),
+    let real = keys.sign(&at(&stack.writer.topic, 0, 1));
+    let (_, real_tag) = real.rsplit_once('.').unwrap();
+    let far = keys.sign(&at(&stack.writer.topic, 0, 1_000_000_000));
+    let (far_body, _) = far.rsplit_once('.').unwrap();
+    let other_deployment = surge_schemas::TokenKeys::new(Some("another secret"), "x");
+    for (bad, why) in [
+        (
+            "garbage".to_owned(),
+            "not a token returned by the write API",
+        ),
+        ("v1.!!!".to_owned(), "is not signed"),
+        (at(&stack.writer.topic, 0, 1).to_string(), "is not signed"),
+        (
+            format!("{far_body}.{real_tag}"),
+            "signature this deployment did not make",
+        ),
+        (
+            other_deployment.sign(&at(&stack.writer.topic, 99, 1)),
+            "signature this deployment did not make",
+        ),
+        (keys.sign(&at("elsewhere", 0, 1)), "another deployment"),
     ] {
+        let started = Instant::now();
         let response = get(&stack, "/v1/me", Some(7), Some(&bad)).await;
         assert_eq!(response.status(), 400, "{bad}");
-        assert_eq!(
-            body(response).await["error"]["code"],
-            "invalid_consistency_token"
+        assert!(
+            started.elapsed() < Duration::from_millis(300),
+            "refused without waiting"
+        );
+        let error = body(response).await["error"].clone();
+        assert_eq!(error["code"], "invalid_consistency_token");
+        assert!(error["message"].as_str().unwrap().contains(why), "{error}");
+    }
+}
+
+/// Reads waiting on a token are bounded: past `SURGE_QUERY_MAX_WAITERS` they are refused at
+/// once with 503 and Retry-After instead of holding a task each.
+#[tokio::test]
+async fn reads_waiting_past_the_bound_get_503_at_once() {
+    let stack = stack(
+        false,
+        vec![
+            ("SURGE_CONSISTENCY_WAIT_MS", "5000".into()),
+            ("SURGE_QUERY_MAX_WAITERS", "1".into()),
+        ],
+    )
+    .await;
+    // No processor runs, so the write is never applied and a read with its token waits.
+    let token = write(&stack, "POST", "/v1/taps", 8, json!({ "count": 1 })).await;
+    let reads = (0..5).map(|_| async {
+        let started = Instant::now();
+        let response = get(&stack, "/v1/me", Some(8), Some(&token)).await;
+        let status = response.status().as_u16();
+        let retry_after = response.headers().contains_key("retry-after");
+        let code = body(response).await["error"]["code"].clone();
+        (status, code, retry_after, started.elapsed())
+    });
+    let answers = futures::future::join_all(reads).await;
+    let waited: Vec<_> = answers.iter().filter(|a| a.0 == 504).collect();
+    let refused: Vec<_> = answers.iter().filter(|a| a.0 == 503).collect();
+    assert_eq!((waited.len(), refused.len()), (1, 4), "{answers:?}");
+    for (_, code, retry_after, took) in refused {
+        assert_eq!(code, "too_many_waiters");
+        assert!(retry_after);
+        assert!(
+            *took < Duration::from_secs(5),
+            "refused before the wait bound: {took:?}"
         );
     }
 }

@@ -50,7 +50,9 @@ async fn a_tap_becomes_one_avro_event_on_the_java_partition_of_its_user() {
         .unwrap();
     assert_eq!(response.status(), 202);
     let body = json(response).await;
-    let position: Position = body["position"].as_str().unwrap().parse().unwrap();
+    let position: Position = surge_schemas::TokenKeys::new(None, crate::helpers::BOT_TOKEN)
+        .verify(body["position"].as_str().unwrap())
+        .expect("a token signed by this deployment");
     let event_id = body["event_id"].as_str().unwrap().to_owned();
 
     assert_eq!(app.record_count(), 1, "exactly one record in the topic");

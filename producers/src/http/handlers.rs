@@ -304,6 +304,7 @@ async fn append(
     metrics
         .producer_queue_depth
         .set(i64::from(state.log.queue_depth()));
+    let position = state.config.token_keys.sign(&position);
     Ok(if batch {
         let ids: Vec<_> = events.iter().map(|e| e.envelope.event_id).collect();
         json!({ "event_ids": ids, "position": position })

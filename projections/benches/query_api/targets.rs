@@ -46,7 +46,11 @@ impl QueryApi {
                 );
                 let config = QueryApiConfig {
                     leaderboard_cache,
-                    ..QueryApiConfig::new("bench.events", prefix)
+                    ..QueryApiConfig::new(
+                        "bench.events",
+                        prefix,
+                        surge_schemas::TokenKeys::new(None, BOT_TOKEN),
+                    )
                 };
                 Ok(query_api::app(config, validator, pool, redis))
             })

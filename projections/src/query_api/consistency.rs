@@ -38,11 +38,14 @@ impl FromRequestParts<QueryState> for ReadAfter {
                 format!("X-Consistency-Token {why}"),
             )
         };
-        let position: Position = value
+        let token = value
             .to_str()
-            .ok()
-            .and_then(|token| token.parse().ok())
-            .ok_or_else(|| invalid("is not a token returned by the write API"))?;
+            .map_err(|_| invalid("is not a token returned by the write API"))?;
+        let position: Position = state
+            .config
+            .token_keys
+            .verify(token)
+            .map_err(|why| invalid(&why.to_string()))?;
         if position.topic != state.config.events_topic {
             return Err(invalid("comes from another deployment"));
         }
@@ -69,6 +72,18 @@ impl QueryState {
         let mut served = settled(&mut sources, behind, started + self.config.store_timeout).await?;
         let Some(position) = &after.0 else {
             return Ok(served);
+        };
+        // Bounded: past the bound a read is refused at once instead of holding a task.
+        let Ok(_waiting) = self.waiters.try_acquire() else {
+            self.metrics
+                .outcomes
+                .with_label_values(&[behind.first().map_or("none", |p| p.name()), "refused"])
+                .inc();
+            return Err(ApiError::unavailable(
+                "too_many_waiters",
+                "too many reads are waiting for their writes; retry shortly",
+                Duration::from_secs(1),
+            ));
         };
         let deadline = started + self.config.consistency_wait;
         let mut confirmed: Vec<(Projection, u32)> = Vec::with_capacity(behind.len());

@@ -32,6 +32,7 @@ use redis::aio::ConnectionManager;
 use secrecy::SecretString;
 use sqlx::PgPool;
 use surge_http::{ApiError, RouteMetrics, record_route_metrics};
+use surge_schemas::TokenKeys;
 use surge_telegram_auth::Validator;
 use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
@@ -63,11 +64,21 @@ pub struct QueryApiConfig {
     pub leaderboard_cache: Duration,
     /// Bearer token of operator routes (`/v1/stats/...`); `None` closes them.
     pub operator_token: Option<SecretString>,
+    /// Check the consistency tokens the write API signed; others get 400.
+    pub token_keys: TokenKeys,
+    /// Reads waiting on a token at once in this instance; past it, 503 + Retry-After at once.
+    pub max_waiters: usize,
 }
 
 impl QueryApiConfig {
-    pub fn new(events_topic: impl Into<String>, redis_prefix: impl Into<String>) -> Self {
+    pub fn new(
+        events_topic: impl Into<String>,
+        redis_prefix: impl Into<String>,
+        token_keys: TokenKeys,
+    ) -> Self {
         QueryApiConfig {
+            token_keys,
+            max_waiters: 1024,
             events_topic: events_topic.into(),
             redis_prefix: redis_prefix.into(),
             consistency_wait: Duration::from_secs(2),
@@ -95,6 +106,8 @@ pub struct Inner {
     top_cache: top_cache::TopCache,
     registry: Registry,
     metrics: consistency::WaitMetrics,
+    /// One permit per read waiting on a consistency token ([`QueryApiConfig::max_waiters`]).
+    waiters: tokio::sync::Semaphore,
 }
 
 impl std::ops::Deref for QueryState {
@@ -120,6 +133,7 @@ pub fn app(
     let sources = sources::Sources::spawn(&config, &pool, &redis, &registry);
     let state = QueryState(Arc::new(Inner {
         top_cache: top_cache::TopCache::new(config.leaderboard_cache),
+        waiters: tokio::sync::Semaphore::new(config.max_waiters),
         config,
         validator,
         pool,

@@ -23,6 +23,11 @@ use crate::query_api::{QueryApiConfig, app};
 pub(super) const TOPIC: &str = "versions-test.events";
 const BOT_TOKEN: &str = "7000000042:AAtest-token-for-query-api-versions";
 
+/// The keys the write API of this test deployment would sign tokens with.
+pub(super) fn token_keys() -> surge_schemas::TokenKeys {
+    surge_schemas::TokenKeys::new(None, BOT_TOKEN)
+}
+
 fn database_url() -> String {
     std::env::var("SURGE_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/surge_test".to_owned())
@@ -68,7 +73,7 @@ impl Stores {
 
     /// The query API on these stores, with `tune` applied to its configuration.
     pub(super) fn app(&self, tune: impl FnOnce(&mut QueryApiConfig)) -> Router {
-        let mut config = QueryApiConfig::new(TOPIC, &self.id);
+        let mut config = QueryApiConfig::new(TOPIC, &self.id, token_keys());
         config.version_poll = Duration::from_millis(100);
         tune(&mut config);
         let validator = Validator::hmac(

@@ -136,12 +136,11 @@ async fn a_consistency_wait_moves_to_the_version_switched_to() {
         .await;
     let app = stores.app(|config| config.consistency_wait = Duration::from_secs(30));
     assert_eq!(me_name(&app, None).await, "Version One");
-    let token = Position {
+    let token = super::helpers::token_keys().sign(&Position {
         topic: TOPIC.into(),
         partition: 0,
         offset: 7,
-    }
-    .to_string();
+    });
     // This test's runtime has one thread: the request runs up to its wait on v1's watcher
     // before the switch below gets past its first await, and v1 cannot apply offset 7, so
     // only following the switch answers it (else a 504 after 30 s).
