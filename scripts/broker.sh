@@ -118,9 +118,11 @@ start() {
   fi
   write_config "$port" "$dir" "$(free_port)"
   if [ ! -f "$dir/data/meta.properties" ]; then
+    # A random id in Kafka's form; `--cluster-id=` because one may start with '-'.
     local cluster_id
     cluster_id="$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
-    (run_java "$dir" kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties") \
+    (run_java "$dir" kafka.tools.StorageTool format \
+      --cluster-id="$cluster_id" --config "$dir/server.properties") \
       >"$dir/format.log" 2>&1 || { log "formatting $dir/data failed:"; cat "$dir/format.log" >&2; return 1; }
   fi
   (run_java "$dir" kafka.Kafka "$dir/server.properties") >>"$dir/broker.out" 2>&1 &
