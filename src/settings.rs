@@ -58,6 +58,17 @@ pub(crate) struct Common {
     /// Replication factor of topics Surge creates (3 on a production cluster).
     #[arg(long, env = "SURGE_TOPIC_REPLICATION", default_value_t = 1)]
     pub(crate) topic_replication: i32,
+    /// Longest a client may take to send a request's headers, and longest an idle keep-alive
+    /// connection stays open; then the server closes it.
+    #[arg(long, env = "SURGE_HTTP_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub(crate) http_header_timeout_ms: u64,
+    /// Longest a client may take to send a request's body; then 408.
+    #[arg(long, env = "SURGE_HTTP_BODY_TIMEOUT_MS", default_value_t = 10_000)]
+    pub(crate) http_body_timeout_ms: u64,
+    /// Connections one HTTP listener holds open at once; further ones wait in the kernel's
+    /// backlog until one closes.
+    #[arg(long, env = "SURGE_HTTP_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub(crate) http_max_connections: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -86,6 +97,17 @@ pub(crate) struct Telegram {
     /// Oldest initData accepted, in seconds.
     #[arg(long, env = "SURGE_INIT_DATA_MAX_AGE_SECS", default_value_t = 86_400)]
     pub(crate) init_data_max_age_secs: u64,
+}
+
+impl Common {
+    /// What every HTTP listener of this process tolerates from its clients.
+    pub(crate) fn connection_limits(&self) -> crate::serve::ConnectionLimits {
+        crate::serve::ConnectionLimits {
+            header_read: Duration::from_millis(self.http_header_timeout_ms),
+            body: Duration::from_millis(self.http_body_timeout_ms),
+            max_connections: self.http_max_connections.max(1),
+        }
+    }
 }
 
 impl Telegram {

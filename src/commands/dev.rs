@@ -57,10 +57,16 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         "Surge dev is up. Sign initData with `surge sign-init-data --user-id 1`."
     );
     let log = state.log.clone();
+    let limits = args.common.connection_limits();
     let (write, query, process) = tokio::join!(
-        serve(write_listener, surge_producers::app(state), "write API"),
-        serve(query_listener, query, "query API"),
-        serve(process_listener, process_app, "processor health"),
+        serve(
+            write_listener,
+            surge_producers::app(state),
+            "write API",
+            limits
+        ),
+        serve(query_listener, query, "query API", limits),
+        serve(process_listener, process_app, "processor health", limits),
     );
     log.flush(Duration::from_secs(10));
     processors.stop().await;

@@ -42,7 +42,13 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         processors.stores.clone(),
         processors.supervisor.running(),
     );
-    let served = serve(listener, app, "processor health").await;
+    let served = serve(
+        listener,
+        app,
+        "processor health",
+        args.common.connection_limits(),
+    )
+    .await;
     processors.stop().await;
     served
 }

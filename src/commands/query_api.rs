@@ -22,7 +22,7 @@ pub(crate) struct Args {
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let app = app(&args.common, &args.telegram, &args.query).await?;
     let listener = bind(args.query.query_addr, "query API").await?;
-    serve(listener, app, "query API").await
+    serve(listener, app, "query API", args.common.connection_limits()).await
 }
 
 pub(crate) async fn app(

@@ -33,7 +33,8 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     .await?;
     let listener = bind(args.write.write_addr, "write API").await?;
     let log = state.log.clone();
-    let served = serve(listener, surge_producers::app(state), "write API").await;
+    let limits = args.common.connection_limits();
+    let served = serve(listener, surge_producers::app(state), "write API", limits).await;
     log.flush(Duration::from_secs(10));
     served
 }

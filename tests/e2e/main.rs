@@ -27,6 +27,7 @@ mod query;
 mod registry;
 mod replay;
 mod resume;
+mod slow_clients;
 mod stats;
 mod tap;
 mod topic_gone;
