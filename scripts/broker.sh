@@ -9,6 +9,9 @@
 # Keep this interface: tests, benchmarks and the load test start brokers with it.
 set -euo pipefail
 
+# shellcheck source=lib/process.sh
+source "$(dirname "$0")/lib/process.sh"
+
 here="$(cd "$(dirname "$0")" && pwd)"
 pom="$here/broker/pom.xml"
 # The cache is keyed by the pom, so changing the pinned version resolves the new jars.
@@ -144,16 +147,8 @@ start() {
 }
 
 stop() {
-  local dir="$1" pid
-  [ -f "$dir/broker.pid" ] || return 0
-  pid="$(cat "$dir/broker.pid")"
-  kill "$pid" 2>/dev/null || { rm -f "$dir/broker.pid"; return 0; }
-  local deadline=$((SECONDS + 30))
-  while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do
-    sleep 0.1
-  done
-  kill -9 "$pid" 2>/dev/null || true
-  rm -f "$dir/broker.pid"
+  # Controlled shutdown first; SIGKILL past the grace period.
+  stop_pidfile "$1/broker.pid" 30
 }
 
 case "${1:-}" in

@@ -7,6 +7,9 @@
 #   scripts/registry.sh stop DIR         stop it
 set -euo pipefail
 
+# shellcheck source=lib/process.sh
+source "$(dirname "$0")/lib/process.sh"
+
 # Fetched with `dependency:copy` of the one artifact: Maven Central does not serve its parent pom,
 # so it cannot be resolved as a dependency of a pom of ours.
 APICURIO_VERSION=3.0.9
@@ -54,16 +57,8 @@ start() {
 }
 
 stop() {
-  local dir="$1" pid
-  [ -f "$dir/registry.pid" ] || return 0
-  pid="$(cat "$dir/registry.pid")"
-  kill "$pid" 2>/dev/null || { rm -f "$dir/registry.pid"; return 0; }
-  local deadline=$((SECONDS + 20))
-  while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do
-    sleep 0.1
-  done
-  kill -9 "$pid" 2>/dev/null || true
-  rm -f "$dir/registry.pid"
+  # Controlled shutdown first; SIGKILL past the grace period.
+  stop_pidfile "$1/registry.pid" 20
 }
 
 case "${1:-}" in

@@ -63,20 +63,11 @@ impl BrokerProcess {
     }
 
     fn run(&self, verb: &str) {
-        let mut command = Command::new("bash");
-        command.arg(SCRIPT).arg(verb);
-        if verb == "start" {
-            command.arg(self.port.to_string());
+        let dir = self.dir.to_string_lossy();
+        match verb {
+            "start" => run_script(SCRIPT, &[verb, &self.port.to_string(), &dir]),
+            _ => run_script(SCRIPT, &[verb, &dir]),
         }
-        let output = command
-            .arg(&self.dir)
-            .output()
-            .expect("run scripts/broker.sh");
-        assert!(
-            output.status.success(),
-            "scripts/broker.sh {verb} failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
     }
 }
 
@@ -96,6 +87,20 @@ impl Drop for BrokerProcess {
             .status();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Runs one of the project's scripts with `args`; panics with what it printed if it fails.
+pub fn run_script(script: &str, args: &[&str]) {
+    let output = Command::new("bash")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {script}: {e}"));
+    assert!(
+        output.status.success(),
+        "{script} {args:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// A process killed but not yet reaped by its parent.

@@ -11,7 +11,7 @@ use rdkafka::Message;
 use serde_json::{Value, json};
 use surge_schemas::{Codec, EventType};
 
-use crate::broker_process::free_port;
+use crate::broker_process::{free_port, run_script};
 use crate::helpers::{Options, init_data, start, unique_id};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/registry.sh");
@@ -26,17 +26,10 @@ impl RegistryProcess {
     fn start() -> Self {
         let dir = std::env::temp_dir().join(unique_id());
         let port = free_port();
-        let output = Command::new("bash")
-            .arg(SCRIPT)
-            .arg("start")
-            .arg(port.to_string())
-            .arg(&dir)
-            .output()
-            .expect("run scripts/registry.sh");
-        assert!(
-            output.status.success(),
-            "scripts/registry.sh start failed (scripts/test.sh runs `scripts/registry.sh install` first):\n{}",
-            String::from_utf8_lossy(&output.stderr)
+        // scripts/test.sh runs `scripts/registry.sh install` first.
+        run_script(
+            SCRIPT,
+            &["start", &port.to_string(), &dir.to_string_lossy()],
         );
         RegistryProcess {
             url: format!("http://127.0.0.1:{port}/apis/ccompat/v7"),
