@@ -58,6 +58,16 @@ pub fn fingerprint(route: &str, canonical_body: &[u8]) -> String {
     hex::encode(hash.finalize())
 }
 
+/// `(lock, record)` of a user's key. Locks live in a namespace of their own: were the lock the
+/// record's name plus a suffix, a client key ending in that suffix (`abc:lock`) would name
+/// another key's lock and block it for the record's lifetime.
+fn redis_keys(prefix: &str, user_id: i64, key: &str) -> (String, String) {
+    (
+        format!("{prefix}:idem-lock:{user_id}:{key}"),
+        format!("{prefix}:idem:{user_id}:{key}"),
+    )
+}
+
 impl IdempotencyStore {
     /// `lock_ttl` must outlast one attempt (the produce timeout plus margin), so a crashed
     /// attempt's lock expires on its own.
@@ -71,8 +81,7 @@ impl IdempotencyStore {
     }
 
     fn keys(&self, user_id: i64, key: &str) -> (String, String) {
-        let base = format!("{}:idem:{user_id}:{key}", self.prefix);
-        (format!("{base}:lock"), base)
+        redis_keys(&self.prefix, user_id, key)
     }
 
     pub async fn claim(
@@ -137,6 +146,18 @@ mod tests {
         assert!(valid_key("0193a4b2-7c1e-7000-8000-000000000000"));
         for bad in ["", "has space", "tab\t", "ключ", &"k".repeat(256)] {
             assert!(!valid_key(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn no_key_names_another_keys_lock_or_record() {
+        let (lock, record) = redis_keys("surge", 7, "abc");
+        let (other_lock, other_record) = redis_keys("surge", 7, "abc:lock");
+        let names = [&lock, &record, &other_lock, &other_record];
+        for (i, a) in names.iter().enumerate() {
+            for b in &names[i + 1..] {
+                assert_ne!(a, b);
+            }
         }
     }
 

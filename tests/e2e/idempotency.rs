@@ -35,6 +35,12 @@ async fn a_retry_with_the_same_key_appends_nothing_and_answers_the_same() {
     let other_user = send("key-1", 2, 5).await.unwrap();
     assert_eq!(other_user.status(), 202, "keys are scoped to their user");
     assert_eq!(app.record_count(), 2);
+
+    // A key that looks like another key's lock does not block that key.
+    assert_eq!(send("abc:lock", 1, 1).await.unwrap().status(), 202);
+    let abc = send("abc", 1, 1).await.unwrap();
+    assert_eq!(abc.status(), 202, "{:?}", json(abc).await);
+    assert_eq!(app.record_count(), 4);
 }
 
 #[tokio::test]
