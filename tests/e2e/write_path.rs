@@ -168,3 +168,23 @@ async fn every_endpoint_appends_its_event_in_order() {
         .collect();
     assert_eq!(batch_ids, answered, "batch appended in request order");
 }
+
+/// Refusals by the router itself keep the JSON error shape: 405 (with `Allow`) and 404.
+#[tokio::test]
+async fn a_wrong_method_or_path_gets_the_json_error_shape() {
+    let app = crate::helpers::spawn_app().await;
+    let wrong_method = app.request("GET", "/v1/taps").send().await.unwrap();
+    assert_eq!(wrong_method.status(), 405);
+    let allow = wrong_method.headers()["allow"].to_str().unwrap().to_owned();
+    assert!(allow.contains("POST"), "{allow}");
+    assert_eq!(
+        crate::helpers::json(wrong_method).await["error"]["code"],
+        "method_not_allowed"
+    );
+    let no_route = app.request("GET", "/v2/nothing").send().await.unwrap();
+    assert_eq!(no_route.status(), 404);
+    assert_eq!(
+        crate::helpers::json(no_route).await["error"]["code"],
+        "not_found"
+    );
+}

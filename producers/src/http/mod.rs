@@ -113,9 +113,8 @@ pub fn app(state: AppState) -> Router {
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
-        .fallback(|| async {
-            ApiError::new(http::StatusCode::NOT_FOUND, "not_found", "no such route")
-        })
+        .fallback(surge_http::no_route)
+        .method_not_allowed_fallback(surge_http::method_not_allowed)
         .layer(middleware::from_fn_with_state(
             state.metrics.routes.clone(),
             record_route_metrics,

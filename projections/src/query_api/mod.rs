@@ -24,7 +24,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
-use axum::http::StatusCode;
 use axum::middleware;
 use axum::routing::get;
 use prometheus::Registry;
@@ -170,7 +169,8 @@ pub fn app(
         .route("/health/live", get(surge_http::live))
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .fallback(surge_http::no_route)
+        .method_not_allowed_fallback(surge_http::method_not_allowed)
         .layer(compress)
         .layer(middleware::from_fn_with_state(routes, record_route_metrics))
         .with_state(state)

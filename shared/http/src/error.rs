@@ -76,3 +76,17 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+/// The answer for a path no route serves: the JSON error shape, like every other refusal.
+pub async fn no_route() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+/// The answer for a method a route does not serve (axum adds the `Allow` header).
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not serve that method",
+    )
+}

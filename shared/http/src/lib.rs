@@ -7,6 +7,6 @@ mod readiness;
 mod route_metrics;
 
 pub use auth::authenticate;
-pub use error::ApiError;
+pub use error::{ApiError, method_not_allowed, no_route};
 pub use readiness::{live, postgres_up, readiness, redis_up};
 pub use route_metrics::{RouteMetrics, record_route_metrics};
