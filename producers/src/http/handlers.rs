@@ -109,7 +109,10 @@ async fn accept(
             .await
             .map_err(redis_down)?;
         let earlier_ids = match claim {
-            Claim::Replay(body) => return Ok(accepted(body, true)),
+            Claim::Replay(body) => {
+                let body = signed_position(body, &state.config.token_keys);
+                return Ok(accepted(body, true));
+            }
             Claim::Mismatch => {
                 return Err(ApiError::unprocessable(
                     "idempotency_key_reused",
@@ -313,6 +316,19 @@ async fn append(
     })
 }
 
+/// A 202 body stored before tokens were signed (within the idempotency TTL of an upgrade) holds
+/// a plain `v1.` position, which the query API refuses: replay it signed.
+fn signed_position(mut body: Value, keys: &surge_schemas::TokenKeys) -> Value {
+    let plain = body
+        .get("position")
+        .and_then(Value::as_str)
+        .and_then(|token| token.parse::<surge_schemas::Position>().ok());
+    if let Some(plain) = plain {
+        body["position"] = Value::String(keys.sign(&plain));
+    }
+    body
+}
+
 fn accepted(body: Value, replayed: bool) -> Response {
     // The token also travels as a header, the one the query API reads, so a client can
     // forward it without parsing the body.
@@ -363,4 +379,25 @@ fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .expect("clock after 1970");
     i64::try_from(since.as_millis()).expect("fits until year 292 million")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replayed_plain_position_is_signed_and_a_signed_one_kept() {
+        let keys = surge_schemas::TokenKeys::new(Some("secret"), "bot");
+        let position = surge_schemas::Position {
+            topic: "surge.events".into(),
+            partition: 2,
+            offset: 9,
+        };
+        let stored = json!({ "event_id": "x", "position": position.to_string() });
+        let replayed = signed_position(stored, &keys);
+        let token = replayed["position"].as_str().unwrap();
+        assert_eq!(keys.verify(token), Ok(position.clone()));
+        let signed = json!({ "event_id": "x", "position": keys.sign(&position) });
+        assert_eq!(signed_position(signed.clone(), &keys), signed);
+    }
 }
