@@ -40,6 +40,10 @@ enum Command {
     /// Lists each projection's versions in the stores, their positions and lag behind the
     /// events topic, and which version this build runs (--json for scripts).
     Projections(commands::projections::Args),
+    /// Lists the events each projection holds parked behind a user's dead-lettered event, with
+    /// the reason; `retry` applies them again once a fix is deployed, `skip` drops the
+    /// dead-lettered one and applies the rest, in order, exactly once.
+    Dlq(commands::dlq::Args),
     /// Rebuilds a projection's next version from the topic while the current one serves, then
     /// switches to it atomically and drops the old one (resumes an interrupted rebuild).
     Replay(commands::replay::Args),
@@ -64,6 +68,7 @@ async fn main() -> std::process::ExitCode {
         Command::Migrate(args) => commands::migrate::run(args).await,
         Command::Loadgen(args) => commands::loadgen::run(args).await,
         Command::Projections(args) => commands::projections::run(args).await,
+        Command::Dlq(args) => commands::dlq::run(args).await,
         Command::Replay(args) => commands::replay::run(args).await,
         Command::Tap(args) => commands::tap::run(args).await,
         Command::SignInitData(args) => commands::sign_init_data::run(args),

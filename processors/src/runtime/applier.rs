@@ -1,8 +1,10 @@
 //! Applying one partition's messages through a sink: decode (registry outages retried, garbage
 //! dead-lettered), apply with retries (store outages retried with capped backoff, events the
 //! projection rejects dead-lettered), and the per-batch metrics. Shared by the serving
-//! processors and rebuilds, so both keep the same delivery rules.
+//! processors and rebuilds, so both keep the same delivery rules. A dead-lettered event parks
+//! its user: the sink keeps it, and the user's later events, with the batch (see `parking`).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -13,6 +15,7 @@ use surge_schemas::Codec;
 use super::Record;
 use super::dead_letters::DeadLetters;
 use super::metrics::ProcessorMetrics;
+use super::parking::Parked;
 use super::rejections::Rejection;
 use super::sink::{Claim, Sink, SinkError};
 
@@ -34,10 +37,12 @@ pub(crate) enum Outcome {
 /// One try at a batch, with its retries.
 enum Attempt {
     Done(Outcome),
-    /// The store rejected the data: the records are handed back to be narrowed down.
+    /// The store rejected the data: the records are handed back to be narrowed down, with the
+    /// events dead-lettered on the way, still to be parked.
     Rejected {
         records: Vec<Record>,
         sources: Vec<OwnedMessage>,
+        dead: Vec<Parked>,
         error: Rejection,
     },
 }
@@ -56,6 +61,23 @@ pub(crate) struct Applier<S> {
     /// ([`Outcome::Stalled`]); `None`: retry for as long as it takes.
     pub(crate) stall_after: Option<Duration>,
     pub(crate) stop: Arc<AtomicBool>,
+}
+
+/// A partition batch on its way to the sink: the records to apply and the events dead-lettered
+/// from it so far (to park).
+struct Batch {
+    records: Vec<Record>,
+    sources: Vec<OwnedMessage>,
+    dead: Vec<Parked>,
+}
+
+/// The dead-lettered events before `offset`, in order.
+fn take_before(dead: &mut VecDeque<Parked>, offset: i64) -> Vec<Parked> {
+    let mut due = Vec::new();
+    while dead.front().is_some_and(|d| d.offset < offset) {
+        due.extend(dead.pop_front());
+    }
+    due
 }
 
 enum Decoded {
@@ -143,72 +165,106 @@ impl<S: Sink> Applier<S> {
         sources: Vec<OwnedMessage>,
         next_offset: i64,
     ) -> Outcome {
+        let batch = Batch {
+            records,
+            sources,
+            dead: Vec::new(),
+        };
         match self
-            .apply_batch(claim, claim.next_offset, records, sources, next_offset)
+            .apply_batch(claim, claim.next_offset, batch, next_offset)
             .await
         {
             Attempt::Done(outcome) => outcome,
             Attempt::Rejected {
                 records,
                 sources,
+                dead,
                 error,
             } => {
                 tracing::warn!(%error, processor = %self.id, partition = claim.partition, events = records.len(), "The store rejected a batch's data; applying it event by event to find the events causing it.");
-                self.apply_event_by_event(claim, records, sources, next_offset)
-                    .await
+                let batch = Batch {
+                    records,
+                    sources,
+                    dead,
+                };
+                self.apply_event_by_event(claim, batch, next_offset).await
             }
         }
     }
 
     /// Applies each event in a transaction (script) of its own, in order, moving the position
     /// with it. An event the store rejects on its own is dead-lettered with the store's reason
-    /// and the position moves past it; the events after it are applied as usual. Only a
-    /// rejected batch takes this slow path.
-    async fn apply_event_by_event(
-        &self,
-        claim: Claim,
-        records: Vec<Record>,
-        sources: Vec<OwnedMessage>,
-        next_offset: i64,
-    ) -> Outcome {
+    /// and parked, and the position moves past it; the events after it are applied (or parked
+    /// behind it) as usual. Only a rejected batch takes this slow path.
+    async fn apply_event_by_event(&self, claim: Claim, batch: Batch, next_offset: i64) -> Outcome {
         let mut position = claim.next_offset;
-        let mut rest = records.into_iter().zip(sources).peekable();
+        let mut dead: VecDeque<Parked> = batch.dead.into();
+        let mut rest = batch.records.into_iter().zip(batch.sources).peekable();
         while let Some((record, source)) = rest.next() {
             // Up to the next event, so records dead-lettered at decoding are passed over too.
             let next = rest.peek().map_or(next_offset, |(r, _)| r.offset);
-            let attempt = self
-                .apply_batch(claim, position, vec![record], vec![source], next)
-                .await;
-            let (sources, error) = match attempt {
-                Attempt::Done(Outcome::Applied(at)) => {
-                    position = at;
-                    continue;
-                }
-                Attempt::Done(other) => return other,
-                Attempt::Rejected { sources, error, .. } => (sources, error),
+            let one = Batch {
+                records: vec![record],
+                sources: vec![source],
+                dead: take_before(&mut dead, next),
             };
+            let (records, sources, mut due, error) =
+                match self.apply_batch(claim, position, one, next).await {
+                    Attempt::Done(Outcome::Applied(at)) => {
+                        position = at;
+                        continue;
+                    }
+                    Attempt::Done(other) => return other,
+                    Attempt::Rejected {
+                        records,
+                        sources,
+                        dead,
+                        error,
+                    } => (records, sources, dead, error),
+                };
             let reason = format!("the store rejected the event: {error}");
             if let Decoded::Stopping = self.dead_letter(&sources[0], "rejected", &reason).await {
                 return Outcome::Stopping;
             }
-            // Past the rejected event, without it: an empty batch writes nothing but the position.
-            match self
-                .apply_batch(claim, position, Vec::new(), Vec::new(), next)
-                .await
-            {
-                Attempt::Done(Outcome::Applied(at)) => position = at,
-                Attempt::Done(other) => return other,
-                Attempt::Rejected { error, .. } => {
-                    // Nothing but the position was written: not the data's fault after all.
-                    return self.stalled(
-                        claim,
-                        position,
-                        format!("moving the position was rejected: {error}"),
-                    );
-                }
+            due.push(Parked::of(&records[0], Some(reason)));
+            // Past the rejected event, without it: the batch parks it and moves the position.
+            match self.park(claim, position, due, next).await {
+                Ok(at) => position = at,
+                Err(outcome) => return outcome,
+            }
+        }
+        if !dead.is_empty() {
+            match self.park(claim, position, dead.into(), next_offset).await {
+                Ok(at) => position = at,
+                Err(outcome) => return outcome,
             }
         }
         Outcome::Applied(position.max(next_offset))
+    }
+
+    /// Parks `dead` and moves the position from `position` to `next_offset`.
+    async fn park(
+        &self,
+        claim: Claim,
+        position: i64,
+        dead: Vec<Parked>,
+        next_offset: i64,
+    ) -> Result<i64, Outcome> {
+        let batch = Batch {
+            records: Vec::new(),
+            sources: Vec::new(),
+            dead,
+        };
+        match self.apply_batch(claim, position, batch, next_offset).await {
+            Attempt::Done(Outcome::Applied(at)) => Ok(at),
+            Attempt::Done(other) => Err(other),
+            // Nothing but parked events and the position were written: not the data's fault.
+            Attempt::Rejected { error, .. } => Err(self.stalled(
+                claim,
+                position,
+                format!("parking dead-lettered events was rejected: {error}"),
+            )),
+        }
     }
 
     /// Applies `records` and moves the position from `position` to `next_offset`, retrying
@@ -218,10 +274,14 @@ impl<S: Sink> Applier<S> {
         &self,
         claim: Claim,
         position: i64,
-        mut records: Vec<Record>,
-        mut sources: Vec<OwnedMessage>,
+        batch: Batch,
         next_offset: i64,
     ) -> Attempt {
+        let Batch {
+            mut records,
+            mut sources,
+            mut dead,
+        } = batch;
         let partition = claim.partition.to_string();
         let mut backoff = self.retry_min;
         let mut failing_since: Option<Instant> = None;
@@ -229,7 +289,7 @@ impl<S: Sink> Applier<S> {
             let started = Instant::now();
             match self
                 .sink
-                .apply(&self.topic, claim, &records, next_offset)
+                .apply_parking(&self.topic, claim, &records, &dead, next_offset)
                 .await
             {
                 Ok(applied) => {
@@ -239,6 +299,10 @@ impl<S: Sink> Applier<S> {
                         .events_applied
                         .with_label_values(&labels)
                         .inc_by(applied.events as u64);
+                    metrics
+                        .events_parked
+                        .with_label_values(&labels)
+                        .inc_by(applied.parked as u64);
                     metrics
                         .applied_offset
                         .with_label_values(&labels)
@@ -270,13 +334,15 @@ impl<S: Sink> Applier<S> {
                     {
                         return Attempt::Done(Outcome::Stopping);
                     }
-                    records.remove(index);
+                    dead.push(Parked::of(&records.remove(index), Some(reason)));
+                    dead.sort_by_key(|d| d.offset);
                     sources.remove(index);
                 }
                 Err(SinkError::Rejected(error)) => {
                     return Attempt::Rejected {
                         records,
                         sources,
+                        dead,
                         error,
                     };
                 }

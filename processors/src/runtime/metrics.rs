@@ -5,6 +5,8 @@ use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, 
 #[derive(Clone)]
 pub struct ProcessorMetrics {
     pub events_applied: IntCounterVec,
+    /// Events parked behind their user's dead-lettered event, the dead letters included.
+    pub events_parked: IntCounterVec,
     pub applied_offset: IntGaugeVec,
     pub consumer_lag: IntGaugeVec,
     /// 1 while a partition cannot advance (see `stalls`).
@@ -51,6 +53,11 @@ impl ProcessorMetrics {
             events_applied: counter(
                 "processor_events_applied_total",
                 "Events whose effects were written, per partition.",
+                &["projection", "partition"],
+            ),
+            events_parked: counter(
+                "processor_events_parked_total",
+                "Events parked, per partition: dead-lettered events and the later events of their users, waiting for `surge dlq`.",
                 &["projection", "partition"],
             ),
             applied_offset: gauge(

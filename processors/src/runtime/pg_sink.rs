@@ -5,7 +5,8 @@
 //! position, repeats within the batch, and event ids already recorded in `<prefix>_seen_events`
 //! (only events a repeat could change are recorded, see `PgProjection::idempotent`), lets the
 //! projection apply the rest, moves the position, and commits: writes and position are never
-//! out of step.
+//! out of step. The same transaction parks the batch's dead letters and the events of parked
+//! users (see `parking`, `pg_parking`).
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,6 +16,8 @@ use sqlx::PgPool;
 use surge_projections::timescaledb::TimescaleDb;
 use uuid::Uuid;
 
+use super::parking::{Parked, Release, Released};
+use super::pg_parking;
 use super::sink::{Applied, Claim, Sink, SinkError};
 use super::{PgProjection, Record};
 
@@ -24,7 +27,7 @@ const SEEN_RETENTION: &str = "48 hours";
 
 pub struct PgSink<P> {
     projection: P,
-    pool: PgPool,
+    pub(super) pool: PgPool,
     /// Whether each batch's commit waits for the WAL flush (see [`Sink::set_serving`]).
     durable: AtomicBool,
 }
@@ -41,6 +44,52 @@ impl<P: PgProjection> PgSink<P> {
 
     fn seen_table(&self) -> String {
         seen_table(&self.projection.table_prefix())
+    }
+
+    pub(super) fn prefix(&self) -> String {
+        self.projection.table_prefix()
+    }
+
+    pub(super) fn version_i32(&self) -> i32 {
+        self.projection.version() as i32
+    }
+
+    /// Applies `fresh` (past the position, each id once) but the events seen before: records
+    /// the ids of those a repeat could change, lets the projection apply the rest. Returns how
+    /// many it applied.
+    pub(super) async fn apply_fresh(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        fresh: Vec<&Record>,
+    ) -> Result<usize, SinkError> {
+        // Ids recorded before are duplicates; events a repeat cannot change need no record.
+        let guarded: Vec<Uuid> = fresh
+            .iter()
+            .filter(|r| !P::idempotent(&r.event))
+            .map(|r| r.event.envelope.event_id)
+            .collect();
+        let new_ids: HashSet<Uuid> = if guarded.is_empty() {
+            HashSet::new()
+        } else {
+            sqlx::query_scalar::<_, Uuid>(&format!(
+                "INSERT INTO {} (event_id) SELECT unnest($1::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id",
+                self.seen_table()
+            ))
+            .bind(&guarded)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect()
+        };
+        let to_apply: Vec<Record> = fresh
+            .into_iter()
+            .filter(|r| P::idempotent(&r.event) || new_ids.contains(&r.event.envelope.event_id))
+            .cloned()
+            .collect();
+        if !to_apply.is_empty() {
+            self.projection.apply(tx, &to_apply).await?;
+        }
+        Ok(to_apply.len())
     }
 }
 
@@ -67,6 +116,10 @@ pub async fn migrate(pool: &PgPool, name: &str, version: u32, ddl: Ddl) -> Resul
         seen_table(&surge_projections::versions::table_prefix(name, version))
     );
     sqlx::query(&seen).execute(&mut *tx).await?;
+    let prefix = surge_projections::versions::table_prefix(name, version);
+    sqlx::query(&pg_parking::ddl(&prefix))
+        .execute(&mut *tx)
+        .await?;
     let timescaledb = TimescaleDb::find(&mut tx).await?;
     sqlx::Executor::execute(&mut *tx, ddl(version, timescaledb.as_ref()).as_str()).await?;
     tx.commit().await?;
@@ -131,6 +184,18 @@ impl<P: PgProjection> Sink for PgSink<P> {
         records: &[Record],
         next_offset: i64,
     ) -> Result<Applied, SinkError> {
+        self.apply_parking(topic, claim, records, &[], next_offset)
+            .await
+    }
+
+    async fn apply_parking(
+        &self,
+        topic: &str,
+        claim: Claim,
+        records: &[Record],
+        dead: &[Parked],
+        next_offset: i64,
+    ) -> Result<Applied, SinkError> {
         let mut tx = self.pool.begin().await?;
         if !self.durable.load(Ordering::Relaxed) {
             // Safe to lose on a crash: the position rolls back with the writes, and the batch
@@ -158,33 +223,14 @@ impl<P: PgProjection> Sink for PgSink<P> {
             .iter()
             .filter(|r| r.offset >= stored && distinct.insert(r.event.envelope.event_id))
             .collect();
-        // Ids recorded before are duplicates; events a repeat cannot change need no record.
-        let guarded: Vec<Uuid> = fresh
-            .iter()
-            .filter(|r| !P::idempotent(&r.event))
-            .map(|r| r.event.envelope.event_id)
-            .collect();
-        let new_ids: HashSet<Uuid> = if guarded.is_empty() {
-            HashSet::new()
-        } else {
-            sqlx::query_scalar::<_, Uuid>(&format!(
-                "INSERT INTO {} (event_id) SELECT unnest($1::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id",
-                self.seen_table()
-            ))
-            .bind(&guarded)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .collect()
-        };
-        let to_apply: Vec<Record> = fresh
-            .into_iter()
-            .filter(|r| P::idempotent(&r.event) || new_ids.contains(&r.event.envelope.event_id))
+        let dead: Vec<Parked> = (dead.iter())
+            .filter(|d| d.offset >= stored)
             .cloned()
             .collect();
-        if !to_apply.is_empty() {
-            self.projection.apply(&mut tx, &to_apply).await?;
-        }
+        let prefix = self.prefix();
+        let (fresh, parked) = pg_parking::split(&mut tx, &prefix, fresh, &dead).await?;
+        let applied = self.apply_fresh(&mut tx, fresh).await?;
+        pg_parking::park(&mut tx, &prefix, &parked).await?;
         if next_offset > stored {
             sqlx::query(include_str!("sql/move_position.sql"))
                 .bind(key.0)
@@ -197,8 +243,17 @@ impl<P: PgProjection> Sink for PgSink<P> {
         }
         tx.commit().await?;
         Ok(Applied {
-            events: to_apply.len(),
+            events: applied,
+            parked: parked.len(),
         })
+    }
+
+    async fn parked(&self) -> Result<Vec<Parked>, SinkError> {
+        pg_parking::list(&self.pool, &self.prefix()).await
+    }
+
+    async fn release(&self, topic: &str, user: i64, how: Release) -> Result<Released, SinkError> {
+        self.release_user(topic, user, how).await
     }
 
     async fn maintain(&self) -> Result<(), SinkError> {

@@ -4,7 +4,8 @@
 //! one Lua script checks the partition's fencing generation, that the watermark is where the fold
 //! started, and that no event id was seen before; only then does it write the effects, the new
 //! states, the seen ids and the new watermark. A failed check writes nothing and the batch is
-//! retried (or dropped, when fenced).
+//! retried (or dropped, when fenced). The same script parks the batch's dead letters and the
+//! events of parked users (see `parking`, `redis_parking`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -13,6 +14,8 @@ use redis::aio::ConnectionManager;
 
 use surge_projections::positions::redis_field;
 
+use super::parking::{Parked, Release, Released};
+use super::redis_parking::{self, ParkingKeys};
 use super::rejections::redis_script_rejects_data;
 use super::sink::{Applied, Claim, Sink, SinkError};
 use super::{KeySpace, Record, RedisProjection, RedisWrite};
@@ -25,17 +28,19 @@ pub const FROZEN_SUFFIX: &str = "frozen";
 const MAX_BATCH: usize = 1000;
 
 /// Event ids are remembered this long (duplicates arrive within the 24 h idempotency window).
-const SEEN_TTL_SECS: u64 = 48 * 3600;
+pub(super) const SEEN_TTL_SECS: u64 = 48 * 3600;
 
 pub struct RedisSink<P> {
-    projection: P,
-    redis: ConnectionManager,
+    pub(super) projection: P,
+    pub(super) redis: ConnectionManager,
     version: u32,
-    keys: KeySpace,
+    pub(super) keys: KeySpace,
+    pub(super) parking: ParkingKeys,
     /// The projection's versions hash (which versions may still be claimed).
     versions_key: String,
     apply_script: Script,
     claim_script: Script,
+    pub(super) release_script: Script,
 }
 
 impl<P: RedisProjection> RedisSink<P> {
@@ -46,14 +51,18 @@ impl<P: RedisProjection> RedisSink<P> {
         deployment_prefix: &str,
         version: u32,
     ) -> Self {
+        let keys = KeySpace::new(deployment_prefix, P::NAME, version);
+        let writes = include_str!("lua/writes.lua");
         RedisSink {
             projection,
             redis,
             version,
-            keys: KeySpace::new(deployment_prefix, P::NAME, version),
+            parking: ParkingKeys::new(&keys),
+            keys,
             versions_key: surge_projections::versions::registry_key(deployment_prefix, P::NAME),
-            apply_script: Script::new(include_str!("lua/apply.lua")),
+            apply_script: Script::new(&[writes, include_str!("lua/apply.lua")].concat()),
             claim_script: Script::new(include_str!("lua/claim.lua")),
+            release_script: Script::new(&[writes, include_str!("lua/release.lua")].concat()),
         }
     }
 
@@ -61,7 +70,7 @@ impl<P: RedisProjection> RedisSink<P> {
         &self.keys
     }
 
-    fn seen_key(&self, record: &Record) -> String {
+    pub(super) fn seen_key(&self, record: &Record) -> String {
         self.keys
             .key(&format!("seen:{}", record.event.envelope.event_id))
     }
@@ -120,6 +129,18 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
         records: &[Record],
         next_offset: i64,
     ) -> Result<Applied, SinkError> {
+        self.apply_parking(topic, claim, records, &[], next_offset)
+            .await
+    }
+
+    async fn apply_parking(
+        &self,
+        topic: &str,
+        claim: Claim,
+        records: &[Record],
+        dead: &[Parked],
+        next_offset: i64,
+    ) -> Result<Applied, SinkError> {
         let mut conn = self.redis.clone();
         let field = redis_field(topic, claim.partition);
         let stored: Option<i64> = redis::cmd("HGET")
@@ -129,8 +150,15 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
             .await?;
         let stored = stored.unwrap_or(0);
 
-        // Drop what was applied before: below the watermark, or an id already seen.
+        // Drop what was applied before: below the watermark, or an id already seen; park what
+        // waits for a parked user.
         let fresh: Vec<&Record> = records.iter().filter(|r| r.offset >= stored).collect();
+        let dead: Vec<Parked> = (dead.iter())
+            .filter(|d| d.offset >= stored)
+            .cloned()
+            .collect();
+        let (epoch, fresh, parked) =
+            redis_parking::split(&mut conn, &self.parking, &field, fresh, &dead).await?;
         let mut exists = redis::pipe();
         for record in &fresh {
             exists.exists(self.seen_key(record));
@@ -187,11 +215,14 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
             .key(self.keys.key("generations"))
             .key(self.keys.key("state"))
             .key(self.keys.key(FROZEN_SUFFIX))
+            .key(&self.parking.epochs)
+            .key(&self.parking.users)
             .arg(&field)
             .arg(claim.generation)
             .arg(stored)
             .arg(next_offset.max(stored))
             .arg(SEEN_TTL_SECS)
+            .arg(epoch)
             .arg(to_apply.len());
         for record in &to_apply {
             invocation.arg(self.seen_key(record));
@@ -211,6 +242,13 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
                 .arg(user)
                 .arg(serde_json::to_string(state).expect("state serialises"));
         }
+        invocation.arg(parked.len());
+        for p in &parked {
+            invocation
+                .arg(self.parking.list(p.user_id))
+                .arg(p.user_id)
+                .arg(serde_json::to_string(p).expect("a parked event serialises"));
+        }
         let verdict: String = invocation.invoke_async(&mut conn).await.map_err(|error| {
             if redis_script_rejects_data(&error) {
                 SinkError::Rejected(std::sync::Arc::new(error))
@@ -221,6 +259,7 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
         match verdict.as_str() {
             "OK" => Ok(Applied {
                 events: to_apply.len(),
+                parked: parked.len(),
             }),
             "FENCED" => Err(SinkError::Fenced),
             "FROZEN" => Err(SinkError::Transient(
@@ -231,9 +270,17 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
             ))),
         }
     }
+
+    async fn parked(&self) -> Result<Vec<Parked>, SinkError> {
+        redis_parking::list(&mut self.redis.clone(), &self.parking).await
+    }
+
+    async fn release(&self, topic: &str, user: i64, how: Release) -> Result<Released, SinkError> {
+        self.release_user(topic, user, how).await
+    }
 }
 
-fn encode(write: &RedisWrite) -> (&'static str, &str, String, String) {
+pub(super) fn encode(write: &RedisWrite) -> (&'static str, &str, String, String) {
     match write {
         RedisWrite::ZIncrBy { key, member, by } => ("Z", key, by.to_string(), member.clone()),
         RedisWrite::LPush { key, value } => ("L", key, value.clone(), String::new()),

@@ -6,6 +6,7 @@ use std::future::Future;
 
 use uuid::Uuid;
 
+use super::parking::{Parked, Release, Released};
 use super::rejections::{Rejection, sqlx_rejects_data};
 use super::{NO_POINT_IN_TIME, Record};
 
@@ -68,8 +69,10 @@ impl From<super::ApplyError> for SinkError {
 /// What a batch did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Applied {
-    /// Events whose effects were written (the rest were duplicates or already applied).
+    /// Events whose effects were written (the rest were duplicates, already applied or parked).
     pub events: usize,
+    /// Events parked: the batch's dead letters and the events of parked users (see `parking`).
+    pub parked: usize,
 }
 
 pub trait Sink: Send + Sync + 'static {
@@ -131,6 +134,37 @@ pub trait Sink: Send + Sync + 'static {
         records: &[Record],
         next_offset: i64,
     ) -> impl Future<Output = Result<Applied, SinkError>> + Send;
+
+    /// [`apply`](Self::apply), and parks `dead` (the batch's dead-lettered events, each the head
+    /// of its user's queue) and the events of parked users instead of applying them, in the
+    /// same transaction (see `parking`). Sinks without parking (test doubles) apply as `apply`.
+    fn apply_parking(
+        &self,
+        topic: &str,
+        claim: Claim,
+        records: &[Record],
+        dead: &[Parked],
+        next_offset: i64,
+    ) -> impl Future<Output = Result<Applied, SinkError>> + Send {
+        let _ = dead;
+        self.apply(topic, claim, records, next_offset)
+    }
+
+    /// Every event this version holds parked, by user, each user's in order.
+    fn parked(&self) -> impl Future<Output = Result<Vec<Parked>, SinkError>> + Send {
+        async { Ok(Vec::new()) }
+    }
+
+    /// Releases `user`'s parked events (see [`Release`] and `parking`).
+    fn release(
+        &self,
+        topic: &str,
+        user: i64,
+        how: Release,
+    ) -> impl Future<Output = Result<Released, SinkError>> + Send {
+        let _ = (topic, user, how);
+        async { Ok(Released::default()) }
+    }
 
     /// Periodic housekeeping off the hot path (e.g. forgetting old event ids).
     fn maintain(&self) -> impl Future<Output = Result<(), SinkError>> + Send {

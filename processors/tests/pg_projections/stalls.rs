@@ -78,6 +78,7 @@ impl Sink for FlakySink {
         applied.entry(claim.partition).or_default().extend(&fresh);
         Ok(Applied {
             events: fresh.len(),
+            ..Applied::default()
         })
     }
 }

@@ -1,14 +1,18 @@
 -- Applies one partition batch of a Redis projection atomically.
 -- KEYS[1] positions hash, KEYS[2] generations hash, KEYS[3] per-user state hash, KEYS[4] the
--- version's freeze lease (set while a rebuilt version takes over from this one).
--- ARGV: field, generation, expected offset, next offset, seen TTL secs,
---       n seen keys, seen keys..., n writes, writes as (op, key, a, b)..., n states, (user, json)...
+-- version's freeze lease (set while a rebuilt version takes over from this one), KEYS[5] the
+-- parking epochs hash (a field per partition), KEYS[6] the parked users hash.
+-- ARGV: field, generation, expected offset, next offset, seen TTL secs, expected parking epoch,
+--       n seen keys, seen keys..., n writes, writes as (op, key, a, b)..., n states,
+--       (user, json)..., n parked, (list key, user, json)...
 -- Every check runs before the first write: Redis does not roll back a script that fails midway.
 local field = ARGV[1]
 if redis.call('HGET', KEYS[2], field) ~= ARGV[2] then return 'FENCED' end
 if redis.call('EXISTS', KEYS[4]) == 1 then return 'FROZEN' end
 if (redis.call('HGET', KEYS[1], field) or '0') ~= ARGV[3] then return 'MOVED' end
-local i = 6
+-- A release (`surge dlq`) changed who is parked since the batch was split: split it again.
+if (redis.call('HGET', KEYS[5], field) or '0') ~= ARGV[6] then return 'MOVED' end
+local i = 7
 local n_seen = tonumber(ARGV[i])
 i = i + 1
 for j = 0, n_seen - 1 do
@@ -18,23 +22,15 @@ for j = 0, n_seen - 1 do
   redis.call('SET', ARGV[i + j], '1', 'EX', ARGV[5])
 end
 i = i + n_seen
-local n_writes = tonumber(ARGV[i])
+i = apply_writes(i)
+i = store_states(KEYS[3], i)
+local n_parked = tonumber(ARGV[i])
 i = i + 1
-for _ = 1, n_writes do
-  local op, key, a, b = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  i = i + 4
-  if op == 'Z' then redis.call('ZINCRBY', key, a, b)
-  elseif op == 'L' then redis.call('LPUSH', key, a)
-  elseif op == 'T' then redis.call('LTRIM', key, a, b)
-  elseif op == 'E' then redis.call('EXPIREAT', key, a)
-  elseif op == 'H' then redis.call('HSET', key, a, b)
-  end
+for _ = 1, n_parked do
+  redis.call('RPUSH', ARGV[i], ARGV[i + 2])
+  redis.call('HSET', KEYS[6], ARGV[i + 1], field)
+  i = i + 3
 end
-local n_states = tonumber(ARGV[i])
-i = i + 1
-for _ = 1, n_states do
-  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
-  i = i + 2
-end
+if n_parked > 0 then redis.call('HINCRBY', KEYS[5], field, 1) end
 redis.call('HSET', KEYS[1], field, ARGV[4])
 return 'OK'

@@ -1,0 +1,31 @@
+-- Releases the first parked event of one user of a Redis projection version (see
+-- `runtime/parking.rs`).
+-- KEYS[1] parked users hash, KEYS[2] the user's parked list, KEYS[3] parking epochs hash,
+-- KEYS[4] per-user state hash, KEYS[5] the version's freeze lease.
+-- ARGV: partition field, expected parking epoch, user, mode, seen key ('' for none), seen TTL
+--       secs, the head's JSON with its new reason (mode 'reason'), then for mode 'apply':
+--       n writes, writes as (op, key, a, b)..., n states, (user, json)...
+-- Modes: 'apply' writes the head's effects (unless its id was seen) and removes it; 'drop'
+-- removes it; 'reason' keeps it first with a new reason. When a batch or another release of
+-- the partition ran since the head was read ('MOVED') or the version is frozen ('FROZEN'),
+-- nothing is written.
+local field = ARGV[1]
+if (redis.call('HGET', KEYS[3], field) or '0') ~= ARGV[2] then return 'MOVED' end
+if redis.call('EXISTS', KEYS[5]) == 1 then return 'FROZEN' end
+local mode = ARGV[4]
+if mode == 'reason' then
+  redis.call('LSET', KEYS[2], 0, ARGV[7])
+  return 'OK'
+end
+if mode == 'apply' then
+  local seen = ARGV[5]
+  if seen == '' or redis.call('EXISTS', seen) == 0 then
+    if seen ~= '' then redis.call('SET', seen, '1', 'EX', ARGV[6]) end
+    local i = apply_writes(8)
+    store_states(KEYS[4], i)
+  end
+end
+redis.call('LPOP', KEYS[2])
+if redis.call('LLEN', KEYS[2]) == 0 then redis.call('HDEL', KEYS[1], ARGV[3]) end
+redis.call('HINCRBY', KEYS[3], field, 1)
+return 'OK'

@@ -1,0 +1,277 @@
+//! Redis side of per-user parking (guarantees in `parking`): per version, the hash
+//! `<base>:parked` (parked user -> their partition's field), a list `<base>:parked:<user>` of
+//! each user's parked events (JSON, in order) and the hash `<base>:parked_epochs`, a counter per
+//! partition that every change of who is parked bumps. The apply script parks and moves the
+//! watermark only if the epoch is the one its batch was split with; a release (`release.lua`)
+//! changes a user's queue only if no batch or release of the partition ran since it read it.
+
+use std::collections::HashSet;
+
+use redis::aio::ConnectionManager;
+use surge_projections::positions::redis_field;
+
+use super::parking::{self, Parked, Release, Released};
+use super::redis_sink::{FROZEN_SUFFIX, RedisSink, SEEN_TTL_SECS, encode};
+use super::rejections::redis_script_rejects_data;
+use super::sink::SinkError;
+use super::{KeySpace, Record, RedisProjection, RedisWrite};
+
+/// The parking keys of one version.
+pub(crate) struct ParkingKeys {
+    pub(crate) users: String,
+    pub(crate) epochs: String,
+    lists: String,
+}
+
+impl ParkingKeys {
+    pub(crate) fn new(keys: &KeySpace) -> Self {
+        ParkingKeys {
+            users: keys.key("parked"),
+            epochs: keys.key("parked_epochs"),
+            lists: keys.key("parked:"),
+        }
+    }
+
+    /// The list of `user`'s parked events.
+    pub(crate) fn list(&self, user: i64) -> String {
+        format!("{}{user}", self.lists)
+    }
+}
+
+/// The partition's parking epoch, the records to apply and the events to park (see
+/// `parking::split`), given the parked users Redis holds.
+pub(super) async fn split<'a>(
+    conn: &mut ConnectionManager,
+    keys: &ParkingKeys,
+    field: &str,
+    fresh: Vec<&'a Record>,
+    dead: &[Parked],
+) -> Result<(i64, Vec<&'a Record>, Vec<Parked>), SinkError> {
+    let users = parking::users(&fresh, dead);
+    let epoch: Option<i64> = redis::cmd("HGET")
+        .arg(&keys.epochs)
+        .arg(field)
+        .query_async(conn)
+        .await?;
+    let found: Vec<Option<String>> = if users.is_empty() {
+        Vec::new()
+    } else {
+        redis::cmd("HMGET")
+            .arg(&keys.users)
+            .arg(&users)
+            .query_async(conn)
+            .await?
+    };
+    let parked_users: HashSet<i64> = (users.iter().zip(found))
+        .filter(|(_, partition)| partition.is_some())
+        .map(|(user, _)| *user)
+        .collect();
+    let (apply, waiting) = parking::split(fresh, &parked_users, dead);
+    Ok((epoch.unwrap_or(0), apply, parking::to_park(dead, waiting)))
+}
+
+/// Every parked event of the version, each user's in order.
+pub(super) async fn list(
+    conn: &mut ConnectionManager,
+    keys: &ParkingKeys,
+) -> Result<Vec<Parked>, SinkError> {
+    let users: Vec<i64> = redis::cmd("HKEYS")
+        .arg(&keys.users)
+        .query_async(conn)
+        .await?;
+    let mut all = Vec::new();
+    for user in users {
+        let entries: Vec<String> = redis::cmd("LRANGE")
+            .arg(keys.list(user))
+            .arg(0)
+            .arg(-1)
+            .query_async(conn)
+            .await?;
+        for entry in entries {
+            all.push(read(&entry)?);
+        }
+    }
+    all.sort_by_key(|p| (p.user_id, p.partition, p.offset));
+    Ok(all)
+}
+
+fn read(entry: &str) -> Result<Parked, SinkError> {
+    serde_json::from_str(entry)
+        .map_err(|e| SinkError::Transient(format!("unreadable parked event: {e}")))
+}
+
+/// One step of a release, as `release.lua` takes it.
+enum Step {
+    Apply {
+        seen: String,
+        writes: Vec<RedisWrite>,
+        state: Option<String>,
+    },
+    Drop,
+    /// Keep the head first, with this reason.
+    Keep(Parked),
+}
+
+impl<P: RedisProjection> RedisSink<P> {
+    /// Releases `user`'s parked events, one script per event (see `parking`).
+    pub(super) async fn release_user(
+        &self,
+        topic: &str,
+        user: i64,
+        how: Release,
+    ) -> Result<Released, SinkError> {
+        let mut conn = self.redis.clone();
+        let list = self.parking.list(user);
+        let mut released = Released::default();
+        let mut skip = how == Release::Skip;
+        loop {
+            let partition: Option<i32> = redis::cmd("HGET")
+                .arg(&self.parking.users)
+                .arg(user)
+                .query_async(&mut conn)
+                .await?;
+            let Some(partition) = partition else { break };
+            let field = redis_field(topic, partition);
+            let (epoch, head, count): (Option<i64>, Option<String>, usize) = redis::pipe()
+                .hget(&self.parking.epochs, &field)
+                .lindex(&list, 0)
+                .llen(&list)
+                .query_async(&mut conn)
+                .await?;
+            let Some(head) = head else { break };
+            let head = read(&head)?;
+            let epoch = epoch.unwrap_or(0);
+            let step = if skip {
+                Step::Drop
+            } else {
+                self.step(&mut conn, &head).await?
+            };
+            let verdict = match self.run(&mut conn, &list, &field, epoch, user, &step).await {
+                Err(error) if redis_script_rejects_data(&error) => {
+                    // Refused by Redis itself: the head stays first, with the reason.
+                    let reason = format!("the store rejected the event: {error}");
+                    let keep = Step::Keep(with_reason(&head, reason));
+                    self.run(&mut conn, &list, &field, epoch, user, &keep)
+                        .await?;
+                    keep
+                }
+                Err(error) => return Err(error.into()),
+                Ok(verdict) if verdict == "OK" => step,
+                Ok(verdict) if verdict == "MOVED" => continue, // read again
+                Ok(other) => {
+                    return Err(SinkError::Transient(format!(
+                        "releasing a parked event of user {user} answered {other}"
+                    )));
+                }
+            };
+            match verdict {
+                Step::Apply { .. } => released.applied += 1,
+                Step::Drop => {
+                    released.skipped += 1;
+                    skip = false;
+                }
+                Step::Keep(again) => {
+                    released.still_parked = count;
+                    released.rejected = again.reason;
+                    break;
+                }
+            }
+        }
+        Ok(released)
+    }
+
+    /// What applying `head` takes: its writes from the user's stored state, or, when the
+    /// projection rejects it again, keeping it with the new reason.
+    async fn step(&self, conn: &mut ConnectionManager, head: &Parked) -> Result<Step, SinkError> {
+        let record = match head.record() {
+            Ok(record) => record,
+            Err(error) => {
+                let reason = format!("this build cannot read the parked event: {error}");
+                return Ok(Step::Keep(with_reason(head, reason)));
+            }
+        };
+        let stored: Option<String> = redis::cmd("HGET")
+            .arg(self.keys.key("state"))
+            .arg(head.user_id)
+            .query_async(conn)
+            .await?;
+        let before: P::State = match &stored {
+            Some(json) => serde_json::from_str(json).map_err(|e| {
+                SinkError::Transient(format!("unreadable state of user {}: {e}", head.user_id))
+            })?,
+            None => P::State::default(),
+        };
+        let mut state = before.clone();
+        match self.projection.writes(&mut state, &record, &self.keys) {
+            Ok(writes) => Ok(Step::Apply {
+                seen: self.seen_key(&record),
+                writes,
+                state: (state != before)
+                    .then(|| serde_json::to_string(&state).expect("state serialises")),
+            }),
+            Err(error) => {
+                let reason = parking::rejected_again(error.into())?;
+                Ok(Step::Keep(with_reason(head, reason)))
+            }
+        }
+    }
+
+    /// Runs `release.lua` for one step.
+    async fn run(
+        &self,
+        conn: &mut ConnectionManager,
+        list: &str,
+        field: &str,
+        epoch: i64,
+        user: i64,
+        step: &Step,
+    ) -> Result<String, redis::RedisError> {
+        let mut invocation = self.release_script.prepare_invoke();
+        invocation
+            .key(&self.parking.users)
+            .key(list)
+            .key(&self.parking.epochs)
+            .key(self.keys.key("state"))
+            .key(self.keys.key(FROZEN_SUFFIX))
+            .arg(field)
+            .arg(epoch)
+            .arg(user);
+        match step {
+            Step::Apply {
+                seen,
+                writes,
+                state,
+            } => {
+                invocation.arg("apply").arg(seen).arg(SEEN_TTL_SECS).arg("");
+                invocation.arg(writes.len());
+                for write in writes {
+                    let (op, key, a, b) = encode(write);
+                    invocation.arg(op).arg(key).arg(a).arg(b);
+                }
+                invocation.arg(usize::from(state.is_some()));
+                if let Some(state) = state {
+                    invocation.arg(user).arg(state);
+                }
+            }
+            Step::Drop => {
+                invocation.arg("drop").arg("").arg(SEEN_TTL_SECS).arg("");
+            }
+            Step::Keep(head) => {
+                let json = serde_json::to_string(head).expect("a parked event serialises");
+                invocation
+                    .arg("reason")
+                    .arg("")
+                    .arg(SEEN_TTL_SECS)
+                    .arg(json);
+            }
+        }
+        invocation.invoke_async(conn).await
+    }
+}
+
+fn with_reason(head: &Parked, reason: String) -> Parked {
+    Parked {
+        reason: Some(reason),
+        ..head.clone()
+    }
+}
