@@ -20,6 +20,7 @@ mod idempotency;
 mod limits;
 mod loadgen;
 mod operations;
+mod parking;
 mod poison;
 mod processing;
 mod projections;
