@@ -8,7 +8,6 @@
 use std::collections::HashSet;
 
 use redis::aio::ConnectionManager;
-use surge_projections::positions::redis_field;
 
 use super::parking::{self, Parked, Release, Released};
 use super::redis_sink::{FROZEN_SUFFIX, RedisSink, SEEN_TTL_SECS, encode};
@@ -116,7 +115,6 @@ impl<P: RedisProjection> RedisSink<P> {
     /// Releases `user`'s parked events, one script per event (see `parking`).
     pub(super) async fn release_user(
         &self,
-        topic: &str,
         user: i64,
         how: Release,
     ) -> Result<Released, SinkError> {
@@ -125,13 +123,13 @@ impl<P: RedisProjection> RedisSink<P> {
         let mut released = Released::default();
         let mut skip = how == Release::Skip;
         loop {
-            let partition: Option<i32> = redis::cmd("HGET")
+            // The user's partition field (`<topic>:<partition>`), written when they were parked.
+            let field: Option<String> = redis::cmd("HGET")
                 .arg(&self.parking.users)
                 .arg(user)
                 .query_async(&mut conn)
                 .await?;
-            let Some(partition) = partition else { break };
-            let field = redis_field(topic, partition);
+            let Some(field) = field else { break };
             let (epoch, head, count): (Option<i64>, Option<String>, usize) = redis::pipe()
                 .hget(&self.parking.epochs, &field)
                 .lindex(&list, 0)

@@ -275,8 +275,8 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
         redis_parking::list(&mut self.redis.clone(), &self.parking).await
     }
 
-    async fn release(&self, topic: &str, user: i64, how: Release) -> Result<Released, SinkError> {
-        self.release_user(topic, user, how).await
+    async fn release(&self, _topic: &str, user: i64, how: Release) -> Result<Released, SinkError> {
+        self.release_user(user, how).await
     }
 }
 
