@@ -1,5 +1,11 @@
 //! The runtime: consumer loop, positions in the projection's store, fencing, retries, dead
 //! letters, metrics. A projection plugs in through [`PgProjection`] or [`RedisProjection`].
+//!
+//! Errors are classified where they are born (`rejections`): a store refusing the data is
+//! poison, narrowed to the event and dead-lettered; outages are retried, and a partition that
+//! keeps failing is marked stalled and set aside (`stalls`). A dead-lettered event parks its
+//! user's later events for that version, durably and in order, until `surge dlq` retries or
+//! skips them exactly once (`parking`).
 
 mod applier;
 mod config;
