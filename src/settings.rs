@@ -215,6 +215,10 @@ pub(crate) struct QueryApi {
     /// Reads waiting on a consistency token at once; past it, 503 + Retry-After at once.
     #[arg(long, env = "SURGE_QUERY_MAX_WAITERS", default_value_t = 1024)]
     pub(crate) query_max_waiters: usize,
+    /// Of those, reads one user (or one anonymous token) may have waiting at once.
+    #[arg(long, env = "SURGE_QUERY_MAX_WAITERS_PER_USER", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) query_max_waiters_per_user: u32,
     /// How long the top of a leaderboard is served from memory; 0 = always from Redis.
     #[arg(long, env = "SURGE_LEADERBOARD_CACHE_MS", default_value_t = 1_000)]
     pub(crate) leaderboard_cache_ms: u64,

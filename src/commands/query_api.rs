@@ -49,6 +49,7 @@ pub(crate) async fn app(
         leaderboard_cache: Duration::from_millis(query.leaderboard_cache_ms),
         operator_token: query.operator_token.clone(),
         max_waiters: query.query_max_waiters,
+        max_waiters_per_caller: query.query_max_waiters_per_user as usize,
         ..QueryApiConfig::new(
             &common.events_topic,
             &common.redis_prefix,

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use super::QueryState;
 use super::sources::{Projection, Served};
+use super::waiters::{Caller, Full};
 use super::watcher::WaitError;
 
 pub(crate) const HEADER: &str = "x-consistency-token";
@@ -56,7 +57,8 @@ impl FromRequestParts<QueryState> for ReadAfter {
 impl QueryState {
     /// The snapshot to read from, once every projection in `behind` has applied `after` (at
     /// once without a token). All share one deadline: the bound is per request, not per
-    /// projection.
+    /// projection. `reader` is the proven user, if the read carries initData: waits are bounded
+    /// per caller as well as in total (see `waiters`).
     ///
     /// A position is confirmed per version: if a waited-on projection switches version during
     /// the wait, the wait goes on with the new version's watcher (a fenced old version would
@@ -65,6 +67,7 @@ impl QueryState {
     pub(crate) async fn read_after(
         &self,
         after: &ReadAfter,
+        reader: Option<i64>,
         behind: &[Projection],
     ) -> Result<Arc<Served>, ApiError> {
         let started = Instant::now();
@@ -73,17 +76,26 @@ impl QueryState {
         let Some(position) = &after.0 else {
             return Ok(served);
         };
-        // Bounded: past the bound a read is refused at once instead of holding a task.
-        let Ok(_waiting) = self.waiters.try_acquire() else {
-            self.metrics
-                .outcomes
-                .with_label_values(&[behind.first().map_or("none", |p| p.name()), "refused"])
-                .inc();
-            return Err(ApiError::unavailable(
-                "too_many_waiters",
-                "too many reads are waiting for their writes; retry shortly",
-                Duration::from_secs(1),
-            ));
+        // Bounded: past a bound a read is refused at once instead of holding a task.
+        let _waiting = match self.waiters.try_enter(Caller::of(reader, position)) {
+            Ok(waiting) => waiting,
+            Err(full) => {
+                self.metrics
+                    .outcomes
+                    .with_label_values(&[behind.first().map_or("none", |p| p.name()), "refused"])
+                    .inc();
+                let message = match full {
+                    Full::Instance => "too many reads are waiting for their writes; retry shortly",
+                    Full::Caller => {
+                        "you have too many reads waiting for your writes; retry shortly"
+                    }
+                };
+                return Err(ApiError::unavailable(
+                    "too_many_waiters",
+                    message,
+                    Duration::from_secs(1),
+                ));
+            }
         };
         let deadline = started + self.config.consistency_wait;
         let mut confirmed: Vec<(Projection, u32)> = Vec::with_capacity(behind.len());

@@ -14,6 +14,7 @@ mod handlers;
 mod health;
 mod sources;
 mod top_cache;
+mod waiters;
 mod watcher;
 
 #[cfg(test)]
@@ -67,6 +68,8 @@ pub struct QueryApiConfig {
     pub token_keys: TokenKeys,
     /// Reads waiting on a token at once in this instance; past it, 503 + Retry-After at once.
     pub max_waiters: usize,
+    /// Of those, reads one caller (a user, or an anonymous token's write) may have waiting.
+    pub max_waiters_per_caller: usize,
 }
 
 impl QueryApiConfig {
@@ -78,6 +81,7 @@ impl QueryApiConfig {
         QueryApiConfig {
             token_keys,
             max_waiters: 1024,
+            max_waiters_per_caller: 8,
             events_topic: events_topic.into(),
             redis_prefix: redis_prefix.into(),
             consistency_wait: Duration::from_secs(2),
@@ -105,8 +109,8 @@ pub struct Inner {
     top_cache: top_cache::TopCache,
     registry: Registry,
     metrics: consistency::WaitMetrics,
-    /// One permit per read waiting on a consistency token ([`QueryApiConfig::max_waiters`]).
-    waiters: tokio::sync::Semaphore,
+    /// Reads waiting on a consistency token, bounded in total and per caller.
+    waiters: waiters::Waiters,
 }
 
 impl std::ops::Deref for QueryState {
@@ -132,7 +136,7 @@ pub fn app(
     let sources = sources::Sources::spawn(&config, &pool, &redis, &registry);
     let state = QueryState(Arc::new(Inner {
         top_cache: top_cache::TopCache::new(config.leaderboard_cache),
-        waiters: tokio::sync::Semaphore::new(config.max_waiters),
+        waiters: waiters::Waiters::new(config.max_waiters, config.max_waiters_per_caller),
         config,
         validator,
         pool,

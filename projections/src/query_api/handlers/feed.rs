@@ -35,7 +35,9 @@ pub(crate) async fn feed(
         FEED_CAP,
     )?;
     let before = query.get("cursor").map(|c| decode_cursor(c)).transpose()?;
-    let served = state.read_after(&after, &[Projection::Feed]).await?;
+    let served = state
+        .read_after(&after, Some(user_id), &[Projection::Feed])
+        .await?;
     let mut redis = state.redis.clone();
     let page = read_store(
         &state,

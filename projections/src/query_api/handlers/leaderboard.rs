@@ -44,11 +44,17 @@ pub(crate) async fn leaderboard(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     let period = Period::containing(kind, now_ms).expect("the present is inside the calendar");
-    let served = state.read_after(&after, &[Projection::Leaderboard]).await?;
+    let served = state
+        .read_after(
+            &after,
+            reader.as_ref().map(|r| r.0),
+            &[Projection::Leaderboard],
+        )
+        .await?;
     let board = &served.leaderboard;
     let top = state
         .top_cache
-        .top(&state, board, period, limit, after.0.is_some())
+        .top(&state, board, period, limit, after.0.as_ref())
         .await?;
     let Some(Reader(user_id)) = reader else {
         let body = top.anonymous_body.clone();

@@ -27,7 +27,11 @@ pub(crate) async fn me(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let served = state
-        .read_after(&after, &[Projection::Profiles, Projection::Wallets])
+        .read_after(
+            &after,
+            Some(user_id),
+            &[Projection::Profiles, Projection::Wallets],
+        )
         .await?;
     let (profile, wallet) = tokio::try_join!(
         read_store(

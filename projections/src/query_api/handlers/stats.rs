@@ -30,7 +30,9 @@ pub(crate) async fn activity(
 ) -> Result<Response, ApiError> {
     let minutes = window(&query, "minutes", 60, 1_440)?;
     let days = window(&query, "days", 30, 90)?;
-    let served = state.read_after(&after, &[Projection::Activity]).await?;
+    let served = state
+        .read_after(&after, None, &[Projection::Activity])
+        .await?;
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);

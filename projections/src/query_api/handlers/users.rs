@@ -17,7 +17,7 @@ use crate::query_api::sources::Projection;
 
 pub(crate) async fn user(
     State(state): State<QueryState>,
-    _reader: Reader,
+    Reader(reader): Reader,
     Path(id): Path<String>,
     after: ReadAfter,
     headers: HeaderMap,
@@ -25,7 +25,9 @@ pub(crate) async fn user(
     let user_id: i64 = id.parse().ok().filter(|id| *id > 0).ok_or_else(|| {
         ApiError::bad_request("invalid_user_id", "a user id is a positive whole number")
     })?;
-    let served = state.read_after(&after, &[Projection::Profiles]).await?;
+    let served = state
+        .read_after(&after, Some(reader), &[Projection::Profiles])
+        .await?;
     let profile = read_store(
         &state,
         "profiles",
