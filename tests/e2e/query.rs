@@ -47,7 +47,13 @@ pub async fn stack(processors: bool, query_env: Vec<(&'static str, String)>) -> 
         &writer.id,
         Options {
             role: Some("query-api"),
-            env: query_env,
+            env: [
+                // A busy machine can take longer than production's 2 s for the processors'
+                // first assignment; a read still answers as soon as its write is applied.
+                vec![("SURGE_CONSISTENCY_WAIT_MS", "10000".into())],
+                query_env,
+            ]
+            .concat(),
             ..Options::default()
         },
     )
@@ -331,6 +337,47 @@ async fn reads_waiting_past_the_bound_get_503_at_once() {
     }
 }
 
+/// One caller cannot take every waiting place: past `SURGE_QUERY_MAX_WAITERS_PER_USER` its
+/// reads are refused at once, and the places it could not take are left to other users.
+#[tokio::test]
+async fn one_user_past_its_waiter_bound_is_refused_while_others_wait() {
+    use futures::StreamExt;
+    let stack = stack(
+        false,
+        vec![
+            ("SURGE_CONSISTENCY_WAIT_MS", "3000".into()),
+            ("SURGE_QUERY_MAX_WAITERS", "3".into()),
+            ("SURGE_QUERY_MAX_WAITERS_PER_USER", "2".into()),
+        ],
+    )
+    .await;
+    // No processor runs, so no write is applied and every read with a token waits.
+    let mine = write(&stack, "POST", "/v1/taps", 12, json!({ "count": 1 })).await;
+    let theirs = write(&stack, "POST", "/v1/taps", 13, json!({ "count": 1 })).await;
+    let read = |user, token: String| {
+        let stack = &stack;
+        async move {
+            let started = Instant::now();
+            let response = get(stack, "/v1/me", Some(user), Some(&token)).await;
+            let status = response.status().as_u16();
+            let code = body(response).await["error"]["code"].clone();
+            (status, code, started.elapsed())
+        }
+    };
+    let mut flood: futures::stream::FuturesUnordered<_> =
+        (0..6).map(|_| read(12, mine.clone())).collect();
+    // Four answers come back at once: user 12 holds its two places and is refused the rest.
+    for _ in 0..4 {
+        let (status, code, took) = flood.next().await.unwrap();
+        assert_eq!((status, code.as_str()), (503, Some("too_many_waiters")));
+        assert!(took < Duration::from_secs(3), "refused at once: {took:?}");
+    }
+    // The instance's third place is still free for user 13, whose read waits its whole bound.
+    let (held, other) = tokio::join!(flood.collect::<Vec<_>>(), read(13, theirs));
+    assert!(held.iter().all(|answer| answer.0 == 504), "{held:?}");
+    assert_eq!(other.0, 504, "user 13 got a place: {other:?}");
+}
+
 #[tokio::test]
 async fn an_unchanged_view_revalidates_with_304_and_a_change_gives_a_new_etag() {
     let stack = stack(true, vec![]).await;
@@ -575,4 +622,18 @@ async fn the_leaderboard_top_is_served_from_memory_until_a_read_asks_for_a_write
     // ...while a read carrying the write's token reads Redis.
     let fresh = ok(get(&stack, "/v1/leaderboard/all", None, Some(&token)).await).await;
     assert_eq!(fresh["entries"][0]["score"], 15);
+
+    // That read refreshed the entry; another user's write is applied after it...
+    let other = write(&stack, "POST", "/v1/taps", 42, json!({ "count": 50 })).await;
+    let me = ok(get(&stack, "/v1/me", Some(42), Some(&other)).await).await;
+    assert_eq!(me["wallet"]["balance"], 50);
+    // ...so replaying the old token, which the entry covers, is served from memory...
+    let replayed = ok(get(&stack, "/v1/leaderboard/all", None, Some(&token)).await).await;
+    assert_eq!(
+        replayed["entries"], fresh["entries"],
+        "a covered token hits the cache"
+    );
+    // ...and only the token the entry does not cover reads Redis.
+    let newer = ok(get(&stack, "/v1/leaderboard/all", None, Some(&other)).await).await;
+    assert_eq!(newer["entries"][0]["score"], 50);
 }

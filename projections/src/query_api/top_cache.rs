@@ -2,8 +2,11 @@
 //! in-process cache serves it with one Redis read per period and limit per TTL, and concurrent
 //! misses wait on that one read instead of each running it. Clients may already keep the
 //! anonymous answer 5 s (Cache-Control), so a TTL of a second adds no staleness they could not
-//! see anyway; a read with a consistency token bypasses it. Entries are keyed by leaderboard
-//! version too, so after a switch the old version's top is never served as the new one's.
+//! see anyway. Each entry remembers the positions it reflects, so a read with a consistency
+//! token is served from it when its write is among them, and reads Redis (refreshing the entry)
+//! only when it is not: replaying an old token cannot bypass the cache. Entries are keyed by
+//! leaderboard version too, so after a switch the old version's top is never served as the new
+//! one's.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,29 +14,40 @@ use std::time::Duration;
 use moka::future::Cache;
 use serde_json::json;
 use surge_http::ApiError;
+use surge_schemas::Position;
 
 use super::QueryState;
 use super::caching::etag_of;
 use super::consistency::{read_store, store_unavailable};
 use super::sources::Version;
+use super::watcher::applied;
 use crate::leaderboard::{Entry, Period, top};
+use crate::positions::Positions;
 
 /// A top slice with its anonymous answer rendered once, since most readers get exactly that.
 pub(crate) struct Top {
     pub entries: Vec<Entry>,
     pub anonymous_body: String,
     pub anonymous_etag: String,
+    /// Positions the leaderboard had applied before this top was read: every event they
+    /// include is in it.
+    reflects: Arc<Positions>,
 }
 
 impl Top {
-    fn new(period: Period, entries: Vec<Entry>) -> Self {
+    fn new(period: Period, entries: Vec<Entry>, reflects: Arc<Positions>) -> Self {
         let anonymous_body = json!({ "period": period.suffix(), "entries": entries }).to_string();
         let anonymous_etag = etag_of(anonymous_body.as_bytes());
         Top {
             entries,
             anonymous_body,
             anonymous_etag,
+            reflects,
         }
+    }
+
+    fn covers(&self, position: &Position) -> bool {
+        applied(&self.reflects, position.partition, position.offset)
     }
 }
 
@@ -59,30 +73,43 @@ impl TopCache {
         TopCache { cache }
     }
 
-    /// The best `limit` of `period` in `board` (one leaderboard version); straight from Redis
-    /// when `fresh` or uncached.
+    /// The best `limit` of `period` in `board` (one leaderboard version), from memory unless
+    /// `after` names a write the cached entry does not include (or nothing is cached).
     pub(crate) async fn top(
         &self,
         state: &QueryState,
         board: &Version<String>,
         period: Period,
         limit: usize,
-        fresh: bool,
+        after: Option<&Position>,
     ) -> Result<Arc<Top>, ApiError> {
         let read = async {
+            // Taken before the read, so the read holds at least what they name.
+            let reflects = board.watcher.confirmed();
             let mut redis = state.redis.clone();
             let keys = &board.store;
             read_store(state, "leaderboard", top(&mut redis, keys, period, limit))
                 .await
-                .map(|entries| Arc::new(Top::new(period, entries)))
+                .map(|entries| Arc::new(Top::new(period, entries, reflects)))
         };
-        match &self.cache {
-            Some(cache) if !fresh => cache
-                .try_get_with(key(board.number, period, limit), read)
+        let Some(cache) = &self.cache else {
+            return read.await;
+        };
+        let key = key(board.number, period, limit);
+        let Some(position) = after else {
+            return cache
+                .try_get_with(key, read)
                 .await
-                .map_err(|_| store_unavailable()),
-            _ => read.await,
+                .map_err(|_| store_unavailable());
+        };
+        if let Some(cached) = cache.get(&key).await
+            && cached.covers(position)
+        {
+            return Ok(cached);
         }
+        let fresh = read.await?;
+        cache.insert(key, fresh.clone()).await;
+        Ok(fresh)
     }
 }
 
@@ -105,5 +132,19 @@ mod tests {
         assert_eq!(key(1, period, 100), key(1, period, 100));
         assert_ne!(key(1, period, 100), key(2, period, 100));
         assert_ne!(key(1, period, 100), key(1, period, 10));
+    }
+
+    #[test]
+    fn a_top_covers_only_the_writes_its_positions_include() {
+        let period = Period::containing(PeriodKind::Daily, 1_700_000_000_000).unwrap();
+        let top = Top::new(period, vec![], Arc::new([(3, 10)].into()));
+        let at = |partition, offset| Position {
+            topic: "events".into(),
+            partition,
+            offset,
+        };
+        assert!(top.covers(&at(3, 9)));
+        assert!(!top.covers(&at(3, 10)), "10 is the next offset to apply");
+        assert!(!top.covers(&at(4, 0)), "nothing known of partition 4");
     }
 }

@@ -29,10 +29,13 @@ struct Snapshot {
 
 impl Snapshot {
     fn applied(&self, partition: i32, offset: i64) -> bool {
-        self.positions
-            .get(&partition)
-            .is_some_and(|next| *next > offset)
+        applied(&self.positions, partition, offset)
     }
+}
+
+/// Whether `positions` (next offset to apply, by partition) include `offset` on `partition`.
+pub(crate) fn applied(positions: &Positions, partition: i32, offset: i64) -> bool {
+    positions.get(&partition).is_some_and(|next| *next > offset)
 }
 
 /// Waiting requests; the refresher sleeps while there are none.
@@ -109,6 +112,12 @@ impl PositionWatcher {
             }
         });
         PositionWatcher { snapshot, demand }
+    }
+
+    /// Positions the projection is known to have applied: a lower bound, refreshed only while
+    /// reads wait, and never moving back within one version.
+    pub fn confirmed(&self) -> Arc<Positions> {
+        self.snapshot.borrow().positions.clone()
     }
 
     /// Returns once the projection has applied `offset` on `partition`, or fails at `deadline`
