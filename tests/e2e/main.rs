@@ -25,6 +25,7 @@ mod poison;
 mod processing;
 mod projections;
 mod query;
+mod quiet_logs;
 mod registry;
 mod replay;
 mod resume;

@@ -163,7 +163,7 @@ async fn accept(
         .await;
         // The lock also expires on its own; releasing early only lets a retry in sooner.
         if let Err(error) = state.idempotency.release(user_id, key).await {
-            tracing::warn!(%error, "Could not release an idempotency lock; it will expire.");
+            surge_http::sampled_warn!(%error, "Could not release an idempotency lock; it will expire.");
         }
         result.map(|body| accepted(body, false))
     }
@@ -198,7 +198,7 @@ async fn spend_energy(
         return Ok(None);
     }
     let spend = state.energy.spend(user_id, taps).await.map_err(|error| {
-        tracing::warn!(%error, "Energy store unavailable.");
+        surge_http::sampled_warn!(%error, "Energy store unavailable.");
         ApiError::unavailable(
             "energy_store_unavailable",
             "taps cannot be counted right now",
@@ -234,7 +234,7 @@ async fn refund(state: &AppState, user_id: i64, events: &[surge_schemas::Event])
         .refund(user_id, energy::total_cost(events))
         .await
     {
-        tracing::warn!(%error, "Could not refund the energy of a failed write.");
+        surge_http::sampled_warn!(%error, "Could not refund the energy of a failed write.");
     }
 }
 
@@ -279,11 +279,11 @@ async fn append(
                 retry,
             ),
             AppendError::Broker(error) => {
-                tracing::warn!(%error, "Broker did not acknowledge a write.");
+                surge_http::sampled_warn!(%error, "Broker did not acknowledge a write.");
                 ApiError::unavailable("broker_unavailable", "the event log is unavailable", retry)
             }
             AppendError::Encode(error) if error.is_transient() => {
-                tracing::warn!(%error, "Schema registry unavailable.");
+                surge_http::sampled_warn!(%error, "Schema registry unavailable.");
                 ApiError::unavailable(
                     "schema_registry_unavailable",
                     "the schema registry is unavailable",
@@ -366,7 +366,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 fn redis_down(error: redis::RedisError) -> ApiError {
-    tracing::warn!(%error, "Idempotency store unavailable.");
+    surge_http::sampled_warn!(%error, "Idempotency store unavailable.");
     ApiError::unavailable(
         "idempotency_store_unavailable",
         "cannot honour Idempotency-Key right now",

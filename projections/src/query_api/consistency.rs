@@ -219,11 +219,11 @@ pub(crate) async fn read_store<T, E: std::fmt::Display>(
     match tokio::time::timeout(state.config.store_timeout, read).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => {
-            tracing::warn!(store, %error, "A store read failed.");
+            surge_http::sampled_warn!(key = store, %error, "A {store} store read failed.");
             Err(store_unavailable())
         }
         Err(_) => {
-            tracing::warn!(store, "A store read timed out.");
+            surge_http::sampled_warn!(key = store, "A {store} store read timed out.");
             Err(store_unavailable())
         }
     }

@@ -1,5 +1,7 @@
 //! One error type for every HTTP failure: a stable machine-readable code, a message safe to show,
-//! and the status. Internal causes are logged once here and never sent to clients.
+//! and the status. Internal causes are logged once here and never sent to clients. A refusal
+//! is counted by its code in the route metrics (its response carries [`ErrorCode`]); only 5xx
+//! refusals are logged, sampled (see `quiet`), so a flood of them cannot flood the log.
 
 use std::time::Duration;
 
@@ -7,6 +9,10 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+
+/// The code of an error response, left in its extensions for the route metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -62,10 +68,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {
-            tracing::warn!(code = self.code, status = %self.status, "{}", self.message);
+            crate::sampled_warn!(key = self.code, code = self.code, status = %self.status, "{}", self.message);
         }
         let body = json!({ "error": { "code": self.code, "message": self.message } });
         let mut response = (self.status, Json(body)).into_response();
+        response.extensions_mut().insert(ErrorCode(self.code));
         if let Some(after) = self.retry_after {
             // Whole seconds, rounded up: "Retry-After: 0" would invite an immediate retry storm.
             let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
