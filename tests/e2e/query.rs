@@ -637,3 +637,15 @@ async fn the_leaderboard_top_is_served_from_memory_until_a_read_asks_for_a_write
     let newer = ok(get(&stack, "/v1/leaderboard/all", None, Some(&other)).await).await;
     assert_eq!(newer["entries"][0]["score"], 50);
 }
+
+#[tokio::test]
+async fn a_path_parameter_that_is_not_utf8_gets_the_json_error_shape() {
+    let stack = stack(false, vec![]).await;
+    for path in ["/v1/users/%FF", "/v1/leaderboard/%FF%FE"] {
+        let response = get(&stack, path, Some(3), None).await;
+        assert_eq!(response.status(), 400, "{path}");
+        let error = body(response).await["error"].clone();
+        assert_eq!(error["code"], "invalid_path", "{path}: {error}");
+        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+}

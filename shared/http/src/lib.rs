@@ -3,12 +3,14 @@
 
 mod auth;
 mod error;
+mod extract;
 pub mod quiet;
 mod readiness;
 mod route_metrics;
 
 pub use auth::authenticate;
 pub use error::{ApiError, ErrorCode, method_not_allowed, no_route};
+pub use extract::Path;
 pub use readiness::{live, postgres_up, readiness, redis_up};
 pub use route_metrics::{RouteMetrics, record_route_metrics};
 

@@ -5,11 +5,12 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::json;
 use surge_http::ApiError;
+use surge_http::Path;
 
 use super::limit;
 use crate::leaderboard::{MAX_LIMIT, Period, PeriodKind, rank_of};

@@ -1,11 +1,12 @@
 //! `GET /v1/users/{id}`: another user's public card. Only what the leaderboard already shows to
 //! everyone (name, photo, streak): never language, referrer, sessions or last activity.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 use surge_http::ApiError;
+use surge_http::Path;
 
 use super::time;
 use crate::profiles::Profile;
