@@ -160,6 +160,9 @@ fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
 pub(crate) struct WriteApi {
     #[arg(long, env = "SURGE_WRITE_ADDR", default_value = "127.0.0.1:8080")]
     pub(crate) write_addr: SocketAddr,
+    /// Where the write API's `/metrics` is served: an address of its own, not for clients.
+    #[arg(long, env = "SURGE_WRITE_ADMIN_ADDR", default_value = "127.0.0.1:9080")]
+    pub(crate) write_admin_addr: SocketAddr,
     /// Past this, an unacknowledged write fails with 503 (librdkafka message.timeout.ms).
     #[arg(long, env = "SURGE_PRODUCE_TIMEOUT_MS", default_value_t = 5_000)]
     pub(crate) produce_timeout_ms: u64,
@@ -200,6 +203,9 @@ impl WriteApi {
 pub(crate) struct QueryApi {
     #[arg(long, env = "SURGE_QUERY_ADDR", default_value = "127.0.0.1:8081")]
     pub(crate) query_addr: SocketAddr,
+    /// Where the query API's `/metrics` is served: an address of its own, not for clients.
+    #[arg(long, env = "SURGE_QUERY_ADMIN_ADDR", default_value = "127.0.0.1:9081")]
+    pub(crate) query_admin_addr: SocketAddr,
     /// Longest a read with X-Consistency-Token waits for its projection; past it, 504.
     #[arg(long, env = "SURGE_CONSISTENCY_WAIT_MS", default_value_t = 2_000)]
     pub(crate) consistency_wait_ms: u64,

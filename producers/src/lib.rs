@@ -16,7 +16,7 @@ pub mod metrics;
 pub mod trace;
 
 pub use config::WriteApiConfig;
-pub use http::{AppState, app};
+pub use http::{AppState, admin, app};
 
 #[cfg(test)]
 mod fuzz_tests;

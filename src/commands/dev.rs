@@ -50,6 +50,8 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let process_listener = bind(args.process.process_addr, "processor health").await?;
     let write_listener = bind(args.write.write_addr, "write API").await?;
     let query_listener = bind(args.query.query_addr, "query API").await?;
+    let write_admin_listener = bind(args.write.write_admin_addr, "write API admin").await?;
+    let query_admin_listener = bind(args.query.query_admin_addr, "query API admin").await?;
     tracing::info!(
         write = %args.write.write_addr,
         query = %args.query.query_addr,
@@ -58,17 +60,24 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     );
     let log = state.log.clone();
     let limits = args.common.connection_limits();
-    let (write, query, process) = tokio::join!(
+    let write_admin = surge_producers::admin(state.clone());
+    let (write, query, process, write_admin, query_admin) = tokio::join!(
         serve(
             write_listener,
             surge_producers::app(state),
             "write API",
             limits
         ),
-        serve(query_listener, query, "query API", limits),
+        serve(query_listener, query.public, "query API", limits),
         serve(process_listener, process_app, "processor health", limits),
+        serve(write_admin_listener, write_admin, "write API admin", limits),
+        serve(query_admin_listener, query.admin, "query API admin", limits),
     );
     log.flush(Duration::from_secs(10));
     processors.stop().await;
-    write.and(query).and(process)
+    write
+        .and(query)
+        .and(process)
+        .and(write_admin)
+        .and(query_admin)
 }

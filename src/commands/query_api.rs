@@ -2,8 +2,7 @@
 
 use std::time::Duration;
 
-use axum::Router;
-use surge_projections::query_api::{self, QueryApiConfig};
+use surge_projections::query_api::{self, QueryApiConfig, Routers};
 
 use crate::infra;
 use crate::serve::{bind, serve};
@@ -20,16 +19,22 @@ pub(crate) struct Args {
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
-    let app = app(&args.common, &args.telegram, &args.query).await?;
+    let routers = app(&args.common, &args.telegram, &args.query).await?;
     let listener = bind(args.query.query_addr, "query API").await?;
-    serve(listener, app, "query API", args.common.connection_limits()).await
+    let admin_listener = bind(args.query.query_admin_addr, "query API admin").await?;
+    let limits = args.common.connection_limits();
+    let (served, admin_served) = tokio::join!(
+        serve(listener, routers.public, "query API", limits),
+        serve(admin_listener, routers.admin, "query API admin", limits),
+    );
+    served.and(admin_served)
 }
 
 pub(crate) async fn app(
     common: &Common,
     telegram: &Telegram,
     query: &QueryApi,
-) -> anyhow::Result<Router> {
+) -> anyhow::Result<Routers> {
     let store_timeout = Duration::from_millis(query.store_timeout_ms);
     // A pool that cannot hand out a connection within the store timeout answers 503 instead
     // of queueing requests behind a slow or absent database.

@@ -32,11 +32,16 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     )
     .await?;
     let listener = bind(args.write.write_addr, "write API").await?;
+    let admin_listener = bind(args.write.write_admin_addr, "write API admin").await?;
     let log = state.log.clone();
     let limits = args.common.connection_limits();
-    let served = serve(listener, surge_producers::app(state), "write API", limits).await;
+    let admin = surge_producers::admin(state.clone());
+    let (served, admin_served) = tokio::join!(
+        serve(listener, surge_producers::app(state), "write API", limits),
+        serve(admin_listener, admin, "write API admin", limits),
+    );
     log.flush(Duration::from_secs(10));
-    served
+    served.and(admin_served)
 }
 
 /// Everything the write API needs, connected and checked.

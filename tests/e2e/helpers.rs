@@ -1,5 +1,6 @@
 //! `spawn_app()` and the probes tests use to look at what the app did.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -28,6 +29,9 @@ pub fn real_brokers() -> String {
 
 pub struct TestApp {
     pub url: String,
+    /// Where `/metrics` is served: the admin address of the APIs, the health address of
+    /// `surge process`.
+    pub admin_url: String,
     pub id: String,
     pub topic: String,
     pub brokers: String,
@@ -86,6 +90,11 @@ pub fn start(id: &str, options: Options) -> Result<TestApp, String> {
         "query-api" => "query API",
         _ => "write API",
     };
+    // The APIs serve `/metrics` on an admin address of their own; the processor on its one.
+    let admin_role = match role {
+        "process" => None,
+        _ => Some(format!("{listening_role} admin")),
+    };
     let mut command = Command::new(env!("CARGO_BIN_EXE_surge"));
     command
         .arg(role)
@@ -100,6 +109,8 @@ pub fn start(id: &str, options: Options) -> Result<TestApp, String> {
         .env("SURGE_WRITE_ADDR", "127.0.0.1:0")
         .env("SURGE_PROCESS_ADDR", "127.0.0.1:0")
         .env("SURGE_QUERY_ADDR", "127.0.0.1:0")
+        .env("SURGE_WRITE_ADMIN_ADDR", "127.0.0.1:0")
+        .env("SURGE_QUERY_ADMIN_ADDR", "127.0.0.1:0")
         .env("SURGE_BOT_TOKEN", BOT_TOKEN)
         .env("SURGE_LOG", "info")
         .stdout(Stdio::null())
@@ -114,36 +125,52 @@ pub fn start(id: &str, options: Options) -> Result<TestApp, String> {
     let sink = logs.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(addr) = listening_addr(&line, listening_role) {
-                let _ = tx.send(addr);
+            if let Some(listening) = listening_addr(&line) {
+                let _ = tx.send(listening);
             }
             sink.lock().unwrap().push(line);
         }
     });
-    match rx.recv_timeout(DEADLINE) {
-        Ok(addr) => Ok(TestApp {
-            url: format!("http://{addr}"),
-            id: id.to_owned(),
-            topic,
-            brokers,
-            http: reqwest::Client::builder().no_proxy().build().unwrap(),
-            process,
-            logs,
-        }),
-        Err(_) => {
-            let _ = process.kill();
-            let _ = process.wait();
-            Err(logs.lock().unwrap().join("\n"))
+    let wanted: Vec<&str> = std::iter::once(listening_role)
+        .chain(admin_role.as_deref())
+        .collect();
+    let mut found: HashMap<String, String> = HashMap::new();
+    let deadline = Instant::now() + DEADLINE;
+    while !wanted.iter().all(|role| found.contains_key(*role)) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok((role, addr)) => {
+                found.insert(role, addr);
+            }
+            Err(_) => {
+                let _ = process.kill();
+                let _ = process.wait();
+                return Err(logs.lock().unwrap().join("\n"));
+            }
         }
     }
+    let url = format!("http://{}", found[listening_role]);
+    let admin_url =
+        admin_role.map_or_else(|| url.clone(), |role| format!("http://{}", found[&role]));
+    Ok(TestApp {
+        url,
+        admin_url,
+        id: id.to_owned(),
+        topic,
+        brokers,
+        http: reqwest::Client::builder().no_proxy().build().unwrap(),
+        process,
+        logs,
+    })
 }
 
-fn listening_addr(line: &str, role: &str) -> Option<String> {
+/// The role and address of a "Listening." log line.
+fn listening_addr(line: &str) -> Option<(String, String)> {
     let json: Value = serde_json::from_str(line).ok()?;
     let fields = json.get("fields")?;
     (fields.get("message")?.as_str()? == "Listening.").then_some(())?;
-    (fields.get("role")?.as_str()? == role).then_some(())?;
-    Some(fields.get("addr")?.as_str()?.to_owned())
+    let role = fields.get("role")?.as_str()?.to_owned();
+    Some((role, fields.get("addr")?.as_str()?.to_owned()))
 }
 
 pub fn init_data(user_id: i64) -> String {
@@ -312,7 +339,8 @@ impl TestApp {
 
     /// The Prometheus text of this process's `/metrics`.
     pub async fn metrics(&self) -> String {
-        self.request("GET", "/metrics")
+        self.http
+            .get(format!("{}/metrics", self.admin_url))
             .send()
             .await
             .expect("/metrics answers")

@@ -36,9 +36,15 @@ async fn health_metrics_and_logs() {
         r#"write_api_events_produced_total{event_type="TapsSubmitted"} 1"#,
         "write_api_request_duration_seconds_bucket",
         "write_api_producer_queue_depth",
+        r#"write_api_refusals_total{code="invalid_field",route="/v1/taps"} 1"#,
     ] {
         assert!(metrics.contains(line), "missing {line} in\n{metrics}");
     }
+    // Metrics are on the admin address only: the public port does not serve them.
+    assert_ne!(app.admin_url, app.url);
+    let public = app.request("GET", "/metrics").send().await.unwrap();
+    assert_eq!(public.status(), 404);
+    assert_eq!(body(public).await["error"]["code"], "not_found");
 
     let logs = app.logs();
     assert!(

@@ -37,6 +37,17 @@ async fn a_flood_of_refused_reads_is_counted_in_metrics_and_logged_once() {
     let refused = statuses.iter().filter(|s| **s == 503).count();
     assert!(refused >= 150, "most reads are refused: {statuses:?}");
 
+    // Served on the query API's admin address, never its public one.
+    assert!(
+        stack
+            .query
+            .request("GET", "/metrics")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == 404
+    );
     let metrics = stack.query.metrics().await;
     let counted =
         format!(r#"query_api_refusals_total{{code="too_many_waiters",route="/v1/me"}} {refused}"#);

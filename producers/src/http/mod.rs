@@ -112,13 +112,21 @@ pub fn app(state: AppState) -> Router {
         .merge(writes)
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
-        .route("/metrics", get(health::metrics))
         .fallback(surge_http::no_route)
         .method_not_allowed_fallback(surge_http::method_not_allowed)
         .layer(middleware::from_fn_with_state(
             state.metrics.routes.clone(),
             record_route_metrics,
         ))
+        .with_state(state)
+}
+
+/// The admin router, for an address of its own that is not exposed to clients: `/metrics`.
+pub fn admin(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(health::metrics))
+        .fallback(surge_http::no_route)
+        .method_not_allowed_fallback(surge_http::method_not_allowed)
         .with_state(state)
 }
 

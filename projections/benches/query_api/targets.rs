@@ -52,7 +52,7 @@ impl QueryApi {
                         surge_schemas::TokenKeys::new(None, BOT_TOKEN),
                     )
                 };
-                Ok(query_api::app(config, validator, pool, redis))
+                Ok(query_api::app(config, validator, pool, redis).public)
             })
         })?;
         Ok(QueryApi { addr })

@@ -1,4 +1,5 @@
-//! `/health/ready` names the store that is down; `/metrics` serves the query API's registry.
+//! `/health/ready` names the store that is down; `/metrics` (on the admin router) serves the
+//! query API's registry.
 
 use axum::extract::State;
 use axum::http::header;

@@ -120,14 +120,21 @@ impl std::ops::Deref for QueryState {
     }
 }
 
-/// Builds the router. Spawns the task following the active projection versions and the position
+/// The query API's two routers: `public` for clients, `admin` (`/metrics`) for an address of
+/// its own that is not exposed to them.
+pub struct Routers {
+    pub public: Router,
+    pub admin: Router,
+}
+
+/// Builds the routers. Spawns the task following the active projection versions and the position
 /// watchers, so it must run inside a Tokio runtime; they end when the router is dropped.
 pub fn app(
     config: QueryApiConfig,
     validator: Validator,
     pool: PgPool,
     redis: ConnectionManager,
-) -> Router {
+) -> Routers {
     let registry = Registry::new();
     let routes = Arc::new(
         RouteMetrics::register(&registry, "query_api").expect("route metrics register once"),
@@ -168,14 +175,19 @@ pub fn app(
         .route("/v1/users/{id}", get(handlers::users::user))
         .route("/v1/stats/activity", get(handlers::stats::activity))
         .layer(shed);
-    Router::new()
+    let admin = Router::new()
+        .route("/metrics", get(health::metrics))
+        .fallback(surge_http::no_route)
+        .method_not_allowed_fallback(surge_http::method_not_allowed)
+        .with_state(state.clone());
+    let public = Router::new()
         .merge(reads)
         .route("/health/live", get(surge_http::live))
         .route("/health/ready", get(health::ready))
-        .route("/metrics", get(health::metrics))
         .fallback(surge_http::no_route)
         .method_not_allowed_fallback(surge_http::method_not_allowed)
         .layer(compress)
         .layer(middleware::from_fn_with_state(routes, record_route_metrics))
-        .with_state(state)
+        .with_state(state);
+    Routers { public, admin }
 }

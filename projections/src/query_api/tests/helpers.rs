@@ -71,7 +71,8 @@ impl Stores {
         Stores { id, pool, redis }
     }
 
-    /// The query API on these stores, with `tune` applied to its configuration.
+    /// The query API on these stores, with `tune` applied to its configuration; its admin
+    /// routes under `/admin` (`/admin/metrics`).
     pub(super) fn app(&self, tune: impl FnOnce(&mut QueryApiConfig)) -> Router {
         let mut config = QueryApiConfig::new(TOPIC, &self.id, token_keys());
         config.version_poll = Duration::from_millis(100);
@@ -80,7 +81,8 @@ impl Stores {
             &SecretString::from(BOT_TOKEN.to_owned()),
             Duration::from_secs(86_400),
         );
-        app(config, validator, self.pool.clone(), self.redis.clone())
+        let routers = app(config, validator, self.pool.clone(), self.redis.clone());
+        routers.public.nest_service("/admin", routers.admin)
     }
 
     pub(super) async fn execute(&self, sql: &str) {

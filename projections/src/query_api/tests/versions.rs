@@ -101,7 +101,7 @@ async fn get_me_follows_a_switch_of_the_active_profiles_version() {
         "the switch showed after {:?} ({reads} reads)",
         switched.elapsed()
     );
-    let (_, metrics) = get(&app, "/metrics", None, None).await;
+    let (_, metrics) = get(&app, "/admin/metrics", None, None).await;
     let metrics = metrics.as_str().unwrap_or_default();
     assert!(
         metrics.contains("query_api_projection_version{projection=\"profiles\"} 2")
