@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{Options, spawn_app_with};
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::helpers::{Options, init_data, spawn_app_with};
 
 const SLOW: usize = 1_000;
 
@@ -83,4 +86,94 @@ async fn latencies(app: &crate::helpers::TestApp, n: usize) -> Vec<Duration> {
 fn p99(mut times: Vec<Duration>) -> Duration {
     times.sort();
     times[(times.len() * 99 / 100).min(times.len() - 1)]
+}
+
+/// A client that sends a write's headers first and its body a moment later (a phone on a slow
+/// network) and is refused (401 bad initData, 429 rate limit) keeps its keep-alive connection:
+/// the next request on it is answered.
+#[tokio::test]
+async fn an_early_refusal_with_a_late_body_keeps_the_connection_alive() {
+    let app = spawn_app_with(Options {
+        env: vec![
+            ("SURGE_USER_RATE_PER_SEC", "1".into()),
+            ("SURGE_USER_BURST", "1".into()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    // User 9 spends the burst, so their next write is rate-limited.
+    let first = app
+        .write("POST", "/v1/taps", 9, json!({ "count": 1 }))
+        .await;
+    assert_eq!(first.status(), 202);
+    let addr = app.url.trim_start_matches("http://").to_owned();
+    for (authorization, refused) in [
+        ("tma user=forged&hash=00".to_owned(), "401"),
+        (format!("tma {}", init_data(9)), "429"),
+    ] {
+        let stream = TcpStream::connect(&addr).await.expect("connect");
+        let (read, mut write) = stream.into_split();
+        let mut read = BufReader::new(read);
+        let body = br#"{"count":1}"#;
+        let head = format!(
+            "POST /v1/taps HTTP/1.1\r\nHost: surge\r\nAuthorization: {authorization}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        write.write_all(head.as_bytes()).await.unwrap();
+        // The body is late: this pause is the scenario, not a wait for a condition.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        write.write_all(body).await.unwrap();
+        let (status, _) = response(&mut read).await.expect("the refusal");
+        assert!(status.contains(refused), "{status}");
+
+        let sent = write
+            .write_all(b"GET /health/live HTTP/1.1\r\nHost: surge\r\n\r\n")
+            .await;
+        // A closed connection shows as a failed send or no answer.
+        let next = match sent {
+            Ok(()) => response(&mut read).await,
+            Err(_) => None,
+        };
+        assert!(
+            next.as_ref()
+                .is_some_and(|(status, _)| status.contains("200")),
+            "after a {refused} the connection still serves: {next:?}"
+        );
+    }
+}
+
+/// One HTTP/1.1 response (status line, body by Content-Length); `None` if the connection closed.
+async fn response(
+    read: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+) -> Option<(String, String)> {
+    let deadline = Duration::from_secs(10);
+    let mut status = String::new();
+    let n = tokio::time::timeout(deadline, read.read_line(&mut status))
+        .await
+        .expect("an answer in time")
+        .ok()?;
+    if n == 0 {
+        return None;
+    }
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        read.read_line(&mut line).await.ok()?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0; length];
+    read.read_exact(&mut body).await.ok()?;
+    Some((
+        status.trim_end().to_owned(),
+        String::from_utf8_lossy(&body).into(),
+    ))
 }

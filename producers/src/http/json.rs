@@ -2,6 +2,7 @@
 //! code (axum's own `Json` answers in plain text), and which refuses deep nesting before parsing.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
@@ -21,17 +22,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(';').next())
             .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    format!("request body exceeds {} bytes", state.config.max_body_bytes),
-                )
-            } else {
-                ApiError::bad_request("unreadable_body", rejection.body_text())
-            }
-        })?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| unreadable(&rejection, state))?;
         // An empty body means "no options" on endpoints whose body is optional; its declared
         // type says nothing (`curl -d ''` labels it a form), so only non-empty bodies must be JSON.
         let bytes = match (bytes.is_empty(), has_json_type) {
@@ -62,6 +55,19 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             _ => ApiError::bad_request("invalid_json", e.to_string()),
         })?;
         Ok(ApiJson(value))
+    }
+}
+
+/// The answer to a body that could not be read: too large (413) or broken off (400).
+pub(crate) fn unreadable(rejection: &BytesRejection, state: &AppState) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("request body exceeds {} bytes", state.config.max_body_bytes),
+        )
+    } else {
+        ApiError::bad_request("unreadable_body", rejection.body_text())
     }
 }
 

@@ -2,6 +2,7 @@
 //! socket, and the shared state every handler sees.
 
 pub mod auth;
+mod body_first;
 pub mod error;
 mod handlers;
 mod health;
@@ -102,6 +103,10 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/checkins", post(handlers::checkins))
         .route("/v1/profile", patch(handlers::profile))
         .route("/v1/batch", post(handlers::batch))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            body_first::read_body_first,
+        ))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(shed)
         .layer(middleware::from_fn_with_state(
