@@ -27,16 +27,25 @@ async fn a_slowloris_is_closed_by_the_server_and_others_are_served_meanwhile() {
     let before = latencies(&app, 50).await;
 
     // Half the crowd sends part of a request's headers and stops; the other half sends nothing.
+    // Each connection is watched from the moment it opens, so how long the server kept it open
+    // is measured per connection, however long opening the crowd takes on a busy machine.
     let mut slow = Vec::with_capacity(SLOW);
     for n in 0..SLOW {
         let mut stream = TcpStream::connect(&addr).await.expect("connect");
+        let opened = Instant::now();
         if n % 2 == 0 {
             stream
                 .write_all(b"GET /health/live HTTP/1.1\r\nHost: surge\r\nX-Slow: ")
                 .await
                 .unwrap();
         }
-        slow.push(stream);
+        slow.push(tokio::spawn(async move {
+            let mut byte = [0u8; 1];
+            // EOF, a reset, or a 408 before closing: all mean the server ended it.
+            tokio::time::timeout(Duration::from_secs(30), stream.read(&mut byte))
+                .await
+                .map(|_| opened.elapsed())
+        }));
     }
     let during = latencies(&app, 50).await;
     println!(
@@ -45,24 +54,18 @@ async fn a_slowloris_is_closed_by_the_server_and_others_are_served_meanwhile() {
         p99(during)
     );
 
-    // Every slow connection is closed by the server (EOF or reset) once its time is up.
-    let started = Instant::now();
-    for (n, mut stream) in slow.into_iter().enumerate() {
-        let mut byte = [0u8; 1];
-        let left = Duration::from_secs(30).saturating_sub(started.elapsed());
-        match tokio::time::timeout(left, stream.read(&mut byte)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => {}
-            Ok(Ok(_)) => {} // a 408 before closing is fine too
-            Err(_) => panic!(
-                "slow connection {n} still open {:?} after the attack began",
-                started.elapsed()
-            ),
-        }
+    // Every slow connection is closed by the server once its time is up, and not before: the
+    // time seen here is never shorter than the time the server kept it open.
+    for (n, watch) in slow.into_iter().enumerate() {
+        let open_for = watch
+            .await
+            .unwrap()
+            .unwrap_or_else(|_| panic!("slow connection {n} still open 30 s after it began"));
+        assert!(
+            open_for >= Duration::from_secs(1),
+            "slow connection {n} was closed after {open_for:?}, before its header timeout"
+        );
     }
-    assert!(
-        started.elapsed() >= Duration::from_secs(1),
-        "the server waited for the headers before closing"
-    );
 }
 
 /// Times of `n` sequential health checks, each on a fresh client (a new connection).
