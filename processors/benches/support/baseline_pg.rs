@@ -15,7 +15,6 @@ use surge_processors::projectors::profiles;
 use surge_processors::runtime::Record;
 use surge_projections::profiles::{MIGRATIONS as PROFILE_DDL, Profile};
 use surge_projections::wallets::MIGRATIONS as WALLET_DDL;
-use surge_schemas::Payload;
 
 use super::Baseline;
 
@@ -80,7 +79,7 @@ pub(crate) async fn profiles(
 /// Wallets: one `wallets_v1_ledger` row per coin-earning event, numbered and with its running
 /// balance as the projection stores it, into a table made by the ledger's own DDL (primary key
 /// on the event id, unique user and sequence, checks). Amounts come from the shared coin rules
-/// ([`economy::coins`]), as in the projection's fold. The balances and streaks the projection
+/// ([`economy::earning`]), as in the projection's fold. The balances and streaks the projection
 /// also upserts are not in the baseline.
 pub(crate) async fn wallets(
     pool: &PgPool,
@@ -102,14 +101,10 @@ pub(crate) async fn wallets(
             let mut rows = 0;
             for record in chunk {
                 let event = &record.event;
-                let kind = match event.payload {
-                    Payload::TapsSubmitted(_) => "taps",
-                    Payload::DailyCheckedIn(_) => "checkin",
-                    Payload::ReferralCredited(_) => "referral",
-                    Payload::SessionStarted(_) | Payload::ProfileUpdated(_) => continue,
-                };
+                let earning = economy::earning(&event.payload).map_err(anyhow::Error::msg)?;
+                let Some(kind) = earning.kind() else { continue };
                 let user_id = event.envelope.user_id;
-                let amount = economy::coins(event, streaks.entry(user_id).or_default());
+                let amount = earning.coins(streaks.entry(user_id).or_default());
                 if amount == 0 {
                     continue;
                 }
@@ -121,7 +116,7 @@ pub(crate) async fn wallets(
                 data.uuid(event.envelope.event_id);
                 data.i64(user_id);
                 data.i64(*seq);
-                data.text(Some(kind));
+                data.text(Some(kind.as_str()));
                 data.i64(amount);
                 data.i64(*balance);
                 data.timestamptz_ms(event.envelope.occurred_at);

@@ -1,8 +1,12 @@
 //! The game's coin rules, shared by every projection that counts coins (wallets, leaderboard),
-//! so "score = coins earned" holds across stores. Pure: no I/O.
+//! so "score = coins earned" holds across stores. Which events earn, and how, is decided in one
+//! place, [`earning`]. Pure: no I/O.
 
 use serde::{Deserialize, Serialize};
+use surge_projections::wallets::Kind;
 use surge_schemas::{Event, Payload};
+
+use crate::runtime::ApplyError;
 
 pub const COINS_PER_TAP: i64 = 1;
 /// A check-in earns this times the streak length, capped at [`STREAK_CAP`] days.
@@ -48,18 +52,83 @@ pub fn checkin_bonus(streak: i32) -> i64 {
     CHECKIN_BONUS * i64::from(streak.clamp(1, STREAK_CAP))
 }
 
-/// Coins `event` earns its user (`event.envelope.user_id`), updating the streak for check-ins.
-/// Events must be applied once each, in partition order; the runtime guarantees both.
-pub fn coins(event: &Event, streak: &mut Streak) -> i64 {
-    match &event.payload {
-        Payload::TapsSubmitted(t) => COINS_PER_TAP * i64::from(t.count),
-        Payload::DailyCheckedIn(c) => match streak.check_in(c.day) {
-            CheckIn::Counted(length) => checkin_bonus(length),
-            CheckIn::SameDay | CheckIn::Late => 0,
-        },
-        Payload::ReferralCredited(_) => REFERRAL_BONUS,
-        Payload::SessionStarted(_) | Payload::ProfileUpdated(_) => 0,
+/// How an event earns coins. [`earning`] decides it for every event type in one exhaustive
+/// match, so a new event type does not compile until this rule says what it earns; wallets,
+/// leaderboard and the benchmarks all ask it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Earning {
+    /// Never earns (sessions, profile updates).
+    Nothing,
+    /// [`COINS_PER_TAP`] per tap.
+    Taps { count: i32 },
+    /// The streak bonus when it is the first check-in of its day ([`checkin_bonus`]).
+    CheckIn { day: i32 },
+    /// [`REFERRAL_BONUS`], to the event's user (the referrer).
+    Referral,
+}
+
+/// What `payload` earns its user (`envelope.user_id`); `Err` with a reason for a payload no
+/// rule can price (a negative tap count), which the projections dead-letter.
+pub fn earning(payload: &Payload) -> Result<Earning, String> {
+    Ok(match payload {
+        Payload::TapsSubmitted(t) if t.count < 0 => {
+            return Err(format!("TapsSubmitted with a negative count ({})", t.count));
+        }
+        Payload::TapsSubmitted(t) => Earning::Taps { count: t.count },
+        Payload::DailyCheckedIn(c) => Earning::CheckIn { day: c.day },
+        Payload::ReferralCredited(_) => Earning::Referral,
+        Payload::SessionStarted(_) | Payload::ProfileUpdated(_) => Earning::Nothing,
+    })
+}
+
+impl Earning {
+    /// Whether the event can earn at all: whose balances and streaks a batch must load.
+    pub fn may_earn(self) -> bool {
+        self != Earning::Nothing
     }
+
+    /// Whether the event reads and moves its user's check-in streak.
+    pub fn moves_streak(self) -> bool {
+        matches!(self, Earning::CheckIn { .. })
+    }
+
+    /// Why the coins were earned, as the wallets ledger records it.
+    pub fn kind(self) -> Option<Kind> {
+        match self {
+            Earning::Nothing => None,
+            Earning::Taps { .. } => Some(Kind::Taps),
+            Earning::CheckIn { .. } => Some(Kind::Checkin),
+            Earning::Referral => Some(Kind::Referral),
+        }
+    }
+
+    /// The coins earned, moving `streak` for check-ins. Events must be applied once each, in
+    /// partition order; the runtime guarantees both.
+    pub fn coins(self, streak: &mut Streak) -> i64 {
+        match self {
+            Earning::Nothing => 0,
+            Earning::Taps { count } => COINS_PER_TAP * i64::from(count),
+            Earning::CheckIn { day } => match streak.check_in(day) {
+                CheckIn::Counted(length) => checkin_bonus(length),
+                CheckIn::SameDay | CheckIn::Late => 0,
+            },
+            Earning::Referral => REFERRAL_BONUS,
+        }
+    }
+}
+
+/// Coins `event` earns its user, updating the streak for check-ins; a payload no rule can
+/// price is poison, refused before anything changes.
+pub fn coins(event: &Event, streak: &mut Streak) -> Result<i64, ApplyError> {
+    Ok(priced(event)?.coins(streak))
+}
+
+/// [`earning`] of `event`, its refusal as the poison error of that event.
+pub fn priced(event: &Event) -> Result<Earning, ApplyError> {
+    earning(&event.payload).map_err(|reason| ApplyError::Poison {
+        event_id: event.envelope.event_id,
+        reason,
+    })
 }
 
 #[cfg(test)]

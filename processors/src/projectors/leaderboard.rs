@@ -8,13 +8,14 @@
 //! [`surge_projections::leaderboard`], shared with the query API's readers.
 //!
 //! What each event does:
-//! - every event earning coins ([`economy::coins`]: taps, counted check-ins, referral credits to
-//!   the referrer) adds them to `all`, `daily:<day>` and `weekly:<week>` of its `occurred_at`,
+//! - every event earning coins ([`economy::earning`]: taps, counted check-ins, referral credits
+//!   to the referrer) adds them to `all`, `daily:<day>` and `weekly:<week>` of its `occurred_at`,
 //!   and sets the two period sets' expiry;
 //! - SessionStarted sets the user's name to their Telegram username, else first name, unless
 //!   they chose a display name; ProfileUpdated with a `display_name` sets and keeps that one;
 //! - anything else (0 coins, no new name) writes nothing, though a check-in still moves the
-//!   streak in the state.
+//!   streak in the state;
+//! - an event the coin rules cannot price (a negative tap count) is poison, as in wallets.
 
 use serde::{Deserialize, Serialize};
 use surge_projections::leaderboard::{NAMES_SUFFIX, Period, PeriodKind};
@@ -54,6 +55,7 @@ impl RedisProjection for Leaderboard {
         let member = event.envelope.user_id.to_string();
         // Checked before the state changes, so a rejected event leaves no trace.
         let periods = periods_of(event)?;
+        let earning = economy::priced(event)?;
         let mut writes = Vec::new();
 
         if let Some(name) = new_name(state, &event.payload) {
@@ -64,7 +66,7 @@ impl RedisProjection for Leaderboard {
             });
         }
 
-        let coins = economy::coins(event, &mut state.streak);
+        let coins = earning.coins(&mut state.streak);
         if coins != 0 {
             for period in periods {
                 let key = keys.key(&period.suffix());

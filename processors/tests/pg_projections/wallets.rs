@@ -317,3 +317,22 @@ async fn the_write_moves_balances_only_by_the_ledger_rows_it_inserts() {
         18
     );
 }
+
+/// Which kinds of coins exist is the coin rules' decision alone: a ledger made while the store
+/// still listed them in a CHECK loses that CHECK when it is migrated, so a kind added to the
+/// rules later is stored rather than refused.
+#[tokio::test]
+async fn migrating_an_old_ledger_drops_the_check_that_listed_the_kinds() {
+    let db = TestDb::new().await;
+    db.migrate::<Wallets>().await;
+    let old_check = "ALTER TABLE wallets_v1_ledger ADD CONSTRAINT wallets_v1_ledger_kind_check \
+                     CHECK (kind IN ('taps', 'checkin', 'referral'))";
+    sqlx::query(old_check).execute(&db.pool).await.unwrap();
+    let insert = "INSERT INTO wallets_v1_ledger VALUES \
+                  (gen_random_uuid(), 1, 1, 'quest', 10, 10, now(), 0, 0)";
+    let refused = sqlx::query(insert).execute(&db.pool).await.unwrap_err();
+    assert!(refused.to_string().contains("kind_check"), "{refused}");
+
+    db.migrate::<Wallets>().await;
+    sqlx::query(insert).execute(&db.pool).await.unwrap();
+}

@@ -12,10 +12,11 @@ use std::collections::HashMap;
 use serde::Serialize;
 use uuid::Uuid;
 
-/// `CREATE TABLE IF NOT EXISTS` statements, one per string, with `{t}` for the table prefix.
+/// Idempotent DDL statements, one per string, with `{t}` for the table prefix.
 pub const MIGRATIONS: &[&str] = &[
     include_str!("sql/balances.sql"),
     include_str!("sql/ledger.sql"),
+    include_str!("sql/ledger_kinds.sql"),
     include_str!("sql/streaks.sql"),
 ];
 

@@ -61,7 +61,13 @@ impl PgProjection for Referrals {
 
     /// Only a user's sessions can lead to a credit; every other event is ignored.
     fn idempotent(event: &Event) -> bool {
-        !matches!(event.payload, Payload::SessionStarted(_))
+        match event.payload {
+            Payload::SessionStarted(_) => false,
+            Payload::TapsSubmitted(_)
+            | Payload::DailyCheckedIn(_)
+            | Payload::ProfileUpdated(_)
+            | Payload::ReferralCredited(_) => true,
+        }
     }
 
     /// A rebuild decides (and records first sessions) as the serving version does, but emits

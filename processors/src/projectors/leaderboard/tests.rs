@@ -295,6 +295,19 @@ fn events_outside_the_calendar_are_poison_and_leave_the_state_alone() {
 }
 
 #[test]
+fn a_negative_tap_count_is_poison_as_in_wallets_and_leaves_the_state_alone() {
+    let mut state = LeaderboardState::default();
+    fold(&mut state, &session(1, None, "Ada"));
+    let before = state.clone();
+    let error = Leaderboard.writes(&mut state, &taps(2, NEW_YEAR_2027, -5), &keys());
+    assert!(
+        matches!(&error, Err(ApplyError::Poison { reason, .. }) if reason.contains("negative count (-5)")),
+        "{error:?}"
+    );
+    assert_eq!(state, before);
+}
+
+#[test]
 fn stored_state_reads_back_and_tolerates_missing_fields() {
     let mut state = LeaderboardState::default();
     fold(&mut state, &session(1, None, "Ada"));

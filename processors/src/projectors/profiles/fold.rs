@@ -23,7 +23,14 @@ use crate::runtime::Record;
 
 /// Whether `event` changes its user's profile.
 pub fn touches(event: &Event) -> bool {
-    !matches!(event.payload, Payload::ReferralCredited(_))
+    match event.payload {
+        Payload::SessionStarted(_)
+        | Payload::TapsSubmitted(_)
+        | Payload::DailyCheckedIn(_)
+        | Payload::ProfileUpdated(_) => true,
+        // Derived, credited to the referrer without them acting (see the module header).
+        Payload::ReferralCredited(_) => false,
+    }
 }
 
 /// Folds `event` into its user's profile (`None`: no row yet), creating it when needed.

@@ -50,10 +50,12 @@ impl PgProjection for Profiles {
     /// the profile's business: repeating either changes nothing. (Sessions count, and a repeated
     /// old profile update or check-in could undo a later one, so those are deduplicated.)
     fn idempotent(event: &Event) -> bool {
-        matches!(
-            event.payload,
-            Payload::TapsSubmitted(_) | Payload::ReferralCredited(_)
-        )
+        match event.payload {
+            Payload::TapsSubmitted(_) | Payload::ReferralCredited(_) => true,
+            Payload::SessionStarted(_)
+            | Payload::DailyCheckedIn(_)
+            | Payload::ProfileUpdated(_) => false,
+        }
     }
 
     async fn apply(

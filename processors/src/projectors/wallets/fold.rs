@@ -1,21 +1,15 @@
-//! What each event earns. Pure: no I/O.
-//!
-//! - TapsSubmitted: `count` coins ([`economy::coins`]); a negative count is poison.
-//! - DailyCheckedIn: the streak bonus when the check-in counts; nothing on the same day again
-//!   or for a day before the last counted one (the streak stays as it was).
-//! - ReferralCredited: the referral bonus, to the event's user (the referrer).
-//! - SessionStarted, ProfileUpdated: nothing.
+//! What each event earns, as [`economy::earning`] decides for every event type (a negative tap
+//! count is poison; a check-in earns only when it counts). Pure: no I/O.
 //!
 //! Events that earn nothing write no ledger row. [`plan`] decides the amounts and streaks;
 //! [`number`] then places each row in its user's ledger (`seq`, running `balance_after`).
 
 use std::collections::{HashMap, HashSet};
 
-use surge_projections::wallets::{Balance, Kind, LedgerEntry, NewEntry, StreakRow};
-use surge_schemas::Payload;
+use surge_projections::wallets::{Balance, LedgerEntry, NewEntry, StreakRow};
 use uuid::Uuid;
 
-use crate::projectors::economy::{self, Streak};
+use crate::projectors::economy::{self, Earning, Streak};
 use crate::runtime::{ApplyError, Record};
 
 /// What a batch writes: ledger rows in partition order, and the streaks it changed.
@@ -29,7 +23,7 @@ pub struct Plan {
 pub fn checkin_users(records: &[Record]) -> Vec<i64> {
     let mut users: Vec<i64> = records
         .iter()
-        .filter(|r| matches!(r.event.payload, Payload::DailyCheckedIn(_)))
+        .filter(|r| economy::earning(&r.event.payload).is_ok_and(Earning::moves_streak))
         .map(|r| r.event.envelope.user_id)
         .collect();
     users.sort_unstable();
@@ -42,14 +36,7 @@ pub fn checkin_users(records: &[Record]) -> Vec<i64> {
 pub fn earning_users(records: &[Record]) -> Vec<i64> {
     let mut users: Vec<i64> = records
         .iter()
-        .filter(|r| {
-            matches!(
-                r.event.payload,
-                Payload::TapsSubmitted(_)
-                    | Payload::DailyCheckedIn(_)
-                    | Payload::ReferralCredited(_)
-            )
-        })
+        .filter(|r| economy::earning(&r.event.payload).is_ok_and(Earning::may_earn))
         .map(|r| r.event.envelope.user_id)
         .collect();
     users.sort_unstable();
@@ -61,19 +48,11 @@ pub fn earning_users(records: &[Record]) -> Vec<i64> {
 /// earns nothing.
 pub fn entry(record: &Record, streak: &mut Streak) -> Result<Option<NewEntry>, ApplyError> {
     let event = &record.event;
-    let kind = match &event.payload {
-        Payload::TapsSubmitted(t) if t.count < 0 => {
-            return Err(ApplyError::Poison {
-                event_id: event.envelope.event_id,
-                reason: format!("TapsSubmitted with a negative count ({})", t.count),
-            });
-        }
-        Payload::TapsSubmitted(_) => Kind::Taps,
-        Payload::DailyCheckedIn(_) => Kind::Checkin,
-        Payload::ReferralCredited(_) => Kind::Referral,
-        Payload::SessionStarted(_) | Payload::ProfileUpdated(_) => return Ok(None),
+    let earning = economy::priced(event)?;
+    let Some(kind) = earning.kind() else {
+        return Ok(None);
     };
-    let amount = economy::coins(event, streak);
+    let amount = earning.coins(streak);
     Ok((amount != 0).then_some(NewEntry {
         event_id: event.envelope.event_id,
         user_id: event.envelope.user_id,
@@ -98,8 +77,8 @@ pub fn plan(records: &[Record], mut stored: HashMap<i64, StreakRow>) -> Result<P
         if !seen.insert(record.event.envelope.event_id) {
             continue;
         }
-        let streak = match &record.event.payload {
-            Payload::DailyCheckedIn(_) => {
+        let streak = match economy::earning(&record.event.payload) {
+            Ok(earning) if earning.moves_streak() => {
                 let user_id = record.event.envelope.user_id;
                 let (_, now) = streaks.entry(user_id).or_insert_with(|| {
                     order.push(user_id);
