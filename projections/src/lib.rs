@@ -2,6 +2,7 @@
 //! them (never the topics, never the write side).
 
 pub mod activity;
+pub mod catalog;
 pub mod feed;
 pub mod leaderboard;
 pub mod positions;
@@ -11,3 +12,5 @@ pub mod table_prefix;
 pub mod timescaledb;
 pub mod versions;
 pub mod wallets;
+
+pub use catalog::{ProjectionId, StoreKind};

@@ -10,6 +10,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::PgPool;
+use surge_projections::ProjectionId;
 use surge_projections::activity::{self, ActivityBatch, ActivityStore, MS_PER_DAY};
 use surge_projections::versions::table_prefix;
 
@@ -45,7 +46,7 @@ impl Activity {
 }
 
 impl PgProjection for Activity {
-    const NAME: &'static str = "activity";
+    const ID: ProjectionId = ProjectionId::Activity;
     const REVISION: u32 = 1;
 
     fn migrations() -> &'static [&'static str] {

@@ -10,6 +10,7 @@
 //! ReferralCredited, the referrer's, as the event is keyed by them), and the list is trimmed to
 //! [`FEED_CAP`] items.
 
+use surge_projections::ProjectionId;
 use surge_projections::feed::{self, Activity, FEED_CAP, FeedItem};
 use surge_schemas::{Event, Payload};
 
@@ -20,7 +21,7 @@ use crate::runtime::{ApplyError, KeySpace, Record, RedisProjection, RedisWrite};
 pub struct Feed;
 
 impl RedisProjection for Feed {
-    const NAME: &'static str = "feed";
+    const ID: ProjectionId = ProjectionId::Feed;
     const REVISION: u32 = 1;
     type State = ();
 

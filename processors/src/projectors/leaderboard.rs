@@ -18,6 +18,7 @@
 //! - an event the coin rules cannot price (a negative tap count) is poison, as in wallets.
 
 use serde::{Deserialize, Serialize};
+use surge_projections::ProjectionId;
 use surge_projections::leaderboard::{NAMES_SUFFIX, Period, PeriodKind};
 use surge_schemas::{Event, Payload};
 
@@ -41,7 +42,7 @@ pub struct LeaderboardState {
 }
 
 impl RedisProjection for Leaderboard {
-    const NAME: &'static str = "leaderboard";
+    const ID: ProjectionId = ProjectionId::Leaderboard;
     const REVISION: u32 = 1;
     type State = LeaderboardState;
 

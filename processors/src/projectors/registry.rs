@@ -1,5 +1,7 @@
-//! The projections this build runs, by name. Adding a projection: implement `PgProjection` or
-//! `RedisProjection` in this folder, add its entry to [`CATALOG`] and one arm to [`with_sink`].
+//! The code of each projection in the catalog ([`ProjectionId`]): its entry (revision, DDL) and
+//! how its sink is built. Adding a projection: add it to the catalog in `surge-projections`,
+//! implement `PgProjection` or `RedisProjection` in this folder, and the compiler asks for its
+//! arm in [`code_of`] and in [`with_sink`].
 
 use std::future::Future;
 use std::sync::Arc;
@@ -8,6 +10,8 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use surge_producers::kafka::ProducerSettings;
+use surge_projections::ProjectionId;
+pub use surge_projections::StoreKind;
 use surge_projections::positions::PositionSource;
 use surge_projections::versions::{VersionRegistry, VersionsError, keys_base};
 use surge_schemas::Codec;
@@ -24,25 +28,10 @@ use crate::runtime::{
     RedisSink, Sink, SinkError, migrate_pg, spawn,
 };
 
-/// Where a projection keeps its state (and its positions and versions).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreKind {
-    Postgres,
-    Redis,
-}
-
-impl StoreKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StoreKind::Postgres => "postgres",
-            StoreKind::Redis => "redis",
-        }
-    }
-}
-
 /// A projection this build runs, at the revision of its code this build has.
 #[derive(Debug, Clone, Copy)]
 pub struct Entry {
+    pub id: ProjectionId,
     pub name: &'static str,
     pub revision: u32,
     pub store: StoreKind,
@@ -50,15 +39,29 @@ pub struct Entry {
     pub ddl: Option<Ddl>,
 }
 
-/// Every projection `surge process` runs, with its revision and store.
-pub const CATALOG: &[Entry] = &[
-    pg_entry::<Profiles>(),
-    pg_entry::<Wallets>(),
-    redis_entry::<Leaderboard>(),
-    redis_entry::<Feed>(),
-    pg_entry::<Referrals>(),
-    pg_entry::<Activity>(),
-];
+/// Every projection of the catalog with the code this build has for it, in the catalog's
+/// order: what `surge process` runs.
+pub const CATALOG: &[Entry] = &{
+    let mut entries = [code_of(ProjectionId::ALL[0]); ProjectionId::ALL.len()];
+    let mut i = 1;
+    while i < entries.len() {
+        entries[i] = code_of(ProjectionId::ALL[i]);
+        i += 1;
+    }
+    entries
+};
+
+/// The code of each projection.
+const fn code_of(id: ProjectionId) -> Entry {
+    match id {
+        ProjectionId::Profiles => pg_entry::<Profiles>(),
+        ProjectionId::Wallets => pg_entry::<Wallets>(),
+        ProjectionId::Leaderboard => redis_entry::<Leaderboard>(),
+        ProjectionId::Feed => redis_entry::<Feed>(),
+        ProjectionId::Referrals => pg_entry::<Referrals>(),
+        ProjectionId::Activity => pg_entry::<Activity>(),
+    }
+}
 
 /// The names of the [`CATALOG`]'s projections.
 pub fn names() -> impl Iterator<Item = &'static str> {
@@ -74,8 +77,13 @@ pub fn entry(name: &str) -> Result<&'static Entry, StartError> {
 }
 
 const fn pg_entry<P: PgProjection>() -> Entry {
+    assert!(
+        matches!(P::ID.store(), StoreKind::Postgres),
+        "kept in PostgreSQL"
+    );
     Entry {
-        name: P::NAME,
+        id: P::ID,
+        name: P::ID.name(),
         revision: P::REVISION,
         store: StoreKind::Postgres,
         ddl: Some(P::ddl),
@@ -83,8 +91,10 @@ const fn pg_entry<P: PgProjection>() -> Entry {
 }
 
 const fn redis_entry<P: RedisProjection>() -> Entry {
+    assert!(matches!(P::ID.store(), StoreKind::Redis), "kept in Redis");
     Entry {
-        name: P::NAME,
+        id: P::ID,
+        name: P::ID.name(),
         revision: P::REVISION,
         store: StoreKind::Redis,
         ddl: None,
@@ -177,18 +187,18 @@ pub async fn with_sink<U: UseSink>(
             version,
         )
     }
-    Ok(match name {
-        "profiles" => {
+    Ok(match entry(name)?.id {
+        ProjectionId::Profiles => {
             user.use_sink(PgSink::new(Profiles::at(version), pool()))
                 .await
         }
-        "wallets" => {
+        ProjectionId::Wallets => {
             user.use_sink(PgSink::new(Wallets::at(version), pool()))
                 .await
         }
-        "leaderboard" => user.use_sink(redis(Leaderboard, stores, version)).await,
-        "feed" => user.use_sink(redis(Feed, stores, version)).await,
-        "referrals" => {
+        ProjectionId::Leaderboard => user.use_sink(redis(Leaderboard, stores, version)).await,
+        ProjectionId::Feed => user.use_sink(redis(Feed, stores, version)).await,
+        ProjectionId::Referrals => {
             let deriver = Referrals::new(
                 version,
                 Arc::new(emitter(context, version)),
@@ -196,11 +206,10 @@ pub async fn with_sink<U: UseSink>(
             );
             user.use_sink(PgSink::new(deriver, pool())).await
         }
-        "activity" => {
+        ProjectionId::Activity => {
             let activity = Activity::new(version, stores.activity_retention);
             user.use_sink(PgSink::new(activity, pool())).await
         }
-        other => return Err(StartError::Unknown(other.to_owned())),
     })
 }
 
@@ -277,17 +286,18 @@ mod tests {
 
     #[test]
     fn an_unknown_name_is_refused_with_the_catalog_names() {
+        let catalog: Vec<ProjectionId> = CATALOG.iter().map(|e| e.id).collect();
         assert_eq!(
-            names().collect::<Vec<_>>(),
-            [
-                "profiles",
-                "wallets",
-                "leaderboard",
-                "feed",
-                "referrals",
-                "activity"
-            ]
+            catalog,
+            ProjectionId::ALL,
+            "the catalog's projections, in its order"
         );
+        for entry in CATALOG {
+            assert_eq!(
+                (entry.name, entry.store),
+                (entry.id.name(), entry.id.store())
+            );
+        }
         let error = StartError::Unknown("nope".into()).to_string();
         assert!(
             error.contains(r#"known: ["profiles", "wallets""#),

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 
+use surge_projections::ProjectionId;
 use surge_projections::timescaledb::TimescaleDb;
 use surge_schemas::Event;
 use uuid::Uuid;
@@ -53,9 +54,11 @@ impl From<sqlx::Error> for ApplyError {
 /// [`PgProjection::apply`] with what is left, moves the position, and commits. So `apply` sees
 /// each event once, in partition order, and must not commit or roll back itself.
 pub trait PgProjection: Send + Sync + 'static {
-    /// Stable name, e.g. `wallets`. With the version it names the tables (`wallets_v1_ledger`)
-    /// and the consumer group.
-    const NAME: &'static str;
+    /// Which projection of the catalog this is.
+    const ID: ProjectionId;
+    /// Its stable name, e.g. `wallets` (from the catalog). With the version it names the tables
+    /// (`wallets_v1_ledger`) and the consumer group.
+    const NAME: &'static str = Self::ID.name();
     /// The revision of this projection's code. Bump it when what the projection writes for an
     /// event changes; the new code is then deployed by rebuilding a new version
     /// (`surge replay`), since a version is only ever written by the revision that built it.
@@ -155,7 +158,10 @@ pub const NO_POINT_IN_TIME: &str =
 /// fencing generation, skips events whose id it has seen, applies the writes in order and moves
 /// the watermark; an event at or below the watermark changes nothing.
 pub trait RedisProjection: Send + Sync + 'static {
-    const NAME: &'static str;
+    /// Which projection of the catalog this is.
+    const ID: ProjectionId;
+    /// Its stable name (from the catalog).
+    const NAME: &'static str = Self::ID.name();
     /// The revision of this projection's code (see [`PgProjection::REVISION`]).
     const REVISION: u32;
 

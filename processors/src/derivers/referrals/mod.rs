@@ -24,6 +24,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use prometheus::IntCounterVec;
+use surge_projections::ProjectionId;
 use surge_schemas::{Event, Payload};
 
 use crate::derivers::emit::{Derived, Emitter};
@@ -48,7 +49,7 @@ impl Referrals {
 }
 
 impl PgProjection for Referrals {
-    const NAME: &'static str = "referrals";
+    const ID: ProjectionId = ProjectionId::Referrals;
     const REVISION: u32 = 1;
 
     fn migrations() -> &'static [&'static str] {

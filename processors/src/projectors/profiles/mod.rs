@@ -11,6 +11,7 @@ mod fold;
 
 pub use fold::{fold, fold_batch, referrer, touches};
 
+use surge_projections::ProjectionId;
 use surge_projections::profiles::{self, ProfileStore};
 use surge_projections::versions::table_prefix;
 use surge_schemas::{Event, Payload};
@@ -35,7 +36,7 @@ impl Profiles {
 }
 
 impl PgProjection for Profiles {
-    const NAME: &'static str = "profiles";
+    const ID: ProjectionId = ProjectionId::Profiles;
     const REVISION: u32 = 1;
 
     fn migrations() -> &'static [&'static str] {

@@ -24,6 +24,7 @@ pub use fold::{Plan, checkin_users, earning_users, entry, number, plan};
 use std::collections::HashSet;
 
 use sqlx::Connection;
+use surge_projections::ProjectionId;
 use surge_projections::versions::table_prefix;
 use surge_projections::wallets::{self, WalletStore};
 use surge_schemas::Event;
@@ -49,7 +50,7 @@ impl Wallets {
 }
 
 impl PgProjection for Wallets {
-    const NAME: &'static str = "wallets";
+    const ID: ProjectionId = ProjectionId::Wallets;
     const REVISION: u32 = 1;
 
     fn migrations() -> &'static [&'static str] {

@@ -1,0 +1,108 @@
+//! Every projection Surge has, written once: its id, the name it goes by (in tables, Redis keys,
+//! metrics, commands and the HTTP API's errors) and the store that keeps it. Everything else
+//! that depends on which projections exist (the processors' registry, the query API's served
+//! versions, `surge projections`, the tests and benchmarks) reads [`ProjectionId::ALL`] or
+//! matches on [`ProjectionId`] exhaustively, so adding a line here makes the compiler point at
+//! every place that must decide about the new projection.
+
+use std::fmt;
+
+/// Where a projection keeps its state (and its positions and versions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StoreKind {
+    Postgres,
+    Redis,
+}
+
+impl StoreKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StoreKind::Postgres => "postgres",
+            StoreKind::Redis => "redis",
+        }
+    }
+}
+
+macro_rules! catalog {
+    ($($(#[$doc:meta])* $id:ident => $name:literal in $store:ident;)+) => {
+        /// A projection, as [the catalog](self) lists it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum ProjectionId {
+            $($(#[$doc])* $id,)+
+        }
+
+        impl ProjectionId {
+            /// Every projection, in the catalog's order (which is also each one's index).
+            pub const ALL: &'static [ProjectionId] = &[$(ProjectionId::$id),+];
+
+            /// The name it goes by everywhere.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(ProjectionId::$id => $name,)+
+                }
+            }
+
+            /// The store that keeps it.
+            pub const fn store(self) -> StoreKind {
+                match self {
+                    $(ProjectionId::$id => StoreKind::$store,)+
+                }
+            }
+        }
+    };
+}
+
+catalog! {
+    /// Each user's profile, sessions, streak and referrer.
+    Profiles => "profiles" in Postgres;
+    /// Coin balances and the ledger of every coin earned.
+    Wallets => "wallets" in Postgres;
+    /// Coins per user all time, per day and per week, with names to show.
+    Leaderboard => "leaderboard" in Redis;
+    /// Each user's latest events, newest first.
+    Feed => "feed" in Redis;
+    /// First sessions and the referral credits derived from them.
+    Referrals => "referrals" in Postgres;
+    /// Active users per minute and day, for the operator's stats.
+    Activity => "activity" in Postgres;
+}
+
+impl ProjectionId {
+    /// The projection named `name`.
+    pub fn named(name: &str) -> Option<ProjectionId> {
+        Self::ALL.iter().copied().find(|id| id.name() == name)
+    }
+
+    /// Its place in [`ALL`](Self::ALL), for tables indexed by projection.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for ProjectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_distinct_plain_identifiers_and_name_back_to_their_id() {
+        for (index, id) in ProjectionId::ALL.iter().copied().enumerate() {
+            assert_eq!(id.index(), index);
+            assert_eq!(ProjectionId::named(id.name()), Some(id));
+            // Names go into table names and key names as they are.
+            assert!(
+                id.name()
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{id}"
+            );
+        }
+        assert_eq!(ProjectionId::named("nope"), None);
+        assert_eq!(ProjectionId::Feed.store(), StoreKind::Redis);
+    }
+}
