@@ -13,9 +13,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, Postgres};
+use surge_kafka::admin::ensure_topic;
 use surge_processors::projectors::Stores;
 use surge_processors::runtime::dead_letters;
-use surge_producers::kafka::admin::ensure_topic;
 use surge_schema_registry::{EmbeddedRegistry, Registry};
 use surge_schemas::Codec;
 

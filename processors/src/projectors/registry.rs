@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
-use surge_producers::kafka::ProducerSettings;
+use surge_kafka::ProducerSettings;
 use surge_projections::positions::PositionSource;
 use surge_projections::versions::{VersionRegistry, VersionsError, keys_base};
 use surge_schemas::Codec;

@@ -153,7 +153,7 @@ async fn a_partition_failing_past_the_bound_stalls_alone_and_resumes_where_it_st
     let topic = format!("{}.events", db.schema);
     let brokers = std::env::var("SURGE_TEST_KAFKA_BROKERS")
         .expect("SURGE_TEST_KAFKA_BROKERS names the broker process (scripts/test.sh starts it)");
-    surge_producers::kafka::admin::ensure_topic(&brokers, &topic, 2, 1)
+    surge_kafka::admin::ensure_topic(&brokers, &topic, 2, 1)
         .await
         .unwrap();
     let registry = Registry::open(db.pool.clone()).await.unwrap();

@@ -7,7 +7,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use surge_producers::kafka::ProducerSettings;
+use surge_kafka::ProducerSettings;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -28,7 +28,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerGroupMetadata};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::Producer;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use surge_producers::kafka::{EventLog, ProducerSettings, TraceMeta};
+use surge_kafka::{EventLog, ProducerSettings, TraceMeta};
 use surge_schemas::{Codec, Event};
 
 use super::{Derived, EmitterSettings};

@@ -14,7 +14,7 @@ use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::{Value, json};
-use surge_producers::kafka::ProducerSettings;
+use surge_kafka::ProducerSettings;
 use surge_schemas::headers;
 
 use crate::infra;
@@ -96,7 +96,7 @@ pub(super) async fn scratch_topic(
     replication: i32,
 ) -> anyhow::Result<String> {
     let topic = format!("{events_topic}.baseline-{}", super::scratch_id());
-    surge_producers::kafka::admin::ensure_topic(brokers, &topic, partitions, replication)
+    surge_kafka::admin::ensure_topic(brokers, &topic, partitions, replication)
         .await
         .context("Failed to create the scratch topic")?;
     Ok(topic)
