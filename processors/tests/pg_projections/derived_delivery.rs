@@ -15,7 +15,7 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use rdkafka::producer::Producer;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use surge_kafka::{EventLog, ProducerSettings, TraceMeta};
 use surge_processors::derivers::emit::{
     Delivery, Derived, Emitter, EmitterSettings, broker_supports_transactions,
@@ -101,8 +101,7 @@ impl Setup {
     /// A read_committed consumer with every partition assigned from the start, reporting
     /// partition ends.
     fn committed_reader(&self) -> BaseConsumer {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &self.brokers)
+        let consumer: BaseConsumer = surge_kafka::client_config(&self.brokers)
             .set("group.id", format!("{}.reader", self.topic))
             .set("isolation.level", "read_committed")
             .set("enable.partition.eof", "true")

@@ -8,7 +8,6 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use surge_processors::runtime::{
     Applied, Claim, ProcessorConfig, ProcessorMetrics, Sink, SinkError, spawn,
@@ -95,10 +94,7 @@ impl FlakySink {
 }
 
 async fn produce(codec: &Codec, brokers: &str, topic: &str, partition: i32, count: i64) {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .unwrap();
+    let producer: FutureProducer = surge_kafka::client_config(brokers).create().unwrap();
     for i in 0..count {
         let event = Event {
             envelope: Envelope {
