@@ -154,16 +154,16 @@ async fn raw_read(settings: &Settings, env: &Env, extent: &Extent) -> anyhow::Re
 /// with the rebuild's consumer settings.
 async fn parallel_read(settings: &Settings, env: &Env, extent: &Extent) -> anyhow::Result<f64> {
     use rdkafka::consumer::{Consumer, StreamConsumer};
-    use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+    use rdkafka::{Message, Offset, TopicPartitionList};
     let consumer: std::sync::Arc<StreamConsumer> = std::sync::Arc::new(
-        ClientConfig::new()
-            .set("bootstrap.servers", &settings.brokers)
-            .set("group.id", format!("{}.bench-parallel-read", env.topic))
-            .set("enable.auto.commit", "false")
-            .set("isolation.level", "read_committed")
-            // The rebuild's own setting (the processors' default, SURGE_PROCESS_FETCH_WAIT_MS).
-            .set("fetch.wait.max.ms", "100")
-            .create()?,
+        surge_kafka::manual_commit_consumer_config(
+            &settings.brokers,
+            &format!("{}.bench-parallel-read", env.topic),
+        )
+        .set("isolation.level", "read_committed")
+        // The rebuild's own setting (the processors' default, SURGE_PROCESS_FETCH_WAIT_MS).
+        .set("fetch.wait.max.ms", "100")
+        .create()?,
     );
     let mut assignment = TopicPartitionList::new();
     for &(partition, low, _) in &extent.partitions {

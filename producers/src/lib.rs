@@ -3,7 +3,7 @@
 //! A request is authenticated from its Telegram initData ([`http::auth`]), rate limited per user
 //! ([`http::rate_limit`]), validated and turned into events ([`actions`]), deduplicated by its
 //! `Idempotency-Key` ([`idempotency`]), pays for its taps from the user's energy ([`energy`]) and
-//! is appended to the user's partition ([`kafka::EventLog`]).
+//! is appended to the user's partition ([`surge_kafka::EventLog`]).
 //! The API answers 202 only after the broker acknowledged every event durably.
 
 pub mod actions;
@@ -11,7 +11,6 @@ pub mod config;
 pub mod energy;
 pub mod http;
 pub mod idempotency;
-pub mod kafka;
 pub mod metrics;
 pub mod trace;
 

@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use anyhow::Context;
-use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use redis::aio::ConnectionManager;
 use serde_json::{Value, json};
@@ -123,9 +122,7 @@ fn not_started(entry: &Entry) -> VersionInfo {
 /// The next offset to be written, per partition of the topic (its high watermark).
 async fn heads(brokers: String, topic: String) -> anyhow::Result<BTreeMap<i32, i64>> {
     tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &brokers)
-            .create()?;
+        let consumer: BaseConsumer = surge_kafka::client_config(&brokers).create()?;
         let timeout = Duration::from_secs(10);
         let partitions = infra::topic_partitions(&consumer, &topic)?;
         partitions

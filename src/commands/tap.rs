@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::{Message, Offset, TopicPartitionList};
 use serde_json::{Map, Value, json};
 use surge_projections::feed::rfc3339_millis;
 use surge_schemas::{Codec, Event, EventType};
@@ -135,9 +135,8 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
 type TapConsumer = StreamConsumer<infra::PartitionEndsExpected>;
 
 fn consumer(brokers: &str, group: Option<&str>) -> anyhow::Result<TapConsumer> {
-    let mut config = ClientConfig::new();
+    let mut config = surge_kafka::client_config(brokers);
     config
-        .set("bootstrap.servers", brokers)
         .set("enable.partition.eof", "true")
         // Offset::Stored without a committed offset: the tap starts at the end.
         .set("auto.offset.reset", "latest");

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use surge_producers::kafka::{EventLog, ProducerSettings};
+use surge_kafka::{EventLog, ProducerSettings};
 use surge_producers::{AppState, WriteApiConfig};
 
 use crate::infra;

@@ -6,16 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, Postgres};
+use surge_kafka::admin::ensure_topic;
 use surge_processors::projectors::Stores;
 use surge_processors::runtime::dead_letters;
-use surge_producers::kafka::admin::ensure_topic;
 use surge_schema_registry::{EmbeddedRegistry, Registry};
 use surge_schemas::Codec;
 
@@ -181,9 +180,8 @@ impl Env {
         {
             eprintln!("warning: could not delete the run's Redis keys: {error}");
         }
-        let admin: Result<AdminClient<DefaultClientContext>, _> = ClientConfig::new()
-            .set("bootstrap.servers", &settings.brokers)
-            .create();
+        let admin: Result<AdminClient<DefaultClientContext>, _> =
+            surge_kafka::client_config(&settings.brokers).create();
         let dlq = dead_letters::topic_for(&self.topic);
         if let Ok(admin) = admin {
             let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
@@ -178,10 +177,7 @@ pub(crate) fn produce(
     events: &[Event],
     payloads: &[Vec<u8>],
 ) -> anyhow::Result<(f64, BTreeMap<i32, i64>)> {
-    let producer: ThreadedProducer<Deliveries> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
+    let producer: ThreadedProducer<Deliveries> = surge_kafka::idempotent_producer_config(brokers)
         .set("partitioner", "murmur2_random")
         .set("linger.ms", "20")
         .set("batch.size", "1000000")

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use surge_processors::runtime::Record;
 use surge_schemas::Codec;
 
@@ -90,13 +90,11 @@ fn read_all(
     extent: &Extent,
     mut each: impl FnMut(&BorrowedMessage<'_>) -> anyhow::Result<()>,
 ) -> anyhow::Result<ReadStats> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", format!("{topic}.bench-read"))
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create()
-        .context("Failed to create a consumer")?;
+    let consumer: BaseConsumer =
+        surge_kafka::manual_commit_consumer_config(brokers, &format!("{topic}.bench-read"))
+            .set("isolation.level", "read_committed")
+            .create()
+            .context("Failed to create a consumer")?;
     let mut assignment = TopicPartitionList::new();
     let mut ends = std::collections::HashMap::new();
     for &(partition, low, high) in &extent.partitions {

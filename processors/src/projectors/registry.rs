@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
-use surge_producers::kafka::ProducerSettings;
+use surge_kafka::ProducerSettings;
 use surge_projections::ProjectionId;
 pub use surge_projections::StoreKind;
 use surge_projections::positions::PositionSource;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 
 use super::ReplayError;
 use super::config::ReplayConfig;
@@ -31,9 +31,8 @@ impl Drop for Reader {
 
 /// The partitions of the topic, from the broker's metadata.
 pub(crate) fn partitions(config: &ReplayConfig) -> Result<Vec<i32>, ReplayError> {
-    let consumer: rdkafka::consumer::BaseConsumer<PartitionEndsExpected> = ClientConfig::new()
-        .set("bootstrap.servers", &config.brokers)
-        .create_with_context(PartitionEndsExpected)?;
+    let consumer: rdkafka::consumer::BaseConsumer<PartitionEndsExpected> =
+        surge_kafka::client_config(&config.brokers).create_with_context(PartitionEndsExpected)?;
     let metadata = consumer.fetch_metadata(Some(&config.topic), Duration::from_secs(10))?;
     let mut partitions: Vec<i32> = metadata
         .topics()
@@ -53,9 +52,8 @@ pub(crate) fn first_offsets(
     config: &ReplayConfig,
     partitions: &[i32],
 ) -> Result<Vec<(i32, i64)>, ReplayError> {
-    let consumer: rdkafka::consumer::BaseConsumer<PartitionEndsExpected> = ClientConfig::new()
-        .set("bootstrap.servers", &config.brokers)
-        .create_with_context(PartitionEndsExpected)?;
+    let consumer: rdkafka::consumer::BaseConsumer<PartitionEndsExpected> =
+        surge_kafka::client_config(&config.brokers).create_with_context(PartitionEndsExpected)?;
     partitions
         .iter()
         .map(|&partition| {
@@ -84,11 +82,8 @@ pub(crate) fn open(
     claims: &[Claim],
 ) -> Result<(Reader, Vec<(Claim, Queue)>), ReplayError> {
     let consumer: Arc<ReplayConsumer> = Arc::new(
-        ClientConfig::new()
-            .set("bootstrap.servers", &config.brokers)
-            // Never joined: the consumer assigns its partitions itself and commits nothing.
-            .set("group.id", group)
-            .set("enable.auto.commit", "false")
+        // Never joined: the consumer assigns its partitions itself and commits nothing.
+        surge_kafka::manual_commit_consumer_config(&config.brokers, group)
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "true")
             .set("isolation.level", "read_committed")

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -27,10 +26,7 @@ pub struct DeadLetters {
 
 impl DeadLetters {
     pub fn new(brokers: &str, source_topic: &str, projection: &str) -> Result<Self, KafkaError> {
-        let producer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
+        let producer = surge_kafka::idempotent_producer_config(brokers)
             .set("message.timeout.ms", "30000")
             .create()?;
         Ok(DeadLetters {

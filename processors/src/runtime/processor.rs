@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Message, OwnedMessage};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use surge_schemas::Codec;
 
 use super::applier::{Applier, Outcome};
@@ -118,34 +118,32 @@ pub fn spawn<S: Sink>(
         retry_max: config.retry_max,
         stalls: stalls.clone(),
     };
-    let consumer: BaseConsumer<ClaimingContext<S>> = ClientConfig::new()
-        .set("bootstrap.servers", &config.brokers)
-        .set("group.id", config.group_id(&id))
-        .set("enable.auto.commit", "false")
-        // A stored position outside the topic stops the partition (see `stalls`): resetting
-        // to either end would silently skip events.
-        .set("auto.offset.reset", "error")
-        .set("isolation.level", "read_committed")
-        .set(
-            "session.timeout.ms",
-            config.session_timeout.as_millis().to_string(),
-        )
-        .set(
-            "heartbeat.interval.ms",
-            (config.session_timeout.as_millis() / 4)
-                .max(100)
-                .to_string(),
-        )
-        .set(
-            "max.poll.interval.ms",
-            config.max_poll_interval.as_millis().to_string(),
-        )
-        .set(
-            "fetch.wait.max.ms",
-            config.fetch_wait.as_millis().max(1).to_string(),
-        )
-        .set("statistics.interval.ms", "5000")
-        .create_with_context(context)?;
+    let consumer: BaseConsumer<ClaimingContext<S>> =
+        surge_kafka::manual_commit_consumer_config(&config.brokers, &config.group_id(&id))
+            // A stored position outside the topic stops the partition (see `stalls`): resetting
+            // to either end would silently skip events.
+            .set("auto.offset.reset", "error")
+            .set("isolation.level", "read_committed")
+            .set(
+                "session.timeout.ms",
+                config.session_timeout.as_millis().to_string(),
+            )
+            .set(
+                "heartbeat.interval.ms",
+                (config.session_timeout.as_millis() / 4)
+                    .max(100)
+                    .to_string(),
+            )
+            .set(
+                "max.poll.interval.ms",
+                config.max_poll_interval.as_millis().to_string(),
+            )
+            .set(
+                "fetch.wait.max.ms",
+                config.fetch_wait.as_millis().max(1).to_string(),
+            )
+            .set("statistics.interval.ms", "5000")
+            .create_with_context(context)?;
     consumer.subscribe(&[&config.topic])?;
     let applier = Applier {
         sink: sink.clone(),

@@ -15,11 +15,11 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use rdkafka::producer::Producer;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
+use surge_kafka::{EventLog, ProducerSettings, TraceMeta};
 use surge_processors::derivers::emit::{
     Delivery, Derived, Emitter, EmitterSettings, broker_supports_transactions,
 };
-use surge_producers::kafka::{EventLog, ProducerSettings, TraceMeta};
 use surge_schema_registry::{EmbeddedRegistry, Registry};
 use surge_schemas::Codec;
 
@@ -53,7 +53,7 @@ impl Setup {
         let db = TestDb::new().await;
         let topic = format!("{}.events", db.schema);
         let brokers = real_brokers();
-        surge_producers::kafka::admin::ensure_topic(&brokers, &topic, PARTITIONS, 1)
+        surge_kafka::admin::ensure_topic(&brokers, &topic, PARTITIONS, 1)
             .await
             .unwrap();
         Self::with(db, None, brokers, topic).await
@@ -101,8 +101,7 @@ impl Setup {
     /// A read_committed consumer with every partition assigned from the start, reporting
     /// partition ends.
     fn committed_reader(&self) -> BaseConsumer {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &self.brokers)
+        let consumer: BaseConsumer = surge_kafka::client_config(&self.brokers)
             .set("group.id", format!("{}.reader", self.topic))
             .set("isolation.level", "read_committed")
             .set("enable.partition.eof", "true")
@@ -228,7 +227,7 @@ async fn the_real_broker_process_has_transactions_so_auto_mode_picks_transaction
     let brokers = real_brokers();
     let db = TestDb::new().await;
     let topic = format!("{}.events", db.schema);
-    surge_producers::kafka::admin::ensure_topic(&brokers, &topic, 1, 1)
+    surge_kafka::admin::ensure_topic(&brokers, &topic, 1, 1)
         .await
         .unwrap();
     let settings = ProducerSettings::new(&brokers, &topic);

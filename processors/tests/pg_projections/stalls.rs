@@ -8,7 +8,6 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use surge_processors::runtime::{
     Applied, Claim, ProcessorConfig, ProcessorMetrics, Sink, SinkError, spawn,
@@ -95,10 +94,7 @@ impl FlakySink {
 }
 
 async fn produce(codec: &Codec, brokers: &str, topic: &str, partition: i32, count: i64) {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .unwrap();
+    let producer: FutureProducer = surge_kafka::client_config(brokers).create().unwrap();
     for i in 0..count {
         let event = Event {
             envelope: Envelope {
@@ -153,7 +149,7 @@ async fn a_partition_failing_past_the_bound_stalls_alone_and_resumes_where_it_st
     let topic = format!("{}.events", db.schema);
     let brokers = std::env::var("SURGE_TEST_KAFKA_BROKERS")
         .expect("SURGE_TEST_KAFKA_BROKERS names the broker process (scripts/test.sh starts it)");
-    surge_producers::kafka::admin::ensure_topic(&brokers, &topic, 2, 1)
+    surge_kafka::admin::ensure_topic(&brokers, &topic, 2, 1)
         .await
         .unwrap();
     let registry = Registry::open(db.pool.clone()).await.unwrap();

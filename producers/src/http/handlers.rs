@@ -21,8 +21,8 @@ use crate::actions::{
 };
 use crate::energy::{self, Level, Spend};
 use crate::idempotency::{self, Claim, Record};
-use crate::kafka::{AppendError, TraceMeta};
 use crate::trace::TraceContext;
+use surge_kafka::{AppendError, TraceMeta};
 
 pub(super) async fn sessions(
     State(s): State<AppState>,

@@ -26,10 +26,10 @@ use tower::ServiceBuilder;
 use crate::config::WriteApiConfig;
 use crate::energy::EnergyStore;
 use crate::idempotency::IdempotencyStore;
-use crate::kafka::EventLog;
 use crate::metrics::Metrics;
 pub use error::ApiError;
 use rate_limit::UserRateLimiter;
+use surge_kafka::EventLog;
 
 #[derive(Clone)]
 pub struct AppState {

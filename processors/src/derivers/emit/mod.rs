@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use prometheus::IntCounterVec;
 use rdkafka::error::KafkaError;
-use surge_producers::kafka::{EventLog, ProducerSettings, TraceMeta};
+use surge_kafka::{EventLog, ProducerSettings, TraceMeta};
 use surge_schemas::{Codec, Event};
 use tokio::sync::OnceCell;
 

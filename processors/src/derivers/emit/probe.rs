@@ -6,8 +6,8 @@ use std::time::Duration;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, Producer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use surge_producers::kafka::ProducerSettings;
+use rdkafka::{Offset, TopicPartitionList};
+use surge_kafka::ProducerSettings;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -31,8 +31,7 @@ fn probe(settings: &ProducerSettings, probe_group: &str) -> Result<bool, KafkaEr
     }
     .client_config()
     .create()?;
-    let group: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &settings.brokers)
+    let group: BaseConsumer = surge_kafka::client_config(&settings.brokers)
         .set("group.id", probe_group)
         .create()?;
     let metadata = group

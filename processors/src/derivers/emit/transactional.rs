@@ -27,8 +27,8 @@ use prometheus::IntCounterVec;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerGroupMetadata};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::Producer;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use surge_producers::kafka::{EventLog, ProducerSettings, TraceMeta};
+use rdkafka::{Offset, TopicPartitionList};
+use surge_kafka::{EventLog, ProducerSettings, TraceMeta};
 use surge_schemas::{Codec, Event};
 
 use super::{Derived, EmitterSettings};
@@ -71,13 +71,11 @@ impl TransactionalEmitter {
         transactions: IntCounterVec,
     ) -> Result<Self, KafkaError> {
         let group_id = settings.scoped("emitted");
-        let offsets: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &settings.producer.brokers)
-            .set("group.id", &group_id)
-            .set("enable.auto.commit", "false")
-            // Makes the offset fetch wait for pending transactional commits (KIP-447).
-            .set("isolation.level", "read_committed")
-            .create()?;
+        let offsets: BaseConsumer =
+            surge_kafka::manual_commit_consumer_config(&settings.producer.brokers, &group_id)
+                // Makes the offset fetch wait for pending transactional commits (KIP-447).
+                .set("isolation.level", "read_committed")
+                .create()?;
         let group = offsets
             .group_metadata()
             .ok_or(KafkaError::ClientCreation(format!(

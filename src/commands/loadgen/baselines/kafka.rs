@@ -12,9 +12,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{Value, json};
-use surge_producers::kafka::ProducerSettings;
+use surge_kafka::ProducerSettings;
 use surge_schemas::headers;
 
 use crate::infra;
@@ -35,13 +35,11 @@ pub(super) struct RawRead {
 /// Reads every partition of `topic` from the beginning to its end (partition EOF), with no
 /// consumer group. Blocking.
 pub(super) fn raw_read(brokers: &str, topic: &str) -> anyhow::Result<RawRead> {
-    let consumer: BaseConsumer<infra::PartitionEndsExpected> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set(
-            "group.id",
-            format!("baseline-read-{}", uuid::Uuid::now_v7()),
+    let consumer: BaseConsumer<infra::PartitionEndsExpected> =
+        surge_kafka::manual_commit_consumer_config(
+            brokers,
+            &format!("baseline-read-{}", uuid::Uuid::now_v7()),
         )
-        .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .create_with_context(infra::PartitionEndsExpected)
         .context("Failed to create the reading consumer")?;
@@ -96,16 +94,14 @@ pub(super) async fn scratch_topic(
     replication: i32,
 ) -> anyhow::Result<String> {
     let topic = format!("{events_topic}.baseline-{}", super::scratch_id());
-    surge_producers::kafka::admin::ensure_topic(brokers, &topic, partitions, replication)
+    surge_kafka::admin::ensure_topic(brokers, &topic, partitions, replication)
         .await
         .context("Failed to create the scratch topic")?;
     Ok(topic)
 }
 
 pub(super) async fn drop_topic(brokers: &str, topic: &str) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()?;
+    let admin: AdminClient<DefaultClientContext> = surge_kafka::client_config(brokers).create()?;
     let options = AdminOptions::new()
         .operation_timeout(Some(ADMIN_TIMEOUT))
         .request_timeout(Some(ADMIN_TIMEOUT));

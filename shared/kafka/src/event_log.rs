@@ -48,11 +48,8 @@ impl ProducerSettings {
     /// partitioning, transactional when an id is set. Public so a raw-produce baseline measures
     /// the same producer.
     pub fn client_config(&self) -> ClientConfig {
-        let mut config = ClientConfig::new();
+        let mut config = crate::idempotent_producer_config(&self.brokers);
         config
-            .set("bootstrap.servers", &self.brokers)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
             .set("partitioner", "murmur2_random")
             .set(
                 "message.timeout.ms",

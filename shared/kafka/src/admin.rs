@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -34,8 +33,7 @@ pub async fn ensure_topic(
     if topic_exists(brokers, topic).await? {
         return Ok(());
     }
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+    let admin: AdminClient<DefaultClientContext> = crate::client_config(brokers)
         .create()
         .map_err(AdminError::Client)?;
     let options = AdminOptions::new()
@@ -66,8 +64,7 @@ pub async fn ensure_topic(
 }
 
 async fn topic_exists(brokers: &str, topic: &str) -> Result<bool, AdminError> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+    let consumer: BaseConsumer = crate::client_config(brokers)
         .create()
         .map_err(AdminError::Client)?;
     let topic = topic.to_owned();
