@@ -12,7 +12,8 @@ use crate::query::{Stack, stack};
 
 /// The `surge-loadgen` binary beside this test's: `CARGO_BIN_EXE_*` only names binaries of this
 /// package, and this test binary runs from `target/<profile>/deps/`. `cargo nextest run
-/// --workspace` (scripts/test.sh) builds it; `-p surge` alone does not build or rebuild it.
+/// --workspace` (scripts/test.sh) builds it, for surge-tools' own `tests/cli.rs`; `-p surge`
+/// alone does not build or rebuild it.
 fn loadgen_binary() -> PathBuf {
     let test = std::env::current_exe().expect("the test binary's path");
     let binary = test
