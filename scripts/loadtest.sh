@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole stack as separate processes under load: starts an Apache Kafka broker (scripts/broker.sh), `surge write-api`,
 # `surge process` and `surge query-api` (release builds) on a fresh topic, database schema and
-# Redis key prefix, runs `surge loadgen` steady, spike, freshness and baselines (the machine's limits
+# Redis key prefix, runs `surge-loadgen` steady, spike, freshness and baselines (the machine's limits
 # beside the system's peaks, same run, same stack), and writes each report plus the CPU seconds each
 # role used to bench/results/. Starts PostgreSQL and Redis with scripts/services.sh; installs webdis
 # (a baseline) if it is missing.
@@ -32,8 +32,9 @@ if ! command -v webdis >/dev/null; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq webdis >/dev/null
 fi
-cargo build --release --locked --quiet
+cargo build --release --locked --quiet -p surge -p surge-tools
 surge=target/release/surge
+loadgen=target/release/surge-loadgen
 
 run_dir="$(mktemp -d)"
 id="load$(date +%s)"
@@ -111,7 +112,7 @@ run_scenario() {
   local scenario="$1"; shift
   for role in write-api process query-api; do cpu_before[$role]="$(cpu_secs "${role_pid[$role]}")"; done
   echo "== $scenario"
-  "$surge" loadgen --scenario "$scenario" \
+  "$loadgen" --scenario "$scenario" \
     --write-url "http://127.0.0.1:$write_port" --query-url "http://127.0.0.1:$query_port" \
     --lag-url "http://127.0.0.1:$process_port/metrics" \
     --out "bench/results/loadgen-$scenario-$stamp.json" "$@"

@@ -10,7 +10,7 @@ run_dir="$(mktemp -d)"
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 echo "== installing what is missing"
-# docker-compose validates docker-compose.yml; webdis is the loadgen baselines' HTTP-to-Redis limit;
+# docker-compose validates docker-compose.yml; webdis is surge-loadgen's baselines' HTTP-to-Redis limit;
 # Java and Maven run and fetch the Kafka broker.
 missing=()
 command -v docker-compose >/dev/null || missing+=(docker-compose)

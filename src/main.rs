@@ -24,7 +24,7 @@ struct Cli {
 enum Command {
     /// Everything in one process: embedded Kafka (unless SURGE_KAFKA_BROKERS) and schema registry
     /// (unless SURGE_SCHEMA_REGISTRY_URL), migrations, the write API and the query API.
-    Dev(commands::dev::Args),
+    Dev(Box<commands::dev::Args>),
     /// The write API alone: Mini App writes become Avro events on Kafka.
     WriteApi(commands::write_api::Args),
     /// Stream processors: fold the events into projections (all, or --projection NAME ...).
@@ -34,9 +34,6 @@ enum Command {
     /// Creates the database, its schema and the registry tables, creates the topic and registers
     /// every event schema (refused if incompatible with what is registered).
     Migrate(commands::migrate::Args),
-    /// A crowd of Mini App users against a running write API and query API, open loop, with a
-    /// latency report per endpoint (steady or spike scenario).
-    Loadgen(commands::loadgen::Args),
     /// Lists each projection's versions in the stores, their positions and lag behind the
     /// events topic, and which version this build runs (--json for scripts).
     Projections(commands::projections::Args),
@@ -61,12 +58,11 @@ async fn main() -> std::process::ExitCode {
         telemetry::init();
     }
     let result = match cli.command {
-        Command::Dev(args) => commands::dev::run(args).await,
+        Command::Dev(args) => commands::dev::run(*args).await,
         Command::WriteApi(args) => commands::write_api::run(args).await,
         Command::Process(args) => commands::process::run(args).await,
         Command::QueryApi(args) => commands::query_api::run(args).await,
         Command::Migrate(args) => commands::migrate::run(args).await,
-        Command::Loadgen(args) => commands::loadgen::run(args).await,
         Command::Projections(args) => commands::projections::run(args).await,
         Command::Dlq(args) => commands::dlq::run(args).await,
         Command::Replay(args) => commands::replay::run(args).await,

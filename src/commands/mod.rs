@@ -2,7 +2,6 @@
 
 pub(crate) mod dev;
 pub(crate) mod dlq;
-pub(crate) mod loadgen;
 pub(crate) mod migrate;
 pub(crate) mod process;
 pub(crate) mod projections;

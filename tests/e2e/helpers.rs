@@ -323,9 +323,18 @@ impl TestApp {
     /// A `surge` command-line invocation (`surge tap`, `surge projections`, ...) pointed at this
     /// app's broker, database schema, Redis prefix and topic.
     pub fn cli(&self, subcommand: &str) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_surge"));
+        let mut command = self.command(env!("CARGO_BIN_EXE_surge"));
+        command.arg(subcommand);
         command
-            .arg(subcommand)
+    }
+
+    /// `program` (`surge`, or a tool such as `surge-loadgen`) with the environment of [`cli`]:
+    /// pointed at this app's broker, database schema, Redis prefix and topic.
+    ///
+    /// [`cli`]: TestApp::cli
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new(program);
+        command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("SURGE_KAFKA_BROKERS", &self.brokers)

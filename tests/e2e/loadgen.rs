@@ -1,19 +1,42 @@
-//! `surge loadgen` against a real stack: its report accounts for every request, every write it
-//! saw accepted is in the topic (no acknowledged write lost under load), and the baselines
-//! scenario measures every limit beside its system figure and leaves no scratch resource.
+//! `surge-loadgen` (package surge-tools) against a real stack: its report accounts for every
+//! request, every write it saw accepted is in the topic (no acknowledged write lost under load),
+//! and the baselines scenario measures every limit beside its system figure and leaves no
+//! scratch resource.
+
+use std::path::PathBuf;
 
 use serde_json::Value;
 
 use crate::helpers::{BOT_TOKEN, pg_pool};
 use crate::query::{Stack, stack};
 
-/// Runs `surge loadgen <args>` against the stack; its stdout and JSON report.
+/// The `surge-loadgen` binary beside this test's: `CARGO_BIN_EXE_*` only names binaries of this
+/// package, and this test binary runs from `target/<profile>/deps/`. `cargo nextest run
+/// --workspace` (scripts/test.sh) builds it, for surge-tools' own `tests/cli.rs`; `-p surge`
+/// alone does not build or rebuild it.
+fn loadgen_binary() -> PathBuf {
+    let test = std::env::current_exe().expect("the test binary's path");
+    let binary = test
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("the test binary runs from target/<profile>/deps/")
+        .join(format!("surge-loadgen{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.is_file(),
+        "{} is missing: run the tests with --workspace (as scripts/test.sh does), or build it \
+         first with `cargo build -p surge-tools --bin surge-loadgen` (same profile)",
+        binary.display()
+    );
+    binary
+}
+
+/// Runs `surge-loadgen <args>` against the stack; its stdout and JSON report.
 fn loadgen(stack: &Stack, args: &[&str]) -> (String, Value) {
     let out = std::env::temp_dir().join(format!("{}-loadgen.json", uuid::Uuid::now_v7()));
     // Pointed at the stack's broker, topic, database schema and Redis prefix (for baselines).
     let output = stack
         .writer
-        .cli("loadgen")
+        .command(loadgen_binary())
         .args(args)
         .args([
             "--write-url",
@@ -25,7 +48,7 @@ fn loadgen(stack: &Stack, args: &[&str]) -> (String, Value) {
         .arg(&out)
         .env("SURGE_BOT_TOKEN", BOT_TOKEN)
         .output()
-        .expect("run surge loadgen");
+        .expect("run surge-loadgen");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),

@@ -1,6 +1,6 @@
 //! What Surge's speed figures are compared with: the physical limits of this machine, measured
 //! in the same run. Shared by the projector and query API benchmarks and by
-//! `surge loadgen --scenario baselines`, so every report measures a limit the same way.
+//! `surge-loadgen --scenario baselines`, so every report measures a limit the same way.
 //!
 //! - [`serve_on_own_runtime`]: an axum router on a runtime of its own (a bare handler is the
 //!   ceiling of any axum service here);

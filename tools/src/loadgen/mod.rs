@@ -1,4 +1,4 @@
-//! `surge loadgen`: a crowd of Mini App users against a running write API and query API.
+//! `surge-loadgen`: a crowd of Mini App users against a running write API and query API.
 //!
 //! Open loop: request `i` is due at `start + i / rate` whatever happened to the earlier ones,
 //! and its latency counts from that due time, so a server that falls behind shows the queueing

@@ -1,0 +1,46 @@
+//! `surge-loadgen`: a crowd of Mini App users against a running write API and query API, open
+//! loop, with a latency report per endpoint; or the machine's limits beside the system's peaks
+//! (see [`loadgen`]). Tooling that drives Surge from outside: it ships apart from the `surge`
+//! binary and reads the same `SURGE_*` settings.
+
+mod infra;
+mod loadgen;
+mod settings;
+mod telemetry;
+
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(
+    name = "surge-loadgen",
+    version,
+    about = "A crowd of Mini App users against a running write API and query API, open loop, with a latency report per endpoint"
+)]
+struct Cli {
+    #[command(flatten)]
+    args: loadgen::Args,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    telemetry::init();
+    match loadgen::run(cli.args).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // The whole cause chain, once, as the last thing the process says.
+            tracing::error!(error = format!("{error:#}"), "Surge stopped on an error.");
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

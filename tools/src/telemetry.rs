@@ -1,0 +1,22 @@
+//! Structured logs: JSON lines by default (`SURGE_LOG_FORMAT=pretty` for humans), filtered by
+//! `SURGE_LOG` (default `info`). Span fields such as `trace_id` appear on every line inside a span.
+
+use tracing_subscriber::EnvFilter;
+
+pub(crate) fn init() {
+    let filter = EnvFilter::try_from_env("SURGE_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,rdkafka=warn,sqlx=warn"));
+    let pretty = std::env::var("SURGE_LOG_FORMAT").is_ok_and(|f| f == "pretty");
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if pretty {
+        builder.init();
+    } else {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    }
+}
