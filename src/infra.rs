@@ -22,13 +22,13 @@ use surge_schemas::Codec;
 use crate::settings::Common;
 
 /// Brokers to talk to; holds the mock cluster alive when it is the embedded one.
-pub(crate) struct Kafka {
-    pub(crate) brokers: String,
+pub struct Kafka {
+    pub brokers: String,
     _embedded: Option<MockCluster<'static, DefaultProducerContext>>,
 }
 
 /// Connects to SURGE_KAFKA_BROKERS, or starts the in-process mock cluster, and creates the topic.
-pub(crate) async fn kafka(common: &Common) -> anyhow::Result<Kafka> {
+pub async fn kafka(common: &Common) -> anyhow::Result<Kafka> {
     let (brokers, embedded) = match &common.kafka_brokers {
         Some(brokers) => (brokers.clone(), None),
         None => {
@@ -63,7 +63,7 @@ pub(crate) async fn kafka(common: &Common) -> anyhow::Result<Kafka> {
 }
 
 /// The projection stores with the default activity retention (only processors apply it).
-pub(crate) async fn stores(common: &Common) -> anyhow::Result<Stores> {
+pub async fn stores(common: &Common) -> anyhow::Result<Stores> {
     Ok(stores_with(
         common,
         database(common).await?,
@@ -71,7 +71,7 @@ pub(crate) async fn stores(common: &Common) -> anyhow::Result<Stores> {
     ))
 }
 
-pub(crate) fn stores_with(common: &Common, pool: PgPool, redis: ConnectionManager) -> Stores {
+pub fn stores_with(common: &Common, pool: PgPool, redis: ConnectionManager) -> Stores {
     Stores {
         pool,
         redis,
@@ -81,12 +81,12 @@ pub(crate) fn stores_with(common: &Common, pool: PgPool, redis: ConnectionManage
 }
 
 /// PostgreSQL with `search_path` set to Surge's schema; creates the database and schema if missing.
-pub(crate) async fn database(common: &Common) -> anyhow::Result<PgPool> {
+pub async fn database(common: &Common) -> anyhow::Result<PgPool> {
     database_pool(common, 16, Duration::from_secs(3)).await
 }
 
 /// Like [`database`], with a pool of `connections` that waits at most `acquire_timeout` for one.
-pub(crate) async fn database_pool(
+pub async fn database_pool(
     common: &Common,
     connections: u32,
     acquire_timeout: Duration,
@@ -127,12 +127,12 @@ pub(crate) async fn database_pool(
 }
 
 /// The schema registry URL; starts the embedded registry when SURGE_SCHEMA_REGISTRY_URL is unset.
-pub(crate) struct SchemaRegistry {
-    pub(crate) url: String,
+pub struct SchemaRegistry {
+    pub url: String,
     _embedded: Option<EmbeddedRegistry>,
 }
 
-pub(crate) async fn schema_registry(common: &Common) -> anyhow::Result<SchemaRegistry> {
+pub async fn schema_registry(common: &Common) -> anyhow::Result<SchemaRegistry> {
     if let Some(url) = &common.schema_registry_url {
         return Ok(SchemaRegistry {
             url: url.clone(),
@@ -155,7 +155,7 @@ pub(crate) async fn schema_registry(common: &Common) -> anyhow::Result<SchemaReg
 
 /// A codec for the events topic with every event schema registered: an incompatible schema
 /// change stops the role at start-up with the registry's reason.
-pub(crate) async fn codec(common: &Common, registry_url: &str) -> anyhow::Result<Arc<Codec>> {
+pub async fn codec(common: &Common, registry_url: &str) -> anyhow::Result<Arc<Codec>> {
     let codec = Codec::new(registry_url, &common.events_topic, Duration::from_secs(5))?;
     codec
         .register_all()
@@ -165,7 +165,7 @@ pub(crate) async fn codec(common: &Common, registry_url: &str) -> anyhow::Result
 }
 
 /// A multiplexed, self-reconnecting Redis connection with bounded waits.
-pub(crate) async fn redis(common: &Common) -> anyhow::Result<ConnectionManager> {
+pub async fn redis(common: &Common) -> anyhow::Result<ConnectionManager> {
     let client =
         redis::Client::open(common.redis_url.as_str()).context("SURGE_REDIS_URL is invalid")?;
     let config = ConnectionManagerConfig::new()
@@ -177,7 +177,7 @@ pub(crate) async fn redis(common: &Common) -> anyhow::Result<ConnectionManager> 
 }
 
 /// The partition ids of `topic`, from the broker's metadata; an error if it has none.
-pub(crate) fn topic_partitions<C: ConsumerContext>(
+pub fn topic_partitions<C: ConsumerContext>(
     consumer: &impl Consumer<C>,
     topic: &str,
 ) -> anyhow::Result<Vec<i32>> {
@@ -197,4 +197,4 @@ pub(crate) fn topic_partitions<C: ConsumerContext>(
     Ok(partitions)
 }
 
-pub(crate) use surge_processors::runtime::PartitionEndsExpected;
+pub use surge_processors::runtime::PartitionEndsExpected;

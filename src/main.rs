@@ -2,10 +2,8 @@
 //! horizontally; `surge dev` runs everything in one process on embedded defaults.
 
 mod commands;
-mod infra;
-mod serve;
-mod settings;
-mod telemetry;
+
+use surge::{infra, serve, settings, telemetry};
 
 use clap::{Parser, Subcommand};
 

@@ -24,23 +24,23 @@ use tower_http::timeout::RequestBodyTimeoutLayer;
 const DRAIN: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct ConnectionLimits {
+pub struct ConnectionLimits {
     /// Longest wait for a request's headers once it has begun, and longest a connection may
     /// stay silent (nothing read or written: a client that sends nothing, an idle keep-alive).
-    pub(crate) header_read: Duration,
+    pub header_read: Duration,
     /// Longest wait for a request's body.
-    pub(crate) body: Duration,
+    pub body: Duration,
     /// Connections held open at once.
-    pub(crate) max_connections: usize,
+    pub max_connections: usize,
 }
 
-pub(crate) async fn bind(addr: SocketAddr, role: &str) -> anyhow::Result<TcpListener> {
+pub async fn bind(addr: SocketAddr, role: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)
         .await
         .with_context(|| format!("Failed to bind the {role} to {addr}"))
 }
 
-pub(crate) async fn serve(
+pub async fn serve(
     listener: TcpListener,
     app: Router,
     role: &'static str,
@@ -105,7 +105,7 @@ pub(crate) async fn serve(
     Ok(())
 }
 
-pub(crate) async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

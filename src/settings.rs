@@ -12,67 +12,67 @@ use surge_telegram_auth::Validator;
 
 /// Development bot token: public, documented, and only good for local work. Set SURGE_BOT_TOKEN
 /// in any deployment that real users reach.
-pub(crate) const DEV_BOT_TOKEN: &str = "7000000001:AAdev-surge-local-token-not-a-secret";
+pub const DEV_BOT_TOKEN: &str = "7000000001:AAdev-surge-local-token-not-a-secret";
 
 /// Settings every role shares.
 #[derive(Args, Debug, Clone)]
-pub(crate) struct Common {
+pub struct Common {
     /// Kafka bootstrap servers; unset = librdkafka's in-process mock cluster.
     #[arg(long, env = "SURGE_KAFKA_BROKERS")]
-    pub(crate) kafka_brokers: Option<String>,
+    pub kafka_brokers: Option<String>,
     /// Confluent-compatible schema registry; unset = the embedded one, stored in PostgreSQL.
     #[arg(long, env = "SURGE_SCHEMA_REGISTRY_URL")]
-    pub(crate) schema_registry_url: Option<String>,
+    pub schema_registry_url: Option<String>,
     /// Where the embedded schema registry listens (port 0 = any free port).
     #[arg(
         long,
         env = "SURGE_SCHEMA_REGISTRY_LISTEN",
         default_value = "127.0.0.1:0"
     )]
-    pub(crate) schema_registry_listen: SocketAddr,
+    pub schema_registry_listen: SocketAddr,
     /// PostgreSQL; the database is created if missing.
     #[arg(
         long,
         env = "SURGE_DATABASE_URL",
         default_value = "postgres://postgres@127.0.0.1:5432/surge"
     )]
-    pub(crate) database_url: String,
+    pub database_url: String,
     /// PostgreSQL schema (namespace) holding Surge's tables; created if missing.
     #[arg(long, env = "SURGE_DATABASE_SCHEMA", default_value = "surge")]
-    pub(crate) database_schema: String,
+    pub database_schema: String,
     #[arg(
         long,
         env = "SURGE_REDIS_URL",
         default_value = "redis://127.0.0.1:6379"
     )]
-    pub(crate) redis_url: String,
+    pub redis_url: String,
     /// Prefix of every Redis key this deployment writes.
     #[arg(long, env = "SURGE_REDIS_PREFIX", default_value = "surge")]
-    pub(crate) redis_prefix: String,
+    pub redis_prefix: String,
     /// The topic of user events (keyed by user id).
     #[arg(long, env = "SURGE_EVENTS_TOPIC", default_value = "surge.events")]
-    pub(crate) events_topic: String,
+    pub events_topic: String,
     /// Partitions of the events topic when Surge creates it.
     #[arg(long, env = "SURGE_EVENTS_PARTITIONS", default_value_t = 12)]
-    pub(crate) events_partitions: i32,
+    pub events_partitions: i32,
     /// Replication factor of topics Surge creates (3 on a production cluster).
     #[arg(long, env = "SURGE_TOPIC_REPLICATION", default_value_t = 1)]
-    pub(crate) topic_replication: i32,
+    pub topic_replication: i32,
     /// Longest a client may take to send a request's headers, and longest an idle keep-alive
     /// connection stays open; then the server closes it.
     #[arg(long, env = "SURGE_HTTP_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
-    pub(crate) http_header_timeout_ms: u64,
+    pub http_header_timeout_ms: u64,
     /// Longest a client may take to send a request's body; then 408.
     #[arg(long, env = "SURGE_HTTP_BODY_TIMEOUT_MS", default_value_t = 10_000)]
-    pub(crate) http_body_timeout_ms: u64,
+    pub http_body_timeout_ms: u64,
     /// Connections one HTTP listener holds open at once; further ones wait in the kernel's
     /// backlog until one closes.
     #[arg(long, env = "SURGE_HTTP_MAX_CONNECTIONS", default_value_t = 10_000)]
-    pub(crate) http_max_connections: usize,
+    pub http_max_connections: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum InitDataCheck {
+pub enum InitDataCheck {
     /// HMAC-SHA256 with the bot token (Telegram's first-party check).
     Hmac,
     /// Ed25519 with Telegram's production public key (third-party validation, no token needed).
@@ -82,26 +82,26 @@ pub(crate) enum InitDataCheck {
 }
 
 #[derive(Args, Debug, Clone)]
-pub(crate) struct Telegram {
+pub struct Telegram {
     /// The bot token (default: a documented development token). Never logged.
     #[arg(long, env = "SURGE_BOT_TOKEN", default_value = DEV_BOT_TOKEN, value_parser = secret,
           hide_env_values = true, hide_default_value = true)]
-    pub(crate) bot_token: SecretString,
+    pub bot_token: SecretString,
     /// Secrets that sign consistency tokens, comma-separated: the first signs, all check, so a
     /// secret rotates by going second. Unset: a key derived from the bot token. Never logged.
     #[arg(long, env = "SURGE_TOKEN_SECRETS", value_parser = secret, hide_env_values = true)]
-    pub(crate) token_secrets: Option<SecretString>,
+    pub token_secrets: Option<SecretString>,
     /// How initData is validated. Ed25519 modes take the bot id from the token's prefix.
     #[arg(long, env = "SURGE_INIT_DATA_CHECK", value_enum, default_value_t = InitDataCheck::Hmac)]
-    pub(crate) init_data_check: InitDataCheck,
+    pub init_data_check: InitDataCheck,
     /// Oldest initData accepted, in seconds.
     #[arg(long, env = "SURGE_INIT_DATA_MAX_AGE_SECS", default_value_t = 86_400)]
-    pub(crate) init_data_max_age_secs: u64,
+    pub init_data_max_age_secs: u64,
 }
 
 impl Common {
     /// What every HTTP listener of this process tolerates from its clients.
-    pub(crate) fn connection_limits(&self) -> crate::serve::ConnectionLimits {
+    pub fn connection_limits(&self) -> crate::serve::ConnectionLimits {
         crate::serve::ConnectionLimits {
             header_read: Duration::from_millis(self.http_header_timeout_ms),
             body: Duration::from_millis(self.http_body_timeout_ms),
@@ -112,7 +112,7 @@ impl Common {
 
 impl Telegram {
     /// The keys of consistency tokens; the write API signs and the query API checks alike.
-    pub(crate) fn token_keys(&self) -> surge_schemas::TokenKeys {
+    pub fn token_keys(&self) -> surge_schemas::TokenKeys {
         surge_schemas::TokenKeys::new(
             self.token_secrets.as_ref().map(|s| s.expose_secret()),
             self.bot_token.expose_secret(),
@@ -120,7 +120,7 @@ impl Telegram {
     }
 
     /// The initData validator these settings describe; the write and query APIs check alike.
-    pub(crate) fn validator(&self) -> anyhow::Result<Validator> {
+    pub fn validator(&self) -> anyhow::Result<Validator> {
         let max_age = Duration::from_secs(self.init_data_max_age_secs);
         let public_key = match self.init_data_check {
             InitDataCheck::Hmac => return Ok(Validator::hmac(&self.bot_token, max_age)),
@@ -141,7 +141,7 @@ impl Telegram {
 }
 
 /// An instant on the command line: RFC 3339 (`2026-11-22T10:00:00Z`) or unix milliseconds.
-pub(crate) fn instant_ms(text: &str) -> Result<i64, String> {
+pub fn instant_ms(text: &str) -> Result<i64, String> {
     if let Ok(ms) = text.parse::<i64>() {
         return Ok(ms);
     }
@@ -157,107 +157,107 @@ fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
 }
 
 #[derive(Args, Debug, Clone)]
-pub(crate) struct WriteApi {
+pub struct WriteApi {
     #[arg(long, env = "SURGE_WRITE_ADDR", default_value = "127.0.0.1:8080")]
-    pub(crate) write_addr: SocketAddr,
+    pub write_addr: SocketAddr,
     /// Where the write API's `/metrics` is served: an address of its own, not for clients.
     #[arg(long, env = "SURGE_WRITE_ADMIN_ADDR", default_value = "127.0.0.1:9080")]
-    pub(crate) write_admin_addr: SocketAddr,
+    pub write_admin_addr: SocketAddr,
     /// Past this, an unacknowledged write fails with 503 (librdkafka message.timeout.ms).
     #[arg(long, env = "SURGE_PRODUCE_TIMEOUT_MS", default_value_t = 5_000)]
-    pub(crate) produce_timeout_ms: u64,
+    pub produce_timeout_ms: u64,
     /// Producer queue bound; a full queue answers 503 at once.
     #[arg(long, env = "SURGE_PRODUCER_QUEUE_MAX", default_value_t = 100_000)]
-    pub(crate) producer_queue_max: u32,
+    pub producer_queue_max: u32,
     #[arg(long, env = "SURGE_PRODUCER_LINGER_MS", default_value_t = 5)]
-    pub(crate) producer_linger_ms: u64,
+    pub producer_linger_ms: u64,
     #[arg(long, env = "SURGE_WRITE_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
-    pub(crate) max_body_bytes: usize,
+    pub max_body_bytes: usize,
     /// Sustained writes per second per user (429 past it, per instance).
     #[arg(long, env = "SURGE_USER_RATE_PER_SEC", default_value_t = 20)]
-    pub(crate) user_rate_per_sec: u32,
+    pub user_rate_per_sec: u32,
     #[arg(long, env = "SURGE_USER_BURST", default_value_t = 40)]
-    pub(crate) user_burst: u32,
+    pub user_burst: u32,
     /// Requests one instance works on at once; past it, 503 + Retry-After.
     #[arg(long, env = "SURGE_WRITE_MAX_IN_FLIGHT", default_value_t = 2048)]
-    pub(crate) max_in_flight: usize,
+    pub max_in_flight: usize,
     /// Taps a user's energy bar holds when full (shared by every instance through Redis).
     #[arg(long, env = "SURGE_TAP_ENERGY_CAPACITY",
           default_value_t = surge_producers::energy::DEFAULT_CAPACITY,
           value_parser = clap::value_parser!(u32).range(1..))]
-    pub(crate) tap_energy_capacity: u32,
+    pub tap_energy_capacity: u32,
     /// Taps the energy bar refills per second.
     #[arg(long, env = "SURGE_TAP_ENERGY_REFILL_PER_SEC",
           default_value_t = surge_producers::energy::DEFAULT_REFILL_PER_SEC,
           value_parser = clap::value_parser!(u32).range(1..))]
-    pub(crate) tap_energy_refill_per_sec: u32,
+    pub tap_energy_refill_per_sec: u32,
 }
 
 impl WriteApi {
-    pub(crate) fn produce_timeout(&self) -> Duration {
+    pub fn produce_timeout(&self) -> Duration {
         Duration::from_millis(self.produce_timeout_ms)
     }
 }
 
 #[derive(Args, Debug, Clone)]
-pub(crate) struct QueryApi {
+pub struct QueryApi {
     #[arg(long, env = "SURGE_QUERY_ADDR", default_value = "127.0.0.1:8081")]
-    pub(crate) query_addr: SocketAddr,
+    pub query_addr: SocketAddr,
     /// Where the query API's `/metrics` is served: an address of its own, not for clients.
     #[arg(long, env = "SURGE_QUERY_ADMIN_ADDR", default_value = "127.0.0.1:9081")]
-    pub(crate) query_admin_addr: SocketAddr,
+    pub query_admin_addr: SocketAddr,
     /// Longest a read with X-Consistency-Token waits for its projection; past it, 504.
     #[arg(long, env = "SURGE_CONSISTENCY_WAIT_MS", default_value_t = 2_000)]
-    pub(crate) consistency_wait_ms: u64,
+    pub consistency_wait_ms: u64,
     /// Longest a store read may take before the request answers 503.
     #[arg(long, env = "SURGE_QUERY_STORE_TIMEOUT_MS", default_value_t = 1_000)]
-    pub(crate) store_timeout_ms: u64,
+    pub store_timeout_ms: u64,
     /// PostgreSQL connections of one query API instance.
     #[arg(long, env = "SURGE_QUERY_PG_CONNECTIONS", default_value_t = 16)]
-    pub(crate) pg_connections: u32,
+    pub pg_connections: u32,
     /// Requests one instance works on at once; past it, 503 + Retry-After.
     #[arg(long, env = "SURGE_QUERY_MAX_IN_FLIGHT", default_value_t = 4096)]
-    pub(crate) query_max_in_flight: usize,
+    pub query_max_in_flight: usize,
     /// Reads waiting on a consistency token at once; past it, 503 + Retry-After at once.
     #[arg(long, env = "SURGE_QUERY_MAX_WAITERS", default_value_t = 1024)]
-    pub(crate) query_max_waiters: usize,
+    pub query_max_waiters: usize,
     /// Of those, reads one user (or one anonymous token) may have waiting at once.
     #[arg(long, env = "SURGE_QUERY_MAX_WAITERS_PER_USER", default_value_t = 8,
           value_parser = clap::value_parser!(u32).range(1..))]
-    pub(crate) query_max_waiters_per_user: u32,
+    pub query_max_waiters_per_user: u32,
     /// How long the top of a leaderboard is served from memory; 0 = always from Redis.
     #[arg(long, env = "SURGE_LEADERBOARD_CACHE_MS", default_value_t = 1_000)]
-    pub(crate) leaderboard_cache_ms: u64,
+    pub leaderboard_cache_ms: u64,
     /// Bearer token of operator endpoints (`/v1/stats/activity`); unset closes them (403).
     #[arg(long, env = "SURGE_OPERATOR_TOKEN", value_parser = secret, hide_env_values = true)]
-    pub(crate) operator_token: Option<SecretString>,
+    pub operator_token: Option<SecretString>,
 }
 
 #[derive(Args, Debug, Clone)]
-pub(crate) struct Process {
+pub struct Process {
     /// Projections to run (repeat the flag); default all. Each is its own consumer group, so
     /// more instances with the same projections split the partitions.
     #[arg(long = "projection", env = "SURGE_PROJECTIONS", value_delimiter = ',')]
-    pub(crate) projections: Vec<String>,
+    pub projections: Vec<String>,
     /// Health and metrics address of `surge process`.
     #[arg(long, env = "SURGE_PROCESS_ADDR", default_value = "127.0.0.1:8082")]
-    pub(crate) process_addr: SocketAddr,
+    pub process_addr: SocketAddr,
     /// Most events applied in one batch per partition.
     #[arg(long, env = "SURGE_PROCESS_BATCH_MAX", default_value_t = 1000)]
-    pub(crate) batch_max: usize,
+    pub batch_max: usize,
     #[arg(long, env = "SURGE_PROCESS_BATCH_WAIT_MS", default_value_t = 20)]
-    pub(crate) batch_wait_ms: u64,
+    pub batch_wait_ms: u64,
     /// Longest the broker may hold an empty fetch (`fetch.wait.max.ms`); bounds how late an
     /// idle partition's next event is seen on brokers that do not answer a fetch on arrival.
     #[arg(long, env = "SURGE_PROCESS_FETCH_WAIT_MS", default_value_t = 100)]
-    pub(crate) fetch_wait_ms: u64,
+    pub fetch_wait_ms: u64,
     /// How long a silent instance keeps its partitions before the group moves them.
     #[arg(
         long,
         env = "SURGE_PROCESS_SESSION_TIMEOUT_MS",
         default_value_t = 10_000
     )]
-    pub(crate) session_timeout_ms: u64,
+    pub session_timeout_ms: u64,
     /// Longest pause between polls (e.g. a store outage being retried) before the group moves
     /// this instance's partitions; also how long a rebalance waits for members to rejoin.
     #[arg(
@@ -265,21 +265,21 @@ pub(crate) struct Process {
         env = "SURGE_PROCESS_MAX_POLL_INTERVAL_MS",
         default_value_t = 300_000
     )]
-    pub(crate) max_poll_interval_ms: u64,
+    pub max_poll_interval_ms: u64,
     /// How long a partition's batch may keep failing transiently (store down, timeouts) before
     /// the partition is marked stalled (metrics, `/health/ready`) and set aside, so the other
     /// partitions keep flowing; it is retried later from its stored position.
     #[arg(long, env = "SURGE_PROCESS_STALL_AFTER_MS", default_value_t = 30_000)]
-    pub(crate) stall_after_ms: u64,
+    pub stall_after_ms: u64,
     /// Days the `activity` analytics projection keeps; older days are dropped whole.
     #[arg(long, env = "SURGE_ACTIVITY_RETENTION_DAYS", default_value_t = 90,
           value_parser = clap::value_parser!(u32).range(1..=3650))]
-    pub(crate) activity_retention_days: u32,
+    pub activity_retention_days: u32,
     /// How derivers (referrals) emit: `transactional` (Kafka transactions, exactly once),
     /// `idempotent` (any broker; duplicates carry the same event id and change nothing) or
     /// `auto` (a probe transaction before the first emit picks).
     #[arg(long, env = "SURGE_DERIVED_DELIVERY", default_value = "auto")]
-    pub(crate) derived_delivery: surge_processors::derivers::emit::Delivery,
+    pub derived_delivery: surge_processors::derivers::emit::Delivery,
 }
 
 #[cfg(test)]

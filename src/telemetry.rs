@@ -3,7 +3,7 @@
 
 use tracing_subscriber::EnvFilter;
 
-pub(crate) fn init() {
+pub fn init() {
     let filter = EnvFilter::try_from_env("SURGE_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,rdkafka=warn,sqlx=warn"));
     let pretty = std::env::var("SURGE_LOG_FORMAT").is_ok_and(|f| f == "pretty");

@@ -3,10 +3,11 @@
 //! (see [`loadgen`]). Tooling that drives Surge from outside: it ships apart from the `surge`
 //! binary and reads the same `SURGE_*` settings.
 
-mod infra;
 mod loadgen;
-mod settings;
-mod telemetry;
+
+// The roles' own settings, connections and logging, so one environment drives the stack and
+// its load test alike.
+use surge::{infra, settings, telemetry};
 
 use clap::Parser;
 
