@@ -44,16 +44,13 @@ pub fn earning_users(records: &[Record]) -> Vec<i64> {
     users
 }
 
-/// The ledger row `record` earns its user, moving `streak` for check-ins; `None` when it
-/// earns nothing.
-pub fn entry(record: &Record, streak: &mut Streak) -> Result<Option<NewEntry>, ApplyError> {
+/// The ledger row `record` earns its user (as `earning`, the coin rules' answer for it), moving
+/// `streak` for check-ins; `None` when it earns nothing.
+fn entry(record: &Record, earning: Earning, streak: &mut Streak) -> Option<NewEntry> {
     let event = &record.event;
-    let earning = economy::priced(event)?;
-    let Some(kind) = earning.kind() else {
-        return Ok(None);
-    };
+    let kind = earning.kind()?;
     let amount = earning.coins(streak);
-    Ok((amount != 0).then_some(NewEntry {
+    (amount != 0).then_some(NewEntry {
         event_id: event.envelope.event_id,
         user_id: event.envelope.user_id,
         kind,
@@ -61,7 +58,7 @@ pub fn entry(record: &Record, streak: &mut Streak) -> Result<Option<NewEntry>, A
         occurred_at_ms: event.envelope.occurred_at,
         partition: record.partition,
         offset: record.offset,
-    }))
+    })
 }
 
 /// Folds a batch (one partition, in order) onto the stored streaks of its check-in users
@@ -77,20 +74,20 @@ pub fn plan(records: &[Record], mut stored: HashMap<i64, StreakRow>) -> Result<P
         if !seen.insert(record.event.envelope.event_id) {
             continue;
         }
-        let streak = match economy::earning(&record.event.payload) {
-            Ok(earning) if earning.moves_streak() => {
-                let user_id = record.event.envelope.user_id;
-                let (_, now) = streaks.entry(user_id).or_insert_with(|| {
-                    order.push(user_id);
-                    let before = stored.remove(&user_id).map(streak).unwrap_or_default();
-                    (before.clone(), before)
-                });
-                now
-            }
-            // Only check-ins read or move the streak.
-            _ => &mut no_streak,
+        let earning = economy::priced(&record.event)?;
+        // Only check-ins read or move the streak.
+        let streak = if earning.moves_streak() {
+            let user_id = record.event.envelope.user_id;
+            let (_, now) = streaks.entry(user_id).or_insert_with(|| {
+                order.push(user_id);
+                let before = stored.remove(&user_id).map(streak).unwrap_or_default();
+                (before.clone(), before)
+            });
+            now
+        } else {
+            &mut no_streak
         };
-        entries.extend(entry(record, streak)?);
+        entries.extend(entry(record, earning, streak));
     }
     let streaks = order
         .into_iter()

@@ -19,7 +19,7 @@
 
 mod fold;
 
-pub use fold::{Plan, checkin_users, earning_users, entry, number, plan};
+pub use fold::{Plan, checkin_users, earning_users, number, plan};
 
 use std::collections::HashSet;
 
