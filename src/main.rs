@@ -67,15 +67,7 @@ async fn main() -> std::process::ExitCode {
         Command::Tap(args) => commands::tap::run(args).await,
         Command::SignInitData(args) => commands::sign_init_data::run(args),
     };
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            // The whole cause chain, once, as the last thing the process says.
-            tracing::error!(error = format!("{error:#}"), "Surge stopped on an error.");
-            eprintln!("error: {error:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    telemetry::exit_code(result)
 }
 
 #[cfg(test)]

@@ -20,3 +20,16 @@ pub fn init() {
             .init();
     }
 }
+
+/// The exit code of a process whose work ended with `outcome`; an error's whole cause chain is
+/// logged and printed once, as the last thing the process says.
+pub fn exit_code(outcome: anyhow::Result<()>) -> std::process::ExitCode {
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "Surge stopped on an error.");
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -26,15 +26,7 @@ struct Cli {
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     telemetry::init();
-    match loadgen::run(cli.args).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            // The whole cause chain, once, as the last thing the process says.
-            tracing::error!(error = format!("{error:#}"), "Surge stopped on an error.");
-            eprintln!("error: {error:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    telemetry::exit_code(loadgen::run(cli.args).await)
 }
 
 #[cfg(test)]
