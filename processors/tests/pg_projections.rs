@@ -71,10 +71,9 @@ impl TestDb {
     async fn migrate<P: PgProjection>(&self) {
         let mut conn = self.pool.acquire().await.unwrap();
         let timescaledb = TimescaleDb::find(&mut conn).await.unwrap();
-        sqlx::raw_sql(&P::ddl(1, timescaledb.as_ref()))
-            .execute(&mut *conn)
-            .await
-            .unwrap();
+        let ddl = surge_projections::migrations::ddl(P::ID, 1, timescaledb.as_ref())
+            .expect("kept in PostgreSQL");
+        sqlx::raw_sql(&ddl).execute(&mut *conn).await.unwrap();
     }
 
     /// One batch as the runtime applies it: a transaction, `apply`, commit; rolled back (and

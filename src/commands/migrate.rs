@@ -14,7 +14,7 @@ pub(crate) struct Args {
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let common = &args.common;
-    surge_processors::projectors::migrate_all(&infra::stores(common).await?)
+    surge_projections::migrations::migrate_all(&infra::database(common).await?)
         .await
         .context("Failed to migrate the projections")?;
     let registry = infra::schema_registry(common).await?;

@@ -43,8 +43,7 @@ pub(crate) async fn app(
     // The projection tables exist before any read, even when no processor has run yet. A
     // read-only database user cannot create them: then reads answer 503 until `surge migrate`
     // or a processor has.
-    let stores = infra::stores_with(common, pool.clone(), redis.clone());
-    if let Err(error) = surge_processors::projectors::migrate_all(&stores).await {
+    if let Err(error) = surge_projections::migrations::migrate_all(&pool).await {
         tracing::warn!(%error, "Could not create the projection tables; reads fail until they exist.");
     }
     let config = QueryApiConfig {

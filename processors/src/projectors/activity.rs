@@ -47,15 +47,6 @@ impl Activity {
 
 impl PgProjection for Activity {
     const ID: ProjectionId = ProjectionId::Activity;
-    const REVISION: u32 = 1;
-
-    fn migrations() -> &'static [&'static str] {
-        activity::MIGRATIONS
-    }
-
-    fn timescale_migrations() -> Option<&'static [&'static str]> {
-        Some(activity::TIMESCALE_MIGRATIONS)
-    }
 
     fn version(&self) -> u32 {
         self.version

@@ -22,7 +22,6 @@ pub struct Feed;
 
 impl RedisProjection for Feed {
     const ID: ProjectionId = ProjectionId::Feed;
-    const REVISION: u32 = 1;
     type State = ();
 
     fn writes(

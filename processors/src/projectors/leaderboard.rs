@@ -43,7 +43,6 @@ pub struct LeaderboardState {
 
 impl RedisProjection for Leaderboard {
     const ID: ProjectionId = ProjectionId::Leaderboard;
-    const REVISION: u32 = 1;
     type State = LeaderboardState;
 
     fn writes(

@@ -9,6 +9,6 @@ mod registry;
 pub mod wallets;
 
 pub use registry::{
-    CATALOG, Entry, SinkContext, StartError, StoreKind, Stores, UseSink, entry, migrate_all, names,
-    start, with_sink,
+    CATALOG, Entry, SinkContext, StartError, StoreKind, Stores, UseSink, entry, names, start,
+    with_sink,
 };

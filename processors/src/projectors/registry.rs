@@ -1,5 +1,5 @@
-//! The code of each projection in the catalog ([`ProjectionId`]): its entry (revision, DDL) and
-//! how its sink is built. Adding a projection: add it to the catalog in `surge-projections`,
+//! The code of each projection in the catalog ([`ProjectionId`]): its entry and how its sink is
+//! built (its revision and tables are the catalog's, in `surge_projections::migrations`). Adding a projection: add it to the catalog in `surge-projections`,
 //! implement `PgProjection` or `RedisProjection` in this folder, and the compiler asks for its
 //! arm in [`code_of`] and in [`with_sink`].
 
@@ -24,8 +24,8 @@ use super::wallets::Wallets;
 use crate::derivers::emit::{Delivery, Emitter, EmitterSettings};
 use crate::derivers::referrals::Referrals;
 use crate::runtime::{
-    Ddl, PgProjection, PgSink, ProcessorConfig, ProcessorHandle, ProcessorMetrics, RedisProjection,
-    RedisSink, Sink, SinkError, migrate_pg, spawn,
+    PgProjection, PgSink, ProcessorConfig, ProcessorHandle, ProcessorMetrics, RedisProjection,
+    RedisSink, Sink, SinkError, spawn,
 };
 
 /// A projection this build runs, at the revision of its code this build has.
@@ -35,8 +35,6 @@ pub struct Entry {
     pub name: &'static str,
     pub revision: u32,
     pub store: StoreKind,
-    /// PostgreSQL projections: the DDL of a version's tables ([`PgProjection::ddl`]).
-    pub ddl: Option<Ddl>,
 }
 
 /// Every projection of the catalog with the code this build has for it, in the catalog's
@@ -86,7 +84,6 @@ const fn pg_entry<P: PgProjection>() -> Entry {
         name: P::ID.name(),
         revision: P::REVISION,
         store: StoreKind::Postgres,
-        ddl: Some(P::ddl),
     }
 }
 
@@ -97,7 +94,6 @@ const fn redis_entry<P: RedisProjection>() -> Entry {
         name: P::ID.name(),
         revision: P::REVISION,
         store: StoreKind::Redis,
-        ddl: None,
     }
 }
 
@@ -260,28 +256,8 @@ pub async fn start(
     with_sink(name, version, context, spawn).await?
 }
 
-/// Creates the tables of every PostgreSQL projection's active version (version 1 where none is
-/// active yet), for `surge migrate` and the query API's start. A version built by another
-/// revision is left as it is.
-pub async fn migrate_all(stores: &Stores) -> Result<(), StartError> {
-    for entry in CATALOG {
-        let Some(ddl) = entry.ddl else { continue };
-        let active = stores.versions(entry).ensure_active(entry.revision).await?;
-        if active.revision == entry.revision {
-            migrate_pg(&stores.pool, entry.name, active.version, ddl)
-                .await
-                .map_err(|e| {
-                    StartError::Migrate(format!("{}.v{}", entry.name, active.version), e)
-                })?;
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
-    use surge_projections::timescaledb::TimescaleDb;
-
     use super::*;
 
     #[test]
@@ -305,28 +281,5 @@ mod tests {
         );
         assert!(entry("nope").is_err());
         assert_eq!(entry("feed").unwrap().store, StoreKind::Redis);
-        assert!(entry("feed").unwrap().ddl.is_none());
-        let ddl = entry("wallets").unwrap().ddl.unwrap()(7, None);
-        assert!(ddl.contains("wallets_v7_ledger"), "{ddl}");
-    }
-
-    #[test]
-    fn activity_takes_the_timescale_layout_in_the_extensions_schema_when_there_is_one() {
-        let ddl = entry("activity").unwrap().ddl.unwrap();
-        let plain = ddl(2, None);
-        assert!(plain.contains("PARTITION BY RANGE"), "{plain}");
-        assert!(!plain.contains("create_hypertable"), "{plain}");
-        let timescale = ddl(2, Some(&TimescaleDb::in_schema("tools")));
-        assert!(
-            timescale.contains(r#""tools".create_hypertable('activity_v2_events'"#),
-            "{timescale}"
-        );
-        assert!(!timescale.contains("PARTITION BY"), "{timescale}");
-        // Projections without a TimescaleDB layout ignore the extension.
-        let wallets = entry("wallets").unwrap().ddl.unwrap();
-        assert_eq!(
-            wallets(7, Some(&TimescaleDb::in_schema("tools"))),
-            wallets(7, None)
-        );
     }
 }

@@ -30,7 +30,7 @@ pub use config::ProcessorConfig;
 pub use metrics::ProcessorMetrics;
 pub use parking::{Parked, ParkedError, Release, Released};
 pub use partition_ends::PartitionEndsExpected;
-pub use pg_sink::{Ddl, PgSink, migrate as migrate_pg};
+pub use pg_sink::PgSink;
 pub use processor::{ProcessorHandle, spawn};
 pub use projection::{
     ApplyError, KeySpace, NO_POINT_IN_TIME, PgProjection, Record, RedisProjection, RedisWrite,

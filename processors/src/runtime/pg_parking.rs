@@ -12,11 +12,6 @@ use super::pg_sink::PgSink;
 use super::sink::SinkError;
 use super::{PgProjection, Record};
 
-/// The DDL of a version's parked-events table.
-pub(super) fn ddl(prefix: &str) -> String {
-    render(include_str!("sql/parking/table.sql"), prefix)
-}
-
 /// The records to apply and the events to park of a batch's fresh records and dead letters
 /// (see `parking::split`), given the parked users the table holds.
 pub(super) async fn split<'a>(

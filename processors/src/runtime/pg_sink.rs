@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::PgPool;
-use surge_projections::timescaledb::TimescaleDb;
+use surge_projections::migrations::seen_table;
 use uuid::Uuid;
 
 use super::parking::{Parked, Release, Released};
@@ -93,39 +93,6 @@ impl<P: PgProjection> PgSink<P> {
     }
 }
 
-/// The table of the event ids a version has applied, `<prefix>_seen_events`.
-fn seen_table(table_prefix: &str) -> String {
-    format!("{table_prefix}_seen_events")
-}
-
-/// The DDL of a projection version's own tables for the database: [`PgProjection::ddl`].
-pub type Ddl = fn(u32, Option<&TimescaleDb>) -> String;
-
-/// Creates the positions and versions tables, and the tables of `version` of the projection
-/// `name`: its seen-events table and its own (`ddl`, given whether and where the database has
-/// TimescaleDB). Idempotent; DDL is transactional in PostgreSQL and the transaction-scoped lock
-/// serialises processes migrating at the same moment.
-pub async fn migrate(pool: &PgPool, name: &str, version: u32, ddl: Ddl) -> Result<(), SinkError> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('surge-migrations'))")
-        .execute(&mut *tx)
-        .await?;
-    surge_projections::versions::migrate(&mut tx).await?;
-    let seen = format!(
-        "CREATE TABLE IF NOT EXISTS {} (event_id uuid PRIMARY KEY, seen_at timestamptz NOT NULL DEFAULT now())",
-        seen_table(&surge_projections::versions::table_prefix(name, version))
-    );
-    sqlx::query(&seen).execute(&mut *tx).await?;
-    let prefix = surge_projections::versions::table_prefix(name, version);
-    sqlx::query(&pg_parking::ddl(&prefix))
-        .execute(&mut *tx)
-        .await?;
-    let timescaledb = TimescaleDb::find(&mut tx).await?;
-    sqlx::Executor::execute(&mut *tx, ddl(version, timescaledb.as_ref()).as_str()).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
 impl<P: PgProjection> Sink for PgSink<P> {
     fn name(&self) -> &'static str {
         P::NAME
@@ -136,8 +103,8 @@ impl<P: PgProjection> Sink for PgSink<P> {
     }
 
     async fn migrate(&self) -> Result<(), SinkError> {
-        let version = self.version();
-        migrate(&self.pool, P::NAME, version, P::ddl).await
+        surge_projections::migrations::migrate(&self.pool, P::ID, self.version()).await?;
+        Ok(())
     }
 
     fn set_serving(&self, serving: bool) {

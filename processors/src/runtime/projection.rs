@@ -5,7 +5,6 @@
 use std::future::Future;
 
 use surge_projections::ProjectionId;
-use surge_projections::timescaledb::TimescaleDb;
 use surge_schemas::Event;
 use uuid::Uuid;
 
@@ -47,7 +46,9 @@ impl From<sqlx::Error> for ApplyError {
 /// A projection kept in PostgreSQL.
 ///
 /// A value of it writes the tables of one version (`<name>_v<version>_*`): the version that
-/// serves, or the next one `surge replay` builds beside it.
+/// serves, or the next one `surge replay` builds beside it. Those tables (their DDL) and the
+/// revision are the catalog's, in `surge_projections::migrations`, so the read side can create
+/// them without linking the processors.
 ///
 /// The runtime opens one transaction per partition batch, checks the fencing generation, drops
 /// events already applied (offset below the stored position, or an event id seen before), calls
@@ -59,21 +60,9 @@ pub trait PgProjection: Send + Sync + 'static {
     /// Its stable name, e.g. `wallets` (from the catalog). With the version it names the tables
     /// (`wallets_v1_ledger`) and the consumer group.
     const NAME: &'static str = Self::ID.name();
-    /// The revision of this projection's code. Bump it when what the projection writes for an
-    /// event changes; the new code is then deployed by rebuilding a new version
-    /// (`surge replay`), since a version is only ever written by the revision that built it.
-    const REVISION: u32;
-
-    /// Idempotent DDL for this version's tables (`CREATE TABLE IF NOT EXISTS ...`), where
-    /// `{t}` stands for the table prefix `<name>_v<version>`. Run by `surge migrate`.
-    fn migrations() -> &'static [&'static str];
-
-    /// A layout used instead of [`migrations`](Self::migrations) when the database has the
-    /// TimescaleDB extension, where `{timescaledb}` stands for the extension's schema (it is not
-    /// on the search path). `None` (the default): the same tables either way.
-    fn timescale_migrations() -> Option<&'static [&'static str]> {
-        None
-    }
+    /// The revision of this projection's code, from the catalog's
+    /// [`surge_projections::migrations::revision`] (bump it there).
+    const REVISION: u32 = surge_projections::migrations::revision(Self::ID);
 
     /// The version whose tables this value writes.
     fn version(&self) -> u32;
@@ -130,22 +119,6 @@ pub trait PgProjection: Send + Sync + 'static {
     fn table_prefix(&self) -> String {
         surge_projections::versions::table_prefix(Self::NAME, self.version())
     }
-
-    /// The migrations for `version`'s table prefix, as one script (several statements, one
-    /// simple-protocol round trip): [`timescale_migrations`](Self::timescale_migrations) with
-    /// the extension's schema when the database has it (`timescaledb`) and the projection has
-    /// such a layout, [`migrations`](Self::migrations) otherwise.
-    fn ddl(version: u32, timescaledb: Option<&TimescaleDb>) -> String {
-        let prefix = surge_projections::versions::table_prefix(Self::NAME, version);
-        let render = |d: &str| surge_projections::table_prefix::render(d, &prefix) + ";\n";
-        match (timescaledb, Self::timescale_migrations()) {
-            (Some(timescaledb), Some(migrations)) => migrations
-                .iter()
-                .map(|d| timescaledb.render(&render(d)))
-                .collect(),
-            _ => Self::migrations().iter().map(|d| render(d)).collect(),
-        }
-    }
 }
 
 /// Why most projections refuse a point-in-time rebuild.
@@ -162,8 +135,9 @@ pub trait RedisProjection: Send + Sync + 'static {
     const ID: ProjectionId;
     /// Its stable name (from the catalog).
     const NAME: &'static str = Self::ID.name();
-    /// The revision of this projection's code (see [`PgProjection::REVISION`]).
-    const REVISION: u32;
+    /// The revision of this projection's code, from the catalog's
+    /// [`surge_projections::migrations::revision`] (bump it there).
+    const REVISION: u32 = surge_projections::migrations::revision(Self::ID);
 
     /// Per-user state the fold needs (`()` when none). The runtime loads it for the batch's users
     /// from the hash `<keyspace>:state` (field = user id, JSON value), threads it through the

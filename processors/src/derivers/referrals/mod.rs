@@ -50,11 +50,6 @@ impl Referrals {
 
 impl PgProjection for Referrals {
     const ID: ProjectionId = ProjectionId::Referrals;
-    const REVISION: u32 = 1;
-
-    fn migrations() -> &'static [&'static str] {
-        &[include_str!("sql/users.sql")]
-    }
 
     fn version(&self) -> u32 {
         self.version

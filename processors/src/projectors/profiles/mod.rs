@@ -12,7 +12,7 @@ mod fold;
 pub use fold::{fold, fold_batch, referrer, touches};
 
 use surge_projections::ProjectionId;
-use surge_projections::profiles::{self, ProfileStore};
+use surge_projections::profiles::ProfileStore;
 use surge_projections::versions::table_prefix;
 use surge_schemas::{Event, Payload};
 
@@ -37,11 +37,6 @@ impl Profiles {
 
 impl PgProjection for Profiles {
     const ID: ProjectionId = ProjectionId::Profiles;
-    const REVISION: u32 = 1;
-
-    fn migrations() -> &'static [&'static str] {
-        profiles::MIGRATIONS
-    }
 
     fn version(&self) -> u32 {
         self.version

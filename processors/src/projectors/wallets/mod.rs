@@ -26,7 +26,7 @@ use std::collections::HashSet;
 use sqlx::Connection;
 use surge_projections::ProjectionId;
 use surge_projections::versions::table_prefix;
-use surge_projections::wallets::{self, WalletStore};
+use surge_projections::wallets::WalletStore;
 use surge_schemas::Event;
 use uuid::Uuid;
 
@@ -51,11 +51,6 @@ impl Wallets {
 
 impl PgProjection for Wallets {
     const ID: ProjectionId = ProjectionId::Wallets;
-    const REVISION: u32 = 1;
-
-    fn migrations() -> &'static [&'static str] {
-        wallets::MIGRATIONS
-    }
 
     fn version(&self) -> u32 {
         self.version

@@ -1,4 +1,4 @@
--- A version's parked events (see `runtime/parking.rs`): per user, in partition offset order;
+-- A version's parked events (see `surge_processors::runtime::parking`): per user, in partition offset order;
 -- the first of a user's is the dead-lettered event that parked them, with its reason. `event`
 -- is the event as JSON text (text, not jsonb: jsonb refuses the \u0000 a poison event may hold).
 CREATE TABLE IF NOT EXISTS {t}_parked (

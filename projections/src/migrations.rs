@@ -1,0 +1,180 @@
+//! Each projection's revision and each PostgreSQL projection's tables, keyed by the catalog's
+//! [`ProjectionId`] with exhaustive matches: the processors build and run versions with them,
+//! and `surge migrate` and the query API's start create the active versions' tables with
+//! [`migrate_all`] without linking the processors.
+//!
+//! A PostgreSQL version's tables are the runtime's (positions, versions, the version's
+//! seen-events and parked-events tables) and the projection's own ([`ddl`]).
+
+use sqlx::PgPool;
+
+use crate::catalog::{ProjectionId, StoreKind};
+use crate::table_prefix::render;
+use crate::timescaledb::TimescaleDb;
+use crate::versions::{VersionRegistry, VersionsError, table_prefix};
+
+/// The revision of each projection's code. Bump it when what the projection writes for an event
+/// changes; the new code is then deployed by rebuilding a new version (`surge replay`), since a
+/// version is only ever written by the revision that built it.
+pub const fn revision(id: ProjectionId) -> u32 {
+    match id {
+        ProjectionId::Profiles => 1,
+        ProjectionId::Wallets => 1,
+        ProjectionId::Leaderboard => 1,
+        ProjectionId::Feed => 1,
+        ProjectionId::Referrals => 1,
+        ProjectionId::Activity => 1,
+    }
+}
+
+/// A PostgreSQL projection's own tables: idempotent DDL (`CREATE TABLE IF NOT EXISTS ...`), one
+/// statement per string, where `{t}` stands for the table prefix `<name>_v<version>`.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    plain: &'static [&'static str],
+    /// Used instead of `plain` when the database has the TimescaleDB extension, where
+    /// `{timescaledb}` stands for the extension's schema (it is not on the search path).
+    timescale: Option<&'static [&'static str]>,
+}
+
+/// The tables of each projection kept in PostgreSQL; `None` for those kept in Redis.
+const fn layout(id: ProjectionId) -> Option<Layout> {
+    const fn plain(plain: &'static [&'static str]) -> Option<Layout> {
+        Some(Layout {
+            plain,
+            timescale: None,
+        })
+    }
+    match id {
+        ProjectionId::Profiles => plain(crate::profiles::MIGRATIONS),
+        ProjectionId::Wallets => plain(crate::wallets::MIGRATIONS),
+        ProjectionId::Leaderboard | ProjectionId::Feed => None,
+        ProjectionId::Referrals => plain(crate::referrals::MIGRATIONS),
+        ProjectionId::Activity => Some(Layout {
+            plain: crate::activity::MIGRATIONS,
+            timescale: Some(crate::activity::TIMESCALE_MIGRATIONS),
+        }),
+    }
+}
+
+/// The DDL of `version` of the PostgreSQL projection `id`'s own tables, as one script (several
+/// statements, one simple-protocol round trip): its TimescaleDB layout with the extension's
+/// schema when the database has it (`timescaledb`) and the projection has such a layout, its
+/// plain layout otherwise. `None` for a projection kept in Redis.
+pub fn ddl(id: ProjectionId, version: u32, timescaledb: Option<&TimescaleDb>) -> Option<String> {
+    let layout = layout(id)?;
+    let prefix = table_prefix(id.name(), version);
+    let render = |d: &str| render(d, &prefix) + ";\n";
+    Some(match (timescaledb, layout.timescale) {
+        (Some(timescaledb), Some(migrations)) => migrations
+            .iter()
+            .map(|d| timescaledb.render(&render(d)))
+            .collect(),
+        _ => layout.plain.iter().map(|d| render(d)).collect(),
+    })
+}
+
+/// The table of the event ids a PostgreSQL version has applied, `<prefix>_seen_events`.
+pub fn seen_table(table_prefix: &str) -> String {
+    format!("{table_prefix}_seen_events")
+}
+
+/// Creates the positions and versions tables, and the tables of `version` of the PostgreSQL
+/// projection `id`: its seen-events and parked-events tables and its own ([`ddl`], given whether
+/// and where the database has TimescaleDB). Idempotent; DDL is transactional in PostgreSQL and
+/// the transaction-scoped lock serialises processes migrating at the same moment.
+///
+/// # Panics
+/// If `id` is kept in Redis.
+pub async fn migrate(pool: &PgPool, id: ProjectionId, version: u32) -> Result<(), sqlx::Error> {
+    assert_eq!(id.store(), StoreKind::Postgres, "{id} is kept in Redis");
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('surge-migrations'))")
+        .execute(&mut *tx)
+        .await?;
+    crate::versions::migrate(&mut tx).await?;
+    let prefix = table_prefix(id.name(), version);
+    let seen = format!(
+        "CREATE TABLE IF NOT EXISTS {} (event_id uuid PRIMARY KEY, seen_at timestamptz NOT NULL DEFAULT now())",
+        seen_table(&prefix)
+    );
+    sqlx::query(&seen).execute(&mut *tx).await?;
+    sqlx::query(&render(include_str!("migrations/parked.sql"), &prefix))
+        .execute(&mut *tx)
+        .await?;
+    let timescaledb = TimescaleDb::find(&mut tx).await?;
+    let ddl = ddl(id, version, timescaledb.as_ref()).expect("kept in PostgreSQL");
+    sqlx::Executor::execute(&mut *tx, ddl.as_str()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error(transparent)]
+    Versions(#[from] VersionsError),
+    #[error("migrating {projection}.v{version} failed: {source}")]
+    Migrate {
+        projection: ProjectionId,
+        version: u32,
+        source: sqlx::Error,
+    },
+}
+
+/// Creates the tables of every PostgreSQL projection's active version (version 1 where none is
+/// active yet), for `surge migrate` and the query API's start. A version built by another
+/// revision is left as it is.
+pub async fn migrate_all(pool: &PgPool) -> Result<(), MigrateError> {
+    for &id in ProjectionId::ALL {
+        if id.store() != StoreKind::Postgres {
+            continue;
+        }
+        let revision = revision(id);
+        let registry = VersionRegistry::postgres(pool.clone(), id.name());
+        let active = registry.ensure_active(revision).await?;
+        if active.revision == revision {
+            migrate(pool, id, active.version)
+                .await
+                .map_err(|source| MigrateError::Migrate {
+                    projection: id,
+                    version: active.version,
+                    source,
+                })?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_projections_have_tables_and_redis_ones_none() {
+        for &id in ProjectionId::ALL {
+            assert_eq!(
+                ddl(id, 1, None).is_some(),
+                id.store() == StoreKind::Postgres,
+                "{id}"
+            );
+        }
+        let wallets = ddl(ProjectionId::Wallets, 7, None).unwrap();
+        assert!(wallets.contains("wallets_v7_ledger"), "{wallets}");
+        let referrals = ddl(ProjectionId::Referrals, 2, None).unwrap();
+        assert!(referrals.contains("referrals_v2_users"), "{referrals}");
+    }
+
+    #[test]
+    fn activity_takes_the_timescale_layout_in_the_extensions_schema_when_there_is_one() {
+        let ddl = |timescaledb| ddl(ProjectionId::Activity, 2, timescaledb).unwrap();
+        let plain = ddl(None);
+        assert!(plain.contains("PARTITION BY RANGE"), "{plain}");
+        assert!(!plain.contains("create_hypertable"), "{plain}");
+        let timescale = ddl(Some(&TimescaleDb::in_schema("tools")));
+        assert!(
+            timescale.contains(r#""tools".create_hypertable('activity_v2_events'"#),
+            "{timescale}"
+        );
+        assert!(!timescale.contains("PARTITION BY"), "{timescale}");
+    }
+}
