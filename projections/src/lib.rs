@@ -8,6 +8,7 @@ pub mod leaderboard;
 pub mod positions;
 pub mod profiles;
 pub mod query_api;
+pub mod quests;
 pub mod table_prefix;
 pub mod timescaledb;
 pub mod versions;

@@ -27,9 +27,10 @@ pub fn touches(event: &Event) -> bool {
         Payload::SessionStarted(_)
         | Payload::TapsSubmitted(_)
         | Payload::DailyCheckedIn(_)
-        | Payload::ProfileUpdated(_) => true,
-        // Derived, credited to the referrer without them acting (see the module header).
-        Payload::ReferralCredited(_) => false,
+        | Payload::ProfileUpdated(_)
+        | Payload::QuestClaimed(_) => true,
+        // Derived, credited without the user acting (see the module header).
+        Payload::ReferralCredited(_) | Payload::QuestCompleted(_) => false,
     }
 }
 
@@ -89,7 +90,10 @@ pub fn fold(profile: &mut Option<Profile>, event: &Event) {
             p.streak_best = streak.best;
             p.streak_last_day = streak.last_day;
         }
-        Payload::TapsSubmitted(_) | Payload::ReferralCredited(_) => {}
+        Payload::TapsSubmitted(_)
+        | Payload::QuestClaimed(_)
+        | Payload::ReferralCredited(_)
+        | Payload::QuestCompleted(_) => {}
     }
 }
 
