@@ -35,6 +35,9 @@ macro_rules! catalog {
             /// Every projection, in the catalog's order (which is also each one's index).
             pub const ALL: &'static [ProjectionId] = &[$(ProjectionId::$id),+];
 
+            /// How many there are, for arrays indexed by [`index`](Self::index).
+            pub const COUNT: usize = Self::ALL.len();
+
             /// The name it goes by everywhere.
             pub const fn name(self) -> &'static str {
                 match self {
@@ -79,6 +82,17 @@ impl ProjectionId {
     pub const fn index(self) -> usize {
         self as usize
     }
+}
+
+/// A PostgreSQL projection's typed store (its reads and writes), built from one version's table
+/// prefix (`<name>_v<N>`, see [`crate::versions::table_prefix`]). Lets code that holds
+/// versions by [`ProjectionId`] (the query API's served snapshot) hand out typed stores without
+/// a line per projection.
+pub trait VersionedStore: Send + Sync + 'static {
+    /// The projection whose tables it reads and writes.
+    const ID: ProjectionId;
+    /// The store of the version whose tables are named `table_prefix`.
+    fn at(table_prefix: &str) -> Self;
 }
 
 impl fmt::Display for ProjectionId {

@@ -8,6 +8,7 @@ use sqlx::{PgConnection, PgPool};
 
 use super::ActivityBatch;
 use super::partitions::{create_day, partition_day};
+use crate::catalog::{ProjectionId, VersionedStore};
 use crate::table_prefix::render;
 use crate::timescaledb::TimescaleDb;
 
@@ -41,6 +42,14 @@ pub struct ActivityStore {
     /// Days whose partitions are known to exist; cleared whenever a write fails, since the
     /// transaction that created one may have rolled back.
     known_days: Mutex<HashSet<i32>>,
+}
+
+impl VersionedStore for ActivityStore {
+    const ID: ProjectionId = ProjectionId::Activity;
+
+    fn at(table_prefix: &str) -> Self {
+        ActivityStore::new(table_prefix)
+    }
 }
 
 impl ActivityStore {

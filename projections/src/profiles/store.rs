@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use sqlx::{PgConnection, PgExecutor};
 
+use crate::catalog::{ProjectionId, VersionedStore};
 use crate::table_prefix::render;
 
 use super::Profile;
@@ -19,6 +20,14 @@ pub struct ProfileStore {
     load: String,
     upsert: String,
     profile: String,
+}
+
+impl VersionedStore for ProfileStore {
+    const ID: ProjectionId = ProjectionId::Profiles;
+
+    fn at(table_prefix: &str) -> Self {
+        ProfileStore::new(table_prefix)
+    }
 }
 
 impl ProfileStore {

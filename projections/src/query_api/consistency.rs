@@ -17,9 +17,10 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::QueryState;
-use super::sources::{Projection, Served};
+use super::sources::Served;
 use super::waiters::{Caller, Full};
 use super::watcher::WaitError;
+use crate::catalog::ProjectionId;
 
 pub(crate) const HEADER: &str = "x-consistency-token";
 
@@ -68,7 +69,7 @@ impl QueryState {
         &self,
         after: &ReadAfter,
         reader: Option<i64>,
-        behind: &[Projection],
+        behind: &[ProjectionId],
     ) -> Result<Arc<Served>, ApiError> {
         let started = Instant::now();
         let mut sources = self.sources.subscribe();
@@ -98,7 +99,7 @@ impl QueryState {
             }
         };
         let deadline = started + self.config.consistency_wait;
-        let mut confirmed: Vec<(Projection, u32)> = Vec::with_capacity(behind.len());
+        let mut confirmed: Vec<(ProjectionId, u32)> = Vec::with_capacity(behind.len());
         'snapshot: loop {
             for &projection in behind {
                 let version = served.version(projection);
@@ -132,7 +133,7 @@ impl QueryState {
     /// Counts a wait's outcome and turns a failed one into the answer.
     fn count_wait(
         &self,
-        projection: Projection,
+        projection: ProjectionId,
         outcome: Result<(), WaitError>,
     ) -> Result<(), ApiError> {
         let name = projection.name();
@@ -166,7 +167,7 @@ impl QueryState {
 /// read version 1). A registry that does not answer by `deadline` is a store that is down.
 async fn settled(
     sources: &mut watch::Receiver<Arc<Served>>,
-    behind: &[Projection],
+    behind: &[ProjectionId],
     deadline: Instant,
 ) -> Result<Arc<Served>, ApiError> {
     loop {
@@ -186,7 +187,7 @@ async fn settled(
 async fn switched(
     sources: &mut watch::Receiver<Arc<Served>>,
     served: &Served,
-    behind: &[Projection],
+    behind: &[ProjectionId],
 ) -> Result<Arc<Served>, watch::error::RecvError> {
     loop {
         sources.changed().await?;
@@ -209,13 +210,14 @@ pub(crate) fn store_unavailable() -> ApiError {
     )
 }
 
-/// Runs a store read with the configured timeout; any failure becomes [`store_unavailable`] and
-/// is logged here with its cause.
+/// Runs a read of `projection`'s store with the configured timeout; any failure becomes
+/// [`store_unavailable`] and is logged here with its cause.
 pub(crate) async fn read_store<T, E: std::fmt::Display>(
     state: &QueryState,
-    store: &'static str,
+    projection: ProjectionId,
     read: impl Future<Output = Result<T, E>>,
 ) -> Result<T, ApiError> {
+    let store = projection.name();
     match tokio::time::timeout(state.config.store_timeout, read).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => {

@@ -21,49 +21,11 @@ use tokio::sync::watch;
 
 use super::QueryApiConfig;
 use super::watcher::PositionWatcher;
-use crate::activity::ActivityStore;
+use crate::catalog::{ProjectionId, StoreKind};
 use crate::positions::PositionSource;
-use crate::profiles::ProfileStore;
 use crate::versions::{keys_base, table_prefix};
-use crate::wallets::WalletStore;
 use served::Build;
 pub(crate) use served::{Served, Version};
-
-/// A projection the query API serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Projection {
-    Profiles,
-    Wallets,
-    Activity,
-    Leaderboard,
-    Feed,
-}
-
-impl Projection {
-    pub(crate) const ALL: [Projection; 5] = [
-        Projection::Profiles,
-        Projection::Wallets,
-        Projection::Activity,
-        Projection::Leaderboard,
-        Projection::Feed,
-    ];
-
-    /// As its processor names it.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Projection::Profiles => "profiles",
-            Projection::Wallets => "wallets",
-            Projection::Activity => "activity",
-            Projection::Leaderboard => "leaderboard",
-            Projection::Feed => "feed",
-        }
-    }
-
-    /// Kept in Redis; the others are in PostgreSQL.
-    fn in_redis(self) -> bool {
-        matches!(self, Projection::Leaderboard | Projection::Feed)
-    }
-}
 
 /// The served snapshot, kept current by a task that ends when the last `Sources` (and every
 /// receiver taken from it) is dropped.
@@ -139,7 +101,7 @@ async fn follow(
         redis.report("redis", &poll.redis);
         let current = tx.borrow().clone();
         if let Some(next) = current.next(&poll.polled, &builder) {
-            for projection in Projection::ALL {
+            for &projection in ProjectionId::ALL {
                 let (from, to) = (current.version(projection), next.version(projection));
                 if from != to {
                     tracing::info!(
@@ -161,7 +123,7 @@ async fn follow(
 }
 
 fn show(gauge: &IntGaugeVec, served: &Served) {
-    for projection in Projection::ALL {
+    for &projection in ProjectionId::ALL {
         gauge
             .with_label_values(&[projection.name()])
             .set(i64::from(served.version(projection)));
@@ -207,7 +169,10 @@ impl Streak {
     }
 }
 
-/// Builds a projection's version: its store and a position watcher of its own.
+/// Builds a projection's version: its table prefix or key base and a position watcher of its
+/// own. Every projection of the catalog gets a watcher, also those no endpoint waits on
+/// (`referrals`): a watcher reads positions only while a request waits on it (see
+/// `PositionWatcher::spawn`), so an unread one is an idle task and costs no queries.
 struct Builder {
     pool: PgPool,
     redis: ConnectionManager,
@@ -217,53 +182,32 @@ struct Builder {
     timeout: Duration,
 }
 
-impl Builder {
-    fn watcher(&self, projection: Projection, version: u32) -> PositionWatcher {
-        let source = if projection.in_redis() {
-            PositionSource::Redis {
-                redis: self.redis.clone(),
-                keys_base: keys_base(&self.redis_prefix, projection.name(), version),
-                topic: self.topic.clone(),
+impl Build for Builder {
+    fn version(&self, projection: ProjectionId, number: u32) -> Version {
+        let name = projection.name();
+        let topic = self.topic.clone();
+        let (base, source) = match projection.store() {
+            StoreKind::Postgres => {
+                let source = PositionSource::Postgres {
+                    pool: self.pool.clone(),
+                    projection: name,
+                    version: number,
+                    topic,
+                };
+                (table_prefix(name, number), source)
             }
-        } else {
-            PositionSource::Postgres {
-                pool: self.pool.clone(),
-                projection: projection.name(),
-                version,
-                topic: self.topic.clone(),
+            StoreKind::Redis => {
+                let base = keys_base(&self.redis_prefix, name, number);
+                let source = PositionSource::Redis {
+                    redis: self.redis.clone(),
+                    keys_base: base.clone(),
+                    topic,
+                };
+                (base, source)
             }
         };
-        PositionWatcher::spawn(projection.name(), source, self.positions_poll, self.timeout)
-    }
-
-    fn version<S>(&self, projection: Projection, version: u32, store: S) -> Version<S> {
-        Version {
-            number: version,
-            store,
-            watcher: self.watcher(projection, version),
-        }
-    }
-}
-
-impl Build for Builder {
-    fn profiles(&self, version: u32) -> Version<ProfileStore> {
-        let store = ProfileStore::new(&table_prefix("profiles", version));
-        self.version(Projection::Profiles, version, store)
-    }
-
-    fn wallets(&self, version: u32) -> Version<WalletStore> {
-        let store = WalletStore::new(&table_prefix("wallets", version));
-        self.version(Projection::Wallets, version, store)
-    }
-
-    fn activity(&self, version: u32) -> Version<ActivityStore> {
-        let store = ActivityStore::new(&table_prefix("activity", version));
-        self.version(Projection::Activity, version, store)
-    }
-
-    fn keys(&self, projection: Projection, version: u32) -> Version<String> {
-        let keys = keys_base(&self.redis_prefix, projection.name(), version);
-        self.version(projection, version, keys)
+        let watcher = PositionWatcher::spawn(name, source, self.positions_poll, self.timeout);
+        Version::new(number, base, watcher)
     }
 }
 
@@ -280,21 +224,5 @@ mod tests {
         assert_eq!(streak.observe(true), Some(Turn::Recovered));
         assert_eq!(streak.observe(true), None);
         assert_eq!(streak.observe(false), Some(Turn::Failing), "a new streak");
-    }
-
-    #[test]
-    fn projections_are_named_as_their_processors_name_them() {
-        let names: Vec<&str> = Projection::ALL.iter().map(|p| p.name()).collect();
-        assert_eq!(
-            names,
-            ["profiles", "wallets", "activity", "leaderboard", "feed"]
-        );
-        for (index, projection) in Projection::ALL.into_iter().enumerate() {
-            assert_eq!(
-                projection as usize, index,
-                "ByProjection indexes by discriminant"
-            );
-        }
-        assert!(Projection::Feed.in_redis() && !Projection::Activity.in_redis());
     }
 }

@@ -21,6 +21,7 @@ use super::caching::etag_of;
 use super::consistency::{read_store, store_unavailable};
 use super::sources::Version;
 use super::watcher::applied;
+use crate::catalog::ProjectionId;
 use crate::leaderboard::{Entry, Period, top};
 use crate::positions::Positions;
 
@@ -78,7 +79,7 @@ impl TopCache {
     pub(crate) async fn top(
         &self,
         state: &QueryState,
-        board: &Version<String>,
+        board: &Version,
         period: Period,
         limit: usize,
         after: Option<&Position>,
@@ -87,10 +88,14 @@ impl TopCache {
             // Taken before the read, so the read holds at least what they name.
             let reflects = board.watcher.confirmed();
             let mut redis = state.redis.clone();
-            let keys = &board.store;
-            read_store(state, "leaderboard", top(&mut redis, keys, period, limit))
-                .await
-                .map(|entries| Arc::new(Top::new(period, entries, reflects)))
+            let keys = &board.base;
+            read_store(
+                state,
+                ProjectionId::Leaderboard,
+                top(&mut redis, keys, period, limit),
+            )
+            .await
+            .map(|entries| Arc::new(Top::new(period, entries, reflects)))
         };
         let Some(cache) = &self.cache else {
             return read.await;

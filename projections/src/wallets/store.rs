@@ -7,6 +7,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgExecutor, Row};
 use uuid::Uuid;
 
+use crate::catalog::{ProjectionId, VersionedStore};
 use crate::table_prefix::render;
 
 use super::{Balance, Kind, LedgerEntry, Stored, StreakRow, Wallet};
@@ -25,6 +26,14 @@ pub struct WalletStore {
     write: String,
     wallet: String,
     ledger_page: String,
+}
+
+impl VersionedStore for WalletStore {
+    const ID: ProjectionId = ProjectionId::Wallets;
+
+    fn at(table_prefix: &str) -> Self {
+        WalletStore::new(table_prefix)
+    }
 }
 
 impl WalletStore {

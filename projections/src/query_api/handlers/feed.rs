@@ -13,12 +13,12 @@ use surge_http::ApiError;
 use uuid::Uuid;
 
 use super::limit;
+use crate::catalog::ProjectionId;
 use crate::feed::{FEED_CAP, feed_page};
 use crate::query_api::QueryState;
 use crate::query_api::auth::Reader;
 use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
 use crate::query_api::consistency::{ReadAfter, read_store};
-use crate::query_api::sources::Projection;
 
 const DEFAULT_LIMIT: usize = 20;
 
@@ -36,13 +36,14 @@ pub(crate) async fn feed(
     )?;
     let before = query.get("cursor").map(|c| decode_cursor(c)).transpose()?;
     let served = state
-        .read_after(&after, Some(user_id), &[Projection::Feed])
+        .read_after(&after, Some(user_id), &[ProjectionId::Feed])
         .await?;
     let mut redis = state.redis.clone();
+    let keys = served.keys(ProjectionId::Feed);
     let page = read_store(
         &state,
-        "feed",
-        feed_page(&mut redis, &served.feed.store, user_id, before, limit),
+        ProjectionId::Feed,
+        feed_page(&mut redis, keys, user_id, before, limit),
     )
     .await?;
     // Items are stored as JSON objects and served as they are, without re-parsing.

@@ -13,12 +13,12 @@ use surge_http::ApiError;
 use surge_http::Path;
 
 use super::limit;
+use crate::catalog::ProjectionId;
 use crate::leaderboard::{MAX_LIMIT, Period, PeriodKind, rank_of};
 use crate::query_api::QueryState;
 use crate::query_api::auth::Reader;
 use crate::query_api::caching::{PRIVATE_BRIEF, PUBLIC_BRIEF, cached_json, tagged_json};
 use crate::query_api::consistency::{ReadAfter, read_store};
-use crate::query_api::sources::Projection;
 
 const DEFAULT_LIMIT: usize = 100;
 
@@ -49,10 +49,10 @@ pub(crate) async fn leaderboard(
         .read_after(
             &after,
             reader.as_ref().map(|r| r.0),
-            &[Projection::Leaderboard],
+            &[ProjectionId::Leaderboard],
         )
         .await?;
-    let board = &served.leaderboard;
+    let board = served.get(ProjectionId::Leaderboard);
     let top = state
         .top_cache
         .top(&state, board, period, limit, after.0.as_ref())
@@ -71,10 +71,10 @@ pub(crate) async fn leaderboard(
         Some(entry) => Some(entry.clone()),
         None => {
             let mut redis = state.redis.clone();
-            let keys = &board.store;
+            let keys = &board.base;
             read_store(
                 &state,
-                "leaderboard",
+                ProjectionId::Leaderboard,
                 rank_of(&mut redis, keys, period, user_id),
             )
             .await?

@@ -8,14 +8,14 @@ use serde_json::{Value, json};
 use surge_http::ApiError;
 
 use super::time;
+use crate::catalog::ProjectionId;
 use crate::feed::iso_date;
-use crate::profiles::Profile;
+use crate::profiles::{Profile, ProfileStore};
 use crate::query_api::QueryState;
 use crate::query_api::auth::Reader;
 use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
 use crate::query_api::consistency::{ReadAfter, read_store};
-use crate::query_api::sources::Projection;
-use crate::wallets::Wallet;
+use crate::wallets::{Wallet, WalletStore};
 
 /// Ledger entries shown with the balance.
 const LATEST_ENTRIES: u32 = 20;
@@ -30,22 +30,21 @@ pub(crate) async fn me(
         .read_after(
             &after,
             Some(user_id),
-            &[Projection::Profiles, Projection::Wallets],
+            &[ProjectionId::Profiles, ProjectionId::Wallets],
         )
         .await?;
+    let profiles = served.store::<ProfileStore>();
+    let wallets = served.store::<WalletStore>();
     let (profile, wallet) = tokio::try_join!(
         read_store(
             &state,
-            "profiles",
-            served.profiles.store.profile(&state.pool, user_id)
+            ProjectionId::Profiles,
+            profiles.profile(&state.pool, user_id)
         ),
         read_store(
             &state,
-            "wallets",
-            served
-                .wallets
-                .store
-                .wallet(&state.pool, user_id, LATEST_ENTRIES)
+            ProjectionId::Wallets,
+            wallets.wallet(&state.pool, user_id, LATEST_ENTRIES)
         ),
     )?;
     let body = view(user_id, profile.as_ref(), wallet.as_ref()).to_string();

@@ -13,13 +13,13 @@ use serde_json::{Map, Value, json};
 use surge_http::ApiError;
 
 use super::{time, whole_number};
-use crate::activity::{MinuteCount, day_of};
+use crate::activity::{ActivityStore, MinuteCount, day_of};
+use crate::catalog::ProjectionId;
 use crate::feed::iso_date;
 use crate::query_api::QueryState;
 use crate::query_api::auth::Operator;
 use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
 use crate::query_api::consistency::{ReadAfter, read_store};
-use crate::query_api::sources::Projection;
 
 pub(crate) async fn activity(
     State(state): State<QueryState>,
@@ -31,16 +31,16 @@ pub(crate) async fn activity(
     let minutes = window(&query, "minutes", 60, 1_440)?;
     let days = window(&query, "days", 30, 90)?;
     let served = state
-        .read_after(&after, None, &[Projection::Activity])
+        .read_after(&after, None, &[ProjectionId::Activity])
         .await?;
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     let next_minute = now_ms.div_euclid(60_000) * 60 + 60;
     let today = day_of(now_ms);
-    let store = &served.activity.store;
+    let store = served.store::<ActivityStore>();
     let pool = &state.pool;
-    let (per_minute, daily, weekly, monthly) = read_store(&state, "activity", async {
+    let (per_minute, daily, weekly, monthly) = read_store(&state, ProjectionId::Activity, async {
         tokio::try_join!(
             store.per_minute(pool, next_minute - minutes as i64 * 60, next_minute),
             store.daily_active(pool, today + 1 - days as i32, today + 1),

@@ -9,12 +9,12 @@ use surge_http::ApiError;
 use surge_http::Path;
 
 use super::time;
-use crate::profiles::Profile;
+use crate::catalog::ProjectionId;
+use crate::profiles::{Profile, ProfileStore};
 use crate::query_api::QueryState;
 use crate::query_api::auth::Reader;
 use crate::query_api::caching::{PRIVATE_CARD, cached_json};
 use crate::query_api::consistency::{ReadAfter, read_store};
-use crate::query_api::sources::Projection;
 
 pub(crate) async fn user(
     State(state): State<QueryState>,
@@ -27,12 +27,13 @@ pub(crate) async fn user(
         ApiError::bad_request("invalid_user_id", "a user id is a positive whole number")
     })?;
     let served = state
-        .read_after(&after, Some(reader), &[Projection::Profiles])
+        .read_after(&after, Some(reader), &[ProjectionId::Profiles])
         .await?;
+    let profiles = served.store::<ProfileStore>();
     let profile = read_store(
         &state,
-        "profiles",
-        served.profiles.store.profile(&state.pool, user_id),
+        ProjectionId::Profiles,
+        profiles.profile(&state.pool, user_id),
     )
     .await?
     .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "user_not_found", "no such user"))?;

@@ -1,4 +1,4 @@
-//! Reading which version of each served projection is active: one query for every
+//! Reading which version of each projection of the catalog is active: one query for every
 //! PostgreSQL-kept projection, and the Redis registry hash of each Redis-kept one. Each store is
 //! read with the store timeout; a store that does not answer leaves its projections `Unknown`,
 //! so the others can still switch.
@@ -8,18 +8,18 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 
-use super::Projection;
 use super::served::{ByProjection, Polled};
+use crate::catalog::{ProjectionId, StoreKind};
 use crate::positions::is_undefined_table;
 use crate::versions::VersionRegistry;
 
 const ACTIVE: &str = "SELECT projection, version FROM projection_versions WHERE state = 'active'";
 
-/// The registries of the served projections.
+/// The registries of the catalog's projections.
 pub(super) struct Registries {
     pool: PgPool,
-    leaderboard: VersionRegistry,
-    feed: VersionRegistry,
+    /// Each Redis-kept projection's registry; the PostgreSQL-kept ones share one table.
+    redis: Vec<(ProjectionId, VersionRegistry)>,
     timeout: Duration,
 }
 
@@ -37,34 +37,36 @@ impl Registries {
         redis_prefix: &str,
         timeout: Duration,
     ) -> Self {
-        let registry = |projection: Projection| {
-            VersionRegistry::redis(redis.clone(), redis_prefix, projection.name())
-        };
+        let redis = kept_in(StoreKind::Redis)
+            .map(|id| {
+                let registry = VersionRegistry::redis(redis.clone(), redis_prefix, id.name());
+                (id, registry)
+            })
+            .collect();
         Registries {
             pool,
-            leaderboard: registry(Projection::Leaderboard),
-            feed: registry(Projection::Feed),
+            redis,
             timeout,
         }
     }
 
     pub(super) async fn poll(&self) -> Poll {
-        let (rows, leaderboard, feed) = tokio::join!(
+        let redis_reads = self
+            .redis
+            .iter()
+            .map(|(id, registry)| async move { (*id, self.bounded(redis_active(registry)).await) });
+        let (rows, outcomes) = tokio::join!(
             self.bounded(postgres_active(&self.pool)),
-            self.bounded(redis_active(&self.leaderboard)),
-            self.bounded(redis_active(&self.feed)),
+            futures::future::join_all(redis_reads),
         );
         let mut polled = ByProjection::from_fn(|_| Polled::Unknown);
         let postgres = rows.map(|rows| {
-            for projection in Projection::ALL.into_iter().filter(|p| !p.in_redis()) {
+            for projection in kept_in(StoreKind::Postgres) {
                 polled[projection] = from_rows(&rows, projection);
             }
         });
         let mut redis = Ok(());
-        for (projection, outcome) in [
-            (Projection::Leaderboard, leaderboard),
-            (Projection::Feed, feed),
-        ] {
+        for (projection, outcome) in outcomes {
             match outcome {
                 Ok(found) => polled[projection] = found,
                 Err(error) => redis = Err(error),
@@ -82,6 +84,14 @@ impl Registries {
             .await
             .unwrap_or_else(|_| Err(format!("no answer within {} ms", self.timeout.as_millis())))
     }
+}
+
+/// The catalog's projections kept in `store`.
+fn kept_in(store: StoreKind) -> impl Iterator<Item = ProjectionId> {
+    ProjectionId::ALL
+        .iter()
+        .copied()
+        .filter(move |id| id.store() == store)
 }
 
 async fn postgres_active(pool: &PgPool) -> Result<Vec<(String, i32)>, String> {
@@ -103,7 +113,7 @@ async fn redis_active(registry: &VersionRegistry) -> Result<Polled, String> {
 
 /// `projection`'s active version among `(projection, version)` rows; a negative version is an
 /// unreadable registry, not "none yet".
-fn from_rows(rows: &[(String, i32)], projection: Projection) -> Polled {
+fn from_rows(rows: &[(String, i32)], projection: ProjectionId) -> Polled {
     match rows.iter().find(|(name, _)| name == projection.name()) {
         None => Polled::NoneYet,
         Some((_, version)) => u32::try_from(*version).map_or(Polled::Unknown, Polled::Active),
@@ -121,9 +131,9 @@ mod tests {
             ("profiles".to_owned(), 2),
             ("wallets".to_owned(), -1),
         ];
-        assert_eq!(from_rows(&rows, Projection::Profiles), Polled::Active(2));
-        assert_eq!(from_rows(&rows, Projection::Activity), Polled::NoneYet);
-        assert_eq!(from_rows(&rows, Projection::Wallets), Polled::Unknown);
-        assert_eq!(from_rows(&[], Projection::Profiles), Polled::NoneYet);
+        assert_eq!(from_rows(&rows, ProjectionId::Profiles), Polled::Active(2));
+        assert_eq!(from_rows(&rows, ProjectionId::Activity), Polled::NoneYet);
+        assert_eq!(from_rows(&rows, ProjectionId::Wallets), Polled::Unknown);
+        assert_eq!(from_rows(&[], ProjectionId::Profiles), Polled::NoneYet);
     }
 }

@@ -1,45 +1,66 @@
-//! The snapshot handlers read from: for each served projection, the version, the store (or Redis
-//! key base) of that version and its position watcher. A snapshot never changes; a switch
-//! publishes a new one that shares every projection whose version stayed the same, so its
-//! watcher (and the positions that watcher has already read) carries over.
+//! The snapshot handlers read from: for each projection of the catalog, the version served,
+//! its table prefix (or Redis key base), its position watcher and its typed store, built when
+//! first read. A snapshot never changes; a switch publishes a new one that shares every
+//! projection whose version stayed the same, so its watcher (and the positions that watcher has
+//! already read) and its store carry over.
 
+use std::any::Any;
 use std::ops::{Index, IndexMut};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use super::Projection;
-use crate::activity::ActivityStore;
-use crate::profiles::ProfileStore;
+use crate::catalog::{ProjectionId, StoreKind, VersionedStore};
 use crate::query_api::watcher::PositionWatcher;
-use crate::wallets::WalletStore;
 
 /// One projection at one version.
-pub(crate) struct Version<S> {
+pub(crate) struct Version {
     pub(crate) number: u32,
-    /// The store of this version; for Redis-kept projections, its key base.
-    pub(crate) store: S,
+    /// PostgreSQL: the table prefix `<name>_v<N>`; Redis: the key base `<prefix>:<name>:v<N>`.
+    pub(crate) base: String,
     pub(crate) watcher: PositionWatcher,
+    /// The typed store of a PostgreSQL projection ([`VersionedStore`]), built from `base` on the
+    /// first read, so projections no endpoint reads never build one.
+    store: OnceLock<Box<dyn Any + Send + Sync>>,
 }
 
-/// A value per served projection.
+impl Version {
+    pub(crate) fn new(number: u32, base: String, watcher: PositionWatcher) -> Self {
+        Version {
+            number,
+            base,
+            watcher,
+            store: OnceLock::new(),
+        }
+    }
+
+    /// This version's store of type `S`; the caller makes sure `S` is this projection's store.
+    fn store<S: VersionedStore>(&self) -> &S {
+        self.store
+            .get_or_init(|| Box::new(S::at(&self.base)))
+            .downcast_ref()
+            .expect("a version's store is only ever built as its projection's store type")
+    }
+}
+
+/// A value per projection of the catalog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct ByProjection<T>([T; Projection::ALL.len()]);
+pub(crate) struct ByProjection<T>([T; ProjectionId::COUNT]);
 
 impl<T> ByProjection<T> {
-    pub(crate) fn from_fn(f: impl FnMut(Projection) -> T) -> Self {
-        ByProjection(Projection::ALL.map(f))
+    pub(crate) fn from_fn(mut f: impl FnMut(ProjectionId) -> T) -> Self {
+        ByProjection(std::array::from_fn(|index| f(ProjectionId::ALL[index])))
     }
 }
 
-impl<T> Index<Projection> for ByProjection<T> {
+impl<T> Index<ProjectionId> for ByProjection<T> {
     type Output = T;
-    fn index(&self, projection: Projection) -> &T {
-        &self.0[projection as usize]
+    fn index(&self, projection: ProjectionId) -> &T {
+        &self.0[projection.index()]
     }
 }
 
-impl<T> IndexMut<Projection> for ByProjection<T> {
-    fn index_mut(&mut self, projection: Projection) -> &mut T {
-        &mut self.0[projection as usize]
+impl<T> IndexMut<ProjectionId> for ByProjection<T> {
+    fn index_mut(&mut self, projection: ProjectionId) -> &mut T {
+        &mut self.0[projection.index()]
     }
 }
 
@@ -87,20 +108,12 @@ impl Choice {
 /// Builds one projection's version when it is first served. A trait so the snapshot logic is
 /// tested without stores: the tests' builder records what it was asked to build.
 pub(crate) trait Build {
-    fn profiles(&self, version: u32) -> Version<ProfileStore>;
-    fn wallets(&self, version: u32) -> Version<WalletStore>;
-    fn activity(&self, version: u32) -> Version<ActivityStore>;
-    /// `projection` is Leaderboard or Feed; the store is the version's Redis key base.
-    fn keys(&self, projection: Projection, version: u32) -> Version<String>;
+    fn version(&self, projection: ProjectionId, number: u32) -> Version;
 }
 
 /// One immutable snapshot of what the query API serves.
 pub(crate) struct Served {
-    pub(crate) profiles: Arc<Version<ProfileStore>>,
-    pub(crate) wallets: Arc<Version<WalletStore>>,
-    pub(crate) activity: Arc<Version<ActivityStore>>,
-    pub(crate) leaderboard: Arc<Version<String>>,
-    pub(crate) feed: Arc<Version<String>>,
+    versions: ByProjection<Arc<Version>>,
     choices: ByProjection<Choice>,
 }
 
@@ -108,32 +121,39 @@ impl Served {
     /// Every projection at version 1, unsettled, until the first poll answers.
     pub(crate) fn first(build: &impl Build) -> Served {
         Served {
-            profiles: Arc::new(build.profiles(1)),
-            wallets: Arc::new(build.wallets(1)),
-            activity: Arc::new(build.activity(1)),
-            leaderboard: Arc::new(build.keys(Projection::Leaderboard, 1)),
-            feed: Arc::new(build.keys(Projection::Feed, 1)),
+            versions: ByProjection::from_fn(|p| Arc::new(build.version(p, 1))),
             choices: ByProjection::from_fn(|_| Choice::GUESS),
         }
     }
 
-    pub(crate) fn version(&self, projection: Projection) -> u32 {
+    pub(crate) fn version(&self, projection: ProjectionId) -> u32 {
         self.choices[projection].version
     }
 
     /// Whether a registry has confirmed `projection`'s version (see [`Choice::settled`]).
-    pub(crate) fn settled(&self, projection: Projection) -> bool {
+    pub(crate) fn settled(&self, projection: ProjectionId) -> bool {
         self.choices[projection].settled
     }
 
-    pub(crate) fn watcher(&self, projection: Projection) -> &PositionWatcher {
-        match projection {
-            Projection::Profiles => &self.profiles.watcher,
-            Projection::Wallets => &self.wallets.watcher,
-            Projection::Activity => &self.activity.watcher,
-            Projection::Leaderboard => &self.leaderboard.watcher,
-            Projection::Feed => &self.feed.watcher,
-        }
+    /// The served version of `projection`.
+    pub(crate) fn get(&self, projection: ProjectionId) -> &Arc<Version> {
+        &self.versions[projection]
+    }
+
+    pub(crate) fn watcher(&self, projection: ProjectionId) -> &PositionWatcher {
+        &self.versions[projection].watcher
+    }
+
+    /// The store of the served version of `S`'s projection (kept in PostgreSQL).
+    pub(crate) fn store<S: VersionedStore>(&self) -> &S {
+        debug_assert_eq!(S::ID.store(), StoreKind::Postgres, "{}", S::ID);
+        self.versions[S::ID].store()
+    }
+
+    /// The Redis key base of the served version of `projection` (kept in Redis).
+    pub(crate) fn keys(&self, projection: ProjectionId) -> &str {
+        debug_assert_eq!(projection.store(), StoreKind::Redis, "{projection}");
+        &self.versions[projection].base
     }
 
     /// The snapshot after a poll, or `None` when nothing changed. Only projections whose version
@@ -143,38 +163,16 @@ impl Served {
         if choices == self.choices {
             return None;
         }
-        let version = |p: Projection| choices[p].version;
-        Some(Served {
-            profiles: carry(&self.profiles, version(Projection::Profiles), |v| {
-                build.profiles(v)
-            }),
-            wallets: carry(&self.wallets, version(Projection::Wallets), |v| {
-                build.wallets(v)
-            }),
-            activity: carry(&self.activity, version(Projection::Activity), |v| {
-                build.activity(v)
-            }),
-            leaderboard: carry(&self.leaderboard, version(Projection::Leaderboard), |v| {
-                build.keys(Projection::Leaderboard, v)
-            }),
-            feed: carry(&self.feed, version(Projection::Feed), |v| {
-                build.keys(Projection::Feed, v)
-            }),
-            choices,
-        })
-    }
-}
-
-/// `current` if it already is `version`, else `version` newly built.
-fn carry<S>(
-    current: &Arc<Version<S>>,
-    version: u32,
-    build: impl FnOnce(u32) -> Version<S>,
-) -> Arc<Version<S>> {
-    if current.number == version {
-        current.clone()
-    } else {
-        Arc::new(build(version))
+        let versions = ByProjection::from_fn(|p| {
+            let current = &self.versions[p];
+            let version = choices[p].version;
+            if current.number == version {
+                current.clone()
+            } else {
+                Arc::new(build.version(p, version))
+            }
+        });
+        Some(Served { versions, choices })
     }
 }
 
@@ -214,17 +212,20 @@ mod tests {
 
     #[test]
     fn values_are_kept_per_projection() {
-        let mut values = ByProjection::from_fn(|p| p as u32);
-        values[Projection::Feed] = 40;
-        assert_eq!(values[Projection::Feed], 40);
-        assert_eq!(values[Projection::Profiles], Projection::Profiles as u32);
+        let mut values = ByProjection::from_fn(|p| p.index() as u32);
+        values[ProjectionId::Feed] = 40;
+        assert_eq!(values[ProjectionId::Feed], 40);
+        assert_eq!(
+            values[ProjectionId::Profiles],
+            ProjectionId::Profiles.index() as u32
+        );
     }
 
     /// Builds versions whose watchers never read (nobody waits on them; the pool is lazy) and
     /// remembers what it built.
     struct Recording {
         pool: sqlx::PgPool,
-        built: std::sync::Mutex<Vec<(Projection, u32)>>,
+        built: std::sync::Mutex<Vec<(ProjectionId, u32)>>,
     }
 
     impl Recording {
@@ -238,7 +239,13 @@ mod tests {
             }
         }
 
-        fn version<S>(&self, projection: Projection, number: u32, store: S) -> Version<S> {
+        fn take(&self) -> Vec<(ProjectionId, u32)> {
+            std::mem::take(&mut self.built.lock().unwrap())
+        }
+    }
+
+    impl Build for Recording {
+        fn version(&self, projection: ProjectionId, number: u32) -> Version {
             self.built.lock().unwrap().push((projection, number));
             let source = crate::positions::PositionSource::Postgres {
                 pool: self.pool.clone(),
@@ -247,34 +254,16 @@ mod tests {
                 topic: "t".into(),
             };
             let every = std::time::Duration::from_millis(5);
-            Version {
-                number,
-                store,
-                watcher: PositionWatcher::spawn(projection.name(), source, every, every),
-            }
-        }
-
-        fn take(&self) -> Vec<(Projection, u32)> {
-            std::mem::take(&mut self.built.lock().unwrap())
+            let base = match projection.store() {
+                StoreKind::Postgres => crate::versions::table_prefix(projection.name(), number),
+                StoreKind::Redis => format!("k:{}:v{number}", projection.name()),
+            };
+            let watcher = PositionWatcher::spawn(projection.name(), source, every, every);
+            Version::new(number, base, watcher)
         }
     }
 
-    impl Build for Recording {
-        fn profiles(&self, v: u32) -> Version<ProfileStore> {
-            self.version(Projection::Profiles, v, ProfileStore::new("p"))
-        }
-        fn wallets(&self, v: u32) -> Version<WalletStore> {
-            self.version(Projection::Wallets, v, WalletStore::new("w"))
-        }
-        fn activity(&self, v: u32) -> Version<ActivityStore> {
-            self.version(Projection::Activity, v, ActivityStore::new("a"))
-        }
-        fn keys(&self, projection: Projection, v: u32) -> Version<String> {
-            self.version(projection, v, format!("k:{}:v{v}", projection.name()))
-        }
-    }
-
-    fn polled(changes: &[(Projection, Polled)]) -> ByProjection<Polled> {
+    fn polled(changes: &[(ProjectionId, Polled)]) -> ByProjection<Polled> {
         let mut polled = ByProjection::from_fn(|_| Polled::NoneYet);
         for (projection, answer) in changes {
             polled[*projection] = *answer;
@@ -284,10 +273,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_switch_rebuilds_only_the_projection_that_switched() {
+        use ProjectionId::{Feed, Leaderboard, Profiles, Wallets};
         let build = Recording::new();
         let first = Served::first(&build);
-        assert_eq!(build.take().len(), Projection::ALL.len());
-        assert!(!first.settled(Projection::Feed));
+        assert_eq!(build.take().len(), ProjectionId::ALL.len());
+        assert!(!first.settled(Feed));
 
         let settled = first
             .next(&polled(&[]), &build)
@@ -296,34 +286,61 @@ mod tests {
             build.take().is_empty(),
             "version 1 everywhere: nothing rebuilt"
         );
-        assert!(Arc::ptr_eq(&settled.feed, &first.feed));
-        assert!(Projection::ALL.into_iter().all(|p| settled.settled(p)));
+        assert!(Arc::ptr_eq(settled.get(Feed), first.get(Feed)));
+        assert!(ProjectionId::ALL.iter().all(|p| settled.settled(*p)));
         assert!(
             settled.next(&polled(&[]), &build).is_none(),
             "no change, no snapshot"
         );
 
         let switched = settled
-            .next(&polled(&[(Projection::Wallets, Polled::Active(2))]), &build)
+            .next(&polled(&[(Wallets, Polled::Active(2))]), &build)
             .expect("wallets switched");
-        assert_eq!(build.take(), [(Projection::Wallets, 2)]);
-        assert_eq!(switched.version(Projection::Wallets), 2);
-        assert_eq!(switched.wallets.number, 2);
-        assert!(Arc::ptr_eq(&switched.profiles, &settled.profiles));
-        assert!(Arc::ptr_eq(&switched.leaderboard, &settled.leaderboard));
+        assert_eq!(build.take(), [(Wallets, 2)]);
+        assert_eq!(switched.version(Wallets), 2);
+        assert_eq!(switched.get(Wallets).number, 2);
+        assert!(Arc::ptr_eq(switched.get(Profiles), settled.get(Profiles)));
+        assert!(Arc::ptr_eq(
+            switched.get(Leaderboard),
+            settled.get(Leaderboard)
+        ));
 
         let board = switched
             .next(
-                &polled(&[
-                    (Projection::Wallets, Polled::Unknown),
-                    (Projection::Leaderboard, Polled::Active(3)),
-                ]),
+                &polled(&[(Wallets, Polled::Unknown), (Leaderboard, Polled::Active(3))]),
                 &build,
             )
             .expect("leaderboard switched");
-        assert_eq!(build.take(), [(Projection::Leaderboard, 3)]);
-        assert_eq!(board.leaderboard.store, "k:leaderboard:v3");
-        assert_eq!(board.version(Projection::Wallets), 2, "unknown keeps v2");
-        assert!(Arc::ptr_eq(&board.wallets, &switched.wallets));
+        assert_eq!(build.take(), [(Leaderboard, 3)]);
+        assert_eq!(board.keys(Leaderboard), "k:leaderboard:v3");
+        assert_eq!(board.version(Wallets), 2, "unknown keeps v2");
+        assert!(Arc::ptr_eq(board.get(Wallets), switched.get(Wallets)));
+    }
+
+    #[tokio::test]
+    async fn a_store_is_built_once_per_version_from_its_table_prefix() {
+        let build = Recording::new();
+        let first = Served::first(&build);
+        let wallets: &crate::wallets::WalletStore = first.store();
+        assert!(std::ptr::eq(
+            wallets,
+            first.store::<crate::wallets::WalletStore>()
+        ));
+        let settled = first.next(&polled(&[]), &build).unwrap();
+        assert!(
+            std::ptr::eq(wallets, settled.store::<crate::wallets::WalletStore>()),
+            "a version that stays keeps its store"
+        );
+        let switched = settled
+            .next(
+                &polled(&[(ProjectionId::Wallets, Polled::Active(2))]),
+                &build,
+            )
+            .unwrap();
+        assert_eq!(switched.get(ProjectionId::Wallets).base, "wallets_v2");
+        assert!(!std::ptr::eq(
+            wallets,
+            switched.store::<crate::wallets::WalletStore>()
+        ));
     }
 }
