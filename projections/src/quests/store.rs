@@ -6,6 +6,7 @@ use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use super::Progress;
+use crate::catalog::{ProjectionId, VersionedStore};
 use crate::table_prefix::render;
 
 const LOAD_PROGRESS: &str = include_str!("sql/load_progress.sql");
@@ -31,6 +32,14 @@ pub struct QuestStore {
     upsert_progress: String,
     load_completed: String,
     insert_completed: String,
+}
+
+impl VersionedStore for QuestStore {
+    const ID: ProjectionId = ProjectionId::Quests;
+
+    fn at(table_prefix: &str) -> Self {
+        QuestStore::new(table_prefix)
+    }
 }
 
 impl QuestStore {
