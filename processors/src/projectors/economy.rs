@@ -35,6 +35,20 @@ pub enum CheckIn {
 }
 
 impl Streak {
+    /// The streak a row keeps as three columns: current, best, last day.
+    pub fn from_columns(current: i32, best: i32, last_day: Option<i32>) -> Streak {
+        Streak {
+            current,
+            best,
+            last_day,
+        }
+    }
+
+    /// Its three columns, as [`from_columns`](Self::from_columns) takes them.
+    pub fn columns(&self) -> (i32, i32, Option<i32>) {
+        (self.current, self.best, self.last_day)
+    }
+
     pub fn check_in(&mut self, day: i32) -> CheckIn {
         match self.last_day {
             Some(last) if day == last => return CheckIn::SameDay,

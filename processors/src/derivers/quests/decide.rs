@@ -54,14 +54,10 @@ impl UserQuests {
             Payload::SessionStarted(_) => p.sessions += 1,
             Payload::ReferralCredited(_) => p.referrals += 1,
             Payload::DailyCheckedIn(c) => {
-                let mut streak = Streak {
-                    current: p.streak_current,
-                    best: p.streak_best,
-                    last_day: p.streak_last_day,
-                };
+                let mut streak =
+                    Streak::from_columns(p.streak_current, p.streak_best, p.streak_last_day);
                 streak.check_in(c.day);
-                (p.streak_current, p.streak_best, p.streak_last_day) =
-                    (streak.current, streak.best, streak.last_day);
+                (p.streak_current, p.streak_best, p.streak_last_day) = streak.columns();
             }
             Payload::QuestClaimed(c) => claimed = Some(c.quest_id.as_str()),
             // The fact coming back through the topic (or from an older quest book): recorded,

@@ -80,15 +80,10 @@ pub fn fold(profile: &mut Option<Profile>, event: &Event) {
             }
         }
         Payload::DailyCheckedIn(c) => {
-            let mut streak = Streak {
-                current: p.streak_current,
-                best: p.streak_best,
-                last_day: p.streak_last_day,
-            };
+            let mut streak =
+                Streak::from_columns(p.streak_current, p.streak_best, p.streak_last_day);
             streak.check_in(c.day);
-            p.streak_current = streak.current;
-            p.streak_best = streak.best;
-            p.streak_last_day = streak.last_day;
+            (p.streak_current, p.streak_best, p.streak_last_day) = streak.columns();
         }
         Payload::TapsSubmitted(_)
         | Payload::QuestClaimed(_)
