@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
+use surge_schemas::quests::QuestBook;
 use surge_telegram_auth::Validator;
 
 /// Development bot token: public, documented, and only good for local work. Set SURGE_BOT_TOKEN
@@ -69,6 +70,10 @@ pub struct Common {
     /// backlog until one closes.
     #[arg(long, env = "SURGE_HTTP_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub http_max_connections: usize,
+    /// The quest book: a JSON file listing the quests (README, "Quests"). Every role reads the
+    /// same file; unset, the built-in quests.
+    #[arg(long = "quests-file", env = "SURGE_QUESTS_FILE", value_parser = quest_book)]
+    pub quests: Option<QuestBook>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -100,6 +105,11 @@ pub struct Telegram {
 }
 
 impl Common {
+    /// The configured quest book, or the built-in one.
+    pub fn quest_book(&self) -> QuestBook {
+        self.quests.clone().unwrap_or_else(QuestBook::builtin)
+    }
+
     /// What every HTTP listener of this process tolerates from its clients.
     pub fn connection_limits(&self) -> crate::serve::ConnectionLimits {
         crate::serve::ConnectionLimits {
@@ -150,6 +160,11 @@ pub fn instant_ms(text: &str) -> Result<i64, String> {
         .map_err(|_| {
             "expected an RFC 3339 instant (2026-11-22T10:00:00Z) or unix milliseconds".to_owned()
         })
+}
+
+fn quest_book(path: &str) -> Result<QuestBook, String> {
+    let json = std::fs::read_to_string(path).map_err(|e| format!("reading {path}: {e}"))?;
+    QuestBook::parse(&json).map_err(|e| format!("{path}: {e}"))
 }
 
 fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {

@@ -280,6 +280,7 @@ async fn rebuild(
         topic: env.topic.clone(),
         derived_delivery: Delivery::Idempotent,
         metrics: ProcessorMetrics::new(&prometheus::Registry::new()),
+        quests: surge_schemas::quests::QuestBook::builtin(),
     };
     let config = ReplayConfig {
         bulk_batch: settings.bulk_batch,

@@ -4,9 +4,11 @@
 //! module adds only what depends on the request (the batch size, `occurred_at` against now).
 
 use serde::{Deserialize, Serialize};
+use surge_schemas::quests::QuestBook;
 use surge_schemas::rules::{self, Problem};
 use surge_schemas::{
-    DailyCheckedIn, Envelope, Event, Payload, ProfileUpdated, SessionStarted, TapsSubmitted,
+    DailyCheckedIn, Envelope, Event, Payload, ProfileUpdated, QuestClaimed, SessionStarted,
+    TapsSubmitted,
 };
 use surge_telegram_auth::InitData;
 use uuid::Uuid;
@@ -49,12 +51,45 @@ pub struct ProfileBody {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct QuestClaimBody {
+    pub quest_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Action {
     Session(SessionBody),
     Taps(TapsBody),
     Checkin(CheckinBody),
     Profile(ProfileBody),
+    QuestClaim(QuestClaimBody),
+}
+
+/// Why a claim names no quest the user can claim: the quest book decides, not the event rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimRefused {
+    /// The book has no such quest.
+    Unknown(String),
+    /// It completes by itself once its goal is met.
+    NotClaimable(String),
+}
+
+/// Checks every quest claim among `actions` against `book`.
+pub fn check_claims(actions: &[Action], book: &QuestBook) -> Result<(), ClaimRefused> {
+    for action in actions {
+        let Action::QuestClaim(QuestClaimBody { quest_id }) = action else {
+            continue;
+        };
+        match book.get(quest_id) {
+            None => return Err(ClaimRefused::Unknown(quest_id.clone())),
+            Some(quest) if !quest.claim => {
+                return Err(ClaimRefused::NotClaimable(quest_id.clone()));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -87,7 +122,9 @@ fn check_rules(action: &Action, payload: &Payload) -> Result<(), Invalid> {
     rules::check(payload).map_err(|violation| {
         let from_init_data = match action {
             Action::Session(_) => violation.field != "platform",
-            Action::Taps(_) | Action::Checkin(_) | Action::Profile(_) => false,
+            Action::Taps(_) | Action::Checkin(_) | Action::Profile(_) | Action::QuestClaim(_) => {
+                false
+            }
         };
         let field = if from_init_data {
             format!("init_data.{}", violation.field)
@@ -183,6 +220,13 @@ fn to_payload(action: &Action, auth: &InitData, now_ms: i64) -> Result<(Payload,
             (DailyCheckedIn { day }.into(), at)
         }
         Action::Profile(body) => (profile(body)?.into(), now_ms),
+        Action::QuestClaim(QuestClaimBody { quest_id }) => (
+            QuestClaimed {
+                quest_id: quest_id.clone(),
+            }
+            .into(),
+            now_ms,
+        ),
     })
 }
 

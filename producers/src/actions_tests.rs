@@ -192,3 +192,30 @@ fn every_event_meets_its_rules_and_initdata_fields_are_named_as_such() {
     .unwrap_err();
     assert_eq!((err.field.as_str(), err.bad_text), ("platform", false));
 }
+
+#[test]
+fn a_claim_must_name_a_quest_of_the_book_that_is_claimed() {
+    let book = surge_schemas::quests::QuestBook::builtin();
+    let claim = |id: &str| {
+        Action::QuestClaim(QuestClaimBody {
+            quest_id: id.into(),
+        })
+    };
+    assert_eq!(check_claims(&[claim("open_5")], &book), Ok(()));
+    assert_eq!(
+        check_claims(&[claim("open_5"), claim("nope")], &book),
+        Err(ClaimRefused::Unknown("nope".into()))
+    );
+    assert_eq!(
+        check_claims(&[claim("tap_1000")], &book),
+        Err(ClaimRefused::NotClaimable("tap_1000".into()))
+    );
+    let events = build_events(&[claim("open_5")], &auth(), NOW, None).unwrap();
+    assert_eq!(
+        events[0].payload,
+        QuestClaimed {
+            quest_id: "open_5".into()
+        }
+        .into()
+    );
+}

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use surge_schemas::TokenKeys;
+use surge_schemas::quests::QuestBook;
 
 #[derive(Debug, Clone)]
 pub struct WriteApiConfig {
@@ -33,6 +34,8 @@ pub struct WriteApiConfig {
     pub redis_prefix: String,
     /// Signs the consistency tokens handed to clients (the query API checks them).
     pub token_keys: TokenKeys,
+    /// The quests a user may claim (`POST /v1/quests/{id}/claim`).
+    pub quests: QuestBook,
 }
 
 impl WriteApiConfig {
@@ -52,6 +55,7 @@ impl WriteApiConfig {
             tap_energy_refill_per_sec: crate::energy::DEFAULT_REFILL_PER_SEC,
             idempotency_ttl: Duration::from_secs(24 * 3600),
             redis_prefix: "surge".into(),
+            quests: QuestBook::builtin(),
         }
     }
 }

@@ -31,7 +31,9 @@ pub fn cost(event: &Event) -> u64 {
         Payload::SessionStarted(_)
         | Payload::ProfileUpdated(_)
         | Payload::DailyCheckedIn(_)
-        | Payload::ReferralCredited(_) => 0,
+        | Payload::ReferralCredited(_)
+        | Payload::QuestClaimed(_)
+        | Payload::QuestCompleted(_) => 0,
     }
 }
 

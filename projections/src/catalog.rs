@@ -68,6 +68,8 @@ catalog! {
     Referrals => "referrals" in Postgres;
     /// Active users per minute and day, for the operator's stats.
     Activity => "activity" in Postgres;
+    /// Each user's progress toward the quest book's goals, and the quests completed.
+    Quests => "quests" in Postgres;
 }
 
 impl ProjectionId {

@@ -9,6 +9,7 @@ pub mod migrations;
 pub mod positions;
 pub mod profiles;
 pub mod query_api;
+pub mod quests;
 pub mod referrals;
 pub mod table_prefix;
 pub mod timescaledb;

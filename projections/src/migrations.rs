@@ -24,6 +24,7 @@ pub const fn revision(id: ProjectionId) -> u32 {
         ProjectionId::Feed => 1,
         ProjectionId::Referrals => 1,
         ProjectionId::Activity => 1,
+        ProjectionId::Quests => 1,
     }
 }
 
@@ -54,6 +55,7 @@ const fn layout(id: ProjectionId) -> Option<Layout> {
             plain: crate::activity::MIGRATIONS,
             timescale: Some(crate::activity::TIMESCALE_MIGRATIONS),
         }),
+        ProjectionId::Quests => plain(crate::quests::MIGRATIONS),
     }
 }
 

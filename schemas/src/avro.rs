@@ -165,6 +165,22 @@ mod tests {
                 }
                 .into(),
             },
+            Event {
+                envelope: envelope(5),
+                payload: QuestClaimed {
+                    quest_id: "open_5".into(),
+                }
+                .into(),
+            },
+            Event {
+                envelope: envelope(6),
+                payload: QuestCompleted {
+                    quest_id: "tap_1000".into(),
+                    reward: 1000,
+                    source_event_id: Uuid::now_v7(),
+                }
+                .into(),
+            },
         ]
     }
 

@@ -64,6 +64,22 @@ pub struct ReferralCredited {
     pub source_event_id: Uuid,
 }
 
+/// The user claims a quest they complete themselves; see [`crate::quests`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuestClaimed {
+    pub quest_id: String,
+}
+
+/// Derived by the quests deriver, once per user and quest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuestCompleted {
+    pub quest_id: String,
+    /// Coins, as the quest book said when the completion was decided.
+    pub reward: i64,
+    #[serde(serialize_with = "uuid_as_str")]
+    pub source_event_id: Uuid,
+}
+
 /// Avro's `uuid` logical type is a string; apache-avro's serializer would write `Uuid` as bytes.
 fn uuid_as_str<S: serde::Serializer>(id: &Uuid, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(id)
@@ -156,6 +172,8 @@ event_types! {
     TapsSubmitted => "taps_submitted.avsc",
     DailyCheckedIn => "daily_checked_in.avsc",
     ReferralCredited => "referral_credited.avsc",
+    QuestClaimed => "quest_claimed.avsc",
+    QuestCompleted => "quest_completed.avsc",
 }
 
 /// Namespace of every Surge record.

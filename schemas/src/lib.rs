@@ -15,12 +15,13 @@ pub mod events;
 pub mod headers;
 pub mod json;
 pub mod position;
+pub mod quests;
 pub mod rules;
 
 pub use codec::Codec;
 pub use error::{Error, Result};
 pub use events::{
-    DailyCheckedIn, Envelope, Event, EventType, Payload, ProfileUpdated, ReferralCredited,
-    SessionStarted, TapsSubmitted,
+    DailyCheckedIn, Envelope, Event, EventType, Payload, ProfileUpdated, QuestClaimed,
+    QuestCompleted, ReferralCredited, SessionStarted, TapsSubmitted,
 };
 pub use position::{Position, TokenError, TokenKeys};

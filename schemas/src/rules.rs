@@ -16,8 +16,10 @@ mod text;
 pub use text::Text;
 
 use crate::events::{
-    DailyCheckedIn, Payload, ProfileUpdated, ReferralCredited, SessionStarted, TapsSubmitted,
+    DailyCheckedIn, Payload, ProfileUpdated, QuestClaimed, QuestCompleted, ReferralCredited,
+    SessionStarted, TapsSubmitted,
 };
+use crate::quests::{MAX_ID, MAX_REWARD};
 
 /// Taps in one `TapsSubmitted`, inclusive.
 pub const MAX_TAPS: i32 = 1000;
@@ -97,6 +99,25 @@ pub fn check(payload: &Payload) -> Result<(), Violation> {
                 Err(value(
                     "referred_user_id",
                     "must be a positive user id".into(),
+                ))
+            }
+        }
+        // Whether the quest exists is the write API's check (it has the quest book).
+        Payload::QuestClaimed(QuestClaimed { quest_id }) => {
+            Text::Token { max: MAX_ID }.check("quest_id", quest_id)
+        }
+        Payload::QuestCompleted(QuestCompleted {
+            quest_id,
+            reward,
+            source_event_id: _,
+        }) => {
+            Text::Token { max: MAX_ID }.check("quest_id", quest_id)?;
+            if (1..=MAX_REWARD).contains(reward) {
+                Ok(())
+            } else {
+                Err(value(
+                    "reward",
+                    format!("must be between 1 and {MAX_REWARD}"),
                 ))
             }
         }

@@ -54,6 +54,7 @@ pub(crate) async fn app(
         operator_token: query.operator_token.clone(),
         max_waiters: query.query_max_waiters,
         max_waiters_per_caller: query.query_max_waiters_per_user as usize,
+        quests: common.quest_book(),
         ..QueryApiConfig::new(
             &common.events_topic,
             &common.redis_prefix,

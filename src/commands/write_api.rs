@@ -71,6 +71,7 @@ pub(crate) async fn state(
         tap_energy_refill_per_sec: write.tap_energy_refill_per_sec,
         redis_prefix: common.redis_prefix.clone(),
         token_keys: telegram.token_keys(),
+        quests: common.quest_book(),
         ..WriteApiConfig::new(telegram.bot_token.clone())
     };
     let validator = telegram.validator()?;

@@ -25,6 +25,7 @@ mod poison;
 mod processing;
 mod projections;
 mod query;
+mod quests;
 mod quiet_logs;
 mod registry;
 mod replay;

@@ -8,13 +8,20 @@ use std::time::{Duration, Instant};
 use redis::aio::ConnectionManager;
 use sqlx::Row;
 use surge_projections::versions::VersionRegistry;
+use surge_projections::{ProjectionId, StoreKind};
 
 use crate::fold::UserFold;
 use crate::helpers::{TestApp, pg_pool};
 
 const DEADLINE: Duration = Duration::from_secs(120);
-const PG_PROJECTIONS: [&str; 4] = ["profiles", "wallets", "referrals", "activity"];
-const REDIS_PROJECTIONS: [&str; 2] = ["leaderboard", "feed"];
+
+/// The names of the catalog's projections kept in `store`.
+fn kept_in(store: StoreKind) -> impl Iterator<Item = &'static str> {
+    ProjectionId::ALL
+        .iter()
+        .filter(move |p| p.store() == store)
+        .map(|p| p.name())
+}
 
 pub async fn redis_conn() -> redis::aio::MultiplexedConnection {
     redis::Client::open("redis://127.0.0.1:6379")
@@ -26,7 +33,8 @@ pub async fn redis_conn() -> redis::aio::MultiplexedConnection {
 
 /// The active version of `projection` (1 before any processor registered one).
 pub async fn active_version(app: &TestApp, projection: &'static str) -> u32 {
-    let registry = if REDIS_PROJECTIONS.contains(&projection) {
+    let store = ProjectionId::named(projection).map(ProjectionId::store);
+    let registry = if store == Some(StoreKind::Redis) {
         let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
         let conn = ConnectionManager::new(client).await.unwrap();
         VersionRegistry::redis(conn, &app.id, projection)
@@ -50,7 +58,7 @@ pub async fn wait_caught_up(app: &TestApp, processors: &[&TestApp]) {
         // once it is caught up every event it derived is already in the topic.
         let ends = app.end_offsets();
         let mut behind = Vec::new();
-        for name in PG_PROJECTIONS {
+        for name in kept_in(StoreKind::Postgres) {
             let version = active_version(app, name).await as i32;
             let rows = sqlx::query("SELECT partition, next_offset FROM projection_positions WHERE projection = $1 AND version = $2 AND topic = $3")
                 .bind(name)
@@ -69,7 +77,7 @@ pub async fn wait_caught_up(app: &TestApp, processors: &[&TestApp]) {
                 }
             }
         }
-        for name in REDIS_PROJECTIONS {
+        for name in kept_in(StoreKind::Redis) {
             let version = active_version(app, name).await;
             let key = format!("{}:{name}:v{version}:positions", app.id);
             let done: BTreeMap<String, i64> = redis::cmd("HGETALL")

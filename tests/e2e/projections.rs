@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use surge_projections::ProjectionId;
 
 use crate::helpers::{Options, TestApp, pg_pool, spawn_app, start};
 
@@ -42,18 +43,11 @@ async fn positions_and_lag_follow_the_processors_and_other_versions_show_as_inac
             .await;
         assert_eq!(response.status(), 202);
     }
-    let names = [
-        "profiles",
-        "wallets",
-        "leaderboard",
-        "feed",
-        "referrals",
-        "activity",
-    ];
+    let names: Vec<&str> = ProjectionId::ALL.iter().map(|p| p.name()).collect();
 
     let before = projections(&app);
     assert_eq!(before.len(), names.len(), "{before:?}");
-    for name in names {
+    for &name in &names {
         let r = row(&before, name, 1);
         assert_eq!(r["active"], true);
         assert_eq!(
@@ -85,7 +79,7 @@ async fn positions_and_lag_follow_the_processors_and_other_versions_show_as_inac
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    for name in names {
+    for &name in &names {
         let r = row(&after, name, 1);
         assert_eq!(r["applied"], 5, "{r}");
         let partitions = r["partitions"].as_array().unwrap();

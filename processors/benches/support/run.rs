@@ -137,6 +137,7 @@ pub(crate) async fn run(
         topic: config.topic.clone(),
         derived_delivery: config.derived_delivery,
         metrics: metrics.clone(),
+        quests: surge_schemas::quests::QuestBook::builtin(),
     };
     let handle = projectors::start(projection.name, projection.version, &context, config)
         .await

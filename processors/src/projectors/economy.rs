@@ -35,6 +35,20 @@ pub enum CheckIn {
 }
 
 impl Streak {
+    /// The streak a row keeps as three columns: current, best, last day.
+    pub fn from_columns(current: i32, best: i32, last_day: Option<i32>) -> Streak {
+        Streak {
+            current,
+            best,
+            last_day,
+        }
+    }
+
+    /// Its three columns, as [`from_columns`](Self::from_columns) takes them.
+    pub fn columns(&self) -> (i32, i32, Option<i32>) {
+        (self.current, self.best, self.last_day)
+    }
+
     pub fn check_in(&mut self, day: i32) -> CheckIn {
         match self.last_day {
             Some(last) if day == last => return CheckIn::SameDay,
@@ -65,6 +79,8 @@ pub enum Earning {
     CheckIn { day: i32 },
     /// [`REFERRAL_BONUS`], to the event's user (the referrer).
     Referral,
+    /// A completed quest's reward, as its event carries it.
+    Quest { reward: i64 },
 }
 
 /// What `payload` earns its user (`envelope.user_id`); `Err` with a reason for a payload no
@@ -77,7 +93,16 @@ pub fn earning(payload: &Payload) -> Result<Earning, String> {
         Payload::TapsSubmitted(t) => Earning::Taps { count: t.count },
         Payload::DailyCheckedIn(c) => Earning::CheckIn { day: c.day },
         Payload::ReferralCredited(_) => Earning::Referral,
-        Payload::SessionStarted(_) | Payload::ProfileUpdated(_) => Earning::Nothing,
+        Payload::QuestCompleted(q) if q.reward < 0 => {
+            return Err(format!(
+                "QuestCompleted with a negative reward ({})",
+                q.reward
+            ));
+        }
+        Payload::QuestCompleted(q) => Earning::Quest { reward: q.reward },
+        Payload::SessionStarted(_) | Payload::ProfileUpdated(_) | Payload::QuestClaimed(_) => {
+            Earning::Nothing
+        }
     })
 }
 
@@ -99,6 +124,7 @@ impl Earning {
             Earning::Taps { .. } => Some(Kind::Taps),
             Earning::CheckIn { .. } => Some(Kind::Checkin),
             Earning::Referral => Some(Kind::Referral),
+            Earning::Quest { .. } => Some(Kind::Quest),
         }
     }
 
@@ -113,6 +139,7 @@ impl Earning {
                 CheckIn::SameDay | CheckIn::Late => 0,
             },
             Earning::Referral => REFERRAL_BONUS,
+            Earning::Quest { reward } => reward,
         }
     }
 }

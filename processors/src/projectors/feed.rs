@@ -69,6 +69,13 @@ fn item_of(event: &Event) -> Result<FeedItem, String> {
         Payload::ReferralCredited(r) => Activity::Referral {
             referred_user_id: r.referred_user_id,
         },
+        Payload::QuestClaimed(c) => Activity::QuestClaim {
+            quest_id: c.quest_id.clone(),
+        },
+        Payload::QuestCompleted(c) => Activity::Quest {
+            quest_id: c.quest_id.clone(),
+            reward: c.reward,
+        },
     };
     let at = event.envelope.occurred_at;
     let occurred_at = feed::rfc3339_millis(at)

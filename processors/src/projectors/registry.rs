@@ -15,6 +15,7 @@ pub use surge_projections::StoreKind;
 use surge_projections::positions::PositionSource;
 use surge_projections::versions::{VersionRegistry, VersionsError, keys_base};
 use surge_schemas::Codec;
+use surge_schemas::quests::QuestBook;
 
 use super::activity::Activity;
 use super::feed::Feed;
@@ -22,6 +23,7 @@ use super::leaderboard::Leaderboard;
 use super::profiles::Profiles;
 use super::wallets::Wallets;
 use crate::derivers::emit::{Delivery, Emitter, EmitterSettings};
+use crate::derivers::quests::Quests;
 use crate::derivers::referrals::Referrals;
 use crate::runtime::{
     PgProjection, PgSink, ProcessorConfig, ProcessorHandle, ProcessorMetrics, RedisProjection,
@@ -58,6 +60,7 @@ const fn code_of(id: ProjectionId) -> Entry {
         ProjectionId::Feed => redis_entry::<Feed>(),
         ProjectionId::Referrals => pg_entry::<Referrals>(),
         ProjectionId::Activity => pg_entry::<Activity>(),
+        ProjectionId::Quests => pg_entry::<Quests>(),
     }
 }
 
@@ -158,6 +161,8 @@ pub struct SinkContext {
     pub topic: String,
     pub derived_delivery: Delivery,
     pub metrics: ProcessorMetrics,
+    /// The quests the `quests` deriver completes.
+    pub quests: QuestBook,
 }
 
 /// Something done with one projection version's sink, whatever the projection's type.
@@ -197,7 +202,16 @@ pub async fn with_sink<U: UseSink>(
         ProjectionId::Referrals => {
             let deriver = Referrals::new(
                 version,
-                Arc::new(emitter(context, version)),
+                Arc::new(emitter(context, ProjectionId::Referrals, version)),
+                context.metrics.derived_outcomes.clone(),
+            );
+            user.use_sink(PgSink::new(deriver, pool())).await
+        }
+        ProjectionId::Quests => {
+            let deriver = Quests::new(
+                version,
+                context.quests.clone(),
+                Arc::new(emitter(context, ProjectionId::Quests, version)),
                 context.metrics.derived_outcomes.clone(),
             );
             user.use_sink(PgSink::new(deriver, pool())).await
@@ -209,10 +223,11 @@ pub async fn with_sink<U: UseSink>(
     })
 }
 
-fn emitter(context: &SinkContext, version: u32) -> Emitter {
+/// The emitter of `version` of the deriver `id`; its id names the deriver's transactions.
+fn emitter(context: &SinkContext, id: ProjectionId, version: u32) -> Emitter {
     let settings = EmitterSettings {
         producer: ProducerSettings::new(&context.brokers, &context.topic),
-        deriver_id: format!("referrals.v{version}"),
+        deriver_id: format!("{id}.v{version}"),
     };
     Emitter::new(
         context.derived_delivery,

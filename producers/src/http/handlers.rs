@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -17,7 +17,8 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::json::ApiJson;
 use crate::actions::{
-    Action, BatchBody, CheckinBody, ProfileBody, SessionBody, TapsBody, build_events,
+    Action, BatchBody, CheckinBody, ClaimRefused, ProfileBody, QuestClaimBody, SessionBody,
+    TapsBody, build_events, check_claims,
 };
 use crate::energy::{self, Level, Spend};
 use crate::idempotency::{self, Claim, Record};
@@ -60,6 +61,18 @@ pub(super) async fn profile(
     accept(&s, &who, &headers, "profile", vec![Action::Profile(body)]).await
 }
 
+/// `POST /v1/quests/{id}/claim`, no body: the user claims a quest they complete themselves.
+/// The quests deriver completes it if its goal is met; `GET /v1/me/quests` shows the result.
+pub(super) async fn claim_quest(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path(quest_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let claim = Action::QuestClaim(QuestClaimBody { quest_id });
+    accept(&s, &who, &headers, "quest_claim", vec![claim]).await
+}
+
 pub(super) async fn batch(
     State(s): State<AppState>,
     Caller(who): Caller,
@@ -82,6 +95,7 @@ async fn accept(
         tracing::info_span!("write", route, user_id = who.user.id, trace_id = %trace.trace_id);
     let batch = route == "batch";
     async move {
+        check_claims(&actions, &state.config.quests).map_err(claim_refused)?;
         let user_id = who.user.id;
         let key = idempotency_key(headers)?;
         let Some(key) = key else {
@@ -169,6 +183,21 @@ async fn accept(
     }
     .instrument(span)
     .await
+}
+
+fn claim_refused(refused: ClaimRefused) -> ApiError {
+    match refused {
+        ClaimRefused::Unknown(id) => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_quest",
+            format!("there is no quest {id:?}"),
+        ),
+        ClaimRefused::NotClaimable(id) => ApiError::new(
+            StatusCode::CONFLICT,
+            "quest_not_claimable",
+            format!("quest {id:?} completes by itself once its goal is met; it cannot be claimed"),
+        ),
+    }
 }
 
 fn events_for(

@@ -103,6 +103,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/checkins", post(handlers::checkins))
         .route("/v1/profile", patch(handlers::profile))
         .route("/v1/batch", post(handlers::batch))
+        .route("/v1/quests/{quest_id}/claim", post(handlers::claim_quest))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             body_first::read_body_first,

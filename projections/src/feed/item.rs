@@ -43,6 +43,11 @@ pub enum Activity {
     /// Someone this user referred was credited: `{"type":"referral","referred_user_id":42}`.
     /// Telegram user ids have at most 52 significant bits, so JSON numbers hold them exactly.
     Referral { referred_user_id: i64 },
+    /// The user claimed a quest they complete themselves: `{"type":"quest_claim","quest_id":"open_5"}`.
+    /// Whether it completed shows as a `quest` item.
+    QuestClaim { quest_id: String },
+    /// A quest was completed: `{"type":"quest","quest_id":"tap_1000","reward":1000}`.
+    Quest { quest_id: String, reward: i64 },
 }
 
 impl FeedItem {

@@ -17,6 +17,8 @@
 //! | `taps`     | TapsSubmitted    | `count` (number)                                          |
 //! | `checkin`  | DailyCheckedIn   | `day` (`YYYY-MM-DD`, UTC)                                 |
 //! | `referral` | ReferralCredited | `referred_user_id` (number); in the referrer's feed       |
+//! | `quest_claim` | QuestClaimed  | `quest_id` (string)                                       |
+//! | `quest`    | QuestCompleted   | `quest_id` (string), `reward` (coins)                     |
 //!
 //! `event_id` is the event's UUID; `occurred_at` is RFC 3339 UTC with milliseconds.
 

@@ -33,6 +33,7 @@ use secrecy::SecretString;
 use sqlx::PgPool;
 use surge_http::{ApiError, RouteMetrics, record_route_metrics};
 use surge_schemas::TokenKeys;
+use surge_schemas::quests::QuestBook;
 use surge_telegram_auth::Validator;
 use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
@@ -70,6 +71,8 @@ pub struct QueryApiConfig {
     pub max_waiters: usize,
     /// Of those, reads one caller (a user, or an anonymous token's write) may have waiting.
     pub max_waiters_per_caller: usize,
+    /// The quests `GET /v1/me/quests` lists.
+    pub quests: QuestBook,
 }
 
 impl QueryApiConfig {
@@ -91,6 +94,7 @@ impl QueryApiConfig {
             max_in_flight: 4096,
             leaderboard_cache: Duration::from_secs(1),
             operator_token: None,
+            quests: QuestBook::builtin(),
         }
     }
 }
@@ -168,6 +172,7 @@ pub fn app(
     let reads = Router::new()
         .route("/v1/me", get(handlers::me::me))
         .route("/v1/me/feed", get(handlers::feed::feed))
+        .route("/v1/me/quests", get(handlers::quests::my_quests))
         .route(
             "/v1/leaderboard/{period}",
             get(handlers::leaderboard::leaderboard),

@@ -9,7 +9,7 @@ pub use store::WalletStore;
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// Idempotent DDL statements, one per string, with `{t}` for the table prefix.
@@ -21,12 +21,13 @@ pub const MIGRATIONS: &[&str] = &[
 ];
 
 /// Why coins were earned; stored as text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Taps,
     Checkin,
     Referral,
+    Quest,
 }
 
 impl Kind {
@@ -35,13 +36,15 @@ impl Kind {
             Kind::Taps => "taps",
             Kind::Checkin => "checkin",
             Kind::Referral => "referral",
+            Kind::Quest => "quest",
         }
     }
 
+    /// The kind `text` names. Serde's derive lists every variant, so a new kind parses
+    /// without a list to keep up to date.
     pub fn parse(text: &str) -> Option<Kind> {
-        [Kind::Taps, Kind::Checkin, Kind::Referral]
-            .into_iter()
-            .find(|k| k.as_str() == text)
+        use serde::de::value::{Error, StrDeserializer};
+        Kind::deserialize(StrDeserializer::<Error>::new(text)).ok()
     }
 }
 

@@ -152,3 +152,27 @@ fn violations_name_their_field() {
         "photo_url: must not contain control characters (NUL, newlines, escapes)"
     );
 }
+
+#[test]
+fn quest_events_name_a_token_id_and_pay_a_bounded_reward() {
+    let claimed = |id: &str| {
+        Payload::from(QuestClaimed {
+            quest_id: id.into(),
+        })
+    };
+    assert_eq!(check(&claimed("open_5")), Ok(()));
+    assert_eq!(characters(&claimed("open\u{0}5")), "quest_id");
+    assert!(
+        check(&claimed(&"q".repeat(33))).is_err(),
+        "longer than an id"
+    );
+    let completed = |reward: i64| {
+        Payload::from(QuestCompleted {
+            quest_id: "tap_1000".into(),
+            reward,
+            source_event_id: uuid::Uuid::nil(),
+        })
+    };
+    assert_eq!(check(&completed(1000)), Ok(()));
+    assert_eq!(check(&completed(0)).unwrap_err().field, "reward");
+}

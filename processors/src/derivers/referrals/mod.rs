@@ -62,7 +62,9 @@ impl PgProjection for Referrals {
             Payload::TapsSubmitted(_)
             | Payload::DailyCheckedIn(_)
             | Payload::ProfileUpdated(_)
-            | Payload::ReferralCredited(_) => true,
+            | Payload::ReferralCredited(_)
+            | Payload::QuestClaimed(_)
+            | Payload::QuestCompleted(_) => true,
         }
     }
 

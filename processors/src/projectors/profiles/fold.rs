@@ -27,9 +27,10 @@ pub fn touches(event: &Event) -> bool {
         Payload::SessionStarted(_)
         | Payload::TapsSubmitted(_)
         | Payload::DailyCheckedIn(_)
-        | Payload::ProfileUpdated(_) => true,
-        // Derived, credited to the referrer without them acting (see the module header).
-        Payload::ReferralCredited(_) => false,
+        | Payload::ProfileUpdated(_)
+        | Payload::QuestClaimed(_) => true,
+        // Derived, credited without the user acting (see the module header).
+        Payload::ReferralCredited(_) | Payload::QuestCompleted(_) => false,
     }
 }
 
@@ -79,17 +80,15 @@ pub fn fold(profile: &mut Option<Profile>, event: &Event) {
             }
         }
         Payload::DailyCheckedIn(c) => {
-            let mut streak = Streak {
-                current: p.streak_current,
-                best: p.streak_best,
-                last_day: p.streak_last_day,
-            };
+            let mut streak =
+                Streak::from_columns(p.streak_current, p.streak_best, p.streak_last_day);
             streak.check_in(c.day);
-            p.streak_current = streak.current;
-            p.streak_best = streak.best;
-            p.streak_last_day = streak.last_day;
+            (p.streak_current, p.streak_best, p.streak_last_day) = streak.columns();
         }
-        Payload::TapsSubmitted(_) | Payload::ReferralCredited(_) => {}
+        Payload::TapsSubmitted(_)
+        | Payload::QuestClaimed(_)
+        | Payload::ReferralCredited(_)
+        | Payload::QuestCompleted(_) => {}
     }
 }
 

@@ -42,12 +42,15 @@ impl PgProjection for Profiles {
         self.version
     }
 
-    /// Taps only move the last-seen time forward (a maximum), and referral credits are not
-    /// the profile's business: repeating either changes nothing. (Sessions count, and a repeated
+    /// Taps and quest claims only move the last-seen time forward (a maximum), and derived
+    /// credits are not the profile's business: repeating any of them changes nothing. (Sessions count, and a repeated
     /// old profile update or check-in could undo a later one, so those are deduplicated.)
     fn idempotent(event: &Event) -> bool {
         match event.payload {
-            Payload::TapsSubmitted(_) | Payload::ReferralCredited(_) => true,
+            Payload::TapsSubmitted(_)
+            | Payload::QuestClaimed(_)
+            | Payload::ReferralCredited(_)
+            | Payload::QuestCompleted(_) => true,
             Payload::SessionStarted(_)
             | Payload::DailyCheckedIn(_)
             | Payload::ProfileUpdated(_) => false,

@@ -1,0 +1,304 @@
+//! The quest rule, pure: what one event does to its user's progress, and which quests it
+//! completes. Deterministic, so a replayed batch decides exactly as before.
+
+use std::collections::HashMap;
+
+use surge_projections::quests::{Completed, Progress};
+use surge_schemas::quests::{Quest, QuestBook};
+use surge_schemas::{Envelope, Event, Payload, QuestCompleted};
+
+use crate::derivers::referrals::derived_event_id;
+use crate::projectors::economy::Streak;
+
+/// What an event did besides moving progress, for `processor_derived_outcomes_total`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Completed these quests: the events to emit.
+    Completed(Vec<Event>),
+    /// A claim of a quest whose goal is not met yet: nothing happens.
+    ClaimTooEarly,
+    /// A claim of a quest the book does not have (any more), that completes without a claim,
+    /// or that is already completed.
+    ClaimRefused,
+    /// Everything else.
+    Nothing,
+}
+
+impl Outcome {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Completed(_) => "completed",
+            Outcome::ClaimTooEarly => "claim_too_early",
+            Outcome::ClaimRefused => "claim_refused",
+            Outcome::Nothing => "nothing",
+        }
+    }
+}
+
+/// One user's state as the deriver holds it during a batch.
+#[derive(Debug, Clone, Default)]
+pub struct UserQuests {
+    pub progress: Progress,
+    /// By quest id.
+    pub completed: HashMap<String, Completed>,
+}
+
+impl UserQuests {
+    /// Applies `event` (of this user, in partition order) and decides what it completes.
+    /// `event` must have passed the coin rules' refusal of impossible payloads.
+    pub fn apply(&mut self, book: &QuestBook, event: &Event) -> Outcome {
+        let p = &mut self.progress;
+        let mut claimed = None;
+        match &event.payload {
+            Payload::TapsSubmitted(t) => p.taps += i64::from(t.count.max(0)),
+            Payload::SessionStarted(_) => p.sessions += 1,
+            Payload::ReferralCredited(_) => p.referrals += 1,
+            Payload::DailyCheckedIn(c) => {
+                let mut streak =
+                    Streak::from_columns(p.streak_current, p.streak_best, p.streak_last_day);
+                streak.check_in(c.day);
+                (p.streak_current, p.streak_best, p.streak_last_day) = streak.columns();
+            }
+            Payload::QuestClaimed(c) => claimed = Some(c.quest_id.as_str()),
+            // The fact coming back through the topic (or from an older quest book): recorded,
+            // so the quest never completes again.
+            Payload::QuestCompleted(q) => {
+                self.completed
+                    .entry(q.quest_id.clone())
+                    .or_insert(Completed {
+                        user_id: event.envelope.user_id,
+                        quest_id: q.quest_id.clone(),
+                        reward: q.reward,
+                        event_id: event.envelope.event_id,
+                        completed_at_ms: event.envelope.occurred_at,
+                    });
+                return Outcome::Nothing;
+            }
+            Payload::ProfileUpdated(_) => return Outcome::Nothing,
+        }
+        if let Some(id) = claimed {
+            return match book.get(id) {
+                Some(quest) if quest.claim && !self.completed.contains_key(id) => {
+                    if self.progress.reached(quest.goal) {
+                        Outcome::Completed(vec![self.complete(quest, event)])
+                    } else {
+                        Outcome::ClaimTooEarly
+                    }
+                }
+                _ => Outcome::ClaimRefused,
+            };
+        }
+        let due: Vec<&Quest> = book
+            .iter()
+            .filter(|q| !q.claim && !self.completed.contains_key(&q.id))
+            .filter(|q| self.progress.reached(q.goal))
+            .collect();
+        if due.is_empty() {
+            return Outcome::Nothing;
+        }
+        Outcome::Completed(due.into_iter().map(|q| self.complete(q, event)).collect())
+    }
+
+    /// Records `quest` as completed by `source` and returns the event that says so.
+    fn complete(&mut self, quest: &Quest, source: &Event) -> Event {
+        let envelope = Envelope {
+            event_id: derived_event_id(
+                source.envelope.event_id,
+                &format!("QuestCompleted:{}", quest.id),
+            ),
+            user_id: source.envelope.user_id,
+            // The source's times, so a re-emission is the same event byte for byte.
+            occurred_at: source.envelope.occurred_at,
+            recorded_at: source.envelope.recorded_at,
+        };
+        self.completed.insert(
+            quest.id.clone(),
+            Completed {
+                user_id: envelope.user_id,
+                quest_id: quest.id.clone(),
+                reward: quest.reward,
+                event_id: envelope.event_id,
+                completed_at_ms: envelope.occurred_at,
+            },
+        );
+        let payload = QuestCompleted {
+            quest_id: quest.id.clone(),
+            reward: quest.reward,
+            source_event_id: source.envelope.event_id,
+        };
+        Event {
+            envelope,
+            payload: payload.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use surge_schemas::{DailyCheckedIn, QuestClaimed, SessionStarted, TapsSubmitted};
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn event(payload: Payload) -> Event {
+        Event {
+            envelope: Envelope {
+                event_id: Uuid::now_v7(),
+                user_id: 7,
+                occurred_at: 1_000,
+                recorded_at: 2_000,
+            },
+            payload,
+        }
+    }
+
+    fn taps(count: i32) -> Event {
+        event(TapsSubmitted { count }.into())
+    }
+
+    fn completed_ids(outcome: &Outcome) -> Vec<String> {
+        match outcome {
+            Outcome::Completed(events) => events
+                .iter()
+                .map(|e| match &e.payload {
+                    Payload::QuestCompleted(q) => q.quest_id.clone(),
+                    other => panic!("{other:?}"),
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn reaching_a_goal_completes_its_quest_once_with_an_id_derived_from_the_source() {
+        let book = QuestBook::builtin();
+        let mut user = UserQuests::default();
+        assert_eq!(user.apply(&book, &taps(999)), Outcome::Nothing);
+        let source = taps(1);
+        let outcome = user.apply(&book, &source);
+        assert_eq!(completed_ids(&outcome), ["tap_1000"]);
+        let Outcome::Completed(events) = &outcome else {
+            unreachable!()
+        };
+        assert_eq!(
+            events[0].envelope.event_id,
+            derived_event_id(source.envelope.event_id, "QuestCompleted:tap_1000")
+        );
+        assert_eq!(events[0].envelope.user_id, 7);
+        assert_eq!(
+            user.apply(&book, &taps(1000)),
+            Outcome::Nothing,
+            "never again"
+        );
+
+        let mut replayed = UserQuests::default();
+        replayed.apply(&book, &taps(999));
+        assert_eq!(
+            replayed.apply(&book, &source),
+            outcome,
+            "a replay decides the same"
+        );
+    }
+
+    #[test]
+    fn streaks_count_consecutive_days_and_referrals_count_credits() {
+        let book = QuestBook::builtin();
+        let mut user = UserQuests::default();
+        let check_in = |day| event(DailyCheckedIn { day }.into());
+        assert_eq!(user.apply(&book, &check_in(10)), Outcome::Nothing);
+        assert_eq!(user.apply(&book, &check_in(11)), Outcome::Nothing);
+        assert_eq!(
+            user.apply(&book, &check_in(13)),
+            Outcome::Nothing,
+            "a gap restarts"
+        );
+        user.apply(&book, &check_in(14));
+        assert_eq!(
+            completed_ids(&user.apply(&book, &check_in(15))),
+            ["streak_3"]
+        );
+        let credit = || {
+            event(
+                surge_schemas::ReferralCredited {
+                    referred_user_id: 9,
+                    source_event_id: Uuid::now_v7(),
+                }
+                .into(),
+            )
+        };
+        user.apply(&book, &credit());
+        user.apply(&book, &credit());
+        assert_eq!(completed_ids(&user.apply(&book, &credit())), ["invite_3"]);
+    }
+
+    #[test]
+    fn a_claim_quest_completes_only_when_claimed_with_its_goal_met() {
+        let book = QuestBook::builtin();
+        let mut user = UserQuests::default();
+        let session = || {
+            event(
+                SessionStarted {
+                    first_name: "A".into(),
+                    last_name: None,
+                    username: None,
+                    language_code: None,
+                    is_premium: false,
+                    photo_url: None,
+                    allows_write_to_pm: false,
+                    start_param: None,
+                    platform: None,
+                }
+                .into(),
+            )
+        };
+        let claim = |id: &str| {
+            event(
+                QuestClaimed {
+                    quest_id: id.into(),
+                }
+                .into(),
+            )
+        };
+        for _ in 0..4 {
+            assert_eq!(user.apply(&book, &session()), Outcome::Nothing);
+        }
+        assert_eq!(user.apply(&book, &claim("open_5")), Outcome::ClaimTooEarly);
+        assert_eq!(
+            user.apply(&book, &session()),
+            Outcome::Nothing,
+            "no claim, no completion"
+        );
+        assert_eq!(
+            completed_ids(&user.apply(&book, &claim("open_5"))),
+            ["open_5"]
+        );
+        assert_eq!(
+            user.apply(&book, &claim("open_5")),
+            Outcome::ClaimRefused,
+            "once"
+        );
+        assert_eq!(
+            user.apply(&book, &claim("tap_1000")),
+            Outcome::ClaimRefused,
+            "not a claim quest"
+        );
+        assert_eq!(user.apply(&book, &claim("nope")), Outcome::ClaimRefused);
+    }
+
+    #[test]
+    fn a_completion_already_on_the_topic_is_never_decided_again() {
+        let book = QuestBook::builtin();
+        let mut user = UserQuests::default();
+        let fact = event(
+            QuestCompleted {
+                quest_id: "tap_1000".into(),
+                reward: 10,
+                source_event_id: Uuid::now_v7(),
+            }
+            .into(),
+        );
+        assert_eq!(user.apply(&book, &fact), Outcome::Nothing);
+        assert_eq!(user.completed["tap_1000"].reward, 10);
+        assert_eq!(user.apply(&book, &taps(1000)), Outcome::Nothing);
+    }
+}

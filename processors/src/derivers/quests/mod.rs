@@ -1,0 +1,165 @@
+//! The `quests` deriver: folds each user's events into their progress toward the quest book's
+//! goals (`surge_projections::quests`), and when a goal is reached (or, for a quest the user
+//! claims, claimed with its goal met) emits QuestCompleted, keyed by the user. Each quest
+//! completes at most once per user: the completion is recorded in the same transaction as the
+//! progress that reached it, and a QuestCompleted read back from the topic is recorded too.
+//!
+//! Delivery guarantee: exactly once, as for referral credits (see
+//! [`crate::derivers::referrals`]): the decision is deterministic on replay (progress and
+//! completions are kept in PostgreSQL with the partition's position), and the derived event's
+//! id is computed from the source event's id and the quest id, so a re-emission after a crash
+//! is the same event and every projection deduplicates it.
+
+mod decide;
+
+pub use decide::{Outcome, UserQuests};
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use prometheus::IntCounterVec;
+use surge_projections::ProjectionId;
+use surge_projections::quests::{self, QuestStore};
+use surge_projections::versions::table_prefix;
+use surge_schemas::quests::QuestBook;
+use surge_schemas::{Event, Payload};
+
+use crate::derivers::emit::{Derived, Emitter};
+use crate::projectors::economy;
+use crate::runtime::{ApplyError, PgProjection, Record};
+
+pub struct Quests {
+    version: u32,
+    book: QuestBook,
+    store: QuestStore,
+    emitter: Arc<Emitter>,
+    outcomes: IntCounterVec,
+}
+
+impl Quests {
+    /// The deriver writing `version`'s tables. `outcomes` is labelled by `processor` and
+    /// `outcome`.
+    pub fn new(
+        version: u32,
+        book: QuestBook,
+        emitter: Arc<Emitter>,
+        outcomes: IntCounterVec,
+    ) -> Self {
+        Quests {
+            version,
+            book,
+            store: QuestStore::new(&table_prefix(Self::NAME, version)),
+            emitter,
+            outcomes,
+        }
+    }
+}
+
+impl PgProjection for Quests {
+    const ID: ProjectionId = ProjectionId::Quests;
+
+    fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// Progress counts, so those events are deduplicated; a completion read back is recorded
+    /// only if absent, and profile changes do not matter here.
+    fn idempotent(event: &Event) -> bool {
+        match event.payload {
+            Payload::ProfileUpdated(_) | Payload::QuestCompleted(_) => true,
+            Payload::SessionStarted(_)
+            | Payload::TapsSubmitted(_)
+            | Payload::DailyCheckedIn(_)
+            | Payload::ReferralCredited(_)
+            | Payload::QuestClaimed(_) => false,
+        }
+    }
+
+    /// A rebuild decides (and records completions) as the serving version does, but emits
+    /// nothing until it serves.
+    fn set_serving(&self, serving: bool) {
+        self.emitter.suppress(!serving);
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        records: &[Record],
+    ) -> Result<(), ApplyError> {
+        let records: Vec<&Record> = records
+            .iter()
+            .filter(|r| !matches!(r.event.payload, Payload::ProfileUpdated(_)))
+            .collect();
+        if records.is_empty() {
+            return Ok(());
+        }
+        for record in &records {
+            // Refuses what no rule can count (a negative tap count) before anything changes.
+            economy::priced(&record.event)?;
+        }
+        let mut users: Vec<i64> = records.iter().map(|r| r.event.envelope.user_id).collect();
+        users.sort_unstable();
+        users.dedup();
+        let mut progress = self.store.progress(&mut *tx, &users).await?;
+        let mut state: HashMap<i64, UserQuests> = users
+            .iter()
+            .map(|&user_id| {
+                let progress = progress.remove(&user_id).unwrap_or(quests::Progress {
+                    user_id,
+                    ..Default::default()
+                });
+                (
+                    user_id,
+                    UserQuests {
+                        progress,
+                        completed: HashMap::new(),
+                    },
+                )
+            })
+            .collect();
+        for done in self.store.completed(&mut *tx, &users).await? {
+            if let Some(user) = state.get_mut(&done.user_id) {
+                user.completed.insert(done.quest_id.clone(), done);
+            }
+        }
+        let stored: usize = state.values().map(|u| u.completed.len()).sum();
+
+        let processor = format!("{}.v{}", Self::NAME, self.version);
+        let mut derived = Vec::new();
+        for record in &records {
+            let user = state
+                .get_mut(&record.event.envelope.user_id)
+                .expect("every user of the batch is loaded");
+            let outcome = user.apply(&self.book, &record.event);
+            if outcome != Outcome::Nothing {
+                self.outcomes
+                    .with_label_values(&[processor.as_str(), outcome.label()])
+                    .inc();
+            }
+            if let Outcome::Completed(events) = outcome {
+                derived.extend(events.into_iter().map(|event| Derived {
+                    source_offset: record.offset,
+                    event,
+                }));
+            }
+        }
+
+        let rows: Vec<quests::Progress> = state.values().map(|u| u.progress.clone()).collect();
+        self.store.write_progress(&mut *tx, &rows).await?;
+        if state.values().map(|u| u.completed.len()).sum::<usize>() > stored {
+            let all: Vec<quests::Completed> = state
+                .into_values()
+                .flat_map(|u| u.completed.into_values())
+                .collect();
+            self.store.record_completed(&mut *tx, &all).await?;
+        }
+        if derived.is_empty() {
+            return Ok(());
+        }
+        // Emit before the runtime commits: see the referrals deriver for why this order is safe.
+        let last = records.last().expect("not empty");
+        self.emitter
+            .emit(last.partition, derived, last.offset + 1)
+            .await
+    }
+}

@@ -1,0 +1,36 @@
+//! `GET /v1/me/quests`: every quest of the quest book with the caller's progress and status,
+//! from the `quests` projection (PostgreSQL).
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::json;
+use surge_http::ApiError;
+
+use crate::catalog::ProjectionId;
+use crate::query_api::QueryState;
+use crate::query_api::auth::Reader;
+use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
+use crate::query_api::consistency::{ReadAfter, read_store};
+use crate::quests::{QuestStore, states};
+
+pub(crate) async fn my_quests(
+    State(state): State<QueryState>,
+    Reader(user_id): Reader,
+    after: ReadAfter,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let served = state
+        .read_after(&after, Some(user_id), &[ProjectionId::Quests])
+        .await?;
+    let quests = served.store::<QuestStore>();
+    let (progress, completed) = read_store(
+        &state,
+        ProjectionId::Quests,
+        quests.of_user(&state.pool, user_id),
+    )
+    .await?;
+    let quests = states(&state.config.quests, progress.as_ref(), &completed);
+    let body = json!({ "quests": quests }).to_string();
+    Ok(cached_json(&headers, body, PRIVATE_REVALIDATE))
+}
