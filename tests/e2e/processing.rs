@@ -366,7 +366,7 @@ fn assigned(instance: &TestApp, processor: &str) -> Vec<i32> {
 }
 
 /// Appends copies of the first `n` records (same key, payload, event id) to their partitions.
-fn reproduce(app: &TestApp, n: usize) {
+pub fn reproduce(app: &TestApp, n: usize) {
     let records = app.read_records(app.record_count() as usize);
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", &app.brokers)

@@ -13,6 +13,7 @@ use surge_schemas::Payload;
 
 use crate::fold::fold_topic;
 use crate::helpers::{Options, TestApp, init_data, init_data_with, json, pg_pool, start};
+use crate::processing::reproduce;
 use crate::projected::{active_version, assert_projections_equal_fold, wait_caught_up};
 
 /// A book small enough for a test to reach every goal: two check-ins (yesterday and today) make
@@ -286,6 +287,9 @@ async fn quests_complete_once_across_sigkills_pay_their_reward_and_rebuild_equal
         }
         app.restart_processor();
     }
+    // Copies of events already applied (a retried write or a re-emission makes them): counted
+    // once, like the originals.
+    reproduce(&app.writer, 60);
     wait_caught_up(&app.writer, &[&app.processor]).await;
 
     // Exactly one completion per user and quest on the topic, under one event id.
