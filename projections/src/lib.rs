@@ -5,6 +5,7 @@ pub mod activity;
 pub mod catalog;
 pub mod feed;
 pub mod leaderboard;
+pub mod naming;
 pub mod positions;
 pub mod profiles;
 pub mod query_api;

@@ -128,7 +128,7 @@ pub trait PgProjection: Send + Sync + 'static {
 
     /// The table prefix, `<name>_v<version>`.
     fn table_prefix(&self) -> String {
-        surge_projections::versions::table_prefix(Self::NAME, self.version())
+        surge_projections::naming::table_prefix(Self::NAME, self.version())
     }
 
     /// The migrations for `version`'s table prefix, as one script (several statements, one
@@ -136,7 +136,7 @@ pub trait PgProjection: Send + Sync + 'static {
     /// the extension's schema when the database has it (`timescaledb`) and the projection has
     /// such a layout, [`migrations`](Self::migrations) otherwise.
     fn ddl(version: u32, timescaledb: Option<&TimescaleDb>) -> String {
-        let prefix = surge_projections::versions::table_prefix(Self::NAME, version);
+        let prefix = surge_projections::naming::table_prefix(Self::NAME, version);
         let render = |d: &str| surge_projections::table_prefix::render(d, &prefix) + ";\n";
         match (timescaledb, Self::timescale_migrations()) {
             (Some(timescaledb), Some(migrations)) => migrations
@@ -195,7 +195,7 @@ pub struct KeySpace {
 impl KeySpace {
     pub fn new(deployment_prefix: &str, name: &str, version: u32) -> Self {
         KeySpace {
-            base: surge_projections::versions::keys_base(deployment_prefix, name, version),
+            base: surge_projections::naming::keys_base(deployment_prefix, name, version),
         }
     }
 
