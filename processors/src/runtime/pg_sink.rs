@@ -13,7 +13,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::PgPool;
+use surge_projections::naming;
+use surge_projections::positions::postgres as positions;
 use surge_projections::timescaledb::TimescaleDb;
+use surge_projections::versions;
 use uuid::Uuid;
 
 use super::parking::{Parked, Release, Released};
@@ -43,15 +46,11 @@ impl<P: PgProjection> PgSink<P> {
     }
 
     fn seen_table(&self) -> String {
-        seen_table(&self.projection.table_prefix())
+        naming::seen_events_table(&self.projection.table_prefix())
     }
 
     pub(super) fn prefix(&self) -> String {
         self.projection.table_prefix()
-    }
-
-    pub(super) fn version_i32(&self) -> i32 {
-        self.projection.version() as i32
     }
 
     /// Applies `fresh` (past the position, each id once) but the events seen before: records
@@ -93,11 +92,6 @@ impl<P: PgProjection> PgSink<P> {
     }
 }
 
-/// The table of the event ids a version has applied, `<prefix>_seen_events`.
-fn seen_table(table_prefix: &str) -> String {
-    format!("{table_prefix}_seen_events")
-}
-
 /// The DDL of a projection version's own tables for the database: [`PgProjection::ddl`].
 pub type Ddl = fn(u32, Option<&TimescaleDb>) -> String;
 
@@ -107,16 +101,14 @@ pub type Ddl = fn(u32, Option<&TimescaleDb>) -> String;
 /// serialises processes migrating at the same moment.
 pub async fn migrate(pool: &PgPool, name: &str, version: u32, ddl: Ddl) -> Result<(), SinkError> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('surge-migrations'))")
-        .execute(&mut *tx)
-        .await?;
-    surge_projections::versions::migrate(&mut tx).await?;
+    versions::lock_migrations(&mut tx).await?;
+    versions::migrate(&mut tx).await?;
+    let prefix = naming::table_prefix(name, version);
     let seen = format!(
         "CREATE TABLE IF NOT EXISTS {} (event_id uuid PRIMARY KEY, seen_at timestamptz NOT NULL DEFAULT now())",
-        seen_table(&surge_projections::versions::table_prefix(name, version))
+        naming::seen_events_table(&prefix)
     );
     sqlx::query(&seen).execute(&mut *tx).await?;
-    let prefix = surge_projections::versions::table_prefix(name, version);
     sqlx::query(&pg_parking::ddl(&prefix))
         .execute(&mut *tx)
         .await?;
@@ -157,24 +149,12 @@ impl<P: PgProjection> Sink for PgSink<P> {
     }
 
     async fn claim(&self, topic: &str, partitions: &[i32]) -> Result<Vec<Claim>, SinkError> {
-        let rows: Vec<(i32, i64, i64)> = sqlx::query_as(include_str!("sql/claim.sql"))
-            .bind(P::NAME)
-            .bind(self.version() as i32)
-            .bind(topic)
-            .bind(partitions)
-            .fetch_all(&self.pool)
-            .await?;
-        if rows.is_empty() && !partitions.is_empty() {
+        let claims =
+            positions::claim(&self.pool, P::NAME, self.version(), topic, partitions).await?;
+        if claims.is_empty() && !partitions.is_empty() {
             tracing::info!(processor = %self.id(), "This version no longer serves; its partitions are not claimed.");
         }
-        Ok(rows
-            .into_iter()
-            .map(|(partition, next_offset, generation)| Claim {
-                partition,
-                next_offset,
-                generation,
-            })
-            .collect())
+        Ok(claims)
     }
 
     async fn apply(
@@ -204,16 +184,10 @@ impl<P: PgProjection> Sink for PgSink<P> {
                 .execute(&mut *tx)
                 .await?;
         }
-        let key = (P::NAME, self.version() as i32, topic, claim.partition);
-        let (stored, generation): (i64, i64) =
-            sqlx::query_as(include_str!("sql/lock_position.sql"))
-                .bind(key.0)
-                .bind(key.1)
-                .bind(key.2)
-                .bind(key.3)
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or(SinkError::Fenced)?;
+        let (version, partition) = (self.version(), claim.partition);
+        let (stored, generation) = positions::lock(&mut tx, P::NAME, version, topic, partition)
+            .await?
+            .ok_or(SinkError::Fenced)?;
         if generation != claim.generation {
             return Err(SinkError::Fenced);
         }
@@ -232,14 +206,7 @@ impl<P: PgProjection> Sink for PgSink<P> {
         let applied = self.apply_fresh(&mut tx, fresh).await?;
         pg_parking::park(&mut tx, &prefix, &parked).await?;
         if next_offset > stored {
-            sqlx::query(include_str!("sql/move_position.sql"))
-                .bind(key.0)
-                .bind(key.1)
-                .bind(key.2)
-                .bind(key.3)
-                .bind(next_offset)
-                .execute(&mut *tx)
-                .await?;
+            positions::advance(&mut tx, P::NAME, version, topic, partition, next_offset).await?;
         }
         tx.commit().await?;
         Ok(Applied {
