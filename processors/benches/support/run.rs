@@ -12,9 +12,7 @@ use surge_processors::projectors::leaderboard::Leaderboard;
 use surge_processors::projectors::profiles::Profiles;
 use surge_processors::projectors::wallets::Wallets;
 use surge_processors::projectors::{self, SinkContext, Stores};
-use surge_processors::runtime::{
-    KeySpace, PgProjection, ProcessorConfig, ProcessorMetrics, RedisProjection,
-};
+use surge_processors::runtime::{PgProjection, ProcessorConfig, ProcessorMetrics, RedisProjection};
 use surge_schemas::Codec;
 
 use super::cpu::{self, CpuUse};
