@@ -15,7 +15,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
 use surge_kafka::admin::ensure_topic;
 use surge_processors::projectors::Stores;
-use surge_processors::runtime::dead_letters::topic_for as dead_letter_topic;
+use surge_projections::naming::dead_letter_topic;
 use surge_schema_registry::{EmbeddedRegistry, Registry};
 use surge_schemas::Codec;
 

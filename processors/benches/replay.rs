@@ -40,8 +40,9 @@ use surge_processors::derivers::emit::Delivery;
 use surge_processors::projectors::{CATALOG, SinkContext, StoreKind, Stores, entry};
 use surge_processors::replay::{self, ReplayConfig, Report, Request};
 use surge_processors::runtime::ProcessorMetrics;
-use surge_projections::positions::redis_field;
-use surge_projections::versions::{self as registry, keys_base};
+use surge_projections::naming;
+use surge_projections::positions::postgres as positions;
+use surge_projections::versions as registry;
 use tokio::sync::watch;
 
 use support::cpu::{self, CpuUse};
@@ -239,24 +240,19 @@ async fn serving_at_end(
     for &(partition, _, end) in &extent.partitions {
         match entry.store {
             StoreKind::Postgres => {
-                sqlx::query(
-                    "INSERT INTO projection_positions (projection, version, topic, partition, next_offset, generation) \
-                     VALUES ($1, 1, $2, $3, $4, 1)",
-                )
-                .bind(name)
-                .bind(topic)
-                .bind(partition)
-                .bind(end)
-                .execute(&stores.pool)
-                .await?;
+                // A claim (generation 1), then the position moved to the end.
+                positions::claim(&stores.pool, name, 1, topic, &[partition]).await?;
+                let mut tx = stores.pool.begin().await?;
+                positions::advance(&mut tx, name, 1, topic, partition, end).await?;
+                tx.commit().await?;
             }
             StoreKind::Redis => {
-                let base = keys_base(&stores.redis_prefix, name, 1);
+                let base = naming::keys_base(&stores.redis_prefix, name, 1);
                 let mut redis = stores.redis.clone();
-                let field = redis_field(topic, partition);
+                let field = naming::position_field(topic, partition);
                 let _: () = redis::pipe()
-                    .hset(format!("{base}:positions"), &field, end)
-                    .hset(format!("{base}:generations"), &field, 1)
+                    .hset(naming::positions_key(&base), &field, end)
+                    .hset(naming::generations_key(&base), &field, 1)
                     .query_async(&mut redis)
                     .await?;
             }

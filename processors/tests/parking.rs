@@ -9,6 +9,7 @@
 use redis::aio::ConnectionManager;
 use surge_processors::projectors::leaderboard::Leaderboard;
 use surge_processors::runtime::{Parked, Record, RedisSink, Release, Released, Sink};
+use surge_projections::naming::keys_base;
 use surge_schemas::{Envelope, Event, TapsSubmitted};
 use uuid::Uuid;
 
@@ -33,7 +34,7 @@ fn taps(offset: i64, user_id: i64, occurred_at: i64, count: i32) -> Record {
 
 async fn score(conn: &mut ConnectionManager, prefix: &str, user: i64) -> Option<i64> {
     redis::cmd("ZSCORE")
-        .arg(format!("{prefix}:leaderboard:v1:all"))
+        .arg(format!("{}:all", keys_base(prefix, "leaderboard", 1)))
         .arg(user)
         .query_async(conn)
         .await

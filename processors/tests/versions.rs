@@ -13,6 +13,7 @@ use surge_processors::projectors::profiles::Profiles;
 use surge_processors::projectors::{Stores, entry};
 use surge_processors::runtime::{Claim, PgSink, Record, RedisSink, Sink, SinkError};
 use surge_processors::versions::{Switch, drop_version, freeze};
+use surge_projections::naming;
 use surge_projections::versions::{VersionRegistry, VersionState};
 use surge_schemas::{Envelope, Event, TapsSubmitted};
 use uuid::Uuid;
@@ -135,7 +136,7 @@ async fn a_postgres_switch_waits_for_the_rebuilt_version_then_fences_and_retires
         .await
         .unwrap();
     assert_eq!(frozen.serving().get(&0), Some(&10));
-    let Switch::Behind(behind) = frozen.switch(&stores).await.unwrap() else {
+    let Switch::Behind(behind) = frozen.switch().await.unwrap() else {
         panic!("switched while 4 events behind");
     };
     assert_eq!((behind[0].serving, behind[0].rebuilt), (10, 6));
@@ -166,7 +167,7 @@ async fn a_postgres_switch_waits_for_the_rebuilt_version_then_fences_and_retires
     })
     .await;
     apply(&new, new_claim, &events[6..]).await.unwrap();
-    assert_eq!(frozen.switch(&stores).await.unwrap(), Switch::Done);
+    assert_eq!(frozen.switch().await.unwrap(), Switch::Done);
 
     // The waiting batch then finds itself fenced, and a retired version is never claimed again.
     let outcome = tokio::time::timeout(DEADLINE, blocked)
@@ -198,8 +199,9 @@ async fn a_postgres_switch_waits_for_the_rebuilt_version_then_fences_and_retires
 
     drop_version(&stores, profiles, 1).await.unwrap();
     let tables: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE 'profiles\\_v1\\_%'",
+        "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE $1",
     )
+    .bind(naming::version_tables_like("profiles", 1))
     .fetch_one(&stores.pool)
     .await
     .unwrap();
@@ -238,7 +240,7 @@ async fn a_redis_switch_freezes_the_old_version_then_fences_and_retires_it() {
         Err(SinkError::Transient(reason)) => assert!(reason.contains("frozen"), "{reason}"),
         other => panic!("a frozen version applied a batch: {other:?}"),
     }
-    let Switch::Behind(behind) = frozen.switch(&stores).await.unwrap() else {
+    let Switch::Behind(behind) = frozen.switch().await.unwrap() else {
         panic!("switched while 4 events behind");
     };
     assert_eq!((behind[0].serving, behind[0].rebuilt), (10, 6));
@@ -250,12 +252,12 @@ async fn a_redis_switch_freezes_the_old_version_then_fences_and_retires_it() {
     apply(&new, new_claim, &events[6..]).await.unwrap();
     let released = frozen;
     // Releasing without switching also lets the old version go on.
-    released.release(&stores).await.unwrap();
+    released.release().await.unwrap();
     apply(&old, old_claim, &taps(11, 1)).await.unwrap();
     let frozen = freeze(&stores, feed, TOPIC, 1, new_version).await.unwrap();
     let tail: Vec<Record> = taps(10, 2);
     apply(&new, new_claim, &tail).await.unwrap();
-    assert_eq!(frozen.switch(&stores).await.unwrap(), Switch::Done);
+    assert_eq!(frozen.switch().await.unwrap(), Switch::Done);
 
     let outcome = apply(&old, old_claim, &taps(12, 1)).await;
     assert!(matches!(outcome, Err(SinkError::Fenced)), "{outcome:?}");
@@ -267,13 +269,21 @@ async fn a_redis_switch_freezes_the_old_version_then_fences_and_retires_it() {
     drop_version(&stores, feed, 1).await.unwrap();
     let mut conn = stores.redis.clone();
     let left: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}:feed:v1:*", stores.redis_prefix))
+        .arg(naming::version_keys_pattern(&naming::keys_base(
+            &stores.redis_prefix,
+            "feed",
+            1,
+        )))
         .query_async(&mut conn)
         .await
         .unwrap();
     assert!(left.is_empty(), "{left:?}");
     let kept: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}:feed:v{new_version}:*", stores.redis_prefix))
+        .arg(naming::version_keys_pattern(&naming::keys_base(
+            &stores.redis_prefix,
+            "feed",
+            new_version,
+        )))
         .query_async(&mut conn)
         .await
         .unwrap();

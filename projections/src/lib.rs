@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod feed;
 pub mod leaderboard;
 pub mod migrations;
+pub mod naming;
 pub mod positions;
 pub mod profiles;
 pub mod query_api;

@@ -9,9 +9,10 @@
 use sqlx::PgPool;
 
 use crate::catalog::{ProjectionId, StoreKind};
+use crate::naming::{self, table_prefix};
 use crate::table_prefix::render;
 use crate::timescaledb::TimescaleDb;
-use crate::versions::{VersionRegistry, VersionsError, table_prefix};
+use crate::versions::{VersionRegistry, VersionsError};
 
 /// The revision of each projection's code. Bump it when what the projection writes for an event
 /// changes; the new code is then deployed by rebuilding a new version (`surge replay`), since a
@@ -76,11 +77,6 @@ pub fn ddl(id: ProjectionId, version: u32, timescaledb: Option<&TimescaleDb>) ->
     })
 }
 
-/// The table of the event ids a PostgreSQL version has applied, `<prefix>_seen_events`.
-pub fn seen_table(table_prefix: &str) -> String {
-    format!("{table_prefix}_seen_events")
-}
-
 /// Creates the positions and versions tables, and the tables of `version` of the PostgreSQL
 /// projection `id`: its seen-events and parked-events tables and its own ([`ddl`], given whether
 /// and where the database has TimescaleDB). Idempotent; DDL is transactional in PostgreSQL and
@@ -91,14 +87,12 @@ pub fn seen_table(table_prefix: &str) -> String {
 pub async fn migrate(pool: &PgPool, id: ProjectionId, version: u32) -> Result<(), sqlx::Error> {
     assert_eq!(id.store(), StoreKind::Postgres, "{id} is kept in Redis");
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('surge-migrations'))")
-        .execute(&mut *tx)
-        .await?;
+    crate::versions::lock_migrations(&mut tx).await?;
     crate::versions::migrate(&mut tx).await?;
     let prefix = table_prefix(id.name(), version);
     let seen = format!(
         "CREATE TABLE IF NOT EXISTS {} (event_id uuid PRIMARY KEY, seen_at timestamptz NOT NULL DEFAULT now())",
-        seen_table(&prefix)
+        naming::seen_events_table(&prefix)
     );
     sqlx::query(&seen).execute(&mut *tx).await?;
     sqlx::query(&render(include_str!("migrations/parked.sql"), &prefix))

@@ -22,6 +22,7 @@ use serde_json::json;
 use surge_processors::derivers::emit::Delivery;
 use surge_processors::projectors::{CATALOG, Entry, SinkContext, UseSink, with_sink};
 use surge_processors::runtime::{Parked, Release, Released, Sink, SinkError};
+use surge_projections::naming;
 use surge_projections::versions::VersionState;
 
 use crate::infra;
@@ -85,7 +86,7 @@ pub(crate) async fn run(mut args: Args) -> anyhow::Result<()> {
     let mut rejected = 0;
     for entry in entries {
         for (version, serving) in versions(&context, entry).await? {
-            let id = format!("{}.v{version}", entry.name);
+            let id = naming::processor_id(entry.name, version);
             let act = Act {
                 topic: common.events_topic.clone(),
                 how,

@@ -154,36 +154,12 @@ async fn stored_versions(
                     .collect(),
             )
         }
-        StoreKind::Redis => {
-            let prefix = format!("{}:{}:v", common.redis_prefix, entry.name);
-            let mut conn = redis.clone();
-            let mut keys: Vec<String> = Vec::new();
-            let mut cursor: u64 = 0;
-            loop {
-                let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(format!("{prefix}*:positions"))
-                    .arg("COUNT")
-                    .arg(1000)
-                    .query_async(&mut conn)
-                    .await?;
-                keys.extend(batch);
-                if next == 0 {
-                    break;
-                }
-                cursor = next;
-            }
-            Ok(keys
-                .iter()
-                .filter_map(|key| {
-                    key.strip_prefix(&prefix)?
-                        .strip_suffix(":positions")?
-                        .parse()
-                        .ok()
-                })
-                .collect())
-        }
+        StoreKind::Redis => Ok(
+            positions::redis_versions(redis, &common.redis_prefix, entry.name)
+                .await?
+                .into_iter()
+                .collect(),
+        ),
     }
 }
 

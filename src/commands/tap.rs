@@ -19,6 +19,7 @@ use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde_json::{Map, Value, json};
 use surge_projections::feed::rfc3339_millis;
+use surge_projections::naming;
 use surge_schemas::{Codec, Event, EventType};
 
 #[derive(clap::Args, Debug)]
@@ -65,7 +66,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| args.common.events_topic.clone());
     if let Some(group) = &args.group
-        && group.starts_with(&format!("{}.", args.common.events_topic))
+        && naming::is_processor_group(&args.common.events_topic, group)
     {
         bail!(
             "group {group:?} is named like a processor's group (<events topic>.<projection>.v<version>); give the tap a group of its own"

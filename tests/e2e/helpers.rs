@@ -11,6 +11,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::OwnedMessage;
 use rdkafka::{Message, TopicPartitionList};
 use serde_json::Value;
+use surge_projections::naming;
 use surge_schema_registry::{EmbeddedRegistry, Registry};
 use surge_schemas::Codec;
 use surge_telegram_auth::{InitDataBuilder, WebAppUser};
@@ -65,7 +66,7 @@ pub fn mock_cluster(id: &str) -> MockCluster {
         .create_topic(&format!("{id}.events"), PARTITIONS, 1)
         .unwrap();
     cluster
-        .create_topic(&format!("{id}.events.dlq"), 1, 1)
+        .create_topic(&naming::dead_letter_topic(&format!("{id}.events")), 1, 1)
         .unwrap();
     cluster
 }

@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 use sqlx::Row;
+use surge_projections::naming;
 
 use crate::fold::fold_topic;
 use crate::helpers::{PARTITIONS, TestApp, header, java_partition, pg_pool, spawn_app};
@@ -55,7 +56,7 @@ async fn a_check_violation_parks_the_users_later_events_until_the_fix_and_a_retr
 
     // Dead-lettered with PostgreSQL's reason; the same partition's other user and every other
     // user were applied.
-    let dead = read_topic(&writer, &format!("{}.dlq", writer.topic), 1);
+    let dead = read_topic(&writer, &naming::dead_letter_topic(&writer.topic), 1);
     let reason = header(&dead[0], "surge-dlq-reason").unwrap();
     assert!(
         reason.contains("violates check constraint") && reason.contains(constraint),

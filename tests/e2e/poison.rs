@@ -11,6 +11,7 @@ use rdkafka::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::Value;
 use sqlx::Row;
+use surge_projections::naming;
 use surge_schemas::{Envelope, Event, Payload, ProfileUpdated};
 use uuid::Uuid;
 
@@ -117,7 +118,7 @@ async fn a_nul_byte_is_dead_lettered_by_profiles_alone_and_the_rest_of_its_parti
     let processor = processor(&writer);
     wait_caught_up(&writer, &[&processor]).await;
 
-    let dead = read_topic(&writer, &format!("{}.dlq", writer.topic), 1);
+    let dead = read_topic(&writer, &naming::dead_letter_topic(&writer.topic), 1);
     let message = &dead[0];
     assert_eq!(header(message, "surge-dlq-projection"), Some("profiles.v1"));
     let reason = header(message, "surge-dlq-reason").unwrap();

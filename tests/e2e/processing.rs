@@ -8,6 +8,7 @@ use rdkafka::ClientConfig;
 use rdkafka::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::json;
+use surge_projections::naming;
 
 use crate::fold::fold_topic;
 use crate::helpers::{
@@ -221,9 +222,13 @@ async fn a_poison_event_goes_to_the_dead_letter_topic_and_others_flow() {
     // dead-letters the poison event once.
     let running: Vec<String> = surge_processors::projectors::CATALOG
         .iter()
-        .map(|e| format!("{}.v1", e.name))
+        .map(|e| naming::processor_id(e.name, 1))
         .collect();
-    let dead = read_topic(&writer, &format!("{}.dlq", writer.topic), running.len());
+    let dead = read_topic(
+        &writer,
+        &naming::dead_letter_topic(&writer.topic),
+        running.len(),
+    );
     let mut projections: Vec<&str> = dead
         .iter()
         .map(|m| header(m, "surge-dlq-projection").unwrap())

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use redis::aio::ConnectionManager;
 use sqlx::Row;
+use surge_projections::positions::PositionSource;
 use surge_projections::versions::VersionRegistry;
-use surge_projections::{ProjectionId, StoreKind};
+use surge_projections::{ProjectionId, StoreKind, naming};
 
 use crate::fold::UserFold;
 use crate::helpers::{TestApp, pg_pool};
@@ -16,13 +17,6 @@ use crate::helpers::{TestApp, pg_pool};
 const DEADLINE: Duration = Duration::from_secs(120);
 
 /// The names of the catalog's projections kept in `store`.
-fn kept_in(store: StoreKind) -> impl Iterator<Item = &'static str> {
-    ProjectionId::ALL
-        .iter()
-        .filter(move |p| p.store() == store)
-        .map(|p| p.name())
-}
-
 pub async fn redis_conn() -> redis::aio::MultiplexedConnection {
     redis::Client::open("redis://127.0.0.1:6379")
         .unwrap()
@@ -51,47 +45,35 @@ pub async fn active_version(app: &TestApp, projection: &'static str) -> u32 {
 /// Waits until every projection's active version reached the end of every partition.
 pub async fn wait_caught_up(app: &TestApp, processors: &[&TestApp]) {
     let pool = pg_pool(&app.id).await;
-    let mut redis = redis_conn().await;
+    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let redis = ConnectionManager::new(client).await.unwrap();
     let started = Instant::now();
     loop {
         // Re-read the ends each time: the referrals deriver appends while it catches up, and
         // once it is caught up every event it derived is already in the topic.
         let ends = app.end_offsets();
         let mut behind = Vec::new();
-        for name in kept_in(StoreKind::Postgres) {
-            let version = active_version(app, name).await as i32;
-            let rows = sqlx::query("SELECT partition, next_offset FROM projection_positions WHERE projection = $1 AND version = $2 AND topic = $3")
-                .bind(name)
-                .bind(version)
-                .bind(&app.topic)
-                .fetch_all(&pool)
-                .await
-                .unwrap_or_default();
-            let done: BTreeMap<i32, i64> = rows
-                .iter()
-                .map(|r| (r.get("partition"), r.get("next_offset")))
-                .collect();
+        for id in ProjectionId::ALL {
+            let name = id.name();
+            let version = active_version(app, name).await;
+            let topic = app.topic.clone();
+            let source = match id.store() {
+                StoreKind::Postgres => PositionSource::Postgres {
+                    pool: pool.clone(),
+                    projection: name,
+                    version,
+                    topic,
+                },
+                StoreKind::Redis => PositionSource::Redis {
+                    redis: redis.clone(),
+                    keys_base: naming::keys_base(&app.id, name, version),
+                    topic,
+                },
+            };
+            let done = source.read().await.unwrap_or_default();
             for (p, end) in ends.iter().enumerate() {
                 if *end > 0 && done.get(&(p as i32)).copied().unwrap_or(0) < *end {
-                    behind.push(format!("{name}.v{version}/{p}"));
-                }
-            }
-        }
-        for name in kept_in(StoreKind::Redis) {
-            let version = active_version(app, name).await;
-            let key = format!("{}:{name}:v{version}:positions", app.id);
-            let done: BTreeMap<String, i64> = redis::cmd("HGETALL")
-                .arg(&key)
-                .query_async(&mut redis)
-                .await
-                .unwrap();
-            for (p, end) in ends.iter().enumerate() {
-                let at = done
-                    .get(&format!("{}:{p}", app.topic))
-                    .copied()
-                    .unwrap_or(0);
-                if *end > 0 && at < *end {
-                    behind.push(format!("{name}.v{version}/{p}"));
+                    behind.push(format!("{}/{p}", naming::processor_id(name, version)));
                 }
             }
         }
@@ -118,8 +100,9 @@ pub async fn assert_projections_equal_fold(app: &TestApp, expected: &BTreeMap<i6
     let profiles_v = active_version(app, "profiles").await;
     let leaderboard_v = active_version(app, "leaderboard").await;
     let feed_v = active_version(app, "feed").await;
+    let wallets_t = naming::table_prefix("wallets", wallets_v);
     let wallets: BTreeMap<i64, (i64, i64)> = sqlx::query(&format!(
-        "SELECT user_id, balance, entries FROM wallets_v{wallets_v}_balances"
+        "SELECT user_id, balance, entries FROM {wallets_t}_balances"
     ))
     .fetch_all(&pool)
     .await
@@ -128,7 +111,7 @@ pub async fn assert_projections_equal_fold(app: &TestApp, expected: &BTreeMap<i6
     .map(|r| (r.get("user_id"), (r.get("balance"), r.get("entries"))))
     .collect();
     let ledger_sums: BTreeMap<i64, (i64, i64)> = sqlx::query(&format!(
-        "SELECT user_id, sum(amount)::bigint AS s, count(*) AS c FROM wallets_v{wallets_v}_ledger GROUP BY user_id"
+        "SELECT user_id, sum(amount)::bigint AS s, count(*) AS c FROM {wallets_t}_ledger GROUP BY user_id"
     ))
     .fetch_all(&pool)
     .await
@@ -137,7 +120,8 @@ pub async fn assert_projections_equal_fold(app: &TestApp, expected: &BTreeMap<i6
     .map(|r| (r.get("user_id"), (r.get("s"), r.get("c"))))
     .collect();
     let profiles: BTreeMap<i64, (i64, i32, i32)> = sqlx::query(&format!(
-        "SELECT user_id, sessions_count, streak_current, streak_best FROM profiles_v{profiles_v}_users"
+        "SELECT user_id, sessions_count, streak_current, streak_best FROM {}_users",
+        naming::table_prefix("profiles", profiles_v)
     ))
     .fetch_all(&pool)
     .await
@@ -155,7 +139,10 @@ pub async fn assert_projections_equal_fold(app: &TestApp, expected: &BTreeMap<i6
     })
     .collect();
     let scores: Vec<(String, i64)> = redis::cmd("ZRANGE")
-        .arg(format!("{}:leaderboard:v{leaderboard_v}:all", app.id))
+        .arg(format!(
+            "{}:all",
+            naming::keys_base(&app.id, "leaderboard", leaderboard_v)
+        ))
         .arg(0)
         .arg(-1)
         .arg("WITHSCORES")
@@ -198,7 +185,10 @@ pub async fn assert_projections_equal_fold(app: &TestApp, expected: &BTreeMap<i6
     );
     for (user, fold) in expected {
         let items: Vec<String> = redis::cmd("LRANGE")
-            .arg(format!("{}:feed:v{feed_v}:user:{user}", app.id))
+            .arg(format!(
+                "{}:user:{user}",
+                naming::keys_base(&app.id, "feed", feed_v)
+            ))
             .arg(0)
             .arg(-1)
             .query_async(&mut redis)

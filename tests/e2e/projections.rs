@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use surge_projections::ProjectionId;
+use surge_projections::{ProjectionId, naming};
 
 use crate::helpers::{Options, TestApp, pg_pool, spawn_app, start};
 
@@ -102,10 +102,10 @@ async fn positions_and_lag_follow_the_processors_and_other_versions_show_as_inac
     .unwrap();
     let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
     let mut redis = client.get_multiplexed_async_connection().await.unwrap();
-    let key = format!("{}:feed:v7:positions", app.id);
+    let key = naming::positions_key(&naming::keys_base(&app.id, "feed", 7));
     let _: () = redis::cmd("HSET")
         .arg(&key)
-        .arg(format!("{}:0", app.topic))
+        .arg(naming::position_field(&app.topic, 0))
         .arg(1)
         .query_async(&mut redis)
         .await

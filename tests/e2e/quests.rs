@@ -9,6 +9,7 @@ use rdkafka::Message;
 use serde_json::{Value, json};
 use sqlx::Row;
 use surge_processors::projectors::economy::Streak;
+use surge_projections::naming;
 use surge_schemas::Payload;
 
 use crate::fold::fold_topic;
@@ -184,9 +185,10 @@ async fn quests_on_topic(app: &TestApp) -> BTreeMap<i64, TopicQuests> {
 async fn quests_in_store(app: &TestApp) -> BTreeMap<i64, TopicQuests> {
     let pool = pg_pool(&app.id).await;
     let version = active_version(app, "quests").await;
+    let quests = naming::table_prefix("quests", version);
     let mut users: BTreeMap<i64, TopicQuests> = BTreeMap::new();
     let progress = sqlx::query(&format!(
-        "SELECT user_id, taps, sessions, referrals, streak_best FROM quests_v{version}_progress"
+        "SELECT user_id, taps, sessions, referrals, streak_best FROM {quests}_progress"
     ))
     .fetch_all(&pool)
     .await
@@ -199,7 +201,7 @@ async fn quests_in_store(app: &TestApp) -> BTreeMap<i64, TopicQuests> {
         user.best_streak = row.get("streak_best");
     }
     let completed = sqlx::query(&format!(
-        "SELECT user_id, quest_id, event_id::text AS event_id FROM quests_v{version}_completed"
+        "SELECT user_id, quest_id, event_id::text AS event_id FROM {quests}_completed"
     ))
     .fetch_all(&pool)
     .await
@@ -323,8 +325,9 @@ async fn quests_complete_once_across_sigkills_pay_their_reward_and_rebuild_equal
     assert_projections_equal_fold(&app.writer, &expected).await;
     let pool = pg_pool(&app.writer.id).await;
     let wallets = active_version(&app.writer, "wallets").await;
+    let wallets = naming::table_prefix("wallets", wallets);
     let rows = sqlx::query(&format!(
-        "SELECT user_id, count(*) AS n, sum(amount)::bigint AS coins FROM wallets_v{wallets}_ledger WHERE kind = 'quest' GROUP BY user_id"
+        "SELECT user_id, count(*) AS n, sum(amount)::bigint AS coins FROM {wallets}_ledger WHERE kind = 'quest' GROUP BY user_id"
     ))
     .fetch_all(&pool)
     .await

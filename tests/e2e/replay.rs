@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use surge_projections::naming;
 
 use crate::fold::fold_topic;
 use crate::helpers::{TestApp, init_data, pg_pool};
@@ -243,7 +244,9 @@ async fn rebuilding_every_projection_under_reads_and_writes_fails_no_read_and_eq
     assert!(old_tables.is_empty(), "{old_tables:?}");
     let mut redis = redis_conn().await;
     let old_keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}:*:v1:*", writer.id))
+        .arg(naming::version_keys_pattern(&naming::keys_base(
+            &writer.id, "*", 1,
+        )))
         .query_async(&mut redis)
         .await
         .unwrap();
@@ -435,7 +438,8 @@ async fn point_in_time_rebuilds_copy_the_days_before_and_are_refused_where_the_s
 /// Events per type in `activity_v<version>_per_minute`.
 async fn per_minute(pool: &sqlx::PgPool, version: u32) -> BTreeMap<String, i64> {
     sqlx::query_as(&format!(
-        "SELECT event_type, sum(events)::bigint FROM activity_v{version}_per_minute GROUP BY 1"
+        "SELECT event_type, sum(events)::bigint FROM {}_per_minute GROUP BY 1",
+        naming::table_prefix("activity", version)
     ))
     .fetch_all(pool)
     .await

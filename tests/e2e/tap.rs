@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
+use surge_projections::naming;
 use surge_schemas::{
     Codec, DailyCheckedIn, Envelope, Event, Payload, ProfileUpdated, ReferralCredited,
     SessionStarted, TapsSubmitted, json::from_json,
@@ -287,7 +288,7 @@ async fn a_group_resumes_where_it_stopped_and_serving_groups_are_refused() {
     assert_eq!(ids.len(), expected.len());
     assert!(expected.iter().all(|id| ids.contains(&id)), "{ids:?}");
 
-    let serving = format!("{}.profiles.v1", app.topic);
+    let serving = naming::consumer_group(&app.topic, &naming::processor_id("profiles", 1));
     let refused = tap(&app, &["--group", &serving]);
     assert!(!refused.success);
     assert!(

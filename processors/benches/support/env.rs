@@ -14,7 +14,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, Postgres};
 use surge_kafka::admin::ensure_topic;
 use surge_processors::projectors::Stores;
-use surge_processors::runtime::dead_letters;
+use surge_projections::naming;
 use surge_schema_registry::{EmbeddedRegistry, Registry};
 use surge_schemas::Codec;
 
@@ -141,7 +141,7 @@ impl Env {
             .context("Failed to connect to Redis")?;
         for (name, partitions) in [
             (topic.clone(), PARTITIONS),
-            (dead_letters::topic_for(&topic), 1),
+            (naming::dead_letter_topic(&topic), 1),
         ] {
             ensure_topic(&settings.brokers, &name, partitions, 1)
                 .await
@@ -182,7 +182,7 @@ impl Env {
         }
         let admin: Result<AdminClient<DefaultClientContext>, _> =
             surge_kafka::client_config(&settings.brokers).create();
-        let dlq = dead_letters::topic_for(&self.topic);
+        let dlq = naming::dead_letter_topic(&self.topic);
         if let Ok(admin) = admin {
             let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
             if let Err(error) = admin.delete_topics(&[&self.topic, &dlq], &options).await {

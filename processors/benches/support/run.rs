@@ -12,9 +12,7 @@ use surge_processors::projectors::leaderboard::Leaderboard;
 use surge_processors::projectors::profiles::Profiles;
 use surge_processors::projectors::wallets::Wallets;
 use surge_processors::projectors::{self, SinkContext, Stores};
-use surge_processors::runtime::{
-    KeySpace, PgProjection, ProcessorConfig, ProcessorMetrics, RedisProjection,
-};
+use surge_processors::runtime::{PgProjection, ProcessorConfig, ProcessorMetrics, RedisProjection};
 use surge_schemas::Codec;
 
 use super::cpu::{self, CpuUse};
@@ -234,36 +232,11 @@ pub(crate) async fn run(
 
 /// The sum of the stored next offsets of `topic`'s partitions.
 async fn positions(projection: &Projection, stores: &Stores, topic: &str) -> anyhow::Result<i64> {
-    match projection.store {
-        Store::Postgres => {
-            let sum: i64 = sqlx::query_scalar(
-                "SELECT coalesce(sum(next_offset), 0)::bigint FROM projection_positions \
-                 WHERE projection = $1 AND version = $2 AND topic = $3",
-            )
-            .bind(projection.name)
-            .bind(projection.version as i32)
-            .bind(topic)
-            .fetch_one(&stores.pool)
-            .await
-            .context("Failed to read the stored positions")?;
-            Ok(sum)
-        }
-        Store::Redis => {
-            let keys = KeySpace::new(&stores.redis_prefix, projection.name, projection.version);
-            let mut redis = stores.redis.clone();
-            let fields: Vec<(String, i64)> = redis::cmd("HGETALL")
-                .arg(keys.key("positions"))
-                .query_async(&mut redis)
-                .await
-                .context("Failed to read the stored positions")?;
-            let prefix = format!("{topic}:");
-            Ok(fields
-                .iter()
-                .filter(|(field, _)| field.starts_with(&prefix))
-                .map(|(_, next)| next)
-                .sum())
-        }
-    }
+    let entry = projectors::entry(projection.name)?;
+    let positions = (stores.positions(entry, projection.version, topic).read())
+        .await
+        .context("Failed to read the stored positions")?;
+    Ok(positions.values().sum())
 }
 
 /// Fails unless the run applied every event exactly once and nothing went wrong on the way.

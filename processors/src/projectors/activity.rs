@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::PgPool;
 use surge_projections::ProjectionId;
 use surge_projections::activity::{self, ActivityBatch, ActivityStore, MS_PER_DAY};
-use surge_projections::versions::table_prefix;
+use surge_projections::naming::table_prefix;
 
 use crate::runtime::{ApplyError, PgProjection, Record};
 

@@ -12,8 +12,9 @@ use sqlx::PgPool;
 use surge_kafka::ProducerSettings;
 use surge_projections::ProjectionId;
 pub use surge_projections::StoreKind;
+use surge_projections::naming::{self, keys_base};
 use surge_projections::positions::PositionSource;
-use surge_projections::versions::{VersionRegistry, VersionsError, keys_base};
+use surge_projections::versions::{VersionRegistry, VersionsError};
 use surge_schemas::Codec;
 use surge_schemas::quests::QuestBook;
 
@@ -227,7 +228,7 @@ pub async fn with_sink<U: UseSink>(
 fn emitter(context: &SinkContext, id: ProjectionId, version: u32) -> Emitter {
     let settings = EmitterSettings {
         producer: ProducerSettings::new(&context.brokers, &context.topic),
-        deriver_id: format!("{id}.v{version}"),
+        deriver_id: naming::processor_id(id.name(), version),
     };
     Emitter::new(
         context.derived_delivery,

@@ -19,7 +19,7 @@ use super::progress::{PartitionState, Phase, Snapshot, Tracker};
 use super::{ReplayConfig, ReplayError, Report, reader};
 use crate::projectors::{Entry, SinkContext, UseSink};
 use crate::runtime::dead_letters::DeadLetters;
-use crate::runtime::{Applier, Claim, Sink};
+use crate::runtime::{Applier, Claim, Sink, SinkError};
 use crate::versions::{Frozen, Switch, drop_version, freeze, generations};
 
 /// How often progress is published and the phase reconsidered.
@@ -90,7 +90,7 @@ impl Rebuild {
         }
         let (cap_tx, cap) = watch::channel(Cap::Serving(Arc::new(first)));
         let stop = Arc::new(AtomicBool::new(false));
-        let group = format!("{topic}.{name}.v{version}.replay");
+        let group = surge_projections::naming::replay_group(&topic, name, version);
         let (reader, queues) = reader::open(&self.config, &group, &claims)?;
         let shared = Arc::new(Shared {
             applier: Applier {
@@ -179,13 +179,13 @@ impl Rebuild {
                             tracing::warn!(
                                 "The rebuild did not catch up with the frozen serving version in time; unfreezing it and trying again."
                             );
-                            hold.release(stores).await?;
+                            hold.release().await.map_err(SinkError::from)?;
                             phase = Phase::Rebuilding;
                         }
                         continue;
                     }
                     let frozen_for = since.elapsed();
-                    match hold.switch(stores).await {
+                    match hold.switch().await.map_err(SinkError::from) {
                         Ok(Switch::Done) => {
                             sink.set_serving(true);
                             cap_tx.send_replace(Cap::Lifted);
@@ -236,7 +236,7 @@ impl Rebuild {
         };
         if let Some((hold, _)) = frozen {
             // Failed while the serving version was frozen: let it go on.
-            let _ = hold.release(&self.context.stores).await;
+            let _ = hold.release().await;
         }
         stop.store(true, Ordering::Relaxed);
         while let Some(joined) = workers.join_next().await {

@@ -53,6 +53,6 @@ impl ProcessorConfig {
 
     /// One consumer group per projection version, named after the topic it reads.
     pub fn group_id(&self, sink_id: &str) -> String {
-        format!("{}.{sink_id}", self.topic)
+        surge_projections::naming::consumer_group(&self.topic, sink_id)
     }
 }

@@ -1,4 +1,4 @@
-//! The dead-letter topic `<topic>.dlq`: events that cannot be decoded or applied, with the
+//! The dead-letter topic `<topic>.dlq` (`naming::dead_letter_topic`): events that cannot be decoded or applied, with the
 //! original key, payload and headers, plus headers naming the reason, projection and origin.
 //! A dead letter is written durably (acks=all) before the position moves past its event.
 
@@ -7,16 +7,13 @@ use std::time::Duration;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use surge_projections::naming;
 
 pub const REASON: &str = "surge-dlq-reason";
 pub const PROJECTION: &str = "surge-dlq-projection";
 pub const ORIGIN_TOPIC: &str = "surge-dlq-origin-topic";
 pub const ORIGIN_PARTITION: &str = "surge-dlq-origin-partition";
 pub const ORIGIN_OFFSET: &str = "surge-dlq-origin-offset";
-
-pub fn topic_for(topic: &str) -> String {
-    format!("{topic}.dlq")
-}
 
 pub struct DeadLetters {
     producer: FutureProducer,
@@ -31,7 +28,7 @@ impl DeadLetters {
             .create()?;
         Ok(DeadLetters {
             producer,
-            topic: topic_for(source_topic),
+            topic: naming::dead_letter_topic(source_topic),
             projection: projection.to_owned(),
         })
     }

@@ -35,6 +35,6 @@ pub use processor::{ProcessorHandle, spawn};
 pub use projection::{
     ApplyError, KeySpace, NO_POINT_IN_TIME, PgProjection, Record, RedisProjection, RedisWrite,
 };
-pub use redis_sink::{FROZEN_SUFFIX, RedisSink};
+pub use redis_sink::RedisSink;
 pub use rejections::Rejection;
 pub use sink::{Applied, Claim, Sink, SinkError};

@@ -5,11 +5,12 @@
 use std::collections::HashSet;
 
 use sqlx::{Acquire, PgConnection, Row};
+use surge_projections::positions::postgres as positions;
 use surge_projections::table_prefix::render;
 
 use super::parking::{self, Parked, Release, Released};
 use super::pg_sink::PgSink;
-use super::sink::SinkError;
+use super::sink::{Sink, SinkError};
 use super::{PgProjection, Record};
 
 /// The records to apply and the events to park of a batch's fresh records and dead letters
@@ -123,13 +124,7 @@ impl<P: PgProjection> PgSink<P> {
             };
             // The partition's position row, locked as a batch of the partition locks it; then
             // the head again, now that no batch of it can run.
-            sqlx::query(include_str!("sql/lock_position.sql"))
-                .bind(P::NAME)
-                .bind(self.version_i32())
-                .bind(topic)
-                .bind(first.partition)
-                .fetch_optional(&mut *tx)
-                .await?;
+            positions::lock(&mut tx, P::NAME, self.version(), topic, first.partition).await?;
             let Some((head, count)) = head(&mut tx, &prefix, user).await? else {
                 break;
             };

@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::PgPool;
-use surge_projections::migrations::seen_table;
+use surge_projections::naming;
+use surge_projections::positions::postgres as positions;
 use uuid::Uuid;
 
 use super::parking::{Parked, Release, Released};
@@ -43,15 +44,11 @@ impl<P: PgProjection> PgSink<P> {
     }
 
     fn seen_table(&self) -> String {
-        seen_table(&self.projection.table_prefix())
+        naming::seen_events_table(&self.projection.table_prefix())
     }
 
     pub(super) fn prefix(&self) -> String {
         self.projection.table_prefix()
-    }
-
-    pub(super) fn version_i32(&self) -> i32 {
-        self.projection.version() as i32
     }
 
     /// Applies `fresh` (past the position, each id once) but the events seen before: records
@@ -124,24 +121,12 @@ impl<P: PgProjection> Sink for PgSink<P> {
     }
 
     async fn claim(&self, topic: &str, partitions: &[i32]) -> Result<Vec<Claim>, SinkError> {
-        let rows: Vec<(i32, i64, i64)> = sqlx::query_as(include_str!("sql/claim.sql"))
-            .bind(P::NAME)
-            .bind(self.version() as i32)
-            .bind(topic)
-            .bind(partitions)
-            .fetch_all(&self.pool)
-            .await?;
-        if rows.is_empty() && !partitions.is_empty() {
+        let claims =
+            positions::claim(&self.pool, P::NAME, self.version(), topic, partitions).await?;
+        if claims.is_empty() && !partitions.is_empty() {
             tracing::info!(processor = %self.id(), "This version no longer serves; its partitions are not claimed.");
         }
-        Ok(rows
-            .into_iter()
-            .map(|(partition, next_offset, generation)| Claim {
-                partition,
-                next_offset,
-                generation,
-            })
-            .collect())
+        Ok(claims)
     }
 
     async fn apply(
@@ -171,16 +156,10 @@ impl<P: PgProjection> Sink for PgSink<P> {
                 .execute(&mut *tx)
                 .await?;
         }
-        let key = (P::NAME, self.version() as i32, topic, claim.partition);
-        let (stored, generation): (i64, i64) =
-            sqlx::query_as(include_str!("sql/lock_position.sql"))
-                .bind(key.0)
-                .bind(key.1)
-                .bind(key.2)
-                .bind(key.3)
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or(SinkError::Fenced)?;
+        let (version, partition) = (self.version(), claim.partition);
+        let (stored, generation) = positions::lock(&mut tx, P::NAME, version, topic, partition)
+            .await?
+            .ok_or(SinkError::Fenced)?;
         if generation != claim.generation {
             return Err(SinkError::Fenced);
         }
@@ -199,14 +178,7 @@ impl<P: PgProjection> Sink for PgSink<P> {
         let applied = self.apply_fresh(&mut tx, fresh).await?;
         pg_parking::park(&mut tx, &prefix, &parked).await?;
         if next_offset > stored {
-            sqlx::query(include_str!("sql/move_position.sql"))
-                .bind(key.0)
-                .bind(key.1)
-                .bind(key.2)
-                .bind(key.3)
-                .bind(next_offset)
-                .execute(&mut *tx)
-                .await?;
+            positions::advance(&mut tx, P::NAME, version, topic, partition, next_offset).await?;
         }
         tx.commit().await?;
         Ok(Applied {

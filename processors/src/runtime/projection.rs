@@ -117,7 +117,7 @@ pub trait PgProjection: Send + Sync + 'static {
 
     /// The table prefix, `<name>_v<version>`.
     fn table_prefix(&self) -> String {
-        surge_projections::versions::table_prefix(Self::NAME, self.version())
+        surge_projections::naming::table_prefix(Self::NAME, self.version())
     }
 }
 
@@ -169,7 +169,7 @@ pub struct KeySpace {
 impl KeySpace {
     pub fn new(deployment_prefix: &str, name: &str, version: u32) -> Self {
         KeySpace {
-            base: surge_projections::versions::keys_base(deployment_prefix, name, version),
+            base: surge_projections::naming::keys_base(deployment_prefix, name, version),
         }
     }
 

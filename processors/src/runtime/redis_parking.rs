@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use redis::aio::ConnectionManager;
 
 use super::parking::{self, Parked, Release, Released};
-use super::redis_sink::{FROZEN_SUFFIX, RedisSink, SEEN_TTL_SECS, encode};
+use super::redis_sink::{RedisSink, SEEN_TTL_SECS, encode};
 use super::rejections::redis_script_rejects_data;
 use super::sink::SinkError;
 use super::{KeySpace, Record, RedisProjection, RedisWrite};
@@ -230,7 +230,7 @@ impl<P: RedisProjection> RedisSink<P> {
             .key(list)
             .key(&self.parking.epochs)
             .key(self.keys.key("state"))
-            .key(self.keys.key(FROZEN_SUFFIX))
+            .key(self.positions.freeze_lease_key())
             .arg(field)
             .arg(epoch)
             .arg(user);

@@ -6,23 +6,25 @@
 //! states, the seen ids and the new watermark. A failed check writes nothing and the batch is
 //! retried (or dropped, when fenced). The same script parks the batch's dead letters and the
 //! events of parked users (see `parking`, `redis_parking`).
+//!
+//! The position bookkeeping's keys and the claim script are `surge_projections::positions`
+//! ([`RedisPositions`]). `lua/apply.lua` stays here: it checks and moves the position in the
+//! same script as the projection's writes, so it cannot be split off; it takes its keys from
+//! `RedisPositions`.
 
 use std::collections::{HashMap, HashSet};
 
 use redis::Script;
 use redis::aio::ConnectionManager;
 
-use surge_projections::positions::redis_field;
+use surge_projections::naming::position_field;
+use surge_projections::positions::RedisPositions;
 
 use super::parking::{Parked, Release, Released};
 use super::redis_parking::{self, ParkingKeys};
 use super::rejections::redis_script_rejects_data;
 use super::sink::{Applied, Claim, Sink, SinkError};
 use super::{KeySpace, Record, RedisProjection, RedisWrite};
-
-/// The key suffix of a version's freeze lease: while it exists, batches wait (see
-/// `crate::versions::switch`).
-pub const FROZEN_SUFFIX: &str = "frozen";
 
 /// The most events one apply script holds (see [`Sink::max_batch`]).
 const MAX_BATCH: usize = 1000;
@@ -36,10 +38,9 @@ pub struct RedisSink<P> {
     version: u32,
     pub(super) keys: KeySpace,
     pub(super) parking: ParkingKeys,
-    /// The projection's versions hash (which versions may still be claimed).
-    versions_key: String,
+    /// The version's positions, generations and freeze lease, and its claims.
+    pub(super) positions: RedisPositions,
     apply_script: Script,
-    claim_script: Script,
     pub(super) release_script: Script,
 }
 
@@ -59,9 +60,8 @@ impl<P: RedisProjection> RedisSink<P> {
             version,
             parking: ParkingKeys::new(&keys),
             keys,
-            versions_key: surge_projections::versions::registry_key(deployment_prefix, P::NAME),
+            positions: RedisPositions::new(deployment_prefix, P::NAME, version),
             apply_script: Script::new(&[writes, include_str!("lua/apply.lua")].concat()),
-            claim_script: Script::new(include_str!("lua/claim.lua")),
             release_script: Script::new(&[writes, include_str!("lua/release.lua")].concat()),
         }
     }
@@ -97,29 +97,11 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
     }
 
     async fn claim(&self, topic: &str, partitions: &[i32]) -> Result<Vec<Claim>, SinkError> {
-        let mut conn = self.redis.clone();
-        let mut invocation = self.claim_script.prepare_invoke();
-        invocation
-            .key(self.keys.key("positions"))
-            .key(self.keys.key("generations"))
-            .key(&self.versions_key)
-            .arg(self.version);
-        for &p in partitions {
-            invocation.arg(redis_field(topic, p));
-        }
-        let flat: Vec<i64> = invocation.invoke_async(&mut conn).await?;
-        if flat.is_empty() && !partitions.is_empty() {
+        let claims = self.positions.claim(&self.redis, topic, partitions).await?;
+        if claims.is_empty() && !partitions.is_empty() {
             tracing::info!(processor = %self.id(), "This version no longer serves; its partitions are not claimed.");
         }
-        Ok(partitions
-            .iter()
-            .zip(flat.chunks_exact(2))
-            .map(|(&partition, pair)| Claim {
-                partition,
-                generation: pair[0],
-                next_offset: pair[1],
-            })
-            .collect())
+        Ok(claims)
     }
 
     async fn apply(
@@ -142,9 +124,9 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
         next_offset: i64,
     ) -> Result<Applied, SinkError> {
         let mut conn = self.redis.clone();
-        let field = redis_field(topic, claim.partition);
+        let field = position_field(topic, claim.partition);
         let stored: Option<i64> = redis::cmd("HGET")
-            .arg(self.keys.key("positions"))
+            .arg(self.positions.positions_key())
             .arg(&field)
             .query_async(&mut conn)
             .await?;
@@ -211,10 +193,10 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
 
         let mut invocation = self.apply_script.prepare_invoke();
         invocation
-            .key(self.keys.key("positions"))
-            .key(self.keys.key("generations"))
+            .key(self.positions.positions_key())
+            .key(self.positions.generations_key())
             .key(self.keys.key("state"))
-            .key(self.keys.key(FROZEN_SUFFIX))
+            .key(self.positions.freeze_lease_key())
             .key(&self.parking.epochs)
             .key(&self.parking.users)
             .arg(&field)

@@ -4,6 +4,9 @@
 
 use std::future::Future;
 
+use surge_projections::naming;
+use surge_projections::positions::PositionsError;
+use surge_projections::versions::VersionsError;
 use uuid::Uuid;
 
 use super::parking::{Parked, Release, Released};
@@ -11,12 +14,7 @@ use super::rejections::{Rejection, sqlx_rejects_data};
 use super::{NO_POINT_IN_TIME, Record};
 
 /// Where a newly assigned partition resumes, and the generation that fences older owners.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Claim {
-    pub partition: i32,
-    pub next_offset: i64,
-    pub generation: i64,
-}
+pub use surge_projections::positions::Claim;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SinkError {
@@ -54,6 +52,27 @@ impl From<redis::RedisError> for SinkError {
     }
 }
 
+/// The version and position bookkeeping's failures, classified as the store's own are.
+impl From<VersionsError> for SinkError {
+    fn from(error: VersionsError) -> Self {
+        match error {
+            VersionsError::Postgres(error) => error.into(),
+            VersionsError::Redis(error) => error.into(),
+            VersionsError::Conflict(reason) => SinkError::Transient(reason),
+            corrupt @ VersionsError::Corrupt { .. } => SinkError::Transient(corrupt.to_string()),
+        }
+    }
+}
+
+impl From<PositionsError> for SinkError {
+    fn from(error: PositionsError) -> Self {
+        match error {
+            PositionsError::Postgres(error) => error.into(),
+            PositionsError::Redis(error) => error.into(),
+        }
+    }
+}
+
 impl From<super::ApplyError> for SinkError {
     fn from(error: super::ApplyError) -> Self {
         match error {
@@ -84,7 +103,7 @@ pub trait Sink: Send + Sync + 'static {
 
     /// `<name>.v<version>`: names the consumer group, the metrics and dead letters.
     fn id(&self) -> String {
-        format!("{}.v{}", self.name(), self.version())
+        naming::processor_id(self.name(), self.version())
     }
 
     /// Creates what the sink needs (tables, positions), idempotently.

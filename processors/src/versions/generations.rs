@@ -4,10 +4,7 @@
 
 use std::collections::HashMap;
 
-use surge_projections::positions::partition_of;
-use surge_projections::versions::keys_base;
-
-use crate::projectors::{Entry, StoreKind, Stores};
+use crate::projectors::{Entry, Stores};
 use crate::runtime::SinkError;
 
 /// Each partition's generation of `version` of `entry` on `topic`.
@@ -17,32 +14,8 @@ pub async fn generations(
     version: u32,
     topic: &str,
 ) -> Result<HashMap<i32, i64>, SinkError> {
-    match entry.store {
-        StoreKind::Postgres => Ok(sqlx::query_as(
-            "SELECT partition, generation FROM projection_positions \
-             WHERE projection = $1 AND version = $2 AND topic = $3",
-        )
-        .bind(entry.name)
-        .bind(version as i32)
-        .bind(topic)
-        .fetch_all(&stores.pool)
-        .await?
-        .into_iter()
-        .collect()),
-        StoreKind::Redis => {
-            let key = format!(
-                "{}:generations",
-                keys_base(&stores.redis_prefix, entry.name, version)
-            );
-            let mut conn = stores.redis.clone();
-            let fields: HashMap<String, i64> = redis::cmd("HGETALL")
-                .arg(key)
-                .query_async(&mut conn)
-                .await?;
-            Ok(fields
-                .into_iter()
-                .filter_map(|(field, generation)| Some((partition_of(&field, topic)?, generation)))
-                .collect())
-        }
-    }
+    Ok(stores
+        .positions(entry, version, topic)
+        .generations()
+        .await?)
 }

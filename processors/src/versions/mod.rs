@@ -1,7 +1,9 @@
-//! Store-level operations on whole projection versions: the atomic switch of the active version
-//! ([`switch`]), dropping a version, and resetting everything built from an embedded broker.
-//! The registry itself (which versions exist, which is active) is
-//! `surge_projections::versions`.
+//! What the processors decide about whole projection versions, dispatched to the projection's
+//! store: the atomic switch of the active version ([`freeze`], then [`Frozen::switch`]),
+//! dropping a version, resetting everything built from an embedded broker, and who owns a
+//! version's partitions. The statements and keys of these store operations, and the registry
+//! itself (which versions exist, which is active), are `surge_projections::versions` and
+//! `surge_projections::positions`.
 
 mod drop;
 mod generations;

@@ -1,66 +1,10 @@
-//! The switch: version `to` becomes the one that serves in place of `from`, in one atomic step
-//! of the projection's store, and only if `to` has applied at least everything `from` has on
-//! every partition. The same step fences `from`'s processors (their generations move), so from
-//! that instant nothing more is applied to `from`, and nothing `from` applied is missing in
-//! `to`: no event is handled live by both versions, and none by neither. That is what lets a
-//! rebuild suppress derived events: the serving version emitted everything up to the switch.
-//!
-//! A serving version under traffic never stands still, so the switch first *freezes* it
-//! ([`freeze`]): its batches wait while the rebuild applies the last few events up to the frozen
-//! positions, then [`Frozen::switch`] checks, fences and moves the `active` mark. Reads go on
-//! from the frozen version meanwhile; only its writes pause, for as long as that catch-up takes.
-//! - PostgreSQL: one transaction locks `from`'s position rows (its processors' next batch waits
-//!   on the lock), and later compares, bumps `from`'s generations, moves the `active` mark in
-//!   `projection_versions` and commits. A crash rolls it back: the freeze ends with the session.
-//! - Redis: `freeze.lua` sets a lease key its processors' apply script checks (they retry), and
-//!   `switch.lua` does the check, fencing and mark in one script and ends the lease. A crash
-//!   leaves the lease to expire.
-
-mod postgres;
-mod redis;
-
-use std::collections::HashMap;
-
-use sqlx::{Postgres, Transaction};
-use surge_projections::versions::VersionState;
+//! The switch of a projection's active version, in the projection's store: see
+//! `surge_projections::versions::switch` for how each store keeps it atomic. The rebuild
+//! (`crate::replay`) decides when to freeze, switch or release.
 
 use crate::projectors::{Entry, StoreKind, Stores};
 use crate::runtime::SinkError;
-
-/// A partition where `to` has not yet applied what `from` has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Behind {
-    pub partition: i32,
-    /// `from`'s next offset there.
-    pub serving: i64,
-    /// `to`'s next offset there.
-    pub rebuilt: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Switch {
-    /// `to` is active; `from` is retired and fenced.
-    Done,
-    /// Nothing changed: `to` must first catch up on these partitions.
-    Behind(Vec<Behind>),
-}
-
-/// A serving version frozen for a switch, with the positions it is frozen at.
-pub struct Frozen {
-    hold: Hold,
-    serving: HashMap<i32, i64>,
-    name: &'static str,
-    topic: String,
-    from: u32,
-    to: u32,
-}
-
-enum Hold {
-    /// The transaction holding `from`'s position rows.
-    Postgres(Transaction<'static, Postgres>),
-    /// The lease key set by `freeze.lua`.
-    Redis,
-}
+pub use surge_projections::versions::{Behind, Frozen, Switch};
 
 /// Freezes `from` (which must be active, with `to` being built) for a switch to `to`.
 pub async fn freeze(
@@ -70,115 +14,13 @@ pub async fn freeze(
     from: u32,
     to: u32,
 ) -> Result<Frozen, SinkError> {
-    let (hold, serving) = match entry.store {
-        StoreKind::Postgres => postgres::freeze(stores, entry.name, topic, from, to).await?,
-        StoreKind::Redis => redis::freeze(stores, entry.name, topic, from, to).await?,
+    use surge_projections::versions::{freeze_postgres, freeze_redis};
+    let frozen = match entry.store {
+        StoreKind::Postgres => freeze_postgres(&stores.pool, entry.name, topic, from, to).await,
+        StoreKind::Redis => {
+            let prefix = &stores.redis_prefix;
+            freeze_redis(&stores.redis, prefix, entry.name, topic, from, to).await
+        }
     };
-    Ok(Frozen {
-        hold,
-        serving,
-        name: entry.name,
-        topic: topic.to_owned(),
-        from,
-        to,
-    })
-}
-
-impl Frozen {
-    /// Where the serving version stands, per partition, until the switch ends the freeze.
-    pub fn serving(&self) -> &HashMap<i32, i64> {
-        &self.serving
-    }
-
-    /// Makes `to` active if it has caught up with the frozen positions, fencing `from`; either
-    /// way the freeze ends.
-    pub async fn switch(self, stores: &Stores) -> Result<Switch, SinkError> {
-        match self.hold {
-            Hold::Postgres(tx) => {
-                postgres::switch(
-                    tx,
-                    &self.serving,
-                    self.name,
-                    &self.topic,
-                    self.from,
-                    self.to,
-                )
-                .await
-            }
-            Hold::Redis => redis::switch(stores, self.name, &self.topic, self.from, self.to).await,
-        }
-    }
-
-    /// Ends the freeze without switching.
-    pub async fn release(self, stores: &Stores) -> Result<(), SinkError> {
-        match self.hold {
-            Hold::Postgres(tx) => Ok(tx.rollback().await?),
-            Hold::Redis => redis::release(stores, self.name, self.from).await,
-        }
-    }
-}
-
-/// The partitions where `rebuilt` is behind `serving` (a partition absent is at offset 0).
-fn behind(serving: &HashMap<i32, i64>, rebuilt: &HashMap<i32, i64>) -> Vec<Behind> {
-    let mut behind: Vec<Behind> = serving
-        .iter()
-        .filter_map(|(&partition, &serving)| {
-            let rebuilt = rebuilt.get(&partition).copied().unwrap_or(0);
-            (rebuilt < serving).then_some(Behind {
-                partition,
-                serving,
-                rebuilt,
-            })
-        })
-        .collect();
-    behind.sort_by_key(|b| b.partition);
-    behind
-}
-
-/// Only an active `from` gives way, and only to a `to` being built: anything else means another
-/// process switched or dropped versions meanwhile.
-fn check_states(
-    from_state: Option<&str>,
-    to_state: Option<&str>,
-    from: u32,
-    to: u32,
-) -> Result<(), SinkError> {
-    let active = VersionState::Active.as_str();
-    let building = VersionState::Building.as_str();
-    if from_state != Some(active) || to_state != Some(building) {
-        return Err(SinkError::Transient(format!(
-            "cannot switch from v{from} ({}) to v{to} ({}): expected active and building",
-            from_state.unwrap_or("absent"),
-            to_state.unwrap_or("absent")
-        )));
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_rebuilt_version_is_behind_where_it_has_applied_less_than_the_serving_one() {
-        let serving = HashMap::from([(0, 10), (1, 5), (2, 7)]);
-        let rebuilt = HashMap::from([(0, 10), (1, 6)]);
-        assert_eq!(
-            behind(&serving, &rebuilt),
-            vec![Behind {
-                partition: 2,
-                serving: 7,
-                rebuilt: 0
-            }]
-        );
-        assert!(behind(&HashMap::new(), &rebuilt).is_empty());
-    }
-
-    #[test]
-    fn only_an_active_version_gives_way_to_one_being_built() {
-        assert!(check_states(Some("active"), Some("building"), 1, 2).is_ok());
-        let error = check_states(Some("retired"), Some("building"), 1, 2).unwrap_err();
-        assert!(error.to_string().contains("v1 (retired)"), "{error}");
-        assert!(check_states(Some("active"), None, 1, 2).is_err());
-    }
+    Ok(frozen?)
 }

@@ -6,6 +6,7 @@ use redis::aio::ConnectionManager;
 use sqlx::migrate::MigrateDatabase;
 use surge_projections::feed::{Activity, FeedItem, rfc3339_millis, user_suffix};
 use surge_projections::leaderboard::{NAMES_SUFFIX, Period, PeriodKind};
+use surge_projections::naming::keys_base;
 use surge_telegram_auth::{InitDataBuilder, WebAppUser};
 
 use super::load::Request;
@@ -40,7 +41,7 @@ impl Fixture {
             .duration_since(std::time::UNIX_EPOCH)?
             .as_millis() as i64;
         let period = Period::containing(PeriodKind::Daily, now_ms).context("calendar")?;
-        let board = format!("{prefix}:leaderboard:v1");
+        let board = keys_base(&prefix, "leaderboard", 1);
         let daily_key = format!("{board}:{}", period.suffix());
         let names_key = format!("{board}:{NAMES_SUFFIX}");
         let mut pipe = redis::pipe();
@@ -50,7 +51,11 @@ impl Fixture {
             pipe.hset(&names_key, player, format!("player {player}"))
                 .ignore();
         }
-        let feed_key = format!("{prefix}:feed:v1:{}", user_suffix(FEED_USER));
+        let feed_key = format!(
+            "{}:{}",
+            keys_base(&prefix, "feed", 1),
+            user_suffix(FEED_USER)
+        );
         for i in 0..FEED_ITEMS {
             let item = FeedItem {
                 event_id: uuid::Uuid::now_v7(),

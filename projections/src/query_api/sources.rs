@@ -22,8 +22,8 @@ use tokio::sync::watch;
 use super::QueryApiConfig;
 use super::watcher::PositionWatcher;
 use crate::catalog::{ProjectionId, StoreKind};
+use crate::naming::{keys_base, table_prefix};
 use crate::positions::PositionSource;
-use crate::versions::{keys_base, table_prefix};
 use served::Build;
 pub(crate) use served::{Served, Version};
 

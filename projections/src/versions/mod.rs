@@ -11,9 +11,15 @@
 //! - PostgreSQL: table `projection_versions`, one row per version (`sql/versions.sql`).
 //! - Redis: hash `<prefix>:<name>:versions`, field = version number, value = [`VersionInfo`]
 //!   as JSON.
+//!
+//! Besides the registry, this module owns the store operations on whole versions: the atomic
+//! switch ([`switch`]) and removing a version's data ([`removal`]). Their names (tables, keys,
+//! locks) come from [`crate::naming`]; positions and claims are [`crate::positions`].
 
 mod postgres;
 mod redis_store;
+pub mod removal;
+pub mod switch;
 
 use std::fmt;
 
@@ -21,7 +27,11 @@ use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-pub use postgres::{lock, migrate};
+pub use postgres::{lock, lock_migrations, migrate};
+pub(crate) use redis_store::scan_page;
+pub use switch::{Behind, Frozen, Switch, freeze_postgres, freeze_redis};
+// The version naming schemes, where callers have always found them; they live in `naming`.
+pub use crate::naming::{keys_base, table_prefix, versions_key as registry_key};
 
 /// Where a version is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,6 +97,10 @@ pub enum VersionsError {
     Postgres(#[from] sqlx::Error),
     #[error("the version registry in Redis failed: {0}")]
     Redis(#[from] redis::RedisError),
+    /// The versions are not in the states an operation expects (another process switched or
+    /// dropped versions meanwhile), or a store script answered what it never answers.
+    #[error("{0}")]
+    Conflict(String),
     #[error("the version registry holds an unreadable entry for {projection} v{version}: {reason}")]
     Corrupt {
         projection: String,
@@ -217,7 +231,7 @@ impl VersionRegistry {
     }
 
     /// Moves `version` to `state` (used for `dropped`; the switch moves `active` atomically
-    /// with its checks in the processors' runtime).
+    /// with its checks, see [`switch`]).
     pub async fn set_state(&self, version: u32, state: VersionState) -> Result<(), VersionsError> {
         match self {
             VersionRegistry::Postgres { pool, projection } => {
@@ -230,21 +244,6 @@ impl VersionRegistry {
             } => redis_store::set_state(redis, projection, key, version, state).await,
         }
     }
-}
-
-/// The PostgreSQL table prefix of a version's tables: `<name>_v<version>`.
-pub fn table_prefix(projection: &str, version: u32) -> String {
-    format!("{projection}_v{version}")
-}
-
-/// The Redis key space of a version: `<deployment prefix>:<name>:v<version>`.
-pub fn keys_base(deployment_prefix: &str, projection: &str, version: u32) -> String {
-    format!("{deployment_prefix}:{projection}:v{version}")
-}
-
-/// The Redis hash holding a projection's versions.
-pub fn registry_key(deployment_prefix: &str, projection: &str) -> String {
-    format!("{deployment_prefix}:{projection}:versions")
 }
 
 /// Wall-clock unix milliseconds.

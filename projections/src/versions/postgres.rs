@@ -3,6 +3,7 @@
 use sqlx::{PgPool, Row};
 
 use super::{VersionInfo, VersionState, VersionsError};
+use crate::naming;
 
 /// Creates the registry and positions tables, idempotently. Callers hold the migrations lock
 /// (see [`ensure_tables`]): DDL on an existing table still takes locks, and two transactions
@@ -21,9 +22,7 @@ async fn execute_script(conn: &mut sqlx::PgConnection, sql: &str) -> Result<(), 
 /// [`migrate`] in a transaction of its own, under the lock every Surge migration takes.
 async fn ensure_tables(pool: &PgPool) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('surge-migrations'))")
-        .execute(&mut *tx)
-        .await?;
+    lock_migrations(&mut tx).await?;
     migrate(&mut tx).await?;
     tx.commit().await
 }
@@ -65,11 +64,21 @@ pub(super) async fn list(
         .collect()
 }
 
+/// Takes the lock every Surge migration holds ([`naming::MIGRATIONS_LOCK`]) until the
+/// transaction ends.
+pub async fn lock_migrations(tx: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    advisory_xact_lock(tx, naming::MIGRATIONS_LOCK).await
+}
+
 /// Takes the registry's lock for `projection` until the transaction ends: every change of its
 /// versions (numbering, the switch) holds it.
 pub async fn lock(tx: &mut sqlx::PgConnection, projection: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('surge-versions:' || $1))")
-        .bind(projection)
+    advisory_xact_lock(tx, &naming::versions_lock(projection)).await
+}
+
+async fn advisory_xact_lock(tx: &mut sqlx::PgConnection, name: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(include_str!("sql/advisory_lock.sql"))
+        .bind(name)
         .execute(&mut *tx)
         .await?;
     Ok(())
@@ -99,11 +108,10 @@ pub(super) async fn insert_if_none(
     ensure_tables(pool).await?;
     let mut tx = pool.begin().await?;
     lock(&mut tx, projection).await?;
-    let any: Option<i32> =
-        sqlx::query_scalar("SELECT version FROM projection_versions WHERE projection = $1 LIMIT 1")
-            .bind(projection)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let any: Option<i32> = sqlx::query_scalar(include_str!("sql/any_version.sql"))
+        .bind(projection)
+        .fetch_optional(&mut *tx)
+        .await?;
     if any.is_none() {
         insert(&mut tx, projection, first).await?;
     }
@@ -135,7 +143,7 @@ pub(super) async fn set_state(
     version: u32,
     state: VersionState,
 ) -> Result<(), VersionsError> {
-    sqlx::query("UPDATE projection_versions SET state = $3 WHERE projection = $1 AND version = $2")
+    sqlx::query(include_str!("sql/set_state.sql"))
         .bind(projection)
         .bind(version as i32)
         .bind(state.as_str())

@@ -108,3 +108,21 @@ pub(super) async fn set_state(
         .await?;
     Ok(())
 }
+
+/// One `SCAN` page of the keys matching `pattern` from `cursor`: the next cursor (0 at the end)
+/// and the keys. Never `KEYS`: a version may hold millions of keys, and Redis serves reads
+/// meanwhile.
+pub(crate) async fn scan_page(
+    conn: &mut ConnectionManager,
+    cursor: u64,
+    pattern: &str,
+) -> Result<(u64, Vec<String>), redis::RedisError> {
+    redis::cmd("SCAN")
+        .arg(cursor)
+        .arg("MATCH")
+        .arg(pattern)
+        .arg("COUNT")
+        .arg(1000)
+        .query_async(conn)
+        .await
+}

@@ -102,7 +102,7 @@ pub struct EmitterSettings {
 impl EmitterSettings {
     /// `<topic>.<deriver id>.<suffix>`: how the deriver's groups and transactional ids are named.
     fn scoped(&self, suffix: &str) -> String {
-        format!("{}.{}.{suffix}", self.producer.topic, self.deriver_id)
+        surge_projections::naming::deriver_scoped(&self.producer.topic, &self.deriver_id, suffix)
     }
 }
 

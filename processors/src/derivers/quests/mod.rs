@@ -18,9 +18,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use prometheus::IntCounterVec;
-use surge_projections::ProjectionId;
+use surge_projections::naming::table_prefix;
 use surge_projections::quests::{self, QuestStore};
-use surge_projections::versions::table_prefix;
+use surge_projections::{ProjectionId, naming};
 use surge_schemas::quests::QuestBook;
 use surge_schemas::{Event, Payload};
 
@@ -124,7 +124,7 @@ impl PgProjection for Quests {
         }
         let stored: usize = state.values().map(|u| u.completed.len()).sum();
 
-        let processor = format!("{}.v{}", Self::NAME, self.version);
+        let processor = naming::processor_id(Self::NAME, self.version);
         let mut derived = Vec::new();
         for record in &records {
             let user = state

@@ -24,7 +24,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use prometheus::IntCounterVec;
-use surge_projections::ProjectionId;
+use surge_projections::{ProjectionId, naming};
 use surge_schemas::{Event, Payload};
 
 use crate::derivers::emit::{Derived, Emitter};
@@ -80,7 +80,7 @@ impl PgProjection for Referrals {
         records: &[Record],
     ) -> Result<(), ApplyError> {
         let table = format!("{}_users", self.table_prefix());
-        let processor = format!("{}.v{}", Self::NAME, self.version);
+        let processor = naming::processor_id(Self::NAME, self.version);
         let sessions: Vec<&Record> = records
             .iter()
             .filter(|r| matches!(r.event.payload, Payload::SessionStarted(_)))

@@ -12,8 +12,8 @@ mod fold;
 pub use fold::{fold, fold_batch, referrer, touches};
 
 use surge_projections::ProjectionId;
+use surge_projections::naming::table_prefix;
 use surge_projections::profiles::ProfileStore;
-use surge_projections::versions::table_prefix;
 use surge_schemas::{Event, Payload};
 
 use crate::runtime::{ApplyError, PgProjection, Record};

@@ -25,7 +25,7 @@ use std::collections::HashSet;
 
 use sqlx::Connection;
 use surge_projections::ProjectionId;
-use surge_projections::versions::table_prefix;
+use surge_projections::naming::table_prefix;
 use surge_projections::wallets::WalletStore;
 use surge_schemas::Event;
 use uuid::Uuid;

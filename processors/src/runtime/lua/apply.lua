@@ -5,6 +5,9 @@
 -- ARGV: field, generation, expected offset, next offset, seen TTL secs, expected parking epoch,
 --       n seen keys, seen keys..., n writes, writes as (op, key, a, b)..., n states,
 --       (user, json)..., n parked, (list key, user, json)...
+-- It stays with the runtime rather than in surge_projections::positions because it checks and
+-- moves the position in one step with the projection's writes; the position, generation and
+-- freeze lease keys come from `RedisPositions` (surge_projections::naming).
 -- Every check runs before the first write: Redis does not roll back a script that fails midway.
 local field = ARGV[1]
 if redis.call('HGET', KEYS[2], field) ~= ARGV[2] then return 'FENCED' end

@@ -5,6 +5,8 @@
 -- ARGV: partition field, expected parking epoch, user, mode, seen key ('' for none), seen TTL
 --       secs, the head's JSON with its new reason (mode 'reason'), then for mode 'apply':
 --       n writes, writes as (op, key, a, b)..., n states, (user, json)...
+-- Like apply.lua, it stays with the runtime (it applies a projection's writes); its freeze lease
+-- key comes from `RedisPositions` (surge_projections::naming).
 -- Modes: 'apply' writes the head's effects (unless its id was seen) and removes it; 'drop'
 -- removes it; 'reason' keeps it first with a new reason. When a batch or another release of
 -- the partition ran since the head was read ('MOVED') or the version is frozen ('FROZEN'),

@@ -255,8 +255,8 @@ mod tests {
             };
             let every = std::time::Duration::from_millis(5);
             let base = match projection.store() {
-                StoreKind::Postgres => crate::versions::table_prefix(projection.name(), number),
-                StoreKind::Redis => format!("k:{}:v{number}", projection.name()),
+                StoreKind::Postgres => crate::naming::table_prefix(projection.name(), number),
+                StoreKind::Redis => crate::naming::keys_base("k", projection.name(), number),
             };
             let watcher = PositionWatcher::spawn(projection.name(), source, every, every);
             Version::new(number, base, watcher)

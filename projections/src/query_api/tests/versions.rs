@@ -10,9 +10,10 @@ use serde_json::Value;
 use surge_schemas::Position;
 
 use super::helpers::{Stores, TOPIC, get, until};
+use crate::naming;
 use crate::profiles::{self, Profile, ProfileStore};
 use crate::table_prefix::render;
-use crate::versions::{self, VersionInfo, VersionRegistry, VersionState, registry_key};
+use crate::versions::{self, VersionRegistry};
 use crate::wallets;
 
 const USER: i64 = 7_000_000_001;
@@ -25,7 +26,7 @@ async fn two_profile_versions(stores: &Stores) {
     let mut conn = stores.pool.acquire().await.unwrap();
     versions::migrate(&mut conn).await.unwrap();
     for (version, name) in [(1, "Version One"), (2, "Version Two")] {
-        let prefix = versions::table_prefix("profiles", version);
+        let prefix = naming::table_prefix("profiles", version);
         stores
             .execute(&render(profiles::MIGRATIONS[0], &prefix))
             .await;
@@ -44,7 +45,7 @@ async fn two_profile_versions(stores: &Stores) {
     }
     for ddl in wallets::MIGRATIONS {
         stores
-            .execute(&render(ddl, &versions::table_prefix("wallets", 1)))
+            .execute(&render(ddl, &naming::table_prefix("wallets", 1)))
             .await;
     }
     let registry = VersionRegistry::postgres(stores.pool.clone(), "profiles");
@@ -53,17 +54,13 @@ async fn two_profile_versions(stores: &Stores) {
     assert_eq!(building.version, 2);
 }
 
-/// Moves `active` from profiles v1 to v2 in one transaction, as the switch does.
+/// Moves `active` from profiles v1 to v2 with the switch itself (no positions: nothing to
+/// catch up on).
 async fn switch_profiles(stores: &Stores) {
-    stores
-        .execute(
-            "BEGIN; \
-             UPDATE projection_versions SET state = 'retired' WHERE projection = 'profiles' AND version = 1; \
-             UPDATE projection_versions SET state = 'active', switched_at = now() \
-               WHERE projection = 'profiles' AND version = 2; \
-             COMMIT",
-        )
-        .await;
+    let frozen = versions::freeze_postgres(&stores.pool, "profiles", "t", 1, 2)
+        .await
+        .unwrap();
+    assert_eq!(frozen.switch().await.unwrap(), versions::Switch::Done);
 }
 
 /// The display name `/v1/me` shows, failing on anything but a 200 with a profile.
@@ -160,7 +157,7 @@ async fn the_cached_leaderboard_top_follows_a_switch() {
     let v1 = registry.ensure_active(1).await.unwrap();
     let v2 = registry.create_building(1, None).await.unwrap();
     for (version, leader) in [(1, 11), (2, 22)] {
-        let board = versions::keys_base(&stores.id, "leaderboard", version);
+        let board = naming::keys_base(&stores.id, "leaderboard", version);
         let () = redis::pipe()
             .zadd(format!("{board}:all"), leader, 100)
             .hset(
@@ -182,18 +179,18 @@ async fn the_cached_leaderboard_top_follows_a_switch() {
         "{body}"
     );
 
-    // Both marks move in one HSET, as the switch script moves them.
-    let with_state =
-        |info: VersionInfo, state| serde_json::to_string(&VersionInfo { state, ..info }).unwrap();
-    let () = redis::cmd("HSET")
-        .arg(registry_key(&stores.id, "leaderboard"))
-        .arg(1)
-        .arg(with_state(v1, VersionState::Retired))
-        .arg(2)
-        .arg(with_state(v2, VersionState::Active))
-        .query_async(&mut redis)
-        .await
-        .unwrap();
+    // The switch script moves both marks at once (no positions: nothing to catch up on).
+    let frozen = versions::freeze_redis(
+        &redis,
+        &stores.id,
+        "leaderboard",
+        "t",
+        v1.version,
+        v2.version,
+    )
+    .await
+    .unwrap();
+    assert_eq!(frozen.switch().await.unwrap(), versions::Switch::Done);
     until("the leaderboard shows v2's top", SWITCH_DEADLINE, || {
         let app = &app;
         async move {

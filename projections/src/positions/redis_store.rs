@@ -1,0 +1,120 @@
+//! Positions in Redis: per version, the hashes [`naming::positions_key`] (next offsets) and
+//! [`naming::generations_key`] (fencing generations), fields [`naming::position_field`].
+
+use std::collections::HashMap;
+
+use redis::Script;
+use redis::aio::ConnectionManager;
+
+use super::Claim;
+use crate::naming;
+
+/// The fields of the hash `key` that name partitions of `topic`, by partition.
+pub(super) async fn read_hash(
+    redis: &ConnectionManager,
+    key: &str,
+    topic: &str,
+) -> Result<HashMap<i32, i64>, redis::RedisError> {
+    let mut conn = redis.clone();
+    let fields: HashMap<String, i64> = redis::cmd("HGETALL")
+        .arg(key)
+        .query_async(&mut conn)
+        .await?;
+    Ok(fields
+        .into_iter()
+        .filter_map(|(field, value)| Some((naming::partition_of(&field, topic)?, value)))
+        .collect())
+}
+
+/// The versions of `projection` with a positions hash under `deployment_prefix`, any order.
+pub async fn redis_versions(
+    redis: &ConnectionManager,
+    deployment_prefix: &str,
+    projection: &str,
+) -> Result<Vec<u32>, redis::RedisError> {
+    let pattern = naming::all_positions_keys_pattern(deployment_prefix, projection);
+    let mut conn = redis.clone();
+    let mut versions = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys) = crate::versions::scan_page(&mut conn, cursor, &pattern).await?;
+        versions.extend(keys.iter().filter_map(|key| {
+            naming::version_of_positions_key(deployment_prefix, projection, key)
+        }));
+        if next == 0 {
+            return Ok(versions);
+        }
+        cursor = next;
+    }
+}
+
+/// The position bookkeeping keys of one Redis projection version, and its claim script.
+pub struct RedisPositions {
+    version: u32,
+    positions: String,
+    generations: String,
+    freeze_lease: String,
+    /// The projection's versions hash: which versions may still be claimed.
+    versions: String,
+    claim: Script,
+}
+
+impl RedisPositions {
+    pub fn new(deployment_prefix: &str, projection: &str, version: u32) -> Self {
+        let base = naming::keys_base(deployment_prefix, projection, version);
+        RedisPositions {
+            version,
+            positions: naming::positions_key(&base),
+            generations: naming::generations_key(&base),
+            freeze_lease: naming::freeze_lease_key(&base),
+            versions: naming::versions_key(deployment_prefix, projection),
+            claim: Script::new(include_str!("claim.lua")),
+        }
+    }
+
+    /// The hash of next offsets.
+    pub fn positions_key(&self) -> &str {
+        &self.positions
+    }
+
+    /// The hash of fencing generations.
+    pub fn generations_key(&self) -> &str {
+        &self.generations
+    }
+
+    /// The freeze lease: while it exists, the version's batches wait (a switch takes over).
+    pub fn freeze_lease_key(&self) -> &str {
+        &self.freeze_lease
+    }
+
+    /// Claims `partitions` of `topic`: bumps each generation (fencing older owners) and returns
+    /// where to resume. Empty when the version no longer serves (retired by a switch, or
+    /// dropped): it is never claimed again.
+    pub async fn claim(
+        &self,
+        redis: &ConnectionManager,
+        topic: &str,
+        partitions: &[i32],
+    ) -> Result<Vec<Claim>, redis::RedisError> {
+        let mut conn = redis.clone();
+        let mut invocation = self.claim.prepare_invoke();
+        invocation
+            .key(&self.positions)
+            .key(&self.generations)
+            .key(&self.versions)
+            .arg(self.version);
+        for &p in partitions {
+            invocation.arg(naming::position_field(topic, p));
+        }
+        let flat: Vec<i64> = invocation.invoke_async(&mut conn).await?;
+        Ok(partitions
+            .iter()
+            .zip(flat.chunks_exact(2))
+            .map(|(&partition, pair)| Claim {
+                partition,
+                generation: pair[0],
+                next_offset: pair[1],
+            })
+            .collect())
+    }
+}

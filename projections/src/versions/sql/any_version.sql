@@ -1,0 +1,1 @@
+SELECT version FROM projection_versions WHERE projection = $1 LIMIT 1

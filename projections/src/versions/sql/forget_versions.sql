@@ -1,0 +1,1 @@
+DELETE FROM projection_versions WHERE projection = $1
