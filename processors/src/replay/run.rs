@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rdkafka::consumer::Consumer;
+use surge_projections::positions::PositionSource;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use super::pacing::Pacer;
@@ -52,9 +53,67 @@ impl UseSink for Rebuild {
     }
 }
 
+/// A rebuild whose partitions are claimed and whose workers apply: what every phase reads.
+struct Running<S> {
+    sink: Arc<S>,
+    claims: Vec<Claim>,
+    tracker: Arc<Tracker>,
+    /// Where the serving version has got to.
+    serving: PositionSource,
+    /// How far the workers may apply: the serving version's positions until the switch.
+    cap: watch::Sender<Cap>,
+    stop: Arc<AtomicBool>,
+    workers: JoinSet<Result<Ended, ReplayError>>,
+    heads: JoinHandle<()>,
+    /// Taken (and so closed) when the rebuild stops.
+    reader: Option<reader::Reader>,
+}
+
+/// Where the phases have got to.
+struct Phases {
+    phase: Phase,
+    /// The serving version, frozen for the switch, and since when.
+    frozen: Option<(Frozen, Instant)>,
+    switched_at: Option<Instant>,
+    until_switch: Duration,
+    dropped_old: bool,
+    last_serving_read: Instant,
+}
+
+/// What a phase's step says about the rebuild.
+enum Step {
+    Continue,
+    Finished,
+}
+
 impl Rebuild {
+    /// The phases in order: claim and start the workers, rebuild until close to the serving
+    /// version, switch, hand over (dropping the old version after the grace period), then stop
+    /// the workers and report.
     async fn run<S: Sink>(self, sink: Arc<S>) -> Result<Report, ReplayError> {
         let started = Instant::now();
+        let mut running = self.start(sink).await?;
+        let mut phases = Phases {
+            phase: Phase::Rebuilding,
+            frozen: None,
+            switched_at: None,
+            until_switch: Duration::ZERO,
+            dropped_old: false,
+            last_serving_read: Instant::now(),
+        };
+        let outcome = self.follow_phases(&mut running, &mut phases, started).await;
+        if let Some((hold, _)) = phases.frozen.take() {
+            // Failed while the serving version was frozen: let it go on.
+            let _ = hold.release().await;
+        }
+        running.stop().await;
+        outcome?;
+        Ok(self.report(&running, &phases, started))
+    }
+
+    /// Creates the version's tables, claims its partitions (seeding a point-in-time rebuild)
+    /// and starts one worker per partition, capped at the serving version's positions.
+    async fn start<S: Sink>(&self, sink: Arc<S>) -> Result<Running<S>, ReplayError> {
         let (name, version) = (self.entry.name, self.plan.building.version);
         let topic = self.config.topic.clone();
         sink.migrate().await?;
@@ -122,133 +181,179 @@ impl Rebuild {
         for (claim, queue) in queues {
             workers.spawn(partition::run(shared.clone(), claim, queue));
         }
+        Ok(Running {
+            sink,
+            claims,
+            tracker,
+            serving,
+            cap: cap_tx,
+            stop,
+            workers,
+            heads,
+            reader: Some(reader),
+        })
+    }
 
-        let mut phase = Phase::Rebuilding;
-        let mut frozen: Option<(Frozen, Instant)> = None;
-        let mut switched_at: Option<Instant> = None;
-        let mut until_switch = Duration::ZERO;
-        let mut dropped_old = false;
-        let mut last_serving_read = Instant::now();
+    /// Publishes progress and takes each phase's step until the rebuild has finished or failed.
+    async fn follow_phases<S: Sink>(
+        &self,
+        running: &mut Running<S>,
+        phases: &mut Phases,
+        started: Instant,
+    ) -> Result<(), ReplayError> {
         let mut last_publish: Option<Instant> = None;
-        let outcome = loop {
+        loop {
             if last_publish.is_none_or(|at| at.elapsed() >= TICK) {
-                self.publish(&tracker, phase);
+                self.publish(&running.tracker, phases.phase);
                 last_publish = Some(Instant::now());
             }
             // While the serving version is frozen, every millisecond pauses its writes.
-            let tick = if frozen.is_some() { FROZEN_TICK } else { TICK };
+            let tick = if phases.frozen.is_some() {
+                FROZEN_TICK
+            } else {
+                TICK
+            };
             tokio::select! {
                 () = tokio::time::sleep(tick) => {}
-                joined = workers.join_next(), if !workers.is_empty() => match joined {
+                joined = running.workers.join_next(), if !running.workers.is_empty() => match joined {
                     Some(Ok(Ok(Ended::HandedOver | Ended::Stopped))) | None => {}
-                    Some(Ok(Err(error))) => break Err(error),
-                    Some(Err(panic)) => break Err(ReplayError::Worker(panic.to_string())),
+                    Some(Ok(Err(error))) => return Err(error),
+                    Some(Err(panic)) => return Err(ReplayError::Worker(panic.to_string())),
                 },
             }
-            let stores = &self.context.stores;
-            let from = self.plan.serving.version;
-            match phase {
-                Phase::Rebuilding => {
-                    if last_serving_read.elapsed() >= self.config.serving_poll {
-                        last_serving_read = Instant::now();
-                        match serving.read().await {
-                            Ok(positions) => set_cap(&cap_tx, positions),
-                            Err(error) => {
-                                tracing::warn!(%error, "Reading the serving version's positions failed; retrying.")
-                            }
-                        }
-                    }
-                    if lag(&tracker, &cap_tx.borrow()) <= self.config.switch_lag {
-                        // Close enough: freeze the serving version and take the last steps.
-                        match freeze(stores, self.entry, &topic, from, version).await {
-                            Ok(hold) => {
-                                set_cap(&cap_tx, hold.serving().clone());
-                                frozen = Some((hold, Instant::now()));
-                                phase = Phase::Switching;
-                            }
-                            Err(error) => break Err(error.into()),
-                        }
-                    }
-                }
-                Phase::Switching => {
-                    let (hold, since) = frozen.take().expect("frozen while switching");
-                    if lag(&tracker, &cap_tx.borrow()) > 0 {
-                        if since.elapsed() < SWITCH_WAIT {
-                            frozen = Some((hold, since));
-                        } else {
-                            tracing::warn!(
-                                "The rebuild did not catch up with the frozen serving version in time; unfreezing it and trying again."
-                            );
-                            hold.release().await.map_err(SinkError::from)?;
-                            phase = Phase::Rebuilding;
-                        }
-                        continue;
-                    }
-                    let frozen_for = since.elapsed();
-                    match hold.switch().await.map_err(SinkError::from) {
-                        Ok(Switch::Done) => {
-                            sink.set_serving(true);
-                            cap_tx.send_replace(Cap::Lifted);
-                            until_switch = started.elapsed();
-                            switched_at = Some(Instant::now());
-                            phase = Phase::HandingOver;
-                            tracing::info!(
-                                projection = name,
-                                version,
-                                replaced = from,
-                                ?frozen_for,
-                                "Switched: the rebuilt version serves now."
-                            );
-                        }
-                        Ok(Switch::Behind(behind)) => {
-                            tracing::warn!(
-                                ?behind,
-                                "The serving version moved while frozen (its freeze lease expired?); trying again."
-                            );
-                            phase = Phase::Rebuilding;
-                        }
-                        Err(error) => break Err(error.into()),
-                    }
-                }
+            let step = match phases.phase {
+                Phase::Rebuilding => self.rebuilding(running, phases).await?,
+                Phase::Switching => self.switching(running, phases, started).await?,
                 Phase::HandingOver | Phase::DroppingOld => {
-                    let since = switched_at.map_or(Duration::ZERO, |at| at.elapsed());
-                    self.notice_handovers(&tracker, &claims).await;
-                    if !self.keep_old && !dropped_old && since >= self.config.drop_grace {
-                        phase = Phase::DroppingOld;
-                        self.publish(&tracker, phase);
-                        drop_version(stores, self.entry, from).await?;
-                        tracing::info!(
-                            projection = name,
-                            version = from,
-                            "Dropped the old version."
-                        );
-                        dropped_old = true;
-                        phase = Phase::HandingOver;
-                    }
-                    let old_settled = dropped_old || self.keep_old;
-                    if old_settled && (workers.is_empty() || since >= self.config.handover_timeout)
-                    {
-                        break Ok(());
-                    }
+                    self.handing_over(running, phases).await?
                 }
-                Phase::Done => break Ok(()),
-            }
-        };
-        if let Some((hold, _)) = frozen {
-            // Failed while the serving version was frozen: let it go on.
-            let _ = hold.release().await;
-        }
-        stop.store(true, Ordering::Relaxed);
-        while let Some(joined) = workers.join_next().await {
-            if let Ok(Err(error)) = joined {
-                tracing::warn!(%error, "A partition worker failed while stopping.");
+                Phase::Done => Step::Finished,
+            };
+            if let Step::Finished = step {
+                return Ok(());
             }
         }
-        heads.abort();
-        drop(reader);
-        outcome?;
-        self.publish(&tracker, Phase::Done);
-        let not_handed_over: Vec<i32> = tracker
+    }
+
+    /// Follows the serving version's positions; once close enough, freezes it to switch.
+    async fn rebuilding<S: Sink>(
+        &self,
+        running: &Running<S>,
+        phases: &mut Phases,
+    ) -> Result<Step, ReplayError> {
+        if phases.last_serving_read.elapsed() >= self.config.serving_poll {
+            phases.last_serving_read = Instant::now();
+            match running.serving.read().await {
+                Ok(positions) => set_cap(&running.cap, positions),
+                Err(error) => {
+                    tracing::warn!(%error, "Reading the serving version's positions failed; retrying.")
+                }
+            }
+        }
+        if lag(&running.tracker, &running.cap.borrow()) <= self.config.switch_lag {
+            // Close enough: freeze the serving version and take the last steps.
+            let (from, to) = (self.plan.serving.version, self.plan.building.version);
+            let hold = freeze(
+                &self.context.stores,
+                self.entry,
+                &self.config.topic,
+                from,
+                to,
+            )
+            .await?;
+            set_cap(&running.cap, hold.serving().clone());
+            phases.frozen = Some((hold, Instant::now()));
+            phases.phase = Phase::Switching;
+        }
+        Ok(Step::Continue)
+    }
+
+    /// Waits (a bounded time) for the workers to reach the frozen serving version, then moves
+    /// the active mark in one step of the store; unfreezes and goes back to rebuilding when
+    /// either does not work out.
+    async fn switching<S: Sink>(
+        &self,
+        running: &Running<S>,
+        phases: &mut Phases,
+        started: Instant,
+    ) -> Result<Step, ReplayError> {
+        let (hold, since) = phases.frozen.take().expect("frozen while switching");
+        if lag(&running.tracker, &running.cap.borrow()) > 0 {
+            if since.elapsed() < SWITCH_WAIT {
+                phases.frozen = Some((hold, since));
+            } else {
+                tracing::warn!(
+                    "The rebuild did not catch up with the frozen serving version in time; unfreezing it and trying again."
+                );
+                hold.release().await.map_err(SinkError::from)?;
+                phases.phase = Phase::Rebuilding;
+            }
+            return Ok(Step::Continue);
+        }
+        let frozen_for = since.elapsed();
+        match hold.switch().await.map_err(SinkError::from)? {
+            Switch::Done => {
+                running.sink.set_serving(true);
+                running.cap.send_replace(Cap::Lifted);
+                phases.until_switch = started.elapsed();
+                phases.switched_at = Some(Instant::now());
+                phases.phase = Phase::HandingOver;
+                tracing::info!(
+                    projection = self.entry.name,
+                    version = self.plan.building.version,
+                    replaced = self.plan.serving.version,
+                    ?frozen_for,
+                    "Switched: the rebuilt version serves now."
+                );
+            }
+            Switch::Behind(behind) => {
+                tracing::warn!(
+                    ?behind,
+                    "The serving version moved while frozen (its freeze lease expired?); trying again."
+                );
+                phases.phase = Phase::Rebuilding;
+            }
+        }
+        Ok(Step::Continue)
+    }
+
+    /// Keeps the new version at the head until the serving processors have taken each
+    /// partition over (or the hand-over times out), dropping the old version after the grace
+    /// period unless it is kept.
+    async fn handing_over<S: Sink>(
+        &self,
+        running: &Running<S>,
+        phases: &mut Phases,
+    ) -> Result<Step, ReplayError> {
+        let since = phases.switched_at.map_or(Duration::ZERO, |at| at.elapsed());
+        self.notice_handovers(&running.tracker, &running.claims)
+            .await;
+        let from = self.plan.serving.version;
+        if !self.keep_old && !phases.dropped_old && since >= self.config.drop_grace {
+            phases.phase = Phase::DroppingOld;
+            self.publish(&running.tracker, phases.phase);
+            drop_version(&self.context.stores, self.entry, from).await?;
+            tracing::info!(
+                projection = self.entry.name,
+                version = from,
+                "Dropped the old version."
+            );
+            phases.dropped_old = true;
+            phases.phase = Phase::HandingOver;
+        }
+        let old_settled = phases.dropped_old || self.keep_old;
+        if old_settled && (running.workers.is_empty() || since >= self.config.handover_timeout) {
+            return Ok(Step::Finished);
+        }
+        Ok(Step::Continue)
+    }
+
+    /// The report of a finished rebuild, warning about partitions no serving processor took.
+    fn report<S>(&self, running: &Running<S>, phases: &Phases, started: Instant) -> Report {
+        let (name, version) = (self.entry.name, self.plan.building.version);
+        self.publish(&running.tracker, Phase::Done);
+        let not_handed_over: Vec<i32> = running
+            .tracker
             .partitions
             .iter()
             .filter(|p| !p.handed_over.load(Ordering::Relaxed))
@@ -257,19 +362,19 @@ impl Rebuild {
         if !not_handed_over.is_empty() {
             tracing::warn!(projection = name, version, partitions = ?not_handed_over, "No serving processor took these partitions over in time; the version falls behind on them until `surge process` runs.");
         }
-        let snapshot = tracker.snapshot(name, version, Phase::Done);
-        Ok(Report {
+        let snapshot = running.tracker.snapshot(name, version, Phase::Done);
+        Report {
             projection: name,
             version,
             replaced: self.plan.serving.version,
             resumed: self.plan.resumed,
             started_at_ms: self.start_ms,
             applied: snapshot.applied_this_run,
-            until_switch,
+            until_switch: phases.until_switch,
             elapsed: started.elapsed(),
-            dropped_old,
+            dropped_old: phases.dropped_old,
             not_handed_over,
-        })
+        }
     }
 
     /// Marks the partitions a serving processor has claimed since the rebuild did (their
@@ -300,6 +405,20 @@ impl Rebuild {
     fn publish(&self, tracker: &Tracker, phase: Phase) {
         let snapshot = tracker.snapshot(self.entry.name, self.plan.building.version, phase);
         self.progress.send_replace(Some(snapshot));
+    }
+}
+
+impl<S> Running<S> {
+    /// Stops the workers (waiting for each) and the readers.
+    async fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        while let Some(joined) = self.workers.join_next().await {
+            if let Ok(Err(error)) = joined {
+                tracing::warn!(%error, "A partition worker failed while stopping.");
+            }
+        }
+        self.heads.abort();
+        drop(self.reader.take());
     }
 }
 
