@@ -35,6 +35,7 @@ use sqlx::PgPool;
 use surge_processors::projectors::feed::Feed;
 use surge_processors::projectors::leaderboard::Leaderboard;
 use surge_processors::runtime::{ProcessorConfig, Record};
+use surge_projections::ProjectionId;
 
 use support::env::{Env, Run, count, setting};
 use support::report::{Conditions, Machine, Report, Row, Stage, load_average};
@@ -237,14 +238,21 @@ async fn baseline(
     let raw_prefix = format!("{}-raw", env.stores.redis_prefix);
     let redis = &env.stores.redis;
     let batch = settings.batch_max;
-    match name {
-        "profiles" => baseline_pg::profiles(pool, records, batch).await,
-        "wallets" => baseline_pg::wallets(pool, records, batch).await,
-        "leaderboard" => {
+    let Some(id) = ProjectionId::named(name) else {
+        bail!("no projection named {name}");
+    };
+    match id {
+        ProjectionId::Profiles => baseline_pg::profiles(pool, records, batch).await,
+        ProjectionId::Wallets => baseline_pg::wallets(pool, records, batch).await,
+        ProjectionId::Leaderboard => {
             baseline_redis::pipelined(&Leaderboard, redis, &raw_prefix, records, batch).await
         }
-        "feed" => baseline_redis::pipelined(&Feed, redis, &raw_prefix, records, batch).await,
-        other => bail!("no baseline for {other}"),
+        ProjectionId::Feed => {
+            baseline_redis::pipelined(&Feed, redis, &raw_prefix, records, batch).await
+        }
+        ProjectionId::Referrals | ProjectionId::Activity | ProjectionId::Quests => {
+            bail!("no baseline for {name}")
+        }
     }
 }
 

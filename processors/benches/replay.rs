@@ -40,6 +40,7 @@ use surge_processors::derivers::emit::Delivery;
 use surge_processors::projectors::{CATALOG, SinkContext, StoreKind, Stores, entry};
 use surge_processors::replay::{self, ReplayConfig, Report, Request};
 use surge_processors::runtime::ProcessorMetrics;
+use surge_projections::ProjectionId;
 use surge_projections::naming;
 use surge_projections::positions::postgres as positions;
 use surge_projections::versions as registry;
@@ -451,14 +452,20 @@ async fn main() -> anyhow::Result<()> {
             progress(&format!("rebuilding {name}"));
             let mut done = rebuild(&settings, &env, name, &extent).await?;
             progress(&format!("{name}: {:.0} events/s", done.rate()));
-            if matches!(name, "profiles" | "wallets") {
+            let copy_baseline = match ProjectionId::named(name) {
+                Some(id @ (ProjectionId::Profiles | ProjectionId::Wallets)) => Some(id),
+                _ => None,
+            };
+            if let Some(id) = copy_baseline {
                 if decoded.is_none() {
                     decoded = Some(decode(&settings, &env, &extent).await?);
                 }
                 let records = decoded.as_deref().expect("decoded above");
                 let (pool, batch) = (&env.stores.pool, settings.bulk_batch);
-                let baseline = match name {
-                    "profiles" => support::baseline_pg::profiles(pool, records, batch).await?,
+                let baseline = match id {
+                    ProjectionId::Profiles => {
+                        support::baseline_pg::profiles(pool, records, batch).await?
+                    }
                     _ => support::baseline_pg::wallets(pool, records, batch).await?,
                 };
                 progress(&format!(

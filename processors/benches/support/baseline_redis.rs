@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use redis::aio::ConnectionManager;
 use surge_processors::runtime::{KeySpace, Record, RedisProjection, RedisWrite};
+use surge_projections::ProjectionId;
 
 use super::Baseline;
 
@@ -56,9 +57,9 @@ pub(crate) async fn pipelined<P: RedisProjection>(
             batches += 1;
         }
     }
-    let what = match P::NAME {
-        "leaderboard" => "pipelined ZINCRBY x3 + EXPIREAT x2 (+ HSET name) per event",
-        "feed" => "pipelined LPUSH + LTRIM per event",
+    let what = match P::ID {
+        ProjectionId::Leaderboard => "pipelined ZINCRBY x3 + EXPIREAT x2 (+ HSET name) per event",
+        ProjectionId::Feed => "pipelined LPUSH + LTRIM per event",
         _ => "pipelined fold writes",
     };
     Ok(Baseline {

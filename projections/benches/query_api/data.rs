@@ -4,6 +4,7 @@
 use anyhow::Context;
 use redis::aio::ConnectionManager;
 use sqlx::migrate::MigrateDatabase;
+use surge_projections::ProjectionId;
 use surge_projections::feed::{Activity, FeedItem, rfc3339_millis, user_suffix};
 use surge_projections::leaderboard::{NAMES_SUFFIX, Period, PeriodKind};
 use surge_projections::naming::keys_base;
@@ -41,7 +42,7 @@ impl Fixture {
             .duration_since(std::time::UNIX_EPOCH)?
             .as_millis() as i64;
         let period = Period::containing(PeriodKind::Daily, now_ms).context("calendar")?;
-        let board = keys_base(&prefix, "leaderboard", 1);
+        let board = keys_base(&prefix, ProjectionId::Leaderboard.name(), 1);
         let daily_key = format!("{board}:{}", period.suffix());
         let names_key = format!("{board}:{NAMES_SUFFIX}");
         let mut pipe = redis::pipe();
@@ -53,7 +54,7 @@ impl Fixture {
         }
         let feed_key = format!(
             "{}:{}",
-            keys_base(&prefix, "feed", 1),
+            keys_base(&prefix, ProjectionId::Feed.name(), 1),
             user_suffix(FEED_USER)
         );
         for i in 0..FEED_ITEMS {

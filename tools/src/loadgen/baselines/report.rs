@@ -2,6 +2,7 @@
 //! and the summary table.
 
 use serde_json::{Map, Value, json};
+use surge_projections::ProjectionId;
 
 /// (system figure, its limit, goal for the ratio). Keys are phases of the report.
 const PAIRS: [(&str, &str, Option<f64>); 3] = [
@@ -12,10 +13,16 @@ const PAIRS: [(&str, &str, Option<f64>); 3] = [
 
 /// The limit each projection's catch-up rate is compared with, besides the raw read.
 fn store_limit(projection: &str) -> Option<(&'static str, &'static str)> {
-    match projection.split('.').next()? {
-        "profiles" | "wallets" | "activity" => Some(("copy", "rate")),
-        "leaderboard" | "feed" => Some(("redis_pipeline", "events_per_sec")),
-        _ => None,
+    let id = ProjectionId::named(projection.split('.').next()?)?;
+    match id {
+        ProjectionId::Profiles | ProjectionId::Wallets | ProjectionId::Activity => {
+            Some(("copy", "rate"))
+        }
+        ProjectionId::Leaderboard | ProjectionId::Feed => {
+            Some(("redis_pipeline", "events_per_sec"))
+        }
+        // Derivers: the COPY baseline measures rows of another shape.
+        ProjectionId::Referrals | ProjectionId::Quests => None,
     }
 }
 
