@@ -69,7 +69,7 @@ impl std::ops::Deref for Settings {
 
 impl Settings {
     fn from_env() -> anyhow::Result<Settings> {
-        let all: Vec<&str> = CATALOG.iter().map(|e| e.name).collect();
+        let all: Vec<&str> = CATALOG.iter().map(|e| e.name()).collect();
         let projections: Vec<String> = setting("SURGE_BENCH_PROJECTIONS", &all.join(","))
             .split(',')
             .map(|p| p.trim().to_owned())
@@ -237,9 +237,12 @@ async fn serving_at_end(
     extent: &Extent,
 ) -> anyhow::Result<()> {
     let entry = entry(name)?;
-    stores.versions(entry).ensure_active(entry.revision).await?;
+    stores
+        .versions(entry)
+        .ensure_active(entry.revision())
+        .await?;
     for &(partition, _, end) in &extent.partitions {
-        match entry.store {
+        match entry.store() {
             StoreKind::Postgres => {
                 // A claim (generation 1), then the position moved to the end.
                 positions::claim(&stores.pool, name, 1, topic, &[partition]).await?;
@@ -319,7 +322,7 @@ async fn rebuild(
     }
     Ok(Rebuilt {
         name,
-        store: entry.store,
+        store: entry.store(),
         report,
         cpu,
         store_limit: None,
@@ -446,7 +449,7 @@ async fn main() -> anyhow::Result<()> {
         let mut decoded = None;
         for name in CATALOG
             .iter()
-            .map(|e| e.name)
+            .map(|e| e.name())
             .filter(|n| settings.projections.iter().any(|p| p == n))
         {
             progress(&format!("rebuilding {name}"));

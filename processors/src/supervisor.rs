@@ -100,7 +100,7 @@ impl Supervisor {
     ) -> Result<Arc<Supervisor>, StartError> {
         let names = names
             .iter()
-            .map(|n| projectors::entry(n).map(|e| e.name))
+            .map(|n| projectors::entry(n).map(|e| e.name()))
             .collect::<Result<Vec<_>, _>>()?;
         let supervisor = Arc::new(Supervisor {
             names,
@@ -143,7 +143,7 @@ impl Supervisor {
             .context
             .stores
             .versions(entry)
-            .ensure_active(entry.revision)
+            .ensure_active(entry.revision())
             .await?;
         let running = self.running.version_of(name);
         if running == Some(active.version) {
@@ -158,7 +158,7 @@ impl Supervisor {
             );
             self.running.stop(name).await;
         }
-        if active.revision != entry.revision {
+        if active.revision != entry.revision() {
             if self
                 .foreign
                 .lock()
@@ -169,7 +169,7 @@ impl Supervisor {
                     projection = name,
                     version = active.version,
                     built_by = active.revision,
-                    this_build = entry.revision,
+                    this_build = entry.revision(),
                     "The active version was built by another revision of this projection's code; this process leaves it to the build that has that revision."
                 );
             }

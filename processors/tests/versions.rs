@@ -81,7 +81,7 @@ async fn the_registry_numbers_versions_after_every_one_it_has_seen_and_keeps_one
     let stores = stores().await;
     for entry in [entry("profiles").unwrap(), entry("feed").unwrap()] {
         let registry = stores.versions(entry);
-        assert_eq!(registry.active().await.unwrap(), None, "{}", entry.name);
+        assert_eq!(registry.active().await.unwrap(), None, "{}", entry.name());
         let first = registry.ensure_active(1).await.unwrap();
         assert_eq!((first.version, first.state), (1, VersionState::Active));
         // Several processes starting at once still make one version 1.
@@ -89,12 +89,12 @@ async fn the_registry_numbers_versions_after_every_one_it_has_seen_and_keeps_one
         assert_eq!(again.version, 1);
         let two = registry.create_building(1, None).await.unwrap();
         let three = registry.create_building(2, Some(5)).await.unwrap();
-        assert_eq!((two.version, three.version), (2, 3), "{}", entry.name);
+        assert_eq!((two.version, three.version), (2, 3), "{}", entry.name());
         assert_eq!(three.from_ms, Some(5));
         registry.set_state(3, VersionState::Dropped).await.unwrap();
         // A dropped version's number is not used again.
         let four = registry.create_building(1, None).await.unwrap();
-        assert_eq!(four.version, 4, "{}", entry.name);
+        assert_eq!(four.version, 4, "{}", entry.name());
         let states: Vec<(u32, VersionState)> = registry
             .list()
             .await

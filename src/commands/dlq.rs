@@ -86,14 +86,14 @@ pub(crate) async fn run(mut args: Args) -> anyhow::Result<()> {
     let mut rejected = 0;
     for entry in entries {
         for (version, serving) in versions(&context, entry).await? {
-            let id = naming::processor_id(entry.name, version);
+            let id = naming::processor_id(entry.name(), version);
             let act = Act {
                 topic: common.events_topic.clone(),
                 how,
                 user,
                 serving,
             };
-            let done = with_sink(entry.name, version, &context, act)
+            let done = with_sink(entry.name(), version, &context, act)
                 .await?
                 .with_context(|| format!("Failed to read or release the parked events of {id}"))?;
             match done {
@@ -124,13 +124,13 @@ async fn versions(context: &SinkContext, entry: &Entry) -> anyhow::Result<Vec<(u
         .versions(entry)
         .list()
         .await
-        .with_context(|| format!("Failed to read the versions of {}", entry.name))?;
+        .with_context(|| format!("Failed to read the versions of {}", entry.name()))?;
     if all.is_empty() {
         return Ok(vec![(1, true)]);
     }
     Ok(all
         .into_iter()
-        .filter(|v| v.revision == entry.revision)
+        .filter(|v| v.revision == entry.revision())
         .filter_map(|v| match v.state {
             VersionState::Active => Some((v.version, true)),
             VersionState::Building => Some((v.version, false)),

@@ -62,7 +62,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
             .versions(entry)
             .list()
             .await
-            .with_context(|| format!("Failed to read the versions of {}", entry.name))?
+            .with_context(|| format!("Failed to read the versions of {}", entry.name()))?
             .into_iter()
             .filter(|v| v.state != VersionState::Dropped)
             .map(|v| (v.version, v))
@@ -80,7 +80,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
             let positions = source
                 .read()
                 .await
-                .with_context(|| format!("Failed to read the positions of {}", entry.name))?;
+                .with_context(|| format!("Failed to read the positions of {}", entry.name()))?;
             rows.push(Row {
                 entry: *entry,
                 version,
@@ -93,8 +93,8 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         for row in rows.iter().filter(|r| r.state() == "retired") {
             surge_processors::versions::drop_version(&stores, &row.entry, row.version)
                 .await
-                .with_context(|| format!("Failed to drop {} v{}", row.entry.name, row.version))?;
-            eprintln!("dropped {} v{}", row.entry.name, row.version);
+                .with_context(|| format!("Failed to drop {} v{}", row.entry.name(), row.version))?;
+            eprintln!("dropped {} v{}", row.entry.name(), row.version);
         }
         rows.retain(|r| r.state() != "retired");
     }
@@ -111,7 +111,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
 fn not_started(entry: &Entry) -> VersionInfo {
     VersionInfo {
         version: 1,
-        revision: entry.revision,
+        revision: entry.revision(),
         state: VersionState::Active,
         from_ms: None,
         created_at_ms: 0,
@@ -145,21 +145,23 @@ async fn stored_versions(
     pool: &PgPool,
     redis: &ConnectionManager,
 ) -> anyhow::Result<BTreeSet<u32>> {
-    match entry.store {
+    match entry.store() {
         StoreKind::Postgres => {
             Ok(
-                positions::postgres_versions(pool, entry.name, &common.events_topic)
+                positions::postgres_versions(pool, entry.name(), &common.events_topic)
                     .await?
                     .into_iter()
                     .collect(),
             )
         }
-        StoreKind::Redis => Ok(
-            positions::redis_versions(redis, &common.redis_prefix, entry.name)
-                .await?
-                .into_iter()
-                .collect(),
-        ),
+        StoreKind::Redis => {
+            Ok(
+                positions::redis_versions(redis, &common.redis_prefix, entry.name())
+                    .await?
+                    .into_iter()
+                    .collect(),
+            )
+        }
     }
 }
 
@@ -186,11 +188,11 @@ fn to_json(row: &Row, heads: &BTreeMap<i32, i64>) -> Value {
         })
         .collect();
     json!({
-        "projection": row.entry.name,
+        "projection": row.entry.name(),
         "version": row.version,
         "revision": row.info.as_ref().map(|i| i.revision),
-        "build_revision": row.entry.revision,
-        "store": row.entry.store.as_str(),
+        "build_revision": row.entry.revision(),
+        "store": row.entry.store().as_str(),
         "state": row.state(),
         "active": row.state() == "active",
         "from": row.info.as_ref().and_then(|i| i.from_ms),
@@ -219,7 +221,7 @@ fn print_table(rows: &[Row], heads: &BTreeMap<i32, i64>) {
     for row in rows {
         let (applied, lag) = totals(&row.positions, heads);
         let revision = row.info.as_ref().map_or("?".to_owned(), |i| {
-            let mark = if i.revision == row.entry.revision {
+            let mark = if i.revision == row.entry.revision() {
                 ""
             } else {
                 "*"
@@ -228,10 +230,10 @@ fn print_table(rows: &[Row], heads: &BTreeMap<i32, i64>) {
         });
         println!(
             "{:<12} {:>7} {:>8}  {:<8}  {:<12} {:>12} {:>12} {:>10}  {:>10}",
-            row.entry.name,
+            row.entry.name(),
             row.version,
             revision,
-            row.entry.store.as_str(),
+            row.entry.store().as_str(),
             row.state(),
             applied,
             head,
@@ -242,7 +244,7 @@ fn print_table(rows: &[Row], heads: &BTreeMap<i32, i64>) {
     if rows.iter().any(|r| {
         r.info
             .as_ref()
-            .is_some_and(|i| i.revision != r.entry.revision)
+            .is_some_and(|i| i.revision != r.entry.revision())
     }) {
         println!("* built by another revision of the projection's code than this build's");
     }

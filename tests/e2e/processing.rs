@@ -222,7 +222,7 @@ async fn a_poison_event_goes_to_the_dead_letter_topic_and_others_flow() {
     // dead-letters the poison event once.
     let running: Vec<String> = surge_processors::projectors::CATALOG
         .iter()
-        .map(|e| naming::processor_id(e.name, 1))
+        .map(|e| naming::processor_id(e.name(), 1))
         .collect();
     let dead = read_topic(
         &writer,

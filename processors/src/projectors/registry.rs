@@ -31,13 +31,26 @@ use crate::runtime::{
     RedisSink, Sink, SinkError, spawn,
 };
 
-/// A projection this build runs, at the revision of its code this build has.
+/// A projection this build runs, at the revision of its code this build has. Everything about
+/// it is read from its id (the catalog, `migrations::revision`); the entry only proves that
+/// this build has the projection's code.
 #[derive(Debug, Clone, Copy)]
 pub struct Entry {
     pub id: ProjectionId,
-    pub name: &'static str,
-    pub revision: u32,
-    pub store: StoreKind,
+}
+
+impl Entry {
+    pub const fn name(&self) -> &'static str {
+        self.id.name()
+    }
+
+    pub const fn store(&self) -> StoreKind {
+        self.id.store()
+    }
+
+    pub const fn revision(&self) -> u32 {
+        surge_projections::migrations::revision(self.id)
+    }
 }
 
 /// Every projection of the catalog with the code this build has for it, in the catalog's
@@ -67,14 +80,14 @@ const fn code_of(id: ProjectionId) -> Entry {
 
 /// The names of the [`CATALOG`]'s projections.
 pub fn names() -> impl Iterator<Item = &'static str> {
-    CATALOG.iter().map(|e| e.name)
+    CATALOG.iter().map(|e| e.name())
 }
 
 /// The catalog entry named `name`.
 pub fn entry(name: &str) -> Result<&'static Entry, StartError> {
     CATALOG
         .iter()
-        .find(|e| e.name == name)
+        .find(|e| e.name() == name)
         .ok_or_else(|| StartError::Unknown(name.to_owned()))
 }
 
@@ -83,22 +96,12 @@ const fn pg_entry<P: PgProjection>() -> Entry {
         matches!(P::ID.store(), StoreKind::Postgres),
         "kept in PostgreSQL"
     );
-    Entry {
-        id: P::ID,
-        name: P::ID.name(),
-        revision: P::REVISION,
-        store: StoreKind::Postgres,
-    }
+    Entry { id: P::ID }
 }
 
 const fn redis_entry<P: RedisProjection>() -> Entry {
     assert!(matches!(P::ID.store(), StoreKind::Redis), "kept in Redis");
-    Entry {
-        id: P::ID,
-        name: P::ID.name(),
-        revision: P::REVISION,
-        store: StoreKind::Redis,
-    }
+    Entry { id: P::ID }
 }
 
 /// The stores projections write to, and how long the analytics projection keeps its data.
@@ -115,16 +118,16 @@ pub struct Stores {
 impl Stores {
     /// Where `version` of `entry` has got to on `topic`, read from the store that holds it.
     pub fn positions(&self, entry: &Entry, version: u32, topic: &str) -> PositionSource {
-        match entry.store {
+        match entry.store() {
             StoreKind::Postgres => PositionSource::Postgres {
                 pool: self.pool.clone(),
-                projection: entry.name,
+                projection: entry.name(),
                 version,
                 topic: topic.to_owned(),
             },
             StoreKind::Redis => PositionSource::Redis {
                 redis: self.redis.clone(),
-                keys_base: keys_base(&self.redis_prefix, entry.name, version),
+                keys_base: keys_base(&self.redis_prefix, entry.name(), version),
                 topic: topic.to_owned(),
             },
         }
@@ -132,10 +135,10 @@ impl Stores {
 
     /// The version registry of `entry`, in the store that holds its data.
     pub fn versions(&self, entry: &Entry) -> VersionRegistry {
-        match entry.store {
-            StoreKind::Postgres => VersionRegistry::postgres(self.pool.clone(), entry.name),
+        match entry.store() {
+            StoreKind::Postgres => VersionRegistry::postgres(self.pool.clone(), entry.name()),
             StoreKind::Redis => {
-                VersionRegistry::redis(self.redis.clone(), &self.redis_prefix, entry.name)
+                VersionRegistry::redis(self.redis.clone(), &self.redis_prefix, entry.name())
             }
         }
     }
@@ -284,18 +287,12 @@ mod tests {
             ProjectionId::ALL,
             "the catalog's projections, in its order"
         );
-        for entry in CATALOG {
-            assert_eq!(
-                (entry.name, entry.store),
-                (entry.id.name(), entry.id.store())
-            );
-        }
         let error = StartError::Unknown("nope".into()).to_string();
         assert!(
             error.contains(r#"known: ["profiles", "wallets""#),
             "{error}"
         );
         assert!(entry("nope").is_err());
-        assert_eq!(entry("feed").unwrap().store, StoreKind::Redis);
+        assert_eq!(entry("feed").unwrap().store(), StoreKind::Redis);
     }
 }

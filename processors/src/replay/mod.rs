@@ -131,14 +131,14 @@ pub async fn run(
 ) -> Result<Report, ReplayError> {
     let entry = projectors::entry(&request.projection)?;
     let stores = &context.stores;
-    let _lock = plan::lock(stores, entry.name).await?;
+    let _lock = plan::lock(stores, entry.name()).await?;
     let start_ms = match request.from_ms {
         None => None,
         Some(from) => Some(
-            with_sink(entry.name, 1, context, PointInTimeStart(from))
+            with_sink(entry.name(), 1, context, PointInTimeStart(from))
                 .await?
                 .map_err(|reason| ReplayError::PointInTime {
-                    projection: entry.name.to_owned(),
+                    projection: entry.name().to_owned(),
                     reason,
                 })?,
         ),
@@ -149,7 +149,7 @@ pub async fn run(
     }
     let plan = plan::plan(stores, entry, start_ms, request.restart).await?;
     tracing::info!(
-        projection = entry.name,
+        projection = entry.name(),
         version = plan.building.version,
         serving = plan.serving.version,
         resumed = plan.resumed,
@@ -165,7 +165,13 @@ pub async fn run(
         keep_old: request.keep_old,
         progress,
     };
-    with_sink(entry.name, rebuild.plan.building.version, context, rebuild).await?
+    with_sink(
+        entry.name(),
+        rebuild.plan.building.version,
+        context,
+        rebuild,
+    )
+    .await?
 }
 
 /// A rebuild from offset zero needs every event since the first: refuses, before anything is

@@ -49,7 +49,7 @@ pub(crate) async fn plan(
     restart: bool,
 ) -> Result<Plan, ReplayError> {
     let registry = stores.versions(entry);
-    let serving = registry.ensure_active(entry.revision).await?;
+    let serving = registry.ensure_active(entry.revision()).await?;
     let interrupted: Vec<VersionInfo> = registry
         .list()
         .await?
@@ -58,12 +58,12 @@ pub(crate) async fn plan(
         .collect();
     let mut resumable = None;
     for version in interrupted {
-        let same = version.revision == entry.revision && version.from_ms == start_ms;
+        let same = version.revision == entry.revision() && version.from_ms == start_ms;
         if same && !restart && resumable.is_none() {
             resumable = Some(version);
         } else if restart {
             tracing::info!(
-                projection = entry.name,
+                projection = entry.name(),
                 version = version.version,
                 "Discarding an interrupted rebuild (--restart)."
             );
@@ -79,7 +79,7 @@ pub(crate) async fn plan(
             resumed: true,
         });
     }
-    let building = registry.create_building(entry.revision, start_ms).await?;
+    let building = registry.create_building(entry.revision(), start_ms).await?;
     Ok(Plan {
         serving,
         building,
@@ -92,10 +92,11 @@ fn mismatch(entry: &Entry, version: &VersionInfo, start_ms: Option<i64>) -> Stri
     let from =
         |ms: Option<i64>| ms.map_or("offset zero".to_owned(), |ms| format!("{ms} (unix ms)"));
     let mut reasons = Vec::new();
-    if version.revision != entry.revision {
+    if version.revision != entry.revision() {
         reasons.push(format!(
             "it was started by revision {} of the code and this build has revision {}",
-            version.revision, entry.revision
+            version.revision,
+            entry.revision()
         ));
     }
     if version.from_ms != start_ms {
@@ -107,7 +108,7 @@ fn mismatch(entry: &Entry, version: &VersionInfo, start_ms: Option<i64>) -> Stri
     }
     format!(
         "an interrupted rebuild of {} (v{}) exists, but {}; run the same command as before to resume it, or add --restart to discard it and start again",
-        entry.name,
+        entry.name(),
         version.version,
         reasons.join(", and ")
     )
@@ -123,7 +124,7 @@ mod tests {
         let wallets = entry("wallets").unwrap();
         let version = VersionInfo {
             version: 2,
-            revision: wallets.revision + 1,
+            revision: wallets.revision() + 1,
             state: VersionState::Building,
             from_ms: Some(5),
             created_at_ms: 0,

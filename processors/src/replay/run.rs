@@ -114,7 +114,7 @@ impl Rebuild {
     /// Creates the version's tables, claims its partitions (seeding a point-in-time rebuild)
     /// and starts one worker per partition, capped at the serving version's positions.
     async fn start<S: Sink>(&self, sink: Arc<S>) -> Result<Running<S>, ReplayError> {
-        let (name, version) = (self.entry.name, self.plan.building.version);
+        let (name, version) = (self.entry.name(), self.plan.building.version);
         let topic = self.config.topic.clone();
         sink.migrate().await?;
         sink.set_serving(false);
@@ -299,7 +299,7 @@ impl Rebuild {
                 phases.switched_at = Some(Instant::now());
                 phases.phase = Phase::HandingOver;
                 tracing::info!(
-                    projection = self.entry.name,
+                    projection = self.entry.name(),
                     version = self.plan.building.version,
                     replaced = self.plan.serving.version,
                     ?frozen_for,
@@ -334,7 +334,7 @@ impl Rebuild {
             self.publish(&running.tracker, phases.phase);
             drop_version(&self.context.stores, self.entry, from).await?;
             tracing::info!(
-                projection = self.entry.name,
+                projection = self.entry.name(),
                 version = from,
                 "Dropped the old version."
             );
@@ -350,7 +350,7 @@ impl Rebuild {
 
     /// The report of a finished rebuild, warning about partitions no serving processor took.
     fn report<S>(&self, running: &Running<S>, phases: &Phases, started: Instant) -> Report {
-        let (name, version) = (self.entry.name, self.plan.building.version);
+        let (name, version) = (self.entry.name(), self.plan.building.version);
         self.publish(&running.tracker, Phase::Done);
         let not_handed_over: Vec<i32> = running
             .tracker
@@ -403,7 +403,7 @@ impl Rebuild {
     }
 
     fn publish(&self, tracker: &Tracker, phase: Phase) {
-        let snapshot = tracker.snapshot(self.entry.name, self.plan.building.version, phase);
+        let snapshot = tracker.snapshot(self.entry.name(), self.plan.building.version, phase);
         self.progress.send_replace(Some(snapshot));
     }
 }

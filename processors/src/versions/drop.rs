@@ -9,11 +9,11 @@ use crate::runtime::SinkError;
 /// Removes `version` of `entry`: its tables (with their partitions, or TimescaleDB's chunks and
 /// continuous aggregates) and positions, or its Redis keys; the registry keeps it as `dropped`.
 pub async fn drop_version(stores: &Stores, entry: &Entry, version: u32) -> Result<(), SinkError> {
-    match entry.store {
-        StoreKind::Postgres => removal::drop_postgres(&stores.pool, entry.name, version).await?,
+    match entry.store() {
+        StoreKind::Postgres => removal::drop_postgres(&stores.pool, entry.name(), version).await?,
         StoreKind::Redis => {
             let prefix = &stores.redis_prefix;
-            removal::drop_redis(&stores.redis, prefix, entry.name, version).await?
+            removal::drop_redis(&stores.redis, prefix, entry.name(), version).await?
         }
     }
     stores
@@ -28,10 +28,10 @@ pub async fn drop_version(stores: &Stores, entry: &Entry, version: u32) -> Resul
 /// would otherwise point past the new, shorter log and skip its events.
 pub async fn reset_all(stores: &Stores) -> Result<(), SinkError> {
     for entry in CATALOG {
-        match entry.store {
-            StoreKind::Postgres => removal::reset_postgres(&stores.pool, entry.name).await?,
+        match entry.store() {
+            StoreKind::Postgres => removal::reset_postgres(&stores.pool, entry.name()).await?,
             StoreKind::Redis => {
-                removal::reset_redis(&stores.redis, &stores.redis_prefix, entry.name).await?
+                removal::reset_redis(&stores.redis, &stores.redis_prefix, entry.name()).await?
             }
         }
     }

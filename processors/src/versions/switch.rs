@@ -15,11 +15,11 @@ pub async fn freeze(
     to: u32,
 ) -> Result<Frozen, SinkError> {
     use surge_projections::versions::{freeze_postgres, freeze_redis};
-    let frozen = match entry.store {
-        StoreKind::Postgres => freeze_postgres(&stores.pool, entry.name, topic, from, to).await,
+    let frozen = match entry.store() {
+        StoreKind::Postgres => freeze_postgres(&stores.pool, entry.name(), topic, from, to).await,
         StoreKind::Redis => {
             let prefix = &stores.redis_prefix;
-            freeze_redis(&stores.redis, prefix, entry.name, topic, from, to).await
+            freeze_redis(&stores.redis, prefix, entry.name(), topic, from, to).await
         }
     };
     Ok(frozen?)
