@@ -30,8 +30,6 @@ use sqlx::PgPool;
 pub use postgres::{lock, lock_migrations, migrate};
 pub(crate) use redis_store::scan_page;
 pub use switch::{Behind, Frozen, Switch, freeze_postgres, freeze_redis};
-// The version naming schemes, where callers have always found them; they live in `naming`.
-pub use crate::naming::{keys_base, table_prefix, versions_key as registry_key};
 
 /// Where a version is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,7 +135,7 @@ impl VersionRegistry {
         VersionRegistry::Redis {
             redis,
             projection,
-            key: registry_key(deployment_prefix, projection),
+            key: crate::naming::versions_key(deployment_prefix, projection),
         }
     }
 
