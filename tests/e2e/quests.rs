@@ -64,6 +64,30 @@ impl Quested {
         std::mem::replace(&mut self.processor, fresh).kill(); // SIGKILL, mid-stream
     }
 
+    /// `surge replay quests` with this test's book; `version` becomes active.
+    fn replay_quests(&self, version: u32) {
+        let output = self
+            .writer
+            .cli("replay")
+            .args([
+                "quests",
+                "--drop-grace-secs",
+                "2",
+                "--handover-timeout-secs",
+                "60",
+            ])
+            .env("SURGE_QUESTS_FILE", &self.book)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let switched = format!("quests v{version} is active in place of v{}", version - 1);
+        assert!(
+            output.status.success() && stdout.contains(&switched),
+            "surge replay quests failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
     async fn write(&self, path: &str, user: i64, body: Value) -> String {
         let response = self.writer.write("POST", path, user, body).await;
         assert_eq!(response.status(), 202, "{path} of user {user}");
@@ -351,25 +375,7 @@ async fn quests_complete_once_across_sigkills_pay_their_reward_and_rebuild_equal
         store, topic,
         "quests projection against a fold of the topic"
     );
-    let output = app
-        .writer
-        .cli("replay")
-        .args([
-            "quests",
-            "--drop-grace-secs",
-            "2",
-            "--handover-timeout-secs",
-            "60",
-        ])
-        .env("SURGE_QUESTS_FILE", &app.book)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.contains("quests v2 is active in place of v1"),
-        "surge replay quests failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    app.replay_quests(2);
     wait_caught_up(&app.writer, &[&app.processor]).await;
     assert_eq!(active_version(&app.writer, "quests").await, 2);
     assert_eq!(
@@ -382,4 +388,34 @@ async fn quests_complete_once_across_sigkills_pay_their_reward_and_rebuild_equal
         topic,
         "the rebuild emitted nothing"
     );
+
+    // A later book adds a quest every user has already reached. A rebuild with it records no
+    // completion nobody emitted (it emits nothing); the serving version completes the quest on
+    // the user's next event, once, and pays it.
+    let later = format!("{}-later.json", app.book.trim_end_matches(".json"));
+    let mut book: Vec<Value> = serde_json::from_str(BOOK).unwrap();
+    book.push(
+        json!({"id": "tap_100", "title": "Tap 100 times", "reward": 50, "goal": {"taps": 100}}),
+    );
+    std::fs::write(&later, serde_json::to_string(&book).unwrap()).unwrap();
+    app.book = later;
+    app.restart_processor();
+    app.replay_quests(3);
+    wait_caught_up(&app.writer, &[&app.processor]).await;
+    assert_eq!(
+        quests_in_store(&app.writer).await,
+        topic,
+        "a rebuild under a new book records only completions that were emitted"
+    );
+    app.write("/v1/taps", 1, json!({ "count": 1 })).await;
+    wait_caught_up(&app.writer, &[&app.processor]).await;
+    let after = quests_on_topic(&app.writer).await;
+    assert_eq!(after[&1].completed["tap_100"].len(), 1, "{:?}", after[&1]);
+    assert!(
+        !after[&2].completed.contains_key("tap_100"),
+        "no event, no decision yet"
+    );
+    assert_eq!(quests_in_store(&app.writer).await, after);
+    let expected = fold_topic(&app.writer, app.writer.record_count() as usize).await;
+    assert_projections_equal_fold(&app.writer, &expected).await;
 }

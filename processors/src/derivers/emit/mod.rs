@@ -132,6 +132,11 @@ impl Emitter {
         self.suppressed.store(suppressed, Ordering::Relaxed);
     }
 
+    /// Whether it emits nothing (the deriver's version is being rebuilt).
+    pub fn suppressed(&self) -> bool {
+        self.suppressed.load(Ordering::Relaxed)
+    }
+
     async fn choose(&self) -> Result<Chosen, KafkaError> {
         let settings = &self.settings;
         let transactional = match self.delivery {

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use surge_projections::quests::{Completed, Progress};
 use surge_schemas::quests::{Quest, QuestBook};
 use surge_schemas::{Envelope, Event, Payload, QuestCompleted};
+use uuid::Uuid;
 
 use crate::derivers::referrals::derived_event_id;
 use crate::projectors::economy::Streak;
@@ -35,6 +36,14 @@ impl Outcome {
     }
 }
 
+/// The event id of `user_id`'s completion of `quest_id`: one id per user and quest, whichever
+/// event reached the goal and whichever version decided it, so a completion decided twice (by a
+/// rebuilt version that took over before it read the old version's completion back) is the
+/// same event, and every projection applies it once.
+pub fn completion_id(user_id: i64, quest_id: &str) -> Uuid {
+    derived_event_id(Uuid::nil(), &format!("QuestCompleted:{user_id}:{quest_id}"))
+}
+
 /// One user's state as the deriver holds it during a batch.
 #[derive(Debug, Clone, Default)]
 pub struct UserQuests {
@@ -60,18 +69,18 @@ impl UserQuests {
                 (p.streak_current, p.streak_best, p.streak_last_day) = streak.columns();
             }
             Payload::QuestClaimed(c) => claimed = Some(c.quest_id.as_str()),
-            // The fact coming back through the topic (or from an older quest book): recorded,
-            // so the quest never completes again.
+            // The fact coming back through the topic (or decided under an older quest book):
+            // recorded, so the quest never completes again; it wins over a decision of the
+            // same batch, whose book may differ.
             Payload::QuestCompleted(q) => {
-                self.completed
-                    .entry(q.quest_id.clone())
-                    .or_insert(Completed {
-                        user_id: event.envelope.user_id,
-                        quest_id: q.quest_id.clone(),
-                        reward: q.reward,
-                        event_id: event.envelope.event_id,
-                        completed_at_ms: event.envelope.occurred_at,
-                    });
+                let fact = Completed {
+                    user_id: event.envelope.user_id,
+                    quest_id: q.quest_id.clone(),
+                    reward: q.reward,
+                    event_id: event.envelope.event_id,
+                    completed_at_ms: event.envelope.occurred_at,
+                };
+                self.completed.insert(q.quest_id.clone(), fact);
                 return Outcome::Nothing;
             }
             Payload::ProfileUpdated(_) => return Outcome::Nothing,
@@ -102,10 +111,7 @@ impl UserQuests {
     /// Records `quest` as completed by `source` and returns the event that says so.
     fn complete(&mut self, quest: &Quest, source: &Event) -> Event {
         let envelope = Envelope {
-            event_id: derived_event_id(
-                source.envelope.event_id,
-                &format!("QuestCompleted:{}", quest.id),
-            ),
+            event_id: completion_id(source.envelope.user_id, &quest.id),
             user_id: source.envelope.user_id,
             // The source's times, so a re-emission is the same event byte for byte.
             occurred_at: source.envelope.occurred_at,
@@ -136,7 +142,6 @@ impl UserQuests {
 #[cfg(test)]
 mod tests {
     use surge_schemas::{DailyCheckedIn, QuestClaimed, SessionStarted, TapsSubmitted};
-    use uuid::Uuid;
 
     use super::*;
 
@@ -170,7 +175,7 @@ mod tests {
     }
 
     #[test]
-    fn reaching_a_goal_completes_its_quest_once_with_an_id_derived_from_the_source() {
+    fn reaching_a_goal_completes_its_quest_once_under_one_id_per_user_and_quest() {
         let book = QuestBook::builtin();
         let mut user = UserQuests::default();
         assert_eq!(user.apply(&book, &taps(999)), Outcome::Nothing);
@@ -180,10 +185,9 @@ mod tests {
         let Outcome::Completed(events) = &outcome else {
             unreachable!()
         };
-        assert_eq!(
-            events[0].envelope.event_id,
-            derived_event_id(source.envelope.event_id, "QuestCompleted:tap_1000")
-        );
+        assert_eq!(events[0].envelope.event_id, completion_id(7, "tap_1000"));
+        assert_ne!(completion_id(7, "tap_1000"), completion_id(8, "tap_1000"));
+        assert_ne!(completion_id(7, "tap_1000"), completion_id(7, "streak_3"));
         assert_eq!(events[0].envelope.user_id, 7);
         assert_eq!(
             user.apply(&book, &taps(1000)),

@@ -12,9 +12,9 @@
 
 mod decide;
 
-pub use decide::{Outcome, UserQuests};
+pub use decide::{Outcome, UserQuests, completion_id};
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use prometheus::IntCounterVec;
@@ -117,12 +117,26 @@ impl PgProjection for Quests {
                 )
             })
             .collect();
+        let mut stored = HashSet::new();
         for done in self.store.completed(&mut *tx, &users).await? {
             if let Some(user) = state.get_mut(&done.user_id) {
+                stored.insert((done.user_id, done.quest_id.clone()));
                 user.completed.insert(done.quest_id.clone(), done);
             }
         }
-        let stored: usize = state.values().map(|u| u.completed.len()).sum();
+        // While rebuilding nothing is emitted, so only completions read back from the topic are
+        // recorded: a decision of a rebuild whose quest book differs from the one the history
+        // was decided with would otherwise show a quest as completed that nobody was paid for.
+        // Once serving, the version decides again; the completion's id is one per user and
+        // quest, so a completion decided by both versions is applied once.
+        let rebuilding = self.emitter.suppressed();
+        let facts: HashSet<(i64, &str)> = records
+            .iter()
+            .filter_map(|r| match &r.event.payload {
+                Payload::QuestCompleted(q) => Some((r.event.envelope.user_id, q.quest_id.as_str())),
+                _ => None,
+            })
+            .collect();
 
         let processor = naming::processor_id(Self::NAME, self.version);
         let mut derived = Vec::new();
@@ -146,13 +160,13 @@ impl PgProjection for Quests {
 
         let rows: Vec<quests::Progress> = state.values().map(|u| u.progress.clone()).collect();
         self.store.write_progress(&mut *tx, &rows).await?;
-        if state.values().map(|u| u.completed.len()).sum::<usize>() > stored {
-            let all: Vec<quests::Completed> = state
-                .into_values()
-                .flat_map(|u| u.completed.into_values())
-                .collect();
-            self.store.record_completed(&mut *tx, &all).await?;
-        }
+        let new: Vec<quests::Completed> = state
+            .into_values()
+            .flat_map(|u| u.completed.into_values())
+            .filter(|c| !stored.contains(&(c.user_id, c.quest_id.clone())))
+            .filter(|c| !rebuilding || facts.contains(&(c.user_id, c.quest_id.as_str())))
+            .collect();
+        self.store.record_completed(&mut *tx, &new).await?;
         if derived.is_empty() {
             return Ok(());
         }
