@@ -41,29 +41,10 @@ async fn score(conn: &mut ConnectionManager, prefix: &str, user: i64) -> Option<
         .unwrap()
 }
 
-async fn clean(conn: &mut ConnectionManager, prefix: &str) {
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}:*"))
-        .query_async(conn)
-        .await
-        .unwrap();
-    if !keys.is_empty() {
-        redis::cmd("DEL")
-            .arg(&keys)
-            .query_async::<()>(conn)
-            .await
-            .unwrap();
-    }
-}
-
 #[tokio::test]
 async fn a_dead_letter_parks_its_users_later_events_until_released_in_order_exactly_once() {
-    let url =
-        std::env::var("SURGE_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    let mut conn = ConnectionManager::new(redis::Client::open(url.as_str()).unwrap())
-        .await
-        .unwrap_or_else(|e| panic!("Redis must be running at {url}: {e}"));
-    let prefix = format!("surge-parking-{}", Uuid::new_v4());
+    let mut conn = surge_testkit::redis().await;
+    let prefix = surge_testkit::unique_id("surge_parking_");
     let sink = RedisSink::new(Leaderboard, conn.clone(), &prefix, 1);
     let claim = sink.claim(TOPIC, &[0]).await.unwrap().remove(0);
 
@@ -130,5 +111,7 @@ async fn a_dead_letter_parks_its_users_later_events_until_released_in_order_exac
     let nothing = sink.release(TOPIC, 7, Release::Retry).await.unwrap();
     assert_eq!(nothing, Released::default());
     assert_eq!(score(&mut conn, &prefix, 7).await, Some(18));
-    clean(&mut conn, &prefix).await;
+    surge_testkit::delete_keys(&mut conn, &prefix)
+        .await
+        .unwrap();
 }

@@ -1,13 +1,9 @@
 //! The PostgreSQL projections (and the referrals deriver's emit modes) against a real PostgreSQL
-//! (`SURGE_TEST_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`). Each test
+//! (`SURGE_TEST_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/surge_test`). Each test
 //! works in its own schema, applies hand-built records the way the runtime does (one transaction
 //! per batch, `apply`, commit) and reads back through the store's read functions.
 
-use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
 use surge_processors::projectors::profiles::Profiles;
 use surge_processors::projectors::wallets::Wallets;
 use surge_processors::runtime::{ApplyError, PgProjection, Record};
@@ -26,11 +22,6 @@ const CAROL: i64 = 5_550_000_003;
 /// An instant with a non-round millisecond part, to check times survive the round trip.
 const T0: i64 = 1_717_171_717_123;
 
-fn database_url() -> String {
-    std::env::var("SURGE_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
 /// A uniquely named schema and a pool whose `search_path` is that schema; the schema and
 /// everything in it is dropped when the test ends, even when it fails.
 struct TestDb {
@@ -40,29 +31,8 @@ struct TestDb {
 
 impl TestDb {
     async fn new() -> Self {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let schema = format!(
-            "test_projections_{}_{}_{}",
-            std::process::id(),
-            Uuid::now_v7().simple(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        let mut conn = PgConnection::connect(&database_url())
-            .await
-            .expect("connect");
-        sqlx::raw_sql(&format!("CREATE SCHEMA {schema}"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        conn.close().await.unwrap();
-        let options = PgConnectOptions::from_str(&database_url())
-            .unwrap()
-            .options([("search_path", schema.as_str())]);
-        let pool = PgPoolOptions::new()
-            .max_connections(2)
-            .connect_with(options)
-            .await
-            .unwrap();
+        let schema = surge_testkit::unique_id("test_projections_");
+        let pool = surge_testkit::pg_pool_with(&schema, 2).await;
         TestDb { schema, pool }
     }
 
@@ -103,26 +73,7 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let statement = format!(
-            "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS {} CASCADE",
-            self.schema
-        );
-        // Drop runs inside the test's runtime: use a thread with its own runtime.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let mut conn = PgConnection::connect(&database_url()).await?;
-                sqlx::raw_sql(&statement).execute(&mut conn).await?;
-                conn.close().await
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop test schema {}", self.schema);
-        }
+        surge_testkit::drop_schema_blocking(&self.schema);
     }
 }
 

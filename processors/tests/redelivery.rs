@@ -4,10 +4,8 @@
 //! superseded is refused.
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 use redis::aio::ConnectionManager;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 use surge_processors::projectors::feed::Feed;
 use surge_processors::projectors::leaderboard::Leaderboard;
@@ -66,33 +64,6 @@ fn records() -> Vec<Record> {
 
 fn next(records: &[Record]) -> i64 {
     records.last().unwrap().offset + 1
-}
-
-async fn pg(schema: &str) -> PgPool {
-    let url = "postgres://postgres@127.0.0.1:5432/postgres";
-    let admin = PgPool::connect(url).await.unwrap();
-    sqlx::query(&format!("CREATE SCHEMA \"{schema}\""))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let options = PgConnectOptions::from_str(url)
-        .unwrap()
-        .options([("search_path", schema)]);
-    PgPoolOptions::new()
-        .max_connections(2)
-        .connect_with(options)
-        .await
-        .unwrap()
-}
-
-async fn drop_schema(schema: &str) {
-    let admin = PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres")
-        .await
-        .unwrap();
-    sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-        .execute(&admin)
-        .await
-        .unwrap();
 }
 
 /// Every row of the given tables, as text, so two stores can be compared whole.
@@ -174,10 +145,13 @@ async fn pg_projections_are_unchanged_by_redelivery() {
         ("profiles", vec!["profiles_v1_users"]),
     ] {
         let (clean, replayed) = (
-            format!("redeliv_clean_{}", Uuid::now_v7().simple()),
-            format!("redeliv_replay_{}", Uuid::now_v7().simple()),
+            surge_testkit::unique_id("redeliv_clean_"),
+            surge_testkit::unique_id("redeliv_replay_"),
         );
-        let (clean_pool, replay_pool) = (pg(&clean).await, pg(&replayed).await);
+        let (clean_pool, replay_pool) = (
+            surge_testkit::pg_pool_with(&clean, 2).await,
+            surge_testkit::pg_pool_with(&replayed, 2).await,
+        );
         let (expected, got) = if name == "wallets" {
             let expected = pg_clean_pass(
                 PgSink::new(Wallets::at(1), clean_pool.clone()),
@@ -204,8 +178,8 @@ async fn pg_projections_are_unchanged_by_redelivery() {
             "{name}: the clean pass wrote something"
         );
         assert_eq!(got, expected, "{name}");
-        drop_schema(&clean).await;
-        drop_schema(&replayed).await;
+        surge_testkit::drop_schema(&clean).await.unwrap();
+        surge_testkit::drop_schema(&replayed).await.unwrap();
     }
 }
 
@@ -261,10 +235,13 @@ async fn a_copy_of_an_event_later_in_the_partition_changes_nothing() {
     let topic = with_copies(&records, &[0, 1, 3, 4, 6], 10);
     for name in ["wallets", "profiles"] {
         let (clean, copied) = (
-            format!("copies_clean_{}", Uuid::now_v7().simple()),
-            format!("copies_copied_{}", Uuid::now_v7().simple()),
+            surge_testkit::unique_id("copies_clean_"),
+            surge_testkit::unique_id("copies_copied_"),
         );
-        let (clean_pool, copied_pool) = (pg(&clean).await, pg(&copied).await);
+        let (clean_pool, copied_pool) = (
+            surge_testkit::pg_pool_with(&clean, 2).await,
+            surge_testkit::pg_pool_with(&copied, 2).await,
+        );
         let (expected, got) = if name == "wallets" {
             apply_in_two(
                 PgSink::new(Wallets::at(1), clean_pool.clone()),
@@ -301,15 +278,9 @@ async fn a_copy_of_an_event_later_in_the_partition_changes_nothing() {
             "{name}: the clean pass wrote something"
         );
         assert_eq!(got, expected, "{name}");
-        drop_schema(&clean).await;
-        drop_schema(&copied).await;
+        surge_testkit::drop_schema(&clean).await.unwrap();
+        surge_testkit::drop_schema(&copied).await.unwrap();
     }
-}
-
-async fn redis() -> ConnectionManager {
-    ConnectionManager::new(redis::Client::open("redis://127.0.0.1:6379").unwrap())
-        .await
-        .unwrap()
 }
 
 /// Every projection key under `prefix` (not the runtime's bookkeeping), with its contents.
@@ -371,24 +342,13 @@ async fn redis_dump(conn: &mut ConnectionManager, prefix: &str) -> BTreeMap<Stri
     out
 }
 
-async fn delete_prefix(conn: &mut ConnectionManager, prefix: &str) {
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}:*"))
-        .query_async(conn)
-        .await
-        .unwrap();
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL").arg(keys).query_async(conn).await.unwrap();
-    }
-}
-
 #[tokio::test]
 async fn redis_projections_are_unchanged_by_redelivery() {
     let records = records();
-    let mut conn = redis().await;
+    let mut conn = surge_testkit::redis().await;
     for name in ["leaderboard", "feed"] {
-        let clean = format!("redeliv-clean-{}", Uuid::now_v7().simple());
-        let replayed = format!("redeliv-replay-{}", Uuid::now_v7().simple());
+        let clean = surge_testkit::unique_id("redeliv_clean_");
+        let replayed = surge_testkit::unique_id("redeliv_replay_");
         if name == "leaderboard" {
             let sink = RedisSink::new(Leaderboard, conn.clone(), &clean, 1);
             let claim = sink.claim(TOPIC, &[0]).await.unwrap().remove(0);
@@ -415,7 +375,9 @@ async fn redis_projections_are_unchanged_by_redelivery() {
             "{name}: the clean pass wrote something"
         );
         assert_eq!(got, expected, "{name}");
-        delete_prefix(&mut conn, &clean).await;
-        delete_prefix(&mut conn, &replayed).await;
+        surge_testkit::delete_keys(&mut conn, &clean).await.unwrap();
+        surge_testkit::delete_keys(&mut conn, &replayed)
+            .await
+            .unwrap();
     }
 }

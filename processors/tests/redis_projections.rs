@@ -89,31 +89,17 @@ where
     F: FnOnce(Ctx) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let url =
-        std::env::var("SURGE_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    let client = redis::Client::open(url.as_str()).expect("SURGE_REDIS_URL is a Redis URL");
-    let mut conn = ConnectionManager::new(client)
-        .await
-        .unwrap_or_else(|e| panic!("Redis must be running at {url}: {e}"));
-    let prefix = format!("surge-test-{}", Uuid::new_v4());
+    let mut conn = surge_testkit::redis().await;
+    let prefix = surge_testkit::unique_id("surge_test_");
     let ctx = Ctx {
         conn: conn.clone(),
         prefix: prefix.clone(),
         next_id: 0,
     };
     let outcome = AssertUnwindSafe(test(ctx)).catch_unwind().await;
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}:*"))
-        .query_async(&mut conn)
+    surge_testkit::delete_keys(&mut conn, &prefix)
         .await
-        .expect("listing the test's keys");
-    if !keys.is_empty() {
-        redis::cmd("DEL")
-            .arg(&keys)
-            .query_async::<()>(&mut conn)
-            .await
-            .expect("deleting the test's keys");
-    }
+        .expect("deleting the test's keys");
     if let Err(panic) = outcome {
         resume_unwind(panic);
     }

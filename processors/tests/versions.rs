@@ -2,12 +2,8 @@
 //! check, fence, move the active mark) in PostgreSQL and in Redis, what a frozen or retired
 //! version's processor can still do (nothing), and dropping a version.
 
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use redis::aio::ConnectionManager;
-use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use surge_processors::projectors::feed::Feed;
 use surge_processors::projectors::profiles::Profiles;
 use surge_processors::projectors::{Stores, entry};
@@ -22,27 +18,10 @@ const TOPIC: &str = "versions.events";
 const DEADLINE: Duration = Duration::from_secs(20);
 
 async fn stores() -> Stores {
-    let id = format!("versions_{}", Uuid::now_v7().simple());
-    let url = "postgres://postgres@127.0.0.1:5432/postgres";
-    let admin = PgPool::connect(url).await.unwrap();
-    sqlx::query(&format!("CREATE SCHEMA \"{id}\""))
-        .execute(&admin)
-        .await
-        .unwrap();
-    admin.close().await;
-    let options = PgConnectOptions::from_str(url)
-        .unwrap()
-        .application_name(&id)
-        .options([("search_path", id.as_str())]);
-    let pool = PgPoolOptions::new()
-        .max_connections(6)
-        .connect_with(options)
-        .await
-        .unwrap();
-    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let id = surge_testkit::unique_id("versions_");
     Stores {
-        pool,
-        redis: ConnectionManager::new(client).await.unwrap(),
+        pool: surge_testkit::pg_pool_with(&id, 6).await,
+        redis: surge_testkit::redis().await,
         redis_prefix: id,
         activity_retention: Duration::from_secs(90 * 86_400),
     }

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use sqlx::Connection;
 use surge_schemas::{
     Codec, DailyCheckedIn, Envelope, Event, EventType, Position, ProfileUpdated, ReferralCredited,
     SessionStarted, TapsSubmitted,
@@ -95,28 +94,9 @@ fn samples() -> Vec<Event> {
     ]
 }
 
-fn database_url() -> String {
-    std::env::var("SURGE_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/surge_test".to_owned())
-}
-
 /// A codec on the embedded registry, stored in a throwaway PostgreSQL schema.
 async fn codec(schema: &str) -> (Codec, surge_schema_registry::EmbeddedRegistry) {
-    use sqlx::migrate::MigrateDatabase;
-    let url = database_url();
-    if !sqlx::Postgres::database_exists(&url).await.unwrap() {
-        // Another test binary may create it at the same moment.
-        let _ = sqlx::Postgres::create_database(&url).await;
-    }
-    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::raw_sql(&format!("CREATE SCHEMA {schema}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let options = sqlx::postgres::PgConnectOptions::from_str(&url)
-        .unwrap()
-        .options([("search_path", schema)]);
-    let pool = sqlx::PgPool::connect_with(options).await.unwrap();
+    let pool = surge_testkit::pg_pool(schema).await;
     let registry = surge_schema_registry::Registry::open(pool).await.unwrap();
     let served = surge_schema_registry::serve(registry, "127.0.0.1:0".parse().unwrap())
         .await
@@ -129,7 +109,7 @@ async fn codec(schema: &str) -> (Codec, surge_schema_registry::EmbeddedRegistry)
 #[test]
 fn arbitrary_records_decode_to_an_event_or_a_clean_error() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let schema = format!("fuzz_{}", Uuid::now_v7().simple());
+    let schema = surge_testkit::unique_id("fuzz_");
     let (codec, _served) = runtime.block_on(codec(&schema));
     let samples = samples();
     let encoded: Vec<Vec<u8>> = samples
@@ -176,12 +156,8 @@ fn arbitrary_records_decode_to_an_event_or_a_clean_error() {
         let back = runtime.block_on(codec.decode(record)).unwrap();
         assert_eq!(back.payload, event.payload, "the real records still decode");
     }
-    runtime.block_on(async {
-        let mut conn = sqlx::PgConnection::connect(&database_url()).await.unwrap();
-        sqlx::raw_sql(&format!("DROP SCHEMA {schema} CASCADE"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    });
+    runtime
+        .block_on(surge_testkit::drop_schema(&schema))
+        .unwrap();
     result.unwrap();
 }

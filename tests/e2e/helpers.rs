@@ -18,15 +18,12 @@ use surge_telegram_auth::{InitDataBuilder, WebAppUser};
 
 pub const BOT_TOKEN: &str = "7000000042:AAtest-token-for-surge-e2e-suite";
 pub const PARTITIONS: i32 = 6;
-const TEST_DATABASE: &str = "postgres://postgres@127.0.0.1:5432/surge_test";
 const DEADLINE: Duration = Duration::from_secs(60);
 
 /// The broker process `scripts/test.sh` started.
-pub fn real_brokers() -> String {
-    std::env::var("SURGE_TEST_KAFKA_BROKERS").expect(
-        "SURGE_TEST_KAFKA_BROKERS is unset: run the suite with scripts/test.sh, which starts the broker",
-    )
-}
+pub use surge_testkit::kafka_brokers as real_brokers;
+/// A schema in the test database (created if missing) and a pool on it.
+pub use surge_testkit::pg_pool;
 
 pub struct TestApp {
     pub url: String,
@@ -51,8 +48,9 @@ pub struct Options {
     pub role: Option<&'static str>,
 }
 
+/// A test's own id: its schema, topic prefix, group and Redis prefix.
 pub fn unique_id() -> String {
-    format!("t{}", uuid::Uuid::now_v7().simple())
+    surge_testkit::unique_id("t")
 }
 
 pub type MockCluster =
@@ -102,7 +100,7 @@ pub fn start(id: &str, options: Options) -> Result<TestApp, String> {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("SURGE_KAFKA_BROKERS", &brokers)
-        .env("SURGE_DATABASE_URL", TEST_DATABASE)
+        .env("SURGE_DATABASE_URL", surge_testkit::database_url())
         .env("SURGE_DATABASE_SCHEMA", id)
         .env("SURGE_REDIS_PREFIX", id)
         .env("SURGE_EVENTS_TOPIC", &topic)
@@ -339,7 +337,7 @@ impl TestApp {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("SURGE_KAFKA_BROKERS", &self.brokers)
-            .env("SURGE_DATABASE_URL", TEST_DATABASE)
+            .env("SURGE_DATABASE_URL", surge_testkit::database_url())
             .env("SURGE_DATABASE_SCHEMA", &self.id)
             .env("SURGE_REDIS_PREFIX", &self.id)
             .env("SURGE_EVENTS_TOPIC", &self.topic)
@@ -369,28 +367,6 @@ impl Drop for TestApp {
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
-}
-
-pub async fn pg_pool(schema: &str) -> sqlx::PgPool {
-    use sqlx::migrate::MigrateDatabase;
-    use std::str::FromStr;
-    if !sqlx::Postgres::database_exists(TEST_DATABASE)
-        .await
-        .unwrap()
-    {
-        let _ = sqlx::Postgres::create_database(TEST_DATABASE).await;
-    }
-    let options = sqlx::postgres::PgConnectOptions::from_str(TEST_DATABASE).unwrap();
-    let admin = sqlx::PgPool::connect_with(options.clone()).await.unwrap();
-    let _ = sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
-        .execute(&admin)
-        .await;
-    admin.close().await;
-    sqlx::postgres::PgPoolOptions::new()
-        .max_connections(4)
-        .connect_with(options.options([("search_path", schema)]))
-        .await
-        .unwrap()
 }
 
 pub fn header<'a>(message: &'a OwnedMessage, name: &str) -> Option<&'a str> {

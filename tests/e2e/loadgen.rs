@@ -263,7 +263,7 @@ async fn baselines_measure_every_limit_beside_its_figure_and_leave_no_scratch_be
     assert_eq!(found, None, "{table} is still in the database");
     let pattern = scratch["redis_keys"].as_str().unwrap();
     assert!(pattern.starts_with(&stack.writer.id), "{pattern}");
-    let mut redis = redis::Client::open("redis://127.0.0.1:6379")
+    let mut redis = redis::Client::open(surge_testkit::redis_url())
         .unwrap()
         .get_multiplexed_async_connection()
         .await

@@ -18,7 +18,7 @@ const DEADLINE: Duration = Duration::from_secs(120);
 
 /// The names of the catalog's projections kept in `store`.
 pub async fn redis_conn() -> redis::aio::MultiplexedConnection {
-    redis::Client::open("redis://127.0.0.1:6379")
+    redis::Client::open(surge_testkit::redis_url())
         .unwrap()
         .get_multiplexed_async_connection()
         .await
@@ -29,7 +29,7 @@ pub async fn redis_conn() -> redis::aio::MultiplexedConnection {
 pub async fn active_version(app: &TestApp, projection: &'static str) -> u32 {
     let store = ProjectionId::named(projection).map(ProjectionId::store);
     let registry = if store == Some(StoreKind::Redis) {
-        let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+        let client = redis::Client::open(surge_testkit::redis_url()).unwrap();
         let conn = ConnectionManager::new(client).await.unwrap();
         VersionRegistry::redis(conn, &app.id, projection)
     } else {
@@ -45,7 +45,7 @@ pub async fn active_version(app: &TestApp, projection: &'static str) -> u32 {
 /// Waits until every projection's active version reached the end of every partition.
 pub async fn wait_caught_up(app: &TestApp, processors: &[&TestApp]) {
     let pool = pg_pool(&app.id).await;
-    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let client = redis::Client::open(surge_testkit::redis_url()).unwrap();
     let redis = ConnectionManager::new(client).await.unwrap();
     let started = Instant::now();
     loop {

@@ -100,7 +100,7 @@ async fn positions_and_lag_follow_the_processors_and_other_versions_show_as_inac
     .execute(&pool)
     .await
     .unwrap();
-    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let client = redis::Client::open(surge_testkit::redis_url()).unwrap();
     let mut redis = client.get_multiplexed_async_connection().await.unwrap();
     let key = naming::positions_key(&naming::keys_base(&app.id, "feed", 7));
     let _: () = redis::cmd("HSET")

@@ -52,7 +52,7 @@ impl Setup {
     async fn on_kafka() -> Self {
         let db = TestDb::new().await;
         let topic = format!("{}.events", db.schema);
-        let brokers = real_brokers();
+        let brokers = surge_testkit::kafka_brokers();
         surge_kafka::admin::ensure_topic(&brokers, &topic, PARTITIONS, 1)
             .await
             .unwrap();
@@ -134,11 +134,6 @@ impl Setup {
         credits.sort();
         credits
     }
-}
-
-fn real_brokers() -> String {
-    std::env::var("SURGE_TEST_KAFKA_BROKERS")
-        .expect("SURGE_TEST_KAFKA_BROKERS names the broker process (scripts/test.sh starts it)")
 }
 
 fn transactions_metric() -> IntCounterVec {
@@ -224,7 +219,7 @@ async fn a_commit_the_broker_refuses_is_aborted_and_the_retry_starts_a_new_produ
 /// Apache Kafka completes a probe transaction, so auto mode picks transactional emits there.
 #[tokio::test]
 async fn the_real_broker_process_has_transactions_so_auto_mode_picks_transactional() {
-    let brokers = real_brokers();
+    let brokers = surge_testkit::kafka_brokers();
     let db = TestDb::new().await;
     let topic = format!("{}.events", db.schema);
     surge_kafka::admin::ensure_topic(&brokers, &topic, 1, 1)

@@ -4,7 +4,7 @@
 //! fails one partition on demand stands in for that partition's store.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -147,8 +147,7 @@ fn stalled_gauge(registry: &prometheus::Registry, partition: i32) -> Option<f64>
 async fn a_partition_failing_past_the_bound_stalls_alone_and_resumes_where_it_stood() {
     let db = TestDb::new().await;
     let topic = format!("{}.events", db.schema);
-    let brokers = std::env::var("SURGE_TEST_KAFKA_BROKERS")
-        .expect("SURGE_TEST_KAFKA_BROKERS names the broker process (scripts/test.sh starts it)");
+    let brokers = surge_testkit::kafka_brokers();
     surge_kafka::admin::ensure_topic(&brokers, &topic, 2, 1)
         .await
         .unwrap();

@@ -2,7 +2,6 @@
 //! Redis key prefix (`SURGE_REDIS_URL`), both removed when the test ends, even when it fails. The
 //! router is the real one from [`app`], driven with `oneshot` (no socket).
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use axum::Router;
@@ -11,9 +10,7 @@ use axum::http::{Request, StatusCode};
 use redis::aio::ConnectionManager;
 use secrecy::SecretString;
 use serde_json::Value;
-use sqlx::migrate::MigrateDatabase;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection, PgConnection, PgPool, Postgres};
+use sqlx::PgPool;
 use surge_telegram_auth::{InitDataBuilder, Validator, WebAppUser};
 use tokio::time::Instant;
 use tower::ServiceExt;
@@ -28,15 +25,6 @@ pub(super) fn token_keys() -> surge_schemas::TokenKeys {
     surge_schemas::TokenKeys::new(None, BOT_TOKEN)
 }
 
-fn database_url() -> String {
-    std::env::var("SURGE_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/surge_test".to_owned())
-}
-
-fn redis_url() -> String {
-    std::env::var("SURGE_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
 pub(super) struct Stores {
     /// Also the Redis key prefix.
     pub(super) id: String,
@@ -46,28 +34,9 @@ pub(super) struct Stores {
 
 impl Stores {
     pub(super) async fn new() -> Stores {
-        let url = database_url();
-        // Another test may create the database at the same moment.
-        if !Postgres::database_exists(&url).await.unwrap() {
-            let _ = Postgres::create_database(&url).await;
-        }
-        let id = format!("qv{}", uuid::Uuid::now_v7().simple());
-        let mut conn = PgConnection::connect(&url).await.unwrap();
-        sqlx::raw_sql(&format!("CREATE SCHEMA {id}"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        conn.close().await.unwrap();
-        let options = PgConnectOptions::from_str(&url)
-            .unwrap()
-            .options([("search_path", id.as_str())]);
-        let pool = PgPoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .unwrap();
-        let client = redis::Client::open(redis_url()).unwrap();
-        let redis = ConnectionManager::new(client).await.unwrap();
+        let id = surge_testkit::unique_id("qv");
+        let pool = surge_testkit::pg_pool(&id).await;
+        let redis = surge_testkit::redis().await;
         Stores { id, pool, redis }
     }
 
@@ -99,20 +68,9 @@ impl Drop for Stores {
                 .enable_all()
                 .build()?;
             runtime.block_on(async {
-                let mut conn = PgConnection::connect(&database_url()).await?;
-                let drop = format!("SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS {id} CASCADE");
-                sqlx::raw_sql(&drop).execute(&mut conn).await?;
-                conn.close().await?;
-                let mut redis = redis::Client::open(redis_url())?
-                    .get_multiplexed_async_connection()
-                    .await?;
-                let keys: Vec<String> = redis::cmd("KEYS")
-                    .arg(format!("{id}:*"))
-                    .query_async(&mut redis)
-                    .await?;
-                if !keys.is_empty() {
-                    let () = redis::cmd("DEL").arg(keys).query_async(&mut redis).await?;
-                }
+                surge_testkit::drop_schema(&id).await?;
+                let mut redis = surge_testkit::redis().await;
+                surge_testkit::delete_keys(&mut redis, &id).await?;
                 anyhow::Ok(())
             })
         })

@@ -1,22 +1,12 @@
 //! Shared fixtures: a throwaway PostgreSQL schema per test, and HTTP helpers.
 
-use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use serde_json::Value;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
 use surge_schema_registry::{Registry, router};
 use tower::ServiceExt;
-
-fn database_url() -> String {
-    std::env::var("SURGE_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
 
 /// A uniquely named schema, dropped (with everything in it) on drop.
 pub(crate) struct TestDb {
@@ -25,36 +15,14 @@ pub(crate) struct TestDb {
 
 impl TestDb {
     pub(crate) async fn new() -> Self {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let schema = format!(
-            "reg_test_{}_{}_{}",
-            std::process::id(),
-            nanos,
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        let mut conn = PgConnection::connect(&database_url()).await.unwrap();
-        sqlx::raw_sql(&format!("CREATE SCHEMA {schema}"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        conn.close().await.unwrap();
+        let schema = surge_testkit::unique_id("reg_test_");
+        surge_testkit::create_schema(&schema).await;
         Self { schema }
     }
 
     /// A new pool whose connections use this schema as search_path.
     pub(crate) async fn pool(&self) -> PgPool {
-        let options = PgConnectOptions::from_str(&database_url())
-            .unwrap()
-            .options([("search_path", self.schema.as_str())]);
-        PgPoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .unwrap()
+        surge_testkit::pg_pool(&self.schema).await
     }
 
     /// A registry on a fresh pool on this schema.
@@ -70,27 +38,7 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        // Never hang a test run on a lock some leftover session still holds.
-        let statement = format!(
-            "SET lock_timeout = '20s'; DROP SCHEMA IF EXISTS {} CASCADE",
-            self.schema
-        );
-        // Drop runs inside the test's runtime; use a separate thread and runtime.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let mut conn = PgConnection::connect(&database_url()).await?;
-                sqlx::raw_sql(&statement).execute(&mut conn).await?;
-                conn.close().await
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop test schema {}: {dropped:?}", self.schema);
-        }
+        surge_testkit::drop_schema_blocking(&self.schema);
     }
 }
 

@@ -1,0 +1,210 @@
+//! What the test suites share, in one place: unique names, a PostgreSQL schema and a pool on it
+//! per test, the test Redis and the test Kafka broker. Used as a dev-dependency only.
+//!
+//! Every helper panics on failure: a test that cannot reach its services should fail loudly, not
+//! skip. The settings are read from the environment `scripts/test.sh` exports:
+//! `SURGE_TEST_DATABASE_URL`, `SURGE_REDIS_URL` and `SURGE_TEST_KAFKA_BROKERS`.
+
+use std::str::FromStr;
+
+use redis::aio::ConnectionManager;
+use sqlx::migrate::MigrateDatabase;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool, Postgres};
+
+/// The database tests create their schemas in when `SURGE_TEST_DATABASE_URL` is unset
+/// (`scripts/test.sh` recreates it for every run).
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/surge_test";
+/// The Redis tests use when `SURGE_REDIS_URL` is unset.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// A fresh name starting with `prefix`: lowercase ASCII letters, digits and `_`, at most 63
+/// bytes, so one value serves as a PostgreSQL schema (unquoted), a topic, a consumer group and
+/// a Redis key prefix. Unique across processes (a UUIDv7 follows the prefix).
+///
+/// # Panics
+/// When `prefix` does not start with a lowercase letter, holds anything but `[a-z0-9_]`, or is
+/// longer than 31 bytes.
+pub fn unique_id(prefix: &str) -> String {
+    assert!(
+        prefix.starts_with(|c: char| c.is_ascii_lowercase())
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            && prefix.len() <= 31,
+        "unique_id prefix {prefix:?} must match [a-z][a-z0-9_]{{0,30}}"
+    );
+    format!("{prefix}{}", uuid::Uuid::now_v7().simple())
+}
+
+/// `SURGE_TEST_DATABASE_URL`, else [`DEFAULT_DATABASE_URL`].
+pub fn database_url() -> String {
+    std::env::var("SURGE_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned())
+}
+
+/// `SURGE_REDIS_URL`, else [`DEFAULT_REDIS_URL`].
+pub fn redis_url() -> String {
+    std::env::var("SURGE_REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned())
+}
+
+/// The broker process `scripts/test.sh` started (`SURGE_TEST_KAFKA_BROKERS`).
+///
+/// # Panics
+/// When the variable is unset: the tests needing a real broker have no fallback.
+pub fn kafka_brokers() -> String {
+    std::env::var("SURGE_TEST_KAFKA_BROKERS").expect(
+        "SURGE_TEST_KAFKA_BROKERS is unset: run the suite with scripts/test.sh, which starts the broker",
+    )
+}
+
+/// Creates the test database if it is missing and `schema` in it if that is missing. Another
+/// test (or the app under test) may create either at the same moment; losing that race is fine.
+pub async fn create_schema(schema: &str) {
+    let url = database_url();
+    if !Postgres::database_exists(&url)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL must be running at {url}: {e}"))
+    {
+        let _ = Postgres::create_database(&url).await;
+    }
+    let mut conn = PgConnection::connect(&url).await.unwrap();
+    let created = sqlx::raw_sql(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+        .execute(&mut conn)
+        .await;
+    // `IF NOT EXISTS` still fails with unique_violation when two sessions create it together.
+    if let Err(error) = created {
+        let raced = error
+            .as_database_error()
+            .is_some_and(|e| e.code().as_deref() == Some("23505"));
+        assert!(raced, "creating schema {schema}: {error}");
+    }
+    conn.close().await.unwrap();
+}
+
+/// Options for a connection to the test database whose `search_path` is `schema`; the
+/// connection's `application_name` is `schema` too, so a test can find its own sessions.
+pub fn pg_options(schema: &str) -> PgConnectOptions {
+    PgConnectOptions::from_str(&database_url())
+        .expect("SURGE_TEST_DATABASE_URL is a PostgreSQL URL")
+        .application_name(schema)
+        .options([("search_path", schema)])
+}
+
+/// [`pg_pool_with`] with at most four connections.
+pub async fn pg_pool(schema: &str) -> PgPool {
+    pg_pool_with(schema, 4).await
+}
+
+/// Creates `schema` (and the test database) when missing and returns a pool of at most
+/// `max_connections` connections whose `search_path` is `schema`. A second call for the same
+/// schema gives another pool on it.
+pub async fn pg_pool_with(schema: &str, max_connections: u32) -> PgPool {
+    create_schema(schema).await;
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .connect_with(pg_options(schema))
+        .await
+        .unwrap()
+}
+
+/// Drops `schema` with everything in it. Waits at most 10 s for locks, so a leftover session
+/// cannot hang the run.
+pub async fn drop_schema(schema: &str) -> Result<(), sqlx::Error> {
+    let mut conn = PgConnection::connect(&database_url()).await?;
+    sqlx::raw_sql(&format!(
+        "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+    ))
+    .execute(&mut conn)
+    .await?;
+    conn.close().await
+}
+
+/// [`drop_schema`] from a `Drop` impl: runs on a thread with a runtime of its own (`Drop` runs
+/// inside the test's runtime, which cannot be blocked on). Reports a failure on stderr only.
+pub fn drop_schema_blocking(schema: &str) {
+    let owned = schema.to_owned();
+    let dropped = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(sqlx::Error::Io)?
+            .block_on(drop_schema(&owned))
+    })
+    .join();
+    if !matches!(dropped, Ok(Ok(()))) {
+        eprintln!("could not drop test schema {schema}: {dropped:?}");
+    }
+}
+
+/// A uniquely named schema in the test database and a pool on it; the schema and everything in
+/// it is dropped when this is, even when the test fails.
+pub struct TestSchema {
+    /// The schema's name, from [`unique_id`]; also usable as a topic or key prefix.
+    pub name: String,
+    /// A pool whose `search_path` is the schema.
+    pub pool: PgPool,
+}
+
+impl TestSchema {
+    /// A schema named `unique_id(prefix)` and a pool of at most `max_connections` on it.
+    pub async fn new(prefix: &str, max_connections: u32) -> TestSchema {
+        let name = unique_id(prefix);
+        let pool = pg_pool_with(&name, max_connections).await;
+        TestSchema { name, pool }
+    }
+}
+
+impl Drop for TestSchema {
+    fn drop(&mut self) {
+        drop_schema_blocking(&self.name);
+    }
+}
+
+/// A connection to the test Redis ([`redis_url`]).
+///
+/// # Panics
+/// When Redis is not reachable there.
+pub async fn redis() -> ConnectionManager {
+    let url = redis_url();
+    let client = redis::Client::open(url.as_str()).expect("SURGE_REDIS_URL is a Redis URL");
+    ConnectionManager::new(client)
+        .await
+        .unwrap_or_else(|e| panic!("Redis must be running at {url}: {e}"))
+}
+
+/// Deletes every key under `prefix` (`{prefix}:*`), as tests do when they end.
+pub async fn delete_keys(conn: &mut ConnectionManager, prefix: &str) -> redis::RedisResult<()> {
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(conn)
+        .await?;
+    if !keys.is_empty() {
+        redis::cmd("DEL").arg(keys).query_async::<()>(conn).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unique_id;
+
+    #[test]
+    fn unique_ids_are_distinct_lowercase_and_short_enough_for_postgres() {
+        let (a, b) = (unique_id("t"), unique_id("reg_test"));
+        assert_ne!(unique_id("t"), a);
+        assert!(b.starts_with("reg_test"));
+        for id in [a, b, unique_id("abcdefghijklmnopqrstuvwxyz_1234")] {
+            assert!(id.len() <= 63, "{id}");
+            assert!(
+                id.bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+            );
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "must match")]
+    fn a_prefix_with_a_hyphen_is_refused() {
+        unique_id("surge-test");
+    }
+}
