@@ -27,7 +27,7 @@ use surge_kafka::{EventLog, ProducerSettings, TraceMeta};
 use surge_schemas::{Codec, Event};
 use tokio::sync::OnceCell;
 
-use crate::runtime::ApplyError;
+use crate::runtime::{ApplyError, Record};
 
 pub use probe::broker_supports_transactions;
 use transactional::TransactionalEmitter;
@@ -155,6 +155,25 @@ impl Emitter {
         } else {
             Chosen::Idempotent(EventLog::new(settings.producer.clone(), codec)?)
         })
+    }
+
+    /// Emits what a deriver derived from `batch` (one partition's batch, in partition order),
+    /// from its `apply`: inside the runtime's transaction, before it commits. Derived events are
+    /// acknowledged before the batch's state and position commit, so a crash in between
+    /// replays the batch and emits the same events again, which projections deduplicate (see
+    /// the module header). Nothing derived, nothing done.
+    pub async fn emit_for(
+        &self,
+        batch: &[Record],
+        derived: Vec<Derived>,
+    ) -> Result<(), ApplyError> {
+        let Some(last) = batch.last() else {
+            return Ok(());
+        };
+        if derived.is_empty() {
+            return Ok(());
+        }
+        self.emit(last.partition, derived, last.offset + 1).await
     }
 
     /// Emits `derived` (all from one partition's batch, which ends before `next_offset`).

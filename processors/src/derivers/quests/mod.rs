@@ -86,7 +86,8 @@ impl PgProjection for Quests {
         tx: &mut sqlx::PgConnection,
         records: &[Record],
     ) -> Result<(), ApplyError> {
-        let records: Vec<&Record> = records
+        let batch = records;
+        let records: Vec<&Record> = batch
             .iter()
             .filter(|r| !matches!(r.event.payload, Payload::ProfileUpdated(_)))
             .collect();
@@ -167,13 +168,6 @@ impl PgProjection for Quests {
             .filter(|c| !rebuilding || facts.contains(&(c.user_id, c.quest_id.as_str())))
             .collect();
         self.store.record_completed(&mut *tx, &new).await?;
-        if derived.is_empty() {
-            return Ok(());
-        }
-        // Emit before the runtime commits: see the referrals deriver for why this order is safe.
-        let last = records.last().expect("not empty");
-        self.emitter
-            .emit(last.partition, derived, last.offset + 1)
-            .await
+        self.emitter.emit_for(batch, derived).await
     }
 }

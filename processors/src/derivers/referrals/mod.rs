@@ -111,13 +111,6 @@ impl PgProjection for Referrals {
                 });
             }
         }
-        if derived.is_empty() {
-            return Ok(());
-        }
-        // Emit before the runtime commits: see the module header for why this order is safe.
-        let last = records.last().expect("a batch with sessions is not empty");
-        self.emitter
-            .emit(last.partition, derived, last.offset + 1)
-            .await
+        self.emitter.emit_for(records, derived).await
     }
 }
