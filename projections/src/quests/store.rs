@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use super::Progress;
@@ -80,14 +80,16 @@ impl QuestStore {
             .await
     }
 
-    /// One user's progress and completions, for the query API.
-    pub async fn of_user<'e>(
+    /// One user's progress and completions, for the query API: two reads on two pooled
+    /// connections at once.
+    pub async fn of_user(
         &self,
-        db: impl PgExecutor<'e> + Copy,
+        pool: &PgPool,
         user_id: i64,
     ) -> sqlx::Result<(Option<Progress>, Vec<Completed>)> {
-        let mut progress = self.progress(db, &[user_id]).await?;
-        let completed = self.completed(db, &[user_id]).await?;
+        let users = [user_id];
+        let (mut progress, completed) =
+            tokio::try_join!(self.progress(pool, &users), self.completed(pool, &users),)?;
         Ok((progress.remove(&user_id), completed))
     }
 
