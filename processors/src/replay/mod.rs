@@ -68,7 +68,7 @@ pub struct Report {
     pub resumed: bool,
     /// Where a point-in-time rebuild started (unix ms).
     pub started_at_ms: Option<i64>,
-    /// Events applied by this run.
+    /// Offsets this run moved past: its events, plus the transaction markers between them.
     pub applied: i64,
     /// Time from start to the switch.
     pub until_switch: Duration,

@@ -100,7 +100,8 @@ pub struct Snapshot {
     pub version: u32,
     pub phase: Phase,
     pub elapsed: Duration,
-    /// Events applied in this run (a resumed rebuild started from its stored positions).
+    /// Offsets moved past in this run (events and transaction markers; a resumed rebuild
+    /// started from its stored positions).
     pub applied_this_run: i64,
     pub done: i64,
     pub target: i64,
