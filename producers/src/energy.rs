@@ -33,7 +33,10 @@ pub fn cost(event: &Event) -> u64 {
         | Payload::DailyCheckedIn(_)
         | Payload::ReferralCredited(_)
         | Payload::QuestClaimed(_)
-        | Payload::QuestCompleted(_) => 0,
+        | Payload::QuestCompleted(_)
+        | Payload::PurchaseStarted(_)
+        | Payload::StarsPaymentReceived(_)
+        | Payload::StarsPaymentRefunded(_) => 0,
     }
 }
 

@@ -181,6 +181,40 @@ mod tests {
                 }
                 .into(),
             },
+            Event {
+                envelope: envelope(7),
+                payload: PurchaseStarted {
+                    purchase_id: Uuid::now_v7(),
+                    item_id: "coins_1000".into(),
+                    stars: 50,
+                }
+                .into(),
+            },
+            Event {
+                envelope: envelope(8),
+                payload: StarsPaymentReceived {
+                    telegram_payment_charge_id: "stxA1b2-C3_d4".into(),
+                    purchase_id: Uuid::now_v7(),
+                    item_id: "vip".into(),
+                    stars: 250,
+                    coins: 0,
+                    subscription: Some("vip".into()),
+                    subscription_expires_at: Some(1_795_000_000_000),
+                    recurring: true,
+                }
+                .into(),
+            },
+            Event {
+                envelope: envelope(9),
+                payload: StarsPaymentRefunded {
+                    telegram_payment_charge_id: "stxA1b2-C3_d4".into(),
+                    purchase_id: Uuid::now_v7(),
+                    item_id: "coins_1000".into(),
+                    stars: 50,
+                    coins: 1000,
+                }
+                .into(),
+            },
         ]
     }
 

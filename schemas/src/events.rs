@@ -80,6 +80,45 @@ pub struct QuestCompleted {
     pub source_event_id: Uuid,
 }
 
+/// The user asked to buy a catalogue item; see [`crate::products`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurchaseStarted {
+    #[serde(serialize_with = "uuid_as_str")]
+    pub purchase_id: Uuid,
+    pub item_id: String,
+    pub stars: i64,
+}
+
+/// Telegram reported a successful Stars payment; one event per `telegram_payment_charge_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StarsPaymentReceived {
+    pub telegram_payment_charge_id: String,
+    #[serde(serialize_with = "uuid_as_str")]
+    pub purchase_id: Uuid,
+    pub item_id: String,
+    pub stars: i64,
+    /// Coins granted, as the invoice said when it was created.
+    pub coins: i64,
+    /// The plan a subscription payment pays for.
+    pub subscription: Option<String>,
+    /// Unix milliseconds: when the period this payment pays for ends.
+    pub subscription_expires_at: Option<i64>,
+    /// A renewal, not the subscription's first payment.
+    pub recurring: bool,
+}
+
+/// A Stars payment was refunded; one event per refunded charge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StarsPaymentRefunded {
+    pub telegram_payment_charge_id: String,
+    #[serde(serialize_with = "uuid_as_str")]
+    pub purchase_id: Uuid,
+    pub item_id: String,
+    pub stars: i64,
+    /// Coins the payment granted, taken back.
+    pub coins: i64,
+}
+
 /// Avro's `uuid` logical type is a string; apache-avro's serializer would write `Uuid` as bytes.
 fn uuid_as_str<S: serde::Serializer>(id: &Uuid, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(id)
@@ -174,6 +213,9 @@ event_types! {
     ReferralCredited => "referral_credited.avsc",
     QuestClaimed => "quest_claimed.avsc",
     QuestCompleted => "quest_completed.avsc",
+    PurchaseStarted => "purchase_started.avsc",
+    StarsPaymentReceived => "stars_payment_received.avsc",
+    StarsPaymentRefunded => "stars_payment_refunded.avsc",
 }
 
 /// Namespace of every Surge record.

@@ -15,13 +15,15 @@ pub mod events;
 pub mod headers;
 pub mod json;
 pub mod position;
+pub mod products;
 pub mod quests;
 pub mod rules;
 
 pub use codec::Codec;
 pub use error::{Error, Result};
 pub use events::{
-    DailyCheckedIn, Envelope, Event, EventType, Payload, ProfileUpdated, QuestClaimed,
-    QuestCompleted, ReferralCredited, SessionStarted, TapsSubmitted,
+    DailyCheckedIn, Envelope, Event, EventType, Payload, ProfileUpdated, PurchaseStarted,
+    QuestClaimed, QuestCompleted, ReferralCredited, SessionStarted, StarsPaymentReceived,
+    StarsPaymentRefunded, TapsSubmitted,
 };
 pub use position::{Position, TokenError, TokenKeys};

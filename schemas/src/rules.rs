@@ -16,10 +16,14 @@ mod text;
 pub use text::Text;
 
 use crate::events::{
-    DailyCheckedIn, Payload, ProfileUpdated, QuestClaimed, QuestCompleted, ReferralCredited,
-    SessionStarted, TapsSubmitted,
+    DailyCheckedIn, Payload, ProfileUpdated, PurchaseStarted, QuestClaimed, QuestCompleted,
+    ReferralCredited, SessionStarted, StarsPaymentReceived, StarsPaymentRefunded, TapsSubmitted,
 };
+use crate::products::{self, MAX_COINS, MAX_STARS};
 use crate::quests::{MAX_ID, MAX_REWARD};
+
+/// Telegram's `telegram_payment_charge_id`s are opaque strings; this bounds what is stored.
+pub const MAX_CHARGE_ID: usize = 256;
 
 /// Taps in one `TapsSubmitted`, inclusive.
 pub const MAX_TAPS: i32 = 1000;
@@ -121,6 +125,64 @@ pub fn check(payload: &Payload) -> Result<(), Violation> {
                 ))
             }
         }
+        Payload::PurchaseStarted(PurchaseStarted {
+            purchase_id: _,
+            item_id,
+            stars,
+        }) => {
+            Text::Token {
+                max: products::MAX_ID,
+            }
+            .check("item_id", item_id)?;
+            between("stars", *stars, 1, MAX_STARS)
+        }
+        Payload::StarsPaymentReceived(StarsPaymentReceived {
+            telegram_payment_charge_id,
+            purchase_id: _,
+            item_id,
+            stars,
+            coins,
+            subscription,
+            subscription_expires_at: _,
+            recurring: _,
+        }) => {
+            charge(telegram_payment_charge_id, item_id)?;
+            // Telegram, not the catalogue, says what was paid: any positive amount.
+            between("stars", *stars, 1, i64::MAX)?;
+            between("coins", *coins, 0, MAX_COINS)?;
+            Text::Token {
+                max: products::MAX_ID,
+            }
+            .check_opt("subscription", subscription)
+        }
+        Payload::StarsPaymentRefunded(StarsPaymentRefunded {
+            telegram_payment_charge_id,
+            purchase_id: _,
+            item_id,
+            stars,
+            coins,
+        }) => {
+            charge(telegram_payment_charge_id, item_id)?;
+            between("stars", *stars, 1, i64::MAX)?;
+            between("coins", *coins, 0, MAX_COINS)
+        }
+    }
+}
+
+/// A payment's charge id and item id.
+fn charge(charge_id: &str, item_id: &str) -> Result<(), Violation> {
+    Text::Opaque { max: MAX_CHARGE_ID }.check("telegram_payment_charge_id", charge_id)?;
+    Text::Token {
+        max: products::MAX_ID,
+    }
+    .check("item_id", item_id)
+}
+
+fn between(field: &'static str, n: i64, min: i64, max: i64) -> Result<(), Violation> {
+    if (min..=max).contains(&n) {
+        Ok(())
+    } else {
+        Err(value(field, format!("must be between {min} and {max}")))
     }
 }
 

@@ -199,7 +199,11 @@ async fn quests_on_topic(app: &TestApp) -> BTreeMap<i64, TopicQuests> {
                     .or_default()
                     .insert(event.envelope.event_id.to_string());
             }
-            Payload::ProfileUpdated(_) | Payload::QuestClaimed(_) => {}
+            Payload::ProfileUpdated(_)
+            | Payload::QuestClaimed(_)
+            | Payload::PurchaseStarted(_)
+            | Payload::StarsPaymentReceived(_)
+            | Payload::StarsPaymentRefunded(_) => {}
         }
     }
     users

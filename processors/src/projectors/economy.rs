@@ -81,6 +81,12 @@ pub enum Earning {
     Referral,
     /// A completed quest's reward, as its event carries it.
     Quest { reward: i64 },
+    /// The coins a Stars payment granted, as its event carries them.
+    Purchase { coins: i64 },
+    /// A refunded payment's coins, taken back: a negative amount. The balance may go below zero
+    /// when the coins were spent or the payment is refunded twice over in coins; it is the
+    /// truth of what the user was given.
+    Refund { coins: i64 },
 }
 
 /// What `payload` earns its user (`envelope.user_id`); `Err` with a reason for a payload no
@@ -100,9 +106,27 @@ pub fn earning(payload: &Payload) -> Result<Earning, String> {
             ));
         }
         Payload::QuestCompleted(q) => Earning::Quest { reward: q.reward },
-        Payload::SessionStarted(_) | Payload::ProfileUpdated(_) | Payload::QuestClaimed(_) => {
-            Earning::Nothing
+        Payload::StarsPaymentReceived(p) if p.coins < 0 => {
+            return Err(format!(
+                "StarsPaymentReceived with negative coins ({})",
+                p.coins
+            ));
         }
+        // A subscription payment grants no coins: nothing to load or record.
+        Payload::StarsPaymentReceived(p) if p.coins == 0 => Earning::Nothing,
+        Payload::StarsPaymentReceived(p) => Earning::Purchase { coins: p.coins },
+        Payload::StarsPaymentRefunded(r) if r.coins < 0 => {
+            return Err(format!(
+                "StarsPaymentRefunded with negative coins ({})",
+                r.coins
+            ));
+        }
+        Payload::StarsPaymentRefunded(r) if r.coins == 0 => Earning::Nothing,
+        Payload::StarsPaymentRefunded(r) => Earning::Refund { coins: r.coins },
+        Payload::SessionStarted(_)
+        | Payload::ProfileUpdated(_)
+        | Payload::QuestClaimed(_)
+        | Payload::PurchaseStarted(_) => Earning::Nothing,
     })
 }
 
@@ -125,6 +149,8 @@ impl Earning {
             Earning::CheckIn { .. } => Some(Kind::Checkin),
             Earning::Referral => Some(Kind::Referral),
             Earning::Quest { .. } => Some(Kind::Quest),
+            Earning::Purchase { .. } => Some(Kind::Purchase),
+            Earning::Refund { .. } => Some(Kind::Refund),
         }
     }
 
@@ -140,6 +166,8 @@ impl Earning {
             },
             Earning::Referral => REFERRAL_BONUS,
             Earning::Quest { reward } => reward,
+            Earning::Purchase { coins } => coins,
+            Earning::Refund { coins } => -coins,
         }
     }
 }
@@ -179,6 +207,48 @@ mod tests {
                 last_day: Some(105)
             }
         );
+    }
+
+    #[test]
+    fn a_payment_grants_its_coins_and_its_refund_takes_them_back() {
+        use surge_schemas::{StarsPaymentReceived, StarsPaymentRefunded};
+        let paid = |coins: i64, subscription: Option<&str>| {
+            Payload::from(StarsPaymentReceived {
+                telegram_payment_charge_id: "stx1".into(),
+                purchase_id: uuid::Uuid::nil(),
+                item_id: "coins_1000".into(),
+                stars: 50,
+                coins,
+                subscription: subscription.map(Into::into),
+                subscription_expires_at: None,
+                recurring: false,
+            })
+        };
+        let refunded = |coins: i64| {
+            Payload::from(StarsPaymentRefunded {
+                telegram_payment_charge_id: "stx1".into(),
+                purchase_id: uuid::Uuid::nil(),
+                item_id: "coins_1000".into(),
+                stars: 50,
+                coins,
+            })
+        };
+        let mut streak = Streak::default();
+        let granted = earning(&paid(1000, None)).unwrap();
+        assert_eq!(
+            (granted.kind(), granted.coins(&mut streak)),
+            (Some(Kind::Purchase), 1000)
+        );
+        let taken = earning(&refunded(1000)).unwrap();
+        assert_eq!(
+            (taken.kind(), taken.coins(&mut streak)),
+            (Some(Kind::Refund), -1000)
+        );
+        assert_eq!(earning(&paid(0, Some("vip"))), Ok(Earning::Nothing));
+        assert_eq!(earning(&refunded(0)), Ok(Earning::Nothing));
+        assert!(earning(&paid(-1, None)).unwrap_err().contains("negative"));
+        assert!(earning(&refunded(-1)).unwrap_err().contains("negative"));
+        assert_eq!(streak, Streak::default(), "payments never move the streak");
     }
 
     #[test]

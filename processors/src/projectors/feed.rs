@@ -76,6 +76,20 @@ fn item_of(event: &Event) -> Result<FeedItem, String> {
             quest_id: c.quest_id.clone(),
             reward: c.reward,
         },
+        Payload::PurchaseStarted(p) => Activity::PurchaseStarted {
+            item_id: p.item_id.clone(),
+            stars: p.stars,
+        },
+        Payload::StarsPaymentReceived(p) => Activity::Purchase {
+            item_id: p.item_id.clone(),
+            stars: p.stars,
+            coins: p.coins,
+        },
+        Payload::StarsPaymentRefunded(r) => Activity::Refund {
+            item_id: r.item_id.clone(),
+            stars: r.stars,
+            coins: r.coins,
+        },
     };
     let at = event.envelope.occurred_at;
     let occurred_at = feed::rfc3339_millis(at)

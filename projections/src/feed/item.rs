@@ -48,6 +48,21 @@ pub enum Activity {
     QuestClaim { quest_id: String },
     /// A quest was completed: `{"type":"quest","quest_id":"tap_1000","reward":1000}`.
     Quest { quest_id: String, reward: i64 },
+    /// The user opened an invoice: `{"type":"purchase_started","item_id":"vip","stars":250}`.
+    PurchaseStarted { item_id: String, stars: i64 },
+    /// A Stars payment arrived: `{"type":"purchase","item_id":"coins_1000","stars":50,"coins":1000}`.
+    Purchase {
+        item_id: String,
+        stars: i64,
+        coins: i64,
+    },
+    /// A payment was refunded, its coins taken back:
+    /// `{"type":"refund","item_id":"coins_1000","stars":50,"coins":1000}`.
+    Refund {
+        item_id: String,
+        stars: i64,
+        coins: i64,
+    },
 }
 
 impl FeedItem {

@@ -19,6 +19,9 @@
 //! | `referral` | ReferralCredited | `referred_user_id` (number); in the referrer's feed       |
 //! | `quest_claim` | QuestClaimed  | `quest_id` (string)                                       |
 //! | `quest`    | QuestCompleted   | `quest_id` (string), `reward` (coins)                     |
+//! | `purchase_started` | PurchaseStarted | `item_id` (string), `stars` (price)              |
+//! | `purchase` | StarsPaymentReceived | `item_id`, `stars` (paid), `coins` (granted)          |
+//! | `refund`   | StarsPaymentRefunded | `item_id`, `stars` (returned), `coins` (taken back)   |
 //!
 //! `event_id` is the event's UUID; `occurred_at` is RFC 3339 UTC with milliseconds.
 

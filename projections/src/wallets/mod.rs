@@ -28,6 +28,8 @@ pub enum Kind {
     Checkin,
     Referral,
     Quest,
+    Purchase,
+    Refund,
 }
 
 impl Kind {
@@ -37,6 +39,8 @@ impl Kind {
             Kind::Checkin => "checkin",
             Kind::Referral => "referral",
             Kind::Quest => "quest",
+            Kind::Purchase => "purchase",
+            Kind::Refund => "refund",
         }
     }
 

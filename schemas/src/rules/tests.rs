@@ -176,3 +176,53 @@ fn quest_events_name_a_token_id_and_pay_a_bounded_reward() {
     assert_eq!(check(&completed(1000)), Ok(()));
     assert_eq!(check(&completed(0)).unwrap_err().field, "reward");
 }
+
+#[test]
+fn payment_events_bound_their_ids_amounts_and_grants() {
+    let received = |charge: &str, stars: i64, coins: i64| {
+        Payload::from(StarsPaymentReceived {
+            telegram_payment_charge_id: charge.into(),
+            purchase_id: uuid::Uuid::nil(),
+            item_id: "coins_1000".into(),
+            stars,
+            coins,
+            subscription: None,
+            subscription_expires_at: None,
+            recurring: false,
+        })
+    };
+    assert_eq!(check(&received("stxAbc-_.+=", 50, 1000)), Ok(()));
+    assert_eq!(
+        characters(&received("stx\u{0}", 50, 1000)),
+        "telegram_payment_charge_id"
+    );
+    let field = |p: Payload| check(&p).unwrap_err().field;
+    assert_eq!(
+        field(received("a b", 50, 1000)),
+        "telegram_payment_charge_id"
+    );
+    assert_eq!(
+        field(received(&"c".repeat(257), 50, 1000)),
+        "telegram_payment_charge_id"
+    );
+    assert_eq!(field(received("stx", 0, 1000)), "stars");
+    assert_eq!(field(received("stx", 50, -1)), "coins");
+    let started = |item: &str, stars: i64| {
+        Payload::from(PurchaseStarted {
+            purchase_id: uuid::Uuid::nil(),
+            item_id: item.into(),
+            stars,
+        })
+    };
+    assert_eq!(check(&started("vip", 250)), Ok(()));
+    assert_eq!(field(started("v.p", 250)), "item_id");
+    assert_eq!(field(started("vip", 10_001)), "stars");
+    let refunded = Payload::from(StarsPaymentRefunded {
+        telegram_payment_charge_id: "stx".into(),
+        purchase_id: uuid::Uuid::nil(),
+        item_id: "coins_1000".into(),
+        stars: 50,
+        coins: 1_000_000_001,
+    });
+    assert_eq!(field(refunded), "coins");
+}

@@ -18,6 +18,12 @@ pub enum Text {
     HttpsUrl,
     /// 1 to `max` of `[A-Za-z0-9_-]` (Telegram's `start_param` alphabet).
     Token { max: usize },
+    /// An identifier another system chose (Telegram's payment charge ids): 1 to `max` printable
+    /// ASCII characters, no spaces.
+    Opaque { max: usize },
+    /// Text shown on an invoice (a title, a description): 1 to `max` characters, not
+    /// invisible-only.
+    Invoice { max: usize },
 }
 
 const NAME_CHARS: usize = 64;
@@ -30,11 +36,15 @@ impl Text {
         }
         let chars = value.chars().count();
         let ok = match self {
-            Text::DisplayName => {
-                if (1..=NAME_CHARS).contains(&chars) && value.chars().all(invisible) {
+            Text::DisplayName | Text::Invoice { .. } => {
+                let max = match self {
+                    Text::Invoice { max } => max,
+                    _ => NAME_CHARS,
+                };
+                if (1..=max).contains(&chars) && value.chars().all(invisible) {
                     return refuse(Problem::Characters("only invisible characters"));
                 }
-                (1..=NAME_CHARS).contains(&chars)
+                (1..=max).contains(&chars)
             }
             Text::TelegramName => chars <= NAME_CHARS,
             Text::Username => {
@@ -61,6 +71,9 @@ impl Text {
                         .bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
             }
+            Text::Opaque { max } => {
+                (1..=max).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic())
+            }
         };
         if ok {
             Ok(())
@@ -83,6 +96,8 @@ impl Text {
             Text::LanguageTag => "must be an IETF language tag such as en or pt-BR".into(),
             Text::HttpsUrl => "must be an https:// URL of at most 512 bytes".into(),
             Text::Token { max } => format!("must be 1 to {max} of [A-Za-z0-9_-]"),
+            Text::Invoice { max } => format!("must be 1 to {max} characters"),
+            Text::Opaque { max } => format!("must be 1 to {max} printable ASCII characters"),
         }
     }
 }

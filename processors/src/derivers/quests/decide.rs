@@ -83,7 +83,10 @@ impl UserQuests {
                 self.completed.insert(q.quest_id.clone(), fact);
                 return Outcome::Nothing;
             }
-            Payload::ProfileUpdated(_) => return Outcome::Nothing,
+            Payload::ProfileUpdated(_)
+            | Payload::PurchaseStarted(_)
+            | Payload::StarsPaymentReceived(_)
+            | Payload::StarsPaymentRefunded(_) => return Outcome::Nothing,
         }
         if let Some(id) = claimed {
             return match book.get(id) {

@@ -63,10 +63,14 @@ impl PgProjection for Quests {
     }
 
     /// Progress counts, so those events are deduplicated; a completion read back is recorded
-    /// only if absent, and profile changes do not matter here.
+    /// only if absent, and profile changes and purchases do not matter here.
     fn idempotent(event: &Event) -> bool {
         match event.payload {
-            Payload::ProfileUpdated(_) | Payload::QuestCompleted(_) => true,
+            Payload::ProfileUpdated(_)
+            | Payload::QuestCompleted(_)
+            | Payload::PurchaseStarted(_)
+            | Payload::StarsPaymentReceived(_)
+            | Payload::StarsPaymentRefunded(_) => true,
             Payload::SessionStarted(_)
             | Payload::TapsSubmitted(_)
             | Payload::DailyCheckedIn(_)

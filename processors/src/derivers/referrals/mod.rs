@@ -64,7 +64,10 @@ impl PgProjection for Referrals {
             | Payload::ProfileUpdated(_)
             | Payload::ReferralCredited(_)
             | Payload::QuestClaimed(_)
-            | Payload::QuestCompleted(_) => true,
+            | Payload::QuestCompleted(_)
+            | Payload::PurchaseStarted(_)
+            | Payload::StarsPaymentReceived(_)
+            | Payload::StarsPaymentRefunded(_) => true,
         }
     }
 

@@ -28,9 +28,14 @@ pub fn touches(event: &Event) -> bool {
         | Payload::TapsSubmitted(_)
         | Payload::DailyCheckedIn(_)
         | Payload::ProfileUpdated(_)
-        | Payload::QuestClaimed(_) => true,
-        // Derived, credited without the user acting (see the module header).
-        Payload::ReferralCredited(_) | Payload::QuestCompleted(_) => false,
+        | Payload::QuestClaimed(_)
+        | Payload::PurchaseStarted(_) => true,
+        // Derived, credited without the user acting (see the module header), or reported by
+        // Telegram rather than sent by the Mini App.
+        Payload::ReferralCredited(_)
+        | Payload::QuestCompleted(_)
+        | Payload::StarsPaymentReceived(_)
+        | Payload::StarsPaymentRefunded(_) => false,
     }
 }
 
@@ -87,8 +92,11 @@ pub fn fold(profile: &mut Option<Profile>, event: &Event) {
         }
         Payload::TapsSubmitted(_)
         | Payload::QuestClaimed(_)
+        | Payload::PurchaseStarted(_)
         | Payload::ReferralCredited(_)
-        | Payload::QuestCompleted(_) => {}
+        | Payload::QuestCompleted(_)
+        | Payload::StarsPaymentReceived(_)
+        | Payload::StarsPaymentRefunded(_) => {}
     }
 }
 

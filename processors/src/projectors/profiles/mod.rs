@@ -42,15 +42,18 @@ impl PgProjection for Profiles {
         self.version
     }
 
-    /// Taps and quest claims only move the last-seen time forward (a maximum), and derived
-    /// credits are not the profile's business: repeating any of them changes nothing. (Sessions count, and a repeated
+    /// Taps, quest claims and purchases started only move the last-seen time forward (a
+    /// maximum), and derived credits and payments are not the profile's business: repeating any of them changes nothing. (Sessions count, and a repeated
     /// old profile update or check-in could undo a later one, so those are deduplicated.)
     fn idempotent(event: &Event) -> bool {
         match event.payload {
             Payload::TapsSubmitted(_)
             | Payload::QuestClaimed(_)
+            | Payload::PurchaseStarted(_)
             | Payload::ReferralCredited(_)
-            | Payload::QuestCompleted(_) => true,
+            | Payload::QuestCompleted(_)
+            | Payload::StarsPaymentReceived(_)
+            | Payload::StarsPaymentRefunded(_) => true,
             Payload::SessionStarted(_)
             | Payload::DailyCheckedIn(_)
             | Payload::ProfileUpdated(_) => false,
