@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
+use surge_schemas::products::Catalog;
 use surge_schemas::quests::QuestBook;
 use surge_telegram_auth::Validator;
 
@@ -74,6 +75,10 @@ pub struct Common {
     /// same file; unset, the built-in quests.
     #[arg(long = "quests-file", env = "SURGE_QUESTS_FILE", value_parser = quest_book)]
     pub quests: Option<QuestBook>,
+    /// Bearer token of operator endpoints (the query API's `/v1/stats/activity`, the write
+    /// API's `/v1/admin/refunds`); unset closes them (403). Never logged.
+    #[arg(long, env = "SURGE_OPERATOR_TOKEN", value_parser = secret, hide_env_values = true)]
+    pub operator_token: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -102,6 +107,10 @@ pub struct Telegram {
     /// Oldest initData accepted, in seconds.
     #[arg(long, env = "SURGE_INIT_DATA_MAX_AGE_SECS", default_value_t = 86_400)]
     pub init_data_max_age_secs: u64,
+    /// The Bot API the bot's methods are called on, as `<url>/bot<token>/<method>`: Telegram's,
+    /// or a local Bot API server.
+    #[arg(long, env = "SURGE_TELEGRAM_API_URL", default_value = surge_bot_api::TELEGRAM_API_URL)]
+    pub telegram_api_url: String,
 }
 
 impl Common {
@@ -167,6 +176,19 @@ fn quest_book(path: &str) -> Result<QuestBook, String> {
     QuestBook::parse(&json).map_err(|e| format!("{path}: {e}"))
 }
 
+fn catalog(path: &str) -> Result<Catalog, String> {
+    let json = std::fs::read_to_string(path).map_err(|e| format!("reading {path}: {e}"))?;
+    Catalog::parse(&json).map_err(|e| format!("{path}: {e}"))
+}
+
+fn webhook_secret(value: &str) -> Result<SecretString, String> {
+    if surge_producers::stars::webhook::valid_secret(value) {
+        Ok(SecretString::from(value.to_owned()))
+    } else {
+        Err("must be 1 to 256 of A-Za-z0-9_- (Telegram's rule for secret_token)".into())
+    }
+}
+
 fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
     Ok(SecretString::from(value.to_owned()))
 }
@@ -206,6 +228,22 @@ pub struct WriteApi {
           default_value_t = surge_producers::energy::DEFAULT_REFILL_PER_SEC,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub tap_energy_refill_per_sec: u32,
+    /// What is sold for Telegram Stars: a JSON file (README, "Payments"); unset, the built-in
+    /// catalogue.
+    #[arg(long = "catalog", env = "SURGE_CATALOG", value_parser = catalog)]
+    pub catalog: Option<Catalog>,
+    /// Where Telegram's webhook (`POST /telegram/webhook`) is served: an address of its own.
+    #[arg(
+        long,
+        env = "SURGE_TELEGRAM_WEBHOOK_ADDR",
+        default_value = "127.0.0.1:8088"
+    )]
+    pub telegram_webhook_addr: SocketAddr,
+    /// The secret token given to `setWebhook` (1-256 of `A-Za-z0-9_-`); the webhook refuses
+    /// every update without it, and all of them while it is unset. Never logged.
+    #[arg(long, env = "SURGE_TELEGRAM_WEBHOOK_SECRET", value_parser = webhook_secret,
+          hide_env_values = true)]
+    pub telegram_webhook_secret: Option<SecretString>,
 }
 
 impl WriteApi {
@@ -243,9 +281,6 @@ pub struct QueryApi {
     /// How long the top of a leaderboard is served from memory; 0 = always from Redis.
     #[arg(long, env = "SURGE_LEADERBOARD_CACHE_MS", default_value_t = 1_000)]
     pub leaderboard_cache_ms: u64,
-    /// Bearer token of operator endpoints (`/v1/stats/activity`); unset closes them (403).
-    #[arg(long, env = "SURGE_OPERATOR_TOKEN", value_parser = secret, hide_env_values = true)]
-    pub operator_token: Option<SecretString>,
 }
 
 #[derive(Args, Debug, Clone)]

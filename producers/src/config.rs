@@ -6,6 +6,8 @@ use secrecy::{ExposeSecret, SecretString};
 use surge_schemas::TokenKeys;
 use surge_schemas::quests::QuestBook;
 
+use crate::stars::StarsConfig;
+
 #[derive(Debug, Clone)]
 pub struct WriteApiConfig {
     /// Telegram bot token: the HMAC key for initData. Never logged (SecretString redacts it).
@@ -36,6 +38,8 @@ pub struct WriteApiConfig {
     pub token_keys: TokenKeys,
     /// The quests a user may claim (`POST /v1/quests/{id}/claim`).
     pub quests: QuestBook,
+    /// The catalogue, the Bot API, the webhook's secret and the operator token.
+    pub stars: StarsConfig,
 }
 
 impl WriteApiConfig {
@@ -56,6 +60,7 @@ impl WriteApiConfig {
             idempotency_ttl: Duration::from_secs(24 * 3600),
             redis_prefix: "surge".into(),
             quests: QuestBook::builtin(),
+            stars: StarsConfig::new(),
         }
     }
 }

@@ -5,6 +5,8 @@
 //! `Idempotency-Key` ([`idempotency`]), pays for its taps from the user's energy ([`energy`]) and
 //! is appended to the user's partition ([`surge_kafka::EventLog`]).
 //! The API answers 202 only after the broker acknowledged every event durably.
+//!
+//! Telegram Stars payments (invoices, the webhook, refunds) are in [`stars`].
 
 pub mod actions;
 pub mod config;
@@ -12,10 +14,11 @@ pub mod energy;
 pub mod http;
 pub mod idempotency;
 pub mod metrics;
+pub mod stars;
 pub mod trace;
 
 pub use config::WriteApiConfig;
-pub use http::{AppState, admin, app};
+pub use http::{AppState, admin, app, webhook};
 
 #[cfg(test)]
 mod fuzz_tests;

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use prometheus::{Encoder, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
 use surge_http::RouteMetrics;
 
 pub struct Metrics {
@@ -15,6 +17,13 @@ pub struct Metrics {
     pub producer_queue_depth: IntGauge,
     /// Write requests being worked on now (the load-shedding bound applies to these).
     pub writes_in_flight: IntGauge,
+    /// Telegram webhook updates by kind (`pre_checkout_query`, `successful_payment`,
+    /// `refunded_payment`, `other`) and outcome (`ok`, `refused`, `duplicate`, `failed`,
+    /// `unmatched`: a payment whose payload is not ours, to be looked at).
+    pub telegram_updates: IntCounterVec,
+    /// From a pre-checkout query's arrival to Telegram's acknowledgement of the answer, by
+    /// verdict (Telegram cancels the payment past 10 s).
+    pub pre_checkout_seconds: HistogramVec,
 }
 
 impl Metrics {
@@ -41,8 +50,27 @@ impl Metrics {
             "Write requests being processed now.",
         )
         .expect("valid metric");
+        let telegram_updates = IntCounterVec::new(
+            Opts::new(
+                "write_api_telegram_updates_total",
+                "Telegram webhook updates, by kind and outcome.",
+            ),
+            &["kind", "outcome"],
+        )
+        .expect("valid metric");
+        let pre_checkout_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "write_api_pre_checkout_answer_seconds",
+                "From a pre-checkout query's arrival to the Bot API's acknowledgement of the answer.",
+            )
+            .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            &["verdict"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(events_produced.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(telegram_updates.clone()),
+            Box::new(pre_checkout_seconds.clone()),
             Box::new(producer_queue_depth.clone()),
             Box::new(writes_in_flight.clone()),
         ] {
@@ -56,6 +84,8 @@ impl Metrics {
             events_produced,
             producer_queue_depth,
             writes_in_flight,
+            telegram_updates,
+            pre_checkout_seconds,
         }
     }
 

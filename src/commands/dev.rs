@@ -52,16 +52,19 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let query_listener = bind(args.query.query_addr, "query API").await?;
     let write_admin_listener = bind(args.write.write_admin_addr, "write API admin").await?;
     let query_admin_listener = bind(args.query.query_admin_addr, "query API admin").await?;
+    let webhook_listener = bind(args.write.telegram_webhook_addr, "Telegram webhook").await?;
     tracing::info!(
         write = %args.write.write_addr,
         query = %args.query.query_addr,
+        webhook = %args.write.telegram_webhook_addr,
         registry = %registry.url,
         "Surge dev is up. Sign initData with `surge sign-init-data --user-id 1`."
     );
     let log = state.log.clone();
     let limits = args.common.connection_limits();
     let write_admin = surge_producers::admin(state.clone());
-    let (write, query, process, write_admin, query_admin) = tokio::join!(
+    let webhook = surge_producers::webhook(state.clone());
+    let (write, query, process, write_admin, query_admin, webhook) = tokio::join!(
         serve(
             write_listener,
             surge_producers::app(state),
@@ -72,6 +75,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         serve(process_listener, process_app, "processor health", limits),
         serve(write_admin_listener, write_admin, "write API admin", limits),
         serve(query_admin_listener, query.admin, "query API admin", limits),
+        serve(webhook_listener, webhook, "Telegram webhook", limits),
     );
     log.flush(Duration::from_secs(10));
     processors.stop().await;
@@ -80,4 +84,5 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         .and(process)
         .and(write_admin)
         .and(query_admin)
+        .and(webhook)
 }

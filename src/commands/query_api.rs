@@ -51,7 +51,7 @@ pub(crate) async fn app(
         store_timeout,
         max_in_flight: query.query_max_in_flight,
         leaderboard_cache: Duration::from_millis(query.leaderboard_cache_ms),
-        operator_token: query.operator_token.clone(),
+        operator_token: common.operator_token.clone(),
         max_waiters: query.query_max_waiters,
         max_waiters_per_caller: query.query_max_waiters_per_user as usize,
         quests: common.quest_book(),

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use surge_kafka::{EventLog, ProducerSettings};
+use surge_producers::stars::StarsConfig;
 use surge_producers::{AppState, WriteApiConfig};
+use surge_schemas::products::Catalog;
 
 use crate::infra;
 use crate::serve::{bind, serve};
@@ -33,15 +35,18 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     .await?;
     let listener = bind(args.write.write_addr, "write API").await?;
     let admin_listener = bind(args.write.write_admin_addr, "write API admin").await?;
+    let webhook_listener = bind(args.write.telegram_webhook_addr, "Telegram webhook").await?;
     let log = state.log.clone();
     let limits = args.common.connection_limits();
     let admin = surge_producers::admin(state.clone());
-    let (served, admin_served) = tokio::join!(
+    let webhook = surge_producers::webhook(state.clone());
+    let (served, admin_served, webhook_served) = tokio::join!(
         serve(listener, surge_producers::app(state), "write API", limits),
         serve(admin_listener, admin, "write API admin", limits),
+        serve(webhook_listener, webhook, "Telegram webhook", limits),
     );
     log.flush(Duration::from_secs(10));
-    served.and(admin_served)
+    served.and(admin_served).and(webhook_served)
 }
 
 /// Everything the write API needs, connected and checked.
@@ -72,6 +77,12 @@ pub(crate) async fn state(
         redis_prefix: common.redis_prefix.clone(),
         token_keys: telegram.token_keys(),
         quests: common.quest_book(),
+        stars: StarsConfig {
+            catalog: write.catalog.clone().unwrap_or_else(Catalog::builtin),
+            api_url: telegram.telegram_api_url.clone(),
+            webhook_secret: write.telegram_webhook_secret.clone(),
+            operator_token: common.operator_token.clone(),
+        },
         ..WriteApiConfig::new(telegram.bot_token.clone())
     };
     let validator = telegram.validator()?;

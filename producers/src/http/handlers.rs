@@ -276,12 +276,13 @@ fn with_energy(mut body: Value, energy: Option<Level>) -> Value {
 
 /// A failed append, and whether it certainly appended nothing (an event could not be encoded,
 /// a single event found the queue full) or may have (the broker did not acknowledge in time).
-struct AppendFailed {
-    error: ApiError,
+pub(crate) struct AppendFailed {
+    pub(crate) error: ApiError,
     nothing_appended: bool,
 }
 
-async fn append(
+/// Appends `events` and answers the body of a write: the event id(s) and the signed position.
+pub(crate) async fn append(
     state: &AppState,
     events: &[surge_schemas::Event],
     batch: bool,
@@ -358,7 +359,7 @@ fn signed_position(mut body: Value, keys: &surge_schemas::TokenKeys) -> Value {
     body
 }
 
-fn accepted(body: Value, replayed: bool) -> Response {
+pub(crate) fn accepted(body: Value, replayed: bool) -> Response {
     // The token also travels as a header, the one the query API reads, so a client can
     // forward it without parsing the body.
     let token = body
@@ -403,7 +404,7 @@ fn redis_down(error: redis::RedisError) -> ApiError {
     )
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     let since = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock after 1970");

@@ -4,7 +4,7 @@
 pub mod auth;
 mod body_first;
 pub mod error;
-mod handlers;
+pub(crate) mod handlers;
 mod health;
 pub mod json;
 pub mod rate_limit;
@@ -27,6 +27,7 @@ use crate::config::WriteApiConfig;
 use crate::energy::EnergyStore;
 use crate::idempotency::IdempotencyStore;
 use crate::metrics::Metrics;
+use crate::stars::{self, Stars};
 pub use error::ApiError;
 use rate_limit::UserRateLimiter;
 use surge_kafka::EventLog;
@@ -41,6 +42,7 @@ pub struct AppState {
     pub energy: EnergyStore,
     pub limiter: Arc<UserRateLimiter>,
     pub metrics: Arc<Metrics>,
+    pub stars: Stars,
 }
 
 impl AppState {
@@ -68,6 +70,12 @@ impl AppState {
             config.user_burst,
         ));
         UserRateLimiter::spawn_cleanup(&limiter);
+        let stars = Stars::new(
+            &config.stars,
+            &config.bot_token,
+            redis.clone(),
+            &config.redis_prefix,
+        );
         AppState {
             config: Arc::new(config),
             validator: Arc::new(validator),
@@ -77,6 +85,7 @@ impl AppState {
             energy,
             limiter,
             metrics: Arc::new(Metrics::new()),
+            stars,
         }
     }
 }
@@ -104,6 +113,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/profile", patch(handlers::profile))
         .route("/v1/batch", post(handlers::batch))
         .route("/v1/quests/{quest_id}/claim", post(handlers::claim_quest))
+        .route("/v1/purchases", post(stars::purchase))
+        .route("/v1/admin/refunds", post(stars::refund))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             body_first::read_body_first,
@@ -116,6 +127,7 @@ pub fn app(state: AppState) -> Router {
         ));
     Router::new()
         .merge(writes)
+        .route("/v1/catalog", get(stars::catalog))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .fallback(surge_http::no_route)
@@ -135,6 +147,24 @@ pub fn admin(state: AppState) -> Router {
         .method_not_allowed_fallback(surge_http::method_not_allowed)
         .with_state(state)
 }
+
+/// Telegram's webhook, for an address of its own (`SURGE_TELEGRAM_WEBHOOK_ADDR`) that only
+/// Telegram needs to reach: `POST /telegram/webhook` ([`stars::webhook`]).
+pub fn webhook(state: AppState) -> Router {
+    Router::new()
+        .route("/telegram/webhook", post(stars::webhook::update))
+        .layer(DefaultBodyLimit::max(WEBHOOK_MAX_BODY_BYTES))
+        .fallback(surge_http::no_route)
+        .method_not_allowed_fallback(surge_http::method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.metrics.routes.clone(),
+            record_route_metrics,
+        ))
+        .with_state(state)
+}
+
+/// Telegram's updates are small; a message with a long text and entities stays far below this.
+const WEBHOOK_MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Counts write requests being worked on (the load-shedding bound applies to these).
 async fn count_in_flight(State(state): State<AppState>, request: Request, next: Next) -> Response {

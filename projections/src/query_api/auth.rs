@@ -3,12 +3,9 @@
 //! user's private data. Operator routes take an [`Operator`] instead.
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
-use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use secrecy::ExposeSecret;
-use subtle::ConstantTimeEq;
-use surge_http::{ApiError, authenticate};
+use surge_http::{ApiError, authenticate, authenticate_operator};
 
 use super::QueryState;
 
@@ -50,32 +47,7 @@ impl FromRequestParts<QueryState> for Operator {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &QueryState) -> Result<Self, ApiError> {
-        let Some(expected) = &state.config.operator_token else {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "operator_access_disabled",
-                "operator endpoints are closed: no operator token is configured",
-            ));
-        };
-        let given = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| {
-                ApiError::unauthorized(
-                    "operator_token_required",
-                    "send the operator token as Authorization: Bearer <token>",
-                )
-            })?;
-        // Constant time, so response timing does not reveal how much of a guess was right.
-        if bool::from(given.as_bytes().ct_eq(expected.expose_secret().as_bytes())) {
-            Ok(Operator)
-        } else {
-            Err(ApiError::unauthorized(
-                "invalid_operator_token",
-                "the operator token is not valid",
-            ))
-        }
+        authenticate_operator(&parts.headers, state.config.operator_token.as_ref())
+            .map(|()| Operator)
     }
 }

@@ -8,7 +8,7 @@ pub mod quiet;
 mod readiness;
 mod route_metrics;
 
-pub use auth::authenticate;
+pub use auth::{authenticate, authenticate_operator, secret_matches};
 pub use error::{ApiError, ErrorCode, method_not_allowed, no_route};
 pub use extract::Path;
 pub use readiness::{live, postgres_up, readiness, redis_up};

@@ -1,0 +1,126 @@
+//! What the write side remembers about payments, in Redis, shared by every write-API instance:
+//!
+//! - `<prefix>:stars:charge:<charge id>`: the payment (buyer, payload, Stars), kept without
+//!   expiry, so an operator can refund it by its charge id alone.
+//! - `<prefix>:stars:owned:<user>`: the items bought once that the user owns (a set); a refund
+//!   removes the item.
+//! - `<prefix>:stars:pending:<user>:<item>`: the purchase of a once-only item whose pre-checkout
+//!   was approved, for [`PENDING_TTL`], so two invoices of it cannot both be approved.
+//! - `<prefix>:tg:update:<update id>`: Telegram updates handled to the end, for [`UPDATE_TTL`]
+//!   (Telegram redelivers an update it got no 2xx for; this answers a late duplicate at once).
+//!
+//! None of this decides what is credited: payment events carry ids derived from the charge id,
+//! so every projection applies a payment once however often it is appended. These records only
+//! refuse what Telegram should not let through and find a charge for a refund.
+
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// How long an approved pre-checkout holds a once-only item for its purchase.
+pub const PENDING_TTL: Duration = Duration::from_secs(60);
+/// How long a handled update id is remembered.
+pub const UPDATE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// A payment as the write side received it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Charge {
+    pub user_id: i64,
+    pub invoice_payload: String,
+    pub stars: i64,
+}
+
+#[derive(Clone)]
+pub struct PaymentRecords {
+    redis: ConnectionManager,
+    prefix: String,
+}
+
+impl PaymentRecords {
+    pub fn new(redis: ConnectionManager, prefix: &str) -> PaymentRecords {
+        PaymentRecords {
+            redis,
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    pub async fn charge(&self, charge_id: &str) -> redis::RedisResult<Option<Charge>> {
+        let key = format!("{}:stars:charge:{charge_id}", self.prefix);
+        let json: Option<String> = self.redis.clone().get(key).await?;
+        Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+    }
+
+    pub async fn record_charge(&self, charge_id: &str, charge: &Charge) -> redis::RedisResult<()> {
+        let key = format!("{}:stars:charge:{charge_id}", self.prefix);
+        let json = serde_json::to_string(charge).expect("plain data serialises");
+        self.redis.clone().set(key, json).await
+    }
+
+    pub async fn owns(&self, user_id: i64, item_id: &str) -> redis::RedisResult<bool> {
+        self.redis
+            .clone()
+            .sismember(self.owned(user_id), item_id)
+            .await
+    }
+
+    /// Marks the item owned, or no longer owned after a refund.
+    pub async fn set_owned(
+        &self,
+        user_id: i64,
+        item_id: &str,
+        owned: bool,
+    ) -> redis::RedisResult<()> {
+        let mut redis = self.redis.clone();
+        if owned {
+            redis.sadd(self.owned(user_id), item_id).await
+        } else {
+            redis.srem(self.owned(user_id), item_id).await
+        }
+    }
+
+    /// Holds a once-only item for `purchase_id`: false when another purchase holds it.
+    pub async fn hold(
+        &self,
+        user_id: i64,
+        item_id: &str,
+        purchase_id: Uuid,
+    ) -> redis::RedisResult<bool> {
+        let key = format!("{}:stars:pending:{user_id}:{item_id}", self.prefix);
+        // Set when free, or renewed when this purchase already holds it.
+        let script = redis::Script::new(
+            r"local held = redis.call('GET', KEYS[1])
+              if held and held ~= ARGV[1] then return 0 end
+              redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+              return 1",
+        );
+        let held: i32 = script
+            .key(key)
+            .arg(purchase_id.to_string())
+            .arg(PENDING_TTL.as_millis() as u64)
+            .invoke_async(&mut self.redis.clone())
+            .await?;
+        Ok(held == 1)
+    }
+
+    pub async fn update_handled(&self, update_id: i64) -> redis::RedisResult<bool> {
+        self.redis.clone().exists(self.update(update_id)).await
+    }
+
+    pub async fn mark_update_handled(&self, update_id: i64) -> redis::RedisResult<()> {
+        self.redis
+            .clone()
+            .set_ex(self.update(update_id), 1, UPDATE_TTL.as_secs())
+            .await
+    }
+
+    fn owned(&self, user_id: i64) -> String {
+        format!("{}:stars:owned:{user_id}", self.prefix)
+    }
+
+    fn update(&self, update_id: i64) -> String {
+        format!("{}:tg:update:{update_id}", self.prefix)
+    }
+}
