@@ -501,20 +501,10 @@ fn required<T>(value: Option<T>, name: &str) -> Result<T, (u16, String)> {
     value.ok_or_else(|| bad(format_args!("{name} is empty")))
 }
 
-fn length(
-    value: &str,
-    count: usize,
-    max: usize,
-    name: &str,
-    unit: &str,
-) -> Result<(), (u16, String)> {
-    if (1..=max).contains(&count) {
-        Ok(())
-    } else {
-        Err(bad(format_args!(
-            "{name} must be 1-{max} {unit}, got {value:?}"
-        )))
-    }
+fn length(count: usize, max: usize, name: &str, unit: &str) -> Result<(), (u16, String)> {
+    let fits = (1..=max).contains(&count);
+    fits.then_some(())
+        .ok_or_else(|| bad(format_args!("{name} must be 1-{max} {unit}")))
 }
 
 impl State {
@@ -530,17 +520,16 @@ impl State {
 
     fn create_invoice_link(&mut self, p: &Map<String, Value>) -> Answer {
         let title = required(text(p, "title"), "title")?;
-        length(title, title.chars().count(), 32, "title", "characters")?;
+        length(title.chars().count(), 32, "title", "characters")?;
         let description = required(text(p, "description"), "description")?;
         length(
-            description,
             description.chars().count(),
             255,
             "description",
             "characters",
         )?;
         let payload = required(text(p, "payload"), "payload")?;
-        length(payload, payload.len(), 128, "payload", "bytes")?;
+        length(payload.len(), 128, "payload", "bytes")?;
         let currency = required(text(p, "currency"), "currency")?;
         let prices = match required(p.get("prices"), "prices")? {
             Value::String(s) => serde_json::from_str(s).unwrap_or(Value::Null),
