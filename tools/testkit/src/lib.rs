@@ -1,9 +1,12 @@
 //! What the test suites share, in one place: unique names, a PostgreSQL schema and a pool on it
-//! per test, the test Redis and the test Kafka broker. Used as a dev-dependency only.
+//! per test, the test Redis and the test Kafka broker, and a fake of Telegram's Bot API
+//! ([`bot_api`]). Used as a dev-dependency only.
 //!
 //! Every helper panics on failure: a test that cannot reach its services should fail loudly, not
 //! skip. The settings are read from the environment `scripts/test.sh` exports:
 //! `SURGE_TEST_DATABASE_URL`, `SURGE_REDIS_URL` and `SURGE_TEST_KAFKA_BROKERS`.
+
+pub mod bot_api;
 
 use std::str::FromStr;
 
