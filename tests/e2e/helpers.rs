@@ -30,6 +30,8 @@ pub struct TestApp {
     /// Where `/metrics` is served: the admin address of the APIs, the health address of
     /// `surge process`.
     pub admin_url: String,
+    /// Where Telegram's webhook is served (the write API and `surge dev`).
+    pub webhook_url: Option<String>,
     pub id: String,
     pub topic: String,
     pub brokers: String,
@@ -94,6 +96,7 @@ pub fn start(id: &str, options: Options) -> Result<TestApp, String> {
         "process" => None,
         _ => Some(format!("{listening_role} admin")),
     };
+    let webhook_role = matches!(role, "write-api" | "dev").then_some("Telegram webhook");
     let mut command = Command::new(env!("CARGO_BIN_EXE_surge"));
     command
         .arg(role)
@@ -110,6 +113,7 @@ pub fn start(id: &str, options: Options) -> Result<TestApp, String> {
         .env("SURGE_QUERY_ADDR", "127.0.0.1:0")
         .env("SURGE_WRITE_ADMIN_ADDR", "127.0.0.1:0")
         .env("SURGE_QUERY_ADMIN_ADDR", "127.0.0.1:0")
+        .env("SURGE_TELEGRAM_WEBHOOK_ADDR", "127.0.0.1:0")
         .env("SURGE_BOT_TOKEN", BOT_TOKEN)
         .env("SURGE_LOG", "info")
         .stdout(Stdio::null())
@@ -132,6 +136,7 @@ pub fn start(id: &str, options: Options) -> Result<TestApp, String> {
     });
     let wanted: Vec<&str> = std::iter::once(listening_role)
         .chain(admin_role.as_deref())
+        .chain(webhook_role)
         .collect();
     let mut found: HashMap<String, String> = HashMap::new();
     let deadline = Instant::now() + DEADLINE;
@@ -151,9 +156,11 @@ pub fn start(id: &str, options: Options) -> Result<TestApp, String> {
     let url = format!("http://{}", found[listening_role]);
     let admin_url =
         admin_role.map_or_else(|| url.clone(), |role| format!("http://{}", found[&role]));
+    let webhook_url = webhook_role.map(|role| format!("http://{}", found[role]));
     Ok(TestApp {
         url,
         admin_url,
+        webhook_url,
         id: id.to_owned(),
         topic,
         brokers,
