@@ -250,7 +250,10 @@ async fn baseline(
         ProjectionId::Feed => {
             baseline_redis::pipelined(&Feed, redis, &raw_prefix, records, batch).await
         }
-        ProjectionId::Referrals | ProjectionId::Activity | ProjectionId::Quests => {
+        ProjectionId::Referrals
+        | ProjectionId::Activity
+        | ProjectionId::Quests
+        | ProjectionId::Purchases => {
             bail!("no baseline for {name}")
         }
     }

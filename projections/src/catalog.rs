@@ -70,6 +70,8 @@ catalog! {
     Activity => "activity" in Postgres;
     /// Each user's progress toward the quest book's goals, and the quests completed.
     Quests => "quests" in Postgres;
+    /// Each user's opened invoices and Stars payments, refunds and subscriptions.
+    Purchases => "purchases" in Postgres;
 }
 
 impl ProjectionId {

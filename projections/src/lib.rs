@@ -9,6 +9,7 @@ pub mod migrations;
 pub mod naming;
 pub mod positions;
 pub mod profiles;
+pub mod purchases;
 pub mod query_api;
 pub mod quests;
 pub mod referrals;

@@ -26,6 +26,7 @@ pub const fn revision(id: ProjectionId) -> u32 {
         ProjectionId::Referrals => 1,
         ProjectionId::Activity => 1,
         ProjectionId::Quests => 1,
+        ProjectionId::Purchases => 1,
     }
 }
 
@@ -57,6 +58,7 @@ const fn layout(id: ProjectionId) -> Option<Layout> {
             timescale: Some(crate::activity::TIMESCALE_MIGRATIONS),
         }),
         ProjectionId::Quests => plain(crate::quests::MIGRATIONS),
+        ProjectionId::Purchases => plain(crate::purchases::MIGRATIONS),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod economy;
 pub mod feed;
 pub mod leaderboard;
 pub mod profiles;
+pub mod purchases;
 mod registry;
 pub mod wallets;
 

@@ -26,6 +26,7 @@ use super::wallets::Wallets;
 use crate::derivers::emit::{Delivery, Emitter, EmitterSettings};
 use crate::derivers::quests::Quests;
 use crate::derivers::referrals::Referrals;
+use crate::projectors::purchases::Purchases;
 use crate::runtime::{
     PgProjection, PgSink, ProcessorConfig, ProcessorHandle, ProcessorMetrics, RedisProjection,
     RedisSink, Sink, SinkError, spawn,
@@ -75,6 +76,7 @@ const fn code_of(id: ProjectionId) -> Entry {
         ProjectionId::Referrals => pg_entry::<Referrals>(),
         ProjectionId::Activity => pg_entry::<Activity>(),
         ProjectionId::Quests => pg_entry::<Quests>(),
+        ProjectionId::Purchases => pg_entry::<Purchases>(),
     }
 }
 
@@ -223,6 +225,10 @@ pub async fn with_sink<U: UseSink>(
         ProjectionId::Activity => {
             let activity = Activity::new(version, stores.activity_retention);
             user.use_sink(PgSink::new(activity, pool())).await
+        }
+        ProjectionId::Purchases => {
+            user.use_sink(PgSink::new(Purchases::at(version), pool()))
+                .await
         }
     })
 }

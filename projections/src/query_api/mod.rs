@@ -173,12 +173,14 @@ pub fn app(
         .route("/v1/me", get(handlers::me::me))
         .route("/v1/me/feed", get(handlers::feed::feed))
         .route("/v1/me/quests", get(handlers::quests::my_quests))
+        .route("/v1/me/purchases", get(handlers::purchases::my_purchases))
         .route(
             "/v1/leaderboard/{period}",
             get(handlers::leaderboard::leaderboard),
         )
         .route("/v1/users/{id}", get(handlers::users::user))
         .route("/v1/stats/activity", get(handlers::stats::activity))
+        .route("/v1/stats/revenue", get(handlers::purchases::revenue))
         .layer(shed);
     let admin = Router::new()
         .route("/metrics", get(health::metrics))

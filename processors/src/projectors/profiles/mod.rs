@@ -43,8 +43,9 @@ impl PgProjection for Profiles {
     }
 
     /// Taps, quest claims and purchases started only move the last-seen time forward (a
-    /// maximum), and derived credits and payments are not the profile's business: repeating any of them changes nothing. (Sessions count, and a repeated
-    /// old profile update or check-in could undo a later one, so those are deduplicated.)
+    /// maximum), and derived credits and payments are not the profile's business: repeating
+    /// any of them changes nothing. (Sessions count, and a repeated old profile update or
+    /// check-in could undo a later one, so those are deduplicated.)
     fn idempotent(event: &Event) -> bool {
         match event.payload {
             Payload::TapsSubmitted(_)

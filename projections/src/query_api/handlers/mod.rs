@@ -4,6 +4,7 @@
 pub(crate) mod feed;
 pub(crate) mod leaderboard;
 pub(crate) mod me;
+pub(crate) mod purchases;
 pub(crate) mod quests;
 pub(crate) mod stats;
 pub(crate) mod users;

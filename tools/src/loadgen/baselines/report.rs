@@ -21,8 +21,9 @@ fn store_limit(projection: &str) -> Option<(&'static str, &'static str)> {
         ProjectionId::Leaderboard | ProjectionId::Feed => {
             Some(("redis_pipeline", "events_per_sec"))
         }
-        // Derivers: the COPY baseline measures rows of another shape.
-        ProjectionId::Referrals | ProjectionId::Quests => None,
+        // Derivers: the COPY baseline measures rows of another shape. Purchases writes only
+        // for payment events, which the load does not send.
+        ProjectionId::Referrals | ProjectionId::Quests | ProjectionId::Purchases => None,
     }
 }
 

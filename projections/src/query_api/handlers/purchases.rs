@@ -1,0 +1,80 @@
+//! `GET /v1/me/purchases?limit=`: the caller's opened invoices with their status, payments and
+//! subscriptions, from the `purchases` projection (PostgreSQL). With the consistency token of
+//! `POST /v1/purchases` it shows at least that purchase; a Mini App told "failed" by
+//! `openInvoice` reads here whether it was paid.
+//!
+//! `GET /v1/stats/revenue?days=` (operator): Stars paid and refunded per UTC day.
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::json;
+use surge_http::ApiError;
+
+use super::{limit, time, whole_number};
+use crate::catalog::ProjectionId;
+use crate::purchases::{PurchaseStore, view};
+use crate::query_api::QueryState;
+use crate::query_api::auth::{Operator, Reader};
+use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
+use crate::query_api::consistency::{ReadAfter, read_store};
+
+pub(crate) async fn my_purchases(
+    State(state): State<QueryState>,
+    Reader(user_id): Reader,
+    Query(query): Query<HashMap<String, String>>,
+    after: ReadAfter,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let limit = limit(query.get("limit").map(String::as_str), 50, 200)?;
+    let served = state
+        .read_after(&after, Some(user_id), &[ProjectionId::Purchases])
+        .await?;
+    let store = served.store::<PurchaseStore>();
+    let (started, payments) = read_store(
+        &state,
+        ProjectionId::Purchases,
+        store.of_user(&state.pool, user_id, limit as i64),
+    )
+    .await?;
+    let body =
+        serde_json::to_string(&view(&started, &payments, now_ms())).expect("plain data serialises");
+    Ok(cached_json(&headers, body, PRIVATE_REVALIDATE))
+}
+
+pub(crate) async fn revenue(
+    State(state): State<QueryState>,
+    _operator: Operator,
+    Query(query): Query<HashMap<String, String>>,
+    after: ReadAfter,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let days = whole_number(
+        "days",
+        "invalid_window",
+        query.get("days").map(String::as_str),
+        30,
+        366,
+    )?;
+    let served = state
+        .read_after(&after, None, &[ProjectionId::Purchases])
+        .await?;
+    let store = served.store::<PurchaseStore>();
+    let days = read_store(
+        &state,
+        ProjectionId::Purchases,
+        store.revenue(&state.pool, days as i32),
+    )
+    .await?;
+    let body = json!({ "as_of": time(now_ms()), "currency": "XTR", "days": days }).to_string();
+    Ok(cached_json(&headers, body, PRIVATE_REVALIDATE))
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
