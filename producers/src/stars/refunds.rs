@@ -3,7 +3,8 @@
 //! refunded, appends StarsPaymentRefunded. Telegram's own `refunded_payment` update for the same
 //! charge becomes the same event (same id), so a refund is applied once whichever comes first.
 
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
@@ -24,12 +25,25 @@ pub(crate) struct RefundBody {
     telegram_payment_charge_id: String,
 }
 
+/// An operator, proven by `Authorization: Bearer <SURGE_OPERATOR_TOKEN>` before the body is
+/// read.
+pub(crate) struct Operator;
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, ApiError> {
+        surge_http::authenticate_operator(&parts.headers, s.config.stars.operator_token.as_ref())
+            .map(|()| Operator)
+    }
+}
+
 pub(crate) async fn refund(
     State(s): State<AppState>,
+    _operator: Operator,
     headers: HeaderMap,
     ApiJson(body): ApiJson<RefundBody>,
 ) -> Result<Response, ApiError> {
-    surge_http::authenticate_operator(&headers, s.config.stars.operator_token.as_ref())?;
     let charge_id = body.telegram_payment_charge_id;
     let charge = s
         .stars
