@@ -116,6 +116,24 @@ impl EnergyStore {
         Ok(())
     }
 
+    /// Fills the user's bar for the payment `charge_id`, once however often it is asked (for
+    /// `keep`, past any redelivery of the payment): false when it was already given.
+    pub async fn refill_once(
+        &self,
+        user_id: i64,
+        charge_id: &str,
+        keep: Duration,
+    ) -> redis::RedisResult<bool> {
+        let marker = format!("{}:energy-refill:{charge_id}", self.prefix);
+        let filled: i32 = redis::Script::new(include_str!("energy/refill_once.lua"))
+            .key(Self::key(&self.prefix, user_id))
+            .key(marker)
+            .arg(keep.as_secs())
+            .invoke_async(&mut self.redis.clone())
+            .await?;
+        Ok(filled == 1)
+    }
+
     async fn run(&self, user_id: i64, cost: i64) -> redis::RedisResult<(i64, u64, u64)> {
         let mut conn = self.redis.clone();
         self.script

@@ -8,7 +8,9 @@
 //! [{"id": "coins_1000", "title": "1,000 coins", "description": "A pile of coins",
 //!   "stars": 50, "grants": {"coins": 1000}},
 //!  {"id": "vip", "title": "VIP", "description": "VIP for 30 days", "stars": 250,
-//!   "grants": {"subscription": "vip"}, "once": true}]
+//!   "grants": {"subscription": "vip"}, "once": true},
+//!  {"id": "full_energy", "title": "Full energy", "description": "Fill your tap energy bar",
+//!   "stars": 10, "grants": "energy_refill"}]
 //! ```
 
 use std::collections::HashSet;
@@ -38,6 +40,9 @@ pub enum Grant {
     Coins(i64),
     /// A 30-day Telegram Stars subscription to the named plan, renewed by Telegram each month.
     Subscription(String),
+    /// A boost: the tap energy bar filled at once (`"grants": "energy_refill"`), once per
+    /// payment. Spent as it is used, so a refund takes nothing back.
+    EnergyRefill,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,7 +64,7 @@ impl Product {
     pub fn coins(&self) -> i64 {
         match self.grants {
             Grant::Coins(coins) => coins,
-            Grant::Subscription(_) => 0,
+            Grant::Subscription(_) | Grant::EnergyRefill => 0,
         }
     }
 
@@ -77,7 +82,8 @@ pub struct Catalog {
 const BUILTIN: &str = r#"[
   {"id": "coins_1000", "title": "1,000 coins", "description": "A pile of 1,000 coins for your wallet.", "stars": 50, "grants": {"coins": 1000}},
   {"id": "starter_pack", "title": "Starter pack", "description": "10,000 coins to start with. One per player.", "stars": 100, "grants": {"coins": 10000}, "once": true},
-  {"id": "vip", "title": "VIP", "description": "VIP status for 30 days, renewed monthly.", "stars": 250, "grants": {"subscription": "vip"}, "once": true}
+  {"id": "vip", "title": "VIP", "description": "VIP status for 30 days, renewed monthly.", "stars": 250, "grants": {"subscription": "vip"}, "once": true},
+  {"id": "full_energy", "title": "Full energy", "description": "Fill your tap energy bar now.", "stars": 10, "grants": "energy_refill"}
 ]"#;
 
 impl Catalog {
@@ -118,7 +124,7 @@ impl Catalog {
                 Grant::Subscription(plan) => Text::Token { max: MAX_ID }
                     .check("subscription", plan)
                     .map_err(|v| broken(v.to_string()))?,
-                Grant::Coins(_) => {}
+                Grant::Coins(_) | Grant::EnergyRefill => {}
             }
         }
         Ok(Catalog {
@@ -140,11 +146,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_builtin_catalogue_sells_coins_a_pack_once_and_a_subscription() {
+    fn the_builtin_catalogue_sells_coins_a_pack_once_a_subscription_and_a_boost() {
         let catalog = Catalog::builtin();
         assert_eq!(catalog.get("coins_1000").unwrap().coins(), 1000);
         assert!(catalog.get("starter_pack").unwrap().once);
         assert!(catalog.get("vip").unwrap().is_subscription());
+        assert_eq!(
+            catalog.get("full_energy").unwrap().grants,
+            Grant::EnergyRefill
+        );
         assert_eq!(catalog.get("vip").unwrap().coins(), 0);
         assert_eq!(catalog.get("nope"), None);
     }

@@ -16,8 +16,9 @@
 //!    (`refunded_payment`), become StarsPaymentRefunded, one event id per charge whichever
 //!    reports it, taking back the coins the payment granted.
 //!
-//! What a purchase grants reaches the wallets and leaderboards through the coin rules
-//! (`economy::earning` in the processors).
+//! What a purchase grants: coins reach the wallets and leaderboards through the coin rules
+//! (`economy::earning` in the processors); a subscription is the `purchases` projection's; an
+//! energy refill is given here, once per charge ([`crate::energy::EnergyStore::refill_once`]).
 
 pub mod payload;
 mod purchases;

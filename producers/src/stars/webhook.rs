@@ -22,7 +22,7 @@ use surge_schemas::{Envelope, Event, EventType, StarsPaymentReceived, StarsPayme
 use super::payload::InvoicePayload;
 use super::payment_event_id;
 use super::purchases::payments_store_down;
-use super::records::Charge;
+use super::records::{Charge, UPDATE_TTL};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::handlers::{append, now_ms};
@@ -305,15 +305,17 @@ async fn payment(
         .record_charge(&charge_id, &charge)
         .await
         .map_err(payments_store_down)?;
-    let once = s
-        .config
-        .stars
-        .catalog
-        .get(&payload.item_id)
-        .is_some_and(|i| i.once);
-    if once {
+    let item = s.config.stars.catalog.get(&payload.item_id);
+    if item.is_some_and(|i| i.once) {
         records
             .set_owned(payer, &payload.item_id, true)
+            .await
+            .map_err(payments_store_down)?;
+    }
+    // A boost is spent on the write side, once per charge however often it is reported.
+    if item.is_some_and(|i| i.grants == Grant::EnergyRefill) {
+        s.energy
+            .refill_once(payer, &charge_id, UPDATE_TTL)
             .await
             .map_err(payments_store_down)?;
     }
