@@ -84,7 +84,7 @@ pub(crate) async fn refund(
         .map_err(|failed| failed.error)?;
     s.stars
         .records
-        .set_owned(charge.user_id, &payload.item_id, false)
+        .refunded(&charge_id, &charge, &payload.item_id)
         .await
         .map_err(payments_store_down)?;
     body["refunded"] = json!(true);

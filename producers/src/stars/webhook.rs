@@ -299,19 +299,19 @@ async fn payment(
         user_id: payer,
         invoice_payload: paid.invoice_payload,
         stars: paid.total_amount,
+        refunded: false,
     };
-    let records = &s.stars.records;
-    records
-        .record_charge(&charge_id, &charge)
+    let item = s.config.stars.catalog.get(&payload.item_id);
+    s.stars
+        .records
+        .paid(
+            &charge_id,
+            &charge,
+            &payload.item_id,
+            item.is_some_and(|i| i.once),
+        )
         .await
         .map_err(payments_store_down)?;
-    let item = s.config.stars.catalog.get(&payload.item_id);
-    if item.is_some_and(|i| i.once) {
-        records
-            .set_owned(payer, &payload.item_id, true)
-            .await
-            .map_err(payments_store_down)?;
-    }
     // A boost is spent on the write side, once per charge however often it is reported.
     if item.is_some_and(|i| i.grants == Grant::EnergyRefill) {
         s.energy
@@ -351,9 +351,15 @@ async fn refunded(
         return Ok("unmatched");
     }
     append_one(s, event, headers).await?;
+    let charge = Charge {
+        user_id,
+        invoice_payload: refund.invoice_payload,
+        stars: refund.total_amount,
+        refunded: true,
+    };
     s.stars
         .records
-        .set_owned(user_id, &payload.item_id, false)
+        .refunded(&charge_id, &charge, &payload.item_id)
         .await
         .map_err(payments_store_down)?;
     tracing::info!(
