@@ -876,3 +876,42 @@ async fn a_purchase_the_bot_api_refuses_or_cannot_take_appends_nothing() {
     );
     assert_eq!(offline.record_count(), before, "nothing appended");
 }
+
+#[tokio::test]
+async fn a_refunded_once_only_item_can_be_paid_for_again_at_once() {
+    let shop = shop(false).await;
+    let user = 901;
+    let (_, charge) = shop.buy_and_pay(user, "starter_pack", 100).await;
+    let response = shop.refund(&charge).await;
+    assert_eq!(response.status(), 202);
+    let again = shop.buy(user, "starter_pack").await;
+    let (ok, message) = shop.pre_checkout(user, 100, &again.payload).await;
+    assert!(
+        ok,
+        "the pre-checkout of a refunded once-only item bought again was refused: {message:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_payment_redelivered_after_its_refund_does_not_make_the_item_owned_again() {
+    let shop = shop(false).await;
+    let user = 902;
+    let invoice = shop.buy(user, "starter_pack").await;
+    let (ok, message) = shop.pre_checkout(user, 100, &invoice.payload).await;
+    assert!(ok, "{message:?}");
+    let (charge, update) = shop.pay(user, 100, &invoice);
+    shop.deliver(&update).await;
+    assert_eq!(shop.refund(&charge).await.status(), 202);
+    // Telegram redelivers the payment (e.g. its 2xx was lost to a killed write API): the same
+    // charge, already refunded.
+    let mut redelivered = update.clone();
+    redelivered["update_id"] = json!(shop.fake.next_update_id());
+    shop.deliver(&redelivered).await;
+    let response = shop.purchase(user, "starter_pack").await;
+    assert_eq!(
+        response.status(),
+        202,
+        "a refunded item is owned again after its payment was redelivered: {}",
+        response.text().await.unwrap()
+    );
+}
