@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 use sqlx::Row;
 use surge_projections::naming;
 use surge_testkit::bot_api::{
-    FakeBotApi, PRE_CHECKOUT_WINDOW, Webhook, refunded_payment_update, successful_payment_update,
+    FakeBotApi, PRE_CHECKOUT_WINDOW, SUBSCRIPTION_PERIOD, Subscription, Webhook,
+    refunded_payment_update, successful_payment_update,
 };
 
 use crate::fold::fold_topic;
@@ -362,6 +363,37 @@ async fn a_purchase_makes_a_stars_invoice_is_approved_in_time_and_credits_the_co
     assert_eq!(of_type(&records, "StarsPaymentReceived"), 1);
     assert_eq!(of_type(&records, "PurchaseStarted"), 1);
 
+    // A subscription: a 30-day invoice, paid, appended, granting no coins.
+    let vip = shop.buy(user, "vip").await;
+    let params = shop.fake.invoice(&vip.link).unwrap();
+    assert_eq!(
+        params["subscription_period"], SUBSCRIPTION_PERIOD,
+        "{params}"
+    );
+    assert_eq!(params["prices"][0]["amount"], 250);
+    let (ok, message) = shop.pre_checkout(user, 250, &vip.payload).await;
+    assert!(ok, "{message:?}");
+    let charge_vip = shop.fake.pay(user, 250, &vip.payload, true);
+    let expiration_date = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        + SUBSCRIPTION_PERIOD;
+    let first = Subscription {
+        expiration_date,
+        first: true,
+    };
+    let update = successful_payment_update(
+        shop.fake.next_update_id(),
+        user,
+        250,
+        &vip.payload,
+        &charge_vip,
+        Some(first),
+    );
+    shop.deliver(&update).await;
+    assert_eq!(of_type(&shop.writer.read_all(), "StarsPaymentReceived"), 2);
+
     shop.caught_up().await;
     let me = shop.me(user).await;
     assert_eq!(me["wallet"]["balance"], 1000, "{me}");
@@ -450,6 +482,21 @@ async fn pre_checkout_refuses_tampered_foreign_mispriced_and_already_owned_invoi
     );
     // Another user still may, and an unknown item is not for sale.
     shop.buy(b, "starter_pack").await;
+    // A payment whose payload is not genuine is answered (redelivering cannot help) and
+    // appends nothing.
+    let before = shop.writer.record_count();
+    let forged = Invoice {
+        response: Value::Null,
+        link: String::new(),
+        payload: tampered(&mine.payload, coins_at),
+    };
+    let (_, update) = shop.pay(a, 50, &forged);
+    shop.deliver(&update).await;
+    assert_eq!(
+        shop.writer.record_count(),
+        before,
+        "a forged payment appended"
+    );
     let unknown = shop.purchase(a, "no_such_item").await;
     assert_eq!(unknown.status(), 404);
     assert_eq!(body(unknown).await["error"]["code"], "unknown_item");
