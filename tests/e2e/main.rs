@@ -21,6 +21,7 @@ mod limits;
 mod loadgen;
 mod operations;
 mod parking;
+mod payments;
 mod poison;
 mod processing;
 mod projections;
