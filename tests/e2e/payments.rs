@@ -320,7 +320,7 @@ async fn a_purchase_makes_a_stars_invoice_is_approved_in_time_and_credits_the_co
         .collect();
     assert_eq!(
         items.keys().map(String::as_str).collect::<Vec<_>>(),
-        ["coins_1000", "starter_pack", "vip"]
+        ["coins_1000", "full_energy", "starter_pack", "vip"]
     );
     assert_eq!(items["coins_1000"]["stars"], 50);
     assert_eq!(items["coins_1000"]["grants"], json!({"coins": 1000}));
