@@ -962,3 +962,272 @@ async fn a_payment_redelivered_after_its_refund_does_not_make_the_item_owned_aga
         response.text().await.unwrap()
     );
 }
+
+impl Shop {
+    /// `GET /v1/me/purchases` of `user`, waiting for `token` when given.
+    async fn purchases(&self, user: i64, token: Option<&str>) -> Value {
+        let query = self.query.as_ref().expect("a query API");
+        let mut request = query
+            .request("GET", "/v1/me/purchases")
+            .header("authorization", format!("tma {}", init_data(user)));
+        if let Some(token) = token {
+            request = request.header("x-consistency-token", token);
+        }
+        let response = request.send().await.expect("the query API answers");
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, 200, "{text}");
+        serde_json::from_str(&text).unwrap()
+    }
+}
+
+/// Every row of the active `purchases` version's payments, by charge id:
+/// (user, item, Stars, coins, refunded).
+async fn stored_payments(app: &TestApp) -> BTreeMap<String, (i64, String, i64, i64, bool)> {
+    let pool = pg_pool(&app.id).await;
+    let table = naming::table_prefix("purchases", active_version(app, "purchases").await);
+    sqlx::query(&format!(
+        "SELECT telegram_payment_charge_id AS c, user_id, item_id, stars, coins,
+                refunded_at IS NOT NULL AS refunded
+         FROM {table}_payments WHERE paid_at IS NOT NULL"
+    ))
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| {
+        (
+            r.get("c"),
+            (
+                r.get("user_id"),
+                r.get("item_id"),
+                r.get("stars"),
+                r.get("coins"),
+                r.get("refunded"),
+            ),
+        )
+    })
+    .collect()
+}
+
+/// The same, folded straight from the topic's payment events.
+async fn folded_payments(app: &TestApp) -> BTreeMap<String, (i64, String, i64, i64, bool)> {
+    let (codec, _registry) = app.codec().await;
+    let mut records = app.read_records(app.record_count() as usize);
+    records.sort_by_key(|r| (rdkafka::Message::partition(r), rdkafka::Message::offset(r)));
+    let mut paid = BTreeMap::new();
+    let mut refunded = std::collections::BTreeSet::new();
+    for record in records {
+        let event = codec
+            .decode(rdkafka::Message::payload(&record).unwrap())
+            .await
+            .unwrap();
+        match event.payload {
+            surge_schemas::Payload::StarsPaymentReceived(p) => {
+                paid.entry(p.telegram_payment_charge_id).or_insert((
+                    event.envelope.user_id,
+                    p.item_id,
+                    p.stars,
+                    p.coins,
+                    false,
+                ));
+            }
+            surge_schemas::Payload::StarsPaymentRefunded(r) => {
+                refunded.insert(r.telegram_payment_charge_id);
+            }
+            _ => {}
+        }
+    }
+    for (charge, row) in &mut paid {
+        row.4 = refunded.contains(charge);
+    }
+    paid
+}
+
+#[tokio::test]
+async fn purchases_are_read_back_with_their_token_and_a_rebuild_of_them_equals_the_topic() {
+    let shop = shop(true).await;
+    let user = 1001;
+    // Opened, not paid: the purchase's own token shows it at once.
+    let pending = shop.buy(user, "starter_pack").await;
+    let token = pending.response["position"].as_str().unwrap();
+    let seen = shop.purchases(user, Some(token)).await;
+    let purchase_id = pending.response["purchase_id"].as_str().unwrap();
+    let mine = seen["purchases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["purchase_id"] == purchase_id)
+        .unwrap_or_else(|| panic!("the purchase is not read back with its token: {seen}"));
+    assert_eq!(mine["status"], "started", "{mine}");
+    assert_eq!(mine["stars"], 100);
+
+    // Paid and refunded coins, a paid subscription with its expiry.
+    let (coins, coins_charge) = shop.buy_and_pay(user, "coins_1000", 50).await;
+    assert_eq!(shop.refund(&coins_charge).await.status(), 202);
+    let vip = shop.buy(user, "vip").await;
+    let (ok, message) = shop.pre_checkout(user, 250, &vip.payload).await;
+    assert!(ok, "{message:?}");
+    let expires = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        + SUBSCRIPTION_PERIOD;
+    let vip_charge = shop.fake.pay(user, 250, &vip.payload, true);
+    let subscription = Subscription {
+        expiration_date: expires,
+        first: true,
+    };
+    shop.deliver(&successful_payment_update(
+        shop.fake.next_update_id(),
+        user,
+        250,
+        &vip.payload,
+        &vip_charge,
+        Some(subscription),
+    ))
+    .await;
+    shop.caught_up().await;
+
+    let seen = shop.purchases(user, None).await;
+    let status_of = |invoice: &Invoice| {
+        let id = &invoice.response["purchase_id"];
+        seen["purchases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["purchase_id"] == *id)
+            .map(|p| p["status"].clone())
+    };
+    assert_eq!(status_of(&pending), Some(json!("started")), "{seen}");
+    assert_eq!(status_of(&coins), Some(json!("refunded")), "{seen}");
+    assert_eq!(status_of(&vip), Some(json!("paid")), "{seen}");
+    let payments = seen["payments"].as_array().unwrap();
+    assert_eq!(payments.len(), 2, "{seen}");
+    let refunded = payments
+        .iter()
+        .find(|p| p["telegram_payment_charge_id"] == coins_charge.as_str())
+        .unwrap();
+    assert!(refunded["refunded_at"].is_string(), "{refunded}");
+    assert_eq!(refunded["coins"], 1000);
+    let plans = seen["subscriptions"].as_array().unwrap();
+    assert_eq!(plans.len(), 1, "{seen}");
+    assert_eq!(plans[0]["plan"], "vip");
+    assert_eq!(plans[0]["active"], true, "{seen}");
+
+    // Operators see the day's Stars.
+    let query = shop.query.as_ref().unwrap();
+    let revenue = query
+        .request("GET", "/v1/stats/revenue?days=2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revenue.status(), 403, "closed without an operator token");
+
+    // A rebuild of purchases equals a fold of the topic, as the first build did.
+    let first = stored_payments(&shop.writer).await;
+    assert_eq!(first, folded_payments(&shop.writer).await);
+    assert_eq!(first.len(), 2);
+    let output = shop
+        .writer
+        .cli("replay")
+        .args([
+            "purchases",
+            "--drop-grace-secs",
+            "2",
+            "--handover-timeout-secs",
+            "60",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("purchases v2 is active in place of v1"),
+        "surge replay purchases failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(active_version(&shop.writer, "purchases").await, 2);
+    assert_eq!(stored_payments(&shop.writer).await, first);
+    let again = shop.purchases(user, None).await;
+    assert_eq!(again["payments"], seen["payments"]);
+}
+
+#[tokio::test]
+async fn operators_read_stars_revenue_per_day() {
+    let fake = FakeBotApi::start(BOT_TOKEN).await;
+    let writer = spawn_app_with(writer_options(fake.url(), Some(SECRET))).await;
+    let processor = started(&writer.id, "process");
+    let query = start(
+        &writer.id,
+        Options {
+            role: Some("query-api"),
+            env: vec![
+                ("SURGE_CONSISTENCY_WAIT_MS", "20000".to_owned()),
+                ("SURGE_OPERATOR_TOKEN", OPERATOR.to_owned()),
+            ],
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let shop = Shop {
+        hook: webhook_of(&writer, Some(SECRET)),
+        fake,
+        writer,
+        processor: Some(processor),
+        query: Some(query),
+    };
+    shop.buy_and_pay(1101, "coins_1000", 50).await;
+    let (_, charge) = shop.buy_and_pay(1102, "starter_pack", 100).await;
+    assert_eq!(shop.refund(&charge).await.status(), 202);
+    shop.caught_up().await;
+    let response = shop
+        .query
+        .as_ref()
+        .unwrap()
+        .request("GET", "/v1/stats/revenue?days=2")
+        .header("authorization", format!("Bearer {OPERATOR}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let revenue = body(response).await;
+    assert_eq!(revenue["currency"], "XTR");
+    // Summed over today and yesterday, so a run across midnight (UTC) holds too.
+    let days = revenue["days"].as_array().unwrap();
+    let total = |field: &str| days.iter().map(|d| d[field].as_i64().unwrap()).sum::<i64>();
+    assert_eq!(total("stars_paid"), 150, "{revenue}");
+    assert_eq!(total("stars_refunded"), 100, "{revenue}");
+    assert_eq!((total("payments"), total("refunds")), (2, 1), "{revenue}");
+}
+
+#[tokio::test]
+async fn a_bought_energy_refill_fills_the_bar_once_however_often_it_is_reported() {
+    let shop = shop(false).await;
+    let user = 1201;
+    let tap = |count: i64| {
+        shop.writer
+            .write("POST", "/v1/taps", user, json!({ "count": count }))
+    };
+    let drained = tap(1000).await;
+    assert_eq!(drained.status(), 202);
+    assert!(body(drained).await["energy"]["left"].as_u64().unwrap() < 10);
+    let invoice = shop.buy(user, "full_energy").await;
+    let (ok, message) = shop.pre_checkout(user, 10, &invoice.payload).await;
+    assert!(ok, "{message:?}");
+    let (_, update) = shop.pay(user, 10, &invoice);
+    shop.deliver(&update).await;
+    // Full again: a whole bar of taps is accepted at once.
+    let refilled = tap(1000).await;
+    assert_eq!(refilled.status(), 202, "the refill did not fill the bar");
+    // The same payment reported again, in a new update: no second refill.
+    let mut again = update.clone();
+    again["update_id"] = json!(shop.fake.next_update_id());
+    shop.deliver(&again).await;
+    let refused = tap(500).await;
+    assert_eq!(
+        refused.status(),
+        429,
+        "a redelivered payment refilled the bar twice"
+    );
+    assert_eq!(body(refused).await["error"]["code"], "out_of_energy");
+}
