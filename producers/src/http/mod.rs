@@ -125,11 +125,18 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             count_in_flight,
         ));
-    Router::new()
+    let router = Router::new()
         .merge(writes)
         .route("/v1/catalog", get(stars::catalog))
         .route("/health/live", get(health::live))
-        .route("/health/ready", get(health::ready))
+        .route("/health/ready", get(health::ready));
+    public(router, state)
+}
+
+/// A client-facing router answered in the shared error shape for what it does not route, and
+/// counted in the route metrics.
+fn public(router: Router<AppState>, state: AppState) -> Router {
+    router
         .fallback(surge_http::no_route)
         .method_not_allowed_fallback(surge_http::method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -151,16 +158,10 @@ pub fn admin(state: AppState) -> Router {
 /// Telegram's webhook, for an address of its own (`SURGE_TELEGRAM_WEBHOOK_ADDR`) that only
 /// Telegram needs to reach: `POST /telegram/webhook` ([`stars::webhook`]).
 pub fn webhook(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/telegram/webhook", post(stars::webhook::update))
-        .layer(DefaultBodyLimit::max(WEBHOOK_MAX_BODY_BYTES))
-        .fallback(surge_http::no_route)
-        .method_not_allowed_fallback(surge_http::method_not_allowed)
-        .layer(middleware::from_fn_with_state(
-            state.metrics.routes.clone(),
-            record_route_metrics,
-        ))
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(WEBHOOK_MAX_BODY_BYTES));
+    public(router, state)
 }
 
 /// Telegram's updates are small; a message with a long text and entities stays far below this.
