@@ -77,16 +77,24 @@ pub(crate) async fn refund(
         "Refunded a Stars payment."
     );
     let event = refund_event(charge.user_id, &charge_id, charge.stars, &payload, now_ms());
-    let trace =
-        TraceContext::continue_or_start(headers.get("traceparent").and_then(|v| v.to_str().ok()));
-    let mut body = append(&s, &[event], false, &trace, None)
-        .await
-        .map_err(|failed| failed.error)?;
-    s.stars
-        .records
-        .refunded(&charge_id, &charge, &payload.item_id)
-        .await
-        .map_err(payments_store_down)?;
+    // Recorded only after its event was acknowledged: appending it again could only take the
+    // coins back twice where duplicates are remembered for a while (the Redis projections).
+    let mut body = if charge.refunded {
+        json!({ "event_id": event.envelope.event_id, "position": null })
+    } else {
+        let trace = TraceContext::continue_or_start(
+            headers.get("traceparent").and_then(|v| v.to_str().ok()),
+        );
+        let body = append(&s, &[event], false, &trace, None)
+            .await
+            .map_err(|failed| failed.error)?;
+        s.stars
+            .records
+            .refunded(&charge_id, &charge, &payload.item_id)
+            .await
+            .map_err(payments_store_down)?;
+        body
+    };
     body["refunded"] = json!(true);
     body["already_refunded"] = json!(already_refunded);
     Ok(accepted(body, false))

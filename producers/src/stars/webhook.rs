@@ -284,6 +284,12 @@ async fn payment(
     let Some(payload) = opened(s, &paid.invoice_payload, &charge_id, &paid.currency) else {
         return Ok("unmatched");
     };
+    // Recorded only after its event was acknowledged (and its boost given): appending it again
+    // could only count it twice where duplicates are remembered for a while (the Redis
+    // projections' 48 h), never add anything.
+    if recorded(s, &charge_id).await?.is_some() {
+        return Ok("duplicate");
+    }
     let event = payment_event(
         payer,
         &paid,
@@ -302,6 +308,14 @@ async fn payment(
         refunded: false,
     };
     let item = s.config.stars.catalog.get(&payload.item_id);
+    // A boost is spent on the write side, once per charge however often it is reported; given
+    // before the charge is recorded, so a crash between the two gives it on the redelivery.
+    if item.is_some_and(|i| i.grants == Grant::EnergyRefill) {
+        s.energy
+            .refill_once(payer, &charge_id, UPDATE_TTL)
+            .await
+            .map_err(payments_store_down)?;
+    }
     s.stars
         .records
         .paid(
@@ -312,13 +326,6 @@ async fn payment(
         )
         .await
         .map_err(payments_store_down)?;
-    // A boost is spent on the write side, once per charge however often it is reported.
-    if item.is_some_and(|i| i.grants == Grant::EnergyRefill) {
-        s.energy
-            .refill_once(payer, &charge_id, UPDATE_TTL)
-            .await
-            .map_err(payments_store_down)?;
-    }
     tracing::info!(
         charge_id,
         user_id = payer,
@@ -340,6 +347,9 @@ async fn refunded(
     let Some(payload) = opened(s, &refund.invoice_payload, &charge_id, &refund.currency) else {
         return Ok("unmatched");
     };
+    if recorded(s, &charge_id).await?.is_some_and(|c| c.refunded) {
+        return Ok("duplicate");
+    }
     let event = refund_event(
         user_id,
         &charge_id,
@@ -388,6 +398,16 @@ fn opened(s: &AppState, payload: &str, charge_id: &str, currency: &str) -> Optio
             None
         }
     }
+}
+
+/// What the write side recorded of `charge_id`: its payment, and whether its refund was
+/// appended.
+async fn recorded(s: &AppState, charge_id: &str) -> Result<Option<Charge>, ApiError> {
+    s.stars
+        .records
+        .charge(charge_id)
+        .await
+        .map_err(payments_store_down)
 }
 
 /// Whether the event passes the field rules; one that does not is logged for an operator.
