@@ -4,8 +4,8 @@
 //! What it models:
 //! - The transport: `<url>/bot<token>/<method>`, any HTTP verb, parameters from the query string
 //!   and a JSON or `application/x-www-form-urlencoded` body (form values are strings; numbers,
-//!   booleans and JSON-serialized arrays inside them are read as Telegram reads them). Method
-//!   names are case-insensitive. Answers are `{"ok":true,"result":…}` or
+//!   booleans and JSON-serialized arrays and objects inside them are read as Telegram reads
+//!   them). Method names are case-insensitive. Answers are `{"ok":true,"result":…}` or
 //!   `{"ok":false,"error_code":N,"description":…[,"parameters":{"retry_after":S}]}` with HTTP
 //!   status N. A wrong token is 401 `Unauthorized`, an unknown method 404 `Not Found`.
 //! - `createInvoiceLink`: title 1–32 characters, description 1–255 characters, payload 1–128
@@ -15,21 +15,38 @@
 //! - `answerPreCheckoutQuery`: only for queries this fake issued, once each, `error_message`
 //!   required when `ok` is false, and at most 10 s after the query was sent.
 //! - `refundStarPayment`: only charges made with [`FakeBotApi::pay`], by the same user, once.
-//! - `sendMessage`: `chat_id` and 1–4096 characters of `text`; every chat is a private chat.
+//! - `sendMessage`: `chat_id` and 1–4096 characters of `text`, optional `reply_markup` and
+//!   `allow_paid_broadcast`. Every integer `chat_id` is a chat that exists: zero or positive a
+//!   private chat, negative a group; any other `chat_id` is `chat not found`. `reply_markup` is
+//!   an inline keyboard (`{"inline_keyboard":[[button,…],…]}`) whose buttons have a 1–64
+//!   character `text` and exactly one of `url` or `web_app` (`{"url":"https://…"}`). A chat
+//!   [`FakeBotApi::block`]ed answers 403. Then Telegram's flood limits ([`Limits`], its real
+//!   values unless [`FakeBotApi::set_limits`] changes them): at most `global_per_sec` messages
+//!   in any sliding second (paid broadcasts count against `paid_per_sec` instead, in the same
+//!   window), one per `per_chat` to a private chat and `group_per_minute` in any sliding minute
+//!   to a group. Past one, the call is answered 429 with `retry_after` the whole seconds,
+//!   rounded up, until it would have been accepted. Checks run in that order (bad request,
+//!   blocked, flood); only accepted messages ([`FakeBotApi::messages`]) count against a limit.
 //! - Updates: `pre_checkout_query`, and `message` with `successful_payment` or
 //!   `refunded_payment`, posted with the `X-Telegram-Bot-Api-Secret-Token` header.
 //!
 //! What it does not model: any other method or field (photos, tips, shipping, entities,
-//! keyboards, business connections), Telegram's real limits on Star amounts, flood control
-//! unless injected with [`FakeBotApi::fail_next`], chats other than private, per-chat message
-//! ids, webhook redelivery or ordering, and the buyer's side (nothing pays unless a test calls
-//! [`FakeBotApi::pay`]). The texts of `QUERY_ID_INVALID`, `CHARGE_NOT_FOUND`,
-//! `CHARGE_ALREADY_REFUNDED`, the too-old query, `message text is empty` and `message is too
-//! long` are Telegram's; the other `Bad Request:` reasons are this fake's own wording.
-//! A call is processed when it arrives; [`FakeBotApi::delay_next`] only holds back its answer,
-//! as when Telegram did the work but the reply was slow.
+//! `parse_mode`, reply keyboards, inline buttons other than `url` and `web_app`, business
+//! connections), Telegram's real limits on Star amounts, flood control on methods other than
+//! `sendMessage` unless injected with [`FakeBotApi::fail_next`], that Telegram's limits are soft
+//! (it may allow a burst, or answer a longer `retry_after`; this fake's windows are exact),
+//! supergroups and channels (every negative id is a plain group), chats that do not exist,
+//! per-chat message ids, webhook redelivery or ordering, and the buyer's side (nothing pays
+//! unless a test calls [`FakeBotApi::pay`]). The texts of `QUERY_ID_INVALID`,
+//! `CHARGE_NOT_FOUND`, `CHARGE_ALREADY_REFUNDED`, the too-old query, `message text is empty`,
+//! `message is too long`, `chat not found`, `can't parse reply keyboard markup JSON object`,
+//! `Too Many Requests: retry after N`, `Forbidden: bot was blocked by the user` and `Forbidden:
+//! bot was kicked from the group chat` are Telegram's; the other `Bad Request:` reasons are this
+//! fake's own wording. A call is processed when it arrives; [`FakeBotApi::delay_next`] and
+//! [`FakeBotApi::delay_all`] only hold back its answer, as when Telegram did the work but the
+//! reply was slow.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -46,6 +63,49 @@ pub const PRE_CHECKOUT_WINDOW: Duration = Duration::from_secs(10);
 pub const SUBSCRIPTION_PERIOD: i64 = 2_592_000;
 
 static MESSAGE_IDS: AtomicI64 = AtomicI64::new(1);
+
+/// The flood limits `sendMessage` enforces. [`Limits::default`] is Telegram's; a test scales
+/// them with struct update syntax, e.g.
+/// `Limits { global_per_sec: 200, per_chat: Duration::from_millis(100), ..Limits::default() }`.
+/// A count of `u32::MAX` or a `per_chat` of zero lifts that limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Messages accepted in any sliding second, over all chats (without `allow_paid_broadcast`).
+    pub global_per_sec: u32,
+    /// The least time between two messages accepted for one private chat (positive `chat_id`).
+    pub per_chat: Duration,
+    /// Messages accepted in any sliding minute for one group (negative `chat_id`).
+    pub group_per_minute: u32,
+    /// Messages with `allow_paid_broadcast: true` accepted in any sliding second; they do not
+    /// count against `global_per_sec`, nor the others against this.
+    pub paid_per_sec: u32,
+}
+
+impl Default for Limits {
+    /// 30 messages a second, one a second to a chat, 20 a minute to a group, and 1000 a second
+    /// as paid broadcasts.
+    fn default() -> Self {
+        Self {
+            global_per_sec: 30,
+            per_chat: Duration::from_secs(1),
+            group_per_minute: 20,
+            paid_per_sec: 1000,
+        }
+    }
+}
+
+/// One message `sendMessage` accepted.
+#[derive(Clone, Debug)]
+pub struct Message {
+    pub chat_id: i64,
+    pub text: String,
+    /// The inline keyboard, as an object even when it was sent as a JSON string.
+    pub reply_markup: Option<Value>,
+    /// Sent with `allow_paid_broadcast: true`.
+    pub paid: bool,
+    /// When the fake accepted it.
+    pub at: Instant,
+}
 
 /// One request the fake answered.
 #[derive(Clone, Debug)]
@@ -94,7 +154,7 @@ impl Webhook {
     }
 }
 
-type Answer = Result<Value, (u16, String)>;
+type Answer = Result<Value, Fault>;
 type PreCheckoutAnswer = (bool, Option<String>, Duration);
 
 struct Query {
@@ -102,10 +162,106 @@ struct Query {
     answer: Option<PreCheckoutAnswer>,
 }
 
+/// A refusal: an injected one or a method's own.
 struct Fault {
     code: u16,
     description: String,
     retry_after: Option<u64>,
+}
+
+impl Fault {
+    fn new(code: u16, description: impl Into<String>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+            retry_after: None,
+        }
+    }
+
+    /// `{"ok":false,"error_code":…,"description":…[,"parameters":{"retry_after":…}]}`.
+    fn body(&self) -> Value {
+        let mut body =
+            json!({"ok": false, "error_code": self.code, "description": self.description});
+        if let Some(seconds) = self.retry_after {
+            body["parameters"] = json!({"retry_after": seconds});
+        }
+        body
+    }
+}
+
+/// The accepted messages' times the flood limits look back on, oldest first.
+#[derive(Default)]
+struct Flood {
+    limits: Limits,
+    free: VecDeque<Instant>,
+    paid: VecDeque<Instant>,
+    /// The last message to each private chat.
+    private: HashMap<i64, Instant>,
+    groups: HashMap<i64, VecDeque<Instant>>,
+}
+
+impl Flood {
+    /// How long until a message to `chat_id` fits every limit: zero when it fits now.
+    fn wait(&mut self, chat_id: i64, paid: bool, now: Instant) -> Duration {
+        let limits = self.limits;
+        let overall = if paid {
+            window_wait(&mut self.paid, limits.paid_per_sec, SECOND, now)
+        } else {
+            window_wait(&mut self.free, limits.global_per_sec, SECOND, now)
+        };
+        let chat = if chat_id < 0 {
+            let group = self.groups.entry(chat_id).or_default();
+            window_wait(group, limits.group_per_minute, MINUTE, now)
+        } else {
+            self.private.get(&chat_id).map_or(Duration::ZERO, |&last| {
+                (last + limits.per_chat).saturating_duration_since(now)
+            })
+        };
+        overall.max(chat)
+    }
+
+    /// Counts a message accepted `now` against the limits.
+    fn record(&mut self, chat_id: i64, paid: bool, now: Instant) {
+        let overall = if paid { &mut self.paid } else { &mut self.free };
+        overall.push_back(now);
+        if chat_id < 0 {
+            self.groups.entry(chat_id).or_default().push_back(now);
+        } else {
+            self.private.insert(chat_id, now);
+        }
+    }
+}
+
+const SECOND: Duration = Duration::from_secs(1);
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// How long until `times` (oldest first) holds fewer than `limit` instants younger than
+/// `window`; the older ones are dropped.
+fn window_wait(
+    times: &mut VecDeque<Instant>,
+    limit: u32,
+    window: Duration,
+    now: Instant,
+) -> Duration {
+    while times
+        .front()
+        .is_some_and(|&t| now.saturating_duration_since(t) >= window)
+    {
+        times.pop_front();
+    }
+    match (times.len() + 1).saturating_sub(limit as usize) {
+        0 => Duration::ZERO,
+        leaving => (times[leaving - 1] + window).saturating_duration_since(now),
+    }
+}
+
+/// Telegram's 429 for a call that would be accepted after `wait`.
+fn too_many_requests(wait: Duration) -> Fault {
+    let seconds = wait.as_nanos().div_ceil(1_000_000_000).max(1) as u64;
+    Fault {
+        retry_after: Some(seconds),
+        ..Fault::new(429, format!("Too Many Requests: retry after {seconds}"))
+    }
 }
 
 #[derive(Default)]
@@ -116,6 +272,13 @@ struct State {
     charges: HashMap<String, Charge>,
     faults: HashMap<String, VecDeque<Fault>>,
     delays: HashMap<String, VecDeque<Duration>>,
+    /// Added to every `sendMessage` answer's delay.
+    send_delay: Duration,
+    messages: Vec<Message>,
+    blocked: HashSet<i64>,
+    flood: Flood,
+    /// Calls answered 429.
+    throttled: usize,
 }
 
 struct Shared {
@@ -209,6 +372,76 @@ impl FakeBotApi {
             .entry(method.to_ascii_lowercase())
             .or_default()
             .push_back(delay);
+    }
+
+    /// Every later `sendMessage` answer is held back `delay` (on top of any
+    /// [`delay_next`](Self::delay_next)), as Telegram's round trip; zero unless set. The message
+    /// is accepted or refused, and counted, when the call arrives.
+    pub fn delay_all(&self, delay: Duration) {
+        self.state().send_delay = delay;
+    }
+
+    /// The flood limits `sendMessage` enforces from now on; messages already accepted still
+    /// count against them.
+    ///
+    /// # Panics
+    /// When a count is zero (no message could ever be accepted).
+    pub fn set_limits(&self, limits: Limits) {
+        assert!(
+            limits.global_per_sec > 0 && limits.group_per_minute > 0 && limits.paid_per_sec > 0,
+            "fake Bot API: every count in {limits:?} must be at least 1"
+        );
+        self.state().flood.limits = limits;
+    }
+
+    /// `sendMessage` to `chat_id` answers 403 until [`unblock`](Self::unblock): for a user,
+    /// `Forbidden: bot was blocked by the user`; for a group, `… kicked from the group chat`.
+    pub fn block(&self, chat_id: i64) {
+        self.state().blocked.insert(chat_id);
+    }
+
+    /// Undoes [`block`](Self::block).
+    pub fn unblock(&self, chat_id: i64) {
+        self.state().blocked.remove(&chat_id);
+    }
+
+    /// How many calls were answered 429 `Too Many Requests`, by the flood limits or by
+    /// [`fail_next`](Self::fail_next).
+    pub fn throttled(&self) -> usize {
+        self.state().throttled
+    }
+
+    /// Every message `sendMessage` accepted, in order of acceptance.
+    pub fn messages(&self) -> Vec<Message> {
+        self.state().messages.clone()
+    }
+
+    /// The messages accepted for `chat_id`.
+    pub fn messages_to(&self, chat_id: i64) -> Vec<Message> {
+        let state = self.state();
+        let to_chat = state.messages.iter().filter(|m| m.chat_id == chat_id);
+        to_chat.cloned().collect()
+    }
+
+    /// The accepted messages once there are at least `n`; panics after `timeout`.
+    pub async fn wait_for_messages(&self, n: usize, timeout: Duration) -> Vec<Message> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            {
+                let state = self.state();
+                if state.messages.len() >= n {
+                    return state.messages.clone();
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "fake Bot API: {n} accepted message(s) expected within {timeout:?}, got {} \
+                     ({} call(s) answered 429)",
+                    state.messages.len(),
+                    state.throttled
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Every call so far, in order of arrival.
@@ -401,7 +634,6 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let at = Instant::now();
     let path = uri.path();
     let (token, method) = path
         .strip_prefix("/bot")
@@ -411,22 +643,31 @@ async fn handle(
     let key = method.to_ascii_lowercase();
     let (answered, delay) = {
         let mut state = shared.state.lock().expect("fake Bot API state");
+        // Taken under the lock, so that the calls' (and messages') instants never go back.
+        let at = Instant::now();
         let authorized = token == shared.token;
         let fault = authorized
             .then(|| state.faults.get_mut(&key)?.pop_front())
             .flatten();
-        let delay = authorized
+        let mut delay = authorized
             .then(|| state.delays.get_mut(&key)?.pop_front())
-            .flatten();
+            .flatten()
+            .unwrap_or_default();
+        if key == "sendmessage" {
+            delay += state.send_delay;
+        }
         let answered = match (authorized, fault, &params) {
-            (false, ..) => error(401, "Unauthorized", None),
-            (true, Some(f), _) => error(f.code, &f.description, f.retry_after),
-            (true, None, Err(e)) => error(400, &bad(e).1, None),
+            (false, ..) => Fault::new(401, "Unauthorized").body(),
+            (true, Some(f), _) => f.body(),
+            (true, None, Err(e)) => bad(e).body(),
             (true, None, Ok(p)) => match state.dispatch(&key, p, at) {
                 Ok(result) => json!({"ok": true, "result": result}),
-                Err((code, description)) => error(code, &description, None),
+                Err(f) => f.body(),
             },
         };
+        if answered["error_code"] == 429 {
+            state.throttled += 1;
+        }
         let params = Value::Object(params.unwrap_or_default());
         let (method, answer) = (method.to_owned(), answered.clone());
         state.calls.push(Call {
@@ -437,7 +678,7 @@ async fn handle(
         });
         (answered, delay)
     };
-    if let Some(delay) = delay {
+    if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
     let status = answered["error_code"].as_u64().unwrap_or(200) as u16;
@@ -448,16 +689,8 @@ async fn handle(
         .into_response()
 }
 
-fn error(code: u16, description: &str, retry_after: Option<u64>) -> Value {
-    let mut body = json!({"ok": false, "error_code": code, "description": description});
-    if let Some(seconds) = retry_after {
-        body["parameters"] = json!({"retry_after": seconds});
-    }
-    body
-}
-
-fn bad(reason: impl std::fmt::Display) -> (u16, String) {
-    (400, format!("Bad Request: {reason}"))
+fn bad(reason: impl std::fmt::Display) -> Fault {
+    Fault::new(400, format!("Bad Request: {reason}"))
 }
 
 fn parse_params(uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, String> {
@@ -497,11 +730,18 @@ fn int(p: &Map<String, Value>, name: &str) -> Option<i64> {
     }
 }
 
-fn required<T>(value: Option<T>, name: &str) -> Result<T, (u16, String)> {
+fn boolean(p: &Map<String, Value>, name: &str) -> Option<bool> {
+    match p.get(name)? {
+        Value::String(s) => s.parse().ok(),
+        v => v.as_bool(),
+    }
+}
+
+fn required<T>(value: Option<T>, name: &str) -> Result<T, Fault> {
     value.ok_or_else(|| bad(format_args!("{name} is empty")))
 }
 
-fn length(count: usize, max: usize, name: &str, unit: &str) -> Result<(), (u16, String)> {
+fn length(count: usize, max: usize, name: &str, unit: &str) -> Result<(), Fault> {
     let fits = (1..=max).contains(&count);
     fits.then_some(())
         .ok_or_else(|| bad(format_args!("{name} must be 1-{max} {unit}")))
@@ -513,8 +753,8 @@ impl State {
             "createinvoicelink" => self.create_invoice_link(p),
             "answerprecheckoutquery" => self.answer_pre_checkout_query(p, at),
             "refundstarpayment" => self.refund_star_payment(p),
-            "sendmessage" => send_message(p),
-            _ => Err((404, "Not Found".to_owned())),
+            "sendmessage" => self.send_message(p, at),
+            _ => Err(Fault::new(404, "Not Found")),
         }
     }
 
@@ -576,11 +816,8 @@ impl State {
         let id = required(text(p, "pre_checkout_query_id"), "pre_checkout_query_id")?;
         let query = self.queries.get_mut(id).filter(|q| q.answer.is_none());
         let query = query.ok_or_else(|| bad("QUERY_ID_INVALID"))?;
-        let ok = match required(p.get("ok"), "ok")? {
-            Value::String(s) => s.parse().ok(),
-            v => v.as_bool(),
-        };
-        let ok = ok.ok_or_else(|| bad("ok must be a Boolean"))?;
+        required(p.get("ok"), "ok")?;
+        let ok = boolean(p, "ok").ok_or_else(|| bad("ok must be a Boolean"))?;
         let error_message = text(p, "error_message")
             .filter(|m| !m.is_empty())
             .map(str::to_owned);
@@ -611,20 +848,110 @@ impl State {
         charge.refunded = true;
         Ok(Value::Bool(true))
     }
+
+    fn send_message(&mut self, p: &Map<String, Value>, at: Instant) -> Answer {
+        let chat_id = chat_id(p)?;
+        let text = text(p, "text").unwrap_or_default();
+        if text.trim().is_empty() {
+            return Err(bad("message text is empty"));
+        }
+        if text.chars().count() > 4096 {
+            return Err(bad("message is too long"));
+        }
+        let reply_markup = reply_markup(p)?;
+        let paid = match p.get("allow_paid_broadcast") {
+            None | Some(Value::Null) => false,
+            Some(_) => boolean(p, "allow_paid_broadcast")
+                .ok_or_else(|| bad("allow_paid_broadcast must be a Boolean"))?,
+        };
+        if self.blocked.contains(&chat_id) {
+            return Err(Fault::new(403, blocked(chat_id)));
+        }
+        let wait = self.flood.wait(chat_id, paid, at);
+        if !wait.is_zero() {
+            return Err(too_many_requests(wait));
+        }
+        self.flood.record(chat_id, paid, at);
+        let message_id = MESSAGE_IDS.fetch_add(1, Ordering::Relaxed);
+        let kind = if chat_id < 0 { "group" } else { "private" };
+        let mut result = json!({"message_id": message_id, "date": unix_now(),
+            "chat": {"id": chat_id, "type": kind}, "text": text});
+        if let Some(markup) = &reply_markup {
+            result["reply_markup"] = markup.clone();
+        }
+        self.messages.push(Message {
+            chat_id,
+            text: text.to_owned(),
+            reply_markup,
+            paid,
+            at,
+        });
+        Ok(result)
+    }
 }
 
-fn send_message(p: &Map<String, Value>) -> Answer {
-    let chat_id = required(int(p, "chat_id"), "chat_id")?;
-    let text = text(p, "text").unwrap_or_default();
-    if text.trim().is_empty() {
-        return Err(bad("message text is empty"));
+/// `chat_id`: any integer is a chat (negative a group), anything else a chat that is not found.
+fn chat_id(p: &Map<String, Value>) -> Result<i64, Fault> {
+    match p.get("chat_id") {
+        None | Some(Value::Null) => Err(bad("chat_id is empty")),
+        Some(Value::String(s)) if s.is_empty() => Err(bad("chat_id is empty")),
+        Some(_) => int(p, "chat_id").ok_or_else(|| bad("chat not found")),
     }
-    if text.chars().count() > 4096 {
-        return Err(bad("message is too long"));
+}
+
+/// Telegram's 403 description for a chat that blocked (or kicked) the bot.
+fn blocked(chat_id: i64) -> &'static str {
+    if chat_id < 0 {
+        "Forbidden: bot was kicked from the group chat"
+    } else {
+        "Forbidden: bot was blocked by the user"
     }
-    let message_id = MESSAGE_IDS.fetch_add(1, Ordering::Relaxed);
-    Ok(json!({"message_id": message_id, "date": unix_now(),
-        "chat": {"id": chat_id, "type": "private"}, "text": text}))
+}
+
+/// `reply_markup` when present, read from JSON inside a form value as `prices` is: an inline
+/// keyboard, an array of rows of buttons.
+fn reply_markup(p: &Map<String, Value>) -> Result<Option<Value>, Fault> {
+    let markup = match p.get("reply_markup") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => serde_json::from_str(s).unwrap_or(Value::Null),
+        Some(v) => v.clone(),
+    };
+    if !markup.is_object() {
+        return Err(bad("can't parse reply keyboard markup JSON object"));
+    }
+    let rows = markup["inline_keyboard"].as_array().ok_or_else(|| {
+        bad("reply_markup must be an inline keyboard: {\"inline_keyboard\": [[button, …], …]}")
+    })?;
+    for row in rows {
+        let row = row
+            .as_array()
+            .ok_or_else(|| bad("each row of inline_keyboard must be an array of buttons"))?;
+        row.iter().try_for_each(inline_button)?;
+    }
+    Ok(Some(markup))
+}
+
+/// A button with a 1–64 character `text` and exactly one of `url` or `web_app` (`https://`).
+fn inline_button(button: &Value) -> Result<(), Fault> {
+    let text = button["text"].as_str().unwrap_or_default();
+    length(text.chars().count(), 64, "button text", "characters")?;
+    let field = |name| button.get(name).filter(|v| !v.is_null());
+    match (field("url"), field("web_app")) {
+        (Some(url), None) => {
+            let url = url.as_str().filter(|u| !u.is_empty());
+            url.ok_or_else(|| bad("a button's url must be a non-empty string"))?;
+        }
+        (None, Some(web_app)) => {
+            let url = web_app["url"].as_str().unwrap_or_default();
+            if !url.starts_with("https://") {
+                return Err(bad(format_args!(
+                    "a button's web_app url must start with https://, not {url:?}"
+                )));
+            }
+        }
+        _ => return Err(bad("a button needs exactly one of url or web_app")),
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -651,6 +978,29 @@ mod tests {
             description.starts_with("Bad Request: ") && description.contains(reason),
             "{answer:?}"
         );
+    }
+
+    fn message(chat_id: i64) -> Value {
+        json!({"chat_id": chat_id, "text": "hi"})
+    }
+
+    fn paid(chat_id: i64) -> Value {
+        json!({"chat_id": chat_id, "text": "hi", "allow_paid_broadcast": true})
+    }
+
+    async fn send(fake: &FakeBotApi, chat_id: i64) -> (u16, Value) {
+        call(fake, "sendMessage", message(chat_id)).await
+    }
+
+    fn assert_too_many(answer: &(u16, Value), retry_after: u64) {
+        let description = format!("Too Many Requests: retry after {retry_after}");
+        let expected = json!({"ok": false, "error_code": 429, "description": description,
+            "parameters": {"retry_after": retry_after}});
+        assert_eq!(answer, &(429, expected));
+    }
+
+    async fn sleep_until(at: Instant) {
+        tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
     }
 
     fn invoice() -> Value {
@@ -834,6 +1184,7 @@ mod tests {
             (429, &json!(3)),
             "{body}"
         );
+        assert_eq!((fake.throttled(), fake.messages().len()), (1, 0));
         fake.delay_next("sendMessage", Duration::from_millis(200));
         let started = Instant::now();
         let (status, body) = call(&fake, "sendMessage", message).await;
@@ -893,5 +1244,240 @@ mod tests {
         let fake = FakeBotApi::start(TOKEN).await;
         fake.wait_for_call("refundStarPayment", Duration::from_millis(50))
             .await;
+    }
+
+    #[tokio::test]
+    async fn the_31st_message_in_a_second_waits_until_the_window_slides() {
+        let fake = FakeBotApi::start(TOKEN).await;
+        for chat_id in 1..=30 {
+            assert_eq!(send(&fake, chat_id).await.0, 200);
+        }
+        let refused = send(&fake, 31).await;
+        let first = fake.messages()[0].at;
+        assert!(first.elapsed() < SECOND, "31 calls took over a second");
+        assert_too_many(&refused, 1);
+        assert_eq!((fake.messages().len(), fake.throttled()), (30, 1));
+        sleep_until(first + SECOND).await;
+        assert_eq!(send(&fake, 31).await.0, 200);
+        assert_eq!(fake.messages_to(31).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_private_chat_gets_one_message_per_per_chat() {
+        let fake = FakeBotApi::start(TOKEN).await;
+        assert_eq!(send(&fake, 7).await.0, 200);
+        assert_too_many(&send(&fake, 7).await, 1);
+
+        let per_chat = Duration::from_millis(2500);
+        fake.set_limits(Limits {
+            per_chat,
+            ..Limits::default()
+        });
+        assert_eq!(send(&fake, 8).await.0, 200);
+        assert_too_many(&send(&fake, 8).await, 3);
+
+        let per_chat = Duration::from_millis(300);
+        fake.set_limits(Limits {
+            global_per_sec: 200,
+            per_chat,
+            ..Limits::default()
+        });
+        assert_eq!(send(&fake, 42).await.0, 200);
+        assert_too_many(&send(&fake, 42).await, 1);
+        assert_eq!(send(&fake, 43).await.0, 200);
+        sleep_until(fake.messages_to(42)[0].at + per_chat).await;
+        assert_eq!(send(&fake, 42).await.0, 200);
+        let chats: Vec<i64> = fake.messages().iter().map(|m| m.chat_id).collect();
+        assert_eq!(chats, [7, 8, 42, 43, 42]);
+        assert_eq!(fake.throttled(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_group_gets_twenty_messages_a_minute() {
+        let fake = FakeBotApi::start(TOKEN).await;
+        for _ in 0..20 {
+            let (status, body) = send(&fake, -100).await;
+            assert_eq!(
+                (status, &body["result"]["chat"]["type"]),
+                (200, &json!("group"))
+            );
+        }
+        assert_too_many(&send(&fake, -100).await, 60);
+        assert_eq!(send(&fake, -101).await.0, 200);
+        assert_eq!(send(&fake, 100).await.0, 200);
+        assert_eq!(fake.messages_to(-100).len(), 20);
+        assert_eq!(fake.messages().len(), 22);
+    }
+
+    #[tokio::test]
+    async fn paid_broadcasts_count_against_the_paid_limit_only() {
+        let fake = FakeBotApi::start(TOKEN).await;
+        fake.set_limits(Limits {
+            global_per_sec: 2,
+            per_chat: Duration::ZERO,
+            group_per_minute: 20,
+            paid_per_sec: 3,
+        });
+        assert_eq!(send(&fake, 1).await.0, 200);
+        assert_eq!(send(&fake, 2).await.0, 200);
+        assert_too_many(&send(&fake, 3).await, 1);
+        for chat_id in 3..=5 {
+            assert_eq!(call(&fake, "sendMessage", paid(chat_id)).await.0, 200);
+        }
+        assert_too_many(&call(&fake, "sendMessage", paid(6)).await, 1);
+        let first = fake.messages()[0].at;
+        assert!(first.elapsed() < SECOND, "7 calls took over a second");
+        let paid: Vec<bool> = fake.messages().iter().map(|m| m.paid).collect();
+        assert_eq!(paid, [false, false, true, true, true]);
+        assert_eq!(fake.throttled(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_blocked_chat_is_forbidden_and_gets_no_message() {
+        let fake = FakeBotApi::start(TOKEN).await;
+        fake.block(42);
+        fake.block(-5);
+        let forbidden = |description: &str| {
+            let body = json!({"ok": false, "error_code": 403, "description": description});
+            (403, body)
+        };
+        assert_eq!(
+            send(&fake, 42).await,
+            forbidden("Forbidden: bot was blocked by the user")
+        );
+        assert_eq!(
+            send(&fake, -5).await,
+            forbidden("Forbidden: bot was kicked from the group chat")
+        );
+        assert!(fake.messages().is_empty());
+        fake.unblock(42);
+        assert_eq!(send(&fake, 42).await.0, 200);
+        assert_eq!(fake.messages_to(42).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn chat_ids_and_inline_keyboards_are_read_as_telegram_reads_them() {
+        let fake = FakeBotApi::start(TOKEN).await;
+        let keyboard = json!({"inline_keyboard": [
+            [{"text": "Play", "web_app": {"url": "https://app.example/"}}],
+            [{"text": "News", "url": "https://t.me/surge"},
+                {"text": "x".repeat(64), "url": "tg://resolve?domain=surge"}],
+        ]});
+        let mut with_keyboard = message(1);
+        with_keyboard["reply_markup"] = keyboard.clone();
+        let (status, body) = call(&fake, "sendMessage", with_keyboard).await;
+        assert_eq!((status, &body["result"]["reply_markup"]), (200, &keyboard));
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("chat_id", "2")
+            .append_pair("text", "hi")
+            .append_pair("reply_markup", &keyboard.to_string())
+            .append_pair("allow_paid_broadcast", "true")
+            .finish();
+        let form = reqwest::Client::new()
+            .post(fake.method_url("sendMessage"))
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(form.status(), 200);
+        let sent = json!({"chat_id": "3", "text": "hi", "reply_markup": keyboard.to_string()});
+        assert_eq!(call(&fake, "sendMessage", sent).await.0, 200);
+        assert_eq!(send(&fake, 0).await.0, 200);
+        let messages = fake.messages();
+        let read: Vec<_> = messages
+            .iter()
+            .map(|m| (m.chat_id, m.reply_markup.as_ref(), m.paid))
+            .collect();
+        assert_eq!(
+            read,
+            [
+                (1, Some(&keyboard), false),
+                (2, Some(&keyboard), true),
+                (3, Some(&keyboard), false),
+                (0, None, false)
+            ]
+        );
+
+        let mut maybe = paid(10);
+        maybe["allow_paid_broadcast"] = json!("maybe");
+        let cases = [
+            (json!({"chat_id": "@surge", "text": "hi"}), "chat not found"),
+            (json!({"chat_id": 1.5, "text": "hi"}), "chat not found"),
+            (json!({"text": "hi"}), "chat_id is empty"),
+            (maybe, "allow_paid_broadcast must be a Boolean"),
+        ];
+        for (params, reason) in cases {
+            assert_bad(&call(&fake, "sendMessage", params).await, reason);
+        }
+        let unparsed = "can't parse reply keyboard markup JSON object";
+        let one_of = "exactly one of url or web_app";
+        let tme = "https://t.me/surge";
+        let markups = [
+            (json!("{not json"), unparsed),
+            (json!([[]]), unparsed),
+            (json!({"keyboard": [["a"]]}), "must be an inline keyboard"),
+            (
+                json!({"inline_keyboard": [{"text": "a", "url": tme}]}),
+                "row",
+            ),
+        ];
+        let buttons = [
+            (json!({"text": "", "url": tme}), "button text must be 1-64"),
+            (
+                json!({"text": "x".repeat(65), "url": tme}),
+                "button text must be 1-64",
+            ),
+            (json!({"text": "a", "callback_data": "1"}), one_of),
+            (
+                json!({"text": "a", "url": tme, "web_app": {"url": tme}}),
+                one_of,
+            ),
+            (
+                json!({"text": "a", "url": ""}),
+                "url must be a non-empty string",
+            ),
+            (
+                json!({"text": "a", "web_app": {"url": "http://app.example"}}),
+                "https://",
+            ),
+            (json!({"text": "a", "web_app": {}}), "https://"),
+        ];
+        let buttons = buttons.map(|(b, reason)| (json!({"inline_keyboard": [[b]]}), reason));
+        for (markup, reason) in markups.into_iter().chain(buttons) {
+            let mut params = message(10);
+            params["reply_markup"] = markup.clone();
+            assert_bad(&call(&fake, "sendMessage", params).await, reason);
+            let form = json!({"chat_id": "10", "text": "hi", "reply_markup": markup.to_string()});
+            assert_bad(&call(&fake, "sendMessage", form).await, reason);
+        }
+        assert_eq!((fake.messages().len(), fake.throttled()), (4, 0));
+    }
+
+    #[tokio::test]
+    async fn delay_all_holds_back_answers_of_messages_already_accepted() {
+        let fake = FakeBotApi::start(TOKEN).await;
+        let delay = Duration::from_millis(150);
+        fake.delay_all(delay);
+        let url = fake.method_url("sendMessage");
+        let sent = tokio::spawn(async move {
+            let response = reqwest::Client::new().post(url).json(&message(42)).send();
+            response.await.unwrap().status()
+        });
+        let accepted = fake.wait_for_messages(1, Duration::from_secs(5)).await[0].at;
+        assert_eq!(sent.await.unwrap(), 200);
+        assert!(accepted.elapsed() >= delay);
+        fake.delay_all(Duration::ZERO);
+        let started = Instant::now();
+        assert_eq!(send(&fake, 43).await.0, 200);
+        assert!(started.elapsed() < delay);
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "3 accepted message(s) expected")]
+    async fn waiting_for_messages_that_never_come_says_how_many() {
+        let fake = FakeBotApi::start(TOKEN).await;
+        assert_eq!(send(&fake, 42).await.0, 200);
+        fake.wait_for_messages(3, Duration::from_millis(50)).await;
     }
 }
