@@ -36,7 +36,10 @@ pub fn cost(event: &Event) -> u64 {
         | Payload::QuestCompleted(_)
         | Payload::PurchaseStarted(_)
         | Payload::StarsPaymentReceived(_)
-        | Payload::StarsPaymentRefunded(_) => 0,
+        | Payload::StarsPaymentRefunded(_)
+        | Payload::BroadcastRequested(_)
+        | Payload::BroadcastCancelled(_)
+        | Payload::BotBlocked(_) => 0,
     }
 }
 

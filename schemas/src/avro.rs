@@ -215,6 +215,31 @@ mod tests {
                 }
                 .into(),
             },
+            Event {
+                envelope: envelope(0),
+                payload: BroadcastRequested {
+                    broadcast_id: Uuid::now_v7(),
+                    text: "Season 2 starts now!\nTap to play.".into(),
+                    button_text: Some("Play".into()),
+                    active_within_days: Some(7),
+                    language: Some("pt-BR".into()),
+                }
+                .into(),
+            },
+            Event {
+                envelope: envelope(0),
+                payload: BroadcastCancelled {
+                    broadcast_id: Uuid::now_v7(),
+                }
+                .into(),
+            },
+            Event {
+                envelope: envelope(10),
+                payload: BotBlocked {
+                    reason: "Forbidden: bot was blocked by the user".into(),
+                }
+                .into(),
+            },
         ]
     }
 

@@ -119,6 +119,39 @@ pub struct StarsPaymentRefunded {
     pub coins: i64,
 }
 
+/// An operator's message to an audience; keyed by [`OPERATOR_USER_ID`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BroadcastRequested {
+    #[serde(serialize_with = "uuid_as_str")]
+    pub broadcast_id: Uuid,
+    pub text: String,
+    /// The label of a `web_app` button that opens the Mini App.
+    pub button_text: Option<String>,
+    /// Only users with an event in this many days before the request.
+    pub active_within_days: Option<i32>,
+    /// Only users of this language.
+    pub language: Option<String>,
+}
+
+/// An operator cancelled a broadcast; keyed by [`OPERATOR_USER_ID`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BroadcastCancelled {
+    #[serde(serialize_with = "uuid_as_str")]
+    pub broadcast_id: Uuid,
+}
+
+/// Telegram refused a message to the user with 403; they leave every audience until their next
+/// session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BotBlocked {
+    /// Telegram's description.
+    pub reason: String,
+}
+
+/// The Kafka key of events an operator causes (broadcasts): Telegram user ids are positive, so
+/// 0 is nobody's, and one key keeps a broadcast and its cancellation in order.
+pub const OPERATOR_USER_ID: i64 = 0;
+
 /// Avro's `uuid` logical type is a string; apache-avro's serializer would write `Uuid` as bytes.
 fn uuid_as_str<S: serde::Serializer>(id: &Uuid, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(id)
@@ -216,6 +249,9 @@ event_types! {
     PurchaseStarted => "purchase_started.avsc",
     StarsPaymentReceived => "stars_payment_received.avsc",
     StarsPaymentRefunded => "stars_payment_refunded.avsc",
+    BroadcastRequested => "broadcast_requested.avsc",
+    BroadcastCancelled => "broadcast_cancelled.avsc",
+    BotBlocked => "bot_blocked.avsc",
 }
 
 /// Namespace of every Surge record.

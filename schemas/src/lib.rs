@@ -22,8 +22,8 @@ pub mod rules;
 pub use codec::Codec;
 pub use error::{Error, Result};
 pub use events::{
-    DailyCheckedIn, Envelope, Event, EventType, Payload, ProfileUpdated, PurchaseStarted,
-    QuestClaimed, QuestCompleted, ReferralCredited, SessionStarted, StarsPaymentReceived,
-    StarsPaymentRefunded, TapsSubmitted,
+    BotBlocked, BroadcastCancelled, BroadcastRequested, DailyCheckedIn, Envelope, Event, EventType,
+    OPERATOR_USER_ID, Payload, ProfileUpdated, PurchaseStarted, QuestClaimed, QuestCompleted,
+    ReferralCredited, SessionStarted, StarsPaymentReceived, StarsPaymentRefunded, TapsSubmitted,
 };
 pub use position::{Position, TokenError, TokenKeys};

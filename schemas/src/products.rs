@@ -106,10 +106,10 @@ impl Catalog {
             if !ids.insert(product.id.as_str()) {
                 return Err(broken("the id is used twice".into()));
             }
-            Text::Invoice { max: MAX_TITLE }
+            Text::Shown { max: MAX_TITLE }
                 .check("title", &product.title)
                 .map_err(|v| broken(v.to_string()))?;
-            Text::Invoice {
+            Text::Shown {
                 max: MAX_DESCRIPTION,
             }
             .check("description", &product.description)

@@ -16,14 +16,20 @@ mod text;
 pub use text::Text;
 
 use crate::events::{
-    DailyCheckedIn, Payload, ProfileUpdated, PurchaseStarted, QuestClaimed, QuestCompleted,
-    ReferralCredited, SessionStarted, StarsPaymentReceived, StarsPaymentRefunded, TapsSubmitted,
+    BotBlocked, BroadcastCancelled, BroadcastRequested, DailyCheckedIn, Payload, ProfileUpdated,
+    PurchaseStarted, QuestClaimed, QuestCompleted, ReferralCredited, SessionStarted,
+    StarsPaymentReceived, StarsPaymentRefunded, TapsSubmitted,
 };
 use crate::products::{self, MAX_COINS, MAX_STARS};
 use crate::quests::{MAX_ID, MAX_REWARD};
 
 /// Telegram's `telegram_payment_charge_id`s are opaque strings; this bounds what is stored.
 pub const MAX_CHARGE_ID: usize = 256;
+
+/// Telegram's limit on a message's text, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 4096;
+/// Telegram's limit on an inline button's label, in characters.
+pub const MAX_BUTTON_CHARS: usize = 64;
 
 /// Taps in one `TapsSubmitted`, inclusive.
 pub const MAX_TAPS: i32 = 1000;
@@ -165,6 +171,30 @@ pub fn check(payload: &Payload) -> Result<(), Violation> {
             charge(telegram_payment_charge_id, item_id)?;
             between("stars", *stars, 1, i64::MAX)?;
             between("coins", *coins, 0, MAX_COINS)
+        }
+        Payload::BroadcastRequested(BroadcastRequested {
+            broadcast_id: _,
+            text,
+            button_text,
+            active_within_days,
+            language,
+        }) => {
+            Text::Message {
+                max: MAX_MESSAGE_CHARS,
+            }
+            .check("text", text)?;
+            Text::Shown {
+                max: MAX_BUTTON_CHARS,
+            }
+            .check_opt("button_text", button_text)?;
+            if let Some(days) = active_within_days {
+                between("active_within_days", i64::from(*days), 1, 3650)?;
+            }
+            Text::LanguageTag.check_opt("language", language)
+        }
+        Payload::BroadcastCancelled(BroadcastCancelled { broadcast_id: _ }) => Ok(()),
+        Payload::BotBlocked(BotBlocked { reason }) => {
+            Text::Shown { max: 256 }.check("reason", reason)
         }
     }
 }

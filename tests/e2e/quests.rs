@@ -203,7 +203,10 @@ async fn quests_on_topic(app: &TestApp) -> BTreeMap<i64, TopicQuests> {
             | Payload::QuestClaimed(_)
             | Payload::PurchaseStarted(_)
             | Payload::StarsPaymentReceived(_)
-            | Payload::StarsPaymentRefunded(_) => {}
+            | Payload::StarsPaymentRefunded(_)
+            | Payload::BroadcastRequested(_)
+            | Payload::BroadcastCancelled(_)
+            | Payload::BotBlocked(_) => {}
         }
     }
     users

@@ -126,7 +126,10 @@ pub fn earning(payload: &Payload) -> Result<Earning, String> {
         Payload::SessionStarted(_)
         | Payload::ProfileUpdated(_)
         | Payload::QuestClaimed(_)
-        | Payload::PurchaseStarted(_) => Earning::Nothing,
+        | Payload::PurchaseStarted(_)
+        | Payload::BroadcastRequested(_)
+        | Payload::BroadcastCancelled(_)
+        | Payload::BotBlocked(_) => Earning::Nothing,
     })
 }
 

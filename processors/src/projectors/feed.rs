@@ -35,6 +35,9 @@ impl RedisProjection for Feed {
             event_id: event.envelope.event_id,
             reason,
         })?;
+        let Some(item) = item else {
+            return Ok(Vec::new());
+        };
         let key = keys.key(&feed::user_suffix(event.envelope.user_id));
         Ok(vec![
             RedisWrite::LPush {
@@ -50,8 +53,9 @@ impl RedisProjection for Feed {
     }
 }
 
-/// The feed item `event` becomes; an error says why it cannot be shown.
-fn item_of(event: &Event) -> Result<FeedItem, String> {
+/// The feed item `event` becomes (`None`: not the user's activity); an error says why it cannot
+/// be shown.
+fn item_of(event: &Event) -> Result<Option<FeedItem>, String> {
     let activity = match &event.payload {
         Payload::SessionStarted(s) => Activity::Session {
             platform: s.platform.clone(),
@@ -90,15 +94,21 @@ fn item_of(event: &Event) -> Result<FeedItem, String> {
             stars: r.stars,
             coins: r.coins,
         },
+        // An operator's broadcasts, and what the bot's sender learnt about a user.
+        Payload::BroadcastRequested(_)
+        | Payload::BroadcastCancelled(_)
+        | Payload::BotBlocked(_) => {
+            return Ok(None);
+        }
     };
     let at = event.envelope.occurred_at;
     let occurred_at = feed::rfc3339_millis(at)
         .ok_or_else(|| format!("occurred_at {at} ms is outside RFC 3339's years"))?;
-    Ok(FeedItem {
+    Ok(Some(FeedItem {
         event_id: event.envelope.event_id,
         occurred_at,
         activity,
-    })
+    }))
 }
 
 #[cfg(test)]

@@ -43,6 +43,9 @@ impl PgProjection for Purchases {
             Payload::PurchaseStarted(_)
             | Payload::StarsPaymentReceived(_)
             | Payload::StarsPaymentRefunded(_)
+            | Payload::BroadcastRequested(_)
+            | Payload::BroadcastCancelled(_)
+            | Payload::BotBlocked(_)
             | Payload::SessionStarted(_)
             | Payload::ProfileUpdated(_)
             | Payload::TapsSubmitted(_)
@@ -105,7 +108,10 @@ impl PgProjection for Purchases {
                 | Payload::DailyCheckedIn(_)
                 | Payload::ReferralCredited(_)
                 | Payload::QuestClaimed(_)
-                | Payload::QuestCompleted(_) => {}
+                | Payload::QuestCompleted(_)
+                | Payload::BroadcastRequested(_)
+                | Payload::BroadcastCancelled(_)
+                | Payload::BotBlocked(_) => {}
             }
         }
         Ok(())

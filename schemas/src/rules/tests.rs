@@ -226,3 +226,61 @@ fn payment_events_bound_their_ids_amounts_and_grants() {
     });
     assert_eq!(field(refunded), "coins");
 }
+
+#[test]
+fn broadcasts_hold_a_message_with_newlines_and_a_bounded_audience() {
+    let broadcast =
+        |text: &str, button: Option<&str>, days: Option<i32>, language: Option<&str>| {
+            Payload::from(BroadcastRequested {
+                broadcast_id: uuid::Uuid::nil(),
+                text: text.into(),
+                button_text: button.map(Into::into),
+                active_within_days: days,
+                language: language.map(Into::into),
+            })
+        };
+    assert_eq!(
+        check(&broadcast(
+            "Line one\nline two",
+            Some("Play"),
+            Some(7),
+            Some("en")
+        )),
+        Ok(())
+    );
+    assert_eq!(
+        check(&broadcast(&"é".repeat(4096), None, None, None)),
+        Ok(())
+    );
+    let field = |p: Payload| check(&p).unwrap_err().field;
+    assert_eq!(field(broadcast("", None, None, None)), "text");
+    assert_eq!(
+        field(broadcast(&"a".repeat(4097), None, None, None)),
+        "text"
+    );
+    assert_eq!(
+        characters(&broadcast("tab\there", None, None, None)),
+        "text"
+    );
+    assert_eq!(characters(&broadcast("nul\u{0}", None, None, None)), "text");
+    assert_eq!(
+        field(broadcast("hi", Some(&"b".repeat(65)), None, None)),
+        "button_text"
+    );
+    assert_eq!(field(broadcast("hi", Some(" "), None, None)), "button_text");
+    assert_eq!(
+        field(broadcast("hi", None, Some(0), None)),
+        "active_within_days"
+    );
+    assert_eq!(field(broadcast("hi", None, None, Some("e n"))), "language");
+    let blocked = |reason: &str| {
+        Payload::from(BotBlocked {
+            reason: reason.into(),
+        })
+    };
+    assert_eq!(
+        check(&blocked("Forbidden: bot was blocked by the user")),
+        Ok(())
+    );
+    assert_eq!(field(blocked("")), "reason");
+}

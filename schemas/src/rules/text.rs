@@ -21,9 +21,12 @@ pub enum Text {
     /// An identifier another system chose (Telegram's payment charge ids): 1 to `max` printable
     /// ASCII characters, no spaces.
     Opaque { max: usize },
-    /// Text shown on an invoice (a title, a description): 1 to `max` characters, not
+    /// Text shown to users (an invoice's title, a button's label): 1 to `max` characters, not
     /// invisible-only.
-    Invoice { max: usize },
+    Shown { max: usize },
+    /// A message's text: like [`Text::Shown`], and it may break lines (`\n`, the one control
+    /// character allowed).
+    Message { max: usize },
 }
 
 const NAME_CHARS: usize = 64;
@@ -31,14 +34,15 @@ const NAME_CHARS: usize = 64;
 impl Text {
     pub fn check(self, field: &'static str, value: &str) -> Result<(), Violation> {
         let refuse = |problem| Err(Violation { field, problem });
-        if let Some(what) = forbidden(value) {
+        let lines = matches!(self, Text::Message { .. });
+        if let Some(what) = forbidden(value, lines) {
             return refuse(Problem::Characters(what));
         }
         let chars = value.chars().count();
         let ok = match self {
-            Text::DisplayName | Text::Invoice { .. } => {
+            Text::DisplayName | Text::Shown { .. } | Text::Message { .. } => {
                 let max = match self {
-                    Text::Invoice { max } => max,
+                    Text::Shown { max } | Text::Message { max } => max,
                     _ => NAME_CHARS,
                 };
                 if (1..=max).contains(&chars) && value.chars().all(invisible) {
@@ -96,15 +100,20 @@ impl Text {
             Text::LanguageTag => "must be an IETF language tag such as en or pt-BR".into(),
             Text::HttpsUrl => "must be an https:// URL of at most 512 bytes".into(),
             Text::Token { max } => format!("must be 1 to {max} of [A-Za-z0-9_-]"),
-            Text::Invoice { max } => format!("must be 1 to {max} characters"),
+            Text::Shown { max } | Text::Message { max } => {
+                format!("must be 1 to {max} characters")
+            }
             Text::Opaque { max } => format!("must be 1 to {max} printable ASCII characters"),
         }
     }
 }
 
-/// What no text field may hold, if `value` holds it.
-fn forbidden(value: &str) -> Option<&'static str> {
-    if value.chars().any(char::is_control) {
+/// What no text field may hold, if `value` holds it; a message may hold newlines.
+fn forbidden(value: &str, newlines: bool) -> Option<&'static str> {
+    if value
+        .chars()
+        .any(|c| c.is_control() && !(newlines && c == '\n'))
+    {
         Some("control characters (NUL, newlines, escapes)")
     } else if value.chars().any(bidi_control) {
         Some("bidirectional embedding, override or isolate characters")

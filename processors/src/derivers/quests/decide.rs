@@ -86,7 +86,10 @@ impl UserQuests {
             Payload::ProfileUpdated(_)
             | Payload::PurchaseStarted(_)
             | Payload::StarsPaymentReceived(_)
-            | Payload::StarsPaymentRefunded(_) => return Outcome::Nothing,
+            | Payload::StarsPaymentRefunded(_)
+            | Payload::BroadcastRequested(_)
+            | Payload::BroadcastCancelled(_)
+            | Payload::BotBlocked(_) => return Outcome::Nothing,
         }
         if let Some(id) = claimed {
             return match book.get(id) {

@@ -70,7 +70,10 @@ impl PgProjection for Quests {
             | Payload::QuestCompleted(_)
             | Payload::PurchaseStarted(_)
             | Payload::StarsPaymentReceived(_)
-            | Payload::StarsPaymentRefunded(_) => true,
+            | Payload::StarsPaymentRefunded(_)
+            | Payload::BroadcastRequested(_)
+            | Payload::BroadcastCancelled(_)
+            | Payload::BotBlocked(_) => true,
             Payload::SessionStarted(_)
             | Payload::TapsSubmitted(_)
             | Payload::DailyCheckedIn(_)

@@ -67,7 +67,10 @@ impl PgProjection for Referrals {
             | Payload::QuestCompleted(_)
             | Payload::PurchaseStarted(_)
             | Payload::StarsPaymentReceived(_)
-            | Payload::StarsPaymentRefunded(_) => true,
+            | Payload::StarsPaymentRefunded(_)
+            | Payload::BroadcastRequested(_)
+            | Payload::BroadcastCancelled(_)
+            | Payload::BotBlocked(_) => true,
         }
     }
 

@@ -35,7 +35,12 @@ pub fn touches(event: &Event) -> bool {
         Payload::ReferralCredited(_)
         | Payload::QuestCompleted(_)
         | Payload::StarsPaymentReceived(_)
-        | Payload::StarsPaymentRefunded(_) => false,
+        | Payload::StarsPaymentRefunded(_)
+        // An operator's broadcasts are nobody's profile; a block is observed by the sender,
+        // not done in the Mini App.
+        | Payload::BroadcastRequested(_)
+        | Payload::BroadcastCancelled(_)
+        | Payload::BotBlocked(_) => false,
     }
 }
 
@@ -96,7 +101,10 @@ pub fn fold(profile: &mut Option<Profile>, event: &Event) {
         | Payload::ReferralCredited(_)
         | Payload::QuestCompleted(_)
         | Payload::StarsPaymentReceived(_)
-        | Payload::StarsPaymentRefunded(_) => {}
+        | Payload::StarsPaymentRefunded(_)
+        | Payload::BroadcastRequested(_)
+        | Payload::BroadcastCancelled(_)
+        | Payload::BotBlocked(_) => {}
     }
 }
 

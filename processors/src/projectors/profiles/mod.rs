@@ -54,7 +54,10 @@ impl PgProjection for Profiles {
             | Payload::ReferralCredited(_)
             | Payload::QuestCompleted(_)
             | Payload::StarsPaymentReceived(_)
-            | Payload::StarsPaymentRefunded(_) => true,
+            | Payload::StarsPaymentRefunded(_)
+            | Payload::BroadcastRequested(_)
+            | Payload::BroadcastCancelled(_)
+            | Payload::BotBlocked(_) => true,
             Payload::SessionStarted(_)
             | Payload::DailyCheckedIn(_)
             | Payload::ProfileUpdated(_) => false,
