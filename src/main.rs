@@ -42,6 +42,9 @@ enum Command {
     /// Rebuilds a projection's next version from the topic while the current one serves, then
     /// switches to it atomically and drops the old one (resumes an interrupted rebuild).
     Replay(commands::replay::Args),
+    /// The latest broadcasts (or one): sent, failed, blocked, cancelled, remaining and an ETA,
+    /// as progress bars (--watch redraws until done; --json for scripts).
+    Broadcasts(commands::broadcasts::Args),
     /// Prints a topic's events as JSON lines, decoded through the schema registry; joins no
     /// serving group and commits nothing unless --group is given.
     Tap(commands::tap::Args),
@@ -63,6 +66,7 @@ async fn main() -> std::process::ExitCode {
         Command::Migrate(args) => commands::migrate::run(args).await,
         Command::Projections(args) => commands::projections::run(args).await,
         Command::Dlq(args) => commands::dlq::run(args).await,
+        Command::Broadcasts(args) => commands::broadcasts::run(args).await,
         Command::Replay(args) => commands::replay::run(args).await,
         Command::Tap(args) => commands::tap::run(args).await,
         Command::SignInitData(args) => commands::sign_init_data::run(args),

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
+use surge_processors::notifications::{Limits, SenderSettings, Templates};
 use surge_schemas::products::Catalog;
 use surge_schemas::quests::QuestBook;
 use surge_telegram_auth::Validator;
@@ -330,6 +331,88 @@ pub struct Process {
     /// `auto` (a probe transaction before the first emit picks).
     #[arg(long, env = "SURGE_DERIVED_DELIVERY", default_value = "auto")]
     pub derived_delivery: surge_processors::derivers::emit::Delivery,
+    #[command(flatten)]
+    pub notify: Notify,
+}
+
+/// The `notifications` projection's sender: what it sends, and Telegram's limits it keeps.
+#[derive(Args, Debug, Clone)]
+pub struct Notify {
+    /// Which events message their user and the templates per language (JSON); default: the
+    /// built-in ones (referral credits, completed quests, Stars payments).
+    #[arg(long = "notifications-file", env = "SURGE_NOTIFICATIONS_FILE", value_parser = templates)]
+    pub templates: Option<Templates>,
+    /// The Mini App's `https://` URL, opened by an inline `web_app` button under each message;
+    /// unset: messages carry no button.
+    #[arg(long, env = "SURGE_MINI_APP_URL", value_parser = https_url)]
+    pub mini_app_url: Option<String>,
+    /// Messages per second the bot sends overall (Telegram's limit: about 30).
+    #[arg(long, env = "SURGE_NOTIFY_RATE_PER_SEC", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub notify_rate_per_sec: u32,
+    /// Broadcast messages per second with Telegram's paid broadcasting (`allow_paid_broadcast`,
+    /// up to 1,000, 0.1 Star per message); 0: broadcasts share the free rate.
+    #[arg(long, env = "SURGE_NOTIFY_PAID_RATE_PER_SEC", default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub notify_paid_rate_per_sec: u32,
+    /// Least time between two messages to one private chat (Telegram: about 1 s).
+    #[arg(long, env = "SURGE_NOTIFY_CHAT_INTERVAL_MS", default_value_t = 1_000)]
+    pub notify_chat_interval_ms: u64,
+    /// Messages per minute to one group chat (Telegram: 20).
+    #[arg(long, env = "SURGE_NOTIFY_GROUP_PER_MINUTE", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub notify_group_per_minute: u32,
+    /// How long a sender holds the messages it claimed; a dead sender's are sent again after
+    /// it (see the sender's delivery guarantee).
+    #[arg(long, env = "SURGE_NOTIFY_LEASE_MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(500..))]
+    pub notify_lease_ms: u64,
+    /// Sends awaiting Telegram's answer at once, per sender.
+    #[arg(long, env = "SURGE_NOTIFY_CONCURRENCY", default_value_t = 64)]
+    pub notify_concurrency: usize,
+    /// Attempts before a message that keeps failing with 5xx or no answer is failed.
+    #[arg(long, env = "SURGE_NOTIFY_MAX_ATTEMPTS", default_value_t = 8,
+          value_parser = clap::value_parser!(i32).range(1..=100))]
+    pub notify_max_attempts: i32,
+}
+
+impl Notify {
+    /// The configured templates, or the built-in ones.
+    pub fn templates(&self) -> Templates {
+        self.templates.clone().unwrap_or_else(Templates::builtin)
+    }
+
+    pub fn limits(&self) -> Limits {
+        Limits {
+            per_second: self.notify_rate_per_sec,
+            paid_per_second: self.notify_paid_rate_per_sec,
+            chat_interval: Duration::from_millis(self.notify_chat_interval_ms),
+            group_per_minute: self.notify_group_per_minute,
+        }
+    }
+
+    pub fn sender(&self) -> SenderSettings {
+        SenderSettings {
+            lease: Duration::from_millis(self.notify_lease_ms),
+            batch: SenderSettings::batch_for(self.limits().fastest()),
+            concurrency: self.notify_concurrency.max(1),
+            max_attempts: self.notify_max_attempts,
+            mini_app_url: self.mini_app_url.clone(),
+            poll: Duration::from_millis(200),
+        }
+    }
+}
+
+fn templates(path: &str) -> Result<Templates, String> {
+    let json = std::fs::read_to_string(path).map_err(|e| format!("reading {path}: {e}"))?;
+    Templates::parse(&json).map_err(|e| format!("{path}: {e}"))
+}
+
+fn https_url(value: &str) -> Result<String, String> {
+    surge_schemas::rules::Text::HttpsUrl
+        .check("url", value)
+        .map(|()| value.to_owned())
+        .map_err(|v| v.to_string())
 }
 
 #[cfg(test)]

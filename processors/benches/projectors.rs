@@ -253,7 +253,8 @@ async fn baseline(
         ProjectionId::Referrals
         | ProjectionId::Activity
         | ProjectionId::Quests
-        | ProjectionId::Purchases => {
+        | ProjectionId::Purchases
+        | ProjectionId::Notifications => {
             bail!("no baseline for {name}")
         }
     }

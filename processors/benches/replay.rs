@@ -281,6 +281,7 @@ async fn rebuild(
         derived_delivery: Delivery::Idempotent,
         metrics: ProcessorMetrics::new(&prometheus::Registry::new()),
         quests: surge_schemas::quests::QuestBook::builtin(),
+        templates: std::sync::Arc::new(surge_processors::notifications::Templates::builtin()),
     };
     let config = ReplayConfig {
         bulk_batch: settings.bulk_batch,

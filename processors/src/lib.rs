@@ -11,6 +11,7 @@
 
 pub mod derivers;
 pub mod health;
+pub mod notifications;
 pub mod projectors;
 pub mod replay;
 pub mod runtime;

@@ -9,6 +9,7 @@
 //! Telegram Stars payments (invoices, the webhook, refunds) are in [`stars`].
 
 pub mod actions;
+mod broadcasts;
 pub mod config;
 pub mod energy;
 pub mod http;

@@ -72,6 +72,8 @@ catalog! {
     Quests => "quests" in Postgres;
     /// Each user's opened invoices and Stars payments, refunds and subscriptions.
     Purchases => "purchases" in Postgres;
+    /// Who can be messaged, the broadcasts requested, and the outbox of messages the bot sends.
+    Notifications => "notifications" in Postgres;
 }
 
 impl ProjectionId {

@@ -7,6 +7,7 @@ pub mod feed;
 pub mod leaderboard;
 pub mod migrations;
 pub mod naming;
+pub mod notifications;
 pub mod positions;
 pub mod profiles;
 pub mod purchases;

@@ -27,6 +27,7 @@ pub const fn revision(id: ProjectionId) -> u32 {
         ProjectionId::Activity => 1,
         ProjectionId::Quests => 1,
         ProjectionId::Purchases => 1,
+        ProjectionId::Notifications => 1,
     }
 }
 
@@ -59,6 +60,7 @@ const fn layout(id: ProjectionId) -> Option<Layout> {
         }),
         ProjectionId::Quests => plain(crate::quests::MIGRATIONS),
         ProjectionId::Purchases => plain(crate::purchases::MIGRATIONS),
+        ProjectionId::Notifications => plain(crate::notifications::MIGRATIONS),
     }
 }
 

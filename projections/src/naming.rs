@@ -112,6 +112,13 @@ pub fn partition_of(field: &str, topic: &str) -> Option<i32> {
     field.strip_prefix(topic)?.strip_prefix(':')?.parse().ok()
 }
 
+/// The Redis key space every sender of one bot shares, whatever version or instance sends:
+/// `<deployment prefix>:bot:<bot id>` (the bot id is the bot token's prefix, not secret).
+/// Telegram's limits are per bot token, so its pause and pacing live here.
+pub fn bot_keys_base(deployment_prefix: &str, bot_id: &str) -> String {
+    format!("{deployment_prefix}:bot:{bot_id}")
+}
+
 /// A projection version's processor (or deriver): `<name>.v<version>`. It names the consumer
 /// group, the metrics, the dead letters and a deriver's transactions.
 pub fn processor_id(projection: &str, version: u32) -> String {

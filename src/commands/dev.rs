@@ -36,6 +36,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let metrics = prometheus::Registry::new();
     let processors = super::process::start(
         common,
+        &args.telegram,
         &args.process,
         &kafka.brokers,
         &registry.url,

@@ -1,5 +1,6 @@
 //! One module per `surge` subcommand.
 
+pub(crate) mod broadcasts;
 pub(crate) mod dev;
 pub(crate) mod dlq;
 pub(crate) mod migrate;

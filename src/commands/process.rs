@@ -6,20 +6,30 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use secrecy::ExposeSecret;
+use surge_bot_api::BotApi;
+use surge_kafka::{EventLog, ProducerSettings};
+use surge_processors::notifications::{Limiter, Sender, SenderMetrics};
 use surge_processors::projectors::{self, SinkContext, Stores};
 use surge_processors::runtime::{ProcessorConfig, ProcessorMetrics};
 use surge_processors::supervisor::Supervisor;
+use surge_projections::ProjectionId;
 use surge_schemas::Codec;
 use tokio::sync::watch;
 
 use crate::infra;
 use crate::serve::{bind, serve};
-use crate::settings::{Common, Process};
+use crate::settings::{Common, Process, Telegram};
+
+/// How long the sender waits for one Bot API answer before it counts as no answer.
+const BOT_API_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
     #[command(flatten)]
     pub(crate) common: Common,
+    #[command(flatten)]
+    pub(crate) telegram: Telegram,
     #[command(flatten)]
     pub(crate) process: Process,
 }
@@ -30,6 +40,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let metrics = prometheus::Registry::new();
     let processors = start(
         &args.common,
+        &args.telegram,
         &args.process,
         &kafka.brokers,
         &registry.url,
@@ -59,6 +70,7 @@ pub(crate) struct Processors {
     pub(crate) supervisor: Arc<Supervisor>,
     shutdown: watch::Sender<bool>,
     following: tokio::task::JoinHandle<()>,
+    sender: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Processors {
@@ -66,6 +78,9 @@ impl Processors {
     pub(crate) async fn stop(self) {
         let _ = self.shutdown.send(true);
         let _ = self.following.await;
+        if let Some(sender) = self.sender {
+            let _ = sender.await;
+        }
     }
 }
 
@@ -96,6 +111,7 @@ pub(crate) async fn sink_context(
         derived_delivery: process.derived_delivery,
         metrics: ProcessorMetrics::new(metrics),
         quests: common.quest_book(),
+        templates: Arc::new(process.notify.templates()),
     })
 }
 
@@ -103,6 +119,7 @@ pub(crate) async fn sink_context(
 /// switches to new versions; shared with `surge dev`.
 pub(crate) async fn start(
     common: &Common,
+    telegram: &Telegram,
     process: &Process,
     brokers: &str,
     registry_url: &str,
@@ -110,6 +127,7 @@ pub(crate) async fn start(
 ) -> anyhow::Result<Processors> {
     let context = sink_context(common, process, brokers, registry_url, metrics).await?;
     let stores = context.stores.clone();
+    let codec = context.codec.clone();
     if common.kafka_brokers.is_none() {
         tracing::warn!(
             "Embedded Kafka starts empty on every run, so the projections built from its events are reset."
@@ -138,11 +156,56 @@ pub(crate) async fn start(
         .context("Failed to start the processors")?;
     tracing::info!(projections = ?supervisor.running().versions(), "Processors running.");
     let (shutdown, stopped) = watch::channel(false);
+    // Wherever the notifications projection runs, its messages are sent; several instances
+    // share the outbox and Telegram's limits.
+    let sender = if names
+        .iter()
+        .any(|n| n == ProjectionId::Notifications.name())
+    {
+        let sender = sender(common, telegram, process, brokers, &stores, codec, metrics)?;
+        Some(tokio::spawn(sender.run(stopped.clone())))
+    } else {
+        None
+    };
     let following = tokio::spawn(supervisor.clone().follow(stopped));
     Ok(Processors {
         stores,
         supervisor,
         shutdown,
         following,
+        sender,
     })
+}
+
+/// The notification sender of this process.
+fn sender(
+    common: &Common,
+    telegram: &Telegram,
+    process: &Process,
+    brokers: &str,
+    stores: &Stores,
+    codec: Arc<Codec>,
+    metrics: &prometheus::Registry,
+) -> anyhow::Result<Arc<Sender>> {
+    let token = telegram.bot_token.expose_secret();
+    let bot_id = token.split(':').next().unwrap_or_default();
+    let events = EventLog::new(ProducerSettings::new(brokers, &common.events_topic), codec)
+        .context("Failed to create the sender's Kafka producer")?;
+    Ok(Arc::new(Sender {
+        pool: stores.pool.clone(),
+        bot: BotApi::new(
+            &telegram.telegram_api_url,
+            telegram.bot_token.clone(),
+            BOT_API_TIMEOUT,
+        ),
+        limiter: Limiter::new(
+            stores.redis.clone(),
+            &stores.redis_prefix,
+            bot_id,
+            process.notify.limits(),
+        ),
+        events: Arc::new(events),
+        settings: process.notify.sender(),
+        metrics: SenderMetrics::new(metrics),
+    }))
 }

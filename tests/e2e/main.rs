@@ -19,6 +19,7 @@ mod energy;
 mod idempotency;
 mod limits;
 mod loadgen;
+mod notifications;
 mod operations;
 mod parking;
 mod payments;

@@ -136,6 +136,7 @@ pub(crate) async fn run(
         derived_delivery: config.derived_delivery,
         metrics: metrics.clone(),
         quests: surge_schemas::quests::QuestBook::builtin(),
+        templates: std::sync::Arc::new(surge_processors::notifications::Templates::builtin()),
     };
     let handle = projectors::start(projection.name, projection.version, &context, config)
         .await

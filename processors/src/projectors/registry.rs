@@ -26,6 +26,7 @@ use super::wallets::Wallets;
 use crate::derivers::emit::{Delivery, Emitter, EmitterSettings};
 use crate::derivers::quests::Quests;
 use crate::derivers::referrals::Referrals;
+use crate::notifications::{Notifications, Templates};
 use crate::projectors::purchases::Purchases;
 use crate::runtime::{
     PgProjection, PgSink, ProcessorConfig, ProcessorHandle, ProcessorMetrics, RedisProjection,
@@ -77,6 +78,7 @@ const fn code_of(id: ProjectionId) -> Entry {
         ProjectionId::Activity => pg_entry::<Activity>(),
         ProjectionId::Quests => pg_entry::<Quests>(),
         ProjectionId::Purchases => pg_entry::<Purchases>(),
+        ProjectionId::Notifications => pg_entry::<Notifications>(),
     }
 }
 
@@ -169,6 +171,8 @@ pub struct SinkContext {
     pub metrics: ProcessorMetrics,
     /// The quests the `quests` deriver completes.
     pub quests: QuestBook,
+    /// Which events message their user, and what the messages say.
+    pub templates: Arc<Templates>,
 }
 
 /// Something done with one projection version's sink, whatever the projection's type.
@@ -229,6 +233,10 @@ pub async fn with_sink<U: UseSink>(
         ProjectionId::Purchases => {
             user.use_sink(PgSink::new(Purchases::at(version), pool()))
                 .await
+        }
+        ProjectionId::Notifications => {
+            let notifications = Notifications::new(version, context.templates.clone());
+            user.use_sink(PgSink::new(notifications, pool())).await
         }
     })
 }

@@ -7,6 +7,7 @@ pub mod error;
 pub(crate) mod handlers;
 mod health;
 pub mod json;
+pub(crate) mod operator;
 pub mod rate_limit;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use surge_http::record_route_metrics;
 use surge_telegram_auth::Validator;
 use tower::ServiceBuilder;
 
+use crate::broadcasts;
 use crate::config::WriteApiConfig;
 use crate::energy::EnergyStore;
 use crate::idempotency::IdempotencyStore;
@@ -115,6 +117,11 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/quests/{quest_id}/claim", post(handlers::claim_quest))
         .route("/v1/purchases", post(stars::purchase))
         .route("/v1/admin/refunds", post(stars::refund))
+        .route("/v1/admin/broadcasts", post(broadcasts::request))
+        .route(
+            "/v1/admin/broadcasts/{broadcast_id}/cancel",
+            post(broadcasts::cancel),
+        )
         .layer(middleware::from_fn_with_state(
             state.clone(),
             body_first::read_body_first,

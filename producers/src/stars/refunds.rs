@@ -3,8 +3,7 @@
 //! refunded, appends StarsPaymentRefunded. Telegram's own `refunded_payment` update for the same
 //! charge becomes the same event (same id), so a refund is applied once whichever comes first.
 
-use axum::extract::{FromRequestParts, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
@@ -17,25 +16,13 @@ use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::handlers::{accepted, append, now_ms};
 use crate::http::json::ApiJson;
+use crate::http::operator::Operator;
 use crate::trace::TraceContext;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RefundBody {
     telegram_payment_charge_id: String,
-}
-
-/// An operator, proven by `Authorization: Bearer <SURGE_OPERATOR_TOKEN>` before the body is
-/// read.
-pub(crate) struct Operator;
-
-impl FromRequestParts<AppState> for Operator {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, ApiError> {
-        surge_http::authenticate_operator(&parts.headers, s.config.stars.operator_token.as_ref())
-            .map(|()| Operator)
-    }
 }
 
 pub(crate) async fn refund(

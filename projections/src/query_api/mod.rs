@@ -181,6 +181,14 @@ pub fn app(
         .route("/v1/users/{id}", get(handlers::users::user))
         .route("/v1/stats/activity", get(handlers::stats::activity))
         .route("/v1/stats/revenue", get(handlers::purchases::revenue))
+        .route(
+            "/v1/admin/broadcasts",
+            get(handlers::broadcasts::broadcasts),
+        )
+        .route(
+            "/v1/admin/broadcasts/{broadcast_id}",
+            get(handlers::broadcasts::broadcast),
+        )
         .layer(shed);
     let admin = Router::new()
         .route("/metrics", get(health::metrics))

@@ -74,6 +74,17 @@ pub struct StarsInvoice {
     pub subscription_period: Option<i64>,
 }
 
+/// A `sendMessage` to a chat, with an optional inline button that opens the Mini App.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMessage<'a> {
+    pub chat_id: i64,
+    pub text: &'a str,
+    /// The label and the `https://` URL of a `web_app` button.
+    pub web_app_button: Option<(&'a str, &'a str)>,
+    /// `allow_paid_broadcast`: up to 1,000 messages a second, for 0.1 Star each.
+    pub paid_broadcast: bool,
+}
+
 #[derive(Deserialize)]
 struct Answer {
     ok: bool,
@@ -173,6 +184,20 @@ impl BotApi {
         self.call::<bool>("answerPreCheckoutQuery", &params)
             .await
             .map(drop)
+    }
+
+    /// `sendMessage`.
+    pub async fn send_message(&self, message: &OutgoingMessage<'_>) -> Result<(), BotApiError> {
+        let mut params = json!({ "chat_id": message.chat_id, "text": message.text });
+        if let Some((label, url)) = message.web_app_button {
+            params["reply_markup"] = json!({
+                "inline_keyboard": [[{ "text": label, "web_app": { "url": url } }]],
+            });
+        }
+        if message.paid_broadcast {
+            params["allow_paid_broadcast"] = json!(true);
+        }
+        self.call::<Value>("sendMessage", &params).await.map(drop)
     }
 
     /// `refundStarPayment`.

@@ -1,6 +1,7 @@
 //! One file per endpoint. Each names the projections behind it (for read-your-writes), reads
 //! them through `read_store` (timeout → 503) and answers through `cached_json` (ETag, 304).
 
+pub(crate) mod broadcasts;
 pub(crate) mod feed;
 pub(crate) mod leaderboard;
 pub(crate) mod me;

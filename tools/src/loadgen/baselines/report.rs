@@ -22,8 +22,12 @@ fn store_limit(projection: &str) -> Option<(&'static str, &'static str)> {
             Some(("redis_pipeline", "events_per_sec"))
         }
         // Derivers: the COPY baseline measures rows of another shape. Purchases writes only
-        // for payment events, which the load does not send.
-        ProjectionId::Referrals | ProjectionId::Quests | ProjectionId::Purchases => None,
+        // for payment events, which the load does not send; notifications upserts one row per
+        // user of a batch, not per event.
+        ProjectionId::Referrals
+        | ProjectionId::Quests
+        | ProjectionId::Purchases
+        | ProjectionId::Notifications => None,
     }
 }
 

@@ -1,0 +1,452 @@
+//! The sender: sends the outbox's messages through the Bot API within Telegram's limits
+//! ([`Limiter`]), from any number of processor instances at once.
+//!
+//! Each round a sender claims due messages (event notifications first) for a lease, takes a
+//! slot from the shared limiter for each, sends it, and records every outcome under its claim:
+//! - sent; 403 (the user blocked the bot, or is gone): `BotBlocked` is appended for the user,
+//!   who leaves every audience until their next session; another 4xx: failed, with Telegram's
+//!   description as the reason;
+//! - 429: every send of the bot pauses for `retry_after`, and the message is due again then;
+//!   5xx or no answer: due again after a capped exponential backoff, failed after
+//!   `max_attempts`; 401 or 404 (a wrong token or API URL, nothing to do with the message):
+//!   every send pauses for a minute, with an error in the log.
+//!
+//! Delivery guarantee: **at least once, with repeats bounded by the messages in flight at a
+//! crash.** The Bot API has no idempotency key, so a sender that dies between Telegram's answer
+//! and recording it cannot know whether the message went. Its claimed messages go back to the
+//! queue when their lease expires, and are sent again: at most one claim (`batch` messages) per
+//! sender that died, each to its own chat at most once more. Skipping them instead would lose
+//! messages nobody can tell were lost; a repeated "+500 coins" is the lesser harm. A claim stops
+//! sending before its lease ends, so a live sender never races the one that reclaims its
+//! messages. Nothing else sends twice: rows are unique by what caused them, and a rebuild or
+//! replay of any projection queues nothing (see [`super::projector`]).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use sqlx::PgPool;
+use surge_bot_api::{BotApi, BotApiError, OutgoingMessage};
+use surge_kafka::{EventLog, TraceMeta};
+use surge_projections::notifications::{Claimed, Outbox, Outcome};
+use surge_schemas::{BotBlocked, Envelope, Event};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::limiter::{Limiter, Slot};
+use crate::derivers::referrals::derived_event_id;
+
+/// How a sender runs.
+#[derive(Debug, Clone)]
+pub struct SenderSettings {
+    /// How long a claim holds its messages; a dead sender's messages are sent again after it.
+    pub lease: Duration,
+    /// Messages claimed at once (at most this many may be sent twice after a crash).
+    pub batch: i64,
+    /// Sends awaiting Telegram's answer at once.
+    pub concurrency: usize,
+    /// Attempts before a message that keeps failing with 5xx or no answer is failed.
+    pub max_attempts: i32,
+    /// The Mini App's `https://` URL, opened by the messages' buttons; none without it.
+    pub mini_app_url: Option<String>,
+    /// How often an idle sender looks for due messages.
+    pub poll: Duration,
+}
+
+impl SenderSettings {
+    /// A claim of about half a second of sending at the fastest rate, at least one message.
+    pub fn batch_for(per_second: u32) -> i64 {
+        i64::from(per_second / 2).max(1)
+    }
+}
+
+/// The sender's metrics.
+#[derive(Clone)]
+pub struct SenderMetrics {
+    pub sent: IntCounterVec,
+    pub failed: IntCounterVec,
+    pub blocked: IntCounterVec,
+    pub throttled: IntCounterVec,
+    pub retried: IntCounterVec,
+    pub reclaimed: IntCounterVec,
+    pub paused_ms: IntGauge,
+    pub queue_depth: IntGaugeVec,
+}
+
+impl SenderMetrics {
+    pub fn new(registry: &Registry) -> Self {
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("registered once");
+            c
+        };
+        let paused_ms = IntGauge::new(
+            "notifier_paused_ms",
+            "How long every send of the bot stays paused after Telegram's 429, as last seen",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(paused_ms.clone()))
+            .expect("registered once");
+        let queue_depth = IntGaugeVec::new(
+            Opts::new(
+                "notifier_queue_depth",
+                "Messages waiting to be sent, per broadcast (broadcast=\"events\": event notifications)",
+            ),
+            &["broadcast"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(queue_depth.clone()))
+            .expect("registered once");
+        SenderMetrics {
+            sent: counter(
+                "notifier_sent_total",
+                "Messages Telegram accepted",
+                &["kind"],
+            ),
+            failed: counter(
+                "notifier_failed_total",
+                "Messages failed for good, by Telegram's error code (or unreachable)",
+                &["reason"],
+            ),
+            blocked: counter(
+                "notifier_blocked_total",
+                "Messages refused with 403: the user blocked the bot",
+                &["kind"],
+            ),
+            throttled: counter(
+                "notifier_throttled_total",
+                "Telegram's 429 answers (each pauses every send of the bot)",
+                &["kind"],
+            ),
+            retried: counter(
+                "notifier_retried_total",
+                "Messages put back for a 5xx, no answer or a paused bot",
+                &["kind"],
+            ),
+            reclaimed: counter(
+                "notifier_reclaimed_total",
+                "Messages whose sender's lease expired, put back to be sent again",
+                &["kind"],
+            ),
+            paused_ms,
+            queue_depth,
+        }
+    }
+}
+
+/// One sender of one bot.
+pub struct Sender {
+    pub pool: PgPool,
+    pub bot: BotApi,
+    pub limiter: Limiter,
+    pub events: Arc<EventLog>,
+    pub settings: SenderSettings,
+    pub metrics: SenderMetrics,
+}
+
+/// What sending one message came to.
+struct Sent {
+    message_id: Uuid,
+    outcome: Outcome,
+}
+
+const WHOLE_BOT_PAUSE: Duration = Duration::from_secs(60);
+const RECLAIM_EVERY: Duration = Duration::from_secs(1);
+const DEPTHS_EVERY: Duration = Duration::from_secs(5);
+
+impl Sender {
+    /// Sends until `stop` turns true, finishing the claim in hand.
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        tracing::info!("Notification sender running.");
+        let mut next_reclaim = Instant::now();
+        let mut next_depths = Instant::now();
+        while !*stop.borrow() {
+            if Instant::now() >= next_reclaim {
+                next_reclaim = Instant::now() + RECLAIM_EVERY;
+                match Outbox.reclaim_expired(&self.pool).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::warn!(
+                            messages = n,
+                            "Messages of an expired claim are due again; they may have been sent once already."
+                        );
+                        self.metrics.reclaimed.with_label_values(&["any"]).inc_by(n);
+                    }
+                    Err(error) => tracing::warn!(%error, "Reclaiming expired claims failed."),
+                }
+            }
+            if Instant::now() >= next_depths {
+                next_depths = Instant::now() + DEPTHS_EVERY;
+                self.publish_depths().await;
+            }
+            let sent = match self.round().await {
+                Ok(sent) => sent,
+                Err(error) => {
+                    tracing::warn!(%error, "A sending round failed; trying again.");
+                    0
+                }
+            };
+            if sent == 0 {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.settings.poll) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
+        tracing::info!("Notification sender stopped.");
+    }
+
+    async fn publish_depths(&self) {
+        if let Ok(depths) = Outbox.queue_depths(&self.pool).await {
+            self.metrics.queue_depth.reset();
+            for depth in depths {
+                let label = depth
+                    .broadcast_id
+                    .map_or_else(|| "events".to_owned(), |id| id.to_string());
+                self.metrics
+                    .queue_depth
+                    .with_label_values(&[&label])
+                    .set(depth.waiting);
+            }
+        }
+        if let Ok(paused) = self.limiter.paused_for().await {
+            self.metrics.paused_ms.set(paused.as_millis() as i64);
+        }
+    }
+
+    /// One claim: returns how many messages it claimed.
+    async fn round(&self) -> Result<usize, sqlx::Error> {
+        let claim_id = Uuid::now_v7();
+        let claimed = Outbox
+            .claim(
+                &self.pool,
+                claim_id,
+                self.settings.lease,
+                self.settings.batch,
+            )
+            .await?;
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+        let count = claimed.len();
+        // Stop sending well before the lease ends, so no other sender reclaims a message this
+        // one may still send.
+        let stop_at = Instant::now() + self.settings.lease.mul_f64(0.8);
+        let mut in_flight = FuturesUnordered::new();
+        let mut outcomes = Vec::with_capacity(count);
+        for message in claimed {
+            match self.wait_for_slot(&message, stop_at).await {
+                Some(outcome) => outcomes.push((message.message_id, outcome)),
+                None => in_flight.push(self.send(message)),
+            }
+            while in_flight.len() >= self.settings.concurrency.max(1) {
+                if let Some(done) = in_flight.next().await {
+                    outcomes.push(self.finish(done));
+                }
+            }
+        }
+        while let Some(done) = in_flight.next().await {
+            outcomes.push(self.finish(done));
+        }
+        let recorded = Outbox.record(&self.pool, claim_id, &outcomes).await?;
+        if (recorded as usize) < outcomes.len() {
+            tracing::warn!(
+                recorded,
+                outcomes = outcomes.len(),
+                "Some outcomes came after this claim's lease expired and were left as the new claim has them."
+            );
+        }
+        Ok(count)
+    }
+
+    /// Waits for a slot for `message`: `None` once taken, or the outcome of giving up for now
+    /// (its chat was messaged too recently, or the claim's time ran out).
+    async fn wait_for_slot(&self, message: &Claimed, stop_at: Instant) -> Option<Outcome> {
+        let paid = self.paid(message);
+        loop {
+            let wait = match self.limiter.take(message.user_id, paid).await {
+                Ok(Slot::Taken) => return None,
+                Ok(Slot::ChatBusy(wait)) => {
+                    return Some(Outcome::Retry {
+                        after: wait,
+                        attempt: false,
+                    });
+                }
+                Ok(Slot::Paused(wait) | Slot::Pace(wait)) => wait,
+                Err(error) => {
+                    tracing::warn!(%error, "The limiter is unreachable; waiting.");
+                    Duration::from_millis(500)
+                }
+            };
+            if Instant::now() + wait >= stop_at {
+                return Some(Outcome::Retry {
+                    after: wait,
+                    attempt: false,
+                });
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn paid(&self, message: &Claimed) -> bool {
+        message.broadcast_id.is_some() && self.limiter.limits().paid_per_second > 0
+    }
+
+    fn kind(message_is_broadcast: bool) -> &'static str {
+        if message_is_broadcast {
+            "broadcast"
+        } else {
+            "event"
+        }
+    }
+
+    async fn send(&self, message: Claimed) -> Sent {
+        let button = match (&message.button_text, &self.settings.mini_app_url) {
+            (Some(label), Some(url)) => Some((label.as_str(), url.as_str())),
+            _ => None,
+        };
+        let outgoing = OutgoingMessage {
+            chat_id: message.user_id,
+            text: &message.text,
+            web_app_button: button,
+            paid_broadcast: self.paid(&message),
+        };
+        let kind = Self::kind(message.broadcast_id.is_some());
+        let outcome = match self.bot.send_message(&outgoing).await {
+            Ok(()) => {
+                self.metrics.sent.with_label_values(&[kind]).inc();
+                Outcome::Sent
+            }
+            Err(error) => self.refused(&message, kind, error).await,
+        };
+        Sent {
+            message_id: message.message_id,
+            outcome,
+        }
+    }
+
+    /// What a refusal means for the message (and the bot).
+    async fn refused(&self, message: &Claimed, kind: &str, error: BotApiError) -> Outcome {
+        match &error {
+            BotApiError::Refused {
+                code: 429,
+                retry_after,
+                ..
+            } => {
+                self.metrics.throttled.with_label_values(&[kind]).inc();
+                let after = Duration::from_secs(retry_after.unwrap_or(1).max(1));
+                if let Err(error) = self.limiter.pause(after).await {
+                    tracing::warn!(%error, "Recording Telegram's pause failed.");
+                }
+                tracing::warn!(
+                    retry_after_secs = after.as_secs(),
+                    "Telegram answered 429; every send of the bot pauses."
+                );
+                Outcome::Retry {
+                    after,
+                    attempt: false,
+                }
+            }
+            BotApiError::Refused {
+                code: 401 | 404,
+                description,
+                ..
+            } => {
+                tracing::error!(%description, "The Bot API refuses the bot (check SURGE_BOT_TOKEN and SURGE_TELEGRAM_API_URL); every send pauses for a minute.");
+                let _ = self.limiter.pause(WHOLE_BOT_PAUSE).await;
+                Outcome::Retry {
+                    after: WHOLE_BOT_PAUSE,
+                    attempt: false,
+                }
+            }
+            BotApiError::Refused {
+                code: 403,
+                description,
+                ..
+            } => match self.append_blocked(message, description).await {
+                Ok(()) => {
+                    self.metrics.blocked.with_label_values(&[kind]).inc();
+                    Outcome::Blocked {
+                        reason: description.clone(),
+                    }
+                }
+                Err(append) => {
+                    tracing::warn!(error = %append, "Appending BotBlocked failed; the message is due again.");
+                    self.retry(message, kind, format!("BotBlocked not appended: {append}"))
+                }
+            },
+            BotApiError::Refused {
+                code, description, ..
+            } if (400..500).contains(code) => {
+                self.metrics
+                    .failed
+                    .with_label_values(&[&code.to_string()])
+                    .inc();
+                Outcome::Failed {
+                    reason: description.clone(),
+                }
+            }
+            BotApiError::Refused { .. } | BotApiError::Unreachable { .. } => {
+                self.retry(message, kind, error.to_string())
+            }
+        }
+    }
+
+    /// Due again after a backoff, or failed once attempts run out.
+    fn retry(&self, message: &Claimed, kind: &str, reason: String) -> Outcome {
+        if message.attempts >= self.settings.max_attempts {
+            self.metrics.failed.with_label_values(&["gave_up"]).inc();
+            return Outcome::Failed { reason };
+        }
+        self.metrics.retried.with_label_values(&[kind]).inc();
+        let exponent = u32::try_from(message.attempts.clamp(1, 10) - 1).unwrap_or(0);
+        Outcome::Retry {
+            after: (Duration::from_secs(1) * 2u32.pow(exponent)).min(Duration::from_secs(300)),
+            attempt: true,
+        }
+    }
+
+    async fn append_blocked(&self, message: &Claimed, reason: &str) -> Result<(), String> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let event = Event {
+            envelope: Envelope {
+                // One per refused message, so reporting it twice appends one event.
+                event_id: derived_event_id(message.message_id, "BotBlocked"),
+                user_id: message.user_id,
+                occurred_at: now,
+                recorded_at: now,
+            },
+            payload: BotBlocked {
+                reason: reason.chars().take(256).collect(),
+            }
+            .into(),
+        };
+        self.events
+            .append(&[event], &trace_meta())
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    fn finish(&self, sent: Sent) -> (Uuid, Outcome) {
+        (sent.message_id, sent.outcome)
+    }
+}
+
+/// A fresh W3C trace context for an event the sender appends.
+fn trace_meta() -> TraceMeta {
+    let span = Uuid::new_v4().simple().to_string();
+    TraceMeta {
+        traceparent: format!("00-{}-{}-01", Uuid::new_v4().simple(), &span[..16]),
+        idempotency_key: None,
+    }
+}

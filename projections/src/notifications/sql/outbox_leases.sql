@@ -1,0 +1,2 @@
+CREATE INDEX IF NOT EXISTS notifications_outbox_leases
+    ON notifications_outbox (lease_until) WHERE state = 'sending'

@@ -1,0 +1,79 @@
+//! `GET /v1/admin/broadcasts/{id}` and `GET /v1/admin/broadcasts?limit=` (operator): a
+//! broadcast's request and its deliveries (sent, failed with Telegram's reasons, blocked,
+//! cancelled, remaining), how fast they went in the last ten seconds and when the rest should
+//! be done, from the `notifications` projection and its outbox. With the consistency token of
+//! `POST /v1/admin/broadcasts` the broadcast is there at once.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::json;
+use surge_http::{ApiError, Path};
+use uuid::Uuid;
+
+use super::limit;
+use crate::catalog::ProjectionId;
+use crate::notifications::{NotificationStore, Outbox, view};
+use crate::query_api::QueryState;
+use crate::query_api::auth::Operator;
+use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
+use crate::query_api::consistency::{ReadAfter, read_store};
+
+pub(crate) async fn broadcast(
+    State(state): State<QueryState>,
+    _operator: Operator,
+    Path(broadcast_id): Path<Uuid>,
+    after: ReadAfter,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let served = state
+        .read_after(&after, None, &[ProjectionId::Notifications])
+        .await?;
+    let store = served.store::<NotificationStore>();
+    let read = async {
+        let Some(broadcast) = store.broadcast(&state.pool, broadcast_id).await? else {
+            return Ok(None);
+        };
+        let progress = Outbox.progress(&state.pool, broadcast_id).await?;
+        Ok::<_, sqlx::Error>(Some((broadcast, progress)))
+    };
+    let Some((broadcast, progress)) = read_store(&state, ProjectionId::Notifications, read).await?
+    else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_broadcast",
+            format!(
+                "no broadcast {broadcast_id} (yet: pass the request's X-Consistency-Token to wait for it)"
+            ),
+        ));
+    };
+    let body = view(&broadcast, &progress).to_string();
+    Ok(cached_json(&headers, body, PRIVATE_REVALIDATE))
+}
+
+pub(crate) async fn broadcasts(
+    State(state): State<QueryState>,
+    _operator: Operator,
+    Query(query): Query<HashMap<String, String>>,
+    after: ReadAfter,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let limit = limit(query.get("limit").map(String::as_str), 20, 100)?;
+    let served = state
+        .read_after(&after, None, &[ProjectionId::Notifications])
+        .await?;
+    let store = served.store::<NotificationStore>();
+    let read = async {
+        let mut views = Vec::new();
+        for broadcast in store.latest(&state.pool, limit as i64).await? {
+            let progress = Outbox.progress(&state.pool, broadcast.broadcast_id).await?;
+            views.push(view(&broadcast, &progress));
+        }
+        Ok::<_, sqlx::Error>(views)
+    };
+    let views = read_store(&state, ProjectionId::Notifications, read).await?;
+    let body = json!({ "broadcasts": views }).to_string();
+    Ok(cached_json(&headers, body, PRIVATE_REVALIDATE))
+}
