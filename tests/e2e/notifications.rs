@@ -377,8 +377,18 @@ async fn a_cancelled_broadcast_stops_and_bad_requests_change_nothing() {
         builder.json(&request).send()
     };
     let refused = [
-        (None, json!({ "text": "hi" }), 401, "operator_token_required"),
-        (Some("nope"), json!({ "text": "hi" }), 401, "invalid_operator_token"),
+        (
+            None,
+            json!({ "text": "hi" }),
+            401,
+            "operator_token_required",
+        ),
+        (
+            Some("nope"),
+            json!({ "text": "hi" }),
+            401,
+            "invalid_operator_token",
+        ),
         (Some(OPERATOR), json!({ "text": "" }), 422, "text"),
         (
             Some(OPERATOR),
@@ -526,4 +536,60 @@ async fn replaying_every_projection_sends_nothing() {
     let after = bot.fake.messages();
     assert_eq!(after.len(), before + 1, "{:?}", &after[before..]);
     assert_eq!(after[before].chat_id, 1);
+}
+
+/// Not run by the test command (it takes an hour at Telegram's real limits): a broadcast to
+/// `SURGE_BENCH_RECIPIENTS` users (default 100,000) at 30 messages a second against the fake,
+/// which enforces Telegram's real limits and answers after 80 ms, as Telegram does from
+/// Europe. Prints the duration beside the ideal (recipients / 30 s). Run with
+/// `cargo nextest run -p surge --test e2e --run-ignored only --no-capture broadcast_benchmark`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "a benchmark: an hour at Telegram's limits"]
+async fn broadcast_benchmark_at_telegrams_limits() {
+    let recipients: i64 = std::env::var("SURGE_BENCH_RECIPIENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100_000);
+    let bot = Bot::start(30, 30_000).await;
+    bot.fake.set_limits(Limits::default());
+    bot.fake.delay_all(Duration::from_millis(80));
+    let setup = Instant::now();
+    bot.sessions((1..=recipients).map(|u| (u, None))).await;
+    wait_caught_up(&bot.writer, &[bot.processor.as_ref().unwrap()]).await;
+    eprintln!("{recipients} users signed up in {:.0?}", setup.elapsed());
+    let text = "The season starts now";
+    let requested = Instant::now();
+    let (id, token) = bot.broadcast(json!({ "text": text })).await;
+    let mut last_report = Instant::now();
+    let progress = loop {
+        let progress = bot.progress(&id, &token).await;
+        if progress["status"] != "sending" {
+            break progress;
+        }
+        if last_report.elapsed() > Duration::from_secs(60) {
+            last_report = Instant::now();
+            eprintln!("{progress}");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let took = requested.elapsed().as_secs_f64();
+    let ideal = recipients as f64 / 30.0;
+    let messages = bot.broadcast_messages(text);
+    let mut seconds: BTreeMap<u64, usize> = BTreeMap::new();
+    let first = bot.fake.messages().first().map(|m| m.at).unwrap();
+    for message in messages.values().flatten() {
+        *seconds
+            .entry(message.at.duration_since(first).as_secs())
+            .or_default() += 1;
+    }
+    let busiest = seconds.values().max().copied().unwrap_or(0);
+    eprintln!(
+        "broadcast to {recipients}: {took:.0} s against the ideal {ideal:.0} s (ratio {:.3}); \
+         {} sent, {} failed, {} answered 429; busiest wall-clock second {busiest} messages",
+        ideal / took,
+        progress["sent"],
+        progress["failed"],
+        bot.fake.throttled(),
+    );
+    assert_eq!(messages.len() as i64, recipients, "{progress}");
 }
