@@ -213,15 +213,17 @@ fn assert_one_per_second_per_chat(messages: &[Message]) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_broadcast_and_live_notifications_reach_every_reachable_user_once_within_the_limits() {
+async fn two_senders_share_the_limits_and_reach_every_reachable_user_once() {
     let bot = Bot::start(200, 30_000).await;
+    // A second instance: the two split the partitions and the outbox, and share one budget.
+    let second = bot.processor();
     let users: Vec<i64> = (1..=2000).collect();
     let blocked: BTreeSet<i64> = users.iter().copied().filter(|u| u % 40 == 0).collect();
     for &user in &blocked {
         bot.fake.block(user);
     }
     bot.sessions(users.iter().map(|&u| (u, None))).await;
-    wait_caught_up(&bot.writer, &[bot.processor.as_ref().unwrap()]).await;
+    wait_caught_up(&bot.writer, &[bot.processor.as_ref().unwrap(), &second]).await;
 
     let text = "Season 2 starts now!\nTap to play.";
     let (id, token) = bot
@@ -306,15 +308,26 @@ async fn a_broadcast_and_live_notifications_reach_every_reachable_user_once_with
         blocked.iter().skip(5).all(|u| !sent.contains_key(u)),
         "a blocked user was messaged"
     );
-    let metrics = bot.processor.as_ref().unwrap().metrics().await;
+    let mut sent_by = Vec::new();
+    let mut blocked_by = 0;
+    for processor in [bot.processor.as_ref().unwrap(), &second] {
+        let metrics = processor.metrics().await;
+        sent_by.push(metric(&metrics, "notifier_sent_total{kind=\"broadcast\"}"));
+        blocked_by += metric(&metrics, "notifier_blocked_total{kind=\"broadcast\"}");
+    }
+    assert_eq!(blocked_by, 50);
+    assert_eq!(sent_by.iter().sum::<u64>() as usize, reachable + expected);
     assert!(
-        metrics.contains("notifier_sent_total{kind=\"broadcast\"}"),
-        "{metrics}"
+        sent_by.iter().all(|&n| n > 0),
+        "both senders sent: {sent_by:?}"
     );
-    assert!(
-        metrics.contains("notifier_blocked_total{kind=\"broadcast\"} 50"),
-        "{metrics}"
-    );
+}
+
+/// The value of the Prometheus sample `name` (0 when absent).
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
