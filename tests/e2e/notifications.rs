@@ -501,6 +501,8 @@ async fn replaying_every_projection_sends_nothing() {
     let bot = Bot::start(200, 30_000).await;
     let users: Vec<i64> = (1..=50).collect();
     bot.sessions(users.iter().map(|&u| (u, None))).await;
+    // A referrer is credited only once the deriver knows them (their session applied).
+    wait_caught_up(&bot.writer, &[bot.processor.as_ref().unwrap()]).await;
     bot.sessions((0..10).map(|n| (1_000 + n, Some(format!("ref_{}", n + 1)))))
         .await;
     let text = "Before the replays";
@@ -605,4 +607,115 @@ async fn broadcast_benchmark_at_telegrams_limits() {
         bot.fake.throttled(),
     );
     assert_eq!(messages.len() as i64, recipients, "{progress}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn audiences_pick_by_language_and_activity_and_telegrams_refusals_are_honoured() {
+    let bot = Bot::start(50, 30_000).await;
+    let users: Vec<i64> = (1..=30).collect();
+    bot.sessions(users.iter().map(|&u| (u, None))).await;
+    for (range, language) in [(1..=10, "pt-BR"), (11..=15, "ru")] {
+        for user in range {
+            let response = bot
+                .writer
+                .write(
+                    "PATCH",
+                    "/v1/profile",
+                    user,
+                    json!({ "language_code": language }),
+                )
+                .await;
+            assert_eq!(response.status(), 202);
+        }
+    }
+    wait_caught_up(&bot.writer, &[bot.processor.as_ref().unwrap()]).await;
+
+    // Telegram refuses the first three sends: a 429, a 502 and a 400.
+    bot.fake.fail_next(
+        "sendMessage",
+        429,
+        "Too Many Requests: retry after 2",
+        Some(2),
+    );
+    bot.fake.fail_next("sendMessage", 502, "Bad Gateway", None);
+    bot.fake
+        .fail_next("sendMessage", 400, "Bad Request: chat not found", None);
+    let text = "Olá";
+    let (id, token) = bot
+        .broadcast(json!({ "text": text, "audience": { "language": "pt" } }))
+        .await;
+    let progress = bot.finished(&id, &token).await;
+    assert_eq!(progress["recipients"], 10, "{progress}");
+    assert_eq!(progress["sent"], 9, "{progress}");
+    assert_eq!(progress["failed"], 1, "{progress}");
+    assert_eq!(
+        progress["failures"],
+        json!([{ "reason": "Bad Request: chat not found", "count": 1 }])
+    );
+    let sent = bot.broadcast_messages(text);
+    assert!(
+        sent.keys().all(|u| (1..=10).contains(u)),
+        "{:?}",
+        sent.keys()
+    );
+    // The 429 paused every send for its retry_after: without the pause the other nine would
+    // have gone in the next 200 ms; at most a send already on its way when the answer came
+    // may land inside it.
+    let throttled_at = bot
+        .fake
+        .calls_to("sendMessage")
+        .into_iter()
+        .find(|c| c.answered["error_code"] == 429)
+        .expect("the 429 was answered")
+        .at;
+    let in_pause = bot
+        .fake
+        .messages()
+        .iter()
+        .filter(|m| {
+            m.at > throttled_at && m.at.duration_since(throttled_at) < Duration::from_millis(1_900)
+        })
+        .count();
+    assert!(
+        in_pause <= 1,
+        "{in_pause} messages were accepted during Telegram's pause"
+    );
+
+    let (id, token) = bot
+        .broadcast(json!({ "text": "Привет", "audience": { "language": "ru" } }))
+        .await;
+    let progress = bot.finished(&id, &token).await;
+    assert_eq!(
+        (&progress["recipients"], &progress["sent"]),
+        (&json!(5), &json!(5))
+    );
+    let (id, token) = bot
+        .broadcast(
+            json!({ "text": "Everyone active today", "audience": { "active_within_days": 1 } }),
+        )
+        .await;
+    let progress = bot.finished(&id, &token).await;
+    assert_eq!(progress["sent"], 30, "{progress}");
+
+    // An event notification speaks its user's language.
+    bot.sessions([(100, Some("ref_11".to_owned()))]).await;
+    let started = Instant::now();
+    while !bot
+        .fake
+        .messages_to(11)
+        .iter()
+        .any(|m| m.text == "Друг присоединился по вашей ссылке: +500 монет!")
+    {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "{:?}",
+            bot.fake.messages_to(11)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let last = bot.fake.messages_to(11).pop().unwrap();
+    assert_eq!(
+        last.reply_markup.unwrap()["inline_keyboard"][0][0]["text"],
+        "Открыть"
+    );
 }

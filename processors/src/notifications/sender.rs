@@ -24,8 +24,6 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures::StreamExt;
-use futures::stream::FuturesUnordered;
 use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use sqlx::PgPool;
 use surge_bot_api::{BotApi, BotApiError, OutgoingMessage};
@@ -33,6 +31,7 @@ use surge_kafka::{EventLog, TraceMeta};
 use surge_projections::notifications::{Claimed, Outbox, Outcome};
 use surge_schemas::{BotBlocked, Envelope, Event};
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -222,7 +221,7 @@ impl Sender {
     }
 
     /// One claim: returns how many messages it claimed.
-    async fn round(&self) -> Result<usize, sqlx::Error> {
+    async fn round(self: &Arc<Self>) -> Result<usize, sqlx::Error> {
         let claim_id = Uuid::now_v7();
         let claimed = Outbox
             .claim(
@@ -239,21 +238,26 @@ impl Sender {
         // Stop sending well before the lease ends, so no other sender reclaims a message this
         // one may still send.
         let stop_at = Instant::now() + self.settings.lease.mul_f64(0.8);
-        let mut in_flight = FuturesUnordered::new();
+        // Each send runs as its own task from the moment its slot is taken, so messages leave
+        // at the pace the limiter gives, and a 429's pause stops the slots after it.
+        let mut in_flight = JoinSet::new();
         let mut outcomes = Vec::with_capacity(count);
         for message in claimed {
             match self.wait_for_slot(&message, stop_at).await {
                 Some(outcome) => outcomes.push((message.message_id, outcome)),
-                None => in_flight.push(self.send(message)),
+                None => {
+                    let this = Arc::clone(self);
+                    in_flight.spawn(async move { this.send(message).await });
+                }
             }
             while in_flight.len() >= self.settings.concurrency.max(1) {
-                if let Some(done) = in_flight.next().await {
-                    outcomes.push(self.finish(done));
+                if let Some(done) = in_flight.join_next().await {
+                    outcomes.extend(finished(done));
                 }
             }
         }
-        while let Some(done) = in_flight.next().await {
-            outcomes.push(self.finish(done));
+        while let Some(done) = in_flight.join_next().await {
+            outcomes.extend(finished(done));
         }
         let recorded = Outbox.record(&self.pool, claim_id, &outcomes).await?;
         if (recorded as usize) < outcomes.len() {
@@ -436,9 +440,17 @@ impl Sender {
             .map(drop)
             .map_err(|e| e.to_string())
     }
+}
 
-    fn finish(&self, sent: Sent) -> (Uuid, Outcome) {
-        (sent.message_id, sent.outcome)
+/// A send task's outcome; a task that panicked leaves its message claimed, due again when the
+/// lease expires.
+fn finished(done: Result<Sent, tokio::task::JoinError>) -> Option<(Uuid, Outcome)> {
+    match done {
+        Ok(sent) => Some((sent.message_id, sent.outcome)),
+        Err(error) => {
+            tracing::error!(%error, "A send task failed; its message is due again after the lease.");
+            None
+        }
     }
 }
 
