@@ -364,8 +364,9 @@ async fn a_sigkilled_sender_sends_again_at_most_the_messages_it_had_in_flight() 
         twice.len(),
         users.len()
     );
-    // One claim is at most half a second of the rate: what the dead sender had in flight.
-    let in_flight = (rate / 2) as usize;
+    // In flight: sends awaiting the fake's 50 ms answer and answers not yet written (20 ms),
+    // about 5 at 60/s; a sixth of a second of the rate leaves room for a busy machine.
+    let in_flight = (rate / 6) as usize;
     assert!(
         twice.len() <= in_flight,
         "{} users got it twice (at most {in_flight} were in flight; {at_kill} sent at the kill)",

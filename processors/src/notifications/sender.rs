@@ -13,13 +13,16 @@
 //!
 //! Delivery guarantee: **at least once, with repeats bounded by the messages in flight at a
 //! crash.** The Bot API has no idempotency key, so a sender that dies between Telegram's answer
-//! and recording it cannot know whether the message went. Its claimed messages go back to the
-//! queue when their lease expires, and are sent again: at most one claim (`batch` messages) per
-//! sender that died, each to its own chat at most once more. Skipping them instead would lose
-//! messages nobody can tell were lost; a repeated "+500 coins" is the lesser harm. A claim stops
-//! sending before its lease ends, so a live sender never races the one that reclaims its
-//! messages. Nothing else sends twice: rows are unique by what caused them, and a rebuild or
-//! replay of any projection queues nothing (see [`super::projector`]).
+//! and recording it cannot know whether the message went. Each send starts the moment its slot
+//! is taken and its outcome is written within [`RECORD_EVERY`] of the answer, so what a crash
+//! leaves unrecorded is the sends awaiting Telegram's answer (at most `concurrency`; at 30
+//! messages a second and a 100 ms answer, about 3) and the last few milliseconds of answers.
+//! Those messages go back to the queue when their claim's lease expires and are sent again,
+//! each to its chat at most once more; the rest of the claim was never sent. Skipping them
+//! instead would lose messages nobody can tell were lost; a repeated "+500 coins" is the lesser
+//! harm. A claim stops sending before its lease ends, so a live sender never races the one that
+//! reclaims its messages. Nothing else sends twice: rows are unique by what caused them, and a
+//! rebuild or replay of any projection queues nothing (see [`super::projector`]).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -30,8 +33,7 @@ use surge_bot_api::{BotApi, BotApiError, OutgoingMessage};
 use surge_kafka::{EventLog, TraceMeta};
 use surge_projections::notifications::{Claimed, Outbox, Outcome};
 use surge_schemas::{BotBlocked, Envelope, Event};
-use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -43,7 +45,7 @@ use crate::derivers::referrals::derived_event_id;
 pub struct SenderSettings {
     /// How long a claim holds its messages; a dead sender's messages are sent again after it.
     pub lease: Duration,
-    /// Messages claimed at once (at most this many may be sent twice after a crash).
+    /// Messages claimed at once (the next claim follows as soon as this one's slots are taken).
     pub batch: i64,
     /// Sends awaiting Telegram's answer at once.
     pub concurrency: usize,
@@ -161,9 +163,13 @@ const RECLAIM_EVERY: Duration = Duration::from_secs(1);
 const DEPTHS_EVERY: Duration = Duration::from_secs(5);
 
 impl Sender {
-    /// Sends until `stop` turns true, finishing the claim in hand.
+    /// Sends until `stop` turns true, then waits for the sends in flight and records them.
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         tracing::info!("Notification sender running.");
+        let (outcomes, recorded) = mpsc::unbounded_channel();
+        let recorder = tokio::spawn(record_outcomes(self.pool.clone(), recorded));
+        let concurrency = self.settings.concurrency.max(1);
+        let permits = Arc::new(Semaphore::new(concurrency));
         let mut next_reclaim = Instant::now();
         let mut next_depths = Instant::now();
         while !*stop.borrow() {
@@ -185,20 +191,24 @@ impl Sender {
                 next_depths = Instant::now() + DEPTHS_EVERY;
                 self.publish_depths().await;
             }
-            let sent = match self.round().await {
-                Ok(sent) => sent,
+            let claimed = match self.round(&outcomes, &permits).await {
+                Ok(claimed) => claimed,
                 Err(error) => {
                     tracing::warn!(%error, "A sending round failed; trying again.");
                     0
                 }
             };
-            if sent == 0 {
+            if claimed == 0 {
                 tokio::select! {
                     _ = tokio::time::sleep(self.settings.poll) => {}
                     _ = stop.changed() => {}
                 }
             }
         }
+        // Every send holds a permit: taking them all waits for the last answer.
+        let _all = permits.acquire_many(concurrency as u32).await;
+        drop(outcomes);
+        let _ = recorder.await;
         tracing::info!("Notification sender stopped.");
     }
 
@@ -220,8 +230,16 @@ impl Sender {
         }
     }
 
-    /// One claim: returns how many messages it claimed.
-    async fn round(self: &Arc<Self>) -> Result<usize, sqlx::Error> {
+    /// One claim: takes a slot for each message and starts its send as a task of its own the
+    /// moment the slot is taken (so messages leave at the limiter's pace, and a 429's pause
+    /// stops the slots after it). Returns how many it claimed once every slot was taken, so
+    /// the next claim follows without waiting for this one's answers; outcomes go to the
+    /// recorder as they come.
+    async fn round(
+        self: &Arc<Self>,
+        outcomes: &mpsc::UnboundedSender<Recorded>,
+        permits: &Arc<Semaphore>,
+    ) -> Result<usize, sqlx::Error> {
         let claim_id = Uuid::now_v7();
         let claimed = Outbox
             .claim(
@@ -231,41 +249,26 @@ impl Sender {
                 self.settings.batch,
             )
             .await?;
-        if claimed.is_empty() {
-            return Ok(0);
-        }
         let count = claimed.len();
         // Stop sending well before the lease ends, so no other sender reclaims a message this
         // one may still send.
         let stop_at = Instant::now() + self.settings.lease.mul_f64(0.8);
-        // Each send runs as its own task from the moment its slot is taken, so messages leave
-        // at the pace the limiter gives, and a 429's pause stops the slots after it.
-        let mut in_flight = JoinSet::new();
-        let mut outcomes = Vec::with_capacity(count);
         for message in claimed {
-            match self.wait_for_slot(&message, stop_at).await {
-                Some(outcome) => outcomes.push((message.message_id, outcome)),
-                None => {
-                    let this = Arc::clone(self);
-                    in_flight.spawn(async move { this.send(message).await });
-                }
+            if let Some(outcome) = self.wait_for_slot(&message, stop_at).await {
+                let _ = outcomes.send((claim_id, message.message_id, outcome));
+                continue;
             }
-            while in_flight.len() >= self.settings.concurrency.max(1) {
-                if let Some(done) = in_flight.join_next().await {
-                    outcomes.extend(finished(done));
-                }
-            }
-        }
-        while let Some(done) = in_flight.join_next().await {
-            outcomes.extend(finished(done));
-        }
-        let recorded = Outbox.record(&self.pool, claim_id, &outcomes).await?;
-        if (recorded as usize) < outcomes.len() {
-            tracing::warn!(
-                recorded,
-                outcomes = outcomes.len(),
-                "Some outcomes came after this claim's lease expired and were left as the new claim has them."
-            );
+            let permit = Arc::clone(permits)
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            let this = Arc::clone(self);
+            let outcomes = outcomes.clone();
+            tokio::spawn(async move {
+                let sent = this.send(message).await;
+                let _ = outcomes.send((claim_id, sent.message_id, sent.outcome));
+                drop(permit);
+            });
         }
         Ok(count)
     }
@@ -442,15 +445,49 @@ impl Sender {
     }
 }
 
-/// A send task's outcome; a task that panicked leaves its message claimed, due again when the
-/// lease expires.
-fn finished(done: Result<Sent, tokio::task::JoinError>) -> Option<(Uuid, Outcome)> {
-    match done {
-        Ok(sent) => Some((sent.message_id, sent.outcome)),
-        Err(error) => {
-            tracing::error!(%error, "A send task failed; its message is due again after the lease.");
-            None
+/// A claim's id, a message's id and what became of it.
+type Recorded = (Uuid, Uuid, Outcome);
+
+/// How long the recorder gathers outcomes into one write.
+const RECORD_EVERY: Duration = Duration::from_millis(20);
+
+/// Writes outcomes as they come, gathered for [`RECORD_EVERY`] into one statement, so what a
+/// crash leaves unrecorded is the sends in flight and at most that long of answers.
+async fn record_outcomes(pool: PgPool, mut recorded: mpsc::UnboundedReceiver<Recorded>) {
+    let mut batch = Vec::new();
+    while let Some(first) = recorded.recv().await {
+        batch.push(first);
+        let until = Instant::now() + RECORD_EVERY;
+        while batch.len() < 1_000 {
+            match tokio::time::timeout_at(until, recorded.recv()).await {
+                Ok(Some(outcome)) => batch.push(outcome),
+                Ok(None) | Err(_) => break,
+            }
         }
+        for attempt in 1..=5u32 {
+            match Outbox.record(&pool, &batch).await {
+                Ok(written) => {
+                    if (written as usize) < batch.len() {
+                        tracing::warn!(
+                            written,
+                            outcomes = batch.len(),
+                            "Some outcomes came after their claim's lease expired and were left as the new claim has them."
+                        );
+                    }
+                    break;
+                }
+                Err(error) if attempt < 5 => {
+                    tracing::warn!(%error, attempt, "Recording outcomes failed; retrying.");
+                    tokio::time::sleep(Duration::from_millis(200) * attempt).await;
+                }
+                Err(error) => tracing::error!(
+                    %error,
+                    outcomes = batch.len(),
+                    "Outcomes could not be recorded; their messages are due again after the lease and may be sent twice."
+                ),
+            }
+        }
+        batch.clear();
     }
 }
 

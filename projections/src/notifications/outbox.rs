@@ -183,23 +183,29 @@ impl Outbox {
         Ok(claimed.into_iter().map(|(c, _)| c).collect())
     }
 
-    /// Records what became of messages claimed under `claim_id`; a message claimed since by
-    /// someone else (this claim's lease expired) is left as they have it.
+    /// Records what became of claimed messages, each `(claim id, message id, outcome)`; a
+    /// message claimed since by someone else (its claim's lease expired) is left as they have
+    /// it. Returns how many were recorded.
     pub async fn record(
         self,
         db: impl PgExecutor<'_>,
-        claim_id: Uuid,
-        outcomes: &[(Uuid, Outcome)],
+        outcomes: &[(Uuid, Uuid, Outcome)],
     ) -> sqlx::Result<u64> {
         if outcomes.is_empty() {
             return Ok(0);
         }
-        let mut ids = Vec::with_capacity(outcomes.len());
-        let mut states = Vec::with_capacity(outcomes.len());
-        let mut reasons = Vec::with_capacity(outcomes.len());
-        let mut delays = Vec::with_capacity(outcomes.len());
-        let mut uncounted = Vec::with_capacity(outcomes.len());
-        for (id, outcome) in outcomes {
+        let n = outcomes.len();
+        let (mut claims, mut ids, mut states) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut reasons, mut delays, mut uncounted) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for (claim, id, outcome) in outcomes {
             let (state, reason, delay, counted) = match outcome {
                 Outcome::Sent => (DeliveryState::Sent, None, 0, true),
                 Outcome::Failed { reason } => {
@@ -215,6 +221,7 @@ impl Outbox {
                     *attempt,
                 ),
             };
+            claims.push(*claim);
             ids.push(*id);
             states.push(state.as_str());
             reasons.push(reason);
@@ -228,11 +235,12 @@ impl Outbox {
                      THEN now() + u.delay_ms * INTERVAL '1 millisecond' ELSE o.due_at END, \
                  done_at = CASE WHEN u.state = 'pending' THEN NULL ELSE now() END, \
                  claim_id = NULL, lease_until = NULL \
-             FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::int[]) \
-                 AS u(message_id, state, reason, delay_ms, uncounted) \
-             WHERE o.message_id = u.message_id AND o.claim_id = $1 AND o.state = 'sending'"
+             FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::int[]) \
+                 AS u(claim_id, message_id, state, reason, delay_ms, uncounted) \
+             WHERE o.message_id = u.message_id AND o.claim_id = u.claim_id \
+                 AND o.state = 'sending'"
         ))
-        .bind(claim_id)
+        .bind(claims)
         .bind(ids)
         .bind(states)
         .bind(reasons)
