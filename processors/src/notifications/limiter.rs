@@ -3,7 +3,9 @@
 //! own, up to 1,000, when configured), one message a second to a chat and 20 a minute to a
 //! group, and a pause of every send after a 429 for its `retry_after`.
 //!
-//! The pace runs at [`PACE_MARGIN`] of the configured rate: messages leave evenly spaced, but
+//! A sender books its next slot on the shared pace and sleeps until it (at most one booked
+//! slot per sender, never more than [`BOOK_AHEAD`]), so the round trips between slots do not
+//! slow the pace. The pace runs at [`PACE_MARGIN`] of the configured rate: messages leave evenly spaced, but
 //! reach Telegram with network jitter, and two that arrive closer than they left must not push
 //! a one-second window over its limit.
 
@@ -61,10 +63,15 @@ impl Limits {
     }
 }
 
-/// Whether a slot was taken, or how long to wait.
+/// How far ahead a sender may book a slot: beyond it, it waits instead of holding slots it
+/// may not use (a pause could come first).
+pub const BOOK_AHEAD: Duration = Duration::from_millis(250);
+
+/// A slot booked for a send, or how long to wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Slot {
-    Taken,
+    /// Booked: the message goes out in this long.
+    Taken(Duration),
     /// The bot is paused after a 429.
     Paused(Duration),
     /// This chat was messaged too recently.
@@ -104,7 +111,7 @@ impl Limiter {
         &self.limits
     }
 
-    /// Takes a slot for a message to `chat_id`, paid broadcasting when `paid`.
+    /// Books a slot for a message to `chat_id`, paid broadcasting when `paid`.
     pub async fn take(&self, chat_id: i64, paid: bool) -> redis::RedisResult<Slot> {
         let (pace, per_second) = if paid {
             (&self.paid_key, self.limits.paid_per_second)
@@ -112,18 +119,21 @@ impl Limiter {
             (&self.free_key, self.limits.per_second)
         };
         let chat_ms = self.limits.chat_interval(chat_id).as_millis().max(1) as u64;
-        let (verdict, wait_ms): (i64, i64) = self
+        let (verdict, wait): (i64, i64) = self
             .script
             .key(&self.pause_key)
             .key(pace)
             .key(format!("{}{chat_id}", self.chat_prefix))
             .arg(Limits::interval_us(per_second))
             .arg(chat_ms)
+            .arg(BOOK_AHEAD.as_micros() as u64)
             .invoke_async(&mut self.redis.clone())
             .await?;
-        let wait = Duration::from_millis(wait_ms.max(1) as u64);
+        if verdict == 0 {
+            return Ok(Slot::Taken(Duration::from_micros(wait.max(0) as u64)));
+        }
+        let wait = Duration::from_millis(wait.max(1) as u64);
         Ok(match verdict {
-            0 => Slot::Taken,
             1 => Slot::Paused(wait),
             2 => Slot::ChatBusy(wait),
             _ => Slot::Pace(wait),

@@ -279,7 +279,10 @@ impl Sender {
         let paid = self.paid(message);
         loop {
             let wait = match self.limiter.take(message.user_id, paid).await {
-                Ok(Slot::Taken) => return None,
+                Ok(Slot::Taken(at)) => {
+                    tokio::time::sleep(at).await;
+                    return None;
+                }
                 Ok(Slot::ChatBusy(wait)) => {
                     return Some(Outcome::Retry {
                         after: wait,
