@@ -126,20 +126,28 @@ impl Bot {
         (answer["broadcast_id"].as_str().unwrap().to_owned(), token)
     }
 
-    /// `GET /v1/admin/broadcasts/{id}`, waiting for `token` first.
+    /// `GET /v1/admin/broadcasts/{id}`, waiting for `token` first. A 503 (the store did not
+    /// answer in time on a loaded machine) is retried after its Retry-After, as a client does.
     async fn progress(&self, id: &str, token: &str) -> Value {
-        let response = self
-            .query
-            .request("GET", &format!("/v1/admin/broadcasts/{id}"))
-            .bearer_auth(OPERATOR)
-            .header("x-consistency-token", token)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let answer = body(response).await;
-        assert_eq!(status, 200, "{answer}");
-        answer
+        let started = Instant::now();
+        loop {
+            let response = self
+                .query
+                .request("GET", &format!("/v1/admin/broadcasts/{id}"))
+                .bearer_auth(OPERATOR)
+                .header("x-consistency-token", token)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            let answer = body(response).await;
+            if status == 503 && started.elapsed() < DEADLINE {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            assert_eq!(status, 200, "{answer}");
+            return answer;
+        }
     }
 
     /// Waits until the broadcast is no longer sending.
