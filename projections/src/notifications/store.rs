@@ -191,31 +191,15 @@ impl NotificationStore {
 
     /// Records a requested broadcast; a repeat changes nothing.
     pub async fn record(&self, tx: &mut PgConnection, broadcast: &Broadcast) -> sqlx::Result<()> {
-        sqlx::query(&self.record_broadcast)
-            .bind(broadcast.broadcast_id)
-            .bind(&broadcast.text)
-            .bind(&broadcast.button_text)
-            .bind(broadcast.active_within_days)
-            .bind(&broadcast.language)
-            .bind(broadcast.requested_at_ms)
-            .execute(&mut *tx)
-            .await?;
-        Ok(())
+        with_broadcast(&self.record_broadcast, tx, broadcast)
+            .await
+            .map(drop)
     }
 
     /// Queues one delivery of `broadcast` per recipient of its audience, in the outbox; returns
     /// how many were added.
     pub async fn expand(&self, tx: &mut PgConnection, broadcast: &Broadcast) -> sqlx::Result<u64> {
-        let done = sqlx::query(&self.expand)
-            .bind(broadcast.broadcast_id)
-            .bind(&broadcast.text)
-            .bind(&broadcast.button_text)
-            .bind(broadcast.active_within_days)
-            .bind(&broadcast.language)
-            .bind(broadcast.requested_at_ms)
-            .execute(&mut *tx)
-            .await?;
-        Ok(done.rows_affected())
+        with_broadcast(&self.expand, tx, broadcast).await
     }
 
     /// Marks `broadcast_id` cancelled at `at_ms` (the first cancellation's time stays).
@@ -256,4 +240,24 @@ impl NotificationStore {
             .fetch_all(db)
             .await
     }
+}
+
+/// Runs `sql`, whose parameters `$1` to `$6` are the broadcast's id, text, button, activity
+/// window, language and request time (as `record_broadcast` and `expand` take them); returns
+/// the rows it changed.
+async fn with_broadcast(
+    sql: &str,
+    tx: &mut PgConnection,
+    broadcast: &Broadcast,
+) -> sqlx::Result<u64> {
+    let done = sqlx::query(sql)
+        .bind(broadcast.broadcast_id)
+        .bind(&broadcast.text)
+        .bind(&broadcast.button_text)
+        .bind(broadcast.active_within_days)
+        .bind(&broadcast.language)
+        .bind(broadcast.requested_at_ms)
+        .execute(&mut *tx)
+        .await?;
+    Ok(done.rows_affected())
 }
