@@ -80,12 +80,12 @@ async fn read(pool: &PgPool, id: Option<Uuid>) -> anyhow::Result<Vec<Value>> {
         Some(id) => store.broadcast(pool, id).await?.into_iter().collect(),
         None => store.latest(pool, 10).await?,
     };
-    let mut views = Vec::new();
-    for broadcast in broadcasts {
-        let progress = Outbox.progress(pool, broadcast.broadcast_id).await?;
-        views.push(view(&broadcast, &progress));
-    }
-    Ok(views)
+    let ids: Vec<Uuid> = broadcasts.iter().map(|b| b.broadcast_id).collect();
+    let mut progress = Outbox.progresses(pool, &ids).await?;
+    Ok(broadcasts
+        .iter()
+        .map(|b| view(b, &progress.remove(&b.broadcast_id).unwrap_or_default()))
+        .collect())
 }
 
 /// `<id> <status> [#####-----] 45% sent 4,500 failed 0 blocked 12 cancelled 0 remaining 5,488 · 29.8/s · ETA 3m04s`

@@ -12,10 +12,12 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use surge_projections::ProjectionId;
+use surge_projections::notifications::{OUTBOX, Outbox};
 use surge_testkit::bot_api::{FakeBotApi, Limits, Message};
 
 use crate::helpers::{
-    BOT_TOKEN, Options, TestApp, header, init_data_with, json as body, spawn_app_with, start,
+    BOT_TOKEN, Options, TestApp, header, init_data_with, json as body, pg_pool, spawn_app_with,
+    start,
 };
 use crate::projected::wait_caught_up;
 
@@ -167,6 +169,49 @@ impl Bot {
         }
     }
 
+    /// The finished broadcast's `progress`, which its tallies keep, equals a count of its rows
+    /// in the outbox; and it stays the same once the outbox drops its finished rows.
+    async fn assert_tallies_hold(&self, id: &str, token: &str, progress: &Value) {
+        let pool = pg_pool(&self.writer.id).await;
+        let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
+            "SELECT state, count(*) FROM {OUTBOX} WHERE broadcast_id = $1::uuid GROUP BY state"
+        ))
+        .bind(id)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let mut counted = BTreeMap::from([
+            ("recipients", 0),
+            ("sent", 0),
+            ("failed", 0),
+            ("blocked", 0),
+            ("cancelled", 0),
+            ("remaining", 0),
+        ]);
+        for (state, count) in rows {
+            *counted.get_mut("recipients").unwrap() += count;
+            let key = match state.as_str() {
+                "pending" | "sending" => "remaining",
+                other => counted.keys().find(|k| **k == other).copied().unwrap(),
+            };
+            *counted.get_mut(key).unwrap() += count;
+        }
+        let shown = |progress: &Value| {
+            counted
+                .keys()
+                .map(|k| (*k, progress[*k].as_i64().unwrap()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        assert_eq!(shown(progress), counted, "{progress}");
+        Outbox
+            .drop_done_before(&pool, Duration::ZERO)
+            .await
+            .unwrap();
+        let after = self.progress(id, token).await;
+        assert_eq!(shown(&after), counted, "after the retention: {after}");
+        assert_eq!(after["failures"], progress["failures"]);
+    }
+
     fn processor_logs(&self) -> String {
         self.processor
             .as_ref()
@@ -253,6 +298,7 @@ async fn two_senders_share_the_limits_and_reach_every_reachable_user_once() {
     assert_eq!(progress["sent"], reachable, "{progress}");
     assert_eq!(progress["blocked"], blocked.len(), "{progress}");
     assert_eq!(progress["failed"], 0, "{progress}");
+    bot.assert_tallies_hold(&id, &token, &progress).await;
 
     let sent = bot.broadcast_messages(text);
     for &user in &users {
@@ -358,8 +404,21 @@ async fn a_sigkilled_sender_sends_again_at_most_the_messages_it_had_in_flight() 
     bot.processor.take().unwrap().kill();
     let at_kill = bot.broadcast_messages(text).len();
     bot.processor = Some(bot.processor());
+    // The new sender's metrics show what is left of the broadcast, from its tallies.
+    let depth = format!("notifier_queue_depth{{broadcast=\"{id}\"}}");
+    let started = Instant::now();
+    loop {
+        let waiting = metric(&bot.processor.as_ref().unwrap().metrics().await, &depth);
+        if waiting > 0 {
+            assert!(waiting < users.len() as u64, "{waiting} waiting");
+            break;
+        }
+        assert!(started.elapsed() < DEADLINE, "{}", bot.processor_logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let progress = bot.finished(&id, &token).await;
     assert_eq!(progress["sent"], users.len(), "{progress}");
+    bot.assert_tallies_hold(&id, &token, &progress).await;
     let sent = bot.broadcast_messages(text);
     assert_eq!(sent.len(), users.len(), "every recipient got it");
     let twice: Vec<i64> = sent
@@ -495,6 +554,7 @@ async fn a_cancelled_broadcast_stops_and_bad_requests_change_nothing() {
     };
     let sent = done["sent"].as_i64().unwrap();
     assert_eq!(sent + cancelled, users.len() as i64, "{done}");
+    bot.assert_tallies_hold(&id, &token, &done).await;
     assert_eq!(bot.broadcast_messages(text).len() as i64, sent);
 
     // `surge broadcasts` shows it.
@@ -661,6 +721,7 @@ async fn audiences_pick_by_language_and_activity_and_telegrams_refusals_are_hono
         progress["failures"],
         json!([{ "reason": "Bad Request: chat not found", "count": 1 }])
     );
+    bot.assert_tallies_hold(&id, &token, &progress).await;
     let sent = bot.broadcast_messages(text);
     assert!(
         sent.keys().all(|u| (1..=10).contains(u)),

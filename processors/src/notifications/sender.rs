@@ -213,17 +213,20 @@ impl Sender {
     }
 
     async fn publish_depths(&self) {
-        if let Ok(depths) = Outbox.queue_depths(&self.pool).await {
-            self.metrics.queue_depth.reset();
-            for depth in depths {
-                let label = depth
-                    .broadcast_id
-                    .map_or_else(|| "events".to_owned(), |id| id.to_string());
-                self.metrics
-                    .queue_depth
-                    .with_label_values(&[&label])
-                    .set(depth.waiting);
+        match Outbox.queue_depths(&self.pool).await {
+            Ok(depths) => {
+                self.metrics.queue_depth.reset();
+                for depth in depths {
+                    let label = depth
+                        .broadcast_id
+                        .map_or_else(|| "events".to_owned(), |id| id.to_string());
+                    self.metrics
+                        .queue_depth
+                        .with_label_values(&[&label])
+                        .set(depth.waiting);
+                }
             }
+            Err(error) => tracing::warn!(%error, "Reading the queue depths failed."),
         }
         if let Ok(paused) = self.limiter.paused_for().await {
             self.metrics.paused_ms.set(paused.as_millis() as i64);

@@ -2,8 +2,10 @@
 //! `sql/outbox.sql`). The serving projector adds rows; senders claim due rows with a lease
 //! (`FOR UPDATE SKIP LOCKED`, so several senders never claim one row), send them and record each
 //! outcome under their claim, so a sender whose lease expired cannot overwrite what another
-//! recorded since.
+//! recorded since. Every statement that queues or finishes a broadcast's delivery also counts
+//! it in [`TALLIES`], in the same transaction, so progress never counts rows.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -12,6 +14,21 @@ use uuid::Uuid;
 
 /// The outbox table (no version prefix: dropping a version keeps it).
 pub const OUTBOX: &str = "notifications_outbox";
+
+/// Each broadcast's deliveries counted by state (see `sql/tallies.sql`; no version prefix either).
+pub const TALLIES: &str = "notifications_broadcast_tallies";
+
+/// The tally of deliveries queued, beside the final [`DeliveryState`]s.
+const QUEUED: &str = "queued";
+
+/// Adds the rows `(broadcast_id, state, reason, count)` that the query `rows` selects to the
+/// tallies. Rows are added in key order, so two recorders never wait on each other in a cycle.
+fn add_tallies(rows: &str) -> String {
+    format!(
+        "INSERT INTO {TALLIES} AS t (broadcast_id, state, reason, count) {rows} ORDER BY 1, 2, 3 \
+         ON CONFLICT (broadcast_id, state, reason) DO UPDATE SET count = t.count + EXCLUDED.count"
+    )
+}
 
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -147,7 +164,44 @@ impl Outbox {
         .bind(broadcast_id)
         .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected())
+        let cancelled = done.rows_affected();
+        self.tally(
+            tx,
+            broadcast_id,
+            DeliveryState::Cancelled.as_str(),
+            cancelled,
+        )
+        .await?;
+        Ok(cancelled)
+    }
+
+    /// Counts `count` deliveries of `broadcast_id` queued by the caller's transaction.
+    pub(super) async fn tally_queued(
+        self,
+        tx: &mut PgConnection,
+        broadcast_id: Uuid,
+        count: u64,
+    ) -> sqlx::Result<()> {
+        self.tally(tx, broadcast_id, QUEUED, count).await
+    }
+
+    async fn tally(
+        self,
+        tx: &mut PgConnection,
+        broadcast_id: Uuid,
+        state: &str,
+        count: u64,
+    ) -> sqlx::Result<()> {
+        if count == 0 {
+            return Ok(());
+        }
+        sqlx::query(&add_tallies("SELECT $1::uuid, $2::text, '', $3::bigint"))
+            .bind(broadcast_id)
+            .bind(state)
+            .bind(i64::try_from(count).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
     }
 
     /// Claims up to `limit` due messages for `lease` under `claim_id`: event notifications
@@ -228,8 +282,14 @@ impl Outbox {
             delays.push(delay);
             uncounted.push(i32::from(!counted));
         }
-        let done = sqlx::query(&format!(
-            "UPDATE {OUTBOX} o SET state = u.state, reason = u.reason, \
+        // The update and the tallies of the broadcast deliveries it finished, in one statement.
+        let finished = add_tallies(
+            "SELECT broadcast_id, state, CASE WHEN state = 'failed' THEN reason ELSE '' END, \
+                 count(*) FROM done WHERE broadcast_id IS NOT NULL AND state <> 'pending' \
+                 GROUP BY 1, 2, 3",
+        );
+        let recorded: i64 = sqlx::query_scalar(&format!(
+            "WITH done AS (UPDATE {OUTBOX} o SET state = u.state, reason = u.reason, \
                  attempts = o.attempts - u.uncounted, \
                  due_at = CASE WHEN u.state = 'pending' \
                      THEN now() + u.delay_ms * INTERVAL '1 millisecond' ELSE o.due_at END, \
@@ -238,7 +298,10 @@ impl Outbox {
              FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::int[]) \
                  AS u(claim_id, message_id, state, reason, delay_ms, uncounted) \
              WHERE o.message_id = u.message_id AND o.claim_id = u.claim_id \
-                 AND o.state = 'sending'"
+                 AND o.state = 'sending' \
+                 RETURNING o.broadcast_id, o.state, coalesce(o.reason, '') AS reason), \
+             tallied AS ({finished}) \
+             SELECT count(*) FROM done"
         ))
         .bind(claims)
         .bind(ids)
@@ -246,9 +309,9 @@ impl Outbox {
         .bind(reasons)
         .bind(delays)
         .bind(uncounted)
-        .execute(db)
+        .fetch_one(db)
         .await?;
-        Ok(done.rows_affected())
+        Ok(recorded as u64)
     }
 
     /// Puts messages whose claim's lease expired (their sender died or stalled) back in the
@@ -286,46 +349,81 @@ impl Outbox {
         db: &sqlx::PgPool,
         broadcast_id: Uuid,
     ) -> sqlx::Result<BroadcastProgress> {
-        let rows: Vec<(String, i64, i64)> = sqlx::query_as(&format!(
-            "SELECT state, count(*), count(*) FILTER (WHERE done_at > now() - INTERVAL '10 seconds') \
-             FROM {OUTBOX} WHERE broadcast_id = $1 GROUP BY state"
-        ))
-        .bind(broadcast_id)
-        .fetch_all(db)
-        .await?;
-        let mut progress = BroadcastProgress::default();
-        for (state, count, recent) in rows {
-            progress.recipients += count;
-            progress.done_last_10s += recent;
-            match DeliveryState::named(&state) {
-                Some(DeliveryState::Pending | DeliveryState::Sending) => {
-                    progress.remaining += count
-                }
-                Some(DeliveryState::Sent) => progress.sent += count,
-                Some(DeliveryState::Failed) => progress.failed += count,
-                Some(DeliveryState::Blocked) => progress.blocked += count,
-                Some(DeliveryState::Cancelled) => progress.cancelled += count,
-                None => {}
-            }
-        }
-        if progress.failed > 0 {
-            progress.failures = sqlx::query_as(&format!(
-                "SELECT coalesce(reason, ''), count(*) FROM {OUTBOX} \
-                 WHERE broadcast_id = $1 AND state = 'failed' \
-                 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10"
-            ))
-            .bind(broadcast_id)
-            .fetch_all(db)
-            .await?;
-        }
-        Ok(progress)
+        let mut all = self.progresses(db, &[broadcast_id]).await?;
+        Ok(all.remove(&broadcast_id).unwrap_or_default())
     }
 
-    /// Messages waiting, per broadcast and for event notifications.
+    /// The deliveries of each of `broadcasts` by state, from their tallies, in two statements
+    /// whatever their number and size.
+    pub async fn progresses(
+        self,
+        db: &sqlx::PgPool,
+        broadcasts: &[Uuid],
+    ) -> sqlx::Result<HashMap<Uuid, BroadcastProgress>> {
+        let tallies_sql = format!(
+            "SELECT broadcast_id, state, reason, count FROM {TALLIES} WHERE broadcast_id = ANY($1)"
+        );
+        let recent_sql = format!(
+            "SELECT broadcast_id, count(*) FROM {OUTBOX} \
+             WHERE broadcast_id = ANY($1) AND done_at > now() - INTERVAL '10 seconds' GROUP BY 1"
+        );
+        let (tallies, recent) = tokio::try_join!(
+            sqlx::query_as::<_, (Uuid, String, String, i64)>(&tallies_sql)
+                .bind(broadcasts)
+                .fetch_all(db),
+            sqlx::query_as::<_, (Uuid, i64)>(&recent_sql)
+                .bind(broadcasts)
+                .fetch_all(db),
+        )?;
+        let mut all: HashMap<Uuid, BroadcastProgress> = broadcasts
+            .iter()
+            .map(|id| (*id, BroadcastProgress::default()))
+            .collect();
+        for (broadcast_id, state, reason, count) in tallies {
+            let progress = all.entry(broadcast_id).or_default();
+            if state == QUEUED {
+                progress.recipients += count;
+                continue;
+            }
+            match DeliveryState::named(&state) {
+                Some(DeliveryState::Sent) => progress.sent += count,
+                Some(DeliveryState::Failed) => {
+                    progress.failed += count;
+                    progress.failures.push((reason, count));
+                }
+                Some(DeliveryState::Blocked) => progress.blocked += count,
+                Some(DeliveryState::Cancelled) => progress.cancelled += count,
+                Some(DeliveryState::Pending | DeliveryState::Sending) | None => {}
+            }
+        }
+        for (broadcast_id, count) in recent {
+            all.entry(broadcast_id).or_default().done_last_10s = count;
+        }
+        for progress in all.values_mut() {
+            progress.remaining = progress.recipients
+                - progress.sent
+                - progress.failed
+                - progress.blocked
+                - progress.cancelled;
+            progress
+                .failures
+                .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            progress.failures.truncate(10);
+        }
+        Ok(all)
+    }
+
+    /// Messages waiting, per broadcast (from the tallies) and for event notifications.
     pub async fn queue_depths(self, db: impl PgExecutor<'_>) -> sqlx::Result<Vec<QueueDepth>> {
         sqlx::query_as(&format!(
-            "SELECT broadcast_id, count(*) AS waiting FROM {OUTBOX} \
-             WHERE state IN ('pending', 'sending') GROUP BY broadcast_id"
+            "SELECT broadcast_id, waiting FROM ( \
+                 SELECT broadcast_id, \
+                     sum(CASE WHEN state = '{QUEUED}' THEN count ELSE -count END)::bigint \
+                     AS waiting \
+                 FROM {TALLIES} GROUP BY broadcast_id) b WHERE waiting > 0 \
+             UNION ALL \
+             SELECT NULL, count(*) FROM {OUTBOX} \
+             WHERE state IN ('pending', 'sending') AND broadcast_id IS NULL"
         ))
         .fetch_all(db)
         .await

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use super::outbox::OUTBOX;
+use super::outbox::{OUTBOX, Outbox};
 use crate::catalog::{ProjectionId, VersionedStore};
 use crate::table_prefix::render;
 
@@ -199,7 +199,11 @@ impl NotificationStore {
     /// Queues one delivery of `broadcast` per recipient of its audience, in the outbox; returns
     /// how many were added.
     pub async fn expand(&self, tx: &mut PgConnection, broadcast: &Broadcast) -> sqlx::Result<u64> {
-        with_broadcast(&self.expand, tx, broadcast).await
+        let queued = with_broadcast(&self.expand, tx, broadcast).await?;
+        Outbox
+            .tally_queued(tx, broadcast.broadcast_id, queued)
+            .await?;
+        Ok(queued)
     }
 
     /// Marks `broadcast_id` cancelled at `at_ms` (the first cancellation's time stays).

@@ -1,7 +1,7 @@
 //! `GET /v1/admin/broadcasts/{id}` and `GET /v1/admin/broadcasts?limit=` (operator): a
 //! broadcast's request and its deliveries (sent, failed with Telegram's reasons, blocked,
 //! cancelled, remaining), how fast they went in the last ten seconds and when the rest should
-//! be done, from the `notifications` projection and its outbox. With the consistency token of
+//! be done, from the `notifications` projection and its tallies. With the consistency token of
 //! `POST /v1/admin/broadcasts` the broadcast is there at once.
 
 use std::collections::HashMap;
@@ -66,11 +66,13 @@ pub(crate) async fn broadcasts(
         .await?;
     let store = served.store::<NotificationStore>();
     let read = async {
-        let mut views = Vec::new();
-        for broadcast in store.latest(&state.pool, limit as i64).await? {
-            let progress = Outbox.progress(&state.pool, broadcast.broadcast_id).await?;
-            views.push(view(&broadcast, &progress));
-        }
+        let broadcasts = store.latest(&state.pool, limit as i64).await?;
+        let ids: Vec<Uuid> = broadcasts.iter().map(|b| b.broadcast_id).collect();
+        let mut progress = Outbox.progresses(&state.pool, &ids).await?;
+        let views: Vec<_> = broadcasts
+            .iter()
+            .map(|b| view(b, &progress.remove(&b.broadcast_id).unwrap_or_default()))
+            .collect();
         Ok::<_, sqlx::Error>(views)
     };
     let views = read_store(&state, ProjectionId::Notifications, read).await?;
