@@ -35,6 +35,8 @@ use surge_projections::notifications::{Claimed, Outbox, Outcome};
 use surge_schemas::{BotBlocked, Envelope, Event};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
+
+use crate::runtime::registered;
 use uuid::Uuid;
 
 use super::limiter::{Limiter, Slot};
@@ -80,31 +82,30 @@ pub struct SenderMetrics {
 impl SenderMetrics {
     pub fn new(registry: &Registry) -> Self {
         let counter = |name: &str, help: &str, labels: &[&str]| {
-            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-            registry
-                .register(Box::new(c.clone()))
-                .expect("registered once");
-            c
+            registered(
+                registry,
+                IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
+            )
         };
-        let paused_ms = IntGauge::new(
-            "notifier_paused_ms",
-            "How long every send of the bot stays paused after Telegram's 429, as last seen",
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(paused_ms.clone()))
-            .expect("registered once");
-        let queue_depth = IntGaugeVec::new(
-            Opts::new(
-                "notifier_queue_depth",
-                "Messages waiting to be sent, per broadcast (broadcast=\"events\": event notifications)",
-            ),
-            &["broadcast"],
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(queue_depth.clone()))
-            .expect("registered once");
+        let paused_ms = registered(
+            registry,
+            IntGauge::new(
+                "notifier_paused_ms",
+                "How long every send of the bot stays paused after Telegram's 429, as last seen",
+            )
+            .expect("valid metric"),
+        );
+        let queue_depth = registered(
+            registry,
+            IntGaugeVec::new(
+                Opts::new(
+                    "notifier_queue_depth",
+                    "Messages waiting to be sent, per broadcast (broadcast=\"events\": event notifications)",
+                ),
+                &["broadcast"],
+            )
+            .expect("valid metric"),
+        );
         SenderMetrics {
             sent: counter(
                 "notifier_sent_total",

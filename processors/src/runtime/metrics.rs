@@ -1,6 +1,15 @@
 //! Prometheus metrics of the processors, per projection and partition, updated once per batch.
 
+use prometheus::core::Collector;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+
+/// `metric`, registered in `registry` (once: names are unique per process).
+pub fn registered<M: Collector + Clone + 'static>(registry: &Registry, metric: M) -> M {
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("registered once");
+    metric
+}
 
 #[derive(Clone)]
 pub struct ProcessorMetrics {
@@ -24,30 +33,27 @@ pub struct ProcessorMetrics {
 impl ProcessorMetrics {
     pub fn new(registry: &Registry) -> Self {
         let counter = |name: &str, help: &str, labels: &[&str]| {
-            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-            registry
-                .register(Box::new(c.clone()))
-                .expect("registered once");
-            c
+            registered(
+                registry,
+                IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
+            )
         };
         let gauge = |name: &str, help: &str| {
-            let g = IntGaugeVec::new(Opts::new(name, help), &["projection", "partition"])
-                .expect("valid metric");
-            registry
-                .register(Box::new(g.clone()))
-                .expect("registered once");
-            g
+            registered(
+                registry,
+                IntGaugeVec::new(Opts::new(name, help), &["projection", "partition"])
+                    .expect("valid metric"),
+            )
         };
         let histogram = |name: &str, help: &str, buckets: Vec<f64>| {
-            let h = HistogramVec::new(
-                HistogramOpts::new(name, help).buckets(buckets),
-                &["projection"],
+            registered(
+                registry,
+                HistogramVec::new(
+                    HistogramOpts::new(name, help).buckets(buckets),
+                    &["projection"],
+                )
+                .expect("valid metric"),
             )
-            .expect("valid metric");
-            registry
-                .register(Box::new(h.clone()))
-                .expect("registered once");
-            h
         };
         ProcessorMetrics {
             events_applied: counter(

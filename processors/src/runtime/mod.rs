@@ -27,7 +27,7 @@ mod stalls;
 pub(crate) use applier::{Applier, Outcome};
 
 pub use config::ProcessorConfig;
-pub use metrics::ProcessorMetrics;
+pub use metrics::{ProcessorMetrics, registered};
 pub use parking::{Parked, ParkedError, Release, Released};
 pub use partition_ends::PartitionEndsExpected;
 pub use pg_sink::PgSink;

@@ -86,6 +86,11 @@ pub fn rfc3339_millis(unix_ms: i64) -> Option<String> {
     at.format(RFC3339_MILLIS).ok()
 }
 
+/// `unix_ms` as an RFC 3339 JSON string; `null` outside the calendar.
+pub fn time(unix_ms: i64) -> serde_json::Value {
+    rfc3339_millis(unix_ms).map_or(serde_json::Value::Null, Into::into)
+}
+
 /// The UTC day `days` after 1970-01-01 as `2026-11-22`; `None` outside the years 0000 to 9999.
 pub fn iso_date(days_since_epoch: i32) -> Option<String> {
     rfc3339_millis(i64::from(days_since_epoch) * 86_400_000).map(|s| s[..10].to_owned())

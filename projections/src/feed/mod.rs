@@ -28,7 +28,7 @@
 mod item;
 mod read;
 
-pub use item::{Activity, FeedItem, iso_date, rfc3339_millis};
+pub use item::{Activity, FeedItem, iso_date, rfc3339_millis, time};
 pub use read::{FeedPage, feed_page};
 
 /// The most items a feed keeps.

@@ -3,10 +3,7 @@
 use serde_json::{Value, json};
 
 use super::{Broadcast, BroadcastProgress};
-
-fn time(unix_ms: i64) -> Value {
-    crate::feed::rfc3339_millis(unix_ms).map_or(Value::Null, Into::into)
-}
+use crate::feed::time;
 
 /// Where a broadcast stands: `cancelled`, `done` (nothing remaining) or `sending`.
 pub fn status(broadcast: &Broadcast, progress: &BroadcastProgress) -> &'static str {

@@ -37,10 +37,7 @@ pub(crate) fn whole_number(
     }
 }
 
-/// Event-time milliseconds as RFC 3339; `null` if outside the calendar.
-pub(crate) fn time(unix_ms: i64) -> serde_json::Value {
-    crate::feed::rfc3339_millis(unix_ms).map_or(serde_json::Value::Null, Into::into)
-}
+pub(crate) use crate::feed::time;
 
 #[cfg(test)]
 mod tests {
