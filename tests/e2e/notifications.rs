@@ -430,6 +430,7 @@ async fn paid_broadcasting_goes_past_the_free_rate_and_event_notifications_stay_
     let first = messages.iter().map(|m| m.at).min().unwrap();
     let last = messages.iter().map(|m| m.at).max().unwrap();
     let span = last.duration_since(first);
+    eprintln!("{} paid broadcast messages in {span:?}", messages.len());
     assert!(
         span < Duration::from_secs(users.len() as u64 / u64::from(free)),
         "{span:?}"
