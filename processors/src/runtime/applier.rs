@@ -13,7 +13,7 @@ use rdkafka::message::{Message, OwnedMessage};
 use surge_schemas::Codec;
 
 use super::Record;
-use super::dead_letters::DeadLetters;
+use super::dead_letters::{DeadLetterKind, DeadLetters};
 use super::metrics::ProcessorMetrics;
 use super::parking::Parked;
 use super::rejections::Rejection;
@@ -87,6 +87,16 @@ enum Decoded {
 }
 
 impl<S: Sink> Applier<S> {
+    /// Creates the dead-letter counters at zero, so that an alert on their increase sees the
+    /// first dead letter (a series born at 1 has no increase).
+    pub(crate) fn start_counting(&self) {
+        for kind in DeadLetterKind::ALL {
+            self.metrics
+                .dead_letters
+                .with_label_values(&[&self.id, kind.as_str()]);
+        }
+    }
+
     fn stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }
@@ -134,7 +144,7 @@ impl<S: Sink> Applier<S> {
         loop {
             let Some(payload) = message.payload() else {
                 return self
-                    .dead_letter(message, "decode", "record has no payload")
+                    .dead_letter(message, DeadLetterKind::Decode, "record has no payload")
                     .await;
             };
             match self.codec.decode(payload).await {
@@ -149,7 +159,7 @@ impl<S: Sink> Applier<S> {
                 }
                 Err(error) => {
                     return self
-                        .dead_letter(message, "decode", &error.to_string())
+                        .dead_letter(message, DeadLetterKind::Decode, &error.to_string())
                         .await;
                 }
             }
@@ -223,7 +233,10 @@ impl<S: Sink> Applier<S> {
                     } => (records, sources, dead, error),
                 };
             let reason = format!("the store rejected the event: {error}");
-            if let Decoded::Stopping = self.dead_letter(&sources[0], "rejected", &reason).await {
+            if let Decoded::Stopping = self
+                .dead_letter(&sources[0], DeadLetterKind::Rejected, &reason)
+                .await
+            {
                 return Outcome::Stopping;
             }
             due.push(Parked::of(&records[0], Some(reason)));
@@ -329,8 +342,9 @@ impl<S: Sink> Applier<S> {
                         tracing::error!(%event_id, "A projection rejected an event that is not in the batch.");
                         return Attempt::Done(Outcome::Stopping);
                     };
-                    if let Decoded::Stopping =
-                        self.dead_letter(&sources[index], "rejected", &reason).await
+                    if let Decoded::Stopping = self
+                        .dead_letter(&sources[index], DeadLetterKind::Rejected, &reason)
+                        .await
                     {
                         return Attempt::Done(Outcome::Stopping);
                     }
@@ -376,7 +390,12 @@ impl<S: Sink> Applier<S> {
 
     /// Dead-letters durably; retries until the broker takes it, so nothing is skipped silently.
     /// Only a stop request ends the retries, and then the batch is not applied either.
-    async fn dead_letter(&self, message: &OwnedMessage, kind: &str, reason: &str) -> Decoded {
+    async fn dead_letter(
+        &self,
+        message: &OwnedMessage,
+        kind: DeadLetterKind,
+        reason: &str,
+    ) -> Decoded {
         tracing::warn!(processor = %self.id, partition = message.partition(), offset = message.offset(), reason, "Dead-lettering an event.");
         let mut backoff = self.retry_min;
         while let Err(error) = self.dead_letters.send(message, reason).await {
@@ -389,7 +408,7 @@ impl<S: Sink> Applier<S> {
         }
         self.metrics
             .dead_letters
-            .with_label_values(&[&self.id, kind])
+            .with_label_values(&[&self.id, kind.as_str()])
             .inc();
         Decoded::Skipped
     }

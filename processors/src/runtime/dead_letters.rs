@@ -15,6 +15,26 @@ pub const ORIGIN_TOPIC: &str = "surge-dlq-origin-topic";
 pub const ORIGIN_PARTITION: &str = "surge-dlq-origin-partition";
 pub const ORIGIN_OFFSET: &str = "surge-dlq-origin-offset";
 
+/// Why an event was dead-lettered: the `reason` label of `processor_dead_letters_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadLetterKind {
+    /// The record does not decode (no payload, unknown schema, invalid data).
+    Decode,
+    /// The projection or its store refused the event.
+    Rejected,
+}
+
+impl DeadLetterKind {
+    pub const ALL: [DeadLetterKind; 2] = [DeadLetterKind::Decode, DeadLetterKind::Rejected];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DeadLetterKind::Decode => "decode",
+            DeadLetterKind::Rejected => "rejected",
+        }
+    }
+}
+
 pub struct DeadLetters {
     producer: FutureProducer,
     topic: String,

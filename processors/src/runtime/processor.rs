@@ -157,6 +157,7 @@ pub fn spawn<S: Sink>(
         stall_after: Some(config.stall_after),
         stop: stop.clone(),
     };
+    applier.start_counting();
     let worker = Worker {
         sink,
         applier,

@@ -104,7 +104,11 @@ impl Stalls {
                     self.mark(claim.partition, reason);
                     let _ = pause.add_partition_offset(topic, claim.partition, Offset::Invalid);
                 }
-                None => self.clear(claim.partition),
+                None => {
+                    self.clear(claim.partition);
+                    // At zero from the assignment on, so an alert sees the first stall.
+                    self.gauge(claim.partition).set(0);
+                }
             }
         }
         if pause.count() > 0
