@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, starts PostgreSQL, Redis and a real Apache
-# Kafka broker, checks formatting, lints and the docker-compose file, then runs the whole suite.
+# Kafka broker, checks formatting, lints, the docker-compose file and the Prometheus rules, then
+# runs the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,10 +11,12 @@ run_dir="$(mktemp -d)"
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 echo "== installing what is missing"
-# docker-compose validates docker-compose.yml; webdis is surge-loadgen's baselines' HTTP-to-Redis limit;
-# Java and Maven run and fetch the Kafka broker.
+# docker-compose validates docker-compose.yml; promtool (Debian's prometheus package) checks the
+# Prometheus configuration and unit-tests the alert rules; webdis is surge-loadgen's baselines'
+# HTTP-to-Redis limit; Java and Maven run and fetch the Kafka broker.
 missing=()
 command -v docker-compose >/dev/null || missing+=(docker-compose)
+command -v promtool >/dev/null || missing+=(prometheus)
 command -v webdis >/dev/null || missing+=(webdis)
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
@@ -33,6 +36,8 @@ echo "== checks"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 docker-compose -f docker-compose.yml config --quiet
+promtool check config ops/prometheus/prometheus.yml
+promtool test rules ops/prometheus/alerts.test.yml
 
 echo "== starting the broker"
 # The first free port from 19092 up, unless one is given (a broker left running must not fail CI).
