@@ -282,6 +282,13 @@ pub struct QueryApi {
     /// How long the top of a leaderboard is served from memory; 0 = always from Redis.
     #[arg(long, env = "SURGE_LEADERBOARD_CACHE_MS", default_value_t = 1_000)]
     pub leaderboard_cache_ms: u64,
+    /// Live streams (`GET /v1/me/live`) one instance holds at once; past it, 503.
+    #[arg(long, env = "SURGE_LIVE_MAX_STREAMS", default_value_t = 10_000)]
+    pub live_max_streams: usize,
+    /// Live streams one user may hold at once (tabs, devices); past it, 429.
+    #[arg(long, env = "SURGE_LIVE_MAX_STREAMS_PER_USER", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub live_max_streams_per_user: u32,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -5,6 +5,7 @@ pub mod activity;
 pub mod catalog;
 pub mod feed;
 pub mod leaderboard;
+pub mod live;
 pub mod migrations;
 pub mod naming;
 pub mod notifications;

@@ -119,6 +119,17 @@ pub fn bot_keys_base(deployment_prefix: &str, bot_id: &str) -> String {
     format!("{deployment_prefix}:bot:{bot_id}")
 }
 
+/// The Redis pub/sub channel on which processors of `projection` announce each committed batch
+/// (see [`crate::live`]): `<deployment prefix>:live:<projection>`, whatever the version.
+pub fn live_channel(deployment_prefix: &str, projection: &str) -> String {
+    format!("{deployment_prefix}:live:{projection}")
+}
+
+/// The key of a live-stream ticket: `<deployment prefix>:live:ticket:<ticket>`.
+pub fn live_ticket_key(deployment_prefix: &str, ticket: &str) -> String {
+    format!("{deployment_prefix}:live:ticket:{ticket}")
+}
+
 /// A projection version's processor (or deriver): `<name>.v<version>`. It names the consumer
 /// group, the metrics, the dead letters and a deriver's transactions.
 pub fn processor_id(projection: &str, version: u32) -> String {

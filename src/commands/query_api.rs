@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
+
 use surge_projections::query_api::{self, QueryApiConfig, Routers};
 
 use crate::infra;
@@ -55,6 +57,14 @@ pub(crate) async fn app(
         max_waiters: query.query_max_waiters,
         max_waiters_per_caller: query.query_max_waiters_per_user as usize,
         quests: common.quest_book(),
+        live_redis: Some(
+            redis::Client::open(common.redis_url.as_str()).context("SURGE_REDIS_URL is invalid")?,
+        ),
+        live_max_streams: query.live_max_streams,
+        live_max_streams_per_user: query.live_max_streams_per_user as usize,
+        // Well inside the idle timeout that closes a connection nothing was written to.
+        live_heartbeat: Duration::from_millis(common.http_header_timeout_ms / 2)
+            .clamp(Duration::from_millis(100), Duration::from_secs(15)),
         ..QueryApiConfig::new(
             &common.events_topic,
             &common.redis_prefix,

@@ -18,6 +18,7 @@ mod contract;
 mod energy;
 mod idempotency;
 mod limits;
+mod live;
 mod loadgen;
 mod notifications;
 mod operations;

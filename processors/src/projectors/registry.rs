@@ -29,8 +29,8 @@ use crate::derivers::referrals::Referrals;
 use crate::notifications::{Notifications, Templates};
 use crate::projectors::purchases::Purchases;
 use crate::runtime::{
-    PgProjection, PgSink, ProcessorConfig, ProcessorHandle, ProcessorMetrics, RedisProjection,
-    RedisSink, Sink, SinkError, spawn,
+    LivePublisher, PgProjection, PgSink, ProcessorConfig, ProcessorHandle, ProcessorMetrics,
+    RedisProjection, RedisSink, Sink, SinkError, spawn,
 };
 
 /// A projection this build runs, at the revision of its code this build has. Everything about
@@ -260,6 +260,7 @@ struct Spawn {
     codec: Arc<Codec>,
     config: ProcessorConfig,
     metrics: ProcessorMetrics,
+    stores: Stores,
 }
 
 impl UseSink for Spawn {
@@ -270,7 +271,13 @@ impl UseSink for Spawn {
         sink.migrate()
             .await
             .map_err(|e| StartError::Migrate(id.clone(), e))?;
-        spawn(sink, self.codec, self.config, self.metrics).map_err(|e| StartError::Consumer(id, e))
+        let live = LivePublisher::spawn(
+            self.stores.redis.clone(),
+            &self.stores.redis_prefix,
+            sink.name(),
+        );
+        spawn(sink, self.codec, self.config, self.metrics, Some(live))
+            .map_err(|e| StartError::Consumer(id, e))
     }
 }
 
@@ -285,6 +292,7 @@ pub async fn start(
         codec: context.codec.clone(),
         config,
         metrics: context.metrics.clone(),
+        stores: context.stores.clone(),
     };
     with_sink(name, version, context, spawn).await?
 }

@@ -11,6 +11,7 @@ mod applier;
 mod config;
 mod context;
 pub mod dead_letters;
+mod live;
 mod metrics;
 mod parking;
 mod partition_ends;
@@ -27,6 +28,7 @@ mod stalls;
 pub(crate) use applier::{Applier, Outcome};
 
 pub use config::ProcessorConfig;
+pub use live::LivePublisher;
 pub use metrics::{ProcessorMetrics, registered};
 pub use parking::{Parked, ParkedError, Release, Released};
 pub use partition_ends::PartitionEndsExpected;

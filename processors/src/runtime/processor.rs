@@ -18,6 +18,7 @@ use super::applier::{Applier, Outcome};
 use super::config::ProcessorConfig;
 use super::context::{ClaimingContext, Claims};
 use super::dead_letters::DeadLetters;
+use super::live::{LivePublisher, users_of};
 use super::metrics::ProcessorMetrics;
 use super::sink::Sink;
 use super::stalls::Stalls;
@@ -96,12 +97,14 @@ impl ProcessorHandle {
     }
 }
 
-/// Starts a processor for `sink` on its own thread.
+/// Starts a processor for `sink` on its own thread; with `live`, each committed batch is
+/// announced to the query API's live streams.
 pub fn spawn<S: Sink>(
     sink: S,
     codec: Arc<Codec>,
     config: ProcessorConfig,
     metrics: ProcessorMetrics,
+    live: Option<LivePublisher>,
 ) -> Result<ProcessorHandle, rdkafka::error::KafkaError> {
     let sink = Arc::new(sink);
     let id = sink.id();
@@ -166,6 +169,7 @@ pub fn spawn<S: Sink>(
         stalls: stalls.clone(),
         stop: stop.clone(),
         id: id.clone(),
+        live,
     };
     let runtime = tokio::runtime::Handle::current();
     let thread = std::thread::Builder::new()
@@ -188,6 +192,7 @@ struct Worker<S> {
     stalls: Stalls,
     stop: Arc<AtomicBool>,
     id: String,
+    live: Option<LivePublisher>,
 }
 
 impl<S: Sink> Worker<S> {
@@ -222,8 +227,12 @@ impl<S: Sink> Worker<S> {
                 if messages.is_empty() {
                     continue;
                 }
+                let announce = self.live.as_ref().map(|live| (live, users_of(&messages)));
                 match runtime.block_on(self.applier.process(claim, messages, None)) {
                     Outcome::Applied(next) => {
+                        if let Some((live, users)) = announce {
+                            live.batch_applied(partition, next - 1, users);
+                        }
                         held.applied(partition);
                         self.stalls.clear(partition);
                         if let Some(owned) =

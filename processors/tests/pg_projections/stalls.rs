@@ -175,6 +175,7 @@ async fn a_partition_failing_past_the_bound_stalls_alone_and_resumes_where_it_st
         codec.clone(),
         config,
         ProcessorMetrics::new(&metrics_registry),
+        None,
     )
     .unwrap();
 

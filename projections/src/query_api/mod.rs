@@ -12,6 +12,7 @@ mod caching;
 mod consistency;
 mod handlers;
 mod health;
+mod live;
 mod sources;
 mod top_cache;
 mod waiters;
@@ -26,7 +27,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::middleware;
-use axum::routing::get;
+use axum::routing::{get, post};
 use prometheus::Registry;
 use redis::aio::ConnectionManager;
 use secrecy::SecretString;
@@ -73,6 +74,14 @@ pub struct QueryApiConfig {
     pub max_waiters_per_caller: usize,
     /// The quests `GET /v1/me/quests` lists.
     pub quests: QuestBook,
+    /// Redis, for the processors' live notices (`GET /v1/me/live`); `None` turns live updates
+    /// off.
+    pub live_redis: Option<redis::Client>,
+    /// Live streams one instance holds at once, and one user may hold.
+    pub live_max_streams: usize,
+    pub live_max_streams_per_user: usize,
+    /// How often an idle live stream sends a heartbeat comment; below the server's idle timeout.
+    pub live_heartbeat: Duration,
 }
 
 impl QueryApiConfig {
@@ -95,6 +104,10 @@ impl QueryApiConfig {
             leaderboard_cache: Duration::from_secs(1),
             operator_token: None,
             quests: QuestBook::builtin(),
+            live_redis: None,
+            live_max_streams: 10_000,
+            live_max_streams_per_user: 4,
+            live_heartbeat: Duration::from_secs(5),
         }
     }
 }
@@ -115,6 +128,8 @@ pub struct Inner {
     metrics: consistency::WaitMetrics,
     /// Reads waiting on a consistency token, bounded in total and per caller.
     waiters: waiters::Waiters,
+    /// Live streams and the notices that wake them; `None` when live updates are off.
+    live: Option<Arc<live::hub::Hub>>,
 }
 
 impl std::ops::Deref for QueryState {
@@ -145,7 +160,30 @@ pub fn app(
     );
     let metrics = consistency::WaitMetrics::register(&registry);
     let sources = sources::Sources::spawn(&config, &pool, &redis, &registry);
+    let live = config.live_redis.clone().map(|client| {
+        let open = prometheus::IntGauge::new(
+            "query_api_live_streams",
+            "Live streams (GET /v1/me/live) open on this instance.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(open.clone()))
+            .expect("registered once");
+        let hub = live::hub::Hub::new(
+            &config.events_topic,
+            config.live_max_streams,
+            config.live_max_streams_per_user,
+            open,
+        );
+        tokio::spawn(hub.clone().run(
+            client,
+            config.redis_prefix.clone(),
+            handlers::me::READS.to_vec(),
+        ));
+        hub
+    });
     let state = QueryState(Arc::new(Inner {
+        live,
         top_cache: top_cache::TopCache::new(config.leaderboard_cache),
         waiters: waiters::Waiters::new(config.max_waiters, config.max_waiters_per_caller),
         config,
@@ -189,7 +227,10 @@ pub fn app(
             "/v1/admin/broadcasts/{broadcast_id}",
             get(handlers::broadcasts::broadcast),
         )
+        .route("/v1/live/tickets", post(live::tickets::issue))
         .layer(shed);
+    // Long-lived: outside the in-flight limit, bounded by the live hub's own caps instead.
+    let streams = Router::new().route("/v1/me/live", get(live::stream::me_live));
     let admin = Router::new()
         .route("/metrics", get(health::metrics))
         .fallback(surge_http::no_route)
@@ -197,6 +238,7 @@ pub fn app(
         .with_state(state.clone());
     let public = Router::new()
         .merge(reads)
+        .merge(streams)
         .route("/health/live", get(surge_http::live))
         .route("/health/ready", get(health::ready))
         .fallback(surge_http::no_route)

@@ -26,29 +26,35 @@ pub(crate) async fn me(
     after: ReadAfter,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let served = state
-        .read_after(
-            &after,
-            Some(user_id),
-            &[ProjectionId::Profiles, ProjectionId::Wallets],
-        )
-        .await?;
+    let body = read(&state, &after, user_id).await?.to_string();
+    Ok(cached_json(&headers, body, PRIVATE_REVALIDATE))
+}
+
+/// The projections `GET /v1/me` reads (and whose changes `GET /v1/me/live` streams).
+pub(crate) const READS: [ProjectionId; 2] = [ProjectionId::Profiles, ProjectionId::Wallets];
+
+/// What `GET /v1/me` answers `user_id`, once its projections have applied `after`.
+pub(crate) async fn read(
+    state: &QueryState,
+    after: &ReadAfter,
+    user_id: i64,
+) -> Result<Value, ApiError> {
+    let served = state.read_after(after, Some(user_id), &READS).await?;
     let profiles = served.store::<ProfileStore>();
     let wallets = served.store::<WalletStore>();
     let (profile, wallet) = tokio::try_join!(
         read_store(
-            &state,
+            state,
             ProjectionId::Profiles,
             profiles.profile(&state.pool, user_id)
         ),
         read_store(
-            &state,
+            state,
             ProjectionId::Wallets,
             wallets.wallet(&state.pool, user_id, LATEST_ENTRIES)
         ),
     )?;
-    let body = view(user_id, profile.as_ref(), wallet.as_ref()).to_string();
-    Ok(cached_json(&headers, body, PRIVATE_REVALIDATE))
+    Ok(view(user_id, profile.as_ref(), wallet.as_ref()))
 }
 
 /// A user who has not opened the app yet gets a null profile and an empty wallet, not a 404:

@@ -1,0 +1,242 @@
+//! One instance's live subscriptions, fed by the processors' notices (`crate::live`).
+//!
+//! Each user with an open stream has one `watch` channel here holding the latest position a
+//! notice reported for them: many notices while a stream is busy coalesce into one, so a slow
+//! stream costs one pending value, never a queue. A single Redis pub/sub connection per instance
+//! receives every notice of the streamed projections; a notice for a user without a stream
+//! here costs one hash lookup.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use surge_schemas::Position;
+use tokio::sync::watch;
+
+use crate::catalog::ProjectionId;
+use crate::live::LiveNotice;
+use crate::naming;
+
+/// What a stream is told: the position of the user's latest change, or `None` before any.
+/// A change of value (or a forced refresh after the hub reconnected) wakes the stream.
+pub(crate) type Latest = watch::Receiver<Option<Position>>;
+
+struct Subscribers {
+    sender: watch::Sender<Option<Position>>,
+    streams: usize,
+}
+
+/// Why a stream was not opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The instance holds its maximum of streams.
+    Full,
+    /// The user has their maximum of streams open.
+    TooManyForUser,
+}
+
+pub(crate) struct Hub {
+    topic: String,
+    /// `query_api_live_streams`: streams open now.
+    open: prometheus::IntGauge,
+    max_streams: usize,
+    max_streams_per_user: usize,
+    by_user: Mutex<(HashMap<i64, Subscribers>, usize)>,
+}
+
+/// An open stream's registration; dropping it closes the stream's slot.
+pub(crate) struct Subscription {
+    hub: Arc<Hub>,
+    user: i64,
+    pub(crate) latest: Latest,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut guard = self.hub.by_user.lock().expect("hub lock");
+        let (by_user, total) = &mut *guard;
+        *total -= 1;
+        self.hub.open.set(*total as i64);
+        if let Some(subscribers) = by_user.get_mut(&self.user) {
+            subscribers.streams -= 1;
+            if subscribers.streams == 0 {
+                by_user.remove(&self.user);
+            }
+        }
+    }
+}
+
+impl Hub {
+    pub(crate) fn new(
+        topic: &str,
+        max_streams: usize,
+        max_streams_per_user: usize,
+        open: prometheus::IntGauge,
+    ) -> Arc<Hub> {
+        Arc::new(Hub {
+            topic: topic.to_owned(),
+            open,
+            max_streams,
+            max_streams_per_user,
+            by_user: Mutex::new((HashMap::new(), 0)),
+        })
+    }
+
+    /// Opens a stream slot for `user`.
+    pub(crate) fn subscribe(self: &Arc<Self>, user: i64) -> Result<Subscription, Refused> {
+        let mut guard = self.by_user.lock().expect("hub lock");
+        let (by_user, total) = &mut *guard;
+        if *total >= self.max_streams {
+            return Err(Refused::Full);
+        }
+        let subscribers = by_user.entry(user).or_insert_with(|| Subscribers {
+            sender: watch::channel(None).0,
+            streams: 0,
+        });
+        if subscribers.streams >= self.max_streams_per_user {
+            return Err(Refused::TooManyForUser);
+        }
+        subscribers.streams += 1;
+        *total += 1;
+        self.open.set(*total as i64);
+        let latest = subscribers.sender.subscribe();
+        Ok(Subscription {
+            hub: self.clone(),
+            user,
+            latest,
+        })
+    }
+
+    /// Streams open on this instance.
+    #[cfg(test)]
+    fn streams(&self) -> usize {
+        self.by_user.lock().expect("hub lock").1
+    }
+
+    /// Wakes the streams of the notice's users.
+    pub(crate) fn notify(&self, notice: &LiveNotice) {
+        let guard = self.by_user.lock().expect("hub lock");
+        for user in &notice.users {
+            if let Some(subscribers) = guard.0.get(user) {
+                subscribers.sender.send_replace(Some(Position {
+                    topic: self.topic.clone(),
+                    partition: notice.partition,
+                    offset: notice.offset,
+                }));
+            }
+        }
+    }
+
+    /// Wakes every stream: notices may have been missed (the hub's connection was down).
+    fn refresh_all(&self) {
+        let guard = self.by_user.lock().expect("hub lock");
+        for subscribers in guard.0.values() {
+            subscribers.sender.send_modify(|_| {});
+        }
+    }
+
+    /// Receives the notices of `projections` until the hub is dropped everywhere else,
+    /// reconnecting with backoff when Redis goes away.
+    pub(crate) async fn run(
+        self: Arc<Self>,
+        client: redis::Client,
+        deployment_prefix: String,
+        projections: Vec<ProjectionId>,
+    ) {
+        let channels: Vec<String> = projections
+            .iter()
+            .map(|p| naming::live_channel(&deployment_prefix, p.name()))
+            .collect();
+        let mut backoff = Duration::from_millis(100);
+        let mut connected_before = false;
+        while Arc::strong_count(&self) > 1 {
+            let mut pubsub = match client.get_async_pubsub().await {
+                Ok(pubsub) => pubsub,
+                Err(error) => {
+                    tracing::warn!(%error, "Live updates: cannot reach Redis; retrying.");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            if let Err(error) = pubsub.subscribe(&channels).await {
+                tracing::warn!(%error, "Live updates: subscribing failed; retrying.");
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+            backoff = Duration::from_millis(100);
+            if connected_before {
+                self.refresh_all();
+            }
+            connected_before = true;
+            let mut messages = pubsub.on_message();
+            loop {
+                // Woken at least every few seconds to notice that the query API is gone.
+                let next = tokio::time::timeout(Duration::from_secs(5), messages.next()).await;
+                if Arc::strong_count(&self) == 1 {
+                    return;
+                }
+                let message = match next {
+                    Ok(Some(message)) => message,
+                    Ok(None) => break,
+                    Err(_) => continue,
+                };
+                let Ok(payload) = message.get_payload::<String>() else {
+                    continue;
+                };
+                match serde_json::from_str::<LiveNotice>(&payload) {
+                    Ok(notice) => self.notify(&notice),
+                    Err(error) => tracing::warn!(%error, "Live updates: a notice did not parse."),
+                }
+            }
+            tracing::warn!("Live updates: the Redis connection closed; reconnecting.");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gauge() -> prometheus::IntGauge {
+        prometheus::IntGauge::new("streams", "open streams").unwrap()
+    }
+
+    #[test]
+    fn streams_are_bounded_per_instance_and_per_user_and_freed_on_drop() {
+        let hub = Hub::new("t", 3, 2, gauge());
+        let a = hub.subscribe(1).unwrap();
+        let b = hub.subscribe(1).unwrap();
+        assert_eq!(hub.subscribe(1).err(), Some(Refused::TooManyForUser));
+        let c = hub.subscribe(2).unwrap();
+        assert_eq!(hub.subscribe(3).err(), Some(Refused::Full));
+        drop(a);
+        assert_eq!(hub.streams(), 2);
+        let _d = hub.subscribe(1).unwrap();
+        drop((b, c));
+        assert_eq!(hub.streams(), 1);
+        assert_eq!(hub.open.get(), 1);
+    }
+
+    #[test]
+    fn a_notice_wakes_only_its_users_and_keeps_the_latest_position() {
+        let hub = Hub::new("t", 10, 2, gauge());
+        let mut seven = hub.subscribe(7).unwrap();
+        let mut eight = hub.subscribe(8).unwrap();
+        for offset in [10, 11] {
+            hub.notify(&LiveNotice {
+                partition: 2,
+                offset,
+                users: vec![7, 9],
+            });
+        }
+        assert!(seven.latest.has_changed().unwrap());
+        assert!(!eight.latest.has_changed().unwrap());
+        let seen = seven.latest.borrow_and_update().clone().unwrap();
+        assert_eq!((seen.partition, seen.offset), (2, 11));
+        hub.refresh_all();
+        assert!(eight.latest.has_changed().unwrap());
+        assert!(eight.latest.borrow_and_update().is_none());
+    }
+}

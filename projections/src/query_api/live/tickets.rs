@@ -1,0 +1,72 @@
+//! `POST /v1/live/tickets`: `EventSource` cannot send an Authorization header, and initData
+//! must never travel in a URL (proxies and browsers log URLs). So a Mini App trades its
+//! initData for a ticket: random, bound to the user, single-use and valid for [`TICKET_TTL`],
+//! kept in Redis so any query-API instance can redeem it.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use rand::RngCore;
+use redis::AsyncCommands;
+use serde_json::{Value, json};
+use surge_http::ApiError;
+
+use crate::naming;
+use crate::query_api::QueryState;
+use crate::query_api::auth::Reader;
+
+/// How long a ticket may wait to be redeemed.
+pub(crate) const TICKET_TTL: Duration = Duration::from_secs(60);
+
+pub(crate) async fn issue(
+    State(state): State<QueryState>,
+    Reader(user_id): Reader,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let mut bytes = [0u8; 24];
+    rand::rng().fill_bytes(&mut bytes);
+    let ticket = hex::encode(bytes);
+    let key = naming::live_ticket_key(&state.config.redis_prefix, &ticket);
+    let mut redis = state.redis.clone();
+    let stored: redis::RedisResult<()> = redis.set_ex(&key, user_id, TICKET_TTL.as_secs()).await;
+    stored.map_err(|error| store_down(&error))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "ticket": ticket, "expires_in": TICKET_TTL.as_secs() })),
+    ))
+}
+
+/// The user `ticket` was issued to, taking it (a second use finds nothing).
+pub(crate) async fn redeem(state: &QueryState, ticket: &str) -> Result<i64, ApiError> {
+    let valid = ticket.len() == 48 && ticket.bytes().all(|b| b.is_ascii_hexdigit());
+    if !valid {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_ticket",
+            "ticket must be what POST /v1/live/tickets answered",
+        ));
+    }
+    let key = naming::live_ticket_key(&state.config.redis_prefix, ticket);
+    let mut redis = state.redis.clone();
+    let user: Option<i64> = redis
+        .get_del(&key)
+        .await
+        .map_err(|error| store_down(&error))?;
+    user.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "ticket_expired",
+            "the ticket was used already or expired; ask POST /v1/live/tickets for another",
+        )
+    })
+}
+
+fn store_down(error: &redis::RedisError) -> ApiError {
+    tracing::warn!(%error, "Live tickets: Redis did not answer.");
+    ApiError::unavailable(
+        "store_unavailable",
+        "the ticket store did not answer",
+        Duration::from_secs(1),
+    )
+}

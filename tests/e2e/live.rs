@@ -1,0 +1,265 @@
+//! `GET /v1/me/live` through the real binaries: a ticket opens the caller's stream; each write
+//! of theirs arrives as an event once the projections applied it, with an id that reads it back
+//! as a consistency token; other users' writes never reach it; a reconnect with Last-Event-ID
+//! resumes; heartbeats keep an idle stream open past the server's idle timeout; tickets are
+//! single-use, initData in a URL is refused, and streams are capped per user.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::helpers::{init_data, json as body};
+use crate::query::{Stack, stack, write};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// One Server-Sent Event.
+#[derive(Debug, Clone, Default)]
+struct Sse {
+    event: String,
+    id: Option<String>,
+    data: String,
+}
+
+/// A live stream being read, frame by frame.
+struct Stream {
+    response: reqwest::Response,
+    buffer: String,
+    /// Heartbeat comments seen.
+    heartbeats: usize,
+    /// Whose stream it is.
+    user: i64,
+}
+
+impl Stream {
+    async fn open(stack: &Stack, user: i64, last_event_id: Option<&str>) -> Stream {
+        let ticket = ticket(stack, user).await;
+        let mut request = stack
+            .query
+            .request("GET", &format!("/v1/me/live?ticket={ticket}"));
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        Stream {
+            response,
+            buffer: String::new(),
+            heartbeats: 0,
+            user,
+        }
+    }
+
+    /// The next event (heartbeats counted, not returned).
+    async fn next(&mut self) -> Sse {
+        let started = Instant::now();
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let frame: String = self.buffer.drain(..end + 2).collect();
+                let mut sse = Sse::default();
+                let mut comment = true;
+                for line in frame.lines().filter(|l| !l.is_empty()) {
+                    if let Some(value) = line.strip_prefix("event:") {
+                        sse.event = value.trim().to_owned();
+                    } else if let Some(value) = line.strip_prefix("id:") {
+                        sse.id = Some(value.trim().to_owned());
+                    } else if let Some(value) = line.strip_prefix("data:") {
+                        sse.data.push_str(value.trim_start());
+                    }
+                    comment &= line.starts_with(':') || line.starts_with("retry:");
+                }
+                if comment {
+                    self.heartbeats += 1;
+                    continue;
+                }
+                return sse;
+            }
+            let left = DEADLINE.saturating_sub(started.elapsed());
+            let chunk = tokio::time::timeout(left, self.response.chunk())
+                .await
+                .expect("an event within the deadline")
+                .expect("the stream stays open")
+                .expect("the stream does not end");
+            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+
+    /// The next `me` event whose balance is `balance`.
+    async fn balance(&mut self, balance: i64) -> (Value, Option<String>) {
+        loop {
+            let event = self.next().await;
+            assert_eq!(event.event, "me", "{event:?}");
+            let me: Value = serde_json::from_str(&event.data).unwrap();
+            assert_eq!(
+                me["user_id"], self.user,
+                "another user's state on this stream"
+            );
+            if me["wallet"]["balance"] == balance {
+                return (me, event.id);
+            }
+        }
+    }
+}
+
+async fn ticket(stack: &Stack, user: i64) -> String {
+    let response = stack
+        .query
+        .request("POST", "/v1/live/tickets")
+        .header("authorization", format!("tma {}", init_data(user)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let answer = body(response).await;
+    assert_eq!(answer["expires_in"], 60);
+    answer["ticket"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_users_writes_arrive_live_readable_by_their_id_and_nobody_elses_do() {
+    // A 2 s idle timeout: the 1 s heartbeats must keep idle streams open past it.
+    let stack = stack(true, vec![("SURGE_HTTP_HEADER_TIMEOUT_MS", "2000".into())]).await;
+    write(&stack, "POST", "/v1/sessions", 7, json!({})).await;
+    write(&stack, "POST", "/v1/sessions", 8, json!({})).await;
+    let mut seven = Stream::open(&stack, 7, None).await;
+    let mut eight = Stream::open(&stack, 8, None).await;
+    let first = seven.next().await;
+    assert_eq!(first.event, "me");
+    let me: Value = serde_json::from_str(&first.data).unwrap();
+    assert_eq!(me["user_id"], 7);
+
+    write(&stack, "POST", "/v1/taps", 7, json!({ "count": 3 })).await;
+    let (me, id) = seven.balance(3).await;
+    assert_eq!(me["wallet"]["latest"][0]["amount"], 3, "{me}");
+    // The id is a consistency token: a read with it shows at least what the event showed.
+    let id = id.expect("a change's event has an id");
+    let read = stack
+        .query
+        .request("GET", "/v1/me")
+        .header("authorization", format!("tma {}", init_data(7)))
+        .header("x-consistency-token", &id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    assert_eq!(body(read).await["wallet"]["balance"], 3);
+
+    // User 8's taps reach 8's stream only.
+    write(&stack, "POST", "/v1/taps", 8, json!({ "count": 5 })).await;
+    let (me, _) = eight.balance(5).await;
+    assert_eq!(me["user_id"], 8);
+    // Idle past the server's 2 s idle timeout: heartbeats keep the stream open.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    write(&stack, "POST", "/v1/taps", 7, json!({ "count": 2 })).await;
+    let (me, last_id) = seven.balance(5).await;
+    assert_eq!(me["user_id"], 7, "only 7's own state on 7's stream");
+    assert!(seven.heartbeats >= 2, "{} heartbeats", seven.heartbeats);
+
+    // A reconnect with Last-Event-ID starts from the state at or after that event.
+    drop(seven);
+    let last_id = last_id.unwrap();
+    let mut again = Stream::open(&stack, 7, Some(&last_id)).await;
+    let resumed = again.next().await;
+    let me: Value = serde_json::from_str(&resumed.data).unwrap();
+    assert_eq!(me["wallet"]["balance"], 5);
+    assert_eq!(resumed.id.as_deref(), Some(last_id.as_str()));
+    write(&stack, "POST", "/v1/taps", 7, json!({ "count": 1 })).await;
+    again.balance(6).await;
+
+    let metrics = stack.query.metrics().await;
+    assert!(
+        metrics.contains("query_api_live_streams 2"),
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("live"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[tokio::test]
+async fn tickets_are_single_use_initdata_never_rides_in_a_url_and_streams_are_capped() {
+    let stack = stack(true, vec![("SURGE_LIVE_MAX_STREAMS_PER_USER", "2".into())]).await;
+    let refused = |path: String, authorization: Option<String>| {
+        let mut request = stack.query.request("GET", &path);
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        request.send()
+    };
+    let cases = [
+        ("/v1/me/live".to_owned(), None, 401, "missing_authorization"),
+        (
+            "/v1/me/live?ticket=nope".to_owned(),
+            None,
+            401,
+            "invalid_ticket",
+        ),
+        (
+            format!("/v1/me/live?ticket={}", "ab".repeat(24)),
+            None,
+            401,
+            "ticket_expired",
+        ),
+        (
+            format!("/v1/me/live?initData={}", init_data(7)),
+            None,
+            400,
+            "init_data_in_url",
+        ),
+    ];
+    for (path, authorization, status, code) in cases {
+        let response = refused(path.clone(), authorization).await.unwrap();
+        assert_eq!(response.status(), status, "{path}");
+        assert_eq!(body(response).await["error"]["code"], code, "{path}");
+    }
+    let no_initdata = stack
+        .query
+        .request("POST", "/v1/live/tickets")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_initdata.status(), 401);
+
+    // A ticket opens one stream, once.
+    let once = ticket(&stack, 7).await;
+    let open = stack
+        .query
+        .request("GET", &format!("/v1/me/live?ticket={once}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(open.status(), 200);
+    let reused = refused(format!("/v1/me/live?ticket={once}"), None)
+        .await
+        .unwrap();
+    assert_eq!(reused.status(), 401);
+    assert_eq!(body(reused).await["error"]["code"], "ticket_expired");
+
+    // Clients that can send headers use initData there; a user's streams are capped.
+    let header = Some(format!("tma {}", init_data(7)));
+    let second = refused("/v1/me/live".to_owned(), header.clone())
+        .await
+        .unwrap();
+    assert_eq!(second.status(), 200);
+    let third = refused("/v1/me/live".to_owned(), header).await.unwrap();
+    assert_eq!(third.status(), 429);
+    assert_eq!(body(third).await["error"]["code"], "too_many_live_streams");
+    drop(second);
+
+    // A forged Last-Event-ID is refused, not trusted.
+    let forged = stack
+        .query
+        .request(
+            "GET",
+            &format!("/v1/me/live?ticket={}", ticket(&stack, 8).await),
+        )
+        .header("last-event-id", "v1.forged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400);
+    assert_eq!(body(forged).await["error"]["code"], "invalid_last_event_id");
+}
