@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::helpers::{init_data, json as body};
+use crate::proxy::TcpProxy;
 use crate::query::{Stack, stack, write};
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -262,4 +263,53 @@ async fn tickets_are_single_use_initdata_never_rides_in_a_url_and_streams_are_ca
         .unwrap();
     assert_eq!(forged.status(), 400);
     assert_eq!(body(forged).await["error"]["code"], "invalid_last_event_id");
+}
+
+// Multi-threaded: the proxy must keep serving while `start` blocks this thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_made_while_the_query_apis_redis_was_down_arrives_once_it_is_back() {
+    let mut redis = TcpProxy::start("127.0.0.1:6379").await;
+    let stack = stack(
+        true,
+        vec![(
+            "SURGE_REDIS_URL",
+            format!("redis://127.0.0.1:{}", redis.port),
+        )],
+    )
+    .await;
+    write(&stack, "POST", "/v1/sessions", 41, json!({})).await;
+    let mut stream = Stream::open(&stack, 41, None).await;
+    stream.next().await;
+
+    // The query API loses Redis: no ticket can be issued, and the processors' notice of the
+    // next tap (published on the real Redis) never reaches the query API.
+    redis.cut();
+    let refused = stack
+        .query
+        .request("POST", "/v1/live/tickets")
+        .header("authorization", format!("tma {}", init_data(41)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(body(refused).await["error"]["code"], "store_unavailable");
+    let token = write(&stack, "POST", "/v1/taps", 41, json!({ "count": 4 })).await;
+    let applied = stack
+        .query
+        .request("GET", "/v1/me")
+        .header("authorization", format!("tma {}", init_data(41)))
+        .header("x-consistency-token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body(applied).await["wallet"]["balance"], 4);
+
+    // Back: the hub reconnects and every stream reads again, so the missed change arrives.
+    redis.restore().await;
+    let (me, id) = stream.balance(4).await;
+    assert_eq!(me["user_id"], 41);
+    // Read because of the reconnect, not a notice: its id is the last position the hub knew
+    // (the session's), not the tap's, whose notice was lost.
+    assert_ne!(id, Some(token), "the tap's notice was not lost");
 }

@@ -6,6 +6,7 @@ use tokio::task::JoinHandle;
 
 pub struct TcpProxy {
     pub port: u16,
+    upstream: &'static str,
     accept: JoinHandle<()>,
     connections: std::sync::Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
 }
@@ -13,10 +14,27 @@ pub struct TcpProxy {
 impl TcpProxy {
     pub async fn start(upstream: &'static str) -> TcpProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
         let connections = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let tracked = connections.clone();
-        let accept = tokio::spawn(async move {
+        TcpProxy {
+            port: listener.local_addr().unwrap().port(),
+            upstream,
+            accept: Self::accept(listener, upstream, connections.clone()),
+            connections,
+        }
+    }
+
+    /// Opens the port again after [`cut`](Self::cut): the store is back.
+    pub async fn restore(&mut self) {
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
+        self.accept = Self::accept(listener, self.upstream, self.connections.clone());
+    }
+
+    fn accept(
+        listener: TcpListener,
+        upstream: &'static str,
+        tracked: std::sync::Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
+    ) -> JoinHandle<()> {
+        tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
                 let connection = tokio::spawn(async move {
                     if let Ok(mut server) = TcpStream::connect(upstream).await {
@@ -25,12 +43,7 @@ impl TcpProxy {
                 });
                 tracked.lock().unwrap().push(connection);
             }
-        });
-        TcpProxy {
-            port,
-            accept,
-            connections,
-        }
+        })
     }
 
     /// Closes the listening port and every proxied connection.
