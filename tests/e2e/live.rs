@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use serde_json::{Value, json};
 
 use crate::helpers::{init_data, json as body};
@@ -312,4 +313,129 @@ async fn a_change_made_while_the_query_apis_redis_was_down_arrives_once_it_is_ba
     // Read because of the reconnect, not a notice: its id is the last position the hub knew
     // (the session's), not the tap's, whose notice was lost.
     assert_ne!(id, Some(token), "the tap's notice was not lost");
+}
+
+/// The query API's resident memory, from /proc.
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Streams one query API holds (`SURGE_BENCH_STREAMS`, default 10,000) and the memory each
+/// costs, then the latency from a write's request to its event on the writer's stream, for
+/// `SURGE_BENCH_LIVE_WRITES` writes (default 500) at `SURGE_BENCH_LIVE_RATE` per second (default
+/// 100) while every stream stays open. Prints figures; asserts only that everything arrived.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "benchmark: run by hand, see the README"]
+async fn live_benchmark_streams_held_and_write_to_event_latency() {
+    let setting = |name: &str, default: usize| -> usize {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let streams = setting("SURGE_BENCH_STREAMS", 10_000);
+    let writes = setting("SURGE_BENCH_LIVE_WRITES", 500).min(streams);
+    let rate = setting("SURGE_BENCH_LIVE_RATE", 100).max(1);
+    let capacity = (streams + 100).to_string();
+    let stack = stack(
+        true,
+        vec![
+            ("SURGE_LIVE_MAX_STREAMS", capacity.clone()),
+            ("SURGE_HTTP_MAX_CONNECTIONS", capacity),
+            ("SURGE_QUERY_STORE_TIMEOUT_MS", "10000".into()),
+        ],
+    )
+    .await;
+    let pid = stack.query.pid();
+    let before = rss_bytes(pid);
+    let opened = Instant::now();
+    let users: Vec<i64> = (1..=streams as i64).map(|u| 1_000_000 + u).collect();
+    let open: Vec<Stream> = futures::stream::iter(users.iter().copied())
+        .map(|user| {
+            let stack = &stack;
+            async move {
+                let response = stack
+                    .query
+                    .request("GET", "/v1/me/live")
+                    .header("authorization", format!("tma {}", init_data(user)))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200);
+                let mut stream = Stream {
+                    response,
+                    buffer: String::new(),
+                    heartbeats: 0,
+                    user,
+                };
+                stream.next().await;
+                stream
+            }
+        })
+        .buffer_unordered(100)
+        .collect()
+        .await;
+    let took = opened.elapsed();
+    let held = rss_bytes(pid);
+    let per_stream = held.saturating_sub(before) as f64 / streams as f64;
+    eprintln!(
+        "{streams} streams opened in {took:.1?} ({:.0}/s); query API RSS {:.1} MiB before, {:.1} MiB \
+         holding them: {:.1} KiB per stream",
+        streams as f64 / took.as_secs_f64(),
+        before as f64 / 1048576.0,
+        held as f64 / 1048576.0,
+        per_stream / 1024.0
+    );
+
+    // Writes at a fixed pace, each timed from its request to its event on its stream.
+    let mut by_user: std::collections::HashMap<i64, Stream> =
+        open.into_iter().map(|s| (s.user, s)).collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    let gap = Duration::from_secs_f64(1.0 / rate as f64);
+    let start = tokio::time::Instant::now();
+    for (n, user) in users.iter().copied().take(writes).enumerate() {
+        let mut stream = by_user.remove(&user).unwrap();
+        let writer_url = stack.writer.url.clone();
+        let http = stack.writer.http.clone();
+        tokio::time::sleep_until(start + gap * n as u32).await;
+        tasks.spawn(async move {
+            let sent = Instant::now();
+            let response = http
+                .post(format!("{writer_url}/v1/taps"))
+                .header("authorization", format!("tma {}", init_data(user)))
+                .json(&json!({ "count": 1 }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 202);
+            stream.balance(1).await;
+            (sent.elapsed(), stream)
+        });
+    }
+    let mut latencies = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        let (latency, stream) = done.unwrap();
+        latencies.push(latency);
+        by_user.insert(stream.user, stream);
+    }
+    latencies.sort();
+    eprintln!(
+        "write -> SSE event over {writes} writes at {rate}/s with {streams} streams open: p50 {:.1?}, \
+         p99 {:.1?}, max {:.1?}; query API RSS after {:.1} MiB",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        latencies.last().unwrap(),
+        rss_bytes(pid) as f64 / 1048576.0
+    );
+    assert_eq!(by_user.len(), streams);
 }
