@@ -1,5 +1,5 @@
 //! `GET /v1/me/live` through the real binaries: a ticket opens the caller's stream; each write
-//! of theirs arrives as an event once the projections applied it, with an id that reads it back
+//! of theirs arrives as a `me` event and a `feed` event once the projections applied it, with an id that reads it back
 //! as a consistency token; other users' writes never reach it; a reconnect with Last-Event-ID
 //! resumes; heartbeats keep an idle stream open past the server's idle timeout; tickets are
 //! single-use, initData in a URL is refused, and streams are capped per user.
@@ -87,11 +87,27 @@ impl Stream {
         }
     }
 
+    /// The next `feed` event whose newest item is of `kind` (skipping `me` events).
+    async fn feed(&mut self, kind: &str) -> Value {
+        loop {
+            let event = self.next().await;
+            if event.event != "feed" {
+                continue;
+            }
+            let feed: Value = serde_json::from_str(&event.data).unwrap();
+            if feed["items"][0]["type"] == kind {
+                return feed;
+            }
+        }
+    }
+
     /// The next `me` event whose balance is `balance`.
     async fn balance(&mut self, balance: i64) -> (Value, Option<String>) {
         loop {
             let event = self.next().await;
-            assert_eq!(event.event, "me", "{event:?}");
+            if event.event != "me" {
+                continue;
+            }
             let me: Value = serde_json::from_str(&event.data).unwrap();
             assert_eq!(
                 me["user_id"], self.user,
@@ -146,6 +162,12 @@ async fn a_users_writes_arrive_live_readable_by_their_id_and_nobody_elses_do() {
         .unwrap();
     assert_eq!(read.status(), 200);
     assert_eq!(body(read).await["wallet"]["balance"], 3);
+
+    // The feed follows: the tap's item, alone (the session's was sent on connect).
+    let feed = seven.feed("taps").await;
+    assert_eq!(feed["items"].as_array().unwrap().len(), 1, "{feed}");
+    assert_eq!(feed["items"][0]["count"], 3);
+    assert_eq!(feed["complete"], true);
 
     // User 8's taps reach 8's stream only.
     write(&stack, "POST", "/v1/taps", 8, json!({ "count": 5 })).await;

@@ -175,11 +175,7 @@ pub fn app(
             config.live_max_streams_per_user,
             open,
         );
-        tokio::spawn(hub.clone().run(
-            client,
-            config.redis_prefix.clone(),
-            handlers::me::READS.to_vec(),
-        ));
+        tokio::spawn(hub.clone().run(client, config.redis_prefix.clone()));
         hub
     });
     let state = QueryState(Arc::new(Inner {

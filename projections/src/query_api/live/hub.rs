@@ -1,7 +1,7 @@
 //! One instance's live subscriptions, fed by the processors' notices (`crate::live`).
 //!
-//! Each user with an open stream has one `watch` channel here holding the latest position a
-//! notice reported for them: many notices while a stream is busy coalesce into one, so a slow
+//! Each user with an open stream has one `watch` channel here holding, per part of their state,
+//! how many notices came and the latest position one reported: many notices while a stream is busy coalesce into one, so a slow
 //! stream costs one pending value, never a queue. A single Redis pub/sub connection per instance
 //! receives every notice of the streamed projections; a notice for a user without a stream
 //! here costs one hash lookup.
@@ -18,12 +18,69 @@ use crate::catalog::ProjectionId;
 use crate::live::LiveNotice;
 use crate::naming;
 
-/// What a stream is told: the position of the user's latest change, or `None` before any.
-/// A change of value (or a forced refresh after the hub reconnected) wakes the stream.
-pub(crate) type Latest = watch::Receiver<Option<Position>>;
+/// The parts of a user's state a live stream sends, each from its own projections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Part {
+    /// `event: me`, what `GET /v1/me` answers.
+    Me,
+    /// `event: feed`, the newest feed items.
+    Feed,
+}
+
+impl Part {
+    pub(crate) const ALL: [Part; 2] = [Part::Me, Part::Feed];
+
+    /// The projections a part is read from.
+    pub(crate) fn projections(self) -> &'static [ProjectionId] {
+        match self {
+            Part::Me => &crate::query_api::handlers::me::READS,
+            Part::Feed => &[ProjectionId::Feed],
+        }
+    }
+
+    fn of(projection: ProjectionId) -> Option<Part> {
+        Part::ALL
+            .into_iter()
+            .find(|part| part.projections().contains(&projection))
+    }
+}
+
+/// One part's changes: how many notices or refreshes so far (a stream compares it with what
+/// it last read) and the latest position a notice reported.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Change {
+    pub(crate) seq: u64,
+    pub(crate) position: Option<Position>,
+}
+
+/// What a stream is told, per part.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Changes {
+    pub(crate) me: Change,
+    pub(crate) feed: Change,
+}
+
+impl Changes {
+    pub(crate) fn part(&self, part: Part) -> &Change {
+        match part {
+            Part::Me => &self.me,
+            Part::Feed => &self.feed,
+        }
+    }
+
+    fn part_mut(&mut self, part: Part) -> &mut Change {
+        match part {
+            Part::Me => &mut self.me,
+            Part::Feed => &mut self.feed,
+        }
+    }
+}
+
+/// A stream's view of its user's changes. Notices arriving while it is busy coalesce.
+pub(crate) type Latest = watch::Receiver<Changes>;
 
 struct Subscribers {
-    sender: watch::Sender<Option<Position>>,
+    sender: watch::Sender<Changes>,
     streams: usize,
 }
 
@@ -91,7 +148,7 @@ impl Hub {
             return Err(Refused::Full);
         }
         let subscribers = by_user.entry(user).or_insert_with(|| Subscribers {
-            sender: watch::channel(None).0,
+            sender: watch::channel(Changes::default()).0,
             streams: 0,
         });
         if subscribers.streams >= self.max_streams_per_user {
@@ -114,40 +171,49 @@ impl Hub {
         self.by_user.lock().expect("hub lock").1
     }
 
-    /// Wakes the streams of the notice's users.
-    pub(crate) fn notify(&self, notice: &LiveNotice) {
+    /// Wakes the streams of the notice's users, for the part `projection` feeds.
+    pub(crate) fn notify(&self, projection: ProjectionId, notice: &LiveNotice) {
+        let Some(part) = Part::of(projection) else {
+            return;
+        };
         let guard = self.by_user.lock().expect("hub lock");
         for user in &notice.users {
             if let Some(subscribers) = guard.0.get(user) {
-                subscribers.sender.send_replace(Some(Position {
-                    topic: self.topic.clone(),
-                    partition: notice.partition,
-                    offset: notice.offset,
-                }));
+                subscribers.sender.send_modify(|changes| {
+                    let change = changes.part_mut(part);
+                    change.seq += 1;
+                    change.position = Some(Position {
+                        topic: self.topic.clone(),
+                        partition: notice.partition,
+                        offset: notice.offset,
+                    });
+                });
             }
         }
     }
 
-    /// Wakes every stream: notices may have been missed (the hub's connection was down).
+    /// Wakes every stream to read every part again: notices may have been missed (the hub's
+    /// connection was down).
     fn refresh_all(&self) {
         let guard = self.by_user.lock().expect("hub lock");
         for subscribers in guard.0.values() {
-            subscribers.sender.send_modify(|_| {});
+            subscribers.sender.send_modify(|changes| {
+                for part in Part::ALL {
+                    changes.part_mut(part).seq += 1;
+                }
+            });
         }
     }
 
     /// Receives the notices of `projections` until the hub is dropped everywhere else,
     /// reconnecting with backoff when Redis goes away.
-    pub(crate) async fn run(
-        self: Arc<Self>,
-        client: redis::Client,
-        deployment_prefix: String,
-        projections: Vec<ProjectionId>,
-    ) {
-        let channels: Vec<String> = projections
+    pub(crate) async fn run(self: Arc<Self>, client: redis::Client, deployment_prefix: String) {
+        let by_channel: HashMap<String, ProjectionId> = Part::ALL
             .iter()
-            .map(|p| naming::live_channel(&deployment_prefix, p.name()))
+            .flat_map(|part| part.projections())
+            .map(|p| (naming::live_channel(&deployment_prefix, p.name()), *p))
             .collect();
+        let channels: Vec<&String> = by_channel.keys().collect();
         let mut backoff = Duration::from_millis(100);
         let mut connected_before = false;
         while Arc::strong_count(&self) > 1 {
@@ -182,11 +248,14 @@ impl Hub {
                     Ok(None) => break,
                     Err(_) => continue,
                 };
+                let Some(projection) = by_channel.get(message.get_channel_name()) else {
+                    continue;
+                };
                 let Ok(payload) = message.get_payload::<String>() else {
                     continue;
                 };
                 match serde_json::from_str::<LiveNotice>(&payload) {
-                    Ok(notice) => self.notify(&notice),
+                    Ok(notice) => self.notify(*projection, &notice),
                     Err(error) => tracing::warn!(%error, "Live updates: a notice did not parse."),
                 }
             }
@@ -220,23 +289,41 @@ mod tests {
     }
 
     #[test]
-    fn a_notice_wakes_only_its_users_and_keeps_the_latest_position() {
+    fn a_notice_wakes_only_its_users_for_its_part_and_keeps_the_latest_position() {
         let hub = Hub::new("t", 10, 2, gauge());
         let mut seven = hub.subscribe(7).unwrap();
         let mut eight = hub.subscribe(8).unwrap();
-        for offset in [10, 11] {
-            hub.notify(&LiveNotice {
-                partition: 2,
-                offset,
-                users: vec![7, 9],
-            });
+        for (projection, offset) in [(ProjectionId::Wallets, 10), (ProjectionId::Profiles, 11)] {
+            hub.notify(
+                projection,
+                &LiveNotice {
+                    partition: 2,
+                    offset,
+                    users: vec![7, 9],
+                },
+            );
         }
+        hub.notify(
+            ProjectionId::Leaderboard,
+            &LiveNotice {
+                partition: 2,
+                offset: 12,
+                users: vec![8],
+            },
+        );
         assert!(seven.latest.has_changed().unwrap());
-        assert!(!eight.latest.has_changed().unwrap());
-        let seen = seven.latest.borrow_and_update().clone().unwrap();
-        assert_eq!((seen.partition, seen.offset), (2, 11));
+        assert!(
+            !eight.latest.has_changed().unwrap(),
+            "no part reads the leaderboard"
+        );
+        let seen = seven.latest.borrow_and_update().clone();
+        assert_eq!(seen.me.seq, 2);
+        assert_eq!(seen.me.position.unwrap().offset, 11);
+        assert_eq!(seen.feed, Change::default());
         hub.refresh_all();
         assert!(eight.latest.has_changed().unwrap());
-        assert!(eight.latest.borrow_and_update().is_none());
+        let seen = eight.latest.borrow_and_update().clone();
+        assert_eq!((seen.me.seq, seen.feed.seq), (1, 1));
+        assert!(seen.me.position.is_none());
     }
 }

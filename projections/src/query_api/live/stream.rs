@@ -24,17 +24,21 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use serde_json::Value;
 use std::collections::HashMap;
 use surge_http::{ApiError, authenticate};
 use surge_schemas::Position;
 use tokio::time::Instant;
 
-use super::hub::{Refused, Subscription};
+use uuid::Uuid;
+
+use super::hub::{Changes, Part, Refused, Subscription};
 use super::tickets;
+use crate::catalog::ProjectionId;
+use crate::feed::feed_page;
 use crate::query_api::QueryState;
-use crate::query_api::consistency::ReadAfter;
+use crate::query_api::consistency::{ReadAfter, read_store};
 use crate::query_api::handlers::me;
 
 /// A stream ends after this long; `EventSource` reconnects with `Last-Event-ID` by itself.
@@ -43,6 +47,8 @@ pub(crate) const MAX_AGE: Duration = Duration::from_secs(3600);
 const RECONNECT: Duration = Duration::from_secs(1);
 /// Before reading again after a failed read (a store timeout under load).
 const READ_RETRY: Duration = Duration::from_secs(1);
+/// Feed items a `feed` event carries at most.
+const FEED_ITEMS: usize = 20;
 
 pub(crate) async fn me_live(
     State(state): State<QueryState>,
@@ -89,9 +95,10 @@ pub(crate) async fn me_live(
         state: state.clone(),
         user,
         subscription,
-        after: resume,
-        last_body: None,
-        first: true,
+        resume,
+        read: None,
+        last_me: None,
+        newest_item: None,
         ends: Instant::now() + MAX_AGE,
     };
     let heartbeat = state.config.live_heartbeat;
@@ -123,67 +130,144 @@ struct Live {
     state: QueryState,
     user: i64,
     subscription: Subscription,
-    /// The position the next read must reflect.
-    after: Option<Position>,
-    last_body: Option<String>,
-    /// Nothing sent yet: the first read does not wait for a change.
-    first: bool,
+    /// The position the first reads must reflect (`Last-Event-ID`).
+    resume: Option<Position>,
+    /// The change counts last read, per part; `None` before the first read.
+    read: Option<Changes>,
+    last_me: Option<String>,
+    /// The newest feed item sent.
+    newest_item: Option<Uuid>,
     ends: Instant,
 }
 
 fn events(live: Live) -> impl Stream<Item = Result<Event, Infallible>> {
     futures::stream::unfold(live, |mut live| async move {
-        let event = live.next().await?;
-        Some((Ok(event), live))
+        let events = live.next().await?;
+        Some((futures::stream::iter(events.into_iter().map(Ok)), live))
     })
+    .flatten()
 }
 
 impl Live {
-    /// The next event, or `None` when the stream ends.
-    async fn next(&mut self) -> Option<Event> {
+    /// The next events (at least one), or `None` when the stream ends.
+    async fn next(&mut self) -> Option<Vec<Event>> {
         loop {
-            if !self.first {
+            let first = self.read.is_none();
+            if !first {
                 tokio::select! {
                     changed = self.subscription.latest.changed() => changed.ok()?,
                     () = tokio::time::sleep_until(self.ends) => return None,
                 }
-                if let Some(position) = self.subscription.latest.borrow_and_update().clone() {
-                    self.after = Some(position);
-                }
             }
-            let body = match me::read(&self.state, &ReadAfter(self.after.clone()), self.user).await
-            {
-                Ok(body) => body,
-                Err(error) => {
-                    tracing::debug!(user = self.user, ?error, "A live read failed; retrying.");
-                    tokio::select! {
-                        () = tokio::time::sleep(READ_RETRY) => {}
-                        () = tokio::time::sleep_until(self.ends) => return None,
-                    }
+            let now = self.subscription.latest.borrow_and_update().clone();
+            let mut events = Vec::new();
+            let mut failed = false;
+            for part in Part::ALL {
+                let change = now.part(part);
+                let read_before = self.read.as_ref().map(|read| read.part(part).seq);
+                if read_before == Some(change.seq) {
                     continue;
                 }
-            };
-            let first = std::mem::replace(&mut self.first, false);
-            if let Some(event) = self.event(&body, first) {
-                return Some(event);
+                let after = change.position.clone().or_else(|| self.resume.clone());
+                let event = match part {
+                    Part::Me => self.me(after).await,
+                    Part::Feed => self.feed(after).await,
+                };
+                match event {
+                    Ok(event) => events.extend(event),
+                    Err(error) => {
+                        tracing::debug!(user = self.user, ?error, "A live read failed; retrying.");
+                        failed = true;
+                    }
+                }
+            }
+            if failed {
+                // Read every part again shortly: what failed is still unsent.
+                self.subscription.latest.mark_changed();
+                tokio::select! {
+                    () = tokio::time::sleep(READ_RETRY) => {}
+                    () = tokio::time::sleep_until(self.ends) => return None,
+                }
+            } else {
+                self.read = Some(now);
+            }
+            if let Some(event) = events.first_mut().filter(|_| first) {
+                *event = std::mem::take(event).retry(RECONNECT);
+            }
+            if !events.is_empty() {
+                return Some(events);
             }
         }
     }
 
-    /// The event for `body`, unless it repeats the last one sent.
-    fn event(&mut self, body: &Value, first: bool) -> Option<Event> {
-        let text = body.to_string();
-        if self.last_body.as_deref() == Some(text.as_str()) {
-            return None;
+    /// `event: me`, unless it repeats the last one sent.
+    async fn me(&mut self, after: Option<Position>) -> Result<Option<Event>, ApiError> {
+        let body = me::read(&self.state, &ReadAfter(after.clone()), self.user)
+            .await?
+            .to_string();
+        if self.last_me.as_deref() == Some(body.as_str()) {
+            return Ok(None);
         }
-        let mut event = Event::default().event("me").data(&text);
-        if let Some(position) = &self.after {
-            event = event.id(self.state.config.token_keys.sign(position));
+        let event = self.event("me", &body, after.as_ref());
+        self.last_me = Some(body);
+        Ok(Some(event))
+    }
+
+    /// `event: feed` with the items newer than the newest sent, newest first (the latest
+    /// [`FEED_ITEMS`] on connect). `complete` is false when more arrived than it shows: the
+    /// client then reads `GET /v1/me/feed`.
+    async fn feed(&mut self, after: Option<Position>) -> Result<Option<Event>, ApiError> {
+        let served = self
+            .state
+            .read_after(
+                &ReadAfter(after.clone()),
+                Some(self.user),
+                &[ProjectionId::Feed],
+            )
+            .await?;
+        let mut redis = self.state.redis.clone();
+        let keys = served.keys(ProjectionId::Feed);
+        let page = read_store(
+            &self.state,
+            ProjectionId::Feed,
+            feed_page(&mut redis, keys, self.user, None, FEED_ITEMS),
+        )
+        .await?;
+        let id_of = |item: &String| {
+            serde_json::from_str::<Value>(item).ok().and_then(|v| {
+                v["event_id"]
+                    .as_str()
+                    .and_then(|id| id.parse::<Uuid>().ok())
+            })
+        };
+        let newest = page.items.first().and_then(id_of);
+        let known = self.newest_item;
+        let fresh: Vec<&String> = page
+            .items
+            .iter()
+            .take_while(|item| known.is_none() || id_of(item) != known)
+            .collect();
+        let complete = known.is_none() || fresh.len() < page.items.len() || page.next.is_none();
+        if fresh.is_empty() || newest == known {
+            return Ok(None);
         }
-        if first {
-            event = event.retry(RECONNECT);
+        self.newest_item = newest;
+        let body = format!(
+            "{{\"items\":[{}],\"complete\":{complete}}}",
+            fresh
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        Ok(Some(self.event("feed", &body, after.as_ref())))
+    }
+
+    fn event(&self, kind: &str, body: &str, position: Option<&Position>) -> Event {
+        let event = Event::default().event(kind).data(body);
+        match position {
+            Some(position) => event.id(self.state.config.token_keys.sign(position)),
+            None => event,
         }
-        self.last_body = Some(text);
-        Some(event)
     }
 }
