@@ -288,6 +288,60 @@ async fn tickets_are_single_use_initdata_never_rides_in_a_url_and_streams_are_ca
     assert_eq!(body(forged).await["error"]["code"], "invalid_last_event_id");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_public_leaderboard_streams_its_top_at_most_once_a_second() {
+    let stack = stack(true, vec![]).await;
+    for (path, code) in [
+        ("/v1/leaderboard/hourly/live", "invalid_period"),
+        ("/v1/leaderboard/daily/live?limit=0", "invalid_limit"),
+    ] {
+        let response = stack.query.request("GET", path).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{path}");
+        assert_eq!(body(response).await["error"]["code"], code, "{path}");
+    }
+    let response = stack
+        .query
+        .request("GET", "/v1/leaderboard/daily/live?limit=3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut board = Stream {
+        response,
+        buffer: String::new(),
+        heartbeats: 0,
+        user: 0,
+    };
+    let first = board.next().await;
+    assert_eq!(first.event, "top");
+    let mut last_at = Instant::now();
+    // Taps from four users in a burst: the stream shows the top three, changes coalesced.
+    for (user, count) in [(51, 5), (52, 9), (53, 7), (54, 1)] {
+        write(&stack, "POST", "/v1/taps", user, json!({ "count": count })).await;
+    }
+    loop {
+        let event = board.next().await;
+        let gap = last_at.elapsed();
+        last_at = Instant::now();
+        assert_eq!(event.event, "top");
+        let top: Value = serde_json::from_str(&event.data).unwrap();
+        let entries = top["entries"].as_array().unwrap();
+        assert!(entries.len() <= 3, "{top}");
+        assert!(
+            gap >= Duration::from_millis(900),
+            "two events {gap:?} apart"
+        );
+        let users: Vec<i64> = entries
+            .iter()
+            .map(|e| e["user_id"].as_i64().unwrap())
+            .collect();
+        if users == [52, 53, 51] {
+            assert_eq!(entries[0]["score"], 9, "{top}");
+            break;
+        }
+    }
+}
+
 // Multi-threaded: the proxy must keep serving while `start` blocks this thread.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_made_while_the_query_apis_redis_was_down_arrives_once_it_is_back() {

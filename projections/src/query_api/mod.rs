@@ -226,7 +226,12 @@ pub fn app(
         .route("/v1/live/tickets", post(live::tickets::issue))
         .layer(shed);
     // Long-lived: outside the in-flight limit, bounded by the live hub's own caps instead.
-    let streams = Router::new().route("/v1/me/live", get(live::stream::me_live));
+    let streams = Router::new()
+        .route("/v1/me/live", get(live::stream::me_live))
+        .route(
+            "/v1/leaderboard/{period}/live",
+            get(live::leaderboard::leaderboard_live),
+        );
     let admin = Router::new()
         .route("/metrics", get(health::metrics))
         .fallback(surge_http::no_route)

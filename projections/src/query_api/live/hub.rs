@@ -95,11 +95,27 @@ pub(crate) enum Refused {
 
 pub(crate) struct Hub {
     topic: String,
+    /// Counts the leaderboard's notices: public leaderboard streams wake on it.
+    board: watch::Sender<u64>,
     /// `query_api_live_streams`: streams open now.
     open: prometheus::IntGauge,
     max_streams: usize,
     max_streams_per_user: usize,
     by_user: Mutex<(HashMap<i64, Subscribers>, usize)>,
+}
+
+/// An open public leaderboard stream; dropping it closes its slot.
+pub(crate) struct BoardSubscription {
+    hub: Arc<Hub>,
+    pub(crate) changes: watch::Receiver<u64>,
+}
+
+impl Drop for BoardSubscription {
+    fn drop(&mut self) {
+        let mut guard = self.hub.by_user.lock().expect("hub lock");
+        guard.1 -= 1;
+        self.hub.open.set(guard.1 as i64);
+    }
 }
 
 /// An open stream's registration; dropping it closes the stream's slot.
@@ -133,6 +149,7 @@ impl Hub {
     ) -> Arc<Hub> {
         Arc::new(Hub {
             topic: topic.to_owned(),
+            board: watch::channel(0).0,
             open,
             max_streams,
             max_streams_per_user,
@@ -162,6 +179,20 @@ impl Hub {
             hub: self.clone(),
             user,
             latest,
+        })
+    }
+
+    /// Opens a public leaderboard stream's slot (counted with the others, not per user).
+    pub(crate) fn subscribe_board(self: &Arc<Self>) -> Result<BoardSubscription, Refused> {
+        let mut guard = self.by_user.lock().expect("hub lock");
+        if guard.1 >= self.max_streams {
+            return Err(Refused::Full);
+        }
+        guard.1 += 1;
+        self.open.set(guard.1 as i64);
+        Ok(BoardSubscription {
+            hub: self.clone(),
+            changes: self.board.subscribe(),
         })
     }
 
@@ -211,6 +242,7 @@ impl Hub {
         let by_channel: HashMap<String, ProjectionId> = Part::ALL
             .iter()
             .flat_map(|part| part.projections())
+            .chain(&[ProjectionId::Leaderboard])
             .map(|p| (naming::live_channel(&deployment_prefix, p.name()), *p))
             .collect();
         let channels: Vec<&String> = by_channel.keys().collect();
@@ -234,6 +266,7 @@ impl Hub {
             backoff = Duration::from_millis(100);
             if connected_before {
                 self.refresh_all();
+                self.board.send_modify(|n| *n += 1);
             }
             connected_before = true;
             let mut messages = pubsub.on_message();
@@ -254,6 +287,10 @@ impl Hub {
                 let Ok(payload) = message.get_payload::<String>() else {
                     continue;
                 };
+                if *projection == ProjectionId::Leaderboard {
+                    self.board.send_modify(|n| *n += 1);
+                    continue;
+                }
                 match serde_json::from_str::<LiveNotice>(&payload) {
                     Ok(notice) => self.notify(*projection, &notice),
                     Err(error) => tracing::warn!(%error, "Live updates: a notice did not parse."),
@@ -278,8 +315,9 @@ mod tests {
         let a = hub.subscribe(1).unwrap();
         let b = hub.subscribe(1).unwrap();
         assert_eq!(hub.subscribe(1).err(), Some(Refused::TooManyForUser));
-        let c = hub.subscribe(2).unwrap();
+        let c = hub.subscribe_board().unwrap();
         assert_eq!(hub.subscribe(3).err(), Some(Refused::Full));
+        assert_eq!(hub.subscribe_board().err(), Some(Refused::Full));
         drop(a);
         assert_eq!(hub.streams(), 2);
         let _d = hub.subscribe(1).unwrap();

@@ -1,0 +1,140 @@
+//! `GET /v1/leaderboard/{all|daily|weekly}/live?limit=`: the public top N as Server-Sent Events
+//! (`event: top`, the body anonymous `GET /v1/leaderboard/{period}` answers), at once and then
+//! at most once a second while the leaderboard changes. Every stream of an instance reads
+//! through the same in-memory top (`top_cache`), so a thousand streams cost what one does: one
+//! Redis read per period per cache interval. Streams wake on the leaderboard processors'
+//! notices, and every [`IDLE_REFRESH`] anyway so a new day or week shows without a change.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::Stream;
+use surge_http::{ApiError, Path};
+use tokio::time::Instant;
+
+use super::hub::{BoardSubscription, Refused};
+use super::stream::MAX_AGE;
+use crate::catalog::ProjectionId;
+use crate::leaderboard::{MAX_LIMIT, Period, PeriodKind};
+use crate::query_api::QueryState;
+use crate::query_api::consistency::ReadAfter;
+use crate::query_api::handlers::limit;
+
+/// The fastest a stream sends.
+const MIN_GAP: Duration = Duration::from_secs(1);
+/// A stream reads again after this long without a notice.
+const IDLE_REFRESH: Duration = Duration::from_secs(30);
+const DEFAULT_LIMIT: usize = 10;
+
+pub(crate) async fn leaderboard_live(
+    State(state): State<QueryState>,
+    Path(kind): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let kind: PeriodKind = kind.parse().map_err(|_| {
+        ApiError::bad_request(
+            "invalid_period",
+            "the leaderboard is one of all, daily or weekly",
+        )
+    })?;
+    let limit = limit(
+        query.get("limit").map(String::as_str),
+        DEFAULT_LIMIT,
+        MAX_LIMIT,
+    )?;
+    let Some(hub) = state.live.clone() else {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "live_updates_off",
+            "this query API runs without live updates",
+        ));
+    };
+    let subscription = hub.subscribe_board().map_err(|refused| match refused {
+        Refused::Full | Refused::TooManyForUser => ApiError::unavailable(
+            "live_streams_full",
+            "this instance holds its maximum of live streams",
+            Duration::from_secs(5),
+        ),
+    })?;
+    let board = Board {
+        state: state.clone(),
+        kind,
+        limit,
+        subscription,
+        last: None,
+        sent_at: None,
+        ends: Instant::now() + MAX_AGE,
+    };
+    let heartbeat = state.config.live_heartbeat;
+    Ok(Sse::new(events(board))
+        .keep_alive(KeepAlive::new().interval(heartbeat))
+        .into_response())
+}
+
+struct Board {
+    state: QueryState,
+    kind: PeriodKind,
+    limit: usize,
+    subscription: BoardSubscription,
+    last: Option<String>,
+    sent_at: Option<Instant>,
+    ends: Instant,
+}
+
+fn events(board: Board) -> impl Stream<Item = Result<Event, Infallible>> {
+    futures::stream::unfold(board, |mut board| async move {
+        let event = board.next().await?;
+        Some((Ok(event), board))
+    })
+}
+
+impl Board {
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(sent_at) = self.sent_at {
+                tokio::select! {
+                    _ = self.subscription.changes.changed() => {}
+                    () = tokio::time::sleep(IDLE_REFRESH) => {}
+                    () = tokio::time::sleep_until(self.ends) => return None,
+                }
+                tokio::time::sleep_until(sent_at + MIN_GAP).await;
+                self.subscription.changes.borrow_and_update();
+            }
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            let period =
+                Period::containing(self.kind, now_ms).expect("the present is inside the calendar");
+            let read = async {
+                let served = self
+                    .state
+                    .read_after(&ReadAfter(None), None, &[ProjectionId::Leaderboard])
+                    .await?;
+                let board = served.get(ProjectionId::Leaderboard);
+                self.state
+                    .top_cache
+                    .top(&self.state, board, period, self.limit, None)
+                    .await
+            };
+            self.sent_at = Some(Instant::now());
+            let top = match read.await {
+                Ok(top) => top,
+                Err(error) => {
+                    tracing::debug!(?error, "A live leaderboard read failed; retrying.");
+                    self.subscription.changes.mark_changed();
+                    continue;
+                }
+            };
+            if self.last.as_deref() == Some(top.anonymous_body.as_str()) {
+                continue;
+            }
+            self.last = Some(top.anonymous_body.clone());
+            return Some(Event::default().event("top").data(&top.anonymous_body));
+        }
+    }
+}
