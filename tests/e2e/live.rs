@@ -1,5 +1,5 @@
 //! `GET /v1/me/live` through the real binaries: a ticket opens the caller's stream; each write
-//! of theirs arrives as a `me` event and a `feed` event once the projections applied it, with an id that reads it back
+//! of theirs arrives as `me`, `feed` and `quests` events once the projections applied it, with an id that reads it back
 //! as a consistency token; other users' writes never reach it; a reconnect with Last-Event-ID
 //! resumes; heartbeats keep an idle stream open past the server's idle timeout; tickets are
 //! single-use, initData in a URL is refused, and streams are capped per user.
@@ -168,6 +168,26 @@ async fn a_users_writes_arrive_live_readable_by_their_id_and_nobody_elses_do() {
     assert_eq!(feed["items"].as_array().unwrap().len(), 1, "{feed}");
     assert_eq!(feed["items"][0]["count"], 3);
     assert_eq!(feed["complete"], true);
+
+    // So do the quests: the tap quest's progress.
+    loop {
+        let event = seven.next().await;
+        if event.event != "quests" {
+            continue;
+        }
+        let quests: Value = serde_json::from_str(&event.data).unwrap();
+        let tap = quests["quests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["id"] == "tap_1000")
+            .cloned()
+            .unwrap();
+        if tap["progress"] == 3 {
+            assert!(event.id.is_some());
+            break;
+        }
+    }
 
     // User 8's taps reach 8's stream only.
     write(&stack, "POST", "/v1/taps", 8, json!({ "count": 5 })).await;

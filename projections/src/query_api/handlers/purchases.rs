@@ -30,19 +30,28 @@ pub(crate) async fn my_purchases(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let limit = limit(query.get("limit").map(String::as_str), 50, 200)?;
+    let body = read(&state, &after, user_id, limit).await?.to_string();
+    Ok(cached_json(&headers, body, PRIVATE_REVALIDATE))
+}
+
+/// What `GET /v1/me/purchases?limit=` answers `user_id`, once `purchases` has applied `after`.
+pub(crate) async fn read(
+    state: &QueryState,
+    after: &ReadAfter,
+    user_id: i64,
+    limit: usize,
+) -> Result<serde_json::Value, ApiError> {
     let served = state
-        .read_after(&after, Some(user_id), &[ProjectionId::Purchases])
+        .read_after(after, Some(user_id), &[ProjectionId::Purchases])
         .await?;
     let store = served.store::<PurchaseStore>();
     let (started, payments) = read_store(
-        &state,
+        state,
         ProjectionId::Purchases,
         store.of_user(&state.pool, user_id, limit as i64),
     )
     .await?;
-    let body =
-        serde_json::to_string(&view(&started, &payments, now_ms())).expect("plain data serialises");
-    Ok(cached_json(&headers, body, PRIVATE_REVALIDATE))
+    Ok(serde_json::to_value(view(&started, &payments, now_ms())).expect("plain data serialises"))
 }
 
 pub(crate) async fn revenue(

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use serde_json::json;
+use serde_json::{Value, json};
 use surge_http::ApiError;
 
 use crate::catalog::ProjectionId;
@@ -20,17 +20,26 @@ pub(crate) async fn my_quests(
     after: ReadAfter,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let body = read(&state, &after, user_id).await?.to_string();
+    Ok(cached_json(&headers, body, PRIVATE_REVALIDATE))
+}
+
+/// What `GET /v1/me/quests` answers `user_id`, once `quests` has applied `after`.
+pub(crate) async fn read(
+    state: &QueryState,
+    after: &ReadAfter,
+    user_id: i64,
+) -> Result<Value, ApiError> {
     let served = state
-        .read_after(&after, Some(user_id), &[ProjectionId::Quests])
+        .read_after(after, Some(user_id), &[ProjectionId::Quests])
         .await?;
     let quests = served.store::<QuestStore>();
     let (progress, completed) = read_store(
-        &state,
+        state,
         ProjectionId::Quests,
         quests.of_user(&state.pool, user_id),
     )
     .await?;
     let quests = states(&state.config.quests, progress.as_ref(), &completed);
-    let body = json!({ "quests": quests }).to_string();
-    Ok(cached_json(&headers, body, PRIVATE_REVALIDATE))
+    Ok(json!({ "quests": quests }))
 }

@@ -25,16 +25,32 @@ pub(crate) enum Part {
     Me,
     /// `event: feed`, the newest feed items.
     Feed,
+    /// `event: quests`, what `GET /v1/me/quests` answers.
+    Quests,
+    /// `event: purchases`, what `GET /v1/me/purchases` answers.
+    Purchases,
 }
 
 impl Part {
-    pub(crate) const ALL: [Part; 2] = [Part::Me, Part::Feed];
+    pub(crate) const ALL: [Part; 4] = [Part::Me, Part::Feed, Part::Quests, Part::Purchases];
 
     /// The projections a part is read from.
     pub(crate) fn projections(self) -> &'static [ProjectionId] {
         match self {
             Part::Me => &crate::query_api::handlers::me::READS,
             Part::Feed => &[ProjectionId::Feed],
+            Part::Quests => &[ProjectionId::Quests],
+            Part::Purchases => &[ProjectionId::Purchases],
+        }
+    }
+
+    /// The SSE event name.
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            Part::Me => "me",
+            Part::Feed => "feed",
+            Part::Quests => "quests",
+            Part::Purchases => "purchases",
         }
     }
 
@@ -58,6 +74,8 @@ pub(crate) struct Change {
 pub(crate) struct Changes {
     pub(crate) me: Change,
     pub(crate) feed: Change,
+    pub(crate) quests: Change,
+    pub(crate) purchases: Change,
 }
 
 impl Changes {
@@ -65,6 +83,8 @@ impl Changes {
         match part {
             Part::Me => &self.me,
             Part::Feed => &self.feed,
+            Part::Quests => &self.quests,
+            Part::Purchases => &self.purchases,
         }
     }
 
@@ -72,6 +92,8 @@ impl Changes {
         match part {
             Part::Me => &mut self.me,
             Part::Feed => &mut self.feed,
+            Part::Quests => &mut self.quests,
+            Part::Purchases => &mut self.purchases,
         }
     }
 }
@@ -361,7 +383,7 @@ mod tests {
         hub.refresh_all();
         assert!(eight.latest.has_changed().unwrap());
         let seen = eight.latest.borrow_and_update().clone();
-        assert_eq!((seen.me.seq, seen.feed.seq), (1, 1));
+        assert!(Part::ALL.iter().all(|part| seen.part(*part).seq == 1));
         assert!(seen.me.position.is_none());
     }
 }

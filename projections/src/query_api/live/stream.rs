@@ -1,12 +1,15 @@
-//! `GET /v1/me/live`: the caller's own state as Server-Sent Events, `event: me` carrying what
-//! `GET /v1/me` answers (profile, balance, latest ledger entries, streak).
+//! `GET /v1/me/live`: the caller's own state as Server-Sent Events, one event name per part
+//! (`hub::Part`): `me` carrying what `GET /v1/me` answers (profile, balance, latest ledger
+//! entries, streak), `feed` the feed items new since the last event, `quests` and `purchases`
+//! what `GET /v1/me/quests` and `GET /v1/me/purchases` answer.
 //!
 //! - **Who:** `?ticket=` from `POST /v1/live/tickets` (what `EventSource` can send), or
 //!   `Authorization: tma <initData>` for clients that can set headers. initData in the URL is
 //!   refused.
-//! - **When:** at once on connect, then each time a processor announces a committed batch
-//!   with the user's events (`hub`). The read waits until both projections behind the body
-//!   have applied the announced position, so what a client sees can be read back.
+//! - **When:** at once on connect, then each time a processor of a part's projections
+//!   announces a committed batch with the user's events (`hub`); only that part is read again.
+//!   The read waits until every projection behind the part has applied the announced position,
+//!   so what a client sees can be read back.
 //! - **Ids and resuming:** an event's `id` is the consistency token of the position it
 //!   reflects, usable as `X-Consistency-Token` on any read. Events carry state, not deltas: a
 //!   reconnect with `Last-Event-ID` starts with the state at or after that position, so
@@ -39,7 +42,7 @@ use crate::catalog::ProjectionId;
 use crate::feed::feed_page;
 use crate::query_api::QueryState;
 use crate::query_api::consistency::{ReadAfter, read_store};
-use crate::query_api::handlers::me;
+use crate::query_api::handlers::{me, purchases, quests};
 
 /// A stream ends after this long; `EventSource` reconnects with `Last-Event-ID` by itself.
 pub(crate) const MAX_AGE: Duration = Duration::from_secs(3600);
@@ -97,7 +100,7 @@ pub(crate) async fn me_live(
         subscription,
         resume,
         read: None,
-        last_me: None,
+        last_bodies: HashMap::new(),
         newest_item: None,
         ends: Instant::now() + MAX_AGE,
     };
@@ -134,7 +137,8 @@ struct Live {
     resume: Option<Position>,
     /// The change counts last read, per part; `None` before the first read.
     read: Option<Changes>,
-    last_me: Option<String>,
+    /// The last body sent per part (the feed sends only what is new instead).
+    last_bodies: HashMap<&'static str, String>,
     /// The newest feed item sent.
     newest_item: Option<Uuid>,
     ends: Instant,
@@ -172,6 +176,16 @@ impl Live {
                 let event = match part {
                     Part::Me => self.me(after).await,
                     Part::Feed => self.feed(after).await,
+                    Part::Quests => {
+                        let after_read = ReadAfter(after.clone());
+                        let read = quests::read(&self.state, &after_read, self.user).await;
+                        self.state_event(part, read, after).await
+                    }
+                    Part::Purchases => {
+                        let after_read = ReadAfter(after.clone());
+                        let read = purchases::read(&self.state, &after_read, self.user, 20).await;
+                        self.state_event(part, read, after).await
+                    }
                 };
                 match event {
                     Ok(event) => events.extend(event),
@@ -202,15 +216,24 @@ impl Live {
 
     /// `event: me`, unless it repeats the last one sent.
     async fn me(&mut self, after: Option<Position>) -> Result<Option<Event>, ApiError> {
-        let body = me::read(&self.state, &ReadAfter(after.clone()), self.user)
-            .await?
-            .to_string();
-        if self.last_me.as_deref() == Some(body.as_str()) {
+        let read = me::read(&self.state, &ReadAfter(after.clone()), self.user).await;
+        self.state_event(Part::Me, read, after).await
+    }
+
+    /// The event of a part whose body is a whole state, unless it repeats the last one sent.
+    async fn state_event(
+        &mut self,
+        part: Part,
+        read: Result<Value, ApiError>,
+        after: Option<Position>,
+    ) -> Result<Option<Event>, ApiError> {
+        let body = read?.to_string();
+        let last = self.last_bodies.entry(part.name()).or_default();
+        if *last == body {
             return Ok(None);
         }
-        let event = self.event("me", &body, after.as_ref());
-        self.last_me = Some(body);
-        Ok(Some(event))
+        last.clone_from(&body);
+        Ok(Some(self.event(part.name(), &body, after.as_ref())))
     }
 
     /// `event: feed` with the items newer than the newest sent, newest first (the latest
