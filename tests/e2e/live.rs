@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{init_data, json as body};
 use crate::proxy::TcpProxy;
-use crate::query::{Stack, stack, write};
+use crate::query::{Stack, get, stack, write};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -152,14 +152,7 @@ async fn a_users_writes_arrive_live_readable_by_their_id_and_nobody_elses_do() {
     assert_eq!(me["wallet"]["latest"][0]["amount"], 3, "{me}");
     // The id is a consistency token: a read with it shows at least what the event showed.
     let id = id.expect("a change's event has an id");
-    let read = stack
-        .query
-        .request("GET", "/v1/me")
-        .header("authorization", format!("tma {}", init_data(7)))
-        .header("x-consistency-token", &id)
-        .send()
-        .await
-        .unwrap();
+    let read = get(&stack, "/v1/me", Some(7), Some(&id)).await;
     assert_eq!(read.status(), 200);
     assert_eq!(body(read).await["wallet"]["balance"], 3);
 
@@ -392,14 +385,7 @@ async fn a_change_made_while_the_query_apis_redis_was_down_arrives_once_it_is_ba
     assert!(refused.headers().contains_key("retry-after"));
     assert_eq!(body(refused).await["error"]["code"], "store_unavailable");
     let token = write(&stack, "POST", "/v1/taps", 41, json!({ "count": 4 })).await;
-    let applied = stack
-        .query
-        .request("GET", "/v1/me")
-        .header("authorization", format!("tma {}", init_data(41)))
-        .header("x-consistency-token", &token)
-        .send()
-        .await
-        .unwrap();
+    let applied = get(&stack, "/v1/me", Some(41), Some(&token)).await;
     assert_eq!(body(applied).await["wallet"]["balance"], 4);
 
     // Back: the hub reconnects and every stream reads again, so the missed change arrives.

@@ -79,7 +79,7 @@ pub async fn write(stack: &Stack, method: &str, path: &str, user: i64, payload: 
         .to_owned()
 }
 
-async fn get(
+pub async fn get(
     stack: &Stack,
     path: &str,
     user: Option<i64>,

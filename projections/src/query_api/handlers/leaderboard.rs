@@ -22,6 +22,30 @@ use crate::query_api::consistency::{ReadAfter, read_store};
 
 const DEFAULT_LIMIT: usize = 100;
 
+/// The period named in the path and the `limit` of the query (`default` when absent).
+pub(crate) fn period_and_limit(
+    kind: &str,
+    query: &HashMap<String, String>,
+    default: usize,
+) -> Result<(PeriodKind, usize), ApiError> {
+    let kind: PeriodKind = kind.parse().map_err(|_| {
+        ApiError::bad_request(
+            "invalid_period",
+            "the leaderboard is one of all, daily or weekly",
+        )
+    })?;
+    let limit = limit(query.get("limit").map(String::as_str), default, MAX_LIMIT)?;
+    Ok((kind, limit))
+}
+
+/// The period of `kind` that contains now (UTC).
+pub(crate) fn current(kind: PeriodKind) -> Period {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    Period::containing(kind, now_ms).expect("the present is inside the calendar")
+}
+
 pub(crate) async fn leaderboard(
     State(state): State<QueryState>,
     reader: Option<Reader>,
@@ -30,21 +54,8 @@ pub(crate) async fn leaderboard(
     after: ReadAfter,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let kind: PeriodKind = kind.parse().map_err(|_| {
-        ApiError::bad_request(
-            "invalid_period",
-            "the leaderboard is one of all, daily or weekly",
-        )
-    })?;
-    let limit = limit(
-        query.get("limit").map(String::as_str),
-        DEFAULT_LIMIT,
-        MAX_LIMIT,
-    )?;
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    let period = Period::containing(kind, now_ms).expect("the present is inside the calendar");
+    let (kind, limit) = period_and_limit(&kind, &query, DEFAULT_LIMIT)?;
+    let period = current(kind);
     let served = state
         .read_after(
             &after,

@@ -10,20 +10,19 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
+use axum::response::sse::Event;
 use futures::Stream;
 use surge_http::{ApiError, Path};
 use tokio::time::Instant;
 
-use super::hub::{BoardSubscription, Refused};
+use super::hub::BoardSubscription;
 use super::stream::MAX_AGE;
 use crate::catalog::ProjectionId;
-use crate::leaderboard::{MAX_LIMIT, Period, PeriodKind};
+use crate::leaderboard::PeriodKind;
 use crate::query_api::QueryState;
 use crate::query_api::consistency::ReadAfter;
-use crate::query_api::handlers::limit;
+use crate::query_api::handlers::leaderboard::{current, period_and_limit};
 
 /// The fastest a stream sends.
 const MIN_GAP: Duration = Duration::from_secs(1);
@@ -36,31 +35,8 @@ pub(crate) async fn leaderboard_live(
     Path(kind): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let kind: PeriodKind = kind.parse().map_err(|_| {
-        ApiError::bad_request(
-            "invalid_period",
-            "the leaderboard is one of all, daily or weekly",
-        )
-    })?;
-    let limit = limit(
-        query.get("limit").map(String::as_str),
-        DEFAULT_LIMIT,
-        MAX_LIMIT,
-    )?;
-    let Some(hub) = state.live.clone() else {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "live_updates_off",
-            "this query API runs without live updates",
-        ));
-    };
-    let subscription = hub.subscribe_board().map_err(|refused| match refused {
-        Refused::Full | Refused::TooManyForUser => ApiError::unavailable(
-            "live_streams_full",
-            "this instance holds its maximum of live streams",
-            Duration::from_secs(5),
-        ),
-    })?;
+    let (kind, limit) = period_and_limit(&kind, &query, DEFAULT_LIMIT)?;
+    let subscription = super::hub(&state)?.subscribe_board()?;
     let board = Board {
         state: state.clone(),
         kind,
@@ -70,10 +46,7 @@ pub(crate) async fn leaderboard_live(
         sent_at: None,
         ends: Instant::now() + MAX_AGE,
     };
-    let heartbeat = state.config.live_heartbeat;
-    Ok(Sse::new(events(board))
-        .keep_alive(KeepAlive::new().interval(heartbeat))
-        .into_response())
+    Ok(super::sse(&state, events(board)))
 }
 
 struct Board {
@@ -105,11 +78,7 @@ impl Board {
                 tokio::time::sleep_until(sent_at + MIN_GAP).await;
                 self.subscription.changes.borrow_and_update();
             }
-            let now_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
-            let period =
-                Period::containing(self.kind, now_ms).expect("the present is inside the calendar");
+            let period = current(self.kind);
             let read = async {
                 let served = self
                     .state

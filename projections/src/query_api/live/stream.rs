@@ -24,9 +24,9 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::response::sse::Event;
 use futures::{Stream, StreamExt};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -36,7 +36,7 @@ use tokio::time::Instant;
 
 use uuid::Uuid;
 
-use super::hub::{Changes, Part, Refused, Subscription};
+use super::hub::{Changes, Part, Subscription};
 use super::tickets;
 use crate::catalog::ProjectionId;
 use crate::feed::feed_page;
@@ -67,13 +67,7 @@ pub(crate) async fn me_live(
             "initData must never be in a URL: trade it for a ticket at POST /v1/live/tickets",
         ));
     }
-    let Some(hub) = state.live.clone() else {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "live_updates_off",
-            "this query API runs without live updates",
-        ));
-    };
+    let hub = super::hub(&state)?;
     let user = match query.get("ticket") {
         Some(ticket) => tickets::redeem(&state, ticket).await?,
         None => authenticate(&headers, &state.validator)?.user.id,
@@ -82,18 +76,7 @@ pub(crate) async fn me_live(
         None => None,
         Some(value) => Some(last_event(&state, value.to_str().unwrap_or_default())?),
     };
-    let subscription = hub.subscribe(user).map_err(|refused| match refused {
-        Refused::Full => ApiError::unavailable(
-            "live_streams_full",
-            "this instance holds its maximum of live streams",
-            Duration::from_secs(5),
-        ),
-        Refused::TooManyForUser => ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_live_streams",
-            "this user has the most live streams allowed open already",
-        ),
-    })?;
+    let subscription = hub.subscribe(user)?;
     let live = Live {
         state: state.clone(),
         user,
@@ -104,10 +87,7 @@ pub(crate) async fn me_live(
         newest_item: None,
         ends: Instant::now() + MAX_AGE,
     };
-    let heartbeat = state.config.live_heartbeat;
-    Ok(Sse::new(events(live))
-        .keep_alive(KeepAlive::new().interval(heartbeat))
-        .into_response())
+    Ok(super::sse(&state, events(live)))
 }
 
 /// A `Last-Event-ID`: a token this deployment signed.
