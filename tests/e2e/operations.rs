@@ -121,6 +121,7 @@ async fn the_dashboard_and_alerts_read_only_metrics_the_roles_export() {
         "query_api_requests_total",
         "query_api_consistency_waits_total",
         "query_api_projection_version",
+        "query_api_live_streams",
     ];
     let started = std::time::Instant::now();
     let scraped = loop {
