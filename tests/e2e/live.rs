@@ -424,7 +424,9 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 /// Streams one query API holds (`SURGE_BENCH_STREAMS`, default 10,000) and the memory each
 /// costs, then the latency from a write's request to its event on the writer's stream, for
 /// `SURGE_BENCH_LIVE_WRITES` writes (default 500) at `SURGE_BENCH_LIVE_RATE` per second (default
-/// 100) while every stream stays open. Prints figures; asserts only that everything arrived.
+/// 100) while every stream stays open, against the same writes each read back with its
+/// consistency token (a polling client's freshness). Prints figures and ratios; asserts only
+/// that everything arrived.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "benchmark: run by hand, see the README"]
 async fn live_benchmark_streams_held_and_write_to_event_latency() {
@@ -520,12 +522,53 @@ async fn live_benchmark_streams_held_and_write_to_event_latency() {
         by_user.insert(stream.user, stream);
     }
     latencies.sort();
+    // The baseline, same run, same pace, streams still open: what a client that polls with
+    // read-your-writes gets, from a write's request to its token read answering.
+    let mut reads = tokio::task::JoinSet::new();
+    let start = tokio::time::Instant::now();
+    for n in 0..writes {
+        let user = 2_000_000 + n as i64;
+        let writer_url = stack.writer.url.clone();
+        let query_url = stack.query.url.clone();
+        let http = stack.writer.http.clone();
+        tokio::time::sleep_until(start + gap * n as u32).await;
+        reads.spawn(async move {
+            let sent = Instant::now();
+            let auth = format!("tma {}", init_data(user));
+            let response = http
+                .post(format!("{writer_url}/v1/taps"))
+                .header("authorization", &auth)
+                .json(&json!({ "count": 1 }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 202);
+            let token = response.headers()["x-consistency-token"].clone();
+            let read = http
+                .get(format!("{query_url}/v1/me"))
+                .header("authorization", &auth)
+                .header("x-consistency-token", token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(read.status(), 200);
+            sent.elapsed()
+        });
+    }
+    let mut baseline = Vec::new();
+    while let Some(done) = reads.join_next().await {
+        baseline.push(done.unwrap());
+    }
+    baseline.sort();
+    let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
+    let (b50, b99) = (percentile(&baseline, 0.5), percentile(&baseline, 0.99));
     eprintln!(
-        "write -> SSE event over {writes} writes at {rate}/s with {streams} streams open: p50 {:.1?}, \
-         p99 {:.1?}, max {:.1?}; query API RSS after {:.1} MiB",
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99),
+        "write -> SSE event over {writes} writes at {rate}/s with {streams} streams open: p50 {p50:.1?}, \
+         p99 {p99:.1?}, max {:.1?}; write -> read with its token (baseline): p50 {b50:.1?}, p99 \
+         {b99:.1?}; ratios {:.2} (p50), {:.2} (p99); query API RSS after {:.1} MiB",
         latencies.last().unwrap(),
+        p50.as_secs_f64() / b50.as_secs_f64(),
+        p99.as_secs_f64() / b99.as_secs_f64(),
         rss_bytes(pid) as f64 / 1048576.0
     );
     assert_eq!(by_user.len(), streams);

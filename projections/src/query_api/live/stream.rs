@@ -39,7 +39,7 @@ use uuid::Uuid;
 use super::hub::{Changes, Part, Subscription};
 use super::tickets;
 use crate::catalog::ProjectionId;
-use crate::feed::feed_page;
+use crate::feed::{FeedPage, feed_page};
 use crate::query_api::QueryState;
 use crate::query_api::consistency::{ReadAfter, read_store};
 use crate::query_api::handlers::{me, purchases, quests};
@@ -52,6 +52,8 @@ const RECONNECT: Duration = Duration::from_secs(1);
 const READ_RETRY: Duration = Duration::from_secs(1);
 /// Feed items a `feed` event carries at most.
 const FEED_ITEMS: usize = 20;
+/// Purchases a `purchases` event lists: as many as `GET /v1/me/purchases` does by default.
+const PURCHASES: usize = 50;
 
 pub(crate) async fn me_live(
     State(state): State<QueryState>,
@@ -109,6 +111,14 @@ fn last_event(state: &QueryState, token: &str) -> Result<Position, ApiError> {
     Ok(position)
 }
 
+/// What a part's read found.
+enum Fetched {
+    /// A whole state, sent when it differs from the last one sent.
+    Whole(Value),
+    /// The newest feed items, of which only the new ones are sent.
+    Feed(FeedPage),
+}
+
 struct Live {
     state: QueryState,
     user: i64,
@@ -144,31 +154,28 @@ impl Live {
                 }
             }
             let now = self.subscription.latest.borrow_and_update().clone();
+            // The changed parts are read at once, each waiting only for its own projections.
+            let changed: Vec<(Part, Option<Position>)> = Part::ALL
+                .into_iter()
+                .filter(|part| {
+                    self.read.as_ref().map(|read| read.part(*part).seq) != Some(now.part(*part).seq)
+                })
+                .map(|part| {
+                    let after = now.part(part).position.clone();
+                    (part, after.or_else(|| self.resume.clone()))
+                })
+                .collect();
+            let fetched = futures::future::join_all(
+                changed
+                    .iter()
+                    .map(|(part, after)| self.fetch(*part, after.clone())),
+            )
+            .await;
             let mut events = Vec::new();
             let mut failed = false;
-            for part in Part::ALL {
-                let change = now.part(part);
-                let read_before = self.read.as_ref().map(|read| read.part(part).seq);
-                if read_before == Some(change.seq) {
-                    continue;
-                }
-                let after = change.position.clone().or_else(|| self.resume.clone());
-                let event = match part {
-                    Part::Me => self.me(after).await,
-                    Part::Feed => self.feed(after).await,
-                    Part::Quests => {
-                        let after_read = ReadAfter(after.clone());
-                        let read = quests::read(&self.state, &after_read, self.user).await;
-                        self.state_event(part, read, after).await
-                    }
-                    Part::Purchases => {
-                        let after_read = ReadAfter(after.clone());
-                        let read = purchases::read(&self.state, &after_read, self.user, 20).await;
-                        self.state_event(part, read, after).await
-                    }
-                };
-                match event {
-                    Ok(event) => events.extend(event),
+            for ((part, after), fetched) in changed.into_iter().zip(fetched) {
+                match fetched {
+                    Ok(fetched) => events.extend(self.event_of(part, fetched, after)),
                     Err(error) => {
                         tracing::debug!(user = self.user, ?error, "A live read failed; retrying.");
                         failed = true;
@@ -194,48 +201,50 @@ impl Live {
         }
     }
 
-    /// `event: me`, unless it repeats the last one sent.
-    async fn me(&mut self, after: Option<Position>) -> Result<Option<Event>, ApiError> {
-        let read = me::read(&self.state, &ReadAfter(after.clone()), self.user).await;
-        self.state_event(Part::Me, read, after).await
+    /// Reads `part` once its projections have applied `after`.
+    async fn fetch(&self, part: Part, after: Option<Position>) -> Result<Fetched, ApiError> {
+        let after = ReadAfter(after);
+        let (state, user) = (&self.state, self.user);
+        Ok(match part {
+            Part::Me => Fetched::Whole(me::read(state, &after, user).await?),
+            Part::Quests => Fetched::Whole(quests::read(state, &after, user).await?),
+            Part::Purchases => {
+                Fetched::Whole(purchases::read(state, &after, user, PURCHASES).await?)
+            }
+            Part::Feed => {
+                let served = state
+                    .read_after(&after, Some(user), &[ProjectionId::Feed])
+                    .await?;
+                let mut redis = state.redis.clone();
+                let keys = served.keys(ProjectionId::Feed);
+                let page = feed_page(&mut redis, keys, user, None, FEED_ITEMS);
+                Fetched::Feed(read_store(state, ProjectionId::Feed, page).await?)
+            }
+        })
     }
 
-    /// The event of a part whose body is a whole state, unless it repeats the last one sent.
-    async fn state_event(
-        &mut self,
-        part: Part,
-        read: Result<Value, ApiError>,
-        after: Option<Position>,
-    ) -> Result<Option<Event>, ApiError> {
-        let body = read?.to_string();
-        let last = self.last_bodies.entry(part.name()).or_default();
-        if *last == body {
-            return Ok(None);
-        }
-        last.clone_from(&body);
-        Ok(Some(self.event(part.name(), &body, after.as_ref())))
+    /// The event for what was read, unless it repeats what was sent: a whole state equal to
+    /// the last one sent, or a feed with no item newer than the newest sent.
+    fn event_of(&mut self, part: Part, fetched: Fetched, after: Option<Position>) -> Option<Event> {
+        let body = match fetched {
+            Fetched::Whole(state) => {
+                let body = state.to_string();
+                let last = self.last_bodies.entry(part.name()).or_default();
+                if *last == body {
+                    return None;
+                }
+                last.clone_from(&body);
+                body
+            }
+            Fetched::Feed(page) => self.new_items(&page)?,
+        };
+        Some(self.event(part.name(), &body, after.as_ref()))
     }
 
-    /// `event: feed` with the items newer than the newest sent, newest first (the latest
-    /// [`FEED_ITEMS`] on connect). `complete` is false when more arrived than it shows: the
-    /// client then reads `GET /v1/me/feed`.
-    async fn feed(&mut self, after: Option<Position>) -> Result<Option<Event>, ApiError> {
-        let served = self
-            .state
-            .read_after(
-                &ReadAfter(after.clone()),
-                Some(self.user),
-                &[ProjectionId::Feed],
-            )
-            .await?;
-        let mut redis = self.state.redis.clone();
-        let keys = served.keys(ProjectionId::Feed);
-        let page = read_store(
-            &self.state,
-            ProjectionId::Feed,
-            feed_page(&mut redis, keys, self.user, None, FEED_ITEMS),
-        )
-        .await?;
+    /// `{"items", "complete"}` with the items of `page` newer than the newest sent, newest
+    /// first (all of them on connect). `complete` is false when more arrived than the page
+    /// shows: the client then reads `GET /v1/me/feed`.
+    fn new_items(&mut self, page: &FeedPage) -> Option<String> {
         let id_of = |item: &String| {
             serde_json::from_str::<Value>(item).ok().and_then(|v| {
                 v["event_id"]
@@ -245,25 +254,21 @@ impl Live {
         };
         let newest = page.items.first().and_then(id_of);
         let known = self.newest_item;
-        let fresh: Vec<&String> = page
+        let fresh: Vec<&str> = page
             .items
             .iter()
             .take_while(|item| known.is_none() || id_of(item) != known)
+            .map(String::as_str)
             .collect();
         let complete = known.is_none() || fresh.len() < page.items.len() || page.next.is_none();
         if fresh.is_empty() || newest == known {
-            return Ok(None);
+            return None;
         }
         self.newest_item = newest;
-        let body = format!(
+        Some(format!(
             "{{\"items\":[{}],\"complete\":{complete}}}",
-            fresh
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(",")
-        );
-        Ok(Some(self.event("feed", &body, after.as_ref())))
+            fresh.join(",")
+        ))
     }
 
     fn event(&self, kind: &str, body: &str, position: Option<&Position>) -> Event {
