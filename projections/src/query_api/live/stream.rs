@@ -20,6 +20,7 @@
 //!   stream open through proxies); streams are capped per instance and per user, and end after
 //!   [`MAX_AGE`] for the client to reconnect, so no stream holds a slot forever.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -29,11 +30,9 @@ use axum::response::Response;
 use axum::response::sse::Event;
 use futures::{Stream, StreamExt};
 use serde_json::Value;
-use std::collections::HashMap;
 use surge_http::{ApiError, authenticate};
 use surge_schemas::Position;
 use tokio::time::Instant;
-
 use uuid::Uuid;
 
 use super::hub::{Changes, Part, Subscription};
