@@ -29,8 +29,11 @@ pub(crate) async fn issue(
     let ticket = hex::encode(bytes);
     let key = naming::live_ticket_key(&state.config.redis_prefix, &ticket);
     let mut redis = state.redis.clone();
-    let stored: redis::RedisResult<()> = redis.set_ex(&key, user_id, TICKET_TTL.as_secs()).await;
-    stored.map_err(|error| store_down(&error))?;
+    bounded(
+        &state,
+        redis.set_ex::<_, _, ()>(&key, user_id, TICKET_TTL.as_secs()),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "ticket": ticket, "expires_in": TICKET_TTL.as_secs() })),
@@ -49,10 +52,7 @@ pub(crate) async fn redeem(state: &QueryState, ticket: &str) -> Result<i64, ApiE
     }
     let key = naming::live_ticket_key(&state.config.redis_prefix, ticket);
     let mut redis = state.redis.clone();
-    let user: Option<i64> = redis
-        .get_del(&key)
-        .await
-        .map_err(|error| store_down(&error))?;
+    let user: Option<i64> = bounded(state, redis.get_del(&key)).await?;
     user.ok_or_else(|| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -62,11 +62,22 @@ pub(crate) async fn redeem(state: &QueryState, ticket: &str) -> Result<i64, ApiE
     })
 }
 
-fn store_down(error: &redis::RedisError) -> ApiError {
-    tracing::warn!(%error, "Live tickets: Redis did not answer.");
-    ApiError::unavailable(
+/// `command`, or 503 when Redis fails or does not answer within the store timeout (a Redis
+/// that is down can keep a command waiting while its connection is re-established).
+async fn bounded<T>(
+    state: &QueryState,
+    command: impl Future<Output = redis::RedisResult<T>>,
+) -> Result<T, ApiError> {
+    let answer = tokio::time::timeout(state.config.store_timeout, command).await;
+    let error = match answer {
+        Ok(Ok(value)) => return Ok(value),
+        Ok(Err(error)) => error.to_string(),
+        Err(_) => "no answer within the store timeout".to_owned(),
+    };
+    tracing::debug!(%error, "Live tickets: Redis did not answer.");
+    Err(ApiError::unavailable(
         "store_unavailable",
         "the ticket store did not answer",
         Duration::from_secs(1),
-    )
+    ))
 }
