@@ -1,5 +1,6 @@
 //! `GET /v1/me/live` through the real binaries: a ticket opens the caller's stream; each write
-//! of theirs arrives as `me`, `feed` and `quests` events once the projections applied it, with an id that reads it back
+//! of theirs arrives as `me`, `feed`, `quests` and `rank` events once the projections applied
+//! it, another user overtaking them updates their rank, with an id that reads it back
 //! as a consistency token; other users' writes never reach it; a reconnect with Last-Event-ID
 //! resumes; heartbeats keep an idle stream open past the server's idle timeout; tickets are
 //! single-use, initData in a URL is refused, and streams are capped per user.
@@ -31,6 +32,8 @@ struct Stream {
     heartbeats: usize,
     /// Whose stream it is.
     user: i64,
+    /// Events read while looking for another name, oldest first.
+    set_aside: std::collections::VecDeque<Sse>,
 }
 
 impl Stream {
@@ -50,6 +53,7 @@ impl Stream {
             buffer: String::new(),
             heartbeats: 0,
             user,
+            set_aside: Default::default(),
         }
     }
 
@@ -87,36 +91,57 @@ impl Stream {
         }
     }
 
-    /// The next `feed` event whose newest item is of `kind` (skipping `me` events).
-    async fn feed(&mut self, kind: &str) -> Value {
+    /// The first event named `name` whose data satisfies `wanted`, from those read and set
+    /// aside before or from the stream; events of other names are set aside for later, and
+    /// earlier ones of this name that do not match are dropped (a later state replaces them).
+    async fn first(
+        &mut self,
+        name: &str,
+        wanted: impl Fn(&Value) -> bool,
+    ) -> (Value, Option<String>) {
         loop {
-            let event = self.next().await;
-            if event.event != "feed" {
-                continue;
+            let event = match self.set_aside.iter().position(|e| e.event == name) {
+                Some(at) => self.set_aside.remove(at).unwrap(),
+                None => {
+                    let event = self.next().await;
+                    if event.event != name {
+                        self.set_aside.push_back(event);
+                        continue;
+                    }
+                    event
+                }
+            };
+            let data: Value = serde_json::from_str(&event.data).unwrap();
+            if name == "me" {
+                assert_eq!(
+                    data["user_id"], self.user,
+                    "another user's state on this stream"
+                );
             }
-            let feed: Value = serde_json::from_str(&event.data).unwrap();
-            if feed["items"][0]["type"] == kind {
-                return feed;
+            if wanted(&data) {
+                return (data, event.id);
             }
         }
     }
 
-    /// The next `me` event whose balance is `balance`.
+    /// The first `feed` event whose newest item is of `kind`.
+    async fn feed(&mut self, kind: &str) -> Value {
+        self.first("feed", |feed| feed["items"][0]["type"] == kind)
+            .await
+            .0
+    }
+
+    /// The first `rank` event whose all-time rank is `rank`.
+    async fn rank(&mut self, rank: i64) -> Value {
+        self.first("rank", |ranks| ranks["all"]["rank"] == rank)
+            .await
+            .0
+    }
+
+    /// The first `me` event whose balance is `balance`.
     async fn balance(&mut self, balance: i64) -> (Value, Option<String>) {
-        loop {
-            let event = self.next().await;
-            if event.event != "me" {
-                continue;
-            }
-            let me: Value = serde_json::from_str(&event.data).unwrap();
-            assert_eq!(
-                me["user_id"], self.user,
-                "another user's state on this stream"
-            );
-            if me["wallet"]["balance"] == balance {
-                return (me, event.id);
-            }
-        }
+        self.first("me", |me| me["wallet"]["balance"] == balance)
+            .await
     }
 }
 
@@ -156,6 +181,10 @@ async fn a_users_writes_arrive_live_readable_by_their_id_and_nobody_elses_do() {
     assert_eq!(read.status(), 200);
     assert_eq!(body(read).await["wallet"]["balance"], 3);
 
+    // And the rank: first of the two.
+    let ranks = seven.rank(1).await;
+    assert_eq!(ranks["all"]["score"], 3, "{ranks}");
+
     // The feed follows: the tap's item, alone (the session's was sent on connect).
     let feed = seven.feed("taps").await;
     assert_eq!(feed["items"].as_array().unwrap().len(), 1, "{feed}");
@@ -163,29 +192,25 @@ async fn a_users_writes_arrive_live_readable_by_their_id_and_nobody_elses_do() {
     assert_eq!(feed["complete"], true);
 
     // So do the quests: the tap quest's progress.
-    loop {
-        let event = seven.next().await;
-        if event.event != "quests" {
-            continue;
-        }
-        let quests: Value = serde_json::from_str(&event.data).unwrap();
-        let tap = quests["quests"]
+    let tap_progress = |quests: &Value| {
+        quests["quests"]
             .as_array()
-            .unwrap()
-            .iter()
-            .find(|q| q["id"] == "tap_1000")
-            .cloned()
-            .unwrap();
-        if tap["progress"] == 3 {
-            assert!(event.id.is_some());
-            break;
-        }
-    }
+            .and_then(|all| all.iter().find(|q| q["id"] == "tap_1000"))
+            .map(|q| q["progress"].clone())
+    };
+    let (_, id) = seven
+        .first("quests", |quests| tap_progress(quests) == Some(json!(3)))
+        .await;
+    assert!(id.is_some());
 
     // User 8's taps reach 8's stream only.
     write(&stack, "POST", "/v1/taps", 8, json!({ "count": 5 })).await;
     let (me, _) = eight.balance(5).await;
     assert_eq!(me["user_id"], 8);
+    // 8 overtook 7: 7's stream learns its new rank (others' changes, at most every 10 s).
+    let ranks = seven.rank(2).await;
+    assert_eq!(ranks["all"]["score"], 3, "{ranks}");
+    assert_eq!(ranks["daily"]["rank"], 2, "{ranks}");
     // Idle past the server's 4 s idle timeout: heartbeats keep the stream open.
     tokio::time::sleep(Duration::from_secs(5)).await;
     write(&stack, "POST", "/v1/taps", 7, json!({ "count": 2 })).await;
@@ -324,6 +349,7 @@ async fn the_public_leaderboard_streams_its_top_at_most_once_a_second() {
         buffer: String::new(),
         heartbeats: 0,
         user: 0,
+        set_aside: Default::default(),
     };
     let first = board.next().await;
     assert_eq!(first.event, "top");
@@ -383,6 +409,7 @@ async fn a_change_made_while_the_query_apis_redis_was_down_arrives_once_it_is_ba
     // The query API loses Redis: no ticket can be issued, and the processors' notice of the
     // next tap (published on the real Redis) never reaches the query API.
     redis.cut();
+    let asked = Instant::now();
     let refused = stack
         .query
         .request("POST", "/v1/live/tickets")
@@ -392,6 +419,11 @@ async fn a_change_made_while_the_query_apis_redis_was_down_arrives_once_it_is_ba
         .unwrap();
     assert_eq!(refused.status(), 503);
     assert!(refused.headers().contains_key("retry-after"));
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "the refusal took {:?}: the ticket store's wait is not bounded",
+        asked.elapsed()
+    );
     assert_eq!(body(refused).await["error"]["code"], "store_unavailable");
     let token = write(&stack, "POST", "/v1/taps", 41, json!({ "count": 4 })).await;
     let applied = get(&stack, "/v1/me", Some(41), Some(&token)).await;
@@ -470,6 +502,7 @@ async fn live_benchmark_streams_held_and_write_to_event_latency() {
                     buffer: String::new(),
                     heartbeats: 0,
                     user,
+                    set_aside: Default::default(),
                 };
                 stream.next().await;
                 stream

@@ -29,10 +29,18 @@ pub(crate) enum Part {
     Quests,
     /// `event: purchases`, what `GET /v1/me/purchases` answers.
     Purchases,
+    /// `event: rank`, the user's rank and score on each leaderboard.
+    Rank,
 }
 
 impl Part {
-    pub(crate) const ALL: [Part; 4] = [Part::Me, Part::Feed, Part::Quests, Part::Purchases];
+    pub(crate) const ALL: [Part; 5] = [
+        Part::Me,
+        Part::Feed,
+        Part::Quests,
+        Part::Purchases,
+        Part::Rank,
+    ];
 
     /// The projections a part is read from.
     pub(crate) fn projections(self) -> &'static [ProjectionId] {
@@ -41,6 +49,7 @@ impl Part {
             Part::Feed => &[ProjectionId::Feed],
             Part::Quests => &[ProjectionId::Quests],
             Part::Purchases => &[ProjectionId::Purchases],
+            Part::Rank => &[ProjectionId::Leaderboard],
         }
     }
 
@@ -51,6 +60,7 @@ impl Part {
             Part::Feed => "feed",
             Part::Quests => "quests",
             Part::Purchases => "purchases",
+            Part::Rank => "rank",
         }
     }
 
@@ -76,6 +86,7 @@ pub(crate) struct Changes {
     pub(crate) feed: Change,
     pub(crate) quests: Change,
     pub(crate) purchases: Change,
+    pub(crate) rank: Change,
 }
 
 impl Changes {
@@ -85,6 +96,7 @@ impl Changes {
             Part::Feed => &self.feed,
             Part::Quests => &self.quests,
             Part::Purchases => &self.purchases,
+            Part::Rank => &self.rank,
         }
     }
 
@@ -94,6 +106,7 @@ impl Changes {
             Part::Feed => &mut self.feed,
             Part::Quests => &mut self.quests,
             Part::Purchases => &mut self.purchases,
+            Part::Rank => &mut self.rank,
         }
     }
 }
@@ -145,6 +158,8 @@ pub(crate) struct Subscription {
     hub: Arc<Hub>,
     user: i64,
     pub(crate) latest: Latest,
+    /// Wakes on any leaderboard change: others may have overtaken the user.
+    pub(crate) board: watch::Receiver<u64>,
 }
 
 impl Drop for Subscription {
@@ -201,6 +216,7 @@ impl Hub {
             hub: self.clone(),
             user,
             latest,
+            board: self.board.subscribe(),
         })
     }
 
@@ -264,7 +280,6 @@ impl Hub {
         let by_channel: HashMap<String, ProjectionId> = Part::ALL
             .iter()
             .flat_map(|part| part.projections())
-            .chain(&[ProjectionId::Leaderboard])
             .map(|p| (naming::live_channel(&deployment_prefix, p.name()), *p))
             .collect();
         let channels: Vec<&String> = by_channel.keys().collect();
@@ -311,7 +326,6 @@ impl Hub {
                 };
                 if *projection == ProjectionId::Leaderboard {
                     self.board.send_modify(|n| *n += 1);
-                    continue;
                 }
                 match serde_json::from_str::<LiveNotice>(&payload) {
                     Ok(notice) => self.notify(*projection, &notice),
@@ -364,7 +378,7 @@ mod tests {
             );
         }
         hub.notify(
-            ProjectionId::Leaderboard,
+            ProjectionId::Activity,
             &LiveNotice {
                 partition: 2,
                 offset: 12,
@@ -374,7 +388,7 @@ mod tests {
         assert!(seven.latest.has_changed().unwrap());
         assert!(
             !eight.latest.has_changed().unwrap(),
-            "no part reads the leaderboard"
+            "no part reads activity"
         );
         let seen = seven.latest.borrow_and_update().clone();
         assert_eq!(seen.me.seq, 2);
