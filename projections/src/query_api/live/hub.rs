@@ -29,18 +29,10 @@ pub(crate) enum Part {
     Quests,
     /// `event: purchases`, what `GET /v1/me/purchases` answers.
     Purchases,
-    /// `event: rank`, the user's rank and score on each leaderboard.
-    Rank,
 }
 
 impl Part {
-    pub(crate) const ALL: [Part; 5] = [
-        Part::Me,
-        Part::Feed,
-        Part::Quests,
-        Part::Purchases,
-        Part::Rank,
-    ];
+    pub(crate) const ALL: [Part; 4] = [Part::Me, Part::Feed, Part::Quests, Part::Purchases];
 
     /// The projections a part is read from.
     pub(crate) fn projections(self) -> &'static [ProjectionId] {
@@ -49,7 +41,6 @@ impl Part {
             Part::Feed => &[ProjectionId::Feed],
             Part::Quests => &[ProjectionId::Quests],
             Part::Purchases => &[ProjectionId::Purchases],
-            Part::Rank => &[ProjectionId::Leaderboard],
         }
     }
 
@@ -60,7 +51,6 @@ impl Part {
             Part::Feed => "feed",
             Part::Quests => "quests",
             Part::Purchases => "purchases",
-            Part::Rank => "rank",
         }
     }
 
@@ -86,7 +76,6 @@ pub(crate) struct Changes {
     pub(crate) feed: Change,
     pub(crate) quests: Change,
     pub(crate) purchases: Change,
-    pub(crate) rank: Change,
 }
 
 impl Changes {
@@ -96,7 +85,6 @@ impl Changes {
             Part::Feed => &self.feed,
             Part::Quests => &self.quests,
             Part::Purchases => &self.purchases,
-            Part::Rank => &self.rank,
         }
     }
 
@@ -106,7 +94,6 @@ impl Changes {
             Part::Feed => &mut self.feed,
             Part::Quests => &mut self.quests,
             Part::Purchases => &mut self.purchases,
-            Part::Rank => &mut self.rank,
         }
     }
 }
@@ -158,8 +145,6 @@ pub(crate) struct Subscription {
     hub: Arc<Hub>,
     user: i64,
     pub(crate) latest: Latest,
-    /// Wakes on any leaderboard change: others may have overtaken the user.
-    pub(crate) board: watch::Receiver<u64>,
 }
 
 impl Drop for Subscription {
@@ -216,7 +201,6 @@ impl Hub {
             hub: self.clone(),
             user,
             latest,
-            board: self.board.subscribe(),
         })
     }
 
@@ -280,6 +264,7 @@ impl Hub {
         let by_channel: HashMap<String, ProjectionId> = Part::ALL
             .iter()
             .flat_map(|part| part.projections())
+            .chain(&[ProjectionId::Leaderboard])
             .map(|p| (naming::live_channel(&deployment_prefix, p.name()), *p))
             .collect();
         let channels: Vec<&String> = by_channel.keys().collect();
@@ -326,6 +311,7 @@ impl Hub {
                 };
                 if *projection == ProjectionId::Leaderboard {
                     self.board.send_modify(|n| *n += 1);
+                    continue;
                 }
                 match serde_json::from_str::<LiveNotice>(&payload) {
                     Ok(notice) => self.notify(*projection, &notice),
@@ -378,7 +364,7 @@ mod tests {
             );
         }
         hub.notify(
-            ProjectionId::Activity,
+            ProjectionId::Leaderboard,
             &LiveNotice {
                 partition: 2,
                 offset: 12,
@@ -388,7 +374,7 @@ mod tests {
         assert!(seven.latest.has_changed().unwrap());
         assert!(
             !eight.latest.has_changed().unwrap(),
-            "no part reads activity"
+            "no part reads the leaderboard"
         );
         let seen = seven.latest.borrow_and_update().clone();
         assert_eq!(seen.me.seq, 2);

@@ -1,8 +1,7 @@
 //! `GET /v1/me/live`: the caller's own state as Server-Sent Events, one event name per part
 //! (`hub::Part`): `me` carrying what `GET /v1/me` answers (profile, balance, latest ledger
 //! entries, streak), `feed` the feed items new since the last event, `quests` and `purchases`
-//! what `GET /v1/me/quests` and `GET /v1/me/purchases` answer, `rank` the user's rank and
-//! score on each leaderboard (`all`, `daily`, `weekly`; `null` when unranked).
+//! what `GET /v1/me/quests` and `GET /v1/me/purchases` answer.
 //!
 //! - **Who:** `?ticket=` from `POST /v1/live/tickets` (what `EventSource` can send), or
 //!   `Authorization: tma <initData>` for clients that can set headers. initData in the URL is
@@ -10,8 +9,7 @@
 //! - **When:** at once on connect, then each time a processor of a part's projections
 //!   announces a committed batch with the user's events (`hub`); only that part is read again.
 //!   The read waits until every projection behind the part has applied the announced position,
-//!   so what a client sees can be read back. Others' leaderboard changes re-read the rank at
-//!   most every [`RANK_EVERY`].
+//!   so what a client sees can be read back.
 //! - **Ids and resuming:** an event's `id` is the consistency token of the position it
 //!   reflects, usable as `X-Consistency-Token` on any read. Events carry state, not deltas: a
 //!   reconnect with `Last-Event-ID` starts with the state at or after that position, so
@@ -41,10 +39,8 @@ use super::hub::{Changes, Part, Subscription};
 use super::tickets;
 use crate::catalog::ProjectionId;
 use crate::feed::{FeedPage, feed_page};
-use crate::leaderboard::{PeriodKind, rank_of};
 use crate::query_api::QueryState;
 use crate::query_api::consistency::{ReadAfter, read_store};
-use crate::query_api::handlers::leaderboard::current;
 use crate::query_api::handlers::{me, purchases, quests};
 
 /// A stream ends after this long; `EventSource` reconnects with `Last-Event-ID` by itself.
@@ -57,8 +53,6 @@ const READ_RETRY: Duration = Duration::from_secs(1);
 const FEED_ITEMS: usize = 20;
 /// Purchases a `purchases` event lists: as many as `GET /v1/me/purchases` does by default.
 const PURCHASES: usize = 50;
-/// How often others' leaderboard changes re-read a stream's rank, at most.
-const RANK_EVERY: Duration = Duration::from_secs(10);
 
 pub(crate) async fn me_live(
     State(state): State<QueryState>,
@@ -92,8 +86,6 @@ pub(crate) async fn me_live(
         read: None,
         last_bodies: HashMap::new(),
         newest_item: None,
-        rank_read_at: Instant::now(),
-        rank_due: None,
         ends: Instant::now() + MAX_AGE,
     };
     Ok(super::sse(&state, events(live)))
@@ -138,9 +130,6 @@ struct Live {
     last_bodies: HashMap<&'static str, String>,
     /// The newest feed item sent.
     newest_item: Option<Uuid>,
-    /// When the rank was last read, and when it is due again after others' changes.
-    rank_read_at: Instant,
-    rank_due: Option<Instant>,
     ends: Instant,
 }
 
@@ -157,18 +146,18 @@ impl Live {
     async fn next(&mut self) -> Option<Vec<Event>> {
         loop {
             let first = self.read.is_none();
-            let mut rank_due = false;
             if !first {
-                rank_due = self.wait().await?;
+                tokio::select! {
+                    changed = self.subscription.latest.changed() => changed.ok()?,
+                    () = tokio::time::sleep_until(self.ends) => return None,
+                }
             }
             let now = self.subscription.latest.borrow_and_update().clone();
             // The changed parts are read at once, each waiting only for its own projections.
             let changed: Vec<(Part, Option<Position>)> = Part::ALL
                 .into_iter()
                 .filter(|part| {
-                    (*part == Part::Rank && rank_due)
-                        || self.read.as_ref().map(|read| read.part(*part).seq)
-                            != Some(now.part(*part).seq)
+                    self.read.as_ref().map(|read| read.part(*part).seq) != Some(now.part(*part).seq)
                 })
                 .map(|part| {
                     let after = now.part(part).position.clone();
@@ -211,30 +200,6 @@ impl Live {
         }
     }
 
-    /// Waits for a change of the user's, or for the rank to be due again after someone else's
-    /// leaderboard change (at most every [`RANK_EVERY`]); says whether the rank is due.
-    /// `None` when the stream ends.
-    async fn wait(&mut self) -> Option<bool> {
-        loop {
-            let due = self.rank_due;
-            tokio::select! {
-                changed = self.subscription.latest.changed() => {
-                    changed.ok()?;
-                    return Some(false);
-                }
-                changed = self.subscription.board.changed(), if due.is_none() => {
-                    changed.ok()?;
-                    self.rank_due = Some((self.rank_read_at + RANK_EVERY).max(Instant::now()));
-                }
-                () = tokio::time::sleep_until(due.unwrap_or(self.ends)), if due.is_some() => {
-                    self.rank_due = None;
-                    return Some(true);
-                }
-                () = tokio::time::sleep_until(self.ends) => return None,
-            }
-        }
-    }
-
     /// Reads `part` once its projections have applied `after`.
     async fn fetch(&self, part: Part, after: Option<Position>) -> Result<Fetched, ApiError> {
         let after = ReadAfter(after);
@@ -244,24 +209,6 @@ impl Live {
             Part::Quests => Fetched::Whole(quests::read(state, &after, user).await?),
             Part::Purchases => {
                 Fetched::Whole(purchases::read(state, &after, user, PURCHASES).await?)
-            }
-            Part::Rank => {
-                let served = state
-                    .read_after(&after, Some(user), &[ProjectionId::Leaderboard])
-                    .await?;
-                let keys = &served.get(ProjectionId::Leaderboard).base;
-                let mut redis = state.redis.clone();
-                let mut ranks = serde_json::Map::new();
-                for (name, kind) in [
-                    ("all", PeriodKind::AllTime),
-                    ("daily", PeriodKind::Daily),
-                    ("weekly", PeriodKind::Weekly),
-                ] {
-                    let rank = rank_of(&mut redis, keys, current(kind), user);
-                    let entry = read_store(state, ProjectionId::Leaderboard, rank).await?;
-                    ranks.insert(name.to_owned(), serde_json::json!(entry));
-                }
-                Fetched::Whole(Value::Object(ranks))
             }
             Part::Feed => {
                 let served = state
@@ -278,9 +225,6 @@ impl Live {
     /// The event for what was read, unless it repeats what was sent: a whole state equal to
     /// the last one sent, or a feed with no item newer than the newest sent.
     fn event_of(&mut self, part: Part, fetched: Fetched, after: Option<Position>) -> Option<Event> {
-        if part == Part::Rank {
-            self.rank_read_at = Instant::now();
-        }
         let body = match fetched {
             Fetched::Whole(state) => {
                 let body = state.to_string();
