@@ -266,7 +266,9 @@ async fn quests_complete_once_across_sigkills_pay_their_reward_and_rebuild_equal
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64;
-    let yesterday = now - 23 * 3600 * 1000;
+    // The last second of the previous UTC day: a check-in may be dated up to 24 h back, and
+    // `now - 23 h` is still today after 23:00 UTC (the streak quest then never completed).
+    let yesterday = now - now.rem_euclid(86_400_000) - 1_000;
 
     // Claims the book refuses: nothing is appended.
     let before = app.writer.record_count();
