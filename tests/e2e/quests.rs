@@ -294,6 +294,9 @@ async fn quests_complete_once_across_sigkills_pay_their_reward_and_rebuild_equal
     for user in USERS.filter(|u| u % 2 == 1) {
         app.session(user, None).await;
     }
+    // A referrer is credited only once the referrals deriver has applied their session, and a
+    // referred user's session may sit on a partition it reaches first.
+    wait_caught_up(&app.writer, &[&app.processor]).await;
     for user in USERS.filter(|u| u % 2 == 0) {
         app.session(user, Some(user - 1)).await;
     }
