@@ -43,16 +43,24 @@ impl FromRequestParts<QueryState> for ReadAfter {
         let token = value
             .to_str()
             .map_err(|_| invalid("is not a token returned by the write API"))?;
-        let position: Position = state
-            .config
-            .token_keys
-            .verify(token)
-            .map_err(|why| invalid(&why.to_string()))?;
-        if position.topic != state.config.events_topic {
-            return Err(invalid("comes from another deployment"));
-        }
-        Ok(ReadAfter(Some(position)))
+        verified(state, token)
+            .map(|position| ReadAfter(Some(position)))
+            .map_err(|why| invalid(&why))
     }
+}
+
+/// The position `token` names, if this deployment signed it for its own events topic; else
+/// why not.
+pub(crate) fn verified(state: &QueryState, token: &str) -> Result<Position, String> {
+    let position = state
+        .config
+        .token_keys
+        .verify(token)
+        .map_err(|why| why.to_string())?;
+    if position.topic != state.config.events_topic {
+        return Err("comes from another deployment".to_owned());
+    }
+    Ok(position)
 }
 
 impl QueryState {
@@ -217,7 +225,16 @@ pub(crate) async fn read_store<T, E: std::fmt::Display>(
     projection: ProjectionId,
     read: impl Future<Output = Result<T, E>>,
 ) -> Result<T, ApiError> {
-    let store = projection.name();
+    bounded(state, projection.name(), read).await
+}
+
+/// Runs a call to the store named `store` with the configured timeout; any failure becomes
+/// [`store_unavailable`] and is logged here with its cause (sampled, keyed by the store).
+pub(crate) async fn bounded<T, E: std::fmt::Display>(
+    state: &QueryState,
+    store: &'static str,
+    read: impl Future<Output = Result<T, E>>,
+) -> Result<T, ApiError> {
     match tokio::time::timeout(state.config.store_timeout, read).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => {

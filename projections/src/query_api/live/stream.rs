@@ -40,7 +40,7 @@ use super::tickets;
 use crate::catalog::ProjectionId;
 use crate::feed::{FeedPage, feed_page};
 use crate::query_api::QueryState;
-use crate::query_api::consistency::{ReadAfter, read_store};
+use crate::query_api::consistency::{ReadAfter, read_store, verified};
 use crate::query_api::handlers::{me, purchases, quests};
 
 /// A stream ends after this long; `EventSource` reconnects with `Last-Event-ID` by itself.
@@ -93,21 +93,12 @@ pub(crate) async fn me_live(
 
 /// A `Last-Event-ID`: a token this deployment signed.
 fn last_event(state: &QueryState, token: &str) -> Result<Position, ApiError> {
-    let invalid = |why: String| {
+    verified(state, token).map_err(|why| {
         ApiError::bad_request(
             "invalid_last_event_id",
             format!("Last-Event-ID must be the id of an event of this stream: {why}"),
         )
-    };
-    let position = state
-        .config
-        .token_keys
-        .verify(token)
-        .map_err(|why| invalid(why.to_string()))?;
-    if position.topic != state.config.events_topic {
-        return Err(invalid("it comes from another deployment".into()));
-    }
-    Ok(position)
+    })
 }
 
 /// What a part's read found.

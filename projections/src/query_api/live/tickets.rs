@@ -16,6 +16,10 @@ use surge_http::ApiError;
 use crate::naming;
 use crate::query_api::QueryState;
 use crate::query_api::auth::Reader;
+use crate::query_api::consistency::bounded;
+
+/// The store's name in logs.
+const TICKETS: &str = "live tickets";
 
 /// How long a ticket may wait to be redeemed.
 pub(crate) const TICKET_TTL: Duration = Duration::from_secs(60);
@@ -29,11 +33,8 @@ pub(crate) async fn issue(
     let ticket = hex::encode(bytes);
     let key = naming::live_ticket_key(&state.config.redis_prefix, &ticket);
     let mut redis = state.redis.clone();
-    bounded(
-        &state,
-        redis.set_ex::<_, _, ()>(&key, user_id, TICKET_TTL.as_secs()),
-    )
-    .await?;
+    let set = redis.set_ex::<_, _, ()>(&key, user_id, TICKET_TTL.as_secs());
+    bounded(&state, TICKETS, set).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "ticket": ticket, "expires_in": TICKET_TTL.as_secs() })),
@@ -52,7 +53,7 @@ pub(crate) async fn redeem(state: &QueryState, ticket: &str) -> Result<i64, ApiE
     }
     let key = naming::live_ticket_key(&state.config.redis_prefix, ticket);
     let mut redis = state.redis.clone();
-    let user: Option<i64> = bounded(state, redis.get_del(&key)).await?;
+    let user: Option<i64> = bounded(state, TICKETS, redis.get_del(&key)).await?;
     user.ok_or_else(|| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -60,24 +61,4 @@ pub(crate) async fn redeem(state: &QueryState, ticket: &str) -> Result<i64, ApiE
             "the ticket was used already or expired; ask POST /v1/live/tickets for another",
         )
     })
-}
-
-/// `command`, or 503 when Redis fails or does not answer within the store timeout (a Redis
-/// that is down can keep a command waiting while its connection is re-established).
-async fn bounded<T>(
-    state: &QueryState,
-    command: impl Future<Output = redis::RedisResult<T>>,
-) -> Result<T, ApiError> {
-    let answer = tokio::time::timeout(state.config.store_timeout, command).await;
-    let error = match answer {
-        Ok(Ok(value)) => return Ok(value),
-        Ok(Err(error)) => error.to_string(),
-        Err(_) => "no answer within the store timeout".to_owned(),
-    };
-    tracing::debug!(%error, "Live tickets: Redis did not answer.");
-    Err(ApiError::unavailable(
-        "store_unavailable",
-        "the ticket store did not answer",
-        Duration::from_secs(1),
-    ))
 }
