@@ -35,13 +35,24 @@ struct Stream {
     set_aside: std::collections::VecDeque<Sse>,
 }
 
+/// Where a reconnect names the last event it saw: `EventSource` sends the header; a client that
+/// needs a new ticket (they are single-use) passes `?last_event_id=`.
+#[derive(Clone, Copy)]
+enum Resume<'a> {
+    Fresh,
+    Header(&'a str),
+    Query(&'a str),
+}
+
 impl Stream {
-    async fn open(stack: &Stack, user: i64, last_event_id: Option<&str>) -> Stream {
+    async fn open(stack: &Stack, user: i64, resume: Resume<'_>) -> Stream {
         let ticket = ticket(stack, user).await;
-        let mut request = stack
-            .query
-            .request("GET", &format!("/v1/me/live?ticket={ticket}"));
-        if let Some(id) = last_event_id {
+        let mut path = format!("/v1/me/live?ticket={ticket}");
+        if let Resume::Query(id) = resume {
+            path.push_str(&format!("&last_event_id={id}"));
+        }
+        let mut request = stack.query.request("GET", &path);
+        if let Resume::Header(id) = resume {
             request = request.header("last-event-id", id);
         }
         let response = request.send().await.unwrap();
@@ -157,8 +168,8 @@ async fn a_users_writes_arrive_live_readable_by_their_id_and_nobody_elses_do() {
     let stack = stack(true, vec![("SURGE_HTTP_HEADER_TIMEOUT_MS", "4000".into())]).await;
     write(&stack, "POST", "/v1/sessions", 7, json!({})).await;
     write(&stack, "POST", "/v1/sessions", 8, json!({})).await;
-    let mut seven = Stream::open(&stack, 7, None).await;
-    let mut eight = Stream::open(&stack, 8, None).await;
+    let mut seven = Stream::open(&stack, 7, Resume::Fresh).await;
+    let mut eight = Stream::open(&stack, 8, Resume::Fresh).await;
     let first = seven.next().await;
     assert_eq!(first.event, "me");
     let me: Value = serde_json::from_str(&first.data).unwrap();
@@ -205,17 +216,25 @@ async fn a_users_writes_arrive_live_readable_by_their_id_and_nobody_elses_do() {
     // A reconnect with Last-Event-ID starts from the state at or after that event.
     drop(seven);
     let last_id = last_id.unwrap();
-    let mut again = Stream::open(&stack, 7, Some(&last_id)).await;
+    let mut again = Stream::open(&stack, 7, Resume::Header(&last_id)).await;
     let resumed = again.next().await;
     let me: Value = serde_json::from_str(&resumed.data).unwrap();
     assert_eq!(me["wallet"]["balance"], 5);
     assert_eq!(resumed.id.as_deref(), Some(last_id.as_str()));
     write(&stack, "POST", "/v1/taps", 7, json!({ "count": 1 })).await;
-    again.balance(6).await;
+    let (_, last_id) = again.balance(6).await;
+
+    // The same with a new ticket and the id in the URL, as the TypeScript client reconnects.
+    let last_id = last_id.unwrap();
+    let mut by_url = Stream::open(&stack, 7, Resume::Query(&last_id)).await;
+    let resumed = by_url.next().await;
+    let me: Value = serde_json::from_str(&resumed.data).unwrap();
+    assert_eq!(me["wallet"]["balance"], 6);
+    assert_eq!(resumed.id.as_deref(), Some(last_id.as_str()));
 
     let metrics = stack.query.metrics().await;
     assert!(
-        metrics.contains("query_api_live_streams 2"),
+        metrics.contains("query_api_live_streams 3"),
         "{}",
         metrics
             .lines()
@@ -308,6 +327,26 @@ async fn tickets_are_single_use_initdata_never_rides_in_a_url_and_streams_are_ca
         .unwrap();
     assert_eq!(forged.status(), 400);
     assert_eq!(body(forged).await["error"]["code"], "invalid_last_event_id");
+    // In the URL too; and a refused resume spends no ticket.
+    let kept = ticket(&stack, 8).await;
+    let forged = stack
+        .query
+        .request(
+            "GET",
+            &format!("/v1/me/live?ticket={kept}&last_event_id=v2.forged"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400);
+    assert_eq!(body(forged).await["error"]["code"], "invalid_last_event_id");
+    let still_valid = stack
+        .query
+        .request("GET", &format!("/v1/me/live?ticket={kept}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(still_valid.status(), 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -387,7 +426,7 @@ async fn a_change_made_while_the_query_apis_redis_was_down_arrives_once_it_is_ba
     )
     .await;
     write(&stack, "POST", "/v1/sessions", 41, json!({})).await;
-    let mut stream = Stream::open(&stack, 41, None).await;
+    let mut stream = Stream::open(&stack, 41, Resume::Fresh).await;
     stream.next().await;
 
     // The query API loses Redis: no ticket can be issued, and the processors' notice of the

@@ -12,8 +12,9 @@
 //!   so what a client sees can be read back.
 //! - **Ids and resuming:** an event's `id` is the consistency token of the position it
 //!   reflects, usable as `X-Consistency-Token` on any read. Events carry state, not deltas: a
-//!   reconnect with `Last-Event-ID` starts with the state at or after that position, so
-//!   nothing is lost, and an event whose body equals the last one sent is not sent again.
+//!   reconnect with `Last-Event-ID` (or `?last_event_id=` beside a new ticket) starts with the
+//!   state at or after that position, so nothing is lost, and an event whose body equals the
+//!   last one sent is not sent again.
 //! - **Cost and shedding:** no read happens for a user without a stream; a busy stream
 //!   coalesces its pending changes into one read; a client that stops reading is cut when its
 //!   connection stays blocked past the server's idle timeout (heartbeats keep a healthy idle
@@ -69,13 +70,19 @@ pub(crate) async fn me_live(
         ));
     }
     let hub = super::hub(&state)?;
+    // A ticket is single-use, so `EventSource`'s own reconnect (same URL) is refused; a client
+    // reconnects with a new ticket and passes the last id as `last_event_id`. The header, which
+    // `EventSource` keeps current, wins. Checked before the ticket is spent.
+    let resume = match headers.get("last-event-id") {
+        Some(value) => Some(last_event(&state, value.to_str().unwrap_or_default())?),
+        None => match query.get("last_event_id") {
+            Some(token) => Some(last_event(&state, token)?),
+            None => None,
+        },
+    };
     let user = match query.get("ticket") {
         Some(ticket) => tickets::redeem(&state, ticket).await?,
         None => authenticate(&headers, &state.validator)?.user.id,
-    };
-    let resume = match headers.get("last-event-id") {
-        None => None,
-        Some(value) => Some(last_event(&state, value.to_str().unwrap_or_default())?),
     };
     let subscription = hub.subscribe(user)?;
     let live = Live {
