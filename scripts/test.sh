@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, starts PostgreSQL, Redis and a real Apache
-# Kafka broker, checks formatting, lints, the docker-compose file and the Prometheus rules, then
-# runs the whole suite.
+# Kafka broker, builds the demo Mini App, checks formatting, lints, the docker-compose file and the
+# Prometheus rules, then runs the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +21,9 @@ command -v webdis >/dev/null || missing+=(webdis)
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 command -v python3 >/dev/null || missing+=(python3)
+# Node.js builds the demo Mini App; Debian's Chromium is the browser its Playwright test drives.
+command -v npm >/dev/null || missing+=(nodejs npm)
+command -v chromium >/dev/null || missing+=(chromium)
 if [ "${#missing[@]}" -gt 0 ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -31,6 +34,7 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 scripts/broker.sh install
 scripts/registry.sh install
+scripts/demo.sh
 
 echo "== checks"
 cargo fmt --all --check

@@ -4,6 +4,7 @@
 //! a cap on open connections. `axum::serve` has none of these, so connections are served here
 //! with hyper's own builder.
 
+pub mod cors;
 mod idle;
 
 use std::net::SocketAddr;

@@ -76,6 +76,10 @@ pub struct Common {
     /// same file; unset, the built-in quests.
     #[arg(long = "quests-file", env = "SURGE_QUESTS_FILE", value_parser = quest_book)]
     pub quests: Option<QuestBook>,
+    /// Origins (`https://app.example.com`, comma-separated) whose pages may call the write and
+    /// query APIs from a browser: where the Mini App is hosted. Unset: no cross-origin access.
+    #[arg(long, env = "SURGE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
     /// Bearer token of operator endpoints (the query API's `/v1/stats/activity`, the write
     /// API's `/v1/admin/refunds`); unset closes them (403). Never logged.
     #[arg(long, env = "SURGE_OPERATOR_TOKEN", value_parser = secret, hide_env_values = true)]
@@ -446,4 +450,15 @@ mod tests {
         let shown = format!("{:?}", probe.telegram);
         assert!(!shown.contains("super-secret"), "{shown}");
     }
+}
+
+/// `surge dev`'s demo Mini App.
+#[derive(Args, Debug, Clone)]
+pub struct Demo {
+    /// Where `surge dev` serves the demo Mini App (and, for a plain browser, development initData).
+    #[arg(long, env = "SURGE_DEMO_ADDR", default_value = "127.0.0.1:8090")]
+    pub demo_addr: SocketAddr,
+    /// The built demo: `npm --prefix demo run build` writes it (`scripts/dev.sh` does).
+    #[arg(long, env = "SURGE_DEMO_DIR", default_value = "demo/dist")]
+    pub demo_dir: std::path::PathBuf,
 }

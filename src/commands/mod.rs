@@ -1,6 +1,7 @@
 //! One module per `surge` subcommand.
 
 pub(crate) mod broadcasts;
+mod demo;
 pub(crate) mod dev;
 pub(crate) mod dlq;
 pub(crate) mod migrate;

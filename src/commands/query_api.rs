@@ -7,7 +7,7 @@ use anyhow::Context;
 use surge_projections::query_api::{self, QueryApiConfig, Routers};
 
 use crate::infra;
-use crate::serve::{bind, serve};
+use crate::serve::{bind, cors, serve};
 use crate::settings::{Common, QueryApi, Telegram};
 
 #[derive(clap::Args, Debug)]
@@ -25,8 +25,9 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let listener = bind(args.query.query_addr, "query API").await?;
     let admin_listener = bind(args.query.query_admin_addr, "query API admin").await?;
     let limits = args.common.connection_limits();
+    let public = cors::allow_origins(routers.public, &args.common.cors_origins)?;
     let (served, admin_served) = tokio::join!(
-        serve(listener, routers.public, "query API", limits),
+        serve(listener, public, "query API", limits),
         serve(admin_listener, routers.admin, "query API admin", limits),
     );
     served.and(admin_served)

@@ -9,7 +9,7 @@ use surge_producers::{AppState, WriteApiConfig};
 use surge_schemas::products::Catalog;
 
 use crate::infra;
-use crate::serve::{bind, serve};
+use crate::serve::{bind, cors, serve};
 use crate::settings::{Common, Telegram, WriteApi};
 
 #[derive(clap::Args, Debug)]
@@ -40,8 +40,9 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let limits = args.common.connection_limits();
     let admin = surge_producers::admin(state.clone());
     let webhook = surge_producers::webhook(state.clone());
+    let app = cors::allow_origins(surge_producers::app(state), &args.common.cors_origins)?;
     let (served, admin_served, webhook_served) = tokio::join!(
-        serve(listener, surge_producers::app(state), "write API", limits),
+        serve(listener, app, "write API", limits),
         serve(admin_listener, admin, "write API admin", limits),
         serve(webhook_listener, webhook, "Telegram webhook", limits),
     );

@@ -367,6 +367,30 @@ impl TestApp {
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().join("\n")
     }
+
+    /// The address a listener of `role` logged ("Listening."), waiting for it up to the deadline:
+    /// for listeners `start` does not wait on (the demo of `surge dev`).
+    pub async fn listening(&self, role: &str) -> String {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let found = self
+                .logs
+                .lock()
+                .unwrap()
+                .iter()
+                .filter_map(|line| listening_addr(line))
+                .find(|(logged, _)| logged == role);
+            if let Some((_, addr)) = found {
+                return format!("http://{addr}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {role} listening:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 impl Drop for TestApp {

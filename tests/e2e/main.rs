@@ -15,6 +15,7 @@ mod proxy;
 mod broker_down;
 mod broker_faults;
 mod contract;
+mod demo;
 mod energy;
 mod idempotency;
 mod limits;

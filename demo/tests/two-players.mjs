@@ -1,0 +1,109 @@
+// Two players in two browser contexts (separate cookies and storage, like two phones) open the
+// demo Mini App served by `surge dev` and tap. Each must see their own balance rise through the
+// live stream, without a reload, and both must appear on the live leaderboard. Prints the
+// measured click-to-balance latencies as JSON and keeps a screenshot of each player.
+//
+// Environment: DEMO_URL (the demo's address), USER_BASE (first user id; the test's own),
+// CHROMIUM (default /usr/bin/chromium, Debian's), SCREENSHOTS (a directory), DEADLINE_MS (how
+// long any one wait may take before the test fails; generous, so a loaded machine passes: the
+// latencies are reported, not asserted).
+
+import { mkdirSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+const url = required("DEMO_URL");
+const base = Number(required("USER_BASE"));
+const screenshots = required("SCREENSHOTS");
+const deadline = Number(process.env.DEADLINE_MS ?? 20_000);
+const TAPS_PER_ROUND = 5;
+const ROUNDS = 3;
+
+function required(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} must be set`);
+  return value;
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu"],
+});
+const failures = [];
+try {
+  const players = [];
+  for (const [offset, name] of ["Ada", "Bob"].entries()) {
+    const context = await browser.newContext({ viewport: { width: 420, height: 1100 } });
+    const page = await context.newPage();
+    page.on("pageerror", (error) => failures.push(`${name}: page error: ${error.message}`));
+    page.on("console", (message) => {
+      if (message.type() === "error") failures.push(`${name}: console: ${message.text()}`);
+    });
+    const id = base + offset;
+    await page.goto(`${url}/?user=${id}&name=${name}`);
+    await page.waitForSelector('[data-testid=status][data-state=open]', { timeout: deadline });
+    // Gone if the page reloads: every later check reads it.
+    await page.evaluate(() => {
+      window.loadedOnce = true;
+    });
+    players.push({ name, id, page, taps: 0, latencies: [] });
+  }
+
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const player of players) {
+      const { page } = player;
+      for (let i = 0; i < TAPS_PER_ROUND; i++) await page.click("[data-testid=tap]");
+      const clicked = Date.now();
+      player.taps += TAPS_PER_ROUND;
+      // One coin per tap; the session earns nothing, so the balance is exactly the taps.
+      await page.waitForFunction(
+        (expected) => document.querySelector("[data-testid=balance]")?.textContent === String(expected),
+        player.taps,
+        { timeout: deadline, polling: "raf" },
+      );
+      player.latencies.push(Date.now() - clicked);
+    }
+  }
+
+  // Both players on both pages' leaderboards, with their scores.
+  for (const { page } of players) {
+    await page.waitForFunction(
+      (expected) =>
+        expected.every(({ id, taps }) =>
+          document
+            .querySelector(`[data-testid=leaderboard] li[data-user="${id}"]`)
+            ?.textContent?.endsWith(`: ${taps}`),
+        ),
+      players.map(({ id, taps }) => ({ id, taps })),
+      { timeout: deadline },
+    );
+  }
+
+  mkdirSync(screenshots, { recursive: true });
+  for (const player of players) {
+    if (!(await player.page.evaluate(() => window.loadedOnce === true))) {
+      failures.push(`${player.name}'s page reloaded`);
+    }
+    const shown = await player.page.textContent("[data-testid=balance]");
+    if (shown !== String(player.taps)) {
+      failures.push(`${player.name} sees a balance of ${shown}, not their own ${player.taps}`);
+    }
+    await player.page.screenshot({ path: `${screenshots}/${player.name.toLowerCase()}.png`, fullPage: true });
+  }
+  const all = players.flatMap((player) => player.latencies).sort((a, b) => a - b);
+  console.log(
+    JSON.stringify({
+      click_to_live_balance_ms: Object.fromEntries(players.map((p) => [p.name, p.latencies])),
+      median_ms: all[Math.floor(all.length / 2)],
+      max_ms: all[all.length - 1],
+      screenshots,
+    }),
+  );
+} catch (error) {
+  failures.push(String(error?.stack ?? error));
+} finally {
+  await browser.close();
+}
+if (failures.length > 0) {
+  console.error(failures.join("\n"));
+  process.exit(1);
+}
