@@ -413,6 +413,40 @@ async fn the_public_leaderboard_streams_its_top_at_most_once_a_second() {
     );
 }
 
+#[tokio::test]
+async fn a_leaderboard_change_reaches_its_stream_even_when_the_cached_top_predates_it() {
+    // A cache that would serve the first top for an hour: the stream must still read past it
+    // once the processors announce a change (it once showed the change only when the cache
+    // expired, and a player's last taps never reached the others' screens).
+    let stack = stack(true, vec![("SURGE_LEADERBOARD_CACHE_MS", "3600000".into())]).await;
+    // A first player, applied before the stream opens, so its first top is the served version's.
+    let token = write(&stack, "POST", "/v1/taps", 89, json!({ "count": 9 })).await;
+    let read = get(&stack, "/v1/leaderboard/daily", None, Some(&token)).await;
+    assert_eq!(read.status(), 200);
+    let response = stack
+        .query
+        .request("GET", "/v1/leaderboard/daily/live")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut board = Stream {
+        response,
+        buffer: String::new(),
+        heartbeats: 0,
+        user: 0,
+        set_aside: Default::default(),
+    };
+    let first = board.next().await;
+    let top: Value = serde_json::from_str(&first.data).unwrap();
+    assert_eq!(top["entries"][0]["user_id"], 89, "{top}");
+    write(&stack, "POST", "/v1/taps", 90, json!({ "count": 7 })).await;
+    let changed = board.next().await;
+    let top: Value = serde_json::from_str(&changed.data).unwrap();
+    assert_eq!(top["entries"][1]["user_id"], 90, "{top}");
+    assert_eq!(top["entries"][1]["score"], 7, "{top}");
+}
+
 // Multi-threaded: the proxy must keep serving while `start` blocks this thread.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_made_while_the_query_apis_redis_was_down_arrives_once_it_is_back() {

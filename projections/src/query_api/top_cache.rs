@@ -9,7 +9,7 @@
 //! one's.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use moka::future::Cache;
 use serde_json::json;
@@ -33,10 +33,17 @@ pub(crate) struct Top {
     /// Positions the leaderboard had applied before this top was read: every event they
     /// include is in it.
     reflects: Arc<Positions>,
+    /// When its read began: it holds every change announced before.
+    read_at: Instant,
 }
 
 impl Top {
-    fn new(period: Period, entries: Vec<Entry>, reflects: Arc<Positions>) -> Self {
+    fn new(
+        period: Period,
+        entries: Vec<Entry>,
+        reflects: Arc<Positions>,
+        read_at: Instant,
+    ) -> Self {
         let anonymous_body = json!({ "period": period.suffix(), "entries": entries }).to_string();
         let anonymous_etag = etag_of(anonymous_body.as_bytes());
         Top {
@@ -44,12 +51,27 @@ impl Top {
             anonymous_body,
             anonymous_etag,
             reflects,
+            read_at,
         }
     }
 
-    fn covers(&self, position: &Position) -> bool {
-        applied(&self.reflects, position.partition, position.offset)
+    fn satisfies(&self, needs: &Needs) -> bool {
+        match needs {
+            Needs::Cached => true,
+            Needs::Covers(position) => applied(&self.reflects, position.partition, position.offset),
+            Needs::ReadSince(at) => self.read_at >= *at,
+        }
     }
+}
+
+/// What a cached top must hold to be served.
+pub(crate) enum Needs<'a> {
+    /// Whatever is cached (at most the TTL old).
+    Cached,
+    /// The write a consistency token names.
+    Covers(&'a Position),
+    /// Every change announced before this instant: its read began no earlier.
+    ReadSince(Instant),
 }
 
 /// By leaderboard version, period suffix and limit.
@@ -75,18 +97,19 @@ impl TopCache {
     }
 
     /// The best `limit` of `period` in `board` (one leaderboard version), from memory unless
-    /// `after` names a write the cached entry does not include (or nothing is cached).
+    /// the cached entry does not hold what `needs` asks (or nothing is cached).
     pub(crate) async fn top(
         &self,
         state: &QueryState,
         board: &Version,
         period: Period,
         limit: usize,
-        after: Option<&Position>,
+        needs: Needs<'_>,
     ) -> Result<Arc<Top>, ApiError> {
         let read = async {
             // Taken before the read, so the read holds at least what they name.
             let reflects = board.watcher.confirmed();
+            let read_at = Instant::now();
             let mut redis = state.redis.clone();
             let keys = &board.base;
             read_store(
@@ -95,26 +118,32 @@ impl TopCache {
                 top(&mut redis, keys, period, limit),
             )
             .await
-            .map(|entries| Arc::new(Top::new(period, entries, reflects)))
+            .map(|entries| Arc::new(Top::new(period, entries, reflects, read_at)))
         };
         let Some(cache) = &self.cache else {
             return read.await;
         };
         let key = key(board.number, period, limit);
-        let Some(position) = after else {
-            return cache
-                .try_get_with(key, read)
-                .await
-                .map_err(|_| store_unavailable());
-        };
         if let Some(cached) = cache.get(&key).await
-            && cached.covers(position)
+            && cached.satisfies(&needs)
         {
             return Ok(cached);
         }
-        let fresh = read.await?;
-        cache.insert(key, fresh.clone()).await;
-        Ok(fresh)
+        match needs {
+            Needs::Cached => {}
+            // Many streams wake on one notice: dropping the stale entry lets them share one
+            // read instead of each running its own.
+            Needs::ReadSince(_) => cache.invalidate(&key).await,
+            Needs::Covers(_) => {
+                let fresh = read.await?;
+                cache.insert(key, fresh.clone()).await;
+                return Ok(fresh);
+            }
+        }
+        cache
+            .try_get_with(key, read)
+            .await
+            .map_err(|_| store_unavailable())
     }
 }
 
@@ -140,16 +169,29 @@ mod tests {
     }
 
     #[test]
-    fn a_top_covers_only_the_writes_its_positions_include() {
+    fn a_top_covers_only_the_writes_its_positions_include_and_changes_announced_before_its_read() {
         let period = Period::containing(PeriodKind::Daily, 1_700_000_000_000).unwrap();
-        let top = Top::new(period, vec![], Arc::new([(3, 10)].into()));
+        let read_at = Instant::now();
+        let top = Top::new(period, vec![], Arc::new([(3, 10)].into()), read_at);
         let at = |partition, offset| Position {
             topic: "events".into(),
             partition,
             offset,
         };
-        assert!(top.covers(&at(3, 9)));
-        assert!(!top.covers(&at(3, 10)), "10 is the next offset to apply");
-        assert!(!top.covers(&at(4, 0)), "nothing known of partition 4");
+        assert!(top.satisfies(&Needs::Covers(&at(3, 9))));
+        assert!(
+            !top.satisfies(&Needs::Covers(&at(3, 10))),
+            "10 is the next offset to apply"
+        );
+        assert!(
+            !top.satisfies(&Needs::Covers(&at(4, 0))),
+            "nothing known of partition 4"
+        );
+        assert!(top.satisfies(&Needs::Cached));
+        assert!(top.satisfies(&Needs::ReadSince(read_at)));
+        assert!(
+            !top.satisfies(&Needs::ReadSince(read_at + Duration::from_millis(1))),
+            "a change announced after the read began may be missing"
+        );
     }
 }

@@ -19,6 +19,7 @@ use crate::query_api::QueryState;
 use crate::query_api::auth::Reader;
 use crate::query_api::caching::{PRIVATE_BRIEF, PUBLIC_BRIEF, cached_json, tagged_json};
 use crate::query_api::consistency::{ReadAfter, read_store};
+use crate::query_api::top_cache::Needs;
 
 const DEFAULT_LIMIT: usize = 100;
 
@@ -66,7 +67,13 @@ pub(crate) async fn leaderboard(
     let board = served.get(ProjectionId::Leaderboard);
     let top = state
         .top_cache
-        .top(&state, board, period, limit, after.0.as_ref())
+        .top(
+            &state,
+            board,
+            period,
+            limit,
+            after.0.as_ref().map_or(Needs::Cached, Needs::Covers),
+        )
         .await?;
     let Some(Reader(user_id)) = reader else {
         let body = top.anonymous_body.clone();

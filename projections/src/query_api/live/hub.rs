@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use surge_schemas::Position;
@@ -117,8 +117,9 @@ pub(crate) enum Refused {
 
 pub(crate) struct Hub {
     topic: String,
-    /// Counts the leaderboard's notices: public leaderboard streams wake on it.
-    board: watch::Sender<u64>,
+    /// When the latest leaderboard notice arrived: public leaderboard streams wake on it, and
+    /// read a top read no earlier (a cached one from before would miss the change).
+    board: watch::Sender<Instant>,
     /// `query_api_live_streams`: streams open now.
     open: prometheus::IntGauge,
     max_streams: usize,
@@ -129,7 +130,7 @@ pub(crate) struct Hub {
 /// An open public leaderboard stream; dropping it closes its slot.
 pub(crate) struct BoardSubscription {
     hub: Arc<Hub>,
-    pub(crate) changes: watch::Receiver<u64>,
+    pub(crate) changes: watch::Receiver<Instant>,
 }
 
 impl Drop for BoardSubscription {
@@ -171,7 +172,7 @@ impl Hub {
     ) -> Arc<Hub> {
         Arc::new(Hub {
             topic: topic.to_owned(),
-            board: watch::channel(0).0,
+            board: watch::channel(Instant::now()).0,
             open,
             max_streams,
             max_streams_per_user,
@@ -288,7 +289,7 @@ impl Hub {
             backoff = Duration::from_millis(100);
             if connected_before {
                 self.refresh_all();
-                self.board.send_modify(|n| *n += 1);
+                self.board.send_replace(Instant::now());
             }
             connected_before = true;
             let mut messages = pubsub.on_message();
@@ -310,7 +311,7 @@ impl Hub {
                     continue;
                 };
                 if *projection == ProjectionId::Leaderboard {
-                    self.board.send_modify(|n| *n += 1);
+                    self.board.send_replace(Instant::now());
                     continue;
                 }
                 match serde_json::from_str::<LiveNotice>(&payload) {

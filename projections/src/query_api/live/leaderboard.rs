@@ -23,6 +23,7 @@ use crate::leaderboard::PeriodKind;
 use crate::query_api::QueryState;
 use crate::query_api::consistency::ReadAfter;
 use crate::query_api::handlers::leaderboard::{current, period_and_limit};
+use crate::query_api::top_cache::Needs;
 
 /// The fastest a stream sends.
 const MIN_GAP: Duration = Duration::from_secs(1);
@@ -76,8 +77,10 @@ impl Board {
                     () = tokio::time::sleep_until(self.ends) => return None,
                 }
                 tokio::time::sleep_until(sent_at + MIN_GAP).await;
-                self.subscription.changes.borrow_and_update();
             }
+            // A top read before the latest notice may miss its change; when no later notice
+            // comes, the stream would show it only at the idle refresh.
+            let noticed = *self.subscription.changes.borrow_and_update();
             let period = current(self.kind);
             let read = async {
                 let served = self
@@ -87,7 +90,13 @@ impl Board {
                 let board = served.get(ProjectionId::Leaderboard);
                 self.state
                     .top_cache
-                    .top(&self.state, board, period, self.limit, None)
+                    .top(
+                        &self.state,
+                        board,
+                        period,
+                        self.limit,
+                        Needs::ReadSince(noticed),
+                    )
                     .await
             };
             self.sent_at = Some(Instant::now());
