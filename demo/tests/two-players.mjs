@@ -29,8 +29,8 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--disable-gpu"],
 });
 const failures = [];
+const players = [];
 try {
-  const players = [];
   for (const [offset, name] of ["Ada", "Bob"].entries()) {
     const context = await browser.newContext({ viewport: { width: 420, height: 1100 } });
     const page = await context.newPage();
@@ -100,6 +100,19 @@ try {
   );
 } catch (error) {
   failures.push(String(error?.stack ?? error));
+  for (const player of players) {
+    const shown = await player.page
+      .evaluate(() =>
+        Object.fromEntries(
+          ["status", "balance", "notice", "pending", "leaderboard", "feed"].map((id) => [
+            id,
+            document.getElementById(id)?.innerText,
+          ]),
+        ),
+      )
+      .catch((reason) => String(reason));
+    failures.push(`${player.name} expected ${player.taps} and shows ${JSON.stringify(shown)}`);
+  }
 } finally {
   await browser.close();
 }
