@@ -44,6 +44,11 @@ async function main() {
     quests(quests) {
       showQuests(client, quests);
     },
+    rank({ daily, all }) {
+      $("rank").textContent = daily
+        ? `#${daily.rank} today, #${all?.rank ?? "–"} all time`
+        : "not ranked yet today";
+    },
   });
   client.leaderboardLive("daily", (top) => showLeaderboard(top, userId), 10);
   setUpTaps(client);

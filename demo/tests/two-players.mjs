@@ -1,7 +1,8 @@
 // Two players in two browser contexts (separate cookies and storage, like two phones) open the
 // demo Mini App served by `surge dev` and tap. Each must see their own balance rise through the
-// live stream, without a reload, and both must appear on the live leaderboard. Prints the
-// measured click-to-balance latencies as JSON and keeps a screenshot of each player.
+// live stream, without a reload, and both must appear on the live leaderboard and see their
+// own places. Prints the measured click-to-balance latencies as JSON and keeps a screenshot of
+// each player.
 //
 // Environment: DEMO_URL (the demo's address), USER_BASE (first user id; the test's own),
 // CHROMIUM (default /usr/bin/chromium, Debian's), SCREENSHOTS (a directory), DEADLINE_MS (how
@@ -77,6 +78,19 @@ try {
       { timeout: deadline },
     );
   }
+
+  // Each sees their own place, and the two places are the two ranks (equal scores still rank
+  // apart). Rank events are throttled to a couple of seconds, so this may take one round.
+  const ranks = [];
+  for (const { page } of players) {
+    await page.waitForFunction(
+      () => /^#\d+ today/.test(document.querySelector("[data-testid=rank]")?.textContent ?? ""),
+      undefined,
+      { timeout: deadline },
+    );
+    ranks.push((await page.textContent("[data-testid=rank]")).split(" ")[0]);
+  }
+  if (ranks.sort().join() !== "#1,#2") failures.push(`the players' places are ${ranks}`);
 
   mkdirSync(screenshots, { recursive: true });
   for (const player of players) {

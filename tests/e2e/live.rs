@@ -1,6 +1,6 @@
 //! `GET /v1/me/live` through the real binaries: a ticket opens the caller's stream; each write
 //! of theirs arrives as `me`, `feed` and `quests` events once the projections applied it, with an id that reads it back
-//! as a consistency token; other users' writes never reach it; a reconnect with Last-Event-ID
+//! as a consistency token; other users' writes never reach it, except as the caller's `rank`; a reconnect with Last-Event-ID
 //! resumes; heartbeats keep an idle stream open past the server's idle timeout; tickets are
 //! single-use, initData in a URL is refused, and streams are capped per user.
 
@@ -206,6 +206,13 @@ async fn a_users_writes_arrive_live_readable_by_their_id_and_nobody_elses_do() {
     write(&stack, "POST", "/v1/taps", 8, json!({ "count": 5 })).await;
     let (me, _) = eight.balance(5).await;
     assert_eq!(me["user_id"], 8);
+    // Seven's rank moves when eight overtakes, without a write of seven's. Rank events carry
+    // no id: they show the leaderboard when read, not a position a token could name.
+    let (rank, id) = seven.first("rank", |rank| rank["daily"]["rank"] == 2).await;
+    assert_eq!(rank["daily"]["score"], 3, "{rank}");
+    assert_eq!(rank["all"]["rank"], 2, "{rank}");
+    assert_eq!(rank["weekly"], json!({ "rank": 2, "score": 3 }));
+    assert!(id.is_none(), "{id:?}");
     // Idle past the server's 4 s idle timeout: heartbeats keep the stream open.
     tokio::time::sleep(Duration::from_secs(5)).await;
     write(&stack, "POST", "/v1/taps", 7, json!({ "count": 2 })).await;

@@ -26,6 +26,7 @@ import type {
   PurchaseAccepted,
   Purchases,
   Quests,
+  Ranks,
 } from "./types.js";
 
 export type * from "./types.js";
@@ -64,12 +65,14 @@ export interface WriteOptions {
 
 export type LiveStatus = "connecting" | "open" | "reconnecting" | "closed";
 
-/** What `live()` calls; `id` is the event's consistency token. */
+/** What `live()` calls; `id` is the event's consistency token (the rank event has none). */
 export interface LiveHandlers {
   me?(me: Me, id: string): void;
   feed?(feed: FeedUpdate, id: string): void;
   quests?(quests: Quests, id: string): void;
   purchases?(purchases: Purchases, id: string): void;
+  /** Throttled (a couple of seconds); follows others' scores too; no id of its own. */
+  rank?(ranks: Ranks): void;
   status?(status: LiveStatus, error?: unknown): void;
 }
 
@@ -239,6 +242,7 @@ export class SurgeClient {
       listen(es, "feed", handlers.feed);
       listen(es, "quests", handlers.quests);
       listen(es, "purchases", handlers.purchases);
+      listen(es, "rank", handlers.rank);
     };
     void connect();
     return {

@@ -183,6 +183,19 @@ export interface PublicUser {
   streak: { current: number; best: number };
 }
 
+/** A place on one leaderboard. */
+export interface Place {
+  rank: number;
+  score: number;
+}
+
+/** The `rank` event of `GET /v1/me/live`: the caller's places, `null` where unranked. */
+export interface Ranks {
+  all: Place | null;
+  daily: Place | null;
+  weekly: Place | null;
+}
+
 export interface LiveTicket {
   ticket: string;
   expires_in: number;

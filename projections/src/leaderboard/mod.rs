@@ -22,4 +22,4 @@ pub use period::{
     DAILY_GRACE_DAYS, IsoWeek, NAMES_SUFFIX, ParsePeriodError, Period, PeriodKind,
     WEEKLY_GRACE_WEEKS,
 };
-pub use read::{Entry, MAX_LIMIT, rank_of, top};
+pub use read::{Entry, MAX_LIMIT, Place, places_of, rank_of, top};

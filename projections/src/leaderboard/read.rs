@@ -105,6 +105,51 @@ pub async fn rank_of(
     }
 }
 
+/// A place on one leaderboard, without the name (for the player's own view).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Place {
+    /// 1 is the top.
+    pub rank: u64,
+    pub score: i64,
+}
+
+/// The places of many `users` on each of `periods` in one pipeline: per user, one per period,
+/// `None` where unranked. What live streams show as each player's rank.
+pub async fn places_of(
+    conn: &mut ConnectionManager,
+    keys_base: &str,
+    periods: &[Period],
+    users: &[i64],
+) -> RedisResult<Vec<Vec<Option<Place>>>> {
+    let sets: Vec<String> = periods
+        .iter()
+        .map(|period| key(keys_base, &period.suffix()))
+        .collect();
+    let mut pipe = redis::pipe();
+    for user in users {
+        let member = user.to_string();
+        for set in &sets {
+            pipe.zrevrank(set, &member).zscore(set, &member);
+        }
+    }
+    let replies: Vec<(Option<u64>, Option<String>)> = pipe.query_async(conn).await?;
+    replies
+        .chunks(sets.len().max(1))
+        .map(|of_user| {
+            of_user
+                .iter()
+                .map(|(rank, score)| match (rank, score) {
+                    (Some(rank), Some(score)) => Ok(Some(Place {
+                        rank: rank + 1,
+                        score: parse_score(score)?,
+                    })),
+                    _ => Ok(None),
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// The same join as the processors' `KeySpace::key`; their integration tests write through
 /// `KeySpace` and read through here, so a difference fails them.
 fn key(keys_base: &str, suffix: &str) -> String {

@@ -190,6 +190,9 @@ pub fn app(
         registry,
         metrics,
     }));
+    if state.live.is_some() {
+        tokio::spawn(live::rank::run(Arc::downgrade(&state.0)));
+    }
     let shed = ServiceBuilder::new()
         .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
             ApiError::unavailable(

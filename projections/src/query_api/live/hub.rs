@@ -76,6 +76,8 @@ pub(crate) struct Changes {
     pub(crate) feed: Change,
     pub(crate) quests: Change,
     pub(crate) purchases: Change,
+    /// The user's places on the leaderboards, from the latest rank round (`rank`).
+    pub(crate) rank: Option<Arc<str>>,
 }
 
 impl Changes {
@@ -203,6 +205,31 @@ impl Hub {
             user,
             latest,
         })
+    }
+
+    /// The users with a stream on this instance.
+    pub(crate) fn streaming_users(&self) -> Vec<i64> {
+        let guard = self.by_user.lock().expect("hub lock");
+        guard.0.keys().copied().collect()
+    }
+
+    /// Hands `user`'s streams their places on the leaderboards, waking them if it changed.
+    pub(crate) fn set_rank(&self, user: i64, body: Arc<str>) {
+        let guard = self.by_user.lock().expect("hub lock");
+        if let Some(subscribers) = guard.0.get(&user) {
+            subscribers.sender.send_if_modified(|changes| {
+                let changed = changes.rank.as_deref() != Some(&*body);
+                if changed {
+                    changes.rank = Some(body);
+                }
+                changed
+            });
+        }
+    }
+
+    /// Any leaderboard change, anyone's (a user stream's rank moves with them).
+    pub(crate) fn board_changes(&self) -> watch::Receiver<Instant> {
+        self.board.subscribe()
     }
 
     /// Opens a public leaderboard stream's slot (counted with the others, not per user).

@@ -4,6 +4,7 @@
 
 pub(crate) mod hub;
 pub(crate) mod leaderboard;
+pub(crate) mod rank;
 pub(crate) mod stream;
 pub(crate) mod tickets;
 

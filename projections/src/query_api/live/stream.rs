@@ -1,7 +1,8 @@
 //! `GET /v1/me/live`: the caller's own state as Server-Sent Events, one event name per part
 //! (`hub::Part`): `me` carrying what `GET /v1/me` answers (profile, balance, latest ledger
 //! entries, streak), `feed` the feed items new since the last event, `quests` and `purchases`
-//! what `GET /v1/me/quests` and `GET /v1/me/purchases` answer.
+//! what `GET /v1/me/quests` and `GET /v1/me/purchases` answer, and `rank` the caller's places on
+//! the leaderboards (read on connect, then handed over by the instance's rank rounds, `rank`).
 //!
 //! - **Who:** `?ticket=` from `POST /v1/live/tickets` (what `EventSource` can send), or
 //!   `Authorization: tma <initData>` for clients that can set headers. initData in the URL is
@@ -23,6 +24,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Query, State};
@@ -37,6 +39,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::hub::{Changes, Part, Subscription};
+use super::rank;
 use super::tickets;
 use crate::catalog::ProjectionId;
 use crate::feed::{FeedPage, feed_page};
@@ -89,6 +92,7 @@ pub(crate) async fn me_live(
         state: state.clone(),
         user,
         subscription,
+        rank_sent: None,
         resume,
         read: None,
         last_bodies: HashMap::new(),
@@ -120,6 +124,8 @@ struct Live {
     state: QueryState,
     user: i64,
     subscription: Subscription,
+    /// The last `rank` body sent.
+    rank_sent: Option<Arc<str>>,
     /// The position the first reads must reflect (`Last-Event-ID`).
     resume: Option<Position>,
     /// The change counts last read, per part; `None` before the first read.
@@ -151,6 +157,11 @@ impl Live {
                 }
             }
             let now = self.subscription.latest.borrow_and_update().clone();
+            // On connect the stream reads its own place; then the rank rounds hand it over.
+            let rank = match &now.rank {
+                _ if first => self.own_rank().await,
+                rank => rank.clone(),
+            };
             // The changed parts are read at once, each waiting only for its own projections.
             let changed: Vec<(Part, Option<Position>)> = Part::ALL
                 .into_iter()
@@ -188,6 +199,10 @@ impl Live {
                 }
             } else {
                 self.read = Some(now);
+            }
+            if let Some(rank) = rank.filter(|rank| self.rank_sent.as_ref() != Some(rank)) {
+                events.push(self.event("rank", &rank, None));
+                self.rank_sent = Some(rank);
             }
             if let Some(event) = events.first_mut().filter(|_| first) {
                 *event = std::mem::take(event).retry(RECONNECT);
@@ -266,6 +281,17 @@ impl Live {
             "{{\"items\":[{}],\"complete\":{complete}}}",
             fresh.join(",")
         ))
+    }
+
+    /// The caller's places, read on connect (a failed read waits for the next rank round).
+    async fn own_rank(&self) -> Option<Arc<str>> {
+        match rank::bodies(&self.state, &[self.user]).await {
+            Ok(mut bodies) => bodies.pop().map(Arc::from),
+            Err(error) => {
+                tracing::debug!(user = self.user, ?error, "A live rank read failed.");
+                None
+            }
+        }
     }
 
     fn event(&self, kind: &str, body: &str, position: Option<&Position>) -> Event {

@@ -1,0 +1,93 @@
+//! The `rank` part of `GET /v1/me/live`: the caller's place on every leaderboard,
+//! `{"all", "daily", "weekly"}`, each `{"rank", "score"}` or `null` when unranked.
+//!
+//! A place moves when anyone's score does, not only the caller's, so reading it per stream on
+//! every change would cost a Redis read per stream per change. Instead each query API runs rank
+//! rounds: after a leaderboard change, at most once per [`INTERVAL`], one task reads the places
+//! of every user streaming from this instance in pipelines ([`USERS_PER_PIPELINE`] users each)
+//! and hands each changed place to that user's streams through the hub. 10,000 streams cost one
+//! round of 20 pipelines per interval, however busy the leaderboard. A stream reads its own
+//! place once on connect. Rank events carry no `id`: they show the leaderboard when read, not
+//! a position a consistency token could name.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::hub::Hub;
+use crate::catalog::ProjectionId;
+use crate::leaderboard::{PeriodKind, Place, places_of};
+use crate::query_api::consistency::{ReadAfter, read_store};
+use crate::query_api::handlers::leaderboard::current;
+use crate::query_api::{Inner, QueryState};
+use surge_http::ApiError;
+
+/// The fastest places are read again after a change.
+pub(crate) const INTERVAL: Duration = Duration::from_secs(2);
+/// Users whose places one pipeline reads.
+const USERS_PER_PIPELINE: usize = 500;
+/// In the order of the body's fields.
+const PERIODS: [PeriodKind; 3] = [PeriodKind::AllTime, PeriodKind::Daily, PeriodKind::Weekly];
+
+/// Rank rounds until the query API is gone.
+pub(crate) async fn run(state: Weak<Inner>) {
+    let mut board = match state
+        .upgrade()
+        .as_ref()
+        .and_then(|inner| inner.live.as_ref())
+    {
+        Some(hub) => hub.board_changes(),
+        None => return,
+    };
+    // Ends when the hub, and with it the sender of leaderboard changes, is dropped.
+    while board.changed().await.is_ok() {
+        board.borrow_and_update();
+        let Some(inner) = state.upgrade() else {
+            return;
+        };
+        if let Some(hub) = inner.live.clone() {
+            let state = QueryState(inner);
+            if let Err(error) = round(&state, &hub).await {
+                tracing::debug!(?error, "A live rank round failed; the next change retries.");
+            }
+        }
+        tokio::time::sleep(INTERVAL).await;
+    }
+}
+
+/// Reads the places of every user streaming from this instance; the hub wakes those whose
+/// place changed.
+async fn round(state: &QueryState, hub: &Arc<Hub>) -> Result<(), ApiError> {
+    let users = hub.streaming_users();
+    if users.is_empty() {
+        return Ok(());
+    }
+    for chunk in users.chunks(USERS_PER_PIPELINE) {
+        for (user, body) in chunk.iter().zip(bodies(state, chunk).await?) {
+            hub.set_rank(*user, body.into());
+        }
+    }
+    Ok(())
+}
+
+/// The `rank` bodies of `users`, in their order.
+pub(crate) async fn bodies(state: &QueryState, users: &[i64]) -> Result<Vec<String>, ApiError> {
+    let served = state
+        .read_after(&ReadAfter(None), None, &[ProjectionId::Leaderboard])
+        .await?;
+    let base = &served.get(ProjectionId::Leaderboard).base;
+    let periods = PERIODS.map(current);
+    let mut redis = state.redis.clone();
+    let places = read_store(
+        state,
+        ProjectionId::Leaderboard,
+        places_of(&mut redis, base, &periods, users),
+    )
+    .await?;
+    Ok(places.iter().map(|of_user| body(of_user)).collect())
+}
+
+fn body(places: &[Option<Place>]) -> String {
+    json!({ "all": places[0], "daily": places[1], "weekly": places[2] }).to_string()
+}
