@@ -17,7 +17,7 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
     path = "/health/live",
     tag = "health",
     summary = "The process answers",
-    responses((status = 200, description = "Alive", body = super::openapi::Live)),
+    responses((status = 200, description = "Alive", body = surge_http::openapi::LiveBody)),
 )]
 pub(super) async fn live() -> Response {
     surge_http::live().await
@@ -29,8 +29,8 @@ pub(super) async fn live() -> Response {
     tag = "health",
     summary = "Kafka, the schema registry and Redis answer",
     responses(
-        (status = 200, description = "Ready", body = super::openapi::Ready),
-        (status = 503, description = "A dependency is down; `checks` names it", body = super::openapi::Ready),
+        (status = 200, description = "Ready", body = surge_http::openapi::ReadyBody),
+        (status = 503, description = "A dependency is down; `checks` names it", body = surge_http::openapi::ReadyBody),
     ),
 )]
 pub(super) async fn ready(State(state): State<AppState>) -> Response {

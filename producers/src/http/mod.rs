@@ -7,8 +7,8 @@ pub mod error;
 pub(crate) mod handlers;
 mod health;
 pub mod json;
-pub(crate) mod operator;
 pub(crate) mod openapi;
+pub(crate) mod operator;
 pub mod rate_limit;
 
 use std::sync::Arc;

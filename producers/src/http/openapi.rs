@@ -5,8 +5,8 @@
 use serde_json::Value;
 use surge_http::error_responses;
 use surge_http::openapi::{
-    INIT_DATA_ERRORS, OPERATOR_ERRORS, PATH_ERRORS, add_response_header, has_parameter,
-    operations, string_header,
+    INIT_DATA_ERRORS, OPERATOR_ERRORS, PATH_ERRORS, add_response_header, has_parameter, operations,
+    string_header,
 };
 use utoipa::ToSchema;
 use utoipa::openapi::OpenApi;
@@ -98,24 +98,6 @@ pub(crate) struct CatalogItem {
     once: bool,
 }
 
-/// `/health/live`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub(crate) struct Live {
-    /// `ok`.
-    status: String,
-}
-
-/// `/health/ready`, 200 or 503.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub(crate) struct Ready {
-    /// `ready` or `unavailable`.
-    status: String,
-    /// Each dependency: `up` or `down`.
-    checks: std::collections::BTreeMap<String, String>,
-}
-
 /// What reading a JSON body can refuse ([`super::json::ApiJson`], [`super::body_first`]).
 const BODY_ERRORS: &[(u16, &str)] = &[
     (400, "invalid_json"),
@@ -204,9 +186,13 @@ pub(crate) fn document(router: OpenApi) -> OpenApi {
     let replayed = string_header(
         "`true` when this answers an earlier attempt with the same `Idempotency-Key`",
     );
-    add_response_header(&mut doc, "202", "Idempotent-Replayed", &replayed, |_, op| {
-        has_parameter(op, "Idempotency-Key")
-    });
+    add_response_header(
+        &mut doc,
+        "202",
+        "Idempotent-Replayed",
+        &replayed,
+        |_, op| has_parameter(op, "Idempotency-Key"),
+    );
     // These bodies are optional: an empty body means no options.
     for (path, _, op) in operations(&mut doc) {
         if matches!(path, "/v1/sessions" | "/v1/checkins") {
@@ -229,6 +215,7 @@ mod tests {
         let mut doc = crate::http::openapi_document();
         let json: serde_json::Value = serde_json::from_str(&doc.to_json().unwrap()).unwrap();
         assert!(json["openapi"].as_str().unwrap().starts_with("3.1"));
+        surge_http::openapi::check_references(&json);
         if let Ok(out) = std::env::var("SURGE_OPENAPI_OUT") {
             std::fs::write(out, doc.to_pretty_json().unwrap()).unwrap();
         }
@@ -254,6 +241,9 @@ mod tests {
         .map(str::to_owned)
         .collect();
         assert_eq!(routes, expected);
-        surge_http::openapi::check_refusals(&mut doc, &["/v1/catalog", "/health/live", "/health/ready"]);
+        surge_http::openapi::check_refusals(
+            &mut doc,
+            &["/v1/catalog", "/health/live", "/health/ready"],
+        );
     }
 }

@@ -39,6 +39,24 @@ struct ErrorDetail {
     message: String,
 }
 
+/// `GET /health/live` ([`crate::live`]).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct LiveBody {
+    /// `ok`.
+    status: String,
+}
+
+/// `GET /health/ready`, 200 or 503 ([`crate::readiness`]).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ReadyBody {
+    /// `ready` or `unavailable`.
+    status: String,
+    /// Each dependency: `up` or `down`.
+    checks: BTreeMap<String, String>,
+}
+
 /// Codes every endpoint that checks `Authorization: tma <initData>` may answer with 401.
 pub const INIT_DATA_ERRORS: &[(u16, &str)] = &[
     (401, "missing_authorization"),
@@ -108,8 +126,14 @@ pub fn error_responses(errors: &[(u16, &str)]) -> BTreeMap<String, RefOr<Doc>> {
 /// `Retry-After`: whole seconds, at least 1.
 pub fn retry_after() -> utoipa::openapi::Header {
     HeaderBuilder::new()
-        .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)))
-        .description(Some("Seconds to wait before retrying (refusals that may be retried)"))
+        .schema(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1)),
+        )
+        .description(Some(
+            "Seconds to wait before retrying (refusals that may be retried)",
+        ))
         .build()
 }
 
@@ -201,7 +225,9 @@ pub fn finish(
         SecurityScheme::Http(
             HttpBuilder::new()
                 .scheme(HttpAuthScheme::Bearer)
-                .description(Some("`Bearer <SURGE_OPERATOR_TOKEN>`, for `/v1/admin/*` and `/v1/stats/*`"))
+                .description(Some(
+                    "`Bearer <SURGE_OPERATOR_TOKEN>`, for `/v1/admin/*` and `/v1/stats/*`",
+                ))
                 .build(),
         ),
     );
@@ -301,4 +327,25 @@ pub fn check_refusals(doc: &mut utoipa::openapi::OpenApi, exempt: &[&str]) {
             "{method} {path} documents no 4xx refusal"
         );
     }
+}
+
+/// For tests: panics unless every `$ref` of the serialised document `json` names one of its
+/// component schemas.
+pub fn check_references(json: &serde_json::Value) {
+    fn walk(value: &serde_json::Value, schemas: &serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::String(target)) = map.get("$ref") {
+                    let name = target
+                        .strip_prefix("#/components/schemas/")
+                        .unwrap_or_else(|| panic!("unexpected $ref {target}"));
+                    assert!(schemas.get(name).is_some(), "$ref {target} names no schema");
+                }
+                map.values().for_each(|v| walk(v, schemas));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, schemas)),
+            _ => {}
+        }
+    }
+    walk(json, &json["components"]["schemas"]);
 }
