@@ -147,7 +147,7 @@ pub(super) async fn claim_quest(
     request_body = BatchBody,
     responses(
         (status = 202, description = "Accepted: appended to the log", body = super::openapi::BatchAccepted),
-        super::openapi::WriteErrors,
+        super::openapi::ClaimErrors,
     ),
 )]
 pub(super) async fn batch(

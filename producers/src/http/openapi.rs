@@ -136,7 +136,9 @@ const OPERATOR_WRITE_ERRORS: &[(u16, &str)] = &[
 ];
 
 error_responses!(pub(crate) WriteErrors = [INIT_DATA_ERRORS, BODY_ERRORS, WRITE_ERRORS]);
-error_responses!(pub(crate) ClaimErrors = [
+error_responses!(
+    /// A quest claim's, alone or in a batch: the quest book decides (`actions::check_claims`).
+    pub(crate) ClaimErrors = [
     INIT_DATA_ERRORS,
     BODY_ERRORS,
     WRITE_ERRORS,
@@ -195,10 +197,11 @@ pub(crate) fn document(router: OpenApi) -> OpenApi {
     );
     // These bodies are optional: an empty body means no options.
     for (path, _, op) in operations(&mut doc) {
-        if matches!(path, "/v1/sessions" | "/v1/checkins") {
-            if let Some(body) = op.request_body.as_mut() {
-                body.required = Some(utoipa::openapi::Required::False);
-            }
+        if let (true, Some(body)) = (
+            matches!(path, "/v1/sessions" | "/v1/checkins"),
+            op.request_body.as_mut(),
+        ) {
+            body.required = Some(utoipa::openapi::Required::False);
         }
     }
     doc
