@@ -34,7 +34,7 @@ pub struct SessionBody {
 #[serde(deny_unknown_fields)]
 pub struct TapsBody {
     /// 1 to 1000, and at most the energy left (else `429 out_of_energy`).
-    #[schema(minimum = 1, maximum = 1000)]
+    #[schema(minimum = 1, maximum = 1000, example = 3)]
     pub count: i64,
     /// Unix milliseconds; defaults to the time the API received it. At most 24 h in the past and
     /// 60 s in the future.
@@ -53,6 +53,7 @@ pub struct CheckinBody {
 #[serde(deny_unknown_fields)]
 pub struct ProfileBody {
     /// 1 to 64 characters after trimming, not invisible-only.
+    #[schema(example = "Neo")]
     pub display_name: Option<String>,
     /// An IETF language tag, 2 to 35 characters.
     pub language_code: Option<String>,

@@ -31,6 +31,7 @@ use crate::trace::TraceContext;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct BroadcastBody {
+    #[schema(example = "A new season starts today!")]
     text: String,
     #[serde(default)]
     button: Option<ButtonBody>,

@@ -121,7 +121,7 @@ pub(super) async fn profile(
     tag = "writes",
     summary = "Claim a quest (QuestClaimed)",
     security(("tma" = [])),
-    params(("quest_id" = String, Path, description = "A quest of the book that is claimed, not completed by itself"), surge_http::openapi::WriteHeaders),
+    params(("quest_id" = String, Path, example = "open_5", description = "A quest of the book that is claimed, not completed by itself"), surge_http::openapi::WriteHeaders),
     responses(
         (status = 202, description = "Accepted: appended to the log", body = super::openapi::Accepted),
         super::openapi::ClaimErrors,

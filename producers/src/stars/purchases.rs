@@ -23,6 +23,7 @@ use crate::trace::TraceContext;
 #[serde(deny_unknown_fields)]
 pub(crate) struct PurchaseBody {
     /// An item of `GET /v1/catalog`.
+    #[schema(example = "coins_1000")]
     item_id: String,
 }
 
