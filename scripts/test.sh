@@ -28,6 +28,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# schemathesis checks both APIs against their OpenAPI documents (tests/e2e/openapi.rs).
+command -v schemathesis >/dev/null || python3 -m pip install --quiet schemathesis==4.32.5
 scripts/services.sh
 if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked

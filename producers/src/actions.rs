@@ -22,35 +22,46 @@ const MAX_PAST_MS: i64 = 24 * 3600 * 1000;
 const MAX_FUTURE_MS: i64 = 60 * 1000;
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionBody {
+    /// The client's platform (`ios`, `android`, `tdesktop`, ...): 1 to 32 of `[A-Za-z0-9_-]`.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,32}$")]
     pub platform: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TapsBody {
+    /// 1 to 1000, and at most the energy left (else `429 out_of_energy`).
+    #[schema(minimum = 1, maximum = 1000, example = 3)]
     pub count: i64,
-    /// Unix milliseconds; defaults to the time the API received it.
+    /// Unix milliseconds; defaults to the time the API received it. At most 24 h in the past and
+    /// 60 s in the future.
     pub occurred_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckinBody {
+    /// Unix milliseconds, as for taps; the check-in counts for its UTC day.
     pub occurred_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// At least one field.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileBody {
+    /// 1 to 64 characters after trimming, not invisible-only.
+    #[schema(example = "Neo")]
     pub display_name: Option<String>,
+    /// An IETF language tag, 2 to 35 characters.
     pub language_code: Option<String>,
+    /// `https://`, at most 512 bytes, no whitespace.
     pub photo_url: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuestClaimBody {
     pub quest_id: String,
@@ -64,6 +75,37 @@ pub enum Action {
     Checkin(CheckinBody),
     Profile(ProfileBody),
     QuestClaim(QuestClaimBody),
+}
+
+// The schema of `Action` in the OpenAPI document (documentation only). Derived from `Action`
+// itself it would be `allOf` the body and the `type` tag, which no object satisfies since the
+// bodies refuse unknown fields; the fields here are the bodies' own.
+/// One action of a batch, tagged by `type`, with the fields of its endpoint's body.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Action)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[allow(dead_code)]
+pub enum ActionSchema {
+    Session {
+        #[schema(pattern = "^[A-Za-z0-9_-]{1,32}$")]
+        platform: Option<String>,
+    },
+    Taps {
+        #[schema(minimum = 1, maximum = 1000)]
+        count: i64,
+        occurred_at: Option<i64>,
+    },
+    Checkin {
+        occurred_at: Option<i64>,
+    },
+    Profile {
+        display_name: Option<String>,
+        language_code: Option<String>,
+        photo_url: Option<String>,
+    },
+    QuestClaim {
+        quest_id: String,
+    },
 }
 
 /// Why a claim names no quest the user can claim: the quest book decides, not the event rules.
@@ -92,9 +134,11 @@ pub fn check_claims(actions: &[Action], book: &QuestBook) -> Result<(), ClaimRef
     Ok(())
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchBody {
+    /// 1 to 100 actions, validated whole before anything is appended.
+    #[schema(min_items = 1, max_items = 100, value_type = Vec<ActionSchema>)]
     pub actions: Vec<Action>,
 }
 

@@ -28,9 +28,10 @@ use crate::http::json::ApiJson;
 use crate::http::operator::Operator;
 use crate::trace::TraceContext;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct BroadcastBody {
+    #[schema(example = "A new season starts today!")]
     text: String,
     #[serde(default)]
     button: Option<ButtonBody>,
@@ -39,14 +40,14 @@ pub(crate) struct BroadcastBody {
 }
 
 /// An inline button that opens the Mini App.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ButtonBody {
     text: String,
 }
 
 /// Who receives it; everyone who let the bot write to them when absent.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AudienceBody {
     #[serde(default)]
@@ -55,6 +56,18 @@ struct AudienceBody {
     language: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/admin/broadcasts",
+    tag = "admin",
+    summary = "Send a message to the bot's users (BroadcastRequested)",
+    security(("operator" = [])),
+    request_body = BroadcastBody,
+    responses(
+        (status = 202, description = "Accepted: the broadcast's id", body = crate::http::openapi::BroadcastAccepted),
+        crate::http::openapi::BroadcastErrors,
+    ),
+)]
 pub(crate) async fn request(
     State(s): State<AppState>,
     _operator: Operator,
@@ -76,6 +89,18 @@ pub(crate) async fn request(
     Ok(accepted(answer, false))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/admin/broadcasts/{broadcast_id}/cancel",
+    tag = "admin",
+    summary = "Drop what a broadcast has not sent yet (BroadcastCancelled)",
+    security(("operator" = [])),
+    params(("broadcast_id" = Uuid, Path, description = "The broadcast's id")),
+    responses(
+        (status = 202, description = "Accepted", body = crate::http::openapi::BroadcastAccepted),
+        crate::http::openapi::CancelErrors,
+    ),
+)]
 pub(crate) async fn cancel(
     State(s): State<AppState>,
     _operator: Operator,

@@ -49,7 +49,7 @@ pub fn total_cost(events: &[Event]) -> u64 {
 }
 
 /// Where a user's bar stands after a spend, as the 202 body reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Level {
     /// Whole taps left now.
     pub left: u64,

@@ -22,6 +22,7 @@ mod limits;
 mod live;
 mod loadgen;
 mod notifications;
+mod openapi;
 mod operations;
 mod parking;
 mod payments;

@@ -25,6 +25,19 @@ use crate::idempotency::{self, Claim, Record};
 use crate::trace::TraceContext;
 use surge_kafka::{AppendError, TraceMeta};
 
+#[utoipa::path(
+    post,
+    path = "/v1/sessions",
+    tag = "writes",
+    summary = "Start a session (SessionStarted)",
+    security(("tma" = [])),
+    params(surge_http::openapi::WriteHeaders),
+    request_body(content = SessionBody, description = "Optional: an empty body means no options"),
+    responses(
+        (status = 202, description = "Accepted: appended to the log", body = super::openapi::Accepted),
+        super::openapi::WriteErrors,
+    ),
+)]
 pub(super) async fn sessions(
     State(s): State<AppState>,
     Caller(who): Caller,
@@ -34,6 +47,19 @@ pub(super) async fn sessions(
     accept(&s, &who, &headers, "sessions", vec![Action::Session(body)]).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/taps",
+    tag = "writes",
+    summary = "Submit taps (TapsSubmitted)",
+    security(("tma" = [])),
+    params(surge_http::openapi::WriteHeaders),
+    request_body = TapsBody,
+    responses(
+        (status = 202, description = "Accepted: appended to the log", body = super::openapi::Accepted),
+        super::openapi::WriteErrors,
+    ),
+)]
 pub(super) async fn taps(
     State(s): State<AppState>,
     Caller(who): Caller,
@@ -43,6 +69,19 @@ pub(super) async fn taps(
     accept(&s, &who, &headers, "taps", vec![Action::Taps(body)]).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/checkins",
+    tag = "writes",
+    summary = "Daily check-in (DailyCheckedIn)",
+    security(("tma" = [])),
+    params(surge_http::openapi::WriteHeaders),
+    request_body(content = CheckinBody, description = "Optional: an empty body means no options"),
+    responses(
+        (status = 202, description = "Accepted: appended to the log", body = super::openapi::Accepted),
+        super::openapi::WriteErrors,
+    ),
+)]
 pub(super) async fn checkins(
     State(s): State<AppState>,
     Caller(who): Caller,
@@ -52,6 +91,19 @@ pub(super) async fn checkins(
     accept(&s, &who, &headers, "checkins", vec![Action::Checkin(body)]).await
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/profile",
+    tag = "writes",
+    summary = "Update the profile (ProfileUpdated)",
+    security(("tma" = [])),
+    params(surge_http::openapi::WriteHeaders),
+    request_body = ProfileBody,
+    responses(
+        (status = 202, description = "Accepted: appended to the log", body = super::openapi::Accepted),
+        super::openapi::WriteErrors,
+    ),
+)]
 pub(super) async fn profile(
     State(s): State<AppState>,
     Caller(who): Caller,
@@ -63,6 +115,18 @@ pub(super) async fn profile(
 
 /// `POST /v1/quests/{id}/claim`, no body: the user claims a quest they complete themselves.
 /// The quests deriver completes it if its goal is met; `GET /v1/me/quests` shows the result.
+#[utoipa::path(
+    post,
+    path = "/v1/quests/{quest_id}/claim",
+    tag = "writes",
+    summary = "Claim a quest (QuestClaimed)",
+    security(("tma" = [])),
+    params(("quest_id" = String, Path, example = "open_5", description = "A quest of the book that is claimed, not completed by itself"), surge_http::openapi::WriteHeaders),
+    responses(
+        (status = 202, description = "Accepted: appended to the log", body = super::openapi::Accepted),
+        super::openapi::ClaimErrors,
+    ),
+)]
 pub(super) async fn claim_quest(
     State(s): State<AppState>,
     Caller(who): Caller,
@@ -73,6 +137,19 @@ pub(super) async fn claim_quest(
     accept(&s, &who, &headers, "quest_claim", vec![claim]).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/batch",
+    tag = "writes",
+    summary = "Several actions at once, one event each, in order",
+    security(("tma" = [])),
+    params(surge_http::openapi::WriteHeaders),
+    request_body = BatchBody,
+    responses(
+        (status = 202, description = "Accepted: appended to the log", body = super::openapi::BatchAccepted),
+        super::openapi::ClaimErrors,
+    ),
+)]
 pub(super) async fn batch(
     State(s): State<AppState>,
     Caller(who): Caller,

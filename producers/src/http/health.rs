@@ -6,13 +6,33 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-pub(super) use surge_http::live;
 use surge_http::{readiness, redis_up};
 
 use super::AppState;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
+#[utoipa::path(
+    get,
+    path = "/health/live",
+    tag = "health",
+    summary = "The process answers",
+    responses((status = 200, description = "Alive", body = surge_http::openapi::LiveBody)),
+)]
+pub(super) async fn live() -> Response {
+    surge_http::live().await
+}
+
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    tag = "health",
+    summary = "Kafka, the schema registry and Redis answer",
+    responses(
+        (status = 200, description = "Ready", body = surge_http::openapi::ReadyBody),
+        (status = 503, description = "A dependency is down; `checks` names it", body = surge_http::openapi::ReadyBody),
+    ),
+)]
 pub(super) async fn ready(State(state): State<AppState>) -> Response {
     let kafka = state.log.ping(CHECK_TIMEOUT);
     let registry = tokio::time::timeout(CHECK_TIMEOUT, state.log.codec().ping());

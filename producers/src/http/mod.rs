@@ -7,6 +7,7 @@ pub mod error;
 pub(crate) mod handlers;
 mod health;
 pub mod json;
+pub(crate) mod openapi;
 pub(crate) mod operator;
 pub mod rate_limit;
 
@@ -18,11 +19,13 @@ use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, patch, post};
+use axum::routing::{get, post};
 use redis::aio::ConnectionManager;
 use surge_http::record_route_metrics;
 use surge_telegram_auth::Validator;
 use tower::ServiceBuilder;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::broadcasts;
 use crate::config::WriteApiConfig;
@@ -108,20 +111,8 @@ pub fn app(state: AppState) -> Router {
         }))
         .load_shed()
         .concurrency_limit(state.config.max_in_flight);
-    let writes = Router::new()
-        .route("/v1/sessions", post(handlers::sessions))
-        .route("/v1/taps", post(handlers::taps))
-        .route("/v1/checkins", post(handlers::checkins))
-        .route("/v1/profile", patch(handlers::profile))
-        .route("/v1/batch", post(handlers::batch))
-        .route("/v1/quests/{quest_id}/claim", post(handlers::claim_quest))
-        .route("/v1/purchases", post(stars::purchase))
-        .route("/v1/admin/refunds", post(stars::refund))
-        .route("/v1/admin/broadcasts", post(broadcasts::request))
-        .route(
-            "/v1/admin/broadcasts/{broadcast_id}/cancel",
-            post(broadcasts::cancel),
-        )
+    let (writes, others) = routes();
+    let writes = writes
         .layer(middleware::from_fn_with_state(
             state.clone(),
             body_first::read_body_first,
@@ -132,12 +123,37 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             count_in_flight,
         ));
-    let router = Router::new()
-        .merge(writes)
-        .route("/v1/catalog", get(stars::catalog))
-        .route("/health/live", get(health::live))
-        .route("/health/ready", get(health::ready));
+    let (router, doc) = writes.merge(others).split_for_parts();
+    let doc = openapi::document(doc);
+    let router = router.route("/openapi.json", surge_http::openapi::serve(&doc));
     public(router, state)
+}
+
+/// The public routes, each registered with its OpenAPI operation so none can be undocumented:
+/// the writes (behind the body-first read, the body limit and load shedding), and the rest.
+fn routes() -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
+    let writes = OpenApiRouter::new()
+        .routes(routes!(handlers::sessions))
+        .routes(routes!(handlers::taps))
+        .routes(routes!(handlers::checkins))
+        .routes(routes!(handlers::profile))
+        .routes(routes!(handlers::batch))
+        .routes(routes!(handlers::claim_quest))
+        .routes(routes!(stars::purchase))
+        .routes(routes!(stars::refund))
+        .routes(routes!(broadcasts::request))
+        .routes(routes!(broadcasts::cancel));
+    let others = OpenApiRouter::new()
+        .routes(routes!(stars::catalog))
+        .routes(routes!(health::live))
+        .routes(routes!(health::ready));
+    (writes, others)
+}
+
+/// The write API's OpenAPI document, as `GET /openapi.json` serves it.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let (writes, others) = routes();
+    openapi::document(writes.merge(others).into_openapi())
 }
 
 /// A client-facing router answered in the shared error shape for what it does not route, and

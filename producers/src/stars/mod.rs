@@ -34,8 +34,8 @@ use surge_bot_api::BotApi;
 use surge_schemas::products::Catalog;
 use uuid::Uuid;
 
-pub(crate) use purchases::{catalog, purchase};
-pub(crate) use refunds::refund;
+pub(crate) use purchases::{__path_catalog, __path_purchase, catalog, purchase};
+pub(crate) use refunds::{__path_refund, refund};
 
 use payload::PayloadKey;
 use records::PaymentRecords;

@@ -19,13 +19,22 @@ use crate::http::handlers::{accepted, append, now_ms};
 use crate::http::json::ApiJson;
 use crate::trace::TraceContext;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PurchaseBody {
+    /// An item of `GET /v1/catalog`.
+    #[schema(example = "coins_1000")]
     item_id: String,
 }
 
 /// `GET /v1/catalog`: what is for sale, public.
+#[utoipa::path(
+    get,
+    path = "/v1/catalog",
+    tag = "payments",
+    summary = "What is for sale, in Telegram Stars",
+    responses((status = 200, description = "The catalogue", body = crate::http::openapi::Catalog)),
+)]
 pub(crate) async fn catalog(State(s): State<AppState>) -> Json<Value> {
     let items: Vec<_> = s.config.stars.catalog.iter().collect();
     Json(json!({ "items": items, "currency": "XTR" }))
@@ -33,6 +42,18 @@ pub(crate) async fn catalog(State(s): State<AppState>) -> Json<Value> {
 
 /// `POST /v1/purchases {"item_id"}`: an invoice link for the caller, and PurchaseStarted.
 /// Answers 202 with `purchase_id`, `invoice_link`, `event_id` and the consistency token.
+#[utoipa::path(
+    post,
+    path = "/v1/purchases",
+    tag = "payments",
+    summary = "Open an invoice for an item (PurchaseStarted)",
+    security(("tma" = [])),
+    request_body = PurchaseBody,
+    responses(
+        (status = 202, description = "Accepted: the invoice link and PurchaseStarted's event id", body = crate::http::openapi::PurchaseAccepted),
+        crate::http::openapi::PurchaseErrors,
+    ),
+)]
 pub(crate) async fn purchase(
     State(s): State<AppState>,
     Caller(who): Caller,

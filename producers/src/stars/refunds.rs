@@ -19,12 +19,24 @@ use crate::http::json::ApiJson;
 use crate::http::operator::Operator;
 use crate::trace::TraceContext;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RefundBody {
     telegram_payment_charge_id: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/admin/refunds",
+    tag = "admin",
+    summary = "Refund a Stars payment (StarsPaymentRefunded)",
+    security(("operator" = [])),
+    request_body = RefundBody,
+    responses(
+        (status = 202, description = "Refunded", body = crate::http::openapi::RefundAccepted),
+        crate::http::openapi::RefundErrors,
+    ),
+)]
 pub(crate) async fn refund(
     State(s): State<AppState>,
     _operator: Operator,

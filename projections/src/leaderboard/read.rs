@@ -12,7 +12,7 @@ use super::period::{NAMES_SUFFIX, Period};
 pub const MAX_LIMIT: usize = 1000;
 
 /// One row of a leaderboard.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Entry {
     /// 1-based. Equal scores are ordered by Redis (member string descending), so ranks are
     /// unique and [`top`] and [`rank_of`] agree on them.

@@ -59,7 +59,7 @@ pub struct StoredPayment {
 }
 
 /// Stars moved on one UTC day.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, Serialize, utoipa::ToSchema)]
 pub struct RevenueDay {
     /// `YYYY-MM-DD`.
     pub day: String,

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::{Started, StoredPayment};
 use crate::feed::rfc3339_millis;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PurchasesView {
     pub purchases: Vec<PurchaseView>,
     pub payments: Vec<PaymentView>,
@@ -17,7 +17,7 @@ pub struct PurchasesView {
 }
 
 /// An opened invoice and what came of it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PurchaseView {
     pub purchase_id: Uuid,
     pub item_id: String,
@@ -27,7 +27,7 @@ pub struct PurchaseView {
     pub status: &'static str,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PaymentView {
     pub telegram_payment_charge_id: String,
     pub purchase_id: Uuid,
@@ -42,7 +42,7 @@ pub struct PaymentView {
 }
 
 /// A plan the user paid for: active until `expires_at` unless every payment was refunded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SubscriptionView {
     pub plan: String,
     pub expires_at: Option<String>,

@@ -9,6 +9,27 @@ use surge_http::{postgres_up, readiness, redis_up};
 
 use super::QueryState;
 
+#[utoipa::path(
+    get,
+    path = "/health/live",
+    tag = "health",
+    summary = "The process answers",
+    responses((status = 200, description = "Alive", body = surge_http::openapi::LiveBody)),
+)]
+pub(super) async fn live() -> Response {
+    surge_http::live().await
+}
+
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    tag = "health",
+    summary = "PostgreSQL and Redis answer",
+    responses(
+        (status = 200, description = "Ready", body = surge_http::openapi::ReadyBody),
+        (status = 503, description = "A store is down; `checks` names it", body = surge_http::openapi::ReadyBody),
+    ),
+)]
 pub(super) async fn ready(State(state): State<QueryState>) -> Response {
     let (postgres, redis) = tokio::join!(postgres_up(&state.pool), redis_up(&state.redis));
     readiness(

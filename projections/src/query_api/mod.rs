@@ -13,6 +13,7 @@ mod consistency;
 mod handlers;
 mod health;
 mod live;
+mod openapi;
 mod sources;
 mod top_cache;
 mod waiters;
@@ -27,7 +28,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::get;
 use prometheus::Registry;
 use redis::aio::ConnectionManager;
 use secrecy::SecretString;
@@ -39,6 +40,8 @@ use surge_telegram_auth::Validator;
 use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use watcher::{PositionWatcher, WaitError};
 
@@ -146,6 +149,41 @@ pub struct Routers {
     pub admin: Router,
 }
 
+/// The public routes, each registered with its OpenAPI operation so none can be undocumented:
+/// the reads (behind load shedding), the live streams (long-lived: outside the in-flight limit,
+/// bounded by the live hub's own caps instead) and the health checks.
+fn public_routes() -> (
+    OpenApiRouter<QueryState>,
+    OpenApiRouter<QueryState>,
+    OpenApiRouter<QueryState>,
+) {
+    let reads = OpenApiRouter::new()
+        .routes(routes!(handlers::me::me))
+        .routes(routes!(handlers::feed::feed))
+        .routes(routes!(handlers::quests::my_quests))
+        .routes(routes!(handlers::purchases::my_purchases))
+        .routes(routes!(handlers::leaderboard::leaderboard))
+        .routes(routes!(handlers::users::user))
+        .routes(routes!(handlers::stats::activity))
+        .routes(routes!(handlers::purchases::revenue))
+        .routes(routes!(handlers::broadcasts::broadcasts))
+        .routes(routes!(handlers::broadcasts::broadcast))
+        .routes(routes!(live::tickets::issue));
+    let streams = OpenApiRouter::new()
+        .routes(routes!(live::stream::me_live))
+        .routes(routes!(live::leaderboard::leaderboard_live));
+    let health = OpenApiRouter::new()
+        .routes(routes!(health::live))
+        .routes(routes!(health::ready));
+    (reads, streams, health)
+}
+
+/// The query API's OpenAPI document, as `GET /openapi.json` serves it.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let (reads, streams, health) = public_routes();
+    openapi::document(reads.merge(streams).merge(health).into_openapi())
+}
+
 /// Builds the routers. Spawns the task following the active projection versions and the position
 /// watchers, so it must run inside a Tokio runtime; they end when the router is dropped.
 pub fn app(
@@ -206,45 +244,17 @@ pub fn app(
     let compress = CompressionLayer::new().compress_when(
         SizeAbove::new(COMPRESS_ABOVE_BYTES).and(NotForContentType::const_new("text/event-stream")),
     );
-    let reads = Router::new()
-        .route("/v1/me", get(handlers::me::me))
-        .route("/v1/me/feed", get(handlers::feed::feed))
-        .route("/v1/me/quests", get(handlers::quests::my_quests))
-        .route("/v1/me/purchases", get(handlers::purchases::my_purchases))
-        .route(
-            "/v1/leaderboard/{period}",
-            get(handlers::leaderboard::leaderboard),
-        )
-        .route("/v1/users/{id}", get(handlers::users::user))
-        .route("/v1/stats/activity", get(handlers::stats::activity))
-        .route("/v1/stats/revenue", get(handlers::purchases::revenue))
-        .route(
-            "/v1/admin/broadcasts",
-            get(handlers::broadcasts::broadcasts),
-        )
-        .route(
-            "/v1/admin/broadcasts/{broadcast_id}",
-            get(handlers::broadcasts::broadcast),
-        )
-        .route("/v1/live/tickets", post(live::tickets::issue))
-        .layer(shed);
-    // Long-lived: outside the in-flight limit, bounded by the live hub's own caps instead.
-    let streams = Router::new()
-        .route("/v1/me/live", get(live::stream::me_live))
-        .route(
-            "/v1/leaderboard/{period}/live",
-            get(live::leaderboard::leaderboard_live),
-        );
+    let (reads, streams, health) = public_routes();
+    let reads = reads.layer(shed);
+    let (router, doc) = reads.merge(streams).merge(health).split_for_parts();
+    let doc = openapi::document(doc);
     let admin = Router::new()
         .route("/metrics", get(health::metrics))
         .fallback(surge_http::no_route)
         .method_not_allowed_fallback(surge_http::method_not_allowed)
         .with_state(state.clone());
-    let public = Router::new()
-        .merge(reads)
-        .merge(streams)
-        .route("/health/live", get(surge_http::live))
-        .route("/health/ready", get(health::ready))
+    let public = router
+        .route("/openapi.json", surge_http::openapi::serve(&doc))
         .fallback(surge_http::no_route)
         .method_not_allowed_fallback(surge_http::method_not_allowed)
         .layer(compress)

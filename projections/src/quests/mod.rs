@@ -42,7 +42,7 @@ impl Progress {
 }
 
 /// One quest as its user sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct QuestState {
     pub id: String,
     pub title: String,
@@ -57,14 +57,15 @@ pub struct QuestState {
     pub claim: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct GoalView {
     pub kind: &'static str,
     pub target: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = QuestStatus)]
 pub enum Status {
     InProgress,
     /// The goal is met and the quest waits for the user's claim.

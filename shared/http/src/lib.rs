@@ -4,6 +4,7 @@
 mod auth;
 mod error;
 mod extract;
+pub mod openapi;
 pub mod quiet;
 mod readiness;
 mod route_metrics;

@@ -21,6 +21,21 @@ use crate::query_api::auth::Operator;
 use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
 use crate::query_api::consistency::{ReadAfter, read_store};
 
+#[utoipa::path(
+    get,
+    path = "/v1/admin/broadcasts/{broadcast_id}",
+    tag = "admin",
+    summary = "A broadcast and its deliveries",
+    security(("operator" = [])),
+    params(
+        ("broadcast_id" = Uuid, Path, description = "The id `POST /v1/admin/broadcasts` answered"),
+        surge_http::openapi::ReadHeaders,
+    ),
+    responses(
+        (status = 200, description = "The broadcast", body = crate::query_api::openapi::BroadcastView),
+        crate::query_api::openapi::BroadcastErrors,
+    ),
+)]
 pub(crate) async fn broadcast(
     State(state): State<QueryState>,
     _operator: Operator,
@@ -53,6 +68,21 @@ pub(crate) async fn broadcast(
     Ok(cached_json(&headers, body, PRIVATE_REVALIDATE))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/admin/broadcasts",
+    tag = "admin",
+    summary = "The latest broadcasts",
+    security(("operator" = [])),
+    params(
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Broadcasts (default 20)"),
+        surge_http::openapi::ReadHeaders,
+    ),
+    responses(
+        (status = 200, description = "The latest first", body = crate::query_api::openapi::Broadcasts),
+        crate::query_api::openapi::BroadcastsErrors,
+    ),
+)]
 pub(crate) async fn broadcasts(
     State(state): State<QueryState>,
     _operator: Operator,

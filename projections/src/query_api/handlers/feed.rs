@@ -22,6 +22,22 @@ use crate::query_api::consistency::{ReadAfter, read_store};
 
 const DEFAULT_LIMIT: usize = 20;
 
+#[utoipa::path(
+    get,
+    path = "/v1/me/feed",
+    tag = "me",
+    summary = "The caller's feed, newest first",
+    security(("tma" = [])),
+    params(
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Items per page (default 20)"),
+        ("cursor" = Option<String>, Query, description = "A previous page's `next_cursor`"),
+        surge_http::openapi::ReadHeaders,
+    ),
+    responses(
+        (status = 200, description = "A page of the feed", body = crate::query_api::openapi::Feed),
+        crate::query_api::openapi::FeedErrors,
+    ),
+)]
 pub(crate) async fn feed(
     State(state): State<QueryState>,
     Reader(user_id): Reader,

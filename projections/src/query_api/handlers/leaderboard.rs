@@ -47,6 +47,22 @@ pub(crate) fn current(kind: PeriodKind) -> Period {
     Period::containing(kind, now_ms).expect("the present is inside the calendar")
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/leaderboard/{period}",
+    tag = "leaderboard",
+    summary = "The top of a leaderboard; with initData also the caller's rank",
+    security((), ("tma" = [])),
+    params(
+        ("period" = crate::query_api::openapi::PeriodName, Path, description = "The current UTC day, ISO week, or all time"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Entries (default 100)"),
+        surge_http::openapi::ReadHeaders,
+    ),
+    responses(
+        (status = 200, description = "The top, and `me` with initData", body = crate::query_api::openapi::Leaderboard),
+        crate::query_api::openapi::LeaderboardErrors,
+    ),
+)]
 pub(crate) async fn leaderboard(
     State(state): State<QueryState>,
     reader: Option<Reader>,

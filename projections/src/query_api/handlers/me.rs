@@ -20,6 +20,18 @@ use crate::wallets::{Wallet, WalletStore};
 /// Ledger entries shown with the balance.
 const LATEST_ENTRIES: u32 = 20;
 
+#[utoipa::path(
+    get,
+    path = "/v1/me",
+    tag = "me",
+    summary = "The caller's profile, wallet and streak",
+    security(("tma" = [])),
+    params(surge_http::openapi::ReadHeaders),
+    responses(
+        (status = 200, description = "The caller's state", body = crate::query_api::openapi::Me),
+        crate::query_api::openapi::UserReadErrors,
+    ),
+)]
 pub(crate) async fn me(
     State(state): State<QueryState>,
     Reader(user_id): Reader,

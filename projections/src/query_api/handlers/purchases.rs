@@ -22,6 +22,21 @@ use crate::query_api::auth::{Operator, Reader};
 use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
 use crate::query_api::consistency::{ReadAfter, read_store};
 
+#[utoipa::path(
+    get,
+    path = "/v1/me/purchases",
+    tag = "me",
+    summary = "The caller's invoices, payments and subscriptions",
+    security(("tma" = [])),
+    params(
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Invoices listed (default 50)"),
+        surge_http::openapi::ReadHeaders,
+    ),
+    responses(
+        (status = 200, description = "Newest first", body = crate::purchases::PurchasesView),
+        crate::query_api::openapi::LimitedReadErrors,
+    ),
+)]
 pub(crate) async fn my_purchases(
     State(state): State<QueryState>,
     Reader(user_id): Reader,
@@ -54,6 +69,21 @@ pub(crate) async fn read(
     Ok(serde_json::to_value(view(&started, &payments, now_ms())).expect("plain data serialises"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/stats/revenue",
+    tag = "admin",
+    summary = "Stars paid and refunded per UTC day",
+    security(("operator" = [])),
+    params(
+        ("days" = Option<u32>, Query, minimum = 1, maximum = 366, description = "Days back (default 30)"),
+        surge_http::openapi::ReadHeaders,
+    ),
+    responses(
+        (status = 200, description = "Days with payments or refunds", body = crate::query_api::openapi::Revenue),
+        crate::query_api::openapi::WindowErrors,
+    ),
+)]
 pub(crate) async fn revenue(
     State(state): State<QueryState>,
     _operator: Operator,

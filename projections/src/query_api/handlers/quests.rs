@@ -14,6 +14,18 @@ use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
 use crate::query_api::consistency::{ReadAfter, read_store};
 use crate::quests::{QuestStore, states};
 
+#[utoipa::path(
+    get,
+    path = "/v1/me/quests",
+    tag = "me",
+    summary = "Every quest of the book with the caller's progress",
+    security(("tma" = [])),
+    params(surge_http::openapi::ReadHeaders),
+    responses(
+        (status = 200, description = "The quests, in the book's order", body = crate::query_api::openapi::Quests),
+        crate::query_api::openapi::UserReadErrors,
+    ),
+)]
 pub(crate) async fn my_quests(
     State(state): State<QueryState>,
     Reader(user_id): Reader,

@@ -21,6 +21,22 @@ use crate::query_api::auth::Operator;
 use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
 use crate::query_api::consistency::{ReadAfter, read_store};
 
+#[utoipa::path(
+    get,
+    path = "/v1/stats/activity",
+    tag = "admin",
+    summary = "Events per minute, active users per day, DAU/WAU/MAU",
+    security(("operator" = [])),
+    params(
+        ("minutes" = Option<u32>, Query, minimum = 1, maximum = 1440, description = "Minutes back (default 60)"),
+        ("days" = Option<u32>, Query, minimum = 1, maximum = 90, description = "Days back (default 30)"),
+        surge_http::openapi::ReadHeaders,
+    ),
+    responses(
+        (status = 200, description = "Activity", body = crate::query_api::openapi::Activity),
+        crate::query_api::openapi::WindowErrors,
+    ),
+)]
 pub(crate) async fn activity(
     State(state): State<QueryState>,
     _operator: Operator,

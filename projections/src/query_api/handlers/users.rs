@@ -16,6 +16,21 @@ use crate::query_api::auth::Reader;
 use crate::query_api::caching::{PRIVATE_CARD, cached_json};
 use crate::query_api::consistency::{ReadAfter, read_store};
 
+#[utoipa::path(
+    get,
+    path = "/v1/users/{id}",
+    tag = "users",
+    summary = "Another user's public card",
+    security(("tma" = [])),
+    params(
+        ("id" = i64, Path, minimum = 1, description = "The user's Telegram id"),
+        surge_http::openapi::ReadHeaders,
+    ),
+    responses(
+        (status = 200, description = "The card", body = crate::query_api::openapi::UserCard),
+        crate::query_api::openapi::UserErrors,
+    ),
+)]
 pub(crate) async fn user(
     State(state): State<QueryState>,
     Reader(reader): Reader,

@@ -31,6 +31,21 @@ const MIN_GAP: Duration = Duration::from_secs(1);
 const IDLE_REFRESH: Duration = Duration::from_secs(30);
 const DEFAULT_LIMIT: usize = 10;
 
+#[utoipa::path(
+    get,
+    path = "/v1/leaderboard/{period}/live",
+    tag = "live",
+    summary = "The public top of a leaderboard as Server-Sent Events",
+    description = "`event: top` with the anonymous `GET /v1/leaderboard/{period}` body, at once and at most once a second while it changes.",
+    params(
+        ("period" = crate::query_api::openapi::PeriodName, Path, description = "The current UTC day, ISO week, or all time"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Entries (default 10)"),
+    ),
+    responses(
+        (status = 200, description = "An endless stream of events", content_type = "text/event-stream", body = String),
+        crate::query_api::openapi::BoardLiveErrors,
+    ),
+)]
 pub(crate) async fn leaderboard_live(
     State(state): State<QueryState>,
     Path(kind): Path<String>,

@@ -58,6 +58,23 @@ const FEED_ITEMS: usize = 20;
 /// Purchases a `purchases` event lists: as many as `GET /v1/me/purchases` does by default.
 const PURCHASES: usize = 50;
 
+#[utoipa::path(
+    get,
+    path = "/v1/me/live",
+    tag = "live",
+    summary = "The caller's state as Server-Sent Events",
+    description = "Events `me`, `quests`, `purchases` (the bodies of `GET /v1/me`, `/v1/me/quests`, `/v1/me/purchases`) and `feed` (`{\"items\", \"complete\"}`), at once and after each of the caller's changes; each `id` is a consistency token. `rank` (`{\"all\", \"daily\", \"weekly\"}`, each `{\"rank\", \"score\"}` or null) at once and whenever the caller's places move, at most every 2 s, without an id. Authenticated by `?ticket=` or by `Authorization: tma <initData>`.",
+    security(("tma" = []), ()),
+    params(
+        ("ticket" = Option<String>, Query, description = "From `POST /v1/live/tickets`"),
+        ("last_event_id" = Option<String>, Query, description = "Resume after this event, when reconnecting with a new ticket (`Last-Event-ID` wins)"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event"),
+    ),
+    responses(
+        (status = 200, description = "An endless stream of events", content_type = "text/event-stream", body = String),
+        crate::query_api::openapi::LiveErrors,
+    ),
+)]
 pub(crate) async fn me_live(
     State(state): State<QueryState>,
     Query(query): Query<HashMap<String, String>>,

@@ -24,6 +24,17 @@ const TICKETS: &str = "live tickets";
 /// How long a ticket may wait to be redeemed.
 pub(crate) const TICKET_TTL: Duration = Duration::from_secs(60);
 
+#[utoipa::path(
+    post,
+    path = "/v1/live/tickets",
+    tag = "live",
+    summary = "A single-use ticket for GET /v1/me/live (EventSource cannot send headers)",
+    security(("tma" = [])),
+    responses(
+        (status = 201, description = "The ticket", body = crate::query_api::openapi::Ticket),
+        crate::query_api::openapi::TicketErrors,
+    ),
+)]
 pub(crate) async fn issue(
     State(state): State<QueryState>,
     Reader(user_id): Reader,
