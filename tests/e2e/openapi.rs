@@ -77,8 +77,10 @@ async fn both_apis_answer_as_their_openapi_documents_say() {
     }
 
     let started = Instant::now();
+    let mut documented = Vec::new();
     for app in [&writer, &query] {
         let doc = body(app.request("GET", "/openapi.json").send().await.unwrap()).await;
+        documented.extend(doc["paths"].as_object().unwrap().keys().cloned());
         let version = doc["openapi"].as_str().unwrap_or_default();
         assert!(version.starts_with("3.1"), "{version}");
         let user = format!("Authorization: tma {}", init_data(USER));
@@ -94,6 +96,58 @@ async fn both_apis_answer_as_their_openapi_documents_say() {
         .await;
     }
     eprintln!("schemathesis took {:.1?}", started.elapsed());
+
+    // The TypeScript client is written on these documents: every path it calls is in one.
+    let client_paths = client_paths();
+    assert!(client_paths.len() >= 15, "{client_paths:?}");
+    for path in client_paths {
+        assert!(
+            documented.iter().any(|d| same_route(d, &path)),
+            "clients/ts calls {path}, which neither document has"
+        );
+    }
+}
+
+/// The paths `clients/ts/src/index.ts` calls, a `${...}` in them as `{}`.
+fn client_paths() -> Vec<String> {
+    let source = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/ts/src/index.ts"),
+    )
+    .unwrap();
+    let mut paths: Vec<String> = source
+        .match_indices("/v1/")
+        // In a string or template (`${base}/v1/...`), not in a comment.
+        .filter(|(at, _)| matches!(&source[at - 1..*at], "\"" | "`" | "}"))
+        .map(|(at, _)| {
+            let rest = &source[at..];
+            let end = rest.find(['"', '`', '?']).unwrap_or(rest.len());
+            let mut path = rest[..end].to_owned();
+            // A parameter: `${encodeURIComponent(id)}` or `${period}`; a query: `${query(...)}`.
+            while let Some(start) = path.find("${") {
+                if path[start..].starts_with("${query(") || path[start..].starts_with("${resume") {
+                    path.truncate(start);
+                } else {
+                    let close = start + path[start..].find('}').unwrap();
+                    path.replace_range(start..=close, "{}");
+                }
+            }
+            path
+        })
+        .collect();
+    paths.sort();
+    paths.dedup();
+    paths
+}
+
+/// Whether a documented path (`/v1/users/{id}`) names the client's (`/v1/users/{}`).
+fn same_route(documented: &str, called: &str) -> bool {
+    let (documented, called): (Vec<&str>, Vec<&str>) =
+        (documented.split('/').collect(), called.split('/').collect());
+    documented.len() == called.len()
+        && documented
+            .iter()
+            .zip(&called)
+            .all(|(d, c)| d == c || (d.starts_with('{') && *c == "{}"))
 }
 
 /// Runs schemathesis against `app`'s document with the `header` on every request; panics with
