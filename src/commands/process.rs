@@ -17,6 +17,7 @@ use surge_projections::ProjectionId;
 use surge_schemas::Codec;
 use tokio::sync::watch;
 
+use super::rebuild_progress::{self, RebuildGauges};
 use crate::infra;
 use crate::serve::{bind, serve};
 use crate::settings::{Common, Process, Telegram};
@@ -71,6 +72,7 @@ pub(crate) struct Processors {
     shutdown: watch::Sender<bool>,
     following: tokio::task::JoinHandle<()>,
     sender: Option<tokio::task::JoinHandle<()>>,
+    rebuilds: tokio::task::JoinHandle<()>,
 }
 
 impl Processors {
@@ -81,6 +83,7 @@ impl Processors {
         if let Some(sender) = self.sender {
             let _ = sender.await;
         }
+        let _ = self.rebuilds.await;
     }
 }
 
@@ -167,6 +170,14 @@ pub(crate) async fn start(
     } else {
         None
     };
+    let rebuilds = tokio::spawn(rebuild_progress::run(
+        RebuildGauges::register(metrics),
+        stores.clone(),
+        names,
+        brokers.to_owned(),
+        common.events_topic.clone(),
+        stopped.clone(),
+    ));
     let following = tokio::spawn(supervisor.clone().follow(stopped));
     Ok(Processors {
         stores,
@@ -174,6 +185,7 @@ pub(crate) async fn start(
         shutdown,
         following,
         sender,
+        rebuilds,
     })
 }
 

@@ -120,7 +120,7 @@ fn not_started(entry: &Entry) -> VersionInfo {
 }
 
 /// The next offset to be written, per partition of the topic (its high watermark).
-async fn heads(brokers: String, topic: String) -> anyhow::Result<BTreeMap<i32, i64>> {
+pub(crate) async fn heads(brokers: String, topic: String) -> anyhow::Result<BTreeMap<i32, i64>> {
     tokio::task::spawn_blocking(move || {
         let consumer: BaseConsumer = surge_kafka::client_config(&brokers).create()?;
         let timeout = Duration::from_secs(10);
@@ -166,7 +166,7 @@ async fn stored_versions(
 }
 
 /// Events applied and still to apply, over every partition of the topic.
-fn totals(positions: &Positions, heads: &BTreeMap<i32, i64>) -> (i64, i64) {
+pub(crate) fn totals(positions: &Positions, heads: &BTreeMap<i32, i64>) -> (i64, i64) {
     heads.iter().fold((0, 0), |(applied, lag), (p, head)| {
         let next = positions.get(p).copied().unwrap_or(0);
         (applied + next, lag + (head - next).max(0))

@@ -300,6 +300,36 @@ async fn an_interrupted_rebuild_resumes_where_it_stopped() {
     );
     assert!(applied_before_kill < head, "killed too late to tell");
 
+    // The processors report the stopped rebuild's progress, for the dashboard.
+    let processor = stack.processor.as_ref().unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let metrics = processor.metrics().await;
+        let value = |name: &str| {
+            let series = format!("{name}{{projection=\"wallets\",version=\"2\"}} ");
+            metrics
+                .lines()
+                .find_map(|line| line.strip_prefix(&series)?.parse::<i64>().ok())
+        };
+        // Read every few seconds: a reading from before the kill shows less.
+        if let (Some(applied), Some(remaining)) = (
+            value("processor_rebuild_applied_events"),
+            value("processor_rebuild_remaining_events"),
+        ) && applied >= applied_before_kill
+        {
+            assert!(
+                remaining > 0 && applied + remaining <= head + 100,
+                "{applied} applied, {remaining} remaining of {head}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no rebuild progress past the kill in the processor's metrics:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     // The same command again picks up version 2 where it stopped.
     let stdout = finished(replay(writer, &["wallets"]).output().unwrap());
     assert!(
