@@ -67,6 +67,19 @@ impl Stream {
         }
     }
 
+    /// A public stream (no user): the leaderboard's.
+    async fn public(stack: &Stack, path: &str) -> Stream {
+        let response = stack.query.request("GET", path).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        Stream {
+            response,
+            buffer: String::new(),
+            heartbeats: 0,
+            user: 0,
+            set_aside: Default::default(),
+        }
+    }
+
     /// The next event (heartbeats counted, not returned).
     async fn next(&mut self) -> Sse {
         let started = Instant::now();
@@ -367,20 +380,7 @@ async fn the_public_leaderboard_streams_its_top_at_most_once_a_second() {
         assert_eq!(response.status(), 400, "{path}");
         assert_eq!(body(response).await["error"]["code"], code, "{path}");
     }
-    let response = stack
-        .query
-        .request("GET", "/v1/leaderboard/daily/live?limit=3")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let mut board = Stream {
-        response,
-        buffer: String::new(),
-        heartbeats: 0,
-        user: 0,
-        set_aside: Default::default(),
-    };
+    let mut board = Stream::public(&stack, "/v1/leaderboard/daily/live?limit=3").await;
     let first = board.next().await;
     assert_eq!(first.event, "top");
     // Twenty users tap in a burst, the 20th the most: without the throttle each tap would be
@@ -430,20 +430,7 @@ async fn a_leaderboard_change_reaches_its_stream_even_when_the_cached_top_predat
     let token = write(&stack, "POST", "/v1/taps", 89, json!({ "count": 9 })).await;
     let read = get(&stack, "/v1/leaderboard/daily", None, Some(&token)).await;
     assert_eq!(read.status(), 200);
-    let response = stack
-        .query
-        .request("GET", "/v1/leaderboard/daily/live")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let mut board = Stream {
-        response,
-        buffer: String::new(),
-        heartbeats: 0,
-        user: 0,
-        set_aside: Default::default(),
-    };
+    let mut board = Stream::public(&stack, "/v1/leaderboard/daily/live").await;
     let first = board.next().await;
     let top: Value = serde_json::from_str(&first.data).unwrap();
     assert_eq!(top["entries"][0]["user_id"], 89, "{top}");

@@ -295,6 +295,26 @@ pub fn has_parameter(op: &utoipa::openapi::path::Operation, name: &str) -> bool 
         .any(|p| p.name.eq_ignore_ascii_case(name))
 }
 
+/// For tests: panics unless `doc` is OpenAPI 3.1, every `$ref` resolves, its operations are
+/// exactly `expected` (`"GET /v1/me"`), and every one outside `exempt` documents its refusals
+/// ([`check_refusals`]). `SURGE_OPENAPI_OUT=<file>` also writes the document there.
+pub fn check_document(doc: &mut utoipa::openapi::OpenApi, expected: &[&str], exempt: &[&str]) {
+    let json: serde_json::Value =
+        serde_json::from_str(&doc.to_json().expect("the document serialises")).unwrap();
+    assert!(json["openapi"].as_str().unwrap().starts_with("3.1"));
+    check_references(&json);
+    if let Ok(out) = std::env::var("SURGE_OPENAPI_OUT") {
+        std::fs::write(out, doc.to_pretty_json().unwrap()).unwrap();
+    }
+    let routes: std::collections::BTreeSet<String> = operations(doc)
+        .map(|(path, method, _)| format!("{} {path}", method.to_uppercase()))
+        .collect();
+    let expected: std::collections::BTreeSet<String> =
+        expected.iter().map(|route| (*route).to_owned()).collect();
+    assert_eq!(routes, expected);
+    check_refusals(doc, exempt);
+}
+
 /// For tests: panics unless every operation of `doc` outside `exempt` (paths that can refuse
 /// nothing, such as health checks) documents a 4xx answer with [`ErrorBody`], and every error
 /// response it documents has that body.
