@@ -25,7 +25,10 @@ async function main() {
   const initData = webApp ? webApp.initData : await devInitData(config, $("login") as HTMLFormElement);
   const client = new SurgeClient({ writeUrl: config.write_url, queryUrl: config.query_url, initData });
   $("app").hidden = false;
-  await client.startSession();
+  // The session records the visit (profile, referral); the game works without it.
+  client.startSession().catch((error) => {
+    $("notice").textContent = describe(error);
+  });
 
   let userId: number | null = null;
   const status = $("status");

@@ -594,7 +594,8 @@ async fn live_benchmark_streams_held_and_write_to_event_latency() {
                 .send()
                 .await
                 .unwrap();
-            assert_eq!(response.status(), 202);
+            let status = response.status();
+            assert_eq!(status, 202, "{}", response.text().await.unwrap_or_default());
             stream.balance(1).await;
             (sent.elapsed(), stream)
         });
