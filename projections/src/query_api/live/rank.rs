@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::hub::Hub;
 use crate::catalog::ProjectionId;
-use crate::leaderboard::{PeriodKind, Place, places_of};
+use crate::leaderboard::{Period, PeriodKind, Place, places_of};
 use crate::query_api::consistency::{ReadAfter, read_store};
 use crate::query_api::handlers::leaderboard::current;
 use crate::query_api::{Inner, QueryState};
@@ -63,29 +63,50 @@ async fn round(state: &QueryState, hub: &Arc<Hub>) -> Result<(), ApiError> {
     if users.is_empty() {
         return Ok(());
     }
+    let boards = Boards::served(state).await?;
     for chunk in users.chunks(USERS_PER_PIPELINE) {
-        for (user, body) in chunk.iter().zip(bodies(state, chunk).await?) {
+        for (user, body) in chunk.iter().zip(boards.bodies(state, chunk).await?) {
             hub.set_rank(*user, body.into());
         }
     }
     Ok(())
 }
 
-/// The `rank` bodies of `users`, in their order.
-pub(crate) async fn bodies(state: &QueryState, users: &[i64]) -> Result<Vec<String>, ApiError> {
-    let served = state
-        .read_after(&ReadAfter(None), None, &[ProjectionId::Leaderboard])
+/// The `rank` body of one user (a stream reads its own on connect).
+pub(crate) async fn body_of(state: &QueryState, user: i64) -> Result<String, ApiError> {
+    let mut bodies = Boards::served(state).await?.bodies(state, &[user]).await?;
+    Ok(bodies.pop().expect("one body per user"))
+}
+
+/// What places are read from: the served leaderboard version's keys and the current periods,
+/// resolved once per round.
+struct Boards {
+    base: String,
+    periods: [Period; 3],
+}
+
+impl Boards {
+    async fn served(state: &QueryState) -> Result<Boards, ApiError> {
+        let served = state
+            .read_after(&ReadAfter(None), None, &[ProjectionId::Leaderboard])
+            .await?;
+        Ok(Boards {
+            base: served.get(ProjectionId::Leaderboard).base.clone(),
+            periods: PERIODS.map(current),
+        })
+    }
+
+    /// The `rank` bodies of `users`, in their order: one pipeline.
+    async fn bodies(&self, state: &QueryState, users: &[i64]) -> Result<Vec<String>, ApiError> {
+        let mut redis = state.redis.clone();
+        let places = read_store(
+            state,
+            ProjectionId::Leaderboard,
+            places_of(&mut redis, &self.base, &self.periods, users),
+        )
         .await?;
-    let base = &served.get(ProjectionId::Leaderboard).base;
-    let periods = PERIODS.map(current);
-    let mut redis = state.redis.clone();
-    let places = read_store(
-        state,
-        ProjectionId::Leaderboard,
-        places_of(&mut redis, base, &periods, users),
-    )
-    .await?;
-    Ok(places.iter().map(|of_user| body(of_user)).collect())
+        Ok(places.iter().map(|of_user| body(of_user)).collect())
+    }
 }
 
 fn body(places: &[Option<Place>]) -> String {

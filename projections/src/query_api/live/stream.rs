@@ -47,7 +47,8 @@ use crate::query_api::QueryState;
 use crate::query_api::consistency::{ReadAfter, read_store, verified};
 use crate::query_api::handlers::{me, purchases, quests};
 
-/// A stream ends after this long; `EventSource` reconnects with `Last-Event-ID` by itself.
+/// A stream ends after this long; the client reconnects with its last event's id (a new ticket
+/// and `?last_event_id=`, or `Last-Event-ID` where it authenticates by header).
 pub(crate) const MAX_AGE: Duration = Duration::from_secs(3600);
 /// How long a client waits before reconnecting (the SSE `retry` field).
 const RECONNECT: Duration = Duration::from_secs(1);
@@ -302,8 +303,8 @@ impl Live {
 
     /// The caller's places, read on connect (a failed read waits for the next rank round).
     async fn own_rank(&self) -> Option<Arc<str>> {
-        match rank::bodies(&self.state, &[self.user]).await {
-            Ok(mut bodies) => bodies.pop().map(Arc::from),
+        match rank::body_of(&self.state, self.user).await {
+            Ok(body) => Some(Arc::from(body)),
             Err(error) => {
                 tracing::debug!(user = self.user, ?error, "A live rank read failed.");
                 None
