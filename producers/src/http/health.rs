@@ -14,17 +14,6 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[utoipa::path(
     get,
-    path = "/health/live",
-    tag = "health",
-    summary = "The process answers",
-    responses((status = 200, description = "Alive", body = surge_http::openapi::LiveBody)),
-)]
-pub(super) async fn live() -> Response {
-    surge_http::live().await
-}
-
-#[utoipa::path(
-    get,
     path = "/health/ready",
     tag = "health",
     summary = "Kafka, the schema registry and Redis answer",

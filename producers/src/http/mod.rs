@@ -145,7 +145,7 @@ fn routes() -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
         .routes(routes!(broadcasts::cancel));
     let others = OpenApiRouter::new()
         .routes(routes!(stars::catalog))
-        .routes(routes!(health::live))
+        .routes(routes!(surge_http::live))
         .routes(routes!(health::ready));
     (writes, others)
 }

@@ -125,6 +125,18 @@ const WRITE_ERRORS: &[(u16, &str)] = &[
     (503, "energy_store_unavailable"),
 ];
 
+/// What a Stars call (an invoice, a refund) may answer besides its own refusals: Telegram's
+/// and the payment store's failures.
+const PAYMENT_ERRORS: &[(u16, &str)] = &[
+    (500, "internal"),
+    (502, "telegram_refused"),
+    (503, "overloaded"),
+    (503, "broker_unavailable"),
+    (503, "schema_registry_unavailable"),
+    (503, "payments_store_unavailable"),
+    (503, "telegram_unavailable"),
+];
+
 /// What an operator event's append can refuse (`broadcasts`).
 const OPERATOR_WRITE_ERRORS: &[(u16, &str)] = &[
     (400, "invalid_text"),
@@ -147,32 +159,14 @@ error_responses!(
 error_responses!(pub(crate) PurchaseErrors = [
     INIT_DATA_ERRORS,
     BODY_ERRORS,
-    [
-        (404, "unknown_item"),
-        (409, "already_owned"),
-        (429, "rate_limited"),
-        (500, "internal"),
-        (502, "telegram_refused"),
-        (503, "overloaded"),
-        (503, "broker_unavailable"),
-        (503, "schema_registry_unavailable"),
-        (503, "payments_store_unavailable"),
-        (503, "telegram_unavailable"),
-    ],
+    [(404, "unknown_item"), (409, "already_owned"), (429, "rate_limited")],
+    PAYMENT_ERRORS,
 ]);
 error_responses!(pub(crate) RefundErrors = [
     OPERATOR_ERRORS,
     BODY_ERRORS,
-    [
-        (404, "unknown_charge"),
-        (500, "internal"),
-        (502, "telegram_refused"),
-        (503, "overloaded"),
-        (503, "broker_unavailable"),
-        (503, "schema_registry_unavailable"),
-        (503, "payments_store_unavailable"),
-        (503, "telegram_unavailable"),
-    ],
+    [(404, "unknown_charge")],
+    PAYMENT_ERRORS,
 ]);
 error_responses!(pub(crate) BroadcastErrors = [OPERATOR_ERRORS, BODY_ERRORS, OPERATOR_WRITE_ERRORS]);
 error_responses!(pub(crate) CancelErrors = [OPERATOR_ERRORS, PATH_ERRORS, OPERATOR_WRITE_ERRORS]);

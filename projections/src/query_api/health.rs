@@ -11,17 +11,6 @@ use super::QueryState;
 
 #[utoipa::path(
     get,
-    path = "/health/live",
-    tag = "health",
-    summary = "The process answers",
-    responses((status = 200, description = "Alive", body = surge_http::openapi::LiveBody)),
-)]
-pub(super) async fn live() -> Response {
-    surge_http::live().await
-}
-
-#[utoipa::path(
-    get,
     path = "/health/ready",
     tag = "health",
     summary = "PostgreSQL and Redis answer",

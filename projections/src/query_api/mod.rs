@@ -173,7 +173,7 @@ fn public_routes() -> (
         .routes(routes!(live::stream::me_live))
         .routes(routes!(live::leaderboard::leaderboard_live));
     let health = OpenApiRouter::new()
-        .routes(routes!(health::live))
+        .routes(routes!(surge_http::live))
         .routes(routes!(health::ready));
     (reads, streams, health)
 }

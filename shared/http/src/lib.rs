@@ -12,7 +12,7 @@ mod route_metrics;
 pub use auth::{authenticate, authenticate_operator, secret_matches};
 pub use error::{ApiError, ErrorCode, method_not_allowed, no_route};
 pub use extract::Path;
-pub use readiness::{live, postgres_up, readiness, redis_up};
+pub use readiness::{__path_live, live, postgres_up, readiness, redis_up};
 pub use route_metrics::{RouteMetrics, record_route_metrics};
 
 #[doc(hidden)]

@@ -12,6 +12,13 @@ use serde_json::{Map, Value, json};
 use sqlx::PgPool;
 
 /// The process answers.
+#[utoipa::path(
+    get,
+    path = "/health/live",
+    tag = "health",
+    summary = "The process answers",
+    responses((status = 200, description = "Alive", body = crate::openapi::LiveBody)),
+)]
 pub async fn live() -> Response {
     Json(json!({ "status": "ok" })).into_response()
 }
