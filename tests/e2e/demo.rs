@@ -10,16 +10,15 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Options, spawn_app_with};
+use surge::settings::DEV_BOT_TOKEN;
 
-/// `surge`'s development token: the only one `surge dev` signs initData with.
-const DEV_BOT_TOKEN: &str = "7000000001:AAdev-surge-local-token-not-a-secret";
+use crate::helpers::{Options, TestApp, spawn_app_with};
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-async fn dev(bot_token: Option<&str>) -> (crate::helpers::TestApp, String) {
+async fn dev(bot_token: Option<&str>) -> (TestApp, String) {
     let mut env = vec![
         ("SURGE_DEMO_ADDR", "127.0.0.1:0".to_owned()),
         (
@@ -90,6 +89,16 @@ async fn two_players_in_chromium_see_their_balances_rise_live_and_share_the_lead
     }
 }
 
+/// `POST /dev/init-data` on `surge dev`'s demo at `demo`.
+async fn sign(app: &TestApp, demo: &str, request: Value) -> reqwest::Response {
+    app.http
+        .post(format!("{demo}/dev/init-data"))
+        .json(&request)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn dev_signs_initdata_only_with_the_development_token() {
     // The suite's token is not the development one.
@@ -110,26 +119,15 @@ async fn dev_signs_initdata_only_with_the_development_token() {
             .unwrap()
             .starts_with("http://127.0.0.1:")
     );
-    let refused = app
-        .http
-        .post(format!("{demo}/dev/init-data"))
-        .json(&json!({ "user_id": 5 }))
-        .send()
-        .await
-        .unwrap();
+    let refused = sign(&app, &demo, json!({ "user_id": 5 })).await;
     assert_eq!(refused.status(), 403);
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["error"]["code"], "dev_signing_disabled");
 
     // With it, what it signs is accepted by the write API; a nonsense user id is not signed.
     let (app, demo) = dev(Some(DEV_BOT_TOKEN)).await;
-    let signed: Value = app
-        .http
-        .post(format!("{demo}/dev/init-data"))
-        .json(&json!({ "user_id": 5, "first_name": "Eve" }))
-        .send()
+    let signed: Value = sign(&app, &demo, json!({ "user_id": 5, "first_name": "Eve" }))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -143,13 +141,7 @@ async fn dev_signs_initdata_only_with_the_development_token() {
         .await
         .unwrap();
     assert_eq!(session.status(), 202);
-    let refused = app
-        .http
-        .post(format!("{demo}/dev/init-data"))
-        .json(&json!({ "user_id": -5 }))
-        .send()
-        .await
-        .unwrap();
+    let refused = sign(&app, &demo, json!({ "user_id": -5 })).await;
     assert_eq!(refused.status(), 422);
 }
 

@@ -124,7 +124,7 @@ fn client_paths() -> Vec<String> {
             let mut path = rest[..end].to_owned();
             // A parameter: `${encodeURIComponent(id)}` or `${period}`; a query: `${query(...)}`.
             while let Some(start) = path.find("${") {
-                if path[start..].starts_with("${query(") || path[start..].starts_with("${resume") {
+                if path[start..].starts_with("${query(") {
                     path.truncate(start);
                 } else {
                     let close = start + path[start..].find('}').unwrap();
