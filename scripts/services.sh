@@ -2,7 +2,8 @@
 # Installs (from Debian's packages) and starts what Surge needs beside itself on this machine:
 # PostgreSQL on 127.0.0.1:5432, with trust authentication for local TCP connections as the tests
 # and `surge dev` expect, and Redis on 127.0.0.1:6379. Does nothing for what already answers.
-# Used by scripts/dev.sh and scripts/test.sh; safe to run again.
+# With `--replica [PORT]` (scripts/test.sh) also a streaming replica of that PostgreSQL on PORT
+# (5433). Used by scripts/dev.sh and scripts/test.sh; safe to run again.
 set -euo pipefail
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -77,6 +78,41 @@ redis() {
   wait_for Redis sh -c 'redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG'
 }
 
+# A streaming replica of that PostgreSQL on 127.0.0.1:$1 (cluster "replica"), for the tests of
+# reading through replicas: a base backup of the primary, following it over streaming
+# replication, read-only. Made once; started again when it is down.
+replica() {
+  local port="$1"
+  if psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -w -Atc 'select pg_is_in_recovery()' 2>/dev/null |
+    grep -qx t; then
+    # A test that paused replay and was killed before resuming it must not hold the next run.
+    psql -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -w -c 'select pg_wal_replay_resume()' >/dev/null
+    return 0
+  fi
+  local version
+  version="$(ls /usr/lib/postgresql | sort -n | tail -n 1)"
+  local conf="/etc/postgresql/$version/replica" data="/var/lib/postgresql/$version/replica"
+  if ! pg_lsclusters -h | awk '{print $1, $2}' | grep -qx "$version replica"; then
+    log "creating a streaming replica on port $port"
+    as_root pg_createcluster "$version" replica --port "$port" >/dev/null
+    as_root sh -c "{ printf '%s\n' '# surge: local trust' \
+      'host all all 127.0.0.1/32 trust' 'host all all ::1/128 trust'; \
+      cat '$conf/pg_hba.conf'; } > '$conf/pg_hba.conf.new' && mv '$conf/pg_hba.conf.new' '$conf/pg_hba.conf'"
+    # A hot standby needs at least the primary's max_connections.
+    as_root sh -c "printf '%s\n' \"listen_addresses = 'localhost'\" 'port = $port' 'max_connections = 500' \
+      'hot_standby = on' 'hot_standby_feedback = on' > '$conf/conf.d/surge.conf'"
+    as_root rm -rf "$data"
+    as_root runuser -u postgres -- pg_basebackup -h 127.0.0.1 -p 5432 -U postgres -D "$data" \
+      --write-recovery-conf --wal-method=stream --checkpoint=fast
+  fi
+  as_root pg_ctlcluster "$version" replica restart
+  wait_for "the PostgreSQL replica" sh -c \
+    "psql -h 127.0.0.1 -p $port -U postgres -d postgres -w -Atc 'select pg_is_in_recovery()' | grep -qx t"
+}
+
 command -v psql >/dev/null || apt_install postgresql-client
 postgres
 redis
+if [ "${1:-}" = "--replica" ]; then
+  replica "${2:-5433}"
+fi

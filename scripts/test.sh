@@ -30,7 +30,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 # schemathesis checks both APIs against their OpenAPI documents (tests/e2e/openapi.rs).
 command -v schemathesis >/dev/null || python3 -m pip install --quiet schemathesis==4.32.5
-scripts/services.sh
+# PostgreSQL, Redis, and a streaming replica of that PostgreSQL for the read-replica tests.
+scripts/services.sh --replica
 if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi

@@ -16,6 +16,7 @@ use sqlx::{PgPool, Postgres};
 use surge_kafka::admin::ensure_topic;
 use surge_processors::projectors::Stores;
 use surge_projections::naming::dead_letter_topic;
+use surge_projections::query_api::Replica;
 use surge_schema_registry::{EmbeddedRegistry, Registry};
 use surge_schemas::Codec;
 
@@ -124,6 +125,31 @@ pub async fn database_pool(
         .connect_with(options.options([("search_path", schema.as_str())]))
         .await
         .context("Failed to connect to PostgreSQL")
+}
+
+/// Pools on the read replicas `urls`, with the primary's schema. Lazy: a replica that is down
+/// at start is skipped until it answers, rather than stopping the role.
+pub fn read_replicas(
+    common: &Common,
+    urls: &[String],
+    connections: u32,
+    acquire_timeout: Duration,
+) -> anyhow::Result<Vec<Replica>> {
+    urls.iter()
+        .filter(|url| !url.trim().is_empty())
+        .map(|url| {
+            let options = PgConnectOptions::from_str(url.trim())
+                .context("SURGE_DATABASE_READ_URLS holds something that is not a PostgreSQL URL")?;
+            let name = format!("{}:{}", options.get_host(), options.get_port());
+            let pool = PgPoolOptions::new()
+                .max_connections(connections)
+                .acquire_timeout(acquire_timeout)
+                .connect_lazy_with(
+                    options.options([("search_path", common.database_schema.as_str())]),
+                );
+            Ok(Replica { name, pool })
+        })
+        .collect()
 }
 
 /// The schema registry URL; starts the embedded registry when SURGE_SCHEMA_REGISTRY_URL is unset.

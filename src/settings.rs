@@ -273,6 +273,13 @@ pub struct QueryApi {
     /// PostgreSQL connections of one query API instance.
     #[arg(long, env = "SURGE_QUERY_PG_CONNECTIONS", default_value_t = 16)]
     pub pg_connections: u32,
+    /// Read replicas of SURGE_DATABASE_URL's database, comma-separated PostgreSQL URLs: reads
+    /// go to one that answers and is close enough behind, else to the primary.
+    #[arg(long, env = "SURGE_DATABASE_READ_URLS", value_delimiter = ',')]
+    pub database_read_urls: Vec<String>,
+    /// A replica further behind the primary than this takes no reads until it catches up.
+    #[arg(long, env = "SURGE_DATABASE_READ_MAX_LAG_MS", default_value_t = 1_000)]
+    pub database_read_max_lag_ms: u64,
     /// Requests one instance works on at once; past it, 503 + Retry-After.
     #[arg(long, env = "SURGE_QUERY_MAX_IN_FLIGHT", default_value_t = 4096)]
     pub query_max_in_flight: usize,

@@ -42,6 +42,12 @@ pub(crate) async fn app(
     // A pool that cannot hand out a connection within the store timeout answers 503 instead
     // of queueing requests behind a slow or absent database.
     let pool = infra::database_pool(common, query.pg_connections, store_timeout).await?;
+    let replicas = infra::read_replicas(
+        common,
+        &query.database_read_urls,
+        query.pg_connections,
+        store_timeout,
+    )?;
     let redis = infra::redis(common).await?;
     // The projection tables exist before any read, even when no processor has run yet. A
     // read-only database user cannot create them: then reads answer 503 until `surge migrate`
@@ -66,6 +72,8 @@ pub(crate) async fn app(
         // Well inside the idle timeout that closes a connection nothing was written to.
         live_heartbeat: Duration::from_millis(common.http_header_timeout_ms / 2)
             .clamp(Duration::from_millis(100), Duration::from_secs(15)),
+        replicas,
+        replica_max_lag: Duration::from_millis(query.database_read_max_lag_ms),
         ..QueryApiConfig::new(
             &common.events_topic,
             &common.redis_prefix,

@@ -11,12 +11,14 @@ use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use sqlx::PgPool;
 use surge_http::ApiError;
 use surge_schemas::Position;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::QueryState;
+use super::databases::{Database, Databases};
 use super::sources::Served;
 use super::waiters::{Caller, Full};
 use super::watcher::WaitError;
@@ -64,8 +66,8 @@ pub(crate) fn verified(state: &QueryState, token: &str) -> Result<Position, Stri
 }
 
 impl QueryState {
-    /// The snapshot to read from, once every projection in `behind` has applied `after` (at
-    /// once without a token). All share one deadline: the bound is per request, not per
+    /// The snapshot and database to read from, once every projection in `behind` has applied
+    /// `after` on that database (at once without a token). All share one deadline: the bound is per request, not per
     /// projection. `reader` is the proven user, if the read carries initData: waits are bounded
     /// per caller as well as in total (see `waiters`).
     ///
@@ -78,12 +80,13 @@ impl QueryState {
         after: &ReadAfter,
         reader: Option<i64>,
         behind: &[ProjectionId],
-    ) -> Result<Arc<Served>, ApiError> {
+    ) -> Result<Reading, ApiError> {
         let started = Instant::now();
         let mut sources = self.sources.subscribe();
         let mut served = settled(&mut sources, behind, started + self.config.store_timeout).await?;
+        let mut database = self.databases.pick();
         let Some(position) = &after.0 else {
-            return Ok(served);
+            return Ok(self.reading(served, database));
         };
         // Bounded: past a bound a read is refused at once instead of holding a task.
         let _waiting = match self.waiters.try_enter(Caller::of(reader, position)) {
@@ -107,6 +110,10 @@ impl QueryState {
             }
         };
         let deadline = started + self.config.consistency_wait;
+        // A replica gets three quarters of the wait to show the write; the primary answers
+        // what it has not shown by then, so a replica that fell behind since its last check
+        // costs time, never a failed read.
+        let replica_deadline = started + self.config.consistency_wait * 3 / 4;
         let mut confirmed: Vec<(ProjectionId, u32)> = Vec::with_capacity(behind.len());
         'snapshot: loop {
             for &projection in behind {
@@ -114,10 +121,14 @@ impl QueryState {
                 if confirmed.contains(&(projection, version)) {
                     continue;
                 }
-                let wait = served.watcher(projection).wait_applied(
+                let until = match database {
+                    Database::Primary => deadline,
+                    Database::Replica(_) => replica_deadline,
+                };
+                let wait = served.watcher(projection, database).wait_applied(
                     position.partition,
                     position.offset,
-                    deadline,
+                    until,
                 );
                 let outcome = tokio::select! {
                     outcome = wait => outcome,
@@ -126,6 +137,11 @@ impl QueryState {
                         continue 'snapshot;
                     }
                 };
+                if outcome.is_err() && database != Database::Primary {
+                    database = Database::Primary;
+                    confirmed.clear();
+                    continue 'snapshot;
+                }
                 self.count_wait(projection, outcome)?;
                 confirmed.push((projection, version));
             }
@@ -135,7 +151,15 @@ impl QueryState {
             .wait
             .with_label_values(&[behind.first().map_or("none", |p| p.name())])
             .observe(started.elapsed().as_secs_f64());
-        Ok(served)
+        Ok(self.reading(served, database))
+    }
+
+    fn reading(&self, served: Arc<Served>, database: Database) -> Reading {
+        Reading {
+            served,
+            database,
+            databases: self.databases.clone(),
+        }
     }
 
     /// Counts a wait's outcome and turns a failed one into the answer.
@@ -206,6 +230,28 @@ async fn switched(
         {
             return Ok(newer);
         }
+    }
+}
+
+/// What a read reads: the snapshot of the served versions, and the PostgreSQL database on
+/// which its projections were confirmed (a replica or the primary; see `databases`).
+pub(crate) struct Reading {
+    served: Arc<Served>,
+    database: Database,
+    databases: Arc<Databases>,
+}
+
+impl Reading {
+    /// The pool of the database to read the PostgreSQL projections from; counts one read.
+    pub(crate) fn pool(&self) -> &PgPool {
+        self.databases.read_on(self.database)
+    }
+}
+
+impl std::ops::Deref for Reading {
+    type Target = Served;
+    fn deref(&self) -> &Served {
+        &self.served
     }
 }
 

@@ -4,12 +4,15 @@
 //!
 //! - `auth`: who is asking (the same initData check as the write side).
 //! - `consistency`: `X-Consistency-Token` and the wait for the projection behind the endpoint.
+//! - `databases`: which PostgreSQL a read goes to (a read replica close enough behind, else the
+//!   primary).
 //! - `caching`: ETag / If-None-Match and Cache-Control.
 //! - `handlers`: one file per endpoint.
 
 mod auth;
 mod caching;
 mod consistency;
+mod databases;
 mod handlers;
 mod health;
 mod live;
@@ -43,6 +46,7 @@ use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use databases::Replica;
 pub use watcher::{PositionWatcher, WaitError};
 
 /// Bodies smaller than this are sent as they are: compressing them costs more than it saves.
@@ -85,6 +89,10 @@ pub struct QueryApiConfig {
     pub live_max_streams_per_user: usize,
     /// How often an idle live stream sends a heartbeat comment; below the server's idle timeout.
     pub live_heartbeat: Duration,
+    /// Read replicas of the database; the primary serves when none is usable.
+    pub replicas: Vec<Replica>,
+    /// A replica further behind the primary than this takes no reads.
+    pub replica_max_lag: Duration,
 }
 
 impl QueryApiConfig {
@@ -111,6 +119,8 @@ impl QueryApiConfig {
             live_max_streams: 10_000,
             live_max_streams_per_user: 4,
             live_heartbeat: Duration::from_secs(5),
+            replicas: Vec::new(),
+            replica_max_lag: Duration::from_secs(1),
         }
     }
 }
@@ -122,7 +132,10 @@ pub struct QueryState(Arc<Inner>);
 pub struct Inner {
     config: QueryApiConfig,
     validator: Validator,
+    /// The primary database: health checks (reads go through `databases`).
     pool: PgPool,
+    /// Where PostgreSQL reads go: a replica or the primary.
+    databases: Arc<databases::Databases>,
     redis: ConnectionManager,
     /// The versions served, their stores and watchers; handlers take one snapshot per request.
     sources: sources::Sources,
@@ -197,7 +210,14 @@ pub fn app(
         RouteMetrics::register(&registry, "query_api").expect("route metrics register once"),
     );
     let metrics = consistency::WaitMetrics::register(&registry);
-    let sources = sources::Sources::spawn(&config, &pool, &redis, &registry);
+    let databases = databases::Databases::start(
+        pool.clone(),
+        config.replicas.clone(),
+        config.replica_max_lag,
+        config.store_timeout,
+        &registry,
+    );
+    let sources = sources::Sources::spawn(&config, &databases, &redis, &registry);
     let live = config.live_redis.clone().map(|client| {
         let open = prometheus::IntGauge::new(
             "query_api_live_streams",
@@ -223,6 +243,7 @@ pub fn app(
         config,
         validator,
         pool,
+        databases,
         redis,
         sources,
         registry,

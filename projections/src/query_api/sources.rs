@@ -20,6 +20,7 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 
 use super::QueryApiConfig;
+use super::databases::{Database, Databases};
 use super::watcher::PositionWatcher;
 use crate::catalog::{ProjectionId, StoreKind};
 use crate::naming::{keys_base, table_prefix};
@@ -38,10 +39,12 @@ impl Sources {
     /// Registers `query_api_projection_version` in `registry`.
     pub(crate) fn spawn(
         config: &QueryApiConfig,
-        pool: &PgPool,
+        databases: &Databases,
         redis: &ConnectionManager,
         registry: &Registry,
     ) -> Sources {
+        let pools = databases.pools();
+        let pool = &pools[Database::Primary.index()];
         let gauge = IntGaugeVec::new(
             Opts::new(
                 "query_api_projection_version",
@@ -54,7 +57,7 @@ impl Sources {
             .register(Box::new(gauge.clone()))
             .expect("registered once");
         let builder = Builder {
-            pool: pool.clone(),
+            pools: pools.clone(),
             redis: redis.clone(),
             topic: config.events_topic.clone(),
             redis_prefix: config.redis_prefix.clone(),
@@ -174,7 +177,9 @@ impl Streak {
 /// (`referrals`): a watcher reads positions only while a request waits on it (see
 /// `PositionWatcher::spawn`), so an unread one is an idle task and costs no queries.
 struct Builder {
-    pool: PgPool,
+    /// Every database's pool, in [`Database::index`] order: a PostgreSQL projection's version
+    /// has a watcher on each.
+    pools: Vec<PgPool>,
     redis: ConnectionManager,
     topic: String,
     redis_prefix: String,
@@ -185,29 +190,34 @@ struct Builder {
 impl Build for Builder {
     fn version(&self, projection: ProjectionId, number: u32) -> Version {
         let name = projection.name();
-        let topic = self.topic.clone();
-        let (base, source) = match projection.store() {
+        let watcher =
+            |source| PositionWatcher::spawn(name, source, self.positions_poll, self.timeout);
+        match projection.store() {
             StoreKind::Postgres => {
-                let source = PositionSource::Postgres {
-                    pool: self.pool.clone(),
-                    projection: name,
-                    version: number,
-                    topic,
-                };
-                (table_prefix(name, number), source)
+                let watchers = self
+                    .pools
+                    .iter()
+                    .map(|pool| {
+                        watcher(PositionSource::Postgres {
+                            pool: pool.clone(),
+                            projection: name,
+                            version: number,
+                            topic: self.topic.clone(),
+                        })
+                    })
+                    .collect();
+                Version::new(number, table_prefix(name, number), watchers)
             }
             StoreKind::Redis => {
                 let base = keys_base(&self.redis_prefix, name, number);
                 let source = PositionSource::Redis {
                     redis: self.redis.clone(),
                     keys_base: base.clone(),
-                    topic,
+                    topic: self.topic.clone(),
                 };
-                (base, source)
+                Version::new(number, base, vec![watcher(source)])
             }
-        };
-        let watcher = PositionWatcher::spawn(name, source, self.positions_poll, self.timeout);
-        Version::new(number, base, watcher)
+        }
     }
 }
 

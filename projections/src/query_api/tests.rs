@@ -3,4 +3,5 @@
 //! [`app`]: super::app
 
 mod helpers;
+mod replicas;
 mod versions;

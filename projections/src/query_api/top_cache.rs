@@ -19,6 +19,7 @@ use surge_schemas::Position;
 use super::QueryState;
 use super::caching::etag_of;
 use super::consistency::{read_store, store_unavailable};
+use super::databases::Database;
 use super::sources::Version;
 use super::watcher::applied;
 use crate::catalog::ProjectionId;
@@ -108,7 +109,7 @@ impl TopCache {
     ) -> Result<Arc<Top>, ApiError> {
         let read = async {
             // Taken before the read, so the read holds at least what they name.
-            let reflects = board.watcher.confirmed();
+            let reflects = board.watcher(Database::Primary).confirmed();
             let read_at = Instant::now();
             let mut redis = state.redis.clone();
             let keys = &board.base;

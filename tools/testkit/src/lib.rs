@@ -4,7 +4,8 @@
 //!
 //! Every helper panics on failure: a test that cannot reach its services should fail loudly, not
 //! skip. The settings are read from the environment `scripts/test.sh` exports:
-//! `SURGE_TEST_DATABASE_URL`, `SURGE_REDIS_URL` and `SURGE_TEST_KAFKA_BROKERS`.
+//! `SURGE_TEST_DATABASE_URL`, `SURGE_TEST_DATABASE_READ_URL` (its streaming replica),
+//! `SURGE_REDIS_URL` and `SURGE_TEST_KAFKA_BROKERS`.
 
 pub mod bot_api;
 
@@ -18,6 +19,9 @@ use sqlx::{Connection, PgConnection, PgPool, Postgres};
 /// The database tests create their schemas in when `SURGE_TEST_DATABASE_URL` is unset
 /// (`scripts/test.sh` recreates it for every run).
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/surge_test";
+/// The streaming replica of the test database (`scripts/services.sh --replica`) when
+/// `SURGE_TEST_DATABASE_READ_URL` is unset.
+pub const DEFAULT_READ_REPLICA_URL: &str = "postgres://postgres@127.0.0.1:5433/surge_test";
 /// The Redis tests use when `SURGE_REDIS_URL` is unset.
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 
@@ -43,6 +47,40 @@ pub fn unique_id(prefix: &str) -> String {
 /// `SURGE_TEST_DATABASE_URL`, else [`DEFAULT_DATABASE_URL`].
 pub fn database_url() -> String {
     std::env::var("SURGE_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned())
+}
+
+/// `SURGE_TEST_DATABASE_READ_URL`, else [`DEFAULT_READ_REPLICA_URL`].
+pub fn read_replica_url() -> String {
+    std::env::var("SURGE_TEST_DATABASE_READ_URL")
+        .unwrap_or_else(|_| DEFAULT_READ_REPLICA_URL.to_owned())
+}
+
+/// A pool on the test database's streaming replica ([`read_replica_url`]) whose `search_path`
+/// is `schema` (created on the primary, so it replicates).
+///
+/// # Panics
+/// When the replica does not answer, or answers but is not a replica.
+pub async fn read_replica_pool(schema: &str) -> PgPool {
+    let url = read_replica_url();
+    let options = PgConnectOptions::from_str(&url)
+        .expect("SURGE_TEST_DATABASE_READ_URL is a PostgreSQL URL")
+        .application_name(schema)
+        .options([("search_path", schema)]);
+    let pool = PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "a PostgreSQL replica must be running at {url} (scripts/services.sh --replica): {e}"
+            )
+        });
+    let replica: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(replica, "{url} is not a replica");
+    pool
 }
 
 /// `SURGE_REDIS_URL`, else [`DEFAULT_REDIS_URL`].

@@ -48,10 +48,10 @@ pub(crate) async fn broadcast(
         .await?;
     let store = served.store::<NotificationStore>();
     let read = async {
-        let Some(broadcast) = store.broadcast(&state.pool, broadcast_id).await? else {
+        let Some(broadcast) = store.broadcast(served.pool(), broadcast_id).await? else {
             return Ok(None);
         };
-        let progress = Outbox.progress(&state.pool, broadcast_id).await?;
+        let progress = Outbox.progress(served.pool(), broadcast_id).await?;
         Ok::<_, sqlx::Error>(Some((broadcast, progress)))
     };
     let Some((broadcast, progress)) = read_store(&state, ProjectionId::Notifications, read).await?
@@ -96,9 +96,9 @@ pub(crate) async fn broadcasts(
         .await?;
     let store = served.store::<NotificationStore>();
     let read = async {
-        let broadcasts = store.latest(&state.pool, limit as i64).await?;
+        let broadcasts = store.latest(served.pool(), limit as i64).await?;
         let ids: Vec<Uuid> = broadcasts.iter().map(|b| b.broadcast_id).collect();
-        let mut progress = Outbox.progresses(&state.pool, &ids).await?;
+        let mut progress = Outbox.progresses(served.pool(), &ids).await?;
         let views: Vec<_> = broadcasts
             .iter()
             .map(|b| view(b, &progress.remove(&b.broadcast_id).unwrap_or_default()))

@@ -58,12 +58,12 @@ pub(crate) async fn read(
         read_store(
             state,
             ProjectionId::Profiles,
-            profiles.profile(&state.pool, user_id)
+            profiles.profile(served.pool(), user_id)
         ),
         read_store(
             state,
             ProjectionId::Wallets,
-            wallets.wallet(&state.pool, user_id, LATEST_ENTRIES)
+            wallets.wallet(served.pool(), user_id, LATEST_ENTRIES)
         ),
     )?;
     Ok(view(user_id, profile.as_ref(), wallet.as_ref()))

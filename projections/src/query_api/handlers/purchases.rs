@@ -63,7 +63,7 @@ pub(crate) async fn read(
     let (started, payments) = read_store(
         state,
         ProjectionId::Purchases,
-        store.of_user(&state.pool, user_id, limit as i64),
+        store.of_user(served.pool(), user_id, limit as i64),
     )
     .await?;
     Ok(serde_json::to_value(view(&started, &payments, now_ms())).expect("plain data serialises"))
@@ -105,7 +105,7 @@ pub(crate) async fn revenue(
     let days = read_store(
         &state,
         ProjectionId::Purchases,
-        store.revenue(&state.pool, days as i32),
+        store.revenue(served.pool(), days as i32),
     )
     .await?;
     let body = json!({ "as_of": time(now_ms()), "currency": "XTR", "days": days }).to_string();

@@ -49,7 +49,7 @@ pub(crate) async fn read(
     let (progress, completed) = read_store(
         state,
         ProjectionId::Quests,
-        quests.of_user(&state.pool, user_id),
+        quests.of_user(served.pool(), user_id),
     )
     .await?;
     let quests = states(&state.config.quests, progress.as_ref(), &completed);

@@ -55,7 +55,7 @@ pub(crate) async fn activity(
     let next_minute = now_ms.div_euclid(60_000) * 60 + 60;
     let today = day_of(now_ms);
     let store = served.store::<ActivityStore>();
-    let pool = &state.pool;
+    let pool = served.pool();
     let (per_minute, daily, weekly, monthly) = read_store(&state, ProjectionId::Activity, async {
         tokio::try_join!(
             store.per_minute(pool, next_minute - minutes as i64 * 60, next_minute),

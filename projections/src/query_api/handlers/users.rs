@@ -48,7 +48,7 @@ pub(crate) async fn user(
     let profile = read_store(
         &state,
         ProjectionId::Profiles,
-        profiles.profile(&state.pool, user_id),
+        profiles.profile(served.pool(), user_id),
     )
     .await?
     .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "user_not_found", "no such user"))?;

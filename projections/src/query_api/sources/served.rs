@@ -9,6 +9,7 @@ use std::ops::{Index, IndexMut};
 use std::sync::{Arc, OnceLock};
 
 use crate::catalog::{ProjectionId, StoreKind, VersionedStore};
+use crate::query_api::databases::Database;
 use crate::query_api::watcher::PositionWatcher;
 
 /// One projection at one version.
@@ -16,20 +17,30 @@ pub(crate) struct Version {
     pub(crate) number: u32,
     /// PostgreSQL: the table prefix `<name>_v<N>`; Redis: the key base `<prefix>:<name>:v<N>`.
     pub(crate) base: String,
-    pub(crate) watcher: PositionWatcher,
+    /// PostgreSQL: one per database, in [`Database::index`] order (a replica's positions are
+    /// read on that replica); Redis: one.
+    watchers: Vec<PositionWatcher>,
     /// The typed store of a PostgreSQL projection ([`VersionedStore`]), built from `base` on the
     /// first read, so projections no endpoint reads never build one.
     store: OnceLock<Box<dyn Any + Send + Sync>>,
 }
 
 impl Version {
-    pub(crate) fn new(number: u32, base: String, watcher: PositionWatcher) -> Self {
+    pub(crate) fn new(number: u32, base: String, watchers: Vec<PositionWatcher>) -> Self {
+        assert!(!watchers.is_empty(), "a version has a watcher");
         Version {
             number,
             base,
-            watcher,
+            watchers,
             store: OnceLock::new(),
         }
+    }
+
+    /// The watcher of this version's positions on `database` (Redis projections have one).
+    pub(crate) fn watcher(&self, database: Database) -> &PositionWatcher {
+        self.watchers
+            .get(database.index())
+            .unwrap_or(&self.watchers[0])
     }
 
     /// This version's store of type `S`; the caller makes sure `S` is this projection's store.
@@ -140,8 +151,9 @@ impl Served {
         &self.versions[projection]
     }
 
-    pub(crate) fn watcher(&self, projection: ProjectionId) -> &PositionWatcher {
-        &self.versions[projection].watcher
+    /// The watcher of `projection`'s served version on `database`.
+    pub(crate) fn watcher(&self, projection: ProjectionId, database: Database) -> &PositionWatcher {
+        self.versions[projection].watcher(database)
     }
 
     /// The store of the served version of `S`'s projection (kept in PostgreSQL).
@@ -259,7 +271,7 @@ mod tests {
                 StoreKind::Redis => crate::naming::keys_base("k", projection.name(), number),
             };
             let watcher = PositionWatcher::spawn(projection.name(), source, every, every);
-            Version::new(number, base, watcher)
+            Version::new(number, base, vec![watcher])
         }
     }
 
