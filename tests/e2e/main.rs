@@ -18,6 +18,7 @@ mod contract;
 mod demo;
 mod energy;
 mod idempotency;
+mod instances;
 mod limits;
 mod live;
 mod loadgen;

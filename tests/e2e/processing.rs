@@ -347,7 +347,7 @@ async fn a_paused_instance_loses_its_partitions_and_cannot_overwrite_when_resume
 }
 
 /// The partitions `processor` (e.g. `wallets.v1`) last logged as assigned to this instance.
-fn assigned(instance: &TestApp, processor: &str) -> Vec<i32> {
+pub fn assigned(instance: &TestApp, processor: &str) -> Vec<i32> {
     let logs = instance.logs();
     let last = logs.lines().rev().find_map(|line| {
         let json: serde_json::Value = serde_json::from_str(line).ok()?;

@@ -293,10 +293,11 @@ impl WalHistory {
         }
     }
 
-    /// Drops samples older than `keep`, always keeping the newest: a replica further behind
-    /// than the history reaches is shown `keep` behind, which is past any bound that matters.
+    /// Drops samples older than `keep`, except the newest of those: it dates every position
+    /// before the kept ones, so a replica behind it is still shown at least `keep` behind
+    /// (dropping it would make such a replica look as recent as the next sample).
     fn forget_before(&mut self, now: Instant, keep: Duration) {
-        while self.0.len() > 1 && self.0.front().is_some_and(|(at, _)| now - *at > keep) {
+        while self.0.len() > 1 && self.0.get(1).is_some_and(|(at, _)| now - *at > keep) {
             self.0.pop_front();
         }
     }
@@ -344,9 +345,19 @@ mod tests {
             "an unchanged position keeps its first sample's time"
         );
         history.forget_before(now, Duration::from_millis(400));
-        assert_eq!(history.lag(now, 50), Duration::from_millis(250));
+        assert_eq!(
+            history.lag(now, 50),
+            Duration::from_millis(500),
+            "the sample dating what was forgotten stays: still at least 400 ms behind"
+        );
+        assert_eq!(history.lag(now, 200), Duration::from_millis(250));
         history.forget_before(at(10_000), Duration::from_millis(400));
         assert_eq!(history.newest(), Some(260), "the newest sample stays");
+        assert_eq!(
+            history.lag(at(10_000), 200),
+            Duration::from_millis(9_250),
+            "an idle primary: behind since its last change"
+        );
     }
 
     #[tokio::test]
