@@ -14,6 +14,7 @@ mod proxy;
 
 mod broker_down;
 mod broker_faults;
+mod capacity;
 mod contract;
 mod demo;
 mod energy;
