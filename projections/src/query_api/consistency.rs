@@ -242,9 +242,39 @@ pub(crate) struct Reading {
 }
 
 impl Reading {
-    /// The pool of the database to read the PostgreSQL projections from; counts one read.
-    pub(crate) fn pool(&self) -> &PgPool {
-        self.databases.read_on(self.database)
+    /// Runs `read` (one read of `projection`, a PostgreSQL projection) on this read's database,
+    /// bounded and logged like [`read_store`]. A replica that fails it or times out (down since
+    /// its last check, or still without a new version's tables) hands it to the primary, which
+    /// holds everything any replica holds: a token confirmed on the replica holds there too.
+    pub(crate) async fn read<'a, T, E, F>(
+        &'a self,
+        state: &QueryState,
+        projection: ProjectionId,
+        read: impl Fn(&'a PgPool) -> F,
+    ) -> Result<T, ApiError>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: std::fmt::Display,
+    {
+        if let Database::Replica(_) = self.database {
+            let attempt = read(self.databases.read_on(self.database));
+            match tokio::time::timeout(state.config.store_timeout, attempt).await {
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(error)) => surge_http::sampled_warn!(
+                    key = "replica",
+                    %error,
+                    "A {} read failed on a replica; the primary answers it.",
+                    projection.name()
+                ),
+                Err(_) => surge_http::sampled_warn!(
+                    key = "replica",
+                    "A {} read timed out on a replica; the primary answers it.",
+                    projection.name()
+                ),
+            }
+        }
+        let primary = self.databases.read_on(Database::Primary);
+        read_store(state, projection, read(primary)).await
     }
 }
 

@@ -19,7 +19,7 @@ use crate::notifications::{NotificationStore, Outbox, view};
 use crate::query_api::QueryState;
 use crate::query_api::auth::Operator;
 use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
-use crate::query_api::consistency::{ReadAfter, read_store};
+use crate::query_api::consistency::ReadAfter;
 
 #[utoipa::path(
     get,
@@ -47,14 +47,16 @@ pub(crate) async fn broadcast(
         .read_after(&after, None, &[ProjectionId::Notifications])
         .await?;
     let store = served.store::<NotificationStore>();
-    let read = async {
-        let Some(broadcast) = store.broadcast(served.pool(), broadcast_id).await? else {
+    let read = |pool| async move {
+        let Some(broadcast) = store.broadcast(pool, broadcast_id).await? else {
             return Ok(None);
         };
-        let progress = Outbox.progress(served.pool(), broadcast_id).await?;
+        let progress = Outbox.progress(pool, broadcast_id).await?;
         Ok::<_, sqlx::Error>(Some((broadcast, progress)))
     };
-    let Some((broadcast, progress)) = read_store(&state, ProjectionId::Notifications, read).await?
+    let Some((broadcast, progress)) = served
+        .read(&state, ProjectionId::Notifications, read)
+        .await?
     else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -95,17 +97,19 @@ pub(crate) async fn broadcasts(
         .read_after(&after, None, &[ProjectionId::Notifications])
         .await?;
     let store = served.store::<NotificationStore>();
-    let read = async {
-        let broadcasts = store.latest(served.pool(), limit as i64).await?;
+    let read = |pool| async move {
+        let broadcasts = store.latest(pool, limit as i64).await?;
         let ids: Vec<Uuid> = broadcasts.iter().map(|b| b.broadcast_id).collect();
-        let mut progress = Outbox.progresses(served.pool(), &ids).await?;
+        let mut progress = Outbox.progresses(pool, &ids).await?;
         let views: Vec<_> = broadcasts
             .iter()
             .map(|b| view(b, &progress.remove(&b.broadcast_id).unwrap_or_default()))
             .collect();
         Ok::<_, sqlx::Error>(views)
     };
-    let views = read_store(&state, ProjectionId::Notifications, read).await?;
+    let views = served
+        .read(&state, ProjectionId::Notifications, read)
+        .await?;
     let body = json!({ "broadcasts": views }).to_string();
     Ok(cached_json(&headers, body, PRIVATE_REVALIDATE))
 }

@@ -14,7 +14,7 @@ use crate::profiles::{Profile, ProfileStore};
 use crate::query_api::QueryState;
 use crate::query_api::auth::Reader;
 use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
-use crate::query_api::consistency::{ReadAfter, read_store};
+use crate::query_api::consistency::ReadAfter;
 use crate::wallets::{Wallet, WalletStore};
 
 /// Ledger entries shown with the balance.
@@ -55,16 +55,13 @@ pub(crate) async fn read(
     let profiles = served.store::<ProfileStore>();
     let wallets = served.store::<WalletStore>();
     let (profile, wallet) = tokio::try_join!(
-        read_store(
-            state,
-            ProjectionId::Profiles,
-            profiles.profile(served.pool(), user_id)
-        ),
-        read_store(
-            state,
-            ProjectionId::Wallets,
-            wallets.wallet(served.pool(), user_id, LATEST_ENTRIES)
-        ),
+        served.read(state, ProjectionId::Profiles, |pool| profiles
+            .profile(pool, user_id)),
+        served.read(state, ProjectionId::Wallets, |pool| wallets.wallet(
+            pool,
+            user_id,
+            LATEST_ENTRIES
+        )),
     )?;
     Ok(view(user_id, profile.as_ref(), wallet.as_ref()))
 }

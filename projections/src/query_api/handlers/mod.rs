@@ -1,5 +1,6 @@
 //! One file per endpoint. Each names the projections behind it (for read-your-writes), reads
-//! them through `read_store` (timeout → 503) and answers through `cached_json` (ETag, 304).
+//! them through `Reading::read` (PostgreSQL: on a replica or the primary; timeout → 503) or
+//! `read_store` (Redis) and answers through `cached_json` (ETag, 304).
 
 pub(crate) mod broadcasts;
 pub(crate) mod feed;

@@ -20,7 +20,7 @@ use crate::purchases::{PurchaseStore, view};
 use crate::query_api::QueryState;
 use crate::query_api::auth::{Operator, Reader};
 use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
-use crate::query_api::consistency::{ReadAfter, read_store};
+use crate::query_api::consistency::ReadAfter;
 
 #[utoipa::path(
     get,
@@ -60,12 +60,11 @@ pub(crate) async fn read(
         .read_after(after, Some(user_id), &[ProjectionId::Purchases])
         .await?;
     let store = served.store::<PurchaseStore>();
-    let (started, payments) = read_store(
-        state,
-        ProjectionId::Purchases,
-        store.of_user(served.pool(), user_id, limit as i64),
-    )
-    .await?;
+    let (started, payments) = served
+        .read(state, ProjectionId::Purchases, |pool| {
+            store.of_user(pool, user_id, limit as i64)
+        })
+        .await?;
     Ok(serde_json::to_value(view(&started, &payments, now_ms())).expect("plain data serialises"))
 }
 
@@ -102,12 +101,11 @@ pub(crate) async fn revenue(
         .read_after(&after, None, &[ProjectionId::Purchases])
         .await?;
     let store = served.store::<PurchaseStore>();
-    let days = read_store(
-        &state,
-        ProjectionId::Purchases,
-        store.revenue(served.pool(), days as i32),
-    )
-    .await?;
+    let days = served
+        .read(&state, ProjectionId::Purchases, |pool| {
+            store.revenue(pool, days as i32)
+        })
+        .await?;
     let body = json!({ "as_of": time(now_ms()), "currency": "XTR", "days": days }).to_string();
     Ok(cached_json(&headers, body, PRIVATE_REVALIDATE))
 }

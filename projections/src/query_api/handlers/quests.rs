@@ -11,7 +11,7 @@ use crate::catalog::ProjectionId;
 use crate::query_api::QueryState;
 use crate::query_api::auth::Reader;
 use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
-use crate::query_api::consistency::{ReadAfter, read_store};
+use crate::query_api::consistency::ReadAfter;
 use crate::quests::{QuestStore, states};
 
 #[utoipa::path(
@@ -46,12 +46,11 @@ pub(crate) async fn read(
         .read_after(after, Some(user_id), &[ProjectionId::Quests])
         .await?;
     let quests = served.store::<QuestStore>();
-    let (progress, completed) = read_store(
-        state,
-        ProjectionId::Quests,
-        quests.of_user(served.pool(), user_id),
-    )
-    .await?;
+    let (progress, completed) = served
+        .read(state, ProjectionId::Quests, |pool| {
+            quests.of_user(pool, user_id)
+        })
+        .await?;
     let quests = states(&state.config.quests, progress.as_ref(), &completed);
     Ok(json!({ "quests": quests }))
 }

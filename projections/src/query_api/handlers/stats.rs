@@ -19,7 +19,7 @@ use crate::feed::iso_date;
 use crate::query_api::QueryState;
 use crate::query_api::auth::Operator;
 use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
-use crate::query_api::consistency::{ReadAfter, read_store};
+use crate::query_api::consistency::ReadAfter;
 
 #[utoipa::path(
     get,
@@ -55,16 +55,16 @@ pub(crate) async fn activity(
     let next_minute = now_ms.div_euclid(60_000) * 60 + 60;
     let today = day_of(now_ms);
     let store = served.store::<ActivityStore>();
-    let pool = served.pool();
-    let (per_minute, daily, weekly, monthly) = read_store(&state, ProjectionId::Activity, async {
-        tokio::try_join!(
-            store.per_minute(pool, next_minute - minutes as i64 * 60, next_minute),
-            store.daily_active(pool, today + 1 - days as i32, today + 1),
-            store.distinct_active(pool, today - 6, today + 1),
-            store.distinct_active(pool, today - 29, today + 1),
-        )
-    })
-    .await?;
+    let (per_minute, daily, weekly, monthly) = served
+        .read(&state, ProjectionId::Activity, |pool| async move {
+            tokio::try_join!(
+                store.per_minute(pool, next_minute - minutes as i64 * 60, next_minute),
+                store.daily_active(pool, today + 1 - days as i32, today + 1),
+                store.distinct_active(pool, today - 6, today + 1),
+                store.distinct_active(pool, today - 29, today + 1),
+            )
+        })
+        .await?;
     let today_users = daily
         .iter()
         .find(|(day, _)| *day == today)

@@ -14,7 +14,7 @@ use crate::profiles::{Profile, ProfileStore};
 use crate::query_api::QueryState;
 use crate::query_api::auth::Reader;
 use crate::query_api::caching::{PRIVATE_CARD, cached_json};
-use crate::query_api::consistency::{ReadAfter, read_store};
+use crate::query_api::consistency::ReadAfter;
 
 #[utoipa::path(
     get,
@@ -45,13 +45,12 @@ pub(crate) async fn user(
         .read_after(&after, Some(reader), &[ProjectionId::Profiles])
         .await?;
     let profiles = served.store::<ProfileStore>();
-    let profile = read_store(
-        &state,
-        ProjectionId::Profiles,
-        profiles.profile(served.pool(), user_id),
-    )
-    .await?
-    .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "user_not_found", "no such user"))?;
+    let profile = served
+        .read(&state, ProjectionId::Profiles, |pool| {
+            profiles.profile(pool, user_id)
+        })
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "user_not_found", "no such user"))?;
     Ok(cached_json(
         &headers,
         card(&profile).to_string(),

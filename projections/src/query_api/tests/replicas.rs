@@ -280,3 +280,34 @@ async fn a_read_replica_that_is_down_is_skipped() {
         (0.0, 2.0)
     );
 }
+
+#[tokio::test]
+async fn a_read_replica_that_fails_a_read_hands_it_to_the_primary() {
+    use std::str::FromStr;
+    let stores = Stores::new().await;
+    set_up(&stores).await;
+    // The real replica, answering its checks, on a schema that has none of the tables: every
+    // read there fails, as on a replica that went down after its last check.
+    let options = sqlx::postgres::PgConnectOptions::from_str(&surge_testkit::read_replica_url())
+        .unwrap()
+        .options([("search_path", "no_such_schema")]);
+    let failing = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect_lazy_with(options);
+    let replica = Replica {
+        name: REPLICA.into(),
+        pool: failing,
+    };
+    let app = app_reading(&stores, replica, Duration::from_secs(3600)).await;
+    until_serving(&app, true).await;
+
+    assert_eq!(name(&app, None).await, "Before");
+    assert_eq!(
+        (
+            reads_on(&app, REPLICA).await,
+            reads_on(&app, "primary").await
+        ),
+        (2.0, 2.0),
+        "each of the two reads tried the replica, then the primary"
+    );
+}
