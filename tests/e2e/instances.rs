@@ -2,6 +2,7 @@
 //! query APIs (one of them reading through the test database's streaming replica), with requests
 //! spread over them, and one instance of each role SIGKILLed mid-run.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -34,8 +35,14 @@ fn query_api(id: &str, read_replica: bool) -> TestApp {
 }
 
 /// Taps for every user, each on the next write API in turn, each read back with its token on
-/// the next query API in turn: every read answers 200 with the caller's wallet.
-async fn taps_read_back(writers: &[&TestApp], readers: &[&TestApp], users: std::ops::Range<i64>) {
+/// the next query API in turn: every read answers 200 with the caller's wallet. Counts the
+/// users done in `done`.
+async fn taps_read_back(
+    writers: &[&TestApp],
+    readers: &[&TestApp],
+    users: std::ops::Range<i64>,
+    done: &AtomicUsize,
+) {
     for (turn, user) in users.enumerate() {
         let writer = writers[turn % writers.len()];
         let written = writer
@@ -62,6 +69,7 @@ async fn taps_read_back(writers: &[&TestApp], readers: &[&TestApp], users: std::
         let body = body_of(read).await;
         assert_eq!(status, 200, "a read on {}: {body}", reader.url);
         assert!(body["wallet"]["balance"].as_i64().unwrap() >= 2, "{body}");
+        done.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -100,10 +108,12 @@ async fn several_instances_of_every_role_lose_nothing_when_one_of_each_is_sigkil
     referrers_first(&writer, USERS).await;
     traffic(&writer, 1..16, 0).await;
     traffic(&second_writer, 16..31, 0).await;
+    let done = AtomicUsize::new(0);
     taps_read_back(
         &[&writer, &second_writer],
         &[&reader, &replica_reader],
         USERS,
+        &done,
     )
     .await;
     let replica_reads = replica_reader.metrics().await;
@@ -114,15 +124,33 @@ async fn several_instances_of_every_role_lose_nothing_when_one_of_each_is_sigkil
         "the second query API read through the replica:\n{replica_reads}"
     );
 
-    // Mid-run: half of round 1 is written and still being processed.
+    // Mid-run: writes and reads go on against the instances that stay while one of each role
+    // is killed, once a few of them are through (a load balancer sends nothing to the killed
+    // ones). Reads whose tokens fall on the killed processor's partitions wait for their new
+    // owner.
     traffic(&second_writer, 1..16, 1).await;
     let [first, second, third] = processors;
-    third.kill();
-    second_writer.kill();
-    replica_reader.kill();
-    // A load balancer now sends everything to the instances left.
-    traffic(&writer, 16..31, 1).await;
-    taps_read_back(&[&writer], &[&reader], USERS).await;
+    let done = AtomicUsize::new(0);
+    let survivors = async {
+        traffic(&writer, 16..31, 1).await;
+        taps_read_back(&[&writer], &[&reader], USERS, &done).await;
+    };
+    let kill = async {
+        let started = Instant::now();
+        while done.load(Ordering::Relaxed) < 3 {
+            assert!(
+                started.elapsed() < DEADLINE,
+                "no read-back within {DEADLINE:?}"
+            );
+            // Paces the check; the condition is what is waited for.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        third.kill();
+        second_writer.kill();
+        replica_reader.kill();
+    };
+    tokio::join!(survivors, kill);
+    assert_eq!(done.load(Ordering::Relaxed), USERS.count());
 
     wait_caught_up(&writer, &[&first, &second]).await;
     let expected = fold_topic(&writer, writer.record_count() as usize).await;
