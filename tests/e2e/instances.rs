@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::fold::fold_topic;
-use crate::helpers::{Options, PARTITIONS, TestApp, init_data, json as body_of, spawn_app, start};
-use crate::processing::{assigned, processor, referrers_first, traffic};
+use crate::helpers::{Options, TestApp, init_data, json as body_of, spawn_app, start};
+use crate::processing::{processor, referrers_first, traffic, wait_for_split};
 use crate::projected::{assert_projections_equal_fold, wait_caught_up};
 
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -70,27 +70,6 @@ async fn taps_read_back(
         assert_eq!(status, 200, "a read on {}: {body}", reader.url);
         assert!(body["wallet"]["balance"].as_i64().unwrap() >= 2, "{body}");
         done.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// Waits until each of `processors` holds some of the wallets partitions and together they
-/// hold all of them.
-async fn wait_for_split(processors: &[&TestApp]) {
-    let started = Instant::now();
-    loop {
-        let held: Vec<Vec<i32>> = processors
-            .iter()
-            .map(|p| assigned(p, "wallets.v1"))
-            .collect();
-        let total: usize = held.iter().map(Vec::len).sum();
-        if held.iter().all(|h| !h.is_empty()) && total == PARTITIONS as usize {
-            return;
-        }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "the group never split: {held:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -267,7 +267,7 @@ async fn two_instances_split_the_work_and_end_equal_to_one() {
     let writer = spawn_app().await;
     let first = processor(&writer);
     let second = processor(&writer);
-    wait_for_split(&first, &second).await;
+    wait_for_split(&[&first, &second]).await;
     traffic(&writer, 1..16, 0).await;
     wait_caught_up(&writer, &[&first, &second]).await;
     let expected = fold_topic(&writer, writer.record_count() as usize).await;
@@ -281,7 +281,7 @@ async fn a_killed_instances_partitions_move_to_the_live_one() {
     let writer = spawn_app().await;
     let first = processor(&writer);
     let second = processor(&writer);
-    wait_for_split(&first, &second).await;
+    wait_for_split(&[&first, &second]).await;
     traffic(&writer, 1..16, 0).await;
     let killed = Instant::now();
     second.kill();
@@ -304,20 +304,22 @@ async fn a_killed_instances_partitions_move_to_the_live_one() {
     assert_projections_equal_fold(&writer, &expected).await;
 }
 
-/// Waits until the group split the wallets partitions between the two instances.
-async fn wait_for_split(first: &TestApp, second: &TestApp) {
+/// Waits until each of `processors` holds some of the wallets partitions and together they
+/// hold all of them.
+pub async fn wait_for_split(processors: &[&TestApp]) {
     let started = Instant::now();
     loop {
-        let (a, b) = (
-            assigned(first, "wallets.v1"),
-            assigned(second, "wallets.v1"),
-        );
-        if !a.is_empty() && !b.is_empty() && a.len() + b.len() == PARTITIONS as usize {
+        let held: Vec<Vec<i32>> = processors
+            .iter()
+            .map(|p| assigned(p, "wallets.v1"))
+            .collect();
+        let total: usize = held.iter().map(Vec::len).sum();
+        if held.iter().all(|h| !h.is_empty()) && total == PARTITIONS as usize {
             return;
         }
         assert!(
             started.elapsed() < DEADLINE,
-            "the group never split: {a:?} / {b:?}"
+            "the group never split: {held:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -81,6 +81,18 @@ impl Drop for Stores {
     }
 }
 
+/// `user_id` seen once, named `name`.
+pub(super) fn named_profile(user_id: i64, name: &str) -> crate::profiles::Profile {
+    crate::profiles::Profile {
+        user_id,
+        display_name: Some(name.into()),
+        first_seen_at_ms: 1_717_171_717_123,
+        last_seen_at_ms: 1_717_171_717_123,
+        sessions_count: 1,
+        ..Default::default()
+    }
+}
+
 fn init_data(user_id: i64) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

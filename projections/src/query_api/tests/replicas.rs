@@ -12,9 +12,9 @@ use axum::Router;
 use axum::http::StatusCode;
 use surge_schemas::Position;
 
-use super::helpers::{Stores, TOPIC, get, until};
+use super::helpers::{Stores, TOPIC, get, named_profile, until};
 use crate::naming;
-use crate::profiles::{self, Profile, ProfileStore};
+use crate::profiles::{self, ProfileStore};
 use crate::query_api::Replica;
 use crate::table_prefix::render;
 use crate::versions::{self, VersionRegistry};
@@ -60,16 +60,8 @@ async fn set_up(stores: &Stores) {
 /// does; returns the token of the write at `next_offset - 1`.
 async fn write_name(stores: &Stores, name: &str, next_offset: i64) -> String {
     let mut tx = stores.pool.begin().await.unwrap();
-    let profile = Profile {
-        user_id: USER,
-        display_name: Some(name.into()),
-        first_seen_at_ms: 1_717_171_717_123,
-        last_seen_at_ms: 1_717_171_717_123,
-        sessions_count: 1,
-        ..Profile::default()
-    };
     ProfileStore::new(&naming::table_prefix("profiles", 1))
-        .upsert(&mut tx, &[profile])
+        .upsert(&mut tx, &[named_profile(USER, name)])
         .await
         .unwrap();
     sqlx::query(

@@ -9,9 +9,9 @@ use axum::http::StatusCode;
 use serde_json::Value;
 use surge_schemas::Position;
 
-use super::helpers::{Stores, TOPIC, get, until};
+use super::helpers::{Stores, TOPIC, get, named_profile, until};
 use crate::naming;
-use crate::profiles::{self, Profile, ProfileStore};
+use crate::profiles::{self, ProfileStore};
 use crate::table_prefix::render;
 use crate::versions::{self, VersionRegistry};
 use crate::wallets;
@@ -30,16 +30,8 @@ async fn two_profile_versions(stores: &Stores) {
         stores
             .execute(&render(profiles::MIGRATIONS[0], &prefix))
             .await;
-        let profile = Profile {
-            user_id: USER,
-            display_name: Some(name.into()),
-            first_seen_at_ms: 1_717_171_717_123,
-            last_seen_at_ms: 1_717_171_717_123,
-            sessions_count: 1,
-            ..Profile::default()
-        };
         ProfileStore::new(&prefix)
-            .upsert(&mut conn, &[profile])
+            .upsert(&mut conn, &[named_profile(USER, name)])
             .await
             .unwrap();
     }
