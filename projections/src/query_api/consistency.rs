@@ -22,7 +22,7 @@ use super::databases::{Database, Databases};
 use super::sources::Served;
 use super::waiters::{Caller, Full};
 use super::watcher::WaitError;
-use crate::catalog::ProjectionId;
+use crate::catalog::{ProjectionId, StoreKind};
 
 pub(crate) const HEADER: &str = "x-consistency-token";
 
@@ -121,9 +121,9 @@ impl QueryState {
                 if confirmed.contains(&(projection, version)) {
                     continue;
                 }
-                let until = match database {
-                    Database::Primary => deadline,
-                    Database::Replica(_) => replica_deadline,
+                let until = match (database, projection.store()) {
+                    (Database::Replica(_), StoreKind::Postgres) => replica_deadline,
+                    _ => deadline,
                 };
                 let wait = served.watcher(projection, database).wait_applied(
                     position.partition,
@@ -137,7 +137,10 @@ impl QueryState {
                         continue 'snapshot;
                     }
                 };
-                if outcome.is_err() && database != Database::Primary {
+                if outcome.is_err()
+                    && database != Database::Primary
+                    && projection.store() == StoreKind::Postgres
+                {
                     database = Database::Primary;
                     confirmed.clear();
                     continue 'snapshot;

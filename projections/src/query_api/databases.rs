@@ -224,8 +224,16 @@ async fn check(
         }
         primary_wal.forget_before(now, max_lag.max(Duration::from_secs(1)) * 4);
         was_serving.resize(databases.replicas.len(), None);
-        for (index, replica) in databases.replicas.iter().enumerate() {
-            let replayed = read_wal(&replica.pool, REPLAYED_WAL, timeout).await;
+        // All at once: a replica that does not answer holds no other's check.
+        let replayed_all = futures::future::join_all(
+            databases
+                .replicas
+                .iter()
+                .map(|replica| read_wal(&replica.pool, REPLAYED_WAL, timeout)),
+        )
+        .await;
+        for (index, (replica, replayed)) in databases.replicas.iter().zip(replayed_all).enumerate()
+        {
             let name = [replica.name.as_str()];
             gauges
                 .up
