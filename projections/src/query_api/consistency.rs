@@ -67,9 +67,9 @@ pub(crate) fn verified(state: &QueryState, token: &str) -> Result<Position, Stri
 
 impl QueryState {
     /// The snapshot and database to read from, once every projection in `behind` has applied
-    /// `after` on that database (at once without a token). All share one deadline: the bound is per request, not per
-    /// projection. `reader` is the proven user, if the read carries initData: waits are bounded
-    /// per caller as well as in total (see `waiters`).
+    /// `after` on that database (at once without a token). All share one deadline: the bound is
+    /// per request, not per projection. `reader` is the proven user, if the read carries
+    /// initData: waits are bounded per caller as well as in total (see `waiters`).
     ///
     /// A position is confirmed per version: if a waited-on projection switches version during
     /// the wait, the wait goes on with the new version's watcher (a fenced old version would
