@@ -2,7 +2,8 @@
 //! cost in Redis and PostgreSQL, and the CPU each role spends per 1,000 events. Ignored by the
 //! test command; run it with
 //! `cargo nextest run -p surge --test e2e --run-ignored only --no-capture capacity`
-//! (`SURGE_CAPACITY_USERS`, default 2,000).
+//! (`SURGE_CAPACITY_USERS`, default 2,000; the debug processor applies about 600 events/s here,
+//! so at 10,000 users it does not catch up with phase B within `wait_caught_up`'s deadline).
 //!
 //! Two phases on the real broker, stores and binaries: phase A makes every user active (a
 //! session, a check-in and 5 taps each), phase B adds 20 more taps per user. Store bytes are
