@@ -121,9 +121,13 @@ impl QueryState {
                 if confirmed.contains(&(projection, version)) {
                     continue;
                 }
-                let until = match (database, projection.store()) {
-                    (Database::Replica(_), StoreKind::Postgres) => replica_deadline,
-                    _ => deadline,
+                // Redis projections have one watcher whatever the database.
+                let on_replica = matches!(database, Database::Replica(_))
+                    && projection.store() == StoreKind::Postgres;
+                let until = if on_replica {
+                    replica_deadline
+                } else {
+                    deadline
                 };
                 let wait = served.watcher(projection, database).wait_applied(
                     position.partition,
@@ -137,10 +141,7 @@ impl QueryState {
                         continue 'snapshot;
                     }
                 };
-                if outcome.is_err()
-                    && database != Database::Primary
-                    && projection.store() == StoreKind::Postgres
-                {
+                if outcome.is_err() && on_replica {
                     database = Database::Primary;
                     confirmed.clear();
                     continue 'snapshot;

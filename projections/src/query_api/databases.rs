@@ -76,7 +76,9 @@ impl Databases {
             for replica in &databases.replicas {
                 tracing::info!(replica = %replica.name, "Reads go to a PostgreSQL replica when it is close enough behind.");
             }
-            tokio::spawn(check(Arc::downgrade(&databases), gauges, max_lag, timeout));
+            let replicas = databases.replicas.len();
+            let weak = Arc::downgrade(&databases);
+            tokio::spawn(check(weak, replicas, gauges, max_lag, timeout));
         }
         databases
     }
@@ -146,52 +148,39 @@ struct ReplicaGauges {
 
 impl ReplicaGauges {
     fn register(registry: &Registry) -> Self {
-        let opts = |name: &str, help: &str| Opts::new(name, help);
-        let up = IntGaugeVec::new(
-            opts(
-                "query_api_replica_up",
-                "1 when the replica answered its last check.",
-            ),
-            &["replica"],
-        )
-        .expect("valid metric");
+        let per_replica = |name: &str, help: &str| {
+            let gauge =
+                IntGaugeVec::new(Opts::new(name, help), &["replica"]).expect("valid metric");
+            registry
+                .register(Box::new(gauge.clone()))
+                .expect("registered once");
+            gauge
+        };
         let lag_seconds = GaugeVec::new(
-            opts(
+            Opts::new(
                 "query_api_replica_lag_seconds",
                 "How long ago the primary wrote the oldest WAL the replica has not replayed (0: none).",
             ),
             &["replica"],
         )
         .expect("valid metric");
-        let lag_bytes = IntGaugeVec::new(
-            opts(
-                "query_api_replica_lag_bytes",
-                "WAL bytes between the primary's position and the replica's replay position.",
-            ),
-            &["replica"],
-        )
-        .expect("valid metric");
-        let serving = IntGaugeVec::new(
-            opts(
-                "query_api_replica_serving",
-                "1 when the replica takes reads: up and at most SURGE_DATABASE_READ_MAX_LAG_MS behind.",
-            ),
-            &["replica"],
-        )
-        .expect("valid metric");
-        for gauge in [&up, &lag_bytes, &serving] {
-            registry
-                .register(Box::new(gauge.clone()))
-                .expect("registered once");
-        }
         registry
             .register(Box::new(lag_seconds.clone()))
             .expect("registered once");
         ReplicaGauges {
-            up,
+            up: per_replica(
+                "query_api_replica_up",
+                "1 when the replica answered its last check.",
+            ),
             lag_seconds,
-            lag_bytes,
-            serving,
+            lag_bytes: per_replica(
+                "query_api_replica_lag_bytes",
+                "WAL bytes between the primary's position and the replica's replay position.",
+            ),
+            serving: per_replica(
+                "query_api_replica_serving",
+                "1 when the replica takes reads: up and at most SURGE_DATABASE_READ_MAX_LAG_MS behind.",
+            ),
         }
     }
 }
@@ -206,12 +195,13 @@ const REPLAYED_WAL: &str = "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_w
 /// Checks every replica each [`CHECK_EVERY`] until the databases are dropped.
 async fn check(
     databases: std::sync::Weak<Databases>,
+    replicas: usize,
     gauges: ReplicaGauges,
     max_lag: Duration,
     timeout: Duration,
 ) {
     let mut primary_wal = WalHistory::default();
-    let mut was_serving: Vec<Option<bool>> = Vec::new();
+    let mut was_serving: Vec<Option<bool>> = vec![None; replicas];
     loop {
         let Some(databases) = databases.upgrade() else {
             return;
@@ -223,7 +213,6 @@ async fn check(
             primary_wal.sample(now, position);
         }
         primary_wal.forget_before(now, max_lag.max(Duration::from_secs(1)) * 4);
-        was_serving.resize(databases.replicas.len(), None);
         // All at once: a replica that does not answer holds no other's check.
         let replayed_all = futures::future::join_all(
             databases
