@@ -62,13 +62,9 @@ pub fn read_replica_url() -> String {
 /// When the replica does not answer, or answers but is not a replica.
 pub async fn read_replica_pool(schema: &str) -> PgPool {
     let url = read_replica_url();
-    let options = PgConnectOptions::from_str(&url)
-        .expect("SURGE_TEST_DATABASE_READ_URL is a PostgreSQL URL")
-        .application_name(schema)
-        .options([("search_path", schema)]);
     let pool = PgPoolOptions::new()
         .max_connections(4)
-        .connect_with(options)
+        .connect_with(options_at(&url, schema))
         .await
         .unwrap_or_else(|e| {
             panic!(
@@ -125,8 +121,13 @@ pub async fn create_schema(schema: &str) {
 /// Options for a connection to the test database whose `search_path` is `schema`; the
 /// connection's `application_name` is `schema` too, so a test can find its own sessions.
 pub fn pg_options(schema: &str) -> PgConnectOptions {
-    PgConnectOptions::from_str(&database_url())
-        .expect("SURGE_TEST_DATABASE_URL is a PostgreSQL URL")
+    options_at(&database_url(), schema)
+}
+
+/// Options for `url` whose `search_path` and `application_name` are `schema`.
+fn options_at(url: &str, schema: &str) -> PgConnectOptions {
+    PgConnectOptions::from_str(url)
+        .unwrap_or_else(|e| panic!("{url} is not a PostgreSQL URL: {e}"))
         .application_name(schema)
         .options([("search_path", schema)])
 }
@@ -160,19 +161,31 @@ pub async fn drop_schema(schema: &str) -> Result<(), sqlx::Error> {
     conn.close().await
 }
 
-/// [`drop_schema`] from a `Drop` impl: runs on a thread with a runtime of its own (`Drop` runs
-/// inside the test's runtime, which cannot be blocked on). Reports a failure on stderr only.
-pub fn drop_schema_blocking(schema: &str) {
-    let owned = schema.to_owned();
-    let dropped = std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
+/// Runs the future `make` returns to completion on a thread with a runtime of its own, for
+/// `Drop` impls: they run inside the test's runtime, which cannot be blocked on. `None` when that
+/// thread or runtime failed.
+pub fn on_own_runtime<T, F>(make: impl FnOnce() -> F + Send + 'static) -> Option<T>
+where
+    T: Send + 'static,
+    F: Future<Output = T>,
+{
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(sqlx::Error::Io)?
-            .block_on(drop_schema(&owned))
+            .ok()?;
+        Some(runtime.block_on(make()))
     })
-    .join();
-    if !matches!(dropped, Ok(Ok(()))) {
+    .join()
+    .ok()
+    .flatten()
+}
+
+/// [`drop_schema`] from a `Drop` impl ([`on_own_runtime`]). Reports a failure on stderr only.
+pub fn drop_schema_blocking(schema: &str) {
+    let owned = schema.to_owned();
+    let dropped = on_own_runtime(move || async move { drop_schema(&owned).await });
+    if !matches!(dropped, Some(Ok(()))) {
         eprintln!("could not drop test schema {schema}: {dropped:?}");
     }
 }

@@ -62,20 +62,13 @@ impl Stores {
 impl Drop for Stores {
     fn drop(&mut self) {
         let id = self.id.clone();
-        // Drop runs inside the test's runtime: clean up on a thread with a runtime of its own.
-        let cleaned = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async {
-                surge_testkit::drop_schema(&id).await?;
-                let mut redis = surge_testkit::redis().await;
-                surge_testkit::delete_keys(&mut redis, &id).await?;
-                anyhow::Ok(())
-            })
-        })
-        .join();
-        if !matches!(cleaned, Ok(Ok(()))) {
+        let cleaned = surge_testkit::on_own_runtime(move || async move {
+            surge_testkit::drop_schema(&id).await?;
+            let mut redis = surge_testkit::redis().await;
+            surge_testkit::delete_keys(&mut redis, &id).await?;
+            anyhow::Ok(())
+        });
+        if !matches!(cleaned, Some(Ok(()))) {
             eprintln!("could not remove test stores {}", self.id);
         }
     }

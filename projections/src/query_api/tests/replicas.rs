@@ -81,9 +81,13 @@ async fn write_name(stores: &Stores, name: &str, next_offset: i64) -> String {
     })
 }
 
-async fn app_reading(stores: &Stores, replica: Replica, max_lag: Duration) -> Router {
+/// The query API reading through `pool` as the replica named [`REPLICA`].
+fn app_reading(stores: &Stores, pool: sqlx::PgPool, max_lag: Duration) -> Router {
     stores.app(|config| {
-        config.replicas = vec![replica];
+        config.replicas = vec![Replica {
+            name: REPLICA.into(),
+            pool,
+        }];
         config.replica_max_lag = max_lag;
         config.consistency_wait = Duration::from_secs(8);
     })
@@ -119,18 +123,18 @@ async fn reads_on(app: &Router, database: &str) -> f64 {
     .unwrap_or(0.0)
 }
 
-async fn until_serving(app: &Router, serving: bool) {
-    let series = format!("query_api_replica_serving{{replica=\"{REPLICA}\"}}");
-    let want = if serving { 1.0 } else { 0.0 };
-    until(
-        &format!("the replica's serving gauge at {want}"),
-        DEADLINE,
-        || {
-            let series = &series;
-            async move { (metric(app, series).await == Some(want)).then_some(()) }
-        },
-    )
+/// Waits until the replica's `gauge` (`query_api_replica_<gauge>`) reads `want`.
+async fn until_gauge(app: &Router, gauge: &str, want: f64) {
+    let series = format!("query_api_replica_{gauge}{{replica=\"{REPLICA}\"}}");
+    until(&format!("{series} at {want}"), DEADLINE, || {
+        let series = &series;
+        async move { (metric(app, series).await == Some(want)).then_some(()) }
+    })
     .await;
+}
+
+async fn until_serving(app: &Router, serving: bool) {
+    until_gauge(app, "serving", if serving { 1.0 } else { 0.0 }).await;
 }
 
 /// Pauses the replica's replay (a replica deliberately behind) until dropped, even when the
@@ -150,22 +154,15 @@ impl PausedReplay {
 impl Drop for PausedReplay {
     fn drop(&mut self) {
         let url = surge_testkit::read_replica_url();
-        let resumed = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(async {
-                    use sqlx::Connection;
-                    let mut conn = sqlx::PgConnection::connect(&url).await?;
-                    sqlx::query("SELECT pg_wal_replay_resume()")
-                        .execute(&mut conn)
-                        .await
-                        .map(drop)
-                })
-        })
-        .join();
-        if !matches!(resumed, Ok(Ok(()))) {
+        let resumed = surge_testkit::on_own_runtime(move || async move {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&url).await?;
+            sqlx::query("SELECT pg_wal_replay_resume()")
+                .execute(&mut conn)
+                .await
+                .map(drop)
+        });
+        if !matches!(resumed, Some(Ok(()))) {
             eprintln!("could not resume the replica's replay: {resumed:?}");
         }
     }
@@ -176,11 +173,7 @@ async fn a_read_replica_serves_reads_with_a_token_once_it_has_the_write() {
     let stores = Stores::new().await;
     set_up(&stores).await;
     let pool = surge_testkit::read_replica_pool(&stores.id).await;
-    let replica = Replica {
-        name: REPLICA.into(),
-        pool,
-    };
-    let app = app_reading(&stores, replica, Duration::from_secs(1)).await;
+    let app = app_reading(&stores, pool, Duration::from_secs(1));
     until_serving(&app, true).await;
 
     let token = write_name(&stores, "After", 11).await;
@@ -206,11 +199,7 @@ async fn a_read_replica_deliberately_behind_hands_its_reads_to_the_primary() {
     let stores = Stores::new().await;
     set_up(&stores).await;
     let pool = surge_testkit::read_replica_pool(&stores.id).await;
-    let replica = Replica {
-        name: REPLICA.into(),
-        pool: pool.clone(),
-    };
-    let app = app_reading(&stores, replica, Duration::from_millis(500)).await;
+    let app = app_reading(&stores, pool.clone(), Duration::from_millis(500));
     until_serving(&app, true).await;
 
     let paused = PausedReplay::start(&pool).await;
@@ -251,17 +240,8 @@ async fn a_read_replica_that_is_down_is_skipped() {
         .acquire_timeout(Duration::from_millis(200))
         .connect_lazy("postgres://postgres@127.0.0.1:1/surge_test")
         .unwrap();
-    let replica = Replica {
-        name: REPLICA.into(),
-        pool: down,
-    };
-    let app = app_reading(&stores, replica, Duration::from_secs(1)).await;
-    let series = format!("query_api_replica_up{{replica=\"{REPLICA}\"}}");
-    until("the replica's up gauge at 0", DEADLINE, || {
-        let (app, series) = (&app, &series);
-        async move { (metric(app, series).await == Some(0.0)).then_some(()) }
-    })
-    .await;
+    let app = app_reading(&stores, down, Duration::from_secs(1));
+    until_gauge(&app, "up", 0.0).await;
     let token = write_name(&stores, "After", 11).await;
     assert_eq!(name(&app, Some(&token)).await, "After");
     assert_eq!(
@@ -286,11 +266,7 @@ async fn a_read_replica_that_fails_a_read_hands_it_to_the_primary() {
     let failing = sqlx::postgres::PgPoolOptions::new()
         .max_connections(2)
         .connect_lazy_with(options);
-    let replica = Replica {
-        name: REPLICA.into(),
-        pool: failing,
-    };
-    let app = app_reading(&stores, replica, Duration::from_secs(3600)).await;
+    let app = app_reading(&stores, failing, Duration::from_secs(3600));
     until_serving(&app, true).await;
 
     assert_eq!(name(&app, None).await, "Before");
