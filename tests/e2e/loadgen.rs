@@ -173,8 +173,10 @@ async fn baselines_measure_every_limit_beside_its_figure_and_leave_no_scratch_be
         "webdis is not on PATH: scripts/test.sh installs it (apt-get install webdis)"
     );
     let stack = stack(true, vec![]).await;
-    let metrics = format!("{}/metrics", stack.processor.as_ref().unwrap().url);
+    let processor = stack.processor.as_ref().unwrap();
+    let metrics = format!("{}/metrics", processor.url);
     let cpu_pid = format!("write-api={}", stack.writer.pid());
+    let hold_pid = processor.pid().to_string();
     let (stdout, report) = loadgen(
         &stack,
         &[
@@ -192,6 +194,8 @@ async fn baselines_measure_every_limit_beside_its_figure_and_leave_no_scratch_be
             &metrics,
             "--cpu-pids",
             &cpu_pid,
+            "--hold-processors-pid",
+            &hold_pid,
         ],
     );
     assert!(stdout.contains("write_single"), "{stdout}");
@@ -221,6 +225,13 @@ async fn baselines_measure_every_limit_beside_its_figure_and_leave_no_scratch_be
     assert!(
         wallets_applied > 0.0,
         "the batched writes reached no projection: {report}"
+    );
+    // Held while they were written, the processors applied every batched tap in the catch-up.
+    assert_eq!(phases["write_batch"]["processors_held"], true, "{report}");
+    let batched_taps = phases["write_batch"]["ok"].as_f64().unwrap() * 100.0;
+    assert!(
+        wallets_applied >= batched_taps,
+        "the catch-up applied {wallets_applied} of {batched_taps} batched taps: {report}"
     );
 
     let ratios = report["ratios"].as_array().unwrap();

@@ -86,6 +86,12 @@ pub(crate) struct Args {
     /// lag over time (baselines: for the processors' catch-up).
     #[arg(long)]
     lag_url: Option<String>,
+    /// Baselines: the pid of the `surge process` behind --lag-url, stopped (SIGSTOP) while the
+    /// batched writes are made and resumed for its catch-up, so the catch-up always applies
+    /// the whole batch as a backlog. Keep --duration-secs under the processors' session
+    /// timeout (10 s) or the hold costs them a rebalance.
+    #[arg(long)]
+    hold_processors_pid: Option<u32>,
     /// Where the JSON report goes.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -153,6 +159,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
                 concurrency: args.concurrency,
                 duration: Duration::from_secs_f64(args.duration_secs),
                 processors_url: args.lag_url.as_deref(),
+                hold_processors: args.hold_processors_pid,
                 cpu_pids: baselines::parse_pids(&args.cpu_pids)?,
             }
             .run()

@@ -58,6 +58,9 @@ pub(super) struct Baselines<'a> {
     pub(super) duration: Duration,
     /// The processors' `/metrics`, to measure their catch-up.
     pub(super) processors_url: Option<&'a str>,
+    /// The `surge process` to hold while the batched writes are made, so that they are all
+    /// backlog when its catch-up is measured.
+    pub(super) hold_processors: Option<u32>,
     pub(super) cpu_pids: Vec<(String, u32)>,
 }
 
@@ -82,7 +85,7 @@ impl Baselines<'_> {
         let mut scratch = serde_json::Map::new();
         // Start on a quiet machine: the processors finish what earlier scenarios left them.
         let settled_before = match self.processors_url {
-            Some(url) => processors::catch_up(self.client, url, CATCH_UP_DEADLINE).await,
+            Some(url) => processors::catch_up(self.client, url, CATCH_UP_DEADLINE, None).await,
             None => Value::Null,
         };
 
@@ -99,15 +102,27 @@ impl Baselines<'_> {
             self.phase("write API POST /v1/taps (1 event), req/s", peak)
                 .await?,
         );
+        let applied_before_batch = match self.processors_url {
+            Some(url) => processors::sample(self.client, url).await,
+            None => None,
+        };
+        let held = match (self.hold_processors, &applied_before_batch) {
+            (Some(pid), Some(_)) => Some(processors::Held::stop(pid)?),
+            _ => None,
+        };
         let peak = self.http_phase(self.write_url, "/v1/batch", 202, &auths, batch_of_taps());
         let mut batch = self
             .phase("write API POST /v1/batch (100 events), events/s", peak)
             .await?;
+        batch["processors_held"] = json!(held.is_some());
+        drop(held);
         batch["requests_per_sec"] = batch["rate"].clone();
         batch["rate"] = json!(batch["rate"].as_f64().unwrap_or_default() * BATCH_ACTIONS as f64);
         phases.insert("write_batch".into(), batch);
         if let Some(url) = self.processors_url {
-            let catch_up = processors::catch_up(self.client, url, CATCH_UP_DEADLINE);
+            // Held, the processors applied nothing since the sample: count from it.
+            let from = self.hold_processors.and(applied_before_batch);
+            let catch_up = processors::catch_up(self.client, url, CATCH_UP_DEADLINE, from);
             phases.insert(
                 "processors_catch_up".into(),
                 self.phase("processors applying the backlog, events/s", async {

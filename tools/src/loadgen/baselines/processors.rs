@@ -3,10 +3,16 @@
 //! has applied anything for a while. Each projection's rate over that time is its peak apply
 //! rate on this machine when it had a backlog; waiting also keeps the backlog's work out of the
 //! limits measured next.
+//!
+//! The backlog is only certain when the processors are [`Held`] while the burst is written: a
+//! machine slow to write lets running processors keep up, and their catch-up then has nothing
+//! left to measure.
 
 use std::collections::BTreeMap;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use serde_json::{Value, json};
 
 /// No projection applied anything for this long: caught up. Well above the processors' batch
@@ -14,8 +20,44 @@ use serde_json::{Value, json};
 const QUIET: Duration = Duration::from_millis(1500);
 const POLL_EVERY: Duration = Duration::from_millis(100);
 
+/// Events applied, per projection, summed over partitions.
+pub(super) type Applied = BTreeMap<String, f64>;
+
+/// A `surge process` stopped (`SIGSTOP`) until this is dropped (`SIGCONT`), also when the
+/// phase it spans fails. Its consumers keep their partitions while the hold stays under the
+/// processors' session timeout (10 s by default).
+pub(super) struct Held(u32);
+
+impl Held {
+    pub(super) fn stop(pid: u32) -> anyhow::Result<Self> {
+        signal(pid, "STOP")?;
+        Ok(Self(pid))
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Err(e) = signal(self.0, "CONT") {
+            eprintln!(
+                "baselines: the processors (pid {}) stay stopped: {e:#}",
+                self.0
+            );
+        }
+    }
+}
+
+fn signal(pid: u32, name: &str) -> anyhow::Result<()> {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .context("Failed to run kill")?;
+    anyhow::ensure!(status.success(), "kill -{name} {pid} failed: {status}");
+    Ok(())
+}
+
 /// Events applied so far, per projection, summed over partitions.
-pub(super) fn applied(metrics: &str) -> BTreeMap<String, f64> {
+pub(super) fn applied(metrics: &str) -> Applied {
     let mut applied = BTreeMap::new();
     for line in metrics.lines() {
         let Some(rest) = line.strip_prefix("processor_events_applied_total{") else {
@@ -35,18 +77,27 @@ pub(super) fn applied(metrics: &str) -> BTreeMap<String, f64> {
     applied
 }
 
-async fn sample(client: &reqwest::Client, url: &str) -> Option<BTreeMap<String, f64>> {
+pub(super) async fn sample(client: &reqwest::Client, url: &str) -> Option<Applied> {
     let response = client.get(url).send().await.ok()?;
     let text = response.error_for_status().ok()?.text().await.ok()?;
     Some(applied(&text))
 }
 
 /// Polls the processors' metrics from now until they have been quiet for [`QUIET`] (or
-/// `deadline` passes): per projection, the events applied meanwhile and their rate up to its
-/// last batch.
-pub(super) async fn catch_up(client: &reqwest::Client, url: &str, deadline: Duration) -> Value {
+/// `deadline` passes): per projection, the events applied since `from` (a [`sample`] taken
+/// before the processors were held; now when `None`) and their rate from now up to its last
+/// batch.
+pub(super) async fn catch_up(
+    client: &reqwest::Client,
+    url: &str,
+    deadline: Duration,
+    from: Option<Applied>,
+) -> Value {
     let started = Instant::now();
-    let Some(first) = sample(client, url).await else {
+    let Some(first) = (match from {
+        Some(from) => Some(from),
+        None => sample(client, url).await,
+    }) else {
         return json!({ "skipped": format!("the processors' metrics at {url} could not be read") });
     };
     let mut last = first.clone();
