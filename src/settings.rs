@@ -316,10 +316,15 @@ pub struct Process {
     pub batch_max: usize,
     #[arg(long, env = "SURGE_PROCESS_BATCH_WAIT_MS", default_value_t = 20)]
     pub batch_wait_ms: u64,
-    /// Longest the broker may hold an empty fetch (`fetch.wait.max.ms`); bounds how late an
-    /// idle partition's next event is seen on brokers that do not answer a fetch on arrival.
-    #[arg(long, env = "SURGE_PROCESS_FETCH_WAIT_MS", default_value_t = 100)]
+    /// Longest the broker may hold a fetch that has less than SURGE_PROCESS_FETCH_MIN_BYTES
+    /// (`fetch.wait.max.ms`): the most a quiet partition's next event waits to be fetched.
+    #[arg(long, env = "SURGE_PROCESS_FETCH_WAIT_MS", default_value_t = 20)]
     pub fetch_wait_ms: u64,
+    /// Data the broker gathers for a processor's fetch before answering, unless
+    /// SURGE_PROCESS_FETCH_WAIT_MS passes first (`fetch.min.bytes`). Each projection fetches
+    /// the whole topic; answered at the first byte, they fetch again for every few events.
+    #[arg(long, env = "SURGE_PROCESS_FETCH_MIN_BYTES", default_value_t = 65_536)]
+    pub fetch_min_bytes: u32,
     /// How long a silent instance keeps its partitions before the group moves them.
     #[arg(
         long,

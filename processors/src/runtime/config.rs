@@ -18,10 +18,15 @@ pub struct ProcessorConfig {
     /// Longest gap between polls before the group moves this instance's partitions away (also
     /// the rebalance timeout: how long a rebalance waits for members to rejoin).
     pub max_poll_interval: Duration,
-    /// Longest the broker may hold a fetch that has no data yet (`fetch.wait.max.ms`). Kafka
-    /// answers as soon as data arrives; a broker that waited the whole time would make this the
-    /// latency of an idle partition's next event, and so of read-your-writes.
+    /// Longest the broker may hold a fetch that has less than `fetch_min_bytes`
+    /// (`fetch.wait.max.ms`): the most a quiet partition's next event waits to be fetched, and
+    /// so part of read-your-writes.
     pub fetch_wait: Duration,
+    /// Data the broker gathers for a fetch before it answers, unless `fetch_wait` passes first
+    /// (`fetch.min.bytes`). Every projection is a consumer of the whole topic: answered at the
+    /// first byte, each fetches again for every few events, and under load those fetches
+    /// crowd the broker the write path waits on.
+    pub fetch_min_bytes: u32,
     /// Backoff between retries of a batch after a transient failure: doubles from min to max.
     pub retry_min: Duration,
     pub retry_max: Duration,
@@ -43,7 +48,8 @@ impl ProcessorConfig {
             batch_wait: Duration::from_millis(20),
             session_timeout: Duration::from_secs(10),
             max_poll_interval: Duration::from_secs(300),
-            fetch_wait: Duration::from_millis(100),
+            fetch_wait: Duration::from_millis(20),
+            fetch_min_bytes: 65_536,
             retry_min: Duration::from_millis(100),
             retry_max: Duration::from_secs(10),
             stall_after: Duration::from_secs(30),
