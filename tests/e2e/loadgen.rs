@@ -227,6 +227,7 @@ async fn baselines_measure_every_limit_beside_its_figure_and_leave_no_scratch_be
         "the batched writes reached no projection: {report}"
     );
     // Held while they were written, the processors applied every batched tap in the catch-up.
+    assert_eq!(phases["write_single"]["processors_held"], true, "{report}");
     assert_eq!(phases["write_batch"]["processors_held"], true, "{report}");
     let batched_taps = phases["write_batch"]["ok"].as_f64().unwrap() * 100.0;
     assert!(

@@ -97,32 +97,26 @@ impl Baselines<'_> {
                 .await?,
         );
         let peak = self.http_phase(self.write_url, "/v1/taps", 202, &auths, single_tap());
-        phases.insert(
-            "write_single".into(),
-            self.phase("write API POST /v1/taps (1 event), req/s", peak)
-                .await?,
-        );
-        let applied_before_batch = match self.processors_url {
-            Some(url) => processors::sample(self.client, url).await,
-            None => None,
-        };
-        let held = match (self.hold_processors, &applied_before_batch) {
-            (Some(pid), Some(_)) => Some(processors::Held::stop(pid)?),
-            _ => None,
-        };
-        let peak = self.http_phase(self.write_url, "/v1/batch", 202, &auths, batch_of_taps());
-        let mut batch = self
-            .phase("write API POST /v1/batch (100 events), events/s", peak)
+        let (mut single, _) = self
+            .write_phase("write API POST /v1/taps (1 event), req/s", peak)
             .await?;
-        batch["processors_held"] = json!(held.is_some());
-        drop(held);
+        if let Some(url) = self.processors_url {
+            // The single writes' backlog is applied before the batch, so that the catch-up
+            // below measures the batch alone.
+            single["processors_settled_after"] =
+                processors::catch_up(self.client, url, CATCH_UP_DEADLINE, None).await;
+        }
+        phases.insert("write_single".into(), single);
+        let peak = self.http_phase(self.write_url, "/v1/batch", 202, &auths, batch_of_taps());
+        let (mut batch, applied_before) = self
+            .write_phase("write API POST /v1/batch (100 events), events/s", peak)
+            .await?;
         batch["requests_per_sec"] = batch["rate"].clone();
         batch["rate"] = json!(batch["rate"].as_f64().unwrap_or_default() * BATCH_ACTIONS as f64);
         phases.insert("write_batch".into(), batch);
         if let Some(url) = self.processors_url {
-            // Held, the processors applied nothing since the sample: count from it.
-            let from = self.hold_processors.and(applied_before_batch);
-            let catch_up = processors::catch_up(self.client, url, CATCH_UP_DEADLINE, from);
+            let catch_up =
+                processors::catch_up(self.client, url, CATCH_UP_DEADLINE, applied_before);
             phases.insert(
                 "processors_catch_up".into(),
                 self.phase("processors applying the backlog, events/s", async {
@@ -223,6 +217,28 @@ impl Baselines<'_> {
         value["what"] = json!(what);
         value["cpu"] = before.cores_since(&self.cpu_pids);
         Ok(value)
+    }
+
+    /// A write phase, with the processors held when asked ([`processors::Held`]): the write
+    /// path then has the machine to itself, as the bare handler and raw produce had, and its
+    /// writes become a backlog. With them, the events the processors had applied before it
+    /// (what a catch-up counts from).
+    async fn write_phase(
+        &self,
+        what: &str,
+        measure: impl Future<Output = anyhow::Result<Value>>,
+    ) -> anyhow::Result<(Value, Option<processors::Applied>)> {
+        let applied = match (self.hold_processors, self.processors_url) {
+            (Some(_), Some(url)) => processors::sample(self.client, url).await,
+            _ => None,
+        };
+        let held = match (self.hold_processors, &applied) {
+            (Some(pid), Some(_)) => Some(processors::Held::stop(pid)?),
+            _ => None,
+        };
+        let mut value = self.phase(what, measure).await?;
+        value["processors_held"] = json!(held.is_some());
+        Ok((value, applied))
     }
 
     /// A closed-loop run against `base` + `path`: a POST of `body` when given, else a GET, as
