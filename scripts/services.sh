@@ -80,17 +80,43 @@ redis() {
 
 # A streaming replica of that PostgreSQL on 127.0.0.1:$1 (cluster "replica"), for the tests of
 # reading through replicas: a base backup of the primary, following it over streaming
-# replication, read-only. Made once; started again when it is down.
+# replication, read-only. Made once; started again when it is down, and made anew when it
+# cannot stream: stopped for long, it needs WAL the primary has since recycled.
 replica() {
   local port="$1"
-  if psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -w -Atc 'select pg_is_in_recovery()' 2>/dev/null |
-    grep -qx t; then
-    # A test that paused replay and was killed before resuming it must not hold the next run.
-    psql -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -w -c 'select pg_wal_replay_resume()' >/dev/null
-    return 0
-  fi
   local version
   version="$(ls /usr/lib/postgresql | sort -n | tail -n 1)"
+  if ! in_recovery "$port"; then
+    start_replica "$version" "$port"
+  fi
+  if ! streaming "$port"; then
+    log "the replica on port $port is not streaming from the primary; making it again"
+    as_root pg_dropcluster --stop "$version" replica
+    start_replica "$version" "$port"
+    streaming "$port" || { log "the new replica on port $port does not stream"; return 1; }
+  fi
+  # A test that paused replay and was killed before resuming it must not hold the next run.
+  psql -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -w -c 'select pg_wal_replay_resume()' >/dev/null
+}
+
+in_recovery() {
+  psql -h 127.0.0.1 -p "$1" -U postgres -d postgres -w -Atc 'select pg_is_in_recovery()' 2>/dev/null |
+    grep -qx t
+}
+
+# Whether the replica on port $1 streams from the primary within 20 s.
+streaming() {
+  local deadline=$((SECONDS + 20))
+  until psql -h 127.0.0.1 -p "$1" -U postgres -d postgres -w -Atc \
+    'select status from pg_stat_wal_receiver' 2>/dev/null | grep -qx streaming; do
+    [ "$SECONDS" -ge "$deadline" ] && return 1
+    sleep 0.5
+  done
+}
+
+# Creates the replica cluster from a base backup when it does not exist, and (re)starts it.
+start_replica() {
+  local version="$1" port="$2"
   local conf="/etc/postgresql/$version/replica" data="/var/lib/postgresql/$version/replica"
   if ! pg_lsclusters -h | awk '{print $1, $2}' | grep -qx "$version replica"; then
     log "creating a streaming replica on port $port"
@@ -106,8 +132,7 @@ replica() {
       --write-recovery-conf --wal-method=stream --checkpoint=fast
   fi
   as_root pg_ctlcluster "$version" replica restart
-  wait_for "the PostgreSQL replica" sh -c \
-    "psql -h 127.0.0.1 -p $port -U postgres -d postgres -w -Atc 'select pg_is_in_recovery()' | grep -qx t"
+  wait_for "the PostgreSQL replica" in_recovery "$port"
 }
 
 command -v psql >/dev/null || apt_install postgresql-client
