@@ -58,8 +58,7 @@ pub(super) struct Baselines<'a> {
     pub(super) duration: Duration,
     /// The processors' `/metrics`, to measure their catch-up.
     pub(super) processors_url: Option<&'a str>,
-    /// The `surge process` to hold while the batched writes are made, so that they are all
-    /// backlog when its catch-up is measured.
+    /// The `surge process` to hold during the write phases (see [`Baselines::write_phase`]).
     pub(super) hold_processors: Option<u32>,
     pub(super) cpu_pids: Vec<(String, u32)>,
 }
