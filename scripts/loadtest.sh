@@ -132,8 +132,8 @@ pids_arg="write-api=${role_pid[write-api]},process=${role_pid[process]},query-ap
 pids_arg+=",broker=$(cat "$run_dir/broker.pid")"
 redis_pid="$(pgrep -o -x redis-server || true)"
 if [ -n "$redis_pid" ]; then pids_arg+=",redis=$redis_pid"; fi
-# The processors are held while the batched writes are made: their catch-up then applies the
-# whole batch as a backlog, whatever the machine's pace.
+# The processors are held during each write phase: the write path has the machine to itself,
+# as its limits do, and the catch-up then applies the whole batch as a backlog.
 run_scenario baselines --duration-secs "$BASE_SECS" --concurrency "$BASE_CONCURRENCY" \
   --users "$USERS" --first-user-id 6900000000 --cpu-pids "$pids_arg" \
   --hold-processors-pid "${role_pid[process]}"

@@ -18,13 +18,14 @@ apt_install() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
+# Runs the command until it succeeds, for at most $wait_secs seconds (60 when unset).
 wait_for() {
-  local what="$1"
+  local what="$1" secs="${wait_secs:-60}"
   shift
-  local deadline=$((SECONDS + 60))
+  local deadline=$((SECONDS + secs))
   until "$@" >/dev/null 2>&1; do
     if [ "$SECONDS" -ge "$deadline" ]; then
-      log "$what did not answer within 60 s"
+      log "$what did not answer within $secs s"
       return 1
     fi
     sleep 0.2
@@ -99,20 +100,17 @@ replica() {
   psql -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -w -c 'select pg_wal_replay_resume()' >/dev/null
 }
 
-in_recovery() {
-  psql -h 127.0.0.1 -p "$1" -U postgres -d postgres -w -Atc 'select pg_is_in_recovery()' 2>/dev/null |
-    grep -qx t
+# What the PostgreSQL on port $1 answers to the query $2; nothing when it does not answer.
+answer_on() {
+  psql -h 127.0.0.1 -p "$1" -U postgres -d postgres -w -Atc "$2" 2>/dev/null
 }
 
+in_recovery() { answer_on "$1" 'select pg_is_in_recovery()' | grep -qx t; }
+
+receiving_wal() { answer_on "$1" 'select status from pg_stat_wal_receiver' | grep -qx streaming; }
+
 # Whether the replica on port $1 streams from the primary within 20 s.
-streaming() {
-  local deadline=$((SECONDS + 20))
-  until psql -h 127.0.0.1 -p "$1" -U postgres -d postgres -w -Atc \
-    'select status from pg_stat_wal_receiver' 2>/dev/null | grep -qx streaming; do
-    [ "$SECONDS" -ge "$deadline" ] && return 1
-    sleep 0.5
-  done
-}
+streaming() { wait_secs=20 wait_for "the replica's WAL stream" receiving_wal "$1"; }
 
 # Creates the replica cluster from a base backup when it does not exist, and (re)starts it.
 start_replica() {
