@@ -247,7 +247,7 @@ async fn serving_at_end(
                 // A claim (generation 1), then the position moved to the end.
                 positions::claim(&stores.pool, name, 1, topic, &[partition]).await?;
                 let mut tx = stores.pool.begin().await?;
-                positions::advance(&mut tx, name, 1, topic, partition, end).await?;
+                positions::advance_many(&mut tx, name, 1, topic, &[(partition, end)]).await?;
                 tx.commit().await?;
             }
             StoreKind::Redis => {

@@ -1,4 +1,5 @@
-//! Applying one partition's messages through a sink: decode (registry outages retried, garbage
+//! Applying partitions' messages through a sink (each poll's partitions together when the sink
+//! can, see `Applier::process_together`): decode (registry outages retried, garbage
 //! dead-lettered), apply with retries (store outages retried with capped backoff, events the
 //! projection rejects dead-lettered), and the per-batch metrics. Shared by the serving
 //! processors and rebuilds, so both keep the same delivery rules. A dead-lettered event parks
@@ -17,7 +18,7 @@ use super::dead_letters::{DeadLetterKind, DeadLetters};
 use super::metrics::ProcessorMetrics;
 use super::parking::Parked;
 use super::rejections::Rejection;
-use super::sink::{Claim, Sink, SinkError};
+use super::sink::{Applied, Claim, PartitionBatch, Sink, SinkError};
 
 /// What became of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +72,15 @@ struct Batch {
     dead: Vec<Parked>,
 }
 
+/// A partition's messages, decoded: the events to apply and the messages they came from (for
+/// dead letters), and the offset after the last message.
+struct DecodedBatch {
+    claim: Claim,
+    records: Vec<Record>,
+    sources: Vec<OwnedMessage>,
+    next_offset: i64,
+}
+
 /// The dead-lettered events before `offset`, in order.
 fn take_before(dead: &mut VecDeque<Parked>, offset: i64) -> Vec<Parked> {
     let mut due = Vec::new();
@@ -110,9 +120,78 @@ impl<S: Sink> Applier<S> {
         messages: Vec<OwnedMessage>,
         skip_before: Option<i64>,
     ) -> Outcome {
-        let Some(next_offset) = messages.last().map(|m| m.offset() + 1) else {
-            return Outcome::Stopping;
-        };
+        match self.decode_batch(claim, messages, skip_before).await {
+            Some(d) => {
+                self.apply(d.claim, d.records, d.sources, d.next_offset)
+                    .await
+            }
+            None => Outcome::Stopping,
+        }
+    }
+
+    /// [`process`](Self::process) for the batches of several partitions (one each), returning
+    /// their outcomes in order. When the sink can, they are applied in one transaction (one
+    /// round of bookkeeping instead of one per partition); if that fails for any reason, nothing
+    /// was written and each is applied on its own, with the usual retries, fencing and
+    /// dead-lettering.
+    pub(crate) async fn process_together(
+        &self,
+        batches: Vec<(Claim, Vec<OwnedMessage>)>,
+    ) -> Vec<Outcome> {
+        let count = batches.len();
+        let mut decoded = Vec::with_capacity(count);
+        for (claim, messages) in batches {
+            match self.decode_batch(claim, messages, None).await {
+                Some(d) => decoded.push(d),
+                None => return vec![Outcome::Stopping; count],
+            }
+        }
+        if decoded.len() > 1 {
+            let started = Instant::now();
+            let batches: Vec<PartitionBatch> = (decoded.iter())
+                .map(|d| PartitionBatch {
+                    claim: d.claim,
+                    records: &d.records,
+                    dead: &[],
+                    next_offset: d.next_offset,
+                })
+                .collect();
+            match self.sink.apply_together(&self.topic, &batches).await {
+                Some(Ok(applied)) => {
+                    let records = batches.iter().map(|b| b.records.len()).sum();
+                    self.observe(records, started);
+                    return (batches.iter().zip(applied))
+                        .map(|(batch, applied)| {
+                            self.count(batch.claim.partition, applied, batch.next_offset);
+                            Outcome::Applied(batch.next_offset)
+                        })
+                        .collect();
+                }
+                // Each batch on its own says what went wrong, and how to go on.
+                Some(Err(error)) => {
+                    tracing::debug!(%error, processor = %self.id, "Applying a poll's batches together failed; applying them partition by partition.")
+                }
+                None => {}
+            }
+        }
+        let mut outcomes = Vec::with_capacity(count);
+        for d in decoded {
+            outcomes.push(
+                self.apply(d.claim, d.records, d.sources, d.next_offset)
+                    .await,
+            );
+        }
+        outcomes
+    }
+
+    /// Decodes `messages` (one partition, ascending offsets); `None` when a stop was requested.
+    async fn decode_batch(
+        &self,
+        claim: Claim,
+        messages: Vec<OwnedMessage>,
+        skip_before: Option<i64>,
+    ) -> Option<DecodedBatch> {
+        let next_offset = messages.last()?.offset() + 1;
         let mut records = Vec::with_capacity(messages.len());
         let mut sources = Vec::with_capacity(messages.len());
         for message in messages {
@@ -132,10 +211,33 @@ impl<S: Sink> Applier<S> {
                     sources.push(message);
                 }
                 Decoded::Skipped => {}
-                Decoded::Stopping => return Outcome::Stopping,
+                Decoded::Stopping => return None,
             }
         }
-        self.apply(claim, records, sources, next_offset).await
+        Some(DecodedBatch {
+            claim,
+            records,
+            sources,
+            next_offset,
+        })
+    }
+
+    /// The metrics of a partition batch applied.
+    fn count(&self, partition: i32, applied: Applied, next_offset: i64) {
+        let partition = partition.to_string();
+        let labels = [self.id.as_str(), partition.as_str()];
+        let metrics = &self.metrics;
+        (metrics.events_applied.with_label_values(&labels)).inc_by(applied.events as u64);
+        (metrics.events_parked.with_label_values(&labels)).inc_by(applied.parked as u64);
+        (metrics.applied_offset.with_label_values(&labels)).set(next_offset);
+    }
+
+    /// The metrics of a transaction applied: its events, and how long it took since `started`.
+    fn observe(&self, records: usize, started: Instant) {
+        let metrics = &self.metrics;
+        (metrics.batch_size.with_label_values(&[&self.id])).observe(records as f64);
+        (metrics.apply_seconds.with_label_values(&[&self.id]))
+            .observe(started.elapsed().as_secs_f64());
     }
 
     /// Registry outages are retried, not dead-lettered: they say nothing about the event.
@@ -295,7 +397,6 @@ impl<S: Sink> Applier<S> {
             mut sources,
             mut dead,
         } = batch;
-        let partition = claim.partition.to_string();
         let mut backoff = self.retry_min;
         let mut failing_since: Option<Instant> = None;
         loop {
@@ -306,28 +407,8 @@ impl<S: Sink> Applier<S> {
                 .await
             {
                 Ok(applied) => {
-                    let labels = [self.id.as_str(), partition.as_str()];
-                    let metrics = &self.metrics;
-                    metrics
-                        .events_applied
-                        .with_label_values(&labels)
-                        .inc_by(applied.events as u64);
-                    metrics
-                        .events_parked
-                        .with_label_values(&labels)
-                        .inc_by(applied.parked as u64);
-                    metrics
-                        .applied_offset
-                        .with_label_values(&labels)
-                        .set(next_offset);
-                    metrics
-                        .batch_size
-                        .with_label_values(&[&self.id])
-                        .observe(records.len() as f64);
-                    metrics
-                        .apply_seconds
-                        .with_label_values(&[&self.id])
-                        .observe(started.elapsed().as_secs_f64());
+                    self.count(claim.partition, applied, next_offset);
+                    self.observe(records.len(), started);
                     return Attempt::Done(Outcome::Applied(next_offset));
                 }
                 Err(SinkError::Fenced) => {

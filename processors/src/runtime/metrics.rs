@@ -80,12 +80,12 @@ impl ProcessorMetrics {
             ),
             batch_size: histogram(
                 "processor_batch_size",
-                "Events per applied partition batch.",
+                "Events per transaction applied: one partition's batch, or a poll's batches applied together.",
                 vec![1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0],
             ),
             apply_seconds: histogram(
                 "processor_apply_seconds",
-                "Time to apply one partition batch atomically.",
+                "Time to apply one transaction's batches atomically.",
                 vec![
                     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
                 ],

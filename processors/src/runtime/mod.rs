@@ -39,4 +39,4 @@ pub use projection::{
 };
 pub use redis_sink::RedisSink;
 pub use rejections::Rejection;
-pub use sink::{Applied, Claim, Sink, SinkError};
+pub use sink::{Applied, Claim, PartitionBatch, Sink, SinkError};

@@ -1,12 +1,14 @@
 //! PostgreSQL sink.
 //!
-//! Guarantee: exactly-once effect. One transaction per partition batch locks the partition's
-//! position row, refuses if its generation moved (fencing), drops events at or below the
-//! position, repeats within the batch, and event ids already recorded in `<prefix>_seen_events`
-//! (only events a repeat could change are recorded, see `PgProjection::idempotent`), lets the
-//! projection apply the rest, moves the position, and commits: writes and position are never
-//! out of step. The same transaction parks the batch's dead letters and the events of parked
-//! users (see `parking`, `pg_parking`).
+//! Guarantee: exactly-once effect. One transaction per poll, for the batches of every partition
+//! it brought (one partition at a time for projections that ask, see
+//! `PgProjection::ONE_PARTITION_PER_APPLY`), locks the partitions' position rows, refuses if a
+//! generation moved (fencing), drops events at or below each position, repeats within the
+//! batches, and event ids already recorded in `<prefix>_seen_events` (only events a repeat could
+//! change are recorded, see `PgProjection::idempotent`), lets the projection apply the rest,
+//! moves the positions, and commits: writes and positions are never out of step. The same
+//! transaction parks the batches' dead letters and the events of parked users (see `parking`,
+//! `pg_parking`).
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +21,7 @@ use uuid::Uuid;
 
 use super::parking::{Parked, Release, Released};
 use super::pg_parking;
-use super::sink::{Applied, Claim, Sink, SinkError};
+use super::sink::{Applied, Claim, PartitionBatch, Sink, SinkError};
 use super::{PgProjection, Record};
 
 /// Event ids are remembered this long: duplicates (a client retry after an uncertain failure, a
@@ -52,13 +54,13 @@ impl<P: PgProjection> PgSink<P> {
     }
 
     /// Applies `fresh` (past the position, each id once) but the events seen before: records
-    /// the ids of those a repeat could change, lets the projection apply the rest. Returns how
-    /// many it applied.
+    /// the ids of those a repeat could change, lets the projection apply the rest. Returns the
+    /// partition of each event it applied.
     pub(super) async fn apply_fresh(
         &self,
         tx: &mut sqlx::PgConnection,
         fresh: Vec<&Record>,
-    ) -> Result<usize, SinkError> {
+    ) -> Result<Vec<i32>, SinkError> {
         // Ids recorded before are duplicates; events a repeat cannot change need no record.
         let guarded: Vec<Uuid> = fresh
             .iter()
@@ -86,7 +88,63 @@ impl<P: PgProjection> PgSink<P> {
         if !to_apply.is_empty() {
             self.projection.apply(tx, &to_apply).await?;
         }
-        Ok(to_apply.len())
+        Ok(to_apply.iter().map(|r| r.partition).collect())
+    }
+}
+
+impl<P: PgProjection> PgSink<P> {
+    /// Applies `batches` (one per partition) and moves their positions in one transaction, if
+    /// every generation still owns its partition; see the module header.
+    async fn apply_batches(
+        &self,
+        topic: &str,
+        batches: &[PartitionBatch<'_>],
+    ) -> Result<Vec<Applied>, SinkError> {
+        let mut tx = self.pool.begin().await?;
+        if !self.durable.load(Ordering::Relaxed) {
+            // Safe to lose on a crash: the positions roll back with the writes, and the batches
+            // are applied again.
+            sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let version = self.version();
+        let partitions: Vec<i32> = batches.iter().map(|b| b.claim.partition).collect();
+        let stored = positions::lock_many(&mut tx, P::NAME, version, topic, &partitions).await?;
+        // Past each position, each event id once (its first occurrence, in offset order).
+        let mut distinct = HashSet::new();
+        let (mut fresh, mut dead, mut moves) = (Vec::new(), Vec::new(), Vec::new());
+        for batch in batches {
+            let partition = batch.claim.partition;
+            let &(position, generation) = stored.get(&partition).ok_or(SinkError::Fenced)?;
+            if generation != batch.claim.generation {
+                return Err(SinkError::Fenced);
+            }
+            fresh
+                .extend((batch.records.iter()).filter(|r| {
+                    r.offset >= position && distinct.insert(r.event.envelope.event_id)
+                }));
+            dead.extend(batch.dead.iter().filter(|d| d.offset >= position).cloned());
+            if batch.next_offset > position {
+                moves.push((partition, batch.next_offset));
+            }
+        }
+        let prefix = self.prefix();
+        let (fresh, parked) = pg_parking::split(&mut tx, &prefix, fresh, &dead).await?;
+        let applied = self.apply_fresh(&mut tx, fresh).await?;
+        pg_parking::park(&mut tx, &prefix, &parked).await?;
+        positions::advance_many(&mut tx, P::NAME, version, topic, &moves).await?;
+        tx.commit().await?;
+        Ok(batches
+            .iter()
+            .map(|b| Applied {
+                events: applied.iter().filter(|p| **p == b.claim.partition).count(),
+                parked: parked
+                    .iter()
+                    .filter(|p| p.partition == b.claim.partition)
+                    .count(),
+            })
+            .collect())
     }
 }
 
@@ -148,43 +206,25 @@ impl<P: PgProjection> Sink for PgSink<P> {
         dead: &[Parked],
         next_offset: i64,
     ) -> Result<Applied, SinkError> {
-        let mut tx = self.pool.begin().await?;
-        if !self.durable.load(Ordering::Relaxed) {
-            // Safe to lose on a crash: the position rolls back with the writes, and the batch
-            // is applied again.
-            sqlx::query("SET LOCAL synchronous_commit = off")
-                .execute(&mut *tx)
-                .await?;
+        let batch = PartitionBatch {
+            claim,
+            records,
+            dead,
+            next_offset,
+        };
+        let mut applied = self.apply_batches(topic, &[batch]).await?;
+        Ok(applied.remove(0))
+    }
+
+    async fn apply_together(
+        &self,
+        topic: &str,
+        batches: &[PartitionBatch<'_>],
+    ) -> Option<Result<Vec<Applied>, SinkError>> {
+        if P::ONE_PARTITION_PER_APPLY {
+            return None;
         }
-        let (version, partition) = (self.version(), claim.partition);
-        let (stored, generation) = positions::lock(&mut tx, P::NAME, version, topic, partition)
-            .await?
-            .ok_or(SinkError::Fenced)?;
-        if generation != claim.generation {
-            return Err(SinkError::Fenced);
-        }
-        // Past the position, each event id once (its first occurrence, in offset order).
-        let mut distinct = HashSet::with_capacity(records.len());
-        let fresh: Vec<&Record> = records
-            .iter()
-            .filter(|r| r.offset >= stored && distinct.insert(r.event.envelope.event_id))
-            .collect();
-        let dead: Vec<Parked> = (dead.iter())
-            .filter(|d| d.offset >= stored)
-            .cloned()
-            .collect();
-        let prefix = self.prefix();
-        let (fresh, parked) = pg_parking::split(&mut tx, &prefix, fresh, &dead).await?;
-        let applied = self.apply_fresh(&mut tx, fresh).await?;
-        pg_parking::park(&mut tx, &prefix, &parked).await?;
-        if next_offset > stored {
-            positions::advance(&mut tx, P::NAME, version, topic, partition, next_offset).await?;
-        }
-        tx.commit().await?;
-        Ok(Applied {
-            events: applied,
-            parked: parked.len(),
-        })
+        Some(self.apply_batches(topic, batches).await)
     }
 
     async fn parked(&self) -> Result<Vec<Parked>, SinkError> {

@@ -1,5 +1,6 @@
-//! One projection version's consumer: poll a batch, decode, dead-letter poison, apply per
-//! partition through the sink with retries, repeat. Runs on a thread of its own so that
+//! One projection version's consumer: poll a batch, decode, dead-letter poison, apply the
+//! partitions' batches through the sink (together when it can, else each on its own) with
+//! retries, repeat. Runs on a thread of its own so that
 //! rebalance callbacks can wait on the store without blocking the async runtime.
 
 use std::collections::{BTreeMap, HashMap};
@@ -219,6 +220,7 @@ impl<S: Sink> Worker<S> {
                     .or_default()
                     .push(message);
             }
+            let mut batches = Vec::with_capacity(by_partition.len());
             for (partition, mut messages) in by_partition {
                 let claim = self
                     .claims
@@ -229,38 +231,19 @@ impl<S: Sink> Worker<S> {
                 let Some(claim) = claim else { continue }; // not ours any more
                 // Fetched before a re-claim moved the position on: applied already.
                 messages.retain(|m| m.offset() >= claim.next_offset);
-                if messages.is_empty() {
-                    continue;
+                if !messages.is_empty() {
+                    batches.push((claim, messages));
                 }
-                let announce = self.live.as_ref().map(|live| (live, users_of(&messages)));
-                match runtime.block_on(self.applier.process(claim, messages, None)) {
-                    Outcome::Applied(next) => {
-                        if let Some((live, users)) = announce {
-                            live.batch_applied(partition, next - 1, users);
-                        }
-                        held.applied(partition);
-                        self.stalls.clear(partition);
-                        if let Some(owned) =
-                            self.claims.lock().expect("claims lock").get_mut(&partition)
-                        {
-                            owned.next_offset = next;
-                        }
-                        commits.applied(partition, next);
-                    }
-                    Outcome::Fenced => {
-                        tracing::warn!(processor = %self.id, partition, "Fenced: another processor owns this partition now, or a rebuilt version replaced this one; dropping the batch.");
-                        self.claims.lock().expect("claims lock").remove(&partition);
-                    }
-                    Outcome::Stopping => {}
-                    Outcome::Stalled { position, reason } => {
-                        if let Some(owned) =
-                            self.claims.lock().expect("claims lock").get_mut(&partition)
-                        {
-                            owned.next_offset = position;
-                        }
-                        self.set_aside(consumer, partition, reason, &mut held);
-                    }
-                }
+            }
+            let announced: Vec<_> = (batches.iter())
+                .map(|(claim, messages)| {
+                    let users = self.live.as_ref().map(|_| users_of(messages));
+                    (claim.partition, users)
+                })
+                .collect();
+            let outcomes = runtime.block_on(self.applier.process_together(batches));
+            for ((partition, users), outcome) in announced.into_iter().zip(outcomes) {
+                self.settle(consumer, partition, users, outcome, &mut held, &mut commits);
             }
             if commits.due() {
                 self.commit(consumer, &mut commits);
@@ -275,6 +258,44 @@ impl<S: Sink> Worker<S> {
         self.commit(consumer, &mut commits);
         consumer.unsubscribe();
         tracing::info!(processor = %self.id, "Processor stopped.");
+    }
+
+    /// Acts on what became of `partition`'s batch: announces and records what applied (the
+    /// batch's `users`, when live streams are on), forgets a partition fenced off, sets aside
+    /// one that stalled.
+    fn settle(
+        &self,
+        consumer: &BaseConsumer<ClaimingContext<S>>,
+        partition: i32,
+        users: Option<Vec<i64>>,
+        outcome: Outcome,
+        held: &mut SetAside,
+        commits: &mut Commits,
+    ) {
+        match outcome {
+            Outcome::Applied(next) => {
+                if let (Some(live), Some(users)) = (&self.live, users) {
+                    live.batch_applied(partition, next - 1, users);
+                }
+                held.applied(partition);
+                self.stalls.clear(partition);
+                if let Some(owned) = self.claims.lock().expect("claims lock").get_mut(&partition) {
+                    owned.next_offset = next;
+                }
+                commits.applied(partition, next);
+            }
+            Outcome::Fenced => {
+                tracing::warn!(processor = %self.id, partition, "Fenced: another processor owns this partition now, or a rebuilt version replaced this one; dropping the batch.");
+                self.claims.lock().expect("claims lock").remove(&partition);
+            }
+            Outcome::Stopping => {}
+            Outcome::Stalled { position, reason } => {
+                if let Some(owned) = self.claims.lock().expect("claims lock").get_mut(&partition) {
+                    owned.next_offset = position;
+                }
+                self.set_aside(consumer, partition, reason, held);
+            }
+        }
     }
 
     /// Commits the positions applied since the last commit, of the partitions still ours.

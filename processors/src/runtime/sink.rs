@@ -85,6 +85,16 @@ impl From<super::ApplyError> for SinkError {
     }
 }
 
+/// One partition's batch, for [`Sink::apply_together`]: as the arguments of
+/// [`Sink::apply_parking`].
+#[derive(Debug, Clone, Copy)]
+pub struct PartitionBatch<'a> {
+    pub claim: Claim,
+    pub records: &'a [Record],
+    pub dead: &'a [Parked],
+    pub next_offset: i64,
+}
+
 /// What a batch did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Applied {
@@ -167,6 +177,20 @@ pub trait Sink: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Applied, SinkError>> + Send {
         let _ = dead;
         self.apply(topic, claim, records, next_offset)
+    }
+
+    /// Applies the batches of several partitions (one each) in one transaction, all or nothing,
+    /// each as [`apply_parking`](Self::apply_parking) would: a failure of any (fencing, a
+    /// rejection, an outage) writes nothing, and the runtime then applies each batch on its own
+    /// with the usual retries. Returns what each batch did, in order; `None` when this sink
+    /// applies one partition at a time (the default).
+    fn apply_together(
+        &self,
+        topic: &str,
+        batches: &[PartitionBatch<'_>],
+    ) -> impl Future<Output = Option<Result<Vec<Applied>, SinkError>>> + Send {
+        let _ = (topic, batches);
+        async { None }
     }
 
     /// Every event this version holds parked, by user, each user's in order.

@@ -385,3 +385,32 @@ async fn a_paused_zombie_is_fenced_and_nothing_it_appended_becomes_visible() {
         "only the owner's ReferralCredited is visible"
     );
 }
+
+/// A deriver's emits are a transaction per partition, so a batch spanning partitions (what the
+/// runtime gives a projection that did not set `ONE_PARTITION_PER_APPLY`) is refused before
+/// anything is emitted, and the runtime applies it partition by partition instead.
+#[tokio::test]
+async fn a_batch_spanning_partitions_is_refused_before_anything_is_emitted() {
+    let setup = Setup::new().await;
+    let transactions = transactions_metric();
+    let emitter = setup.instance(&transactions);
+    let mut records = batch(
+        3,
+        vec![(BOB, session("b", None)), (CAROL, session("c", None))],
+    );
+    records[1].partition = 0;
+    let refused = emitter.emit_for(&records, vec![credit_from(3, BOB)]).await;
+    assert!(
+        matches!(&refused, Err(ApplyError::Transient(reason)) if reason.contains("several partitions")),
+        "{refused:?}"
+    );
+    let emitted: u64 = ["committed", "aborted"]
+        .iter()
+        .map(|outcome| {
+            transactions
+                .with_label_values(&["referrals.v1", outcome])
+                .get()
+        })
+        .sum();
+    assert_eq!(emitted, 0, "no transaction was begun");
+}

@@ -1,6 +1,8 @@
 //! Positions in PostgreSQL: table `projection_positions` (`sql/positions.sql`), one row per
 //! projection, version, topic and partition.
 
+use std::collections::HashMap;
+
 use sqlx::PgPool;
 
 use super::{Claim, Generations, Positions, is_undefined_table};
@@ -150,21 +152,46 @@ pub async fn lock(
         .await
 }
 
-/// Moves `partition`'s position to `next_offset` in the batch's transaction `tx`.
-pub async fn advance(
+/// Locks the position rows of `partitions` in `tx`, for batches applied together in it: each
+/// claimed partition's next offset and generation (a partition never claimed is absent).
+pub async fn lock_many(
     tx: &mut sqlx::PgConnection,
     projection: &str,
     version: u32,
     topic: &str,
-    partition: i32,
-    next_offset: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(include_str!("sql/advance.sql"))
+    partitions: &[i32],
+) -> Result<HashMap<i32, (i64, i64)>, sqlx::Error> {
+    let rows: Vec<(i32, i64, i64)> = sqlx::query_as(include_str!("sql/lock_many.sql"))
         .bind(projection)
         .bind(version as i32)
         .bind(topic)
-        .bind(partition)
-        .bind(next_offset)
+        .bind(partitions)
+        .fetch_all(&mut *tx)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(partition, next_offset, generation)| (partition, (next_offset, generation)))
+        .collect())
+}
+
+/// Moves each `(partition, next_offset)` of `moves` in `tx`, the transaction of the batches
+/// whose writes they cover.
+pub async fn advance_many(
+    tx: &mut sqlx::PgConnection,
+    projection: &str,
+    version: u32,
+    topic: &str,
+    moves: &[(i32, i64)],
+) -> Result<(), sqlx::Error> {
+    if moves.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(include_str!("sql/advance_many.sql"))
+        .bind(projection)
+        .bind(version as i32)
+        .bind(topic)
+        .bind(moves.iter().map(|m| m.0).collect::<Vec<_>>())
+        .bind(moves.iter().map(|m| m.1).collect::<Vec<_>>())
         .execute(&mut *tx)
         .await?;
     Ok(())

@@ -173,6 +173,14 @@ impl Emitter {
         if derived.is_empty() {
             return Ok(());
         }
+        if batch.iter().any(|r| r.partition != last.partition) {
+            // The runtime applies batches of several partitions together unless the projection
+            // asks otherwise; failing here rolls the batch back and it is applied per partition.
+            tracing::error!(deriver = %self.settings.deriver_id, "A deriver was given several partitions at once; set PgProjection::ONE_PARTITION_PER_APPLY on it.");
+            return Err(ApplyError::Transient(
+                "a deriver's batch spans several partitions".into(),
+            ));
+        }
         self.emit(last.partition, derived, last.offset + 1).await
     }
 

@@ -57,6 +57,8 @@ impl Quests {
 
 impl PgProjection for Quests {
     const ID: ProjectionId = ProjectionId::Quests;
+    /// Its emits are a Kafka transaction per partition batch.
+    const ONE_PARTITION_PER_APPLY: bool = true;
 
     fn version(&self) -> u32 {
         self.version

@@ -50,6 +50,8 @@ impl Referrals {
 
 impl PgProjection for Referrals {
     const ID: ProjectionId = ProjectionId::Referrals;
+    /// Its emits are a Kafka transaction per partition batch.
+    const ONE_PARTITION_PER_APPLY: bool = true;
 
     fn version(&self) -> u32 {
         self.version
