@@ -1,14 +1,12 @@
 //! PostgreSQL sink.
 //!
 //! Guarantee: exactly-once effect. One transaction per poll, for the batches of every partition
-//! it brought (one partition at a time for projections that ask, see
-//! `PgProjection::ONE_PARTITION_PER_APPLY`), locks the partitions' position rows, refuses if a
-//! generation moved (fencing), drops events at or below each position, repeats within the
-//! batches, and event ids already recorded in `<prefix>_seen_events` (only events a repeat could
-//! change are recorded, see `PgProjection::idempotent`), lets the projection apply the rest,
-//! moves the positions, and commits: writes and positions are never out of step. The same
-//! transaction parks the batches' dead letters and the events of parked users (see `parking`,
-//! `pg_parking`).
+//! it brought, locks the partitions' position rows, refuses if a generation moved (fencing),
+//! drops events at or below each position, repeats within the batches, and event ids already
+//! recorded in `<prefix>_seen_events` (only events a repeat could change are recorded, see
+//! `PgProjection::idempotent`), lets the projection apply the rest, moves the positions, and
+//! commits: writes and positions are never out of step. The same transaction parks the batches'
+//! dead letters and the events of parked users (see `parking`, `pg_parking`).
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -221,9 +219,6 @@ impl<P: PgProjection> Sink for PgSink<P> {
         topic: &str,
         batches: &[PartitionBatch<'_>],
     ) -> Option<Result<Vec<Applied>, SinkError>> {
-        if P::ONE_PARTITION_PER_APPLY {
-            return None;
-        }
         Some(self.apply_batches(topic, batches).await)
     }
 

@@ -76,15 +76,10 @@ pub trait PgProjection: Send + Sync + 'static {
         false
     }
 
-    /// Whether `apply` must see one partition's records at a time: a deriver's emits are a
-    /// transaction per partition (see `derivers::emit`). Otherwise the runtime applies the
-    /// batches of every partition a poll brought in one transaction.
-    const ONE_PARTITION_PER_APPLY: bool = false;
-
     /// Applies `records`, none applied before: each partition's in ascending offsets, the
-    /// partitions one after another (one partition when
-    /// [`ONE_PARTITION_PER_APPLY`](Self::ONE_PARTITION_PER_APPLY)). A user's events are all
-    /// in one partition, so each user's are in order.
+    /// partitions one after another (the runtime applies the batches of every partition a poll
+    /// brought in one transaction). A user's events are all in one partition, so each user's
+    /// are in order.
     fn apply(
         &self,
         tx: &mut sqlx::PgConnection,

@@ -16,6 +16,7 @@
 mod probe;
 mod transactional;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -66,11 +67,23 @@ impl fmt::Display for Delivery {
     }
 }
 
-/// A derived event and the offset of the source event it came from.
+/// A derived event and where the source event it came from is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Derived {
+    pub source_partition: i32,
     pub source_offset: i64,
     pub event: Event,
+}
+
+impl Derived {
+    /// `event`, derived from `source`.
+    pub fn from(source: &Record, event: Event) -> Self {
+        Derived {
+            source_partition: source.partition,
+            source_offset: source.offset,
+            event,
+        }
+    }
 }
 
 /// A deriver's emitter. The mode is settled on first use, not at start, so a broker that is
@@ -157,31 +170,36 @@ impl Emitter {
         })
     }
 
-    /// Emits what a deriver derived from `batch` (one partition's batch, in partition order),
-    /// from its `apply`: inside the runtime's transaction, before it commits. Derived events are
-    /// acknowledged before the batch's state and position commit, so a crash in between
-    /// replays the batch and emits the same events again, which projections deduplicate (see
-    /// the module header). Nothing derived, nothing done.
+    /// Emits what a deriver derived from `batch` (each partition's records in partition order;
+    /// the runtime may apply several partitions' batches together), from its `apply`: inside the
+    /// runtime's transaction, before it commits. Each partition's derived events are emitted on
+    /// their own, as if its batch had been applied alone, with the end of its records as the
+    /// batch's end. Derived events are acknowledged before the batch's state and position
+    /// commit, so a crash in between (or a later partition's emit failing, which rolls the whole
+    /// batch back) replays the batch and meets events already emitted, which are not emitted
+    /// again (transactional) or are deduplicated downstream (idempotent); see the module header.
+    /// Nothing derived, nothing done.
     pub async fn emit_for(
         &self,
         batch: &[Record],
         derived: Vec<Derived>,
     ) -> Result<(), ApplyError> {
-        let Some(last) = batch.last() else {
-            return Ok(());
-        };
-        if derived.is_empty() {
-            return Ok(());
+        let mut by_partition: BTreeMap<i32, Vec<Derived>> = BTreeMap::new();
+        for d in derived {
+            by_partition.entry(d.source_partition).or_default().push(d);
         }
-        if batch.iter().any(|r| r.partition != last.partition) {
-            // The runtime applies batches of several partitions together unless the projection
-            // asks otherwise; failing here rolls the batch back and it is applied per partition.
-            tracing::error!(deriver = %self.settings.deriver_id, "A deriver was given several partitions at once; set PgProjection::ONE_PARTITION_PER_APPLY on it.");
-            return Err(ApplyError::Transient(
-                "a deriver's batch spans several partitions".into(),
-            ));
+        for (partition, derived) in by_partition {
+            let end = (batch.iter().rev())
+                .find(|r| r.partition == partition)
+                .map(|r| r.offset + 1)
+                .ok_or_else(|| {
+                    ApplyError::Transient(format!(
+                        "derived from partition {partition}, which the batch does not hold"
+                    ))
+                })?;
+            self.emit(partition, derived, end).await?;
         }
-        self.emit(last.partition, derived, last.offset + 1).await
+        Ok(())
     }
 
     /// Emits `derived` (all from one partition's batch, which ends before `next_offset`).

@@ -228,6 +228,7 @@ mod tests {
 
     fn derived(source_offset: i64) -> Derived {
         Derived {
+            source_partition: 0,
             source_offset,
             event: Event {
                 envelope: Envelope {

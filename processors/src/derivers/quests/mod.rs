@@ -57,8 +57,6 @@ impl Quests {
 
 impl PgProjection for Quests {
     const ID: ProjectionId = ProjectionId::Quests;
-    /// Its emits are a Kafka transaction per partition batch.
-    const ONE_PARTITION_PER_APPLY: bool = true;
 
     fn version(&self) -> u32 {
         self.version
@@ -161,10 +159,7 @@ impl PgProjection for Quests {
                     .inc();
             }
             if let Outcome::Completed(events) = outcome {
-                derived.extend(events.into_iter().map(|event| Derived {
-                    source_offset: record.offset,
-                    event,
-                }));
+                derived.extend(events.into_iter().map(|event| Derived::from(record, event)));
             }
         }
 

@@ -50,8 +50,6 @@ impl Referrals {
 
 impl PgProjection for Referrals {
     const ID: ProjectionId = ProjectionId::Referrals;
-    /// Its emits are a Kafka transaction per partition batch.
-    const ONE_PARTITION_PER_APPLY: bool = true;
 
     fn version(&self) -> u32 {
         self.version
@@ -113,10 +111,7 @@ impl PgProjection for Referrals {
                 .with_label_values(&[processor.as_str(), outcome.label()])
                 .inc();
             if let Outcome::Credit(event) = outcome {
-                derived.push(Derived {
-                    source_offset: record.offset,
-                    event: *event,
-                });
+                derived.push(Derived::from(record, *event));
             }
         }
         self.emitter.emit_for(records, derived).await
