@@ -200,18 +200,16 @@ fn with_copies(records: &[Record], copied: &[usize], after: usize) -> Vec<Record
 /// What the wallets tables say, without the Kafka offsets (which differ when copies shift them).
 async fn wallets_dump(pool: &PgPool) -> BTreeMap<String, Vec<String>> {
     let mut out = pg_dump(pool, &["wallets_v1_balances", "wallets_v1_streaks"]).await;
-    let ledger = sqlx::query(
-        "SELECT concat_ws(' ', event_id, user_id, seq, kind, amount, balance_after) AS r \
-         FROM wallets_v1_ledger ORDER BY 1",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap();
-    out.insert(
-        "wallets_v1_ledger".into(),
-        ledger.iter().map(|r| r.get("r")).collect(),
-    );
+    let ledger = "SELECT concat_ws(' ', event_id, user_id, seq, kind, amount, balance_after) AS r \
+                  FROM wallets_v1_ledger ORDER BY 1";
+    out.insert("wallets_v1_ledger".into(), column_r(pool, ledger).await);
     out
+}
+
+/// Column `r` of every row `sql` returns, in its order.
+async fn column_r(pool: &PgPool, sql: &str) -> Vec<String> {
+    let rows = sqlx::query(sql).fetch_all(pool).await.unwrap();
+    rows.iter().map(|r| r.get("r")).collect()
 }
 
 /// Applies `topic` in two batches split at `at` through `sink`.
@@ -381,3 +379,6 @@ async fn redis_projections_are_unchanged_by_redelivery() {
             .unwrap();
     }
 }
+
+#[path = "redelivery/together.rs"]
+mod together;

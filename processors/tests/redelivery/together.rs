@@ -4,72 +4,23 @@
 //! nothing of any batch, so the runtime can go on to apply each alone (with its usual fencing and
 //! dead-lettering) without anything applied twice.
 
-use std::collections::BTreeMap;
+use surge_processors::runtime::{Claim, PartitionBatch, PgProjection};
+use surge_schemas::ProfileUpdated;
 
-use sqlx::{PgPool, Row};
-use surge_processors::projectors::profiles::Profiles;
-use surge_processors::projectors::wallets::Wallets;
-use surge_processors::runtime::{Claim, PartitionBatch, PgSink, Record, Sink, SinkError};
-use surge_schemas::{
-    DailyCheckedIn, Envelope, Event, Payload, ProfileUpdated, SessionStarted, TapsSubmitted,
-};
-use uuid::Uuid;
+use super::*;
 
-const TOPIC: &str = "together.events";
 const PARTITIONS: [i32; 3] = [0, 1, 2];
-const T0: i64 = 1_764_000_000_000;
 
-/// Each partition's batch: two users of its own with a session, taps, a check-in and a profile
-/// change each.
+/// Each partition's batch: `records` with three users of its own.
 fn batches() -> Vec<Vec<Record>> {
-    PARTITIONS
-        .iter()
+    (PARTITIONS.iter())
         .map(|&partition| {
-            let users = [10 * i64::from(partition) + 1, 10 * i64::from(partition) + 2];
-            let payloads = |user: i64| -> Vec<Payload> {
-                vec![
-                    SessionStarted {
-                        first_name: format!("user {user}"),
-                        last_name: None,
-                        username: None,
-                        language_code: None,
-                        is_premium: false,
-                        photo_url: None,
-                        allows_write_to_pm: false,
-                        start_param: None,
-                        platform: None,
-                    }
-                    .into(),
-                    TapsSubmitted { count: 7 }.into(),
-                    DailyCheckedIn { day: 20_400 }.into(),
-                    ProfileUpdated {
-                        display_name: Some(format!("name {user}")),
-                        language_code: None,
-                        photo_url: None,
-                    }
-                    .into(),
-                ]
-            };
-            (users.iter())
-                .flat_map(|&user| payloads(user).into_iter().map(move |p| (user, p)))
-                .enumerate()
-                .map(|(offset, (user_id, payload))| {
-                    let at = T0 + offset as i64 * 1_000;
-                    Record {
-                        partition,
-                        offset: offset as i64,
-                        event: Event {
-                            envelope: Envelope {
-                                event_id: Uuid::now_v7(),
-                                user_id,
-                                occurred_at: at,
-                                recorded_at: at,
-                            },
-                            payload,
-                        },
-                    }
-                })
-                .collect()
+            let mut batch = records();
+            for record in &mut batch {
+                record.partition = partition;
+                record.event.envelope.user_id += 10 * i64::from(partition);
+            }
+            batch
         })
         .collect()
 }
@@ -87,35 +38,15 @@ fn together<'a>(claims: &[Claim], batches: &'a [Vec<Record>]) -> Vec<PartitionBa
 
 /// Every row of `tables` as text, and the version's positions.
 async fn dump(pool: &PgPool, tables: &[&str]) -> BTreeMap<String, Vec<String>> {
-    let mut out = BTreeMap::new();
-    for table in tables {
-        let rows = sqlx::query(&format!("SELECT row_to_json(t)::text AS r FROM {table} t"))
-            .fetch_all(pool)
-            .await
-            .unwrap();
-        let mut rows: Vec<String> = rows.iter().map(|r| r.get("r")).collect();
-        rows.sort();
-        out.insert(table.to_string(), rows);
-    }
-    let positions = sqlx::query(
-        "SELECT concat_ws(' ', projection, partition, next_offset) AS r \
-         FROM projection_positions ORDER BY partition",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap();
-    out.insert(
-        "positions".into(),
-        positions.iter().map(|r| r.get("r")).collect(),
-    );
+    let mut out = pg_dump(pool, tables).await;
+    let positions = "SELECT concat_ws(' ', projection, partition, next_offset) AS r \
+                     FROM projection_positions ORDER BY partition";
+    out.insert("positions".into(), column_r(pool, positions).await);
     out
 }
 
 /// A fresh schema and a sink of `P` migrated in it.
-async fn sink<P: surge_processors::runtime::PgProjection>(
-    projection: P,
-    prefix: &str,
-) -> (String, PgPool, PgSink<P>) {
+async fn sink<P: PgProjection>(projection: P, prefix: &str) -> (String, PgPool, PgSink<P>) {
     let schema = surge_testkit::unique_id(prefix);
     let pool = surge_testkit::pg_pool_with(&schema, 2).await;
     let sink = PgSink::new(projection, pool.clone());
@@ -155,7 +86,7 @@ async fn applying_partitions_together_leaves_the_store_as_applying_each_alone() 
     }
 }
 
-async fn each_alone<P: surge_processors::runtime::PgProjection>(
+async fn each_alone<P: PgProjection>(
     projection: P,
     batches: &[Vec<Record>],
     tables: &[&str],
@@ -172,7 +103,7 @@ async fn each_alone<P: surge_processors::runtime::PgProjection>(
     dumped
 }
 
-async fn all_together<P: surge_processors::runtime::PgProjection>(
+async fn all_together<P: PgProjection>(
     projection: P,
     batches: &[Vec<Record>],
     tables: &[&str],
@@ -227,10 +158,12 @@ async fn a_partition_fenced_off_makes_applying_together_write_nothing() {
 async fn an_event_the_store_rejects_makes_applying_together_write_nothing() {
     let mut batches = batches();
     // PostgreSQL refuses a NUL in text: partition 1's profile change can never be stored.
-    let Payload::ProfileUpdated(update) = &mut batches[1][3].event.payload else {
-        panic!("event 3 of each batch is a profile change");
-    };
-    update.display_name = Some("bad\0name".into());
+    batches[1][3].event.payload = ProfileUpdated {
+        display_name: Some("bad\0name".into()),
+        language_code: None,
+        photo_url: None,
+    }
+    .into();
     let tables = ["profiles_v1_users"];
     let (schema, pool, sink) = sink(Profiles::at(1), "together_rejected_").await;
     let claims = sink.claim(TOPIC, &PARTITIONS).await.unwrap();
