@@ -1,7 +1,7 @@
 //! One projection version's consumer: poll a batch, decode, dead-letter poison, apply the
 //! partitions' batches through the sink (together when it can, else each on its own) with
-//! retries, repeat. Runs on a thread of its own so that
-//! rebalance callbacks can wait on the store without blocking the async runtime.
+//! retries, repeat. Runs on a thread of its own so that rebalance callbacks can wait on the
+//! store without blocking the async runtime.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
