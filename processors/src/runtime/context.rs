@@ -1,6 +1,7 @@
 //! The consumer context: on assignment it claims the partitions in the projection's store and
 //! starts them from the stored positions (never Kafka's committed offsets); on revocation it
-//! forgets them. It also turns librdkafka statistics into per-partition lag gauges.
+//! forgets them. It also turns librdkafka statistics into per-partition lag gauges, and logs the
+//! client's errors, quieted while they repeat (`repeats`).
 //!
 //! Fetching starts exactly at the stored position: Kafka answers a fetch inside a record batch
 //! with that batch, and the client drops the records before the requested offset.
@@ -11,11 +12,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::metrics::ProcessorMetrics;
+use super::repeats::QuietErrors;
 use super::sink::{Claim, Sink};
 use super::stalls::Stalls;
 
@@ -31,9 +34,15 @@ pub(crate) struct ClaimingContext<S> {
     pub metrics: ProcessorMetrics,
     pub retry_max: Duration,
     pub stalls: Stalls,
+    /// Logs the client's errors, quieted while they repeat (a broker outage).
+    pub errors: QuietErrors,
 }
 
 impl<S: Sink> ClientContext for ClaimingContext<S> {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.errors.log(&error, reason);
+    }
+
     fn stats(&self, statistics: Statistics) {
         let Some(topic) = statistics.topics.get(&self.topic) else {
             return;

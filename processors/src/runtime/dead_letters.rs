@@ -9,6 +9,8 @@ use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use surge_projections::naming;
 
+use super::repeats::QuietErrors;
+
 pub const REASON: &str = "surge-dlq-reason";
 pub const PROJECTION: &str = "surge-dlq-projection";
 pub const ORIGIN_TOPIC: &str = "surge-dlq-origin-topic";
@@ -36,7 +38,7 @@ impl DeadLetterKind {
 }
 
 pub struct DeadLetters {
-    producer: FutureProducer,
+    producer: FutureProducer<QuietErrors>,
     topic: String,
     projection: String,
 }
@@ -45,7 +47,7 @@ impl DeadLetters {
     pub fn new(brokers: &str, source_topic: &str, projection: &str) -> Result<Self, KafkaError> {
         let producer = surge_kafka::idempotent_producer_config(brokers)
             .set("message.timeout.ms", "30000")
-            .create()?;
+            .create_with_context(QuietErrors::new(format!("{projection} dead letters")))?;
         Ok(DeadLetters {
             producer,
             topic: naming::dead_letter_topic(source_topic),

@@ -22,6 +22,7 @@ mod projection;
 mod redis_parking;
 mod redis_sink;
 mod rejections;
+mod repeats;
 mod sink;
 mod stalls;
 

@@ -21,6 +21,7 @@ use super::context::{ClaimingContext, Claims};
 use super::dead_letters::DeadLetters;
 use super::live::{LivePublisher, users_of};
 use super::metrics::ProcessorMetrics;
+use super::repeats::{QuietErrors, Repeats};
 use super::sink::Sink;
 use super::stalls::Stalls;
 
@@ -125,6 +126,7 @@ pub fn spawn<S: Sink>(
         metrics: metrics.clone(),
         retry_max: config.retry_max,
         stalls: stalls.clone(),
+        errors: QuietErrors::new(format!("{id} consumer")),
     };
     let consumer: BaseConsumer<ClaimingContext<S>> =
         surge_kafka::manual_commit_consumer_config(&config.brokers, &config.group_id(&id))
@@ -176,6 +178,7 @@ pub fn spawn<S: Sink>(
         stop: stop.clone(),
         id: id.clone(),
         live,
+        errors: Repeats::default(),
     };
     let runtime = tokio::runtime::Handle::current();
     let thread = std::thread::Builder::new()
@@ -199,6 +202,8 @@ struct Worker<S> {
     stop: Arc<AtomicBool>,
     id: String,
     live: Option<LivePublisher>,
+    /// The consumer's errors, quieted while they repeat (a broker outage).
+    errors: Repeats,
 }
 
 impl<S: Sink> Worker<S> {
@@ -397,7 +402,11 @@ impl<S: Sink> Worker<S> {
                         .collect();
                     self.stalls.check(consumer, &self.config.topic, &claims);
                 }
-                Some(Err(error)) => tracing::warn!(%error, processor = %self.id, "Consumer error."),
+                Some(Err(error)) => {
+                    if let Some(unlogged) = self.errors.note(&error.to_string(), Instant::now()) {
+                        tracing::warn!(%error, processor = %self.id, unlogged, "Consumer error.");
+                    }
+                }
                 None if batch.is_empty() => return batch,
                 None => break,
             }
