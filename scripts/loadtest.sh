@@ -93,6 +93,19 @@ for port in "$write_port" "$query_port" "$process_port"; do
   }
 done
 
+# Every projection's processor holds every partition before the crowd starts, so the first
+# reads do not wait out the consistency timeout while the groups form: each processor starts its
+# dead-letter counters at 0, and each partition it is assigned its stall gauge.
+partitions="${SURGE_EVENTS_PARTITIONS:-12}"
+assigned() {
+  curl -sf "http://127.0.0.1:$process_port/metrics" | awk -v want="$partitions" '
+    /^processor_dead_letters_total\{/ { match($0, /projection="[^"]*"/); p[substr($0, RSTART, RLENGTH)] = 1 }
+    /^processor_partition_stalled\{/ { n++ }
+    END { k = 0; for (x in p) k++; exit !(k > 0 && n == k * want) }'
+}
+for _ in $(seq 1 600); do assigned && break; sleep 0.1; done
+assigned || echo "warning: not every partition was assigned within 60 s; starting anyway" >&2
+
 # CPU seconds (user + system) a process has used so far.
 cpu_secs() {
   awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"
