@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
@@ -32,6 +32,8 @@ const SEEK_TIMEOUT: Duration = Duration::from_secs(5);
 /// dashboards, `kafka-consumer-groups`): committing after every poll cost the broker an offset
 /// commit per group and poll, for nothing the processors need.
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
+/// How long a stopping processor waits to leave its consumer group (see `leave_group`).
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
 /// The longest a stalled partition waits between tries.
 const SET_ASIDE_MAX: Duration = Duration::from_secs(300);
 
@@ -85,7 +87,8 @@ pub struct ProcessorHandle {
 }
 
 impl ProcessorHandle {
-    /// Finishes the batch in hand, leaves the group, and returns.
+    /// Finishes the batch in hand, leaves the group (waiting for that at most [`CLOSE_WAIT`]),
+    /// and returns.
     pub fn stop(mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
@@ -183,7 +186,11 @@ pub fn spawn<S: Sink>(
     let runtime = tokio::runtime::Handle::current();
     let thread = std::thread::Builder::new()
         .name(format!("processor-{id}"))
-        .spawn(move || worker.run(&consumer, &runtime))
+        .spawn(move || {
+            let id = worker.id.clone();
+            worker.run(&consumer, &runtime);
+            leave_group(consumer, &id);
+        })
         .expect("spawn processor thread");
     Ok(ProcessorHandle {
         stop,
@@ -191,6 +198,23 @@ pub fn spawn<S: Sink>(
         stalls,
         id,
     })
+}
+
+/// Closes `consumer` (leaving its group), waiting at most [`CLOSE_WAIT`]. With the broker
+/// unreachable librdkafka's close waits for the group coordinator for as long as it takes (a
+/// SIGTERM'd `surge process` hung on it for minutes); a stop must not. The close goes on in the
+/// background and ends when the broker answers, or with the process.
+fn leave_group<C: ConsumerContext + 'static>(consumer: BaseConsumer<C>, id: &str) {
+    let (closed, done) = std::sync::mpsc::channel();
+    let closing = std::thread::Builder::new()
+        .name(format!("close-{id}"))
+        .spawn(move || {
+            drop(consumer);
+            let _ = closed.send(());
+        });
+    if closing.is_ok() && done.recv_timeout(CLOSE_WAIT).is_err() {
+        tracing::warn!(processor = %id, wait = ?CLOSE_WAIT, "Leaving the consumer group did not finish in time (is the broker reachable?); stopping anyway. The group moves the partitions after the session timeout.");
+    }
 }
 
 struct Worker<S> {
@@ -445,5 +469,59 @@ impl Commits {
     fn take(&mut self) -> BTreeMap<i32, i64> {
         self.last = Instant::now();
         std::mem::take(&mut self.pending)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::ClientContext;
+    use rdkafka::consumer::Rebalance;
+    use rdkafka::mocking::MockCluster;
+
+    use super::*;
+
+    /// Revoking its partitions takes `revoke`: what a close looks like when the broker never
+    /// answers it.
+    struct SlowRevoke {
+        revoke: Duration,
+    }
+
+    impl ClientContext for SlowRevoke {}
+
+    impl ConsumerContext for SlowRevoke {
+        fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+            if let Rebalance::Revoke(_) = rebalance {
+                std::thread::sleep(self.revoke);
+            }
+        }
+    }
+
+    #[test]
+    fn a_close_that_does_not_finish_holds_a_stop_for_close_wait_at_most() {
+        let cluster = MockCluster::new(1).unwrap();
+        cluster.create_topic("events", 1, 1).unwrap();
+        let slow = SlowRevoke {
+            revoke: CLOSE_WAIT * 6,
+        };
+        let consumer: BaseConsumer<SlowRevoke> =
+            surge_kafka::manual_commit_consumer_config(&cluster.bootstrap_servers(), "group")
+                .create_with_context(slow)
+                .unwrap();
+        consumer.subscribe(&["events"]).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while consumer.assignment().unwrap().count() == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the partition was never assigned"
+            );
+            consumer.poll(Duration::from_millis(100));
+        }
+        let started = Instant::now();
+        leave_group(consumer, "events.test");
+        let took = started.elapsed();
+        assert!(
+            took >= CLOSE_WAIT && took < CLOSE_WAIT * 3,
+            "leaving took {took:?}"
+        );
     }
 }
