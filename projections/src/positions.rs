@@ -7,9 +7,10 @@
 //!
 //! This module holds every statement and key of that bookkeeping: reading positions and
 //! generations, claiming partitions ([`postgres::claim`], [`RedisPositions::claim`]), and the
-//! PostgreSQL batches' lock and move ([`postgres::lock_many`], [`postgres::advance_many`]). Redis batches
-//! check and move their position inside the runtime's apply script, which interleaves it with
-//! the projection's writes; that script takes its keys from [`RedisPositions`].
+//! PostgreSQL batches' lock and move ([`postgres::lock_many`], [`postgres::advance_many`]).
+//! Redis batches check and move their position inside the runtime's apply script, which
+//! interleaves it with the projection's writes; that script takes its keys from
+//! [`RedisPositions`].
 
 pub mod postgres;
 mod redis_store;

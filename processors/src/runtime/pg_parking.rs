@@ -124,7 +124,8 @@ impl<P: PgProjection> PgSink<P> {
             };
             // The partition's position row, locked as a batch of the partition locks it; then
             // the head again, now that no batch of it can run.
-            positions::lock(&mut tx, P::NAME, self.version(), topic, first.partition).await?;
+            let partition = [first.partition];
+            positions::lock_many(&mut tx, P::NAME, self.version(), topic, &partition).await?;
             let Some((head, count)) = head(&mut tx, &prefix, user).await? else {
                 break;
             };

@@ -88,9 +88,7 @@ impl<P: PgProjection> PgSink<P> {
         }
         Ok(to_apply.iter().map(|r| r.partition).collect())
     }
-}
 
-impl<P: PgProjection> PgSink<P> {
     /// Applies `batches` (one per partition) and moves their positions in one transaction, if
     /// every generation still owns its partition; see the module header.
     async fn apply_batches(

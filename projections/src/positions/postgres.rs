@@ -134,26 +134,9 @@ pub async fn claim(
         .collect())
 }
 
-/// Locks `partition`'s position row in the batch's transaction `tx`: its next offset and
-/// generation, or `None` when the partition was never claimed.
-pub async fn lock(
-    tx: &mut sqlx::PgConnection,
-    projection: &str,
-    version: u32,
-    topic: &str,
-    partition: i32,
-) -> Result<Option<(i64, i64)>, sqlx::Error> {
-    sqlx::query_as(include_str!("sql/lock.sql"))
-        .bind(projection)
-        .bind(version as i32)
-        .bind(topic)
-        .bind(partition)
-        .fetch_optional(&mut *tx)
-        .await
-}
-
-/// Locks the position rows of `partitions` in `tx`, for batches applied together in it: each
-/// claimed partition's next offset and generation (a partition never claimed is absent).
+/// Locks the position rows of `partitions` in `tx` (a batch's, or a release's, which so never
+/// interleaves with a batch): each claimed partition's next offset and generation (a partition
+/// never claimed is absent).
 pub async fn lock_many(
     tx: &mut sqlx::PgConnection,
     projection: &str,
