@@ -10,6 +10,7 @@
 #   RATE=2000 SECS=60 SPIKE_USERS=100000 RAMP=60 FRESH_RATES=250,500,1000 scripts/loadtest.sh
 #   BASE_SECS=5 BASE_CONCURRENCY=256          # each baselines phase's length, its HTTP workers
 #   SCENARIOS="baselines" scripts/loadtest.sh # only some scenarios (default: all four, in order)
+#   PROCESSORS=3 WRITE_APIS=2 scripts/loadtest.sh # instances of `surge process` and `surge write-api`
 # SPIKE_RATE (default RATE) is the spike's request rate: every request of a user not yet arrived is
 # their first session, so SPIKE_USERS can only all arrive within RAMP if SPIKE_RATE > SPIKE_USERS/RAMP.
 set -euo pipefail
@@ -26,6 +27,8 @@ FRESH_RATES="${FRESH_RATES:-250,500,1000}"
 BASE_SECS="${BASE_SECS:-5}"
 BASE_CONCURRENCY="${BASE_CONCURRENCY:-256}"
 SCENARIOS="${SCENARIOS:-steady spike freshness baselines}"
+PROCESSORS="${PROCESSORS:-1}"
+WRITE_APIS="${WRITE_APIS:-1}"
 
 scripts/services.sh
 scripts/broker.sh install
@@ -60,48 +63,75 @@ free_port() {
   echo "no free port from $1" >&2; exit 1
 }
 broker_port="$(free_port 29092)"
-write_port="$(free_port 28080)"
-query_port="$(free_port 28180)"
-process_port="$(free_port 28280)"
 scripts/broker.sh start "$broker_port" "$run_dir"
 
 export SURGE_KAFKA_BROKERS="127.0.0.1:$broker_port" SURGE_DATABASE_SCHEMA="$id" \
   SURGE_REDIS_PREFIX="$id" SURGE_EVENTS_TOPIC="$id.events" SURGE_LOG=warn \
-  SURGE_WRITE_ADDR="127.0.0.1:$write_port" SURGE_QUERY_ADDR="127.0.0.1:$query_port" \
-  SURGE_PROCESS_ADDR="127.0.0.1:$process_port"
+  SURGE_WRITE_ADMIN_ADDR=127.0.0.1:0 SURGE_QUERY_ADMIN_ADDR=127.0.0.1:0 \
+  SURGE_TELEGRAM_WEBHOOK_ADDR=127.0.0.1:0
 # The load test measures the pipeline, not the game economy: its baselines phase sends batches
 # of 100 taps per user far faster than any tap energy refills.
 export SURGE_TAP_ENERGY_CAPACITY="${SURGE_TAP_ENERGY_CAPACITY:-1000000000}" \
   SURGE_TAP_ENERGY_REFILL_PER_SEC="${SURGE_TAP_ENERGY_REFILL_PER_SEC:-1000000}"
 
 "$surge" migrate >"$run_dir/migrate.log" 2>&1
-declare -A role_pid
-for role in write-api process query-api; do
-  "$surge" "$role" >"$run_dir/$role.log" 2>&1 &
-  role_pid[$role]=$!
-  pids+=("$!")
-done
-for port in "$write_port" "$query_port" "$process_port"; do
+# Each instance: its role, pid and HTTP port. Instances of one role share the role's group and
+# settings; each listens on a port of its own (admin and webhook ports: any free one).
+declare -A role_of pid_of port_of
+start_instance() { # role, index, first port to try, the role's address variable
+  local name="$1-$2" port
+  port="$(free_port "$(($3 + 10 * $2))")"
+  env "$4=127.0.0.1:$port" "$surge" "$1" >"$run_dir/$name.log" 2>&1 &
+  role_of[$name]="$1"; pid_of[$name]=$!; port_of[$name]="$port"; pids+=("$!")
   for _ in $(seq 1 600); do
-    if curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null; then break; fi
+    if curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null; then return; fi
     sleep 0.1
   done
-  curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null || {
-    echo "a role on port $port never became ready; logs in $run_dir" >&2
-    tail -n 20 "$run_dir"/*.log >&2
-    exit 1
-  }
-done
+  echo "$name on port $port never became ready; logs in $run_dir" >&2
+  tail -n 20 "$run_dir"/*.log >&2
+  exit 1
+}
+for i in $(seq 1 "$WRITE_APIS"); do start_instance write-api "$i" 28080 SURGE_WRITE_ADDR; done
+for i in $(seq 1 "$PROCESSORS"); do start_instance process "$i" 28280 SURGE_PROCESS_ADDR; done
+start_instance query-api 1 28180 SURGE_QUERY_ADDR
+query_port="${port_of[query-api-1]}"
+instances() { # role: its instances' names, in order
+  for name in "${!role_of[@]}"; do if [ "${role_of[$name]}" = "$1" ]; then echo "$name"; fi; done | sort -V
+}
+urls_of() { # role, path: the instances' URLs, comma-separated
+  local urls=()
+  for name in $(instances "$1"); do urls+=("http://127.0.0.1:${port_of[$name]}$2"); done
+  local IFS=,; echo "${urls[*]}"
+}
+pids_of() { # role: the instances' pids, comma-separated
+  local pids_list=()
+  for name in $(instances "$1"); do pids_list+=("${pid_of[$name]}"); done
+  local IFS=,; echo "${pids_list[*]}"
+}
+write_urls="$(urls_of write-api "")"
+metrics_urls="$(urls_of process /metrics)"
 
 # Every projection's processor holds every partition before the crowd starts, so the first
 # reads do not wait out the consistency timeout while the groups form: each processor starts its
-# dead-letter counters at 0, and each partition it is assigned its stall gauge.
+# dead-letter counters at 0, and each partition it is assigned its stall gauge. A gauge outlives
+# a partition moved to another instance, so with several instances the groups have formed when
+# every projection's partitions are all covered and every instance holds some of each.
 partitions="${SURGE_EVENTS_PARTITIONS:-12}"
 assigned() {
-  curl -sf "http://127.0.0.1:$process_port/metrics" | awk -v want="$partitions" '
-    /^processor_dead_letters_total\{/ { match($0, /projection="[^"]*"/); p[substr($0, RSTART, RLENGTH)] = 1 }
-    /^processor_partition_stalled\{/ { n++ }
-    END { k = 0; for (x in p) k++; exit !(k > 0 && n == k * want) }'
+  local metrics="" n=0
+  for name in $(instances process); do
+    metrics+="$(curl -sf "http://127.0.0.1:${port_of[$name]}/metrics" | sed "s/^/$n /")"$'\n' || return 1
+    n=$((n + 1))
+  done
+  printf '%s' "$metrics" | awk -v want="$partitions" -v instances="$n" '
+    $2 ~ /^processor_dead_letters_total\{/ { match($2, /projection="[^"]*"/); p[substr($2, RSTART, RLENGTH)] = 1 }
+    $2 ~ /^processor_partition_stalled\{/ {
+      series[$2] = 1; match($2, /projection="[^"]*"/); held[$1 " " substr($2, RSTART, RLENGTH)] = 1
+    }
+    END {
+      k = 0; for (x in p) k++; s = 0; for (x in series) s++; h = 0; for (x in held) h++
+      exit !(k > 0 && s == k * want && h == k * instances)
+    }'
 }
 for _ in $(seq 1 600); do assigned && break; sleep 0.1; done
 assigned || echo "warning: not every partition was assigned within 60 s; starting anyway" >&2
@@ -110,29 +140,36 @@ assigned || echo "warning: not every partition was assigned within 60 s; startin
 cpu_secs() {
   awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"
 }
-cpu_json() { # scenario, then "role before" pairs
-  local scenario="$1"; shift
-  local parts=()
+# A process's resident memory now and at its highest so far, in MB.
+rss_mb() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+peak_rss_mb() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+# Per role, summed over its instances: CPU seconds since the scenario began, memory at its end.
+resources_json() { # scenario
+  local cpu=() rss=() peak=()
   for role in write-api process query-api; do
-    local before="${cpu_before[$role]}" after
-    after="$(cpu_secs "${role_pid[$role]}")"
-    parts+=("\"$role\": $(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.2f", a - b }')")
+    local c=0 r=0 p=0
+    for name in $(instances "$role"); do
+      c="$(awk -v s="$c" -v a="$(cpu_secs "${pid_of[$name]}")" -v b="${cpu_before[$name]}" 'BEGIN { printf "%.2f", s + a - b }')"
+      r="$(awk -v s="$r" -v a="$(rss_mb "${pid_of[$name]}")" 'BEGIN { printf "%.1f", s + a }')"
+      p="$(awk -v s="$p" -v a="$(peak_rss_mb "${pid_of[$name]}")" 'BEGIN { printf "%.1f", s + a }')"
+    done
+    cpu+=("\"$role\": $c"); rss+=("\"$role\": $r"); peak+=("\"$role\": $p")
   done
   local IFS=,
-  echo "{\"scenario\": \"$scenario\", \"cpu_secs\": {${parts[*]}}}"
+  echo "{\"scenario\": \"$1\", \"instances\": {\"write-api\": $WRITE_APIS, \"process\": $PROCESSORS, \"query-api\": 1}, \"cpu_secs\": {${cpu[*]}}, \"rss_mb\": {${rss[*]}}, \"peak_rss_mb\": {${peak[*]}}}"
 }
 
 declare -A cpu_before
 run_scenario() {
   local scenario="$1"; shift
   case " $SCENARIOS " in *" $scenario "*) ;; *) return 0 ;; esac
-  for role in write-api process query-api; do cpu_before[$role]="$(cpu_secs "${role_pid[$role]}")"; done
+  for name in "${!pid_of[@]}"; do cpu_before[$name]="$(cpu_secs "${pid_of[$name]}")"; done
   echo "== $scenario"
   "$loadgen" --scenario "$scenario" \
-    --write-url "http://127.0.0.1:$write_port" --query-url "http://127.0.0.1:$query_port" \
-    --lag-url "http://127.0.0.1:$process_port/metrics" \
+    --write-url "$write_urls" --query-url "http://127.0.0.1:$query_port" \
+    --lag-url "$metrics_urls" \
     --out "bench/results/loadgen-$scenario-$stamp.json" "$@"
-  cpu_json "$scenario" | tee "bench/results/loadgen-$scenario-$stamp.cpu.json"
+  resources_json "$scenario" | tee "bench/results/loadgen-$scenario-$stamp.cpu.json"
 }
 
 run_scenario steady --rate "$RATE" --duration-secs "$SECS" --users "$USERS"
@@ -140,14 +177,17 @@ run_scenario spike --rate "$SPIKE_RATE" --duration-secs "$((RAMP + SECS))" --use
   --ramp-secs "$RAMP" --first-user-id 6500000000
 run_scenario freshness --freshness-rates "$FRESH_RATES" --duration-secs "$SECS" --users "$USERS" \
   --first-user-id 6800000000
-# Each baselines phase also records the CPU of every role, the broker and Redis.
-pids_arg="write-api=${role_pid[write-api]},process=${role_pid[process]},query-api=${role_pid[query-api]}"
-pids_arg+=",broker=$(cat "$run_dir/broker.pid")"
+# Each baselines phase also records the CPU of every instance, the broker and Redis.
+pids_arg=""
+for name in $(instances write-api) $(instances process) $(instances query-api); do
+  pids_arg+="$name=${pid_of[$name]},"
+done
+pids_arg+="broker=$(cat "$run_dir/broker.pid")"
 redis_pid="$(pgrep -o -x redis-server || true)"
 if [ -n "$redis_pid" ]; then pids_arg+=",redis=$redis_pid"; fi
 # The processors are held during each write phase: the write path has the machine to itself,
 # as its limits do, and the catch-up then applies the whole batch as a backlog.
 run_scenario baselines --duration-secs "$BASE_SECS" --concurrency "$BASE_CONCURRENCY" \
   --users "$USERS" --first-user-id 6900000000 --cpu-pids "$pids_arg" \
-  --hold-processors-pid "${role_pid[process]}"
+  --hold-processors-pid "$(pids_of process)"
 echo "reports in bench/results/loadgen-*-$stamp.json"

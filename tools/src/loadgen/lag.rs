@@ -14,11 +14,16 @@ pub(super) fn total_lag(metrics: &str) -> i64 {
         .sum()
 }
 
-/// The summed lag now, or `None` when the metrics could not be read.
-pub(super) async fn sample(client: &reqwest::Client, url: &str) -> Option<i64> {
-    let response = client.get(url).send().await.ok()?;
-    let text = response.error_for_status().ok()?.text().await.ok()?;
-    Some(total_lag(&text))
+/// The lag now, summed over every processor instance at `urls`, or `None` when one's metrics
+/// could not be read.
+pub(super) async fn sample(client: &reqwest::Client, urls: &[String]) -> Option<i64> {
+    let mut lag = 0;
+    for url in urls {
+        let response = client.get(url).send().await.ok()?;
+        let text = response.error_for_status().ok()?.text().await.ok()?;
+        lag += total_lag(&text);
+    }
+    Some(lag)
 }
 
 #[cfg(test)]

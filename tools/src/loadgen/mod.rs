@@ -52,8 +52,9 @@ pub(crate) struct Args {
     common: Common,
     #[arg(long, value_enum, default_value_t = Scenario::Steady)]
     scenario: Scenario,
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    write_url: String,
+    /// The write API; several (comma-separated instances) take the writes in turn.
+    #[arg(long, value_delimiter = ',', default_value = "http://127.0.0.1:8080")]
+    write_url: Vec<String>,
     #[arg(long, default_value = "http://127.0.0.1:8081")]
     query_url: String,
     /// Requests per second the crowd sends, all endpoints together.
@@ -82,16 +83,17 @@ pub(crate) struct Args {
     /// Baselines: `name=pid` of processes whose CPU each phase records (roles, broker, Redis).
     #[arg(long, value_delimiter = ',')]
     cpu_pids: Vec<String>,
-    /// The processors' metrics (`surge process` /metrics), sampled each second for consumer
-    /// lag over time (baselines: for the processors' catch-up).
-    #[arg(long)]
-    lag_url: Option<String>,
-    /// Baselines: the pid of the `surge process` behind --lag-url, stopped (SIGSTOP) while the
-    /// batched writes are made and resumed for its catch-up, so the catch-up always applies
-    /// the whole batch as a backlog. Keep --duration-secs under the processors' session
-    /// timeout (10 s) or the hold costs them a rebalance.
-    #[arg(long)]
-    hold_processors_pid: Option<u32>,
+    /// The processors' metrics (`surge process` /metrics; comma-separated, one per instance,
+    /// summed), sampled each second for consumer lag over time (baselines: for the
+    /// processors' catch-up).
+    #[arg(long, value_delimiter = ',')]
+    lag_url: Vec<String>,
+    /// Baselines: the pids of the `surge process` instances behind --lag-url, stopped
+    /// (SIGSTOP) while the batched writes are made and resumed for their catch-up, so the
+    /// catch-up always applies the whole batch as a backlog. Keep --duration-secs under the
+    /// processors' session timeout (10 s) or the hold costs them a rebalance.
+    #[arg(long, value_delimiter = ',')]
+    hold_processors_pid: Vec<u32>,
     /// Where the JSON report goes.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -103,6 +105,10 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         "--rate and --duration-secs must be positive"
     );
     anyhow::ensure!(args.users > 0, "--users must be at least 1");
+    anyhow::ensure!(
+        !args.write_url.is_empty(),
+        "--write-url needs at least one URL"
+    );
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(30))
@@ -120,7 +126,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
                 anyhow::ensure!(rate > 0.0, "--freshness-rates must be positive");
                 let probe = freshness::Probe {
                     client: &client,
-                    write_url: &args.write_url,
+                    write_url: &args.write_url[0],
                     query_url: &args.query_url,
                     bot_token: args.telegram.bot_token.expose_secret(),
                     first_user_id: args.first_user_id + args.users as i64,
@@ -150,7 +156,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
             let json = baselines::Baselines {
                 common: &args.common,
                 client: &client,
-                write_url: &args.write_url,
+                write_urls: &args.write_url,
                 query_url: &args.query_url,
                 bot_token: args.telegram.bot_token.expose_secret(),
                 users: (0..args.users as i64)
@@ -158,8 +164,8 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
                     .collect(),
                 concurrency: args.concurrency,
                 duration: Duration::from_secs_f64(args.duration_secs),
-                processors_url: args.lag_url.as_deref(),
-                hold_processors: args.hold_processors_pid,
+                processors_urls: &args.lag_url,
+                hold_processors: &args.hold_processors_pid,
                 cpu_pids: baselines::parse_pids(&args.cpu_pids)?,
             }
             .run()
@@ -210,8 +216,8 @@ async fn drive(
     let mut arrived = 0_usize;
     let mut tasks = tokio::task::JoinSet::new();
     let start = Instant::now();
-    let sampler = args.lag_url.clone().map(|url| {
-        let (client, report) = (client.clone(), report.clone());
+    let sampler = (!args.lag_url.is_empty()).then(|| {
+        let (client, report, urls) = (client.clone(), report.clone(), args.lag_url.clone());
         let end = start + Duration::from_secs_f64(total as f64 / rate);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -222,7 +228,7 @@ async fn drive(
                     break;
                 }
                 let second = start.elapsed().as_secs() as usize;
-                if let Some(lag) = lag::sample(&client, &url).await {
+                if let Some(lag) = lag::sample(&client, &urls).await {
                     report.lock().expect("not poisoned").record_lag(second, lag);
                 }
             }
@@ -252,7 +258,7 @@ async fn drive(
         let (action, authorization, token) = crowd.next(index);
         let (method, path, body) = action.request();
         let base = if action.is_write() {
-            &args.write_url
+            &args.write_url[i as usize % args.write_url.len()]
         } else {
             &args.query_url
         };
@@ -310,7 +316,7 @@ async fn drive(
         "duration_secs": args.duration_secs,
         "users": args.users,
         "ramp_secs": (scenario == Scenario::Spike).then_some(args.ramp_secs),
-        "write_url": args.write_url,
+        "write_urls": args.write_url,
         "query_url": args.query_url,
     });
     let json = report.lock().expect("not poisoned").to_json(run, elapsed);

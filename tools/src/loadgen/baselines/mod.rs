@@ -47,7 +47,8 @@ const CATCH_UP_DEADLINE: Duration = Duration::from_secs(180);
 pub(super) struct Baselines<'a> {
     pub(super) common: &'a Common,
     pub(super) client: &'a reqwest::Client,
-    pub(super) write_url: &'a str,
+    /// The write API instances; the write phases spread their requests over them.
+    pub(super) write_urls: &'a [String],
     pub(super) query_url: &'a str,
     pub(super) bot_token: &'a str,
     /// The users whose initData the HTTP phases rotate over (the write API limits each user's
@@ -56,10 +57,11 @@ pub(super) struct Baselines<'a> {
     pub(super) concurrency: usize,
     /// How long each phase runs.
     pub(super) duration: Duration,
-    /// The processors' `/metrics`, to measure their catch-up.
-    pub(super) processors_url: Option<&'a str>,
-    /// The `surge process` to hold during the write phases (see [`Baselines::write_phase`]).
-    pub(super) hold_processors: Option<u32>,
+    /// Every processor instance's `/metrics`, to measure their catch-up (none: not measured).
+    pub(super) processors_urls: &'a [String],
+    /// The `surge process` instances to hold during the write phases (see
+    /// [`Baselines::write_phase`]).
+    pub(super) hold_processors: &'a [u32],
     pub(super) cpu_pids: Vec<(String, u32)>,
 }
 
@@ -83,39 +85,41 @@ impl Baselines<'_> {
         let mut phases = serde_json::Map::new();
         let mut scratch = serde_json::Map::new();
         // Start on a quiet machine: the processors finish what earlier scenarios left them.
-        let settled_before = match self.processors_url {
-            Some(url) => processors::catch_up(self.client, url, CATCH_UP_DEADLINE, None).await,
-            None => Value::Null,
+        let urls = self.processors_urls;
+        let settled_before = if urls.is_empty() {
+            Value::Null
+        } else {
+            processors::catch_up(self.client, urls, CATCH_UP_DEADLINE, None).await
         };
 
         let bare = format!("http://{}", http::start_bare_axum()?);
-        let peak = self.http_phase(&bare, "/v1/taps", 202, &auths, single_tap());
+        let peak = self.http_phase(&[bare], "/v1/taps", 202, &auths, single_tap());
         phases.insert(
             "bare_axum".into(),
             self.phase("bare axum POST /v1/taps, 202 + fixed body, req/s", peak)
                 .await?,
         );
-        let peak = self.http_phase(self.write_url, "/v1/taps", 202, &auths, single_tap());
+        let peak = self.http_phase(self.write_urls, "/v1/taps", 202, &auths, single_tap());
         let (mut single, _) = self
             .write_phase("write API POST /v1/taps (1 event), req/s", peak)
             .await?;
-        if let Some(url) = self.processors_url {
+        if !urls.is_empty() {
             // The single writes' backlog is applied before the batch, so that the catch-up
             // below measures the batch alone.
             single["processors_settled_after"] =
-                processors::catch_up(self.client, url, CATCH_UP_DEADLINE, None).await;
+                processors::catch_up(self.client, urls, CATCH_UP_DEADLINE, None).await;
         }
         phases.insert("write_single".into(), single);
-        let peak = self.http_phase(self.write_url, "/v1/batch", 202, &auths, batch_of_taps());
+        let peak = self.http_phase(self.write_urls, "/v1/batch", 202, &auths, batch_of_taps());
         let (mut batch, applied_before) = self
             .write_phase("write API POST /v1/batch (100 events), events/s", peak)
             .await?;
         batch["requests_per_sec"] = batch["rate"].clone();
         batch["rate"] = json!(batch["rate"].as_f64().unwrap_or_default() * BATCH_ACTIONS as f64);
         phases.insert("write_batch".into(), batch);
-        if let Some(url) = self.processors_url {
+        if !urls.is_empty() {
             let catch_up =
-                processors::catch_up(self.client, url, CATCH_UP_DEADLINE, applied_before);
+                processors::catch_up(self.client, urls, CATCH_UP_DEADLINE, applied_before);
             phases.insert(
                 "processors_catch_up".into(),
                 self.phase("processors applying the backlog, events/s", async {
@@ -177,7 +181,8 @@ impl Baselines<'_> {
         phases.insert("redis_pipeline".into(), written?);
 
         phases.insert("webdis".into(), self.webdis_phase().await?);
-        let feed = self.http_phase(self.query_url, "/v1/me/feed?limit=20", 200, &auths, None);
+        let query = [self.query_url.to_owned()];
+        let feed = self.http_phase(&query, "/v1/me/feed?limit=20", 200, &auths, None);
         phases.insert(
             "query_feed".into(),
             self.phase("query API GET /v1/me/feed (20 items), req/s", feed)
@@ -191,7 +196,8 @@ impl Baselines<'_> {
                 "phase_secs": self.duration.as_secs_f64(),
                 "concurrency": self.concurrency,
                 "users": self.users.len(),
-                "write_url": self.write_url,
+                "write_urls": self.write_urls,
+                "processor_instances": urls.len(),
                 "query_url": self.query_url,
             },
             "settled_before": settled_before,
@@ -227,42 +233,44 @@ impl Baselines<'_> {
         what: &str,
         measure: impl Future<Output = anyhow::Result<Value>>,
     ) -> anyhow::Result<(Value, Option<processors::Applied>)> {
-        let applied = match (self.hold_processors, self.processors_url) {
-            (Some(_), Some(url)) => processors::sample(self.client, url).await,
-            _ => None,
+        let applied = if self.hold_processors.is_empty() || self.processors_urls.is_empty() {
+            None
+        } else {
+            processors::sample(self.client, self.processors_urls).await
         };
-        let held = match (self.hold_processors, &applied) {
-            (Some(pid), Some(_)) => Some(processors::Held::stop(pid)?),
-            _ => None,
+        let held = match &applied {
+            Some(_) => Some(processors::Held::stop(self.hold_processors)?),
+            None => None,
         };
         let mut value = self.phase(what, measure).await?;
         value["processors_held"] = json!(held.is_some());
         Ok((value, applied))
     }
 
-    /// A closed-loop run against `base` + `path`: a POST of `body` when given, else a GET, as
-    /// the users in turn.
+    /// A closed-loop run against `path` on each of `bases` in turn: a POST of `body` when
+    /// given, else a GET, as the users in turn.
     fn http_phase(
         &self,
-        base: &str,
+        bases: &[String],
         path: &str,
         expect: u16,
         auths: &Arc<Vec<String>>,
         body: Option<String>,
     ) -> impl Future<Output = anyhow::Result<Value>> + use<> {
-        let url = format!("{base}{path}");
+        let urls: Vec<String> = bases.iter().map(|base| format!("{base}{path}")).collect();
         let auths = auths.clone();
         let (client, concurrency, duration) =
             (self.client.clone(), self.concurrency, self.duration);
         async move {
             let peak = http::closed_loop(&client, concurrency, duration, expect, move |c, i| {
                 let auth = &auths[i as usize % auths.len()];
+                let url = &urls[i as usize % urls.len()];
                 match &body {
                     Some(body) => c
-                        .post(&url)
+                        .post(url)
                         .header("content-type", "application/json")
                         .body(body.clone()),
-                    None => c.get(&url),
+                    None => c.get(url),
                 }
                 .header("authorization", auth)
             })

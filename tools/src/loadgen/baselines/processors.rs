@@ -23,25 +23,28 @@ const POLL_EVERY: Duration = Duration::from_millis(100);
 /// Events applied, per projection, summed over partitions.
 pub(super) type Applied = BTreeMap<String, f64>;
 
-/// A `surge process` stopped (`SIGSTOP`) until this is dropped (`SIGCONT`), also when the
-/// phase it spans fails. Its consumers keep their partitions while the hold stays under the
-/// processors' session timeout (10 s by default).
-pub(super) struct Held(u32);
+/// `surge process` instances stopped (`SIGSTOP`) until this is dropped (`SIGCONT`), also when
+/// the phase it spans fails. Their consumers keep their partitions while the hold stays under
+/// the processors' session timeout (10 s by default).
+pub(super) struct Held(Vec<u32>);
 
 impl Held {
-    pub(super) fn stop(pid: u32) -> anyhow::Result<Self> {
-        signal(pid, "STOP")?;
-        Ok(Self(pid))
+    pub(super) fn stop(pids: &[u32]) -> anyhow::Result<Self> {
+        let mut held = Self(Vec::with_capacity(pids.len()));
+        for &pid in pids {
+            signal(pid, "STOP")?;
+            held.0.push(pid);
+        }
+        Ok(held)
     }
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        if let Err(e) = signal(self.0, "CONT") {
-            eprintln!(
-                "baselines: the processors (pid {}) stay stopped: {e:#}",
-                self.0
-            );
+        for &pid in &self.0 {
+            if let Err(e) = signal(pid, "CONT") {
+                eprintln!("baselines: the processors (pid {pid}) stay stopped: {e:#}");
+            }
         }
     }
 }
@@ -77,10 +80,18 @@ pub(super) fn applied(metrics: &str) -> Applied {
     applied
 }
 
-pub(super) async fn sample(client: &reqwest::Client, url: &str) -> Option<Applied> {
-    let response = client.get(url).send().await.ok()?;
-    let text = response.error_for_status().ok()?.text().await.ok()?;
-    Some(applied(&text))
+/// Events applied so far, per projection, summed over every processor instance at `urls`;
+/// `None` when one's metrics could not be read (a partial sum would look like a change).
+pub(super) async fn sample(client: &reqwest::Client, urls: &[String]) -> Option<Applied> {
+    let mut total = Applied::new();
+    for url in urls {
+        let response = client.get(url).send().await.ok()?;
+        let text = response.error_for_status().ok()?.text().await.ok()?;
+        for (projection, events) in applied(&text) {
+            *total.entry(projection).or_default() += events;
+        }
+    }
+    Some(total)
 }
 
 /// Polls the processors' metrics from now until they have been quiet for [`QUIET`] (or
@@ -89,16 +100,16 @@ pub(super) async fn sample(client: &reqwest::Client, url: &str) -> Option<Applie
 /// batch.
 pub(super) async fn catch_up(
     client: &reqwest::Client,
-    url: &str,
+    urls: &[String],
     deadline: Duration,
     from: Option<Applied>,
 ) -> Value {
     let started = Instant::now();
     let Some(first) = (match from {
         Some(from) => Some(from),
-        None => sample(client, url).await,
+        None => sample(client, urls).await,
     }) else {
-        return json!({ "skipped": format!("the processors' metrics at {url} could not be read") });
+        return json!({ "skipped": format!("the processors' metrics at {urls:?} could not be read") });
     };
     let mut last = first.clone();
     let mut last_change: BTreeMap<String, Instant> = BTreeMap::new();
@@ -111,7 +122,7 @@ pub(super) async fn catch_up(
             break false;
         }
         tokio::time::sleep(POLL_EVERY).await;
-        let Some(now) = sample(client, url).await else {
+        let Some(now) = sample(client, urls).await else {
             continue;
         };
         for (projection, applied) in &now {
