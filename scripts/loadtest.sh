@@ -11,6 +11,7 @@
 #   BASE_SECS=5 BASE_CONCURRENCY=256          # each baselines phase's length, its HTTP workers
 #   SCENARIOS="baselines" scripts/loadtest.sh # only some scenarios (default: all four, in order)
 #   PROCESSORS=3 WRITE_APIS=2 scripts/loadtest.sh # instances of `surge process` and `surge write-api`
+#   LOGS=/tmp/logs scripts/loadtest.sh        # keep every process's log there (else removed)
 # SPIKE_RATE (default RATE) is the spike's request rate: every request of a user not yet arrived is
 # their first session, so SPIKE_USERS can only all arrive within RAMP if SPIKE_RATE > SPIKE_USERS/RAMP.
 set -euo pipefail
@@ -50,6 +51,7 @@ cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   scripts/broker.sh stop "$run_dir" || true
   wait 2>/dev/null || true
+  if [ -n "${LOGS:-}" ]; then mkdir -p "$LOGS" && cp "$run_dir"/*.log "$LOGS"/ 2>/dev/null || true; fi
   redis-cli --scan --pattern "$id:*" | xargs -r -n 500 redis-cli del >/dev/null 2>&1 || true
   psql -q -h 127.0.0.1 -U postgres -d surge -c "DROP SCHEMA IF EXISTS $id CASCADE" >/dev/null 2>&1 || true
   rm -rf "$run_dir"
