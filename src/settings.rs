@@ -325,11 +325,6 @@ pub struct Process {
     /// the whole topic; answered at the first byte, they fetch again for every few events.
     #[arg(long, env = "SURGE_PROCESS_FETCH_MIN_BYTES", default_value_t = 65_536)]
     pub fetch_min_bytes: u32,
-    /// Most fetched event data, in KiB, each projection's consumer holds ahead of its batches
-    /// (`queued.max.messages.kbytes`); a consumer per projection, so nine times this at most.
-    #[arg(long, env = "SURGE_PROCESS_PREFETCH_KIB", default_value_t = 8_192,
-          value_parser = clap::value_parser!(u32).range(1..=2_097_151))]
-    pub prefetch_kib: u32,
     /// How long a silent instance keeps its partitions before the group moves them.
     #[arg(
         long,

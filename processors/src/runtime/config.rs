@@ -27,10 +27,6 @@ pub struct ProcessorConfig {
     /// first byte, each fetches again for every few events, and under load those fetches
     /// crowd the broker the write path waits on.
     pub fetch_min_bytes: u32,
-    /// Most fetched event data, in KiB, a consumer holds ahead of its batches
-    /// (`queued.max.messages.kbytes`). Every projection's consumer prefetches on its own:
-    /// librdkafka's 64 MiB default let nine of them hold 550 MB during a catch-up.
-    pub prefetch_kib: u32,
     /// Backoff between retries of a batch after a transient failure: doubles from min to max.
     pub retry_min: Duration,
     pub retry_max: Duration,
@@ -54,7 +50,6 @@ impl ProcessorConfig {
             max_poll_interval: Duration::from_secs(300),
             fetch_wait: Duration::from_millis(20),
             fetch_min_bytes: 65_536,
-            prefetch_kib: 8_192,
             retry_min: Duration::from_millis(100),
             retry_max: Duration::from_secs(10),
             stall_after: Duration::from_secs(30),

@@ -172,4 +172,36 @@ processor_applied_offset{partition=\"0\",projection=\"feed.v1\"} 999
         assert_eq!(applied["feed.v1"], 15.0);
         assert_eq!(applied["wallets.v1"], 7.0);
     }
+
+    /// A `/metrics` endpoint answering `text` on a port of its own.
+    async fn metrics_server(text: &'static str) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app =
+            axum::Router::new().route("/metrics", axum::routing::get(move || async move { text }));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}/metrics")
+    }
+
+    #[tokio::test]
+    async fn several_instances_are_summed_and_one_unreadable_instance_is_no_sample() {
+        let first = metrics_server(
+            "processor_events_applied_total{partition=\"0\",projection=\"feed.v1\"} 10\n\
+             processor_consumer_lag{partition=\"0\",projection=\"feed.v1\"} 4\n",
+        )
+        .await;
+        let second = metrics_server(
+            "processor_events_applied_total{partition=\"1\",projection=\"feed.v1\"} 5\n\
+             processor_consumer_lag{partition=\"1\",projection=\"feed.v1\"} 3\n",
+        )
+        .await;
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let both = [first.clone(), second.clone()];
+        assert_eq!(sample(&client, &both).await.unwrap()["feed.v1"], 15.0);
+        assert_eq!(crate::loadgen::lag::sample(&client, &both).await, Some(7));
+        // An instance that does not answer would make a partial sum look like progress.
+        let gone = [first, "http://127.0.0.1:9/metrics".to_owned()];
+        assert!(sample(&client, &gone).await.is_none());
+        assert!(crate::loadgen::lag::sample(&client, &gone).await.is_none());
+    }
 }
