@@ -19,70 +19,78 @@ enum Axis {
     Users,
 }
 
+/// One panel of a plot: its title, its x axis and its lines.
+type Panel = (String, Axis, Series);
+
 /// Draws every question that has figures; the files written.
 pub(crate) fn draw(figures: &Figures, dir: &Path, stem: &str) -> anyhow::Result<Vec<PathBuf>> {
-    let mut written = Vec::new();
-    if !figures.catch_up.is_empty() {
-        let path = dir.join(format!("{stem}-processors.svg"));
-        {
-            let root = SVGBackend::new(&path, (900, 420)).into_drawing_area();
-            root.fill(&WHITE)?;
-            panel(
-                &root,
-                "projections catching up, events/s, by processor instances",
+    let writes = |name: &str| -> Series {
+        let only = figures.writes.iter().filter(|(n, _)| n.as_str() == name);
+        only.map(|(n, points)| (n.clone(), points.clone()))
+            .collect()
+    };
+    let plots: [(&str, Vec<Panel>); 3] = [
+        (
+            "processors",
+            vec![(
+                "projections catching up, events/s, by processor instances".into(),
                 Axis::Instances,
-                &figures.catch_up,
-            )?;
-            root.present()?;
+                figures.catch_up.clone(),
+            )],
+        ),
+        (
+            "write-apis",
+            vec![
+                (
+                    "single writes, req/s, by write API instances".into(),
+                    Axis::Instances,
+                    writes("single"),
+                ),
+                (
+                    "batched writes, events/s, by write API instances".into(),
+                    Axis::Instances,
+                    writes("batched"),
+                ),
+            ],
+        ),
+        (
+            "users",
+            vec![
+                (
+                    "peak resident memory, MB, by users".into(),
+                    Axis::Users,
+                    figures.peak_rss_mb.clone(),
+                ),
+                (
+                    "CPU seconds per 1,000 accepted events, by users".into(),
+                    Axis::Users,
+                    figures.cpu_per_1000_events.clone(),
+                ),
+            ],
+        ),
+    ];
+    let mut written = Vec::new();
+    for (question, panels) in plots {
+        if panels.iter().all(|(_, _, series)| series.is_empty()) {
+            continue;
         }
-        written.push(path);
-    }
-    if !figures.writes.is_empty() {
-        let path = dir.join(format!("{stem}-write-apis.svg"));
-        {
-            let root = SVGBackend::new(&path, (900, 640)).into_drawing_area();
-            root.fill(&WHITE)?;
-            let halves = root.split_evenly((2, 1));
-            for (half, (name, unit)) in halves
-                .iter()
-                .zip([("single", "req/s"), ("batched", "events/s")])
-            {
-                let series: Series = figures
-                    .writes
-                    .iter()
-                    .filter(|(n, _)| n.as_str() == name)
-                    .map(|(n, p)| (n.clone(), p.clone()))
-                    .collect();
-                let title = format!("{name} writes, {unit}, by write API instances");
-                panel(half, &title, Axis::Instances, &series)?;
-            }
-            root.present()?;
-        }
-        written.push(path);
-    }
-    if !figures.peak_rss_mb.is_empty() {
-        let path = dir.join(format!("{stem}-users.svg"));
-        {
-            let root = SVGBackend::new(&path, (900, 640)).into_drawing_area();
-            root.fill(&WHITE)?;
-            let halves = root.split_evenly((2, 1));
-            panel(
-                &halves[0],
-                "peak resident memory, MB, by users",
-                Axis::Users,
-                &figures.peak_rss_mb,
-            )?;
-            panel(
-                &halves[1],
-                "CPU seconds per 1,000 accepted events, by users",
-                Axis::Users,
-                &figures.cpu_per_1000_events,
-            )?;
-            root.present()?;
-        }
+        let path = dir.join(format!("{stem}-{question}.svg"));
+        stacked(&path, &panels)?;
         written.push(path);
     }
     Ok(written)
+}
+
+/// `panels` one above the other in one SVG at `path`.
+fn stacked(path: &Path, panels: &[Panel]) -> anyhow::Result<()> {
+    let height = 320 * u32::try_from(panels.len())?;
+    let root = SVGBackend::new(path, (900, height)).into_drawing_area();
+    root.fill(&WHITE)?;
+    for (area, (title, axis, series)) in root.split_evenly((panels.len(), 1)).iter().zip(panels) {
+        panel(area, title, *axis, series)?;
+    }
+    root.present()?;
+    Ok(())
 }
 
 fn panel(
