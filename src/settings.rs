@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
 use surge_processors::notifications::{Limits, SenderSettings, Templates};
+use surge_processors::runtime::processor_defaults as defaults;
 use surge_schemas::products::Catalog;
 use surge_schemas::quests::QuestBook;
 use surge_telegram_auth::Validator;
@@ -312,24 +313,29 @@ pub struct Process {
     #[arg(long, env = "SURGE_PROCESS_ADDR", default_value = "127.0.0.1:8082")]
     pub process_addr: SocketAddr,
     /// Most events applied in one batch per partition.
-    #[arg(long, env = "SURGE_PROCESS_BATCH_MAX", default_value_t = 1000)]
+    #[arg(long, env = "SURGE_PROCESS_BATCH_MAX", default_value_t = defaults::BATCH_MAX)]
     pub batch_max: usize,
-    #[arg(long, env = "SURGE_PROCESS_BATCH_WAIT_MS", default_value_t = 20)]
+    #[arg(long, env = "SURGE_PROCESS_BATCH_WAIT_MS", default_value_t = defaults::BATCH_WAIT_MS)]
     pub batch_wait_ms: u64,
     /// Longest the broker may hold a fetch that has less than SURGE_PROCESS_FETCH_MIN_BYTES
     /// (`fetch.wait.max.ms`): the most a quiet partition's next event waits to be fetched.
-    #[arg(long, env = "SURGE_PROCESS_FETCH_WAIT_MS", default_value_t = 20)]
+    #[arg(long, env = "SURGE_PROCESS_FETCH_WAIT_MS", default_value_t = defaults::FETCH_WAIT_MS)]
     pub fetch_wait_ms: u64,
     /// Data the broker gathers for a processor's fetch before answering, unless
     /// SURGE_PROCESS_FETCH_WAIT_MS passes first (`fetch.min.bytes`). Each projection fetches
     /// the whole topic; answered at the first byte, they fetch again for every few events.
-    #[arg(long, env = "SURGE_PROCESS_FETCH_MIN_BYTES", default_value_t = 65_536)]
+    #[arg(long, env = "SURGE_PROCESS_FETCH_MIN_BYTES", default_value_t = defaults::FETCH_MIN_BYTES)]
     pub fetch_min_bytes: u32,
+    /// Most fetched events each projection's consumer holds ahead of its batches
+    /// (`queued.min.messages`); a consumer per projection, about 500 bytes per event held.
+    #[arg(long, env = "SURGE_PROCESS_PREFETCH_MESSAGES", default_value_t = defaults::PREFETCH_MESSAGES,
+          value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub prefetch_messages: u32,
     /// How long a silent instance keeps its partitions before the group moves them.
     #[arg(
         long,
         env = "SURGE_PROCESS_SESSION_TIMEOUT_MS",
-        default_value_t = 10_000
+        default_value_t = defaults::SESSION_TIMEOUT_MS
     )]
     pub session_timeout_ms: u64,
     /// Longest pause between polls (e.g. a store outage being retried) before the group moves
@@ -337,13 +343,13 @@ pub struct Process {
     #[arg(
         long,
         env = "SURGE_PROCESS_MAX_POLL_INTERVAL_MS",
-        default_value_t = 300_000
+        default_value_t = defaults::MAX_POLL_INTERVAL_MS
     )]
     pub max_poll_interval_ms: u64,
     /// How long a partition's batch may keep failing transiently (store down, timeouts) before
     /// the partition is marked stalled (metrics, `/health/ready`) and set aside, so the other
     /// partitions keep flowing; it is retried later from its stored position.
-    #[arg(long, env = "SURGE_PROCESS_STALL_AFTER_MS", default_value_t = 30_000)]
+    #[arg(long, env = "SURGE_PROCESS_STALL_AFTER_MS", default_value_t = defaults::STALL_AFTER_MS)]
     pub stall_after_ms: u64,
     /// Days the `activity` analytics projection keeps; older days are dropped whole.
     #[arg(long, env = "SURGE_ACTIVITY_RETENTION_DAYS", default_value_t = 90,
@@ -454,6 +460,26 @@ mod tests {
         assert_eq!(instant_ms("1795379397000"), Ok(1_795_379_397_000));
         assert_eq!(instant_ms("2026-11-22T10:00:00Z"), Ok(1_795_341_600_000));
         assert!(instant_ms("yesterday").unwrap_err().contains("RFC 3339"));
+    }
+
+    #[derive(Parser)]
+    struct ProcessProbe {
+        #[command(flatten)]
+        process: Process,
+    }
+
+    #[test]
+    fn a_prefetch_of_no_events_is_refused_by_name() {
+        let refused = ProcessProbe::try_parse_from(["probe", "--prefetch-messages", "0"])
+            .err()
+            .expect("a consumer that may hold no event could never fetch");
+        assert!(
+            refused.to_string().contains("--prefetch-messages"),
+            "{refused}"
+        );
+        let parsed = ProcessProbe::try_parse_from(["probe", "--prefetch-messages", "5000"])
+            .expect("a prefetch of 5,000 events is valid");
+        assert_eq!(parsed.process.prefetch_messages, 5000);
     }
 
     #[test]

@@ -22,7 +22,7 @@
 //! cargo bench -p surge-processors --bench projectors
 //! SURGE_BENCH_EVENTS=20000 cargo bench -p surge-processors --bench projectors   # quick check
 //! ```
-//! Also: `SURGE_BENCH_BATCH` (batch_max, default 1000), `SURGE_BENCH_PROJECTIONS` (a comma
+//! Also: `SURGE_BENCH_BATCH` (batch_max, default the processors' 1000), `SURGE_BENCH_PROJECTIONS` (a comma
 //! list, default all), `SURGE_BENCH_RESULTS` (folder for the JSON), `SURGE_BENCH_LOG`.
 
 mod support;
@@ -34,7 +34,7 @@ use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use surge_processors::projectors::feed::Feed;
 use surge_processors::projectors::leaderboard::Leaderboard;
-use surge_processors::runtime::{ProcessorConfig, Record};
+use surge_processors::runtime::{ProcessorConfig, Record, processor_defaults};
 use surge_projections::ProjectionId;
 
 use support::env::{Env, Run, count, setting};
@@ -75,7 +75,10 @@ impl Settings {
         }
         Ok(Settings {
             run: Run::from_env()?,
-            batch_max: usize::try_from(count("SURGE_BENCH_BATCH", "1000")?)?,
+            batch_max: usize::try_from(count(
+                "SURGE_BENCH_BATCH",
+                &processor_defaults::BATCH_MAX.to_string(),
+            )?)?,
             projections,
         })
     }

@@ -151,6 +151,7 @@ pub(crate) async fn start(
         max_poll_interval: Duration::from_millis(process.max_poll_interval_ms),
         fetch_wait: Duration::from_millis(process.fetch_wait_ms),
         fetch_min_bytes: process.fetch_min_bytes,
+        prefetch_messages: process.prefetch_messages,
         stall_after: Duration::from_millis(process.stall_after_ms),
         derived_delivery: process.derived_delivery,
         ..ProcessorConfig::new(brokers, &common.events_topic)

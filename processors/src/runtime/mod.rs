@@ -28,7 +28,7 @@ mod stalls;
 
 pub(crate) use applier::{Applier, Outcome};
 
-pub use config::ProcessorConfig;
+pub use config::{ProcessorConfig, defaults as processor_defaults};
 pub use live::LivePublisher;
 pub use metrics::{ProcessorMetrics, registered};
 pub use parking::{Parked, ParkedError, Release, Released};

@@ -156,6 +156,10 @@ pub fn spawn<S: Sink>(
                 config.fetch_wait.as_millis().max(1).to_string(),
             )
             .set("fetch.min.bytes", config.fetch_min_bytes.max(1).to_string())
+            .set(
+                "queued.min.messages",
+                config.prefetch_messages.max(1).to_string(),
+            )
             .set("statistics.interval.ms", "5000")
             .create_with_context(context)?;
     consumer.subscribe(&[&config.topic])?;
