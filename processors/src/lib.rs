@@ -1,6 +1,7 @@
 //! The stream-processing runtime ([`runtime`]) and the processors it runs: projectors that fold
 //! events into PostgreSQL and Redis ([`projectors`]) and derivers that emit events
-//! ([`derivers`]). Each projection has versions ([`versions`]); `surge process` runs the active
+//! ([`derivers`]). What each event type means to each of them is decided in one file,
+//! [`decisions`]. Each projection has versions ([`versions`]); `surge process` runs the active
 //! one ([`supervisor`]) and `surge replay` rebuilds the next one beside it ([`replay`]).
 //!
 //! Delivery guarantee, kept by the runtime for every projection: each event's effect is applied
@@ -9,6 +10,7 @@
 //! fencing generation stops a processor that lost its partitions from writing; events are also
 //! deduplicated by event id, so a re-emitted duplicate changes nothing.
 
+pub mod decisions;
 pub mod derivers;
 pub mod health;
 pub mod notifications;

@@ -14,6 +14,6 @@ pub mod sender;
 pub mod templates;
 
 pub use limiter::{Limiter, Limits};
-pub use projector::Notifications;
+pub use projector::{Notifications, RecipientChange};
 pub use sender::{Sender, SenderMetrics, SenderSettings};
 pub use templates::Templates;

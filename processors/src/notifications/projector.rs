@@ -23,9 +23,12 @@ use sqlx::PgPool;
 use surge_projections::ProjectionId;
 use surge_projections::naming::table_prefix;
 use surge_projections::notifications::{Broadcast, NotificationStore, Outbox, Recipient};
-use surge_schemas::{Event, OPERATOR_USER_ID, Payload};
+use surge_schemas::{
+    BroadcastCancelled, BroadcastRequested, Event, OPERATOR_USER_ID, ProfileUpdated, SessionStarted,
+};
 
 use super::templates::Templates;
+use crate::decisions;
 use crate::runtime::{ApplyError, PgProjection, Record};
 
 /// How long sent, failed, blocked and cancelled messages stay in the outbox (for progress and
@@ -51,12 +54,46 @@ impl Notifications {
     }
 }
 
-/// What `event` does to its user's row (the operator's broadcasts have none).
-fn fold(recipient: &mut Recipient, event: &Event) {
-    let at = event.envelope.recorded_at;
+/// What an event does to who can be messaged, as [`crate::decisions::recipient`] decides.
+#[derive(Debug, Clone, Copy)]
+pub enum RecipientChange<'a> {
+    /// Active; Telegram's language and write access; a user who blocked the bot is back.
+    Session(&'a SessionStarted),
+    /// Active; the language the user chose.
+    Update(&'a ProfileUpdated),
+    /// Active only: moves the last-active time.
+    Active,
+    /// Telegram refused a message: out of every audience until the next session.
+    Blocked,
+    /// An operator's broadcast (keyed by nobody's user).
+    Broadcast(&'a BroadcastRequested),
+    /// An operator cancelled a broadcast.
+    Cancelled(&'a BroadcastCancelled),
+    /// Nothing to the recipient.
+    None,
+}
+
+impl RecipientChange<'_> {
+    /// Sessions, blocks and profile updates set state that a repeat of an older one would
+    /// undo; the rest only move a maximum or add keyed rows.
+    fn idempotent(self) -> bool {
+        match self {
+            RecipientChange::Session(_) | RecipientChange::Update(_) | RecipientChange::Blocked => {
+                false
+            }
+            RecipientChange::Active
+            | RecipientChange::Broadcast(_)
+            | RecipientChange::Cancelled(_)
+            | RecipientChange::None => true,
+        }
+    }
+}
+
+/// What `change` does to its user's row.
+fn fold(recipient: &mut Recipient, change: RecipientChange<'_>, at: i64) {
     let mut active = || recipient.last_active_at_ms = recipient.last_active_at_ms.max(at);
-    match &event.payload {
-        Payload::SessionStarted(s) => {
+    match change {
+        RecipientChange::Session(s) => {
             active();
             recipient.telegram_language.clone_from(&s.language_code);
             // Once allowed, a user stays reachable: the Mini App asks again only if it was not.
@@ -64,24 +101,16 @@ fn fold(recipient: &mut Recipient, event: &Event) {
             // Opening the Mini App again is how a user who blocked the bot comes back.
             recipient.blocked = false;
         }
-        Payload::ProfileUpdated(u) => {
+        RecipientChange::Update(u) => {
             active();
             if let Some(language) = &u.language_code {
                 recipient.chosen_language = Some(language.clone());
             }
         }
-        Payload::TapsSubmitted(_)
-        | Payload::DailyCheckedIn(_)
-        | Payload::QuestClaimed(_)
-        | Payload::PurchaseStarted(_)
-        | Payload::StarsPaymentReceived(_) => active(),
-        Payload::BotBlocked(_) => recipient.blocked = true,
-        // Derived or reported without the user acting; broadcasts are the operator's.
-        Payload::ReferralCredited(_)
-        | Payload::QuestCompleted(_)
-        | Payload::StarsPaymentRefunded(_)
-        | Payload::BroadcastRequested(_)
-        | Payload::BroadcastCancelled(_) => {}
+        RecipientChange::Active => active(),
+        RecipientChange::Blocked => recipient.blocked = true,
+        // Broadcasts are the operator's, applied beside the recipients.
+        RecipientChange::Broadcast(_) | RecipientChange::Cancelled(_) | RecipientChange::None => {}
     }
     recipient.first_seen_at_ms = recipient.first_seen_at_ms.min(at);
 }
@@ -93,24 +122,9 @@ impl PgProjection for Notifications {
         self.version
     }
 
-    /// Sessions, blocks and profile updates set state that a repeat of an older one would
-    /// undo, so they are deduplicated; the rest only move a maximum or add keyed rows.
+    /// See [`RecipientChange::idempotent`].
     fn idempotent(event: &Event) -> bool {
-        match event.payload {
-            Payload::SessionStarted(_) | Payload::ProfileUpdated(_) | Payload::BotBlocked(_) => {
-                false
-            }
-            Payload::TapsSubmitted(_)
-            | Payload::DailyCheckedIn(_)
-            | Payload::ReferralCredited(_)
-            | Payload::QuestClaimed(_)
-            | Payload::QuestCompleted(_)
-            | Payload::PurchaseStarted(_)
-            | Payload::StarsPaymentReceived(_)
-            | Payload::StarsPaymentRefunded(_)
-            | Payload::BroadcastRequested(_)
-            | Payload::BroadcastCancelled(_) => true,
-        }
+        decisions::recipient(&event.payload).idempotent()
     }
 
     /// A rebuild keeps recipients and broadcasts but queues no message until it serves.
@@ -138,8 +152,9 @@ impl PgProjection for Notifications {
         for record in records {
             let event = &record.event;
             let envelope = &event.envelope;
-            match &event.payload {
-                Payload::BroadcastRequested(b) => broadcasts.push(Broadcast {
+            let change = decisions::recipient(&event.payload);
+            match change {
+                RecipientChange::Broadcast(b) => broadcasts.push(Broadcast {
                     broadcast_id: b.broadcast_id,
                     text: b.text.clone(),
                     button_text: b.button_text.clone(),
@@ -148,7 +163,7 @@ impl PgProjection for Notifications {
                     requested_at_ms: envelope.recorded_at,
                     cancelled_at_ms: None,
                 }),
-                Payload::BroadcastCancelled(c) => {
+                RecipientChange::Cancelled(c) => {
                     cancelled.push((c.broadcast_id, envelope.recorded_at));
                 }
                 _ if envelope.user_id == OPERATOR_USER_ID => {}
@@ -156,7 +171,7 @@ impl PgProjection for Notifications {
                     let recipient = recipients
                         .entry(envelope.user_id)
                         .or_insert_with(|| Recipient::new(envelope.user_id, envelope.recorded_at));
-                    fold(recipient, event);
+                    fold(recipient, change, envelope.recorded_at);
                     if !serving || !recipient.reachable() {
                         continue;
                     }
@@ -210,8 +225,17 @@ impl PgProjection for Notifications {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use surge_schemas::{BotBlocked, Envelope, ProfileUpdated, SessionStarted, TapsSubmitted};
+    use surge_schemas::{BotBlocked, Envelope, Payload, TapsSubmitted};
     use uuid::Uuid;
+
+    /// Folds `event` as the projector does.
+    fn fold_event(recipient: &mut Recipient, event: &Event) {
+        fold(
+            recipient,
+            decisions::recipient(&event.payload),
+            event.envelope.recorded_at,
+        );
+    }
 
     fn event(at: i64, payload: impl Into<Payload>) -> Event {
         Event {
@@ -242,9 +266,9 @@ mod tests {
     #[test]
     fn a_block_holds_until_the_next_session_and_write_access_is_sticky() {
         let mut r = Recipient::new(7, 100);
-        fold(&mut r, &event(100, session("ru", true)));
+        fold_event(&mut r, &event(100, session("ru", true)));
         assert!(r.reachable());
-        fold(
+        fold_event(
             &mut r,
             &event(
                 200,
@@ -254,9 +278,9 @@ mod tests {
             ),
         );
         assert!(!r.reachable());
-        fold(&mut r, &event(300, TapsSubmitted { count: 1 }));
+        fold_event(&mut r, &event(300, TapsSubmitted { count: 1 }));
         assert!(!r.reachable(), "taps are not a session");
-        fold(&mut r, &event(400, session("ru", false)));
+        fold_event(&mut r, &event(400, session("ru", false)));
         assert!(r.reachable(), "a later session without the flag keeps it");
         assert_eq!(r.last_active_at_ms, 400);
         assert_eq!(r.first_seen_at_ms, 100);
@@ -265,22 +289,22 @@ mod tests {
     #[test]
     fn the_chosen_language_wins_over_telegrams() {
         let mut r = Recipient::new(7, 100);
-        fold(&mut r, &event(100, session("ru", true)));
+        fold_event(&mut r, &event(100, session("ru", true)));
         assert_eq!(r.language(), Some("ru"));
         let chosen = ProfileUpdated {
             display_name: None,
             language_code: Some("pt-BR".into()),
             photo_url: None,
         };
-        fold(&mut r, &event(200, chosen));
-        fold(&mut r, &event(300, session("ru", true)));
+        fold_event(&mut r, &event(200, chosen));
+        fold_event(&mut r, &event(300, session("ru", true)));
         assert_eq!(r.language(), Some("pt-BR"));
     }
 
     #[test]
     fn a_block_does_not_make_a_user_active() {
         let mut r = Recipient::new(7, 100);
-        fold(
+        fold_event(
             &mut r,
             &event(
                 900,

@@ -12,7 +12,8 @@
 //! An event type not listed under `events` sends nothing. Each template needs an `en` text,
 //! the fallback; a user's language (chosen in the Mini App, else Telegram's) picks its own
 //! template, then its base language (`pt` for `pt-BR`), then English. `{name}` stands for one of
-//! the event's [`variables`]; a template naming another is refused when the file is read. The
+//! the event's [`message_variables`] (which event types notify, and with what, is decided in
+//! [`crate::decisions`]); a template naming another is refused when the file is read. The
 //! button, when configured and `SURGE_MINI_APP_URL` is set, is an inline `web_app` button that
 //! opens the Mini App.
 
@@ -22,7 +23,7 @@ use serde::Deserialize;
 use surge_schemas::rules::{MAX_BUTTON_CHARS, MAX_MESSAGE_CHARS, Text};
 use surge_schemas::{EventType, Payload};
 
-use crate::projectors::economy::REFERRAL_BONUS;
+use crate::decisions::{message_variable_names, message_variables};
 
 /// Texts by language tag; `en` is required.
 type ByLanguage = BTreeMap<String, String>;
@@ -67,53 +68,6 @@ pub struct Rendered {
     pub button_text: Option<String>,
 }
 
-/// The placeholders an event offers its template (`None`: this event type never notifies).
-/// One exhaustive match, so a new event type makes the compiler ask whether it can notify.
-pub fn variables(payload: &Payload) -> Option<Vec<(&'static str, String)>> {
-    match payload {
-        Payload::ReferralCredited(_) => Some(vec![("coins", REFERRAL_BONUS.to_string())]),
-        Payload::QuestCompleted(q) => Some(vec![
-            ("quest", q.quest_id.clone()),
-            ("coins", q.reward.to_string()),
-        ]),
-        Payload::StarsPaymentReceived(p) => Some(vec![
-            ("item", p.item_id.clone()),
-            ("stars", p.stars.to_string()),
-            ("coins", p.coins.to_string()),
-        ]),
-        Payload::SessionStarted(_)
-        | Payload::ProfileUpdated(_)
-        | Payload::TapsSubmitted(_)
-        | Payload::DailyCheckedIn(_)
-        | Payload::QuestClaimed(_)
-        | Payload::PurchaseStarted(_)
-        | Payload::StarsPaymentRefunded(_)
-        | Payload::BroadcastRequested(_)
-        | Payload::BroadcastCancelled(_)
-        | Payload::BotBlocked(_) => None,
-    }
-}
-
-/// The placeholder names [`variables`] offers for `event_type`, for checking templates when
-/// they are read (a test holds the two together).
-fn names_of(event_type: EventType) -> Option<&'static [&'static str]> {
-    match event_type {
-        EventType::ReferralCredited => Some(&["coins"]),
-        EventType::QuestCompleted => Some(&["quest", "coins"]),
-        EventType::StarsPaymentReceived => Some(&["item", "stars", "coins"]),
-        EventType::SessionStarted
-        | EventType::ProfileUpdated
-        | EventType::TapsSubmitted
-        | EventType::DailyCheckedIn
-        | EventType::QuestClaimed
-        | EventType::PurchaseStarted
-        | EventType::StarsPaymentRefunded
-        | EventType::BroadcastRequested
-        | EventType::BroadcastCancelled
-        | EventType::BotBlocked => None,
-    }
-}
-
 impl Templates {
     /// The built-in templates: every event that can notify does, in English and Russian.
     pub fn builtin() -> Templates {
@@ -128,7 +82,7 @@ impl Templates {
         for (name, texts) in file.events {
             let event_type = EventType::from_name(&name)
                 .ok_or_else(|| format!("events: {name:?} is not an event type"))?;
-            let names = names_of(event_type).ok_or_else(|| {
+            let names = message_variable_names(event_type).ok_or_else(|| {
                 format!(
                     "events: {name} never notifies; these can: ReferralCredited, \
                      QuestCompleted, StarsPaymentReceived"
@@ -157,7 +111,7 @@ impl Templates {
 
     /// The message `payload` sends a user whose language is `language`, if it sends one.
     pub fn render(&self, payload: &Payload, language: Option<&str>) -> Option<Rendered> {
-        let variables = variables(payload)?;
+        let variables = message_variables(payload)?;
         let texts = self.events.get(payload.event_type().name())?;
         let mut text = pick(texts, language).to_owned();
         for (name, value) in variables {
@@ -313,8 +267,9 @@ mod tests {
             TapsSubmitted { count: 1 }.into(),
         ];
         for payload in samples {
-            let offered = variables(&payload).map(|v| v.into_iter().map(|(n, _)| n).collect());
-            let named = names_of(payload.event_type()).map(<[&str]>::to_vec);
+            let offered =
+                message_variables(&payload).map(|v| v.into_iter().map(|(n, _)| n).collect());
+            let named = message_variable_names(payload.event_type()).map(<[&str]>::to_vec);
             assert_eq!(offered, named, "{:?}", payload.event_type());
         }
     }

@@ -14,30 +14,8 @@ use surge_projections::ProjectionId;
 use surge_projections::activity::{self, ActivityBatch, ActivityStore, MS_PER_DAY};
 use surge_projections::naming::table_prefix;
 
-use surge_schemas::Payload;
-
+use crate::decisions;
 use crate::runtime::{ApplyError, PgProjection, Record};
-
-/// Whether `payload` is counted: what users do and what happens to them in the Mini App, not an
-/// operator's broadcasts (keyed by no user) nor what the bot's sender observed (a block found
-/// by a broadcast would make every blocked user look active that day).
-fn counted(payload: &Payload) -> bool {
-    match payload {
-        Payload::SessionStarted(_)
-        | Payload::ProfileUpdated(_)
-        | Payload::TapsSubmitted(_)
-        | Payload::DailyCheckedIn(_)
-        | Payload::ReferralCredited(_)
-        | Payload::QuestClaimed(_)
-        | Payload::QuestCompleted(_)
-        | Payload::PurchaseStarted(_)
-        | Payload::StarsPaymentReceived(_)
-        | Payload::StarsPaymentRefunded(_) => true,
-        Payload::BroadcastRequested(_)
-        | Payload::BroadcastCancelled(_)
-        | Payload::BotBlocked(_) => false,
-    }
-}
 
 /// How long activity is kept unless configured otherwise.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 86_400);
@@ -84,7 +62,9 @@ impl PgProjection for Activity {
         let mut batch = ActivityBatch::default();
         for record in records {
             let envelope = &record.event.envelope;
-            if envelope.recorded_at >= first_kept_ms && counted(&record.event.payload) {
+            if envelope.recorded_at >= first_kept_ms
+                && decisions::counts_as_active(&record.event.payload)
+            {
                 batch.add(
                     envelope.recorded_at,
                     record.event.payload.event_type().name(),

@@ -1,10 +1,13 @@
 //! The game's coin rules, shared by every projection that counts coins (wallets, leaderboard),
 //! so "score = coins earned" holds across stores. Which events earn, and how, is decided in one
-//! place, [`earning`]. Pure: no I/O.
+//! place, [`earning`] (in [`crate::decisions`], beside every other projection's decisions).
+//! Pure: no I/O.
 
 use serde::{Deserialize, Serialize};
 use surge_projections::wallets::Kind;
-use surge_schemas::{Event, Payload};
+use surge_schemas::Event;
+
+pub use crate::decisions::earning;
 
 use crate::runtime::ApplyError;
 
@@ -67,8 +70,8 @@ pub fn checkin_bonus(streak: i32) -> i64 {
 }
 
 /// How an event earns coins. [`earning`] decides it for every event type in one exhaustive
-/// match, so a new event type does not compile until this rule says what it earns; wallets,
-/// leaderboard and the benchmarks all ask it.
+/// match (in [`crate::decisions`]), so a new event type does not compile until this rule says
+/// what it earns; wallets, leaderboard and the benchmarks all ask it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Earning {
     /// Never earns (sessions, profile updates).
@@ -87,50 +90,6 @@ pub enum Earning {
     /// when the coins were spent or the payment is refunded twice over in coins; it is the
     /// truth of what the user was given.
     Refund { coins: i64 },
-}
-
-/// What `payload` earns its user (`envelope.user_id`); `Err` with a reason for a payload no
-/// rule can price (a negative tap count), which the projections dead-letter.
-pub fn earning(payload: &Payload) -> Result<Earning, String> {
-    Ok(match payload {
-        Payload::TapsSubmitted(t) if t.count < 0 => {
-            return Err(format!("TapsSubmitted with a negative count ({})", t.count));
-        }
-        Payload::TapsSubmitted(t) => Earning::Taps { count: t.count },
-        Payload::DailyCheckedIn(c) => Earning::CheckIn { day: c.day },
-        Payload::ReferralCredited(_) => Earning::Referral,
-        Payload::QuestCompleted(q) if q.reward < 0 => {
-            return Err(format!(
-                "QuestCompleted with a negative reward ({})",
-                q.reward
-            ));
-        }
-        Payload::QuestCompleted(q) => Earning::Quest { reward: q.reward },
-        Payload::StarsPaymentReceived(p) if p.coins < 0 => {
-            return Err(format!(
-                "StarsPaymentReceived with negative coins ({})",
-                p.coins
-            ));
-        }
-        // A subscription payment grants no coins: nothing to load or record.
-        Payload::StarsPaymentReceived(p) if p.coins == 0 => Earning::Nothing,
-        Payload::StarsPaymentReceived(p) => Earning::Purchase { coins: p.coins },
-        Payload::StarsPaymentRefunded(r) if r.coins < 0 => {
-            return Err(format!(
-                "StarsPaymentRefunded with negative coins ({})",
-                r.coins
-            ));
-        }
-        Payload::StarsPaymentRefunded(r) if r.coins == 0 => Earning::Nothing,
-        Payload::StarsPaymentRefunded(r) => Earning::Refund { coins: r.coins },
-        Payload::SessionStarted(_)
-        | Payload::ProfileUpdated(_)
-        | Payload::QuestClaimed(_)
-        | Payload::PurchaseStarted(_)
-        | Payload::BroadcastRequested(_)
-        | Payload::BroadcastCancelled(_)
-        | Payload::BotBlocked(_) => Earning::Nothing,
-    })
 }
 
 impl Earning {
@@ -192,6 +151,7 @@ pub fn priced(event: &Event) -> Result<Earning, ApplyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use surge_schemas::Payload;
 
     #[test]
     fn streaks_grow_on_consecutive_days_and_reset_after_a_gap() {

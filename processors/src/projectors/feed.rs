@@ -6,14 +6,16 @@
 //! already seen and moves the partition's watermark, so an item is never pushed twice. The key
 //! layout and the item shape live in [`surge_projections::feed`], shared with the reader.
 //!
-//! What each event does: it becomes one [`FeedItem`] pushed onto its user's list (for
+//! What each event does: it becomes one [`FeedItem`] (its activity as
+//! [`crate::decisions::feed_activity`] decides) pushed onto its user's list (for
 //! ReferralCredited, the referrer's, as the event is keyed by them), and the list is trimmed to
 //! [`FEED_CAP`] items.
 
 use surge_projections::ProjectionId;
-use surge_projections::feed::{self, Activity, FEED_CAP, FeedItem};
-use surge_schemas::{Event, Payload};
+use surge_projections::feed::{self, FEED_CAP, FeedItem};
+use surge_schemas::Event;
 
+use crate::decisions;
 use crate::runtime::{ApplyError, KeySpace, Record, RedisProjection, RedisWrite};
 
 /// The feed projection.
@@ -56,50 +58,8 @@ impl RedisProjection for Feed {
 /// The feed item `event` becomes (`None`: not the user's activity); an error says why it cannot
 /// be shown.
 fn item_of(event: &Event) -> Result<Option<FeedItem>, String> {
-    let activity = match &event.payload {
-        Payload::SessionStarted(s) => Activity::Session {
-            platform: s.platform.clone(),
-        },
-        Payload::ProfileUpdated(p) => Activity::Profile {
-            display_name: p.display_name.clone(),
-            language_code: p.language_code.clone(),
-            photo_url: p.photo_url.clone(),
-        },
-        Payload::TapsSubmitted(t) => Activity::Taps { count: t.count },
-        Payload::DailyCheckedIn(c) => Activity::Checkin {
-            day: feed::iso_date(c.day)
-                .ok_or_else(|| format!("check-in day {} is outside the calendar", c.day))?,
-        },
-        Payload::ReferralCredited(r) => Activity::Referral {
-            referred_user_id: r.referred_user_id,
-        },
-        Payload::QuestClaimed(c) => Activity::QuestClaim {
-            quest_id: c.quest_id.clone(),
-        },
-        Payload::QuestCompleted(c) => Activity::Quest {
-            quest_id: c.quest_id.clone(),
-            reward: c.reward,
-        },
-        Payload::PurchaseStarted(p) => Activity::PurchaseStarted {
-            item_id: p.item_id.clone(),
-            stars: p.stars,
-        },
-        Payload::StarsPaymentReceived(p) => Activity::Purchase {
-            item_id: p.item_id.clone(),
-            stars: p.stars,
-            coins: p.coins,
-        },
-        Payload::StarsPaymentRefunded(r) => Activity::Refund {
-            item_id: r.item_id.clone(),
-            stars: r.stars,
-            coins: r.coins,
-        },
-        // An operator's broadcasts, and what the bot's sender learnt about a user.
-        Payload::BroadcastRequested(_)
-        | Payload::BroadcastCancelled(_)
-        | Payload::BotBlocked(_) => {
-            return Ok(None);
-        }
+    let Some(activity) = decisions::feed_activity(&event.payload)? else {
+        return Ok(None);
     };
     let at = event.envelope.occurred_at;
     let occurred_at = feed::rfc3339_millis(at)

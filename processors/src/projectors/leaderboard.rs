@@ -23,6 +23,8 @@ use surge_projections::leaderboard::{NAMES_SUFFIX, Period, PeriodKind};
 use surge_schemas::{Event, Payload};
 
 use super::economy::{self, Streak};
+use super::profiles::ProfileChange;
+use crate::decisions;
 use crate::runtime::{ApplyError, KeySpace, Record, RedisProjection, RedisWrite};
 
 /// The leaderboard projection. Stateless itself; per-user state is [`LeaderboardState`].
@@ -104,18 +106,21 @@ fn periods_of(event: &Event) -> Result<[Period; 3], ApplyError> {
 
 /// The name to write for this event, if it changes the one shown; updates `state`.
 fn new_name(state: &mut LeaderboardState, payload: &Payload) -> Option<String> {
-    let name = match payload {
-        Payload::ProfileUpdated(p) => {
+    let name = match decisions::profile(payload) {
+        ProfileChange::Update(p) => {
             let chosen = p.display_name.clone()?;
             state.name_chosen = true;
             chosen
         }
-        Payload::SessionStarted(s) if !state.name_chosen => s
+        ProfileChange::Session(s) if !state.name_chosen => s
             .username
             .clone()
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| s.first_name.clone()),
-        _ => return None,
+        ProfileChange::Session(_)
+        | ProfileChange::CheckIn { .. }
+        | ProfileChange::Seen
+        | ProfileChange::None => return None,
     };
     if name.is_empty() || state.name.as_ref() == Some(&name) {
         return None;

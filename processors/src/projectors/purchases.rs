@@ -10,9 +10,21 @@
 use surge_projections::ProjectionId;
 use surge_projections::naming::table_prefix;
 use surge_projections::purchases::{Paid, PurchaseStore, Refunded, Started};
-use surge_schemas::{Event, Payload};
+use surge_schemas::{Event, PurchaseStarted, StarsPaymentReceived, StarsPaymentRefunded};
 
+use crate::decisions;
 use crate::runtime::{ApplyError, PgProjection, Record};
+
+/// What an event records of a purchase, as [`crate::decisions::purchase`] decides.
+#[derive(Debug, Clone, Copy)]
+pub enum PurchaseChange<'a> {
+    /// An invoice was opened.
+    Started(&'a PurchaseStarted),
+    /// Telegram reported the payment.
+    Paid(&'a StarsPaymentReceived),
+    /// The payment was refunded.
+    Refunded(&'a StarsPaymentRefunded),
+}
 
 /// The purchases projection, writing the tables of one version.
 #[derive(Debug, Clone)]
@@ -37,23 +49,10 @@ impl PgProjection for Purchases {
         self.version
     }
 
-    /// Every write is keyed and repeats change nothing; other events are ignored.
-    fn idempotent(event: &Event) -> bool {
-        match event.payload {
-            Payload::PurchaseStarted(_)
-            | Payload::StarsPaymentReceived(_)
-            | Payload::StarsPaymentRefunded(_)
-            | Payload::BroadcastRequested(_)
-            | Payload::BroadcastCancelled(_)
-            | Payload::BotBlocked(_)
-            | Payload::SessionStarted(_)
-            | Payload::ProfileUpdated(_)
-            | Payload::TapsSubmitted(_)
-            | Payload::DailyCheckedIn(_)
-            | Payload::ReferralCredited(_)
-            | Payload::QuestClaimed(_)
-            | Payload::QuestCompleted(_) => true,
-        }
+    /// Every write is keyed (a purchase id, a charge id), so a repeat of any event changes
+    /// nothing.
+    fn idempotent(_event: &Event) -> bool {
+        true
     }
 
     async fn apply(
@@ -63,8 +62,8 @@ impl PgProjection for Purchases {
     ) -> Result<(), ApplyError> {
         for record in records {
             let envelope = &record.event.envelope;
-            match &record.event.payload {
-                Payload::PurchaseStarted(p) => {
+            match decisions::purchase(&record.event.payload) {
+                Some(PurchaseChange::Started(p)) => {
                     let started = Started {
                         purchase_id: p.purchase_id,
                         item_id: p.item_id.clone(),
@@ -75,7 +74,7 @@ impl PgProjection for Purchases {
                         .record_started(&mut *tx, envelope.user_id, &started)
                         .await?;
                 }
-                Payload::StarsPaymentReceived(p) => {
+                Some(PurchaseChange::Paid(p)) => {
                     let paid = Paid {
                         charge_id: p.telegram_payment_charge_id.clone(),
                         user_id: envelope.user_id,
@@ -90,7 +89,7 @@ impl PgProjection for Purchases {
                     };
                     self.store.record_paid(&mut *tx, &paid).await?;
                 }
-                Payload::StarsPaymentRefunded(r) => {
+                Some(PurchaseChange::Refunded(r)) => {
                     let refunded = Refunded {
                         charge_id: r.telegram_payment_charge_id.clone(),
                         user_id: envelope.user_id,
@@ -102,16 +101,7 @@ impl PgProjection for Purchases {
                     };
                     self.store.record_refunded(&mut *tx, &refunded).await?;
                 }
-                Payload::SessionStarted(_)
-                | Payload::ProfileUpdated(_)
-                | Payload::TapsSubmitted(_)
-                | Payload::DailyCheckedIn(_)
-                | Payload::ReferralCredited(_)
-                | Payload::QuestClaimed(_)
-                | Payload::QuestCompleted(_)
-                | Payload::BroadcastRequested(_)
-                | Payload::BroadcastCancelled(_)
-                | Payload::BotBlocked(_) => {}
+                None => {}
             }
         }
         Ok(())

@@ -5,9 +5,10 @@ use std::collections::HashMap;
 
 use surge_projections::quests::{Completed, Progress};
 use surge_schemas::quests::{Quest, QuestBook};
-use surge_schemas::{Envelope, Event, Payload, QuestCompleted};
+use surge_schemas::{Envelope, Event, QuestCompleted};
 use uuid::Uuid;
 
+use crate::decisions;
 use crate::derivers::referrals::derived_event_id;
 use crate::projectors::economy::Streak;
 
@@ -44,6 +45,44 @@ pub fn completion_id(user_id: i64, quest_id: &str) -> Uuid {
     derived_event_id(Uuid::nil(), &format!("QuestCompleted:{user_id}:{quest_id}"))
 }
 
+/// What an event moves in its user's quest progress, as [`crate::decisions::quest_input`]
+/// decides for each event type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuestInput<'a> {
+    Taps {
+        count: i32,
+    },
+    Session,
+    /// A credited referral.
+    Referral,
+    CheckIn {
+        day: i32,
+    },
+    /// The user claims a quest they complete themselves.
+    Claim {
+        quest_id: &'a str,
+    },
+    /// A completion, read back from the topic.
+    Completed(&'a QuestCompleted),
+    /// Nothing quests count.
+    Nothing,
+}
+
+impl QuestInput<'_> {
+    /// Progress counts, so those events must be deduplicated; a completion read back is
+    /// recorded only if absent.
+    pub fn idempotent(self) -> bool {
+        match self {
+            QuestInput::Completed(_) | QuestInput::Nothing => true,
+            QuestInput::Taps { .. }
+            | QuestInput::Session
+            | QuestInput::Referral
+            | QuestInput::CheckIn { .. }
+            | QuestInput::Claim { .. } => false,
+        }
+    }
+}
+
 /// One user's state as the deriver holds it during a batch.
 #[derive(Debug, Clone, Default)]
 pub struct UserQuests {
@@ -58,21 +97,21 @@ impl UserQuests {
     pub fn apply(&mut self, book: &QuestBook, event: &Event) -> Outcome {
         let p = &mut self.progress;
         let mut claimed = None;
-        match &event.payload {
-            Payload::TapsSubmitted(t) => p.taps += i64::from(t.count.max(0)),
-            Payload::SessionStarted(_) => p.sessions += 1,
-            Payload::ReferralCredited(_) => p.referrals += 1,
-            Payload::DailyCheckedIn(c) => {
+        match decisions::quest_input(&event.payload) {
+            QuestInput::Taps { count } => p.taps += i64::from(count.max(0)),
+            QuestInput::Session => p.sessions += 1,
+            QuestInput::Referral => p.referrals += 1,
+            QuestInput::CheckIn { day } => {
                 let mut streak =
                     Streak::from_columns(p.streak_current, p.streak_best, p.streak_last_day);
-                streak.check_in(c.day);
+                streak.check_in(day);
                 (p.streak_current, p.streak_best, p.streak_last_day) = streak.columns();
             }
-            Payload::QuestClaimed(c) => claimed = Some(c.quest_id.as_str()),
+            QuestInput::Claim { quest_id } => claimed = Some(quest_id),
             // The fact coming back through the topic (or decided under an older quest book):
             // recorded, so the quest never completes again; it wins over a decision of the
             // same batch, whose book may differ.
-            Payload::QuestCompleted(q) => {
+            QuestInput::Completed(q) => {
                 let fact = Completed {
                     user_id: event.envelope.user_id,
                     quest_id: q.quest_id.clone(),
@@ -83,13 +122,7 @@ impl UserQuests {
                 self.completed.insert(q.quest_id.clone(), fact);
                 return Outcome::Nothing;
             }
-            Payload::ProfileUpdated(_)
-            | Payload::PurchaseStarted(_)
-            | Payload::StarsPaymentReceived(_)
-            | Payload::StarsPaymentRefunded(_)
-            | Payload::BroadcastRequested(_)
-            | Payload::BroadcastCancelled(_)
-            | Payload::BotBlocked(_) => return Outcome::Nothing,
+            QuestInput::Nothing => return Outcome::Nothing,
         }
         if let Some(id) = claimed {
             return match book.get(id) {
@@ -147,7 +180,7 @@ impl UserQuests {
 
 #[cfg(test)]
 mod tests {
-    use surge_schemas::{DailyCheckedIn, QuestClaimed, SessionStarted, TapsSubmitted};
+    use surge_schemas::{DailyCheckedIn, Payload, QuestClaimed, SessionStarted, TapsSubmitted};
 
     use super::*;
 

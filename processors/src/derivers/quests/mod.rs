@@ -12,7 +12,7 @@
 
 mod decide;
 
-pub use decide::{Outcome, UserQuests, completion_id};
+pub use decide::{Outcome, QuestInput, UserQuests, completion_id};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -21,9 +21,10 @@ use prometheus::IntCounterVec;
 use surge_projections::naming::table_prefix;
 use surge_projections::quests::{self, QuestStore};
 use surge_projections::{ProjectionId, naming};
+use surge_schemas::Event;
 use surge_schemas::quests::QuestBook;
-use surge_schemas::{Event, Payload};
 
+use crate::decisions;
 use crate::derivers::emit::{Derived, Emitter};
 use crate::projectors::economy;
 use crate::runtime::{ApplyError, PgProjection, Record};
@@ -62,24 +63,9 @@ impl PgProjection for Quests {
         self.version
     }
 
-    /// Progress counts, so those events are deduplicated; a completion read back is recorded
-    /// only if absent, and profile changes and purchases do not matter here.
+    /// See [`QuestInput::idempotent`].
     fn idempotent(event: &Event) -> bool {
-        match event.payload {
-            Payload::ProfileUpdated(_)
-            | Payload::QuestCompleted(_)
-            | Payload::PurchaseStarted(_)
-            | Payload::StarsPaymentReceived(_)
-            | Payload::StarsPaymentRefunded(_)
-            | Payload::BroadcastRequested(_)
-            | Payload::BroadcastCancelled(_)
-            | Payload::BotBlocked(_) => true,
-            Payload::SessionStarted(_)
-            | Payload::TapsSubmitted(_)
-            | Payload::DailyCheckedIn(_)
-            | Payload::ReferralCredited(_)
-            | Payload::QuestClaimed(_) => false,
-        }
+        decisions::quest_input(&event.payload).idempotent()
     }
 
     /// A rebuild decides (and records completions) as the serving version does, but emits
@@ -94,16 +80,16 @@ impl PgProjection for Quests {
         records: &[Record],
     ) -> Result<(), ApplyError> {
         let batch = records;
+        for record in batch {
+            // Refuses what no rule can count (a negative tap count) before anything changes.
+            economy::priced(&record.event)?;
+        }
         let records: Vec<&Record> = batch
             .iter()
-            .filter(|r| !matches!(r.event.payload, Payload::ProfileUpdated(_)))
+            .filter(|r| decisions::quest_input(&r.event.payload) != QuestInput::Nothing)
             .collect();
         if records.is_empty() {
             return Ok(());
-        }
-        for record in &records {
-            // Refuses what no rule can count (a negative tap count) before anything changes.
-            economy::priced(&record.event)?;
         }
         let mut users: Vec<i64> = records.iter().map(|r| r.event.envelope.user_id).collect();
         users.sort_unstable();
@@ -140,8 +126,8 @@ impl PgProjection for Quests {
         let rebuilding = self.emitter.suppressed();
         let facts: HashSet<(i64, &str)> = records
             .iter()
-            .filter_map(|r| match &r.event.payload {
-                Payload::QuestCompleted(q) => Some((r.event.envelope.user_id, q.quest_id.as_str())),
+            .filter_map(|r| match decisions::quest_input(&r.event.payload) {
+                QuestInput::Completed(q) => Some((r.event.envelope.user_id, q.quest_id.as_str())),
                 _ => None,
             })
             .collect();

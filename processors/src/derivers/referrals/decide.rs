@@ -2,7 +2,9 @@
 //! session and whether the named referrer is known.
 
 use sha2::{Digest, Sha256};
-use surge_schemas::{Envelope, Event, Payload, ReferralCredited};
+use surge_schemas::{Envelope, Event, ReferralCredited};
+
+use crate::decisions;
 use uuid::Uuid;
 
 use crate::projectors::profiles::referrer;
@@ -45,7 +47,7 @@ pub fn decide(
     first_session: Option<Uuid>,
     referrer_known: impl Fn(i64) -> bool,
 ) -> Outcome {
-    let Payload::SessionStarted(session) = &event.payload else {
+    let Some(session) = decisions::referral_source(&event.payload) else {
         return Outcome::NotASession;
     };
     let user = event.envelope.user_id;

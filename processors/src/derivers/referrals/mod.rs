@@ -25,8 +25,9 @@ use std::sync::Arc;
 
 use prometheus::IntCounterVec;
 use surge_projections::{ProjectionId, naming};
-use surge_schemas::{Event, Payload};
+use surge_schemas::Event;
 
+use crate::decisions;
 use crate::derivers::emit::{Derived, Emitter};
 use crate::runtime::{ApplyError, PgProjection, Record};
 
@@ -55,23 +56,10 @@ impl PgProjection for Referrals {
         self.version
     }
 
-    /// Only a user's sessions can lead to a credit; every other event is ignored.
+    /// Only a user's sessions can lead to a credit ([`decisions::referral_source`]); every
+    /// other event is ignored.
     fn idempotent(event: &Event) -> bool {
-        match event.payload {
-            Payload::SessionStarted(_) => false,
-            Payload::TapsSubmitted(_)
-            | Payload::DailyCheckedIn(_)
-            | Payload::ProfileUpdated(_)
-            | Payload::ReferralCredited(_)
-            | Payload::QuestClaimed(_)
-            | Payload::QuestCompleted(_)
-            | Payload::PurchaseStarted(_)
-            | Payload::StarsPaymentReceived(_)
-            | Payload::StarsPaymentRefunded(_)
-            | Payload::BroadcastRequested(_)
-            | Payload::BroadcastCancelled(_)
-            | Payload::BotBlocked(_) => true,
-        }
+        decisions::referral_source(&event.payload).is_none()
     }
 
     /// A rebuild decides (and records first sessions) as the serving version does, but emits
@@ -89,7 +77,7 @@ impl PgProjection for Referrals {
         let processor = naming::processor_id(Self::NAME, self.version);
         let sessions: Vec<&Record> = records
             .iter()
-            .filter(|r| matches!(r.event.payload, Payload::SessionStarted(_)))
+            .filter(|r| decisions::referral_source(&r.event.payload).is_some())
             .collect();
         if sessions.is_empty() {
             return Ok(());
@@ -97,10 +85,8 @@ impl PgProjection for Referrals {
         let firsts = store::record_first_sessions(tx, &table, &sessions).await?;
         let named: HashSet<i64> = sessions
             .iter()
-            .filter_map(|r| match &r.event.payload {
-                Payload::SessionStarted(s) => decide::named_referrer(s.start_param.as_deref()),
-                _ => None,
-            })
+            .filter_map(|r| decisions::referral_source(&r.event.payload))
+            .filter_map(|s| decide::named_referrer(s.start_param.as_deref()))
             .collect();
         let known = store::known_users(tx, &table, &named).await?;
         let mut derived = Vec::new();

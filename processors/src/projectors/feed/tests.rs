@@ -1,6 +1,7 @@
 use serde_json::{Value, json};
 use surge_schemas::{
-    DailyCheckedIn, Envelope, ProfileUpdated, ReferralCredited, SessionStarted, TapsSubmitted,
+    DailyCheckedIn, Envelope, Payload, ProfileUpdated, ReferralCredited, SessionStarted,
+    TapsSubmitted,
 };
 use uuid::Uuid;
 

@@ -1,4 +1,5 @@
-//! What each event does to a profile. Pure: no I/O.
+//! What each event does to a profile. Pure: no I/O. Which event type is which
+//! [`ProfileChange`] is decided in [`crate::decisions::profile`].
 //!
 //! - SessionStarted: refreshes the Telegram snapshot (names, username, premium; language and
 //!   photo unless the user chose their own), counts the session, and on the user's first
@@ -6,8 +7,10 @@
 //! - ProfileUpdated: sets display name, language and photo when present (absent = unchanged); a
 //!   language or photo set this way is the user's choice and later sessions keep it.
 //! - DailyCheckedIn: moves the streak by [`Streak::check_in`].
-//! - TapsSubmitted: activity only (the user is there, tapping): moves `last_seen_at`.
-//! - ReferralCredited: nothing. It is derived, credited to the referrer without them acting.
+//! - TapsSubmitted, QuestClaimed, PurchaseStarted: activity only (the user is there): moves
+//!   `last_seen_at`.
+//! - ReferralCredited, QuestCompleted, payments, broadcasts, blocks: nothing. They are derived,
+//!   reported by Telegram or observed by the bot, not done by the user in the Mini App.
 //!
 //! Every event that touches a profile creates it when missing and widens
 //! `first_seen_at..last_seen_at` to its `occurred_at`, so times never move backwards when an
@@ -16,32 +19,44 @@
 use std::collections::HashMap;
 
 use surge_projections::profiles::Profile;
-use surge_schemas::{Event, Payload};
+use surge_schemas::{Event, ProfileUpdated, SessionStarted};
 
+use crate::decisions;
 use crate::projectors::economy::Streak;
 use crate::runtime::Record;
 
+/// What an event does to a profile, as [`crate::decisions::profile`] decides for each event
+/// type.
+#[derive(Debug, Clone, Copy)]
+pub enum ProfileChange<'a> {
+    /// Refreshes the Telegram snapshot, counts the session, may set the referrer.
+    Session(&'a SessionStarted),
+    /// Sets the fields the user chose.
+    Update(&'a ProfileUpdated),
+    /// Moves the streak.
+    CheckIn { day: i32 },
+    /// Activity only: moves `last_seen_at`.
+    Seen,
+    /// Not the profile's business.
+    None,
+}
+
+impl ProfileChange<'_> {
+    /// Whether a repeat of the event changes nothing: activity only moves a maximum. (Sessions
+    /// count, and a repeated old profile update or check-in could undo a later one.)
+    pub fn idempotent(self) -> bool {
+        match self {
+            ProfileChange::Seen | ProfileChange::None => true,
+            ProfileChange::Session(_)
+            | ProfileChange::Update(_)
+            | ProfileChange::CheckIn { .. } => false,
+        }
+    }
+}
+
 /// Whether `event` changes its user's profile.
 pub fn touches(event: &Event) -> bool {
-    match event.payload {
-        Payload::SessionStarted(_)
-        | Payload::TapsSubmitted(_)
-        | Payload::DailyCheckedIn(_)
-        | Payload::ProfileUpdated(_)
-        | Payload::QuestClaimed(_)
-        | Payload::PurchaseStarted(_) => true,
-        // Derived, credited without the user acting (see the module header), or reported by
-        // Telegram rather than sent by the Mini App.
-        Payload::ReferralCredited(_)
-        | Payload::QuestCompleted(_)
-        | Payload::StarsPaymentReceived(_)
-        | Payload::StarsPaymentRefunded(_)
-        // An operator's broadcasts are nobody's profile; a block is observed by the sender,
-        // not done in the Mini App.
-        | Payload::BroadcastRequested(_)
-        | Payload::BroadcastCancelled(_)
-        | Payload::BotBlocked(_) => false,
-    }
+    !matches!(decisions::profile(&event.payload), ProfileChange::None)
 }
 
 /// Folds `event` into its user's profile (`None`: no row yet), creating it when needed.
@@ -59,8 +74,8 @@ pub fn fold(profile: &mut Option<Profile>, event: &Event) {
     });
     p.first_seen_at_ms = p.first_seen_at_ms.min(at);
     p.last_seen_at_ms = p.last_seen_at_ms.max(at);
-    match &event.payload {
-        Payload::SessionStarted(s) => {
+    match decisions::profile(&event.payload) {
+        ProfileChange::Session(s) => {
             if p.sessions_count == 0 {
                 p.referred_by = referrer(s.start_param.as_deref(), envelope.user_id);
             }
@@ -76,7 +91,7 @@ pub fn fold(profile: &mut Option<Profile>, event: &Event) {
                 p.photo_url.clone_from(&s.photo_url);
             }
         }
-        Payload::ProfileUpdated(u) => {
+        ProfileChange::Update(u) => {
             if let Some(name) = &u.display_name {
                 p.display_name = Some(name.clone());
             }
@@ -89,22 +104,13 @@ pub fn fold(profile: &mut Option<Profile>, event: &Event) {
                 p.photo_url_chosen = true;
             }
         }
-        Payload::DailyCheckedIn(c) => {
+        ProfileChange::CheckIn { day } => {
             let mut streak =
                 Streak::from_columns(p.streak_current, p.streak_best, p.streak_last_day);
-            streak.check_in(c.day);
+            streak.check_in(day);
             (p.streak_current, p.streak_best, p.streak_last_day) = streak.columns();
         }
-        Payload::TapsSubmitted(_)
-        | Payload::QuestClaimed(_)
-        | Payload::PurchaseStarted(_)
-        | Payload::ReferralCredited(_)
-        | Payload::QuestCompleted(_)
-        | Payload::StarsPaymentReceived(_)
-        | Payload::StarsPaymentRefunded(_)
-        | Payload::BroadcastRequested(_)
-        | Payload::BroadcastCancelled(_)
-        | Payload::BotBlocked(_) => {}
+        ProfileChange::Seen | ProfileChange::None => {}
     }
 }
 

@@ -9,13 +9,14 @@
 
 mod fold;
 
-pub use fold::{fold, fold_batch, referrer, touches};
+pub use fold::{ProfileChange, fold, fold_batch, referrer, touches};
 
 use surge_projections::ProjectionId;
 use surge_projections::naming::table_prefix;
 use surge_projections::profiles::ProfileStore;
-use surge_schemas::{Event, Payload};
+use surge_schemas::Event;
 
+use crate::decisions;
 use crate::runtime::{ApplyError, PgProjection, Record};
 
 /// The profiles projection, writing the tables of one version.
@@ -42,26 +43,11 @@ impl PgProjection for Profiles {
         self.version
     }
 
-    /// Taps, quest claims and purchases started only move the last-seen time forward (a
-    /// maximum), and derived credits and payments are not the profile's business: repeating
-    /// any of them changes nothing. (Sessions count, and a repeated old profile update or
-    /// check-in could undo a later one, so those are deduplicated.)
+    /// Activity only moves the last-seen time forward (a maximum), and what is not the
+    /// profile's business changes nothing: repeating either changes nothing
+    /// ([`ProfileChange::idempotent`]).
     fn idempotent(event: &Event) -> bool {
-        match event.payload {
-            Payload::TapsSubmitted(_)
-            | Payload::QuestClaimed(_)
-            | Payload::PurchaseStarted(_)
-            | Payload::ReferralCredited(_)
-            | Payload::QuestCompleted(_)
-            | Payload::StarsPaymentReceived(_)
-            | Payload::StarsPaymentRefunded(_)
-            | Payload::BroadcastRequested(_)
-            | Payload::BroadcastCancelled(_)
-            | Payload::BotBlocked(_) => true,
-            Payload::SessionStarted(_)
-            | Payload::DailyCheckedIn(_)
-            | Payload::ProfileUpdated(_) => false,
-        }
+        decisions::profile(&event.payload).idempotent()
     }
 
     async fn apply(
