@@ -10,6 +10,7 @@ use clap::{Args, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
 use surge_processors::notifications::{Limits, SenderSettings, Templates};
 use surge_processors::runtime::processor_defaults as defaults;
+use surge_schemas::GameConfig;
 use surge_schemas::products::Catalog;
 use surge_schemas::quests::QuestBook;
 use surge_telegram_auth::Validator;
@@ -120,9 +121,12 @@ pub struct Telegram {
 }
 
 impl Common {
-    /// The configured quest book, or the built-in one.
-    pub fn quest_book(&self) -> QuestBook {
-        self.quests.clone().unwrap_or_else(QuestBook::builtin)
+    /// The game as configured: every role reads the same.
+    pub fn game(&self) -> GameConfig {
+        let builtin = GameConfig::default();
+        GameConfig {
+            quests: self.quests.clone().unwrap_or(builtin.quests),
+        }
     }
 
     /// What every HTTP listener of this process tolerates from its clients.

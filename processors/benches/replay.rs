@@ -280,7 +280,7 @@ async fn rebuild(
         topic: env.topic.clone(),
         derived_delivery: Delivery::Idempotent,
         metrics: ProcessorMetrics::new(&prometheus::Registry::new()),
-        quests: surge_schemas::quests::QuestBook::builtin(),
+        game: surge_schemas::GameConfig::default(),
         templates: std::sync::Arc::new(surge_processors::notifications::Templates::builtin()),
     };
     let config = ReplayConfig {

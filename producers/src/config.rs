@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
+use surge_schemas::GameConfig;
 use surge_schemas::TokenKeys;
-use surge_schemas::quests::QuestBook;
 
 use crate::stars::StarsConfig;
 
@@ -36,8 +36,8 @@ pub struct WriteApiConfig {
     pub redis_prefix: String,
     /// Signs the consistency tokens handed to clients (the query API checks them).
     pub token_keys: TokenKeys,
-    /// The quests a user may claim (`POST /v1/quests/{id}/claim`).
-    pub quests: QuestBook,
+    /// The game's configuration (the quests a user may claim, `POST /v1/quests/{id}/claim`).
+    pub game: GameConfig,
     /// The catalogue, the Bot API, the webhook's secret and the operator token.
     pub stars: StarsConfig,
 }
@@ -59,7 +59,7 @@ impl WriteApiConfig {
             tap_energy_refill_per_sec: crate::energy::DEFAULT_REFILL_PER_SEC,
             idempotency_ttl: Duration::from_secs(24 * 3600),
             redis_prefix: "surge".into(),
-            quests: QuestBook::builtin(),
+            game: GameConfig::default(),
             stars: StarsConfig::new(),
         }
     }

@@ -12,6 +12,7 @@ pub mod avro;
 pub mod codec;
 mod error;
 pub mod events;
+pub mod game;
 pub mod headers;
 pub mod json;
 pub mod position;
@@ -26,4 +27,5 @@ pub use events::{
     OPERATOR_USER_ID, Payload, ProfileUpdated, PurchaseStarted, QuestClaimed, QuestCompleted,
     ReferralCredited, SessionStarted, StarsPaymentReceived, StarsPaymentRefunded, TapsSubmitted,
 };
+pub use game::GameConfig;
 pub use position::{Position, TokenError, TokenKeys};

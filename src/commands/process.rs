@@ -113,7 +113,7 @@ pub(crate) async fn sink_context(
         topic: common.events_topic.clone(),
         derived_delivery: process.derived_delivery,
         metrics: ProcessorMetrics::new(metrics),
-        quests: common.quest_book(),
+        game: common.game(),
         templates: Arc::new(process.notify.templates()),
     })
 }

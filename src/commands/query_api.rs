@@ -63,7 +63,7 @@ pub(crate) async fn app(
         operator_token: common.operator_token.clone(),
         max_waiters: query.query_max_waiters,
         max_waiters_per_caller: query.query_max_waiters_per_user as usize,
-        quests: common.quest_book(),
+        game: common.game(),
         live_redis: Some(
             redis::Client::open(common.redis_url.as_str()).context("SURGE_REDIS_URL is invalid")?,
         ),

@@ -77,7 +77,7 @@ pub(crate) async fn state(
         tap_energy_refill_per_sec: write.tap_energy_refill_per_sec,
         redis_prefix: common.redis_prefix.clone(),
         token_keys: telegram.token_keys(),
-        quests: common.quest_book(),
+        game: common.game(),
         stars: StarsConfig {
             catalog: write.catalog.clone().unwrap_or_else(Catalog::builtin),
             api_url: telegram.telegram_api_url.clone(),

@@ -135,7 +135,7 @@ pub(crate) async fn run(
         topic: config.topic.clone(),
         derived_delivery: config.derived_delivery,
         metrics: metrics.clone(),
-        quests: surge_schemas::quests::QuestBook::builtin(),
+        game: surge_schemas::GameConfig::default(),
         templates: std::sync::Arc::new(surge_processors::notifications::Templates::builtin()),
     };
     let handle = projectors::start(projection.name, projection.version, &context, config)

@@ -16,7 +16,7 @@ use surge_projections::naming::{self, keys_base};
 use surge_projections::positions::PositionSource;
 use surge_projections::versions::{VersionRegistry, VersionsError};
 use surge_schemas::Codec;
-use surge_schemas::quests::QuestBook;
+use surge_schemas::GameConfig;
 
 use super::activity::Activity;
 use super::feed::Feed;
@@ -169,8 +169,8 @@ pub struct SinkContext {
     pub topic: String,
     pub derived_delivery: Delivery,
     pub metrics: ProcessorMetrics,
-    /// The quests the `quests` deriver completes.
-    pub quests: QuestBook,
+    /// The game's configuration (the quests the `quests` deriver completes).
+    pub game: GameConfig,
     /// Which events message their user, and what the messages say.
     pub templates: Arc<Templates>,
 }
@@ -220,7 +220,7 @@ pub async fn with_sink<U: UseSink>(
         ProjectionId::Quests => {
             let deriver = Quests::new(
                 version,
-                context.quests.clone(),
+                context.game.quests.clone(),
                 Arc::new(emitter(context, ProjectionId::Quests, version)),
                 context.metrics.derived_outcomes.clone(),
             );

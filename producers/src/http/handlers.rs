@@ -172,7 +172,7 @@ async fn accept(
         tracing::info_span!("write", route, user_id = who.user.id, trace_id = %trace.trace_id);
     let batch = route == "batch";
     async move {
-        check_claims(&actions, &state.config.quests).map_err(claim_refused)?;
+        check_claims(&actions, &state.config.game.quests).map_err(claim_refused)?;
         let user_id = who.user.id;
         let key = idempotency_key(headers)?;
         let Some(key) = key else {

@@ -37,8 +37,8 @@ use redis::aio::ConnectionManager;
 use secrecy::SecretString;
 use sqlx::PgPool;
 use surge_http::{ApiError, RouteMetrics, record_route_metrics};
+use surge_schemas::GameConfig;
 use surge_schemas::TokenKeys;
-use surge_schemas::quests::QuestBook;
 use surge_telegram_auth::Validator;
 use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
@@ -79,8 +79,8 @@ pub struct QueryApiConfig {
     pub max_waiters: usize,
     /// Of those, reads one caller (a user, or an anonymous token's write) may have waiting.
     pub max_waiters_per_caller: usize,
-    /// The quests `GET /v1/me/quests` lists.
-    pub quests: QuestBook,
+    /// The game's configuration (the quests `GET /v1/me/quests` lists).
+    pub game: GameConfig,
     /// Redis, for the processors' live notices (`GET /v1/me/live`); `None` turns live updates
     /// off.
     pub live_redis: Option<redis::Client>,
@@ -114,7 +114,7 @@ impl QueryApiConfig {
             max_in_flight: 4096,
             leaderboard_cache: Duration::from_secs(1),
             operator_token: None,
-            quests: QuestBook::builtin(),
+            game: GameConfig::default(),
             live_redis: None,
             live_max_streams: 10_000,
             live_max_streams_per_user: 4,

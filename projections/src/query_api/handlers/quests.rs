@@ -51,6 +51,6 @@ pub(crate) async fn read(
             quests.of_user(pool, user_id)
         })
         .await?;
-    let quests = states(&state.config.quests, progress.as_ref(), &completed);
+    let quests = states(&state.config.game.quests, progress.as_ref(), &completed);
     Ok(json!({ "quests": quests }))
 }
