@@ -17,35 +17,17 @@
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
-use surge_schemas::{Event, Payload};
+use surge_schemas::Event;
 
 /// Hamster Kombat's starting bar: 1,000 taps, refilled at 3 per second (a full bar in about
 /// 5.5 minutes). A person tapping flat out manages 10 to 15 taps a second.
 pub const DEFAULT_CAPACITY: u32 = 1000;
 pub const DEFAULT_REFILL_PER_SEC: u32 = 3;
 
-/// The energy an event costs: one per tap; nothing else spends energy.
-pub fn cost(event: &Event) -> u64 {
-    match &event.payload {
-        Payload::TapsSubmitted(taps) => u64::try_from(taps.count).unwrap_or(0),
-        Payload::SessionStarted(_)
-        | Payload::ProfileUpdated(_)
-        | Payload::DailyCheckedIn(_)
-        | Payload::ReferralCredited(_)
-        | Payload::QuestClaimed(_)
-        | Payload::QuestCompleted(_)
-        | Payload::PurchaseStarted(_)
-        | Payload::StarsPaymentReceived(_)
-        | Payload::StarsPaymentRefunded(_)
-        | Payload::BroadcastRequested(_)
-        | Payload::BroadcastCancelled(_)
-        | Payload::BotBlocked(_) => 0,
-    }
-}
-
-/// The energy a request's events cost together.
+/// The energy a request's events cost together: one per tap, nothing else (each event type
+/// says what it costs beside its struct, `PayloadType::energy_cost` in `schemas/src/events/`).
 pub fn total_cost(events: &[Event]) -> u64 {
-    events.iter().map(cost).sum()
+    events.iter().map(|e| e.payload.energy_cost()).sum()
 }
 
 /// Where a user's bar stands after a spend, as the 202 body reports it.
@@ -160,7 +142,7 @@ impl EnergyStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use surge_schemas::{DailyCheckedIn, Envelope, TapsSubmitted};
+    use surge_schemas::{DailyCheckedIn, Envelope, Payload, TapsSubmitted};
     use uuid::Uuid;
 
     fn event(payload: Payload) -> Event {

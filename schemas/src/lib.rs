@@ -22,10 +22,7 @@ pub mod rules;
 
 pub use codec::Codec;
 pub use error::{Error, Result};
-pub use events::{
-    BotBlocked, BroadcastCancelled, BroadcastRequested, DailyCheckedIn, Envelope, Event, EventType,
-    OPERATOR_USER_ID, Payload, ProfileUpdated, PurchaseStarted, QuestClaimed, QuestCompleted,
-    ReferralCredited, SessionStarted, StarsPaymentReceived, StarsPaymentRefunded, TapsSubmitted,
-};
+// Every event type, so a new one needs no line here.
+pub use events::*;
 pub use game::GameConfig;
 pub use position::{Position, TokenError, TokenKeys};

@@ -10,10 +10,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use surge_schemas::{
-    Codec, DailyCheckedIn, Envelope, Event, EventType, Position, ProfileUpdated, ReferralCredited,
-    SessionStarted, TapsSubmitted,
-};
+use surge_schemas::{Codec, Envelope, Event, EventType, Position};
 use uuid::Uuid;
 
 fn bytes() -> impl Strategy<Value = Vec<u8>> {
@@ -48,50 +45,20 @@ proptest! {
     }
 }
 
+/// One event of every type, with its sample payload.
 fn samples() -> Vec<Event> {
-    let envelope = Envelope {
-        event_id: Uuid::now_v7(),
-        user_id: 7_342_037_359,
-        occurred_at: 1_800_000_000_000,
-        recorded_at: 1_800_000_000_001,
-    };
-    let event = |payload| Event {
-        envelope: envelope.clone(),
-        payload,
-    };
-    vec![
-        event(
-            SessionStarted {
-                first_name: "Ада".into(),
-                last_name: Some("L".into()),
-                username: Some("ada".into()),
-                language_code: Some("ru".into()),
-                is_premium: true,
-                photo_url: Some("https://t.me/i/a.jpg".into()),
-                allows_write_to_pm: true,
-                start_param: Some("ref_42".into()),
-                platform: Some("ios".into()),
-            }
-            .into(),
-        ),
-        event(
-            ProfileUpdated {
-                display_name: Some("A".into()),
-                language_code: None,
-                photo_url: None,
-            }
-            .into(),
-        ),
-        event(TapsSubmitted { count: 1000 }.into()),
-        event(DailyCheckedIn { day: 20_000 }.into()),
-        event(
-            ReferralCredited {
-                referred_user_id: 1,
-                source_event_id: Uuid::now_v7(),
-            }
-            .into(),
-        ),
-    ]
+    EventType::ALL
+        .iter()
+        .map(|event_type| Event {
+            envelope: Envelope {
+                event_id: Uuid::now_v7(),
+                user_id: 7_342_037_359,
+                occurred_at: 1_800_000_000_000,
+                recorded_at: 1_800_000_000_001,
+            },
+            payload: event_type.sample(),
+        })
+        .collect()
 }
 
 /// A codec on the embedded registry, stored in a throwaway PostgreSQL schema.

@@ -1,4 +1,5 @@
 use super::*;
+use crate::events::*;
 
 fn profile(display_name: Option<&str>, photo_url: Option<&str>) -> Payload {
     ProfileUpdated {

@@ -1,11 +1,42 @@
 //! Rust mirrors of `avro/*.avsc`. The `.avsc` files are the source of truth: the tests in
 //! `avro.rs` prove every type here encodes against its schema and round-trips.
 //!
-//! Adding an event type: write `avro/<name>.avsc`, add its struct here, and add one line to the
-//! `event_types!` list below.
+//! Each event type lives in the file of its feature ([`profile`], [`game`], [`quests`],
+//! [`payments`], [`notifications`]): its struct, the rule each of its fields follows and a valid
+//! sample, and what sending it costs in tap energy ([`PayloadType`]). Adding an event type: write `avro/<name>.avsc`, add its struct and
+//! its `PayloadType` to its feature's file (or a new one, with its `mod` line here), and add one
+//! line to the `event_types!` list below.
 
-use serde::{Deserialize, Serialize};
+mod game;
+mod notifications;
+mod payments;
+mod profile;
+mod quests;
+
+pub use game::{DailyCheckedIn, ReferralCredited, TapsSubmitted};
+pub use notifications::{BotBlocked, BroadcastCancelled, BroadcastRequested};
+pub use payments::{PurchaseStarted, StarsPaymentReceived, StarsPaymentRefunded};
+pub use profile::{ProfileUpdated, SessionStarted};
+pub use quests::{QuestClaimed, QuestCompleted};
+
 use uuid::Uuid;
+
+use crate::rules::Violation;
+
+/// What every payload type declares beside its struct, so that a new event type does not
+/// compile (in the `event_types!` list) until it has both.
+pub trait PayloadType: Into<Payload> {
+    /// Checks every field against its rule ([`crate::rules`]): destructure the struct, so a new
+    /// field does not compile until its rule is written.
+    fn check(&self) -> Result<(), Violation>;
+
+    /// The tap energy the write API spends for it (see `producers/src/energy.rs`): one per tap,
+    /// nothing for what is not a tap.
+    fn energy_cost(&self) -> u64;
+
+    /// A valid payload of this type, which the round-trip and fuzz tests encode.
+    fn sample() -> Self;
+}
 
 /// Fields every event carries, flattened into each Avro record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,128 +55,6 @@ pub struct Envelope {
 pub struct Event {
     pub envelope: Envelope,
     pub payload: Payload,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionStarted {
-    pub first_name: String,
-    pub last_name: Option<String>,
-    pub username: Option<String>,
-    pub language_code: Option<String>,
-    pub is_premium: bool,
-    pub photo_url: Option<String>,
-    pub allows_write_to_pm: bool,
-    pub start_param: Option<String>,
-    pub platform: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProfileUpdated {
-    pub display_name: Option<String>,
-    pub language_code: Option<String>,
-    pub photo_url: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TapsSubmitted {
-    pub count: i32,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DailyCheckedIn {
-    /// Days since 1970-01-01, UTC.
-    pub day: i32,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReferralCredited {
-    pub referred_user_id: i64,
-    #[serde(serialize_with = "uuid_as_str")]
-    pub source_event_id: Uuid,
-}
-
-/// The user claims a quest they complete themselves; see [`crate::quests`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QuestClaimed {
-    pub quest_id: String,
-}
-
-/// Derived by the quests deriver, once per user and quest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QuestCompleted {
-    pub quest_id: String,
-    /// Coins, as the quest book said when the completion was decided.
-    pub reward: i64,
-    #[serde(serialize_with = "uuid_as_str")]
-    pub source_event_id: Uuid,
-}
-
-/// The user asked to buy a catalogue item; see [`crate::products`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PurchaseStarted {
-    #[serde(serialize_with = "uuid_as_str")]
-    pub purchase_id: Uuid,
-    pub item_id: String,
-    pub stars: i64,
-}
-
-/// Telegram reported a successful Stars payment; one event per `telegram_payment_charge_id`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StarsPaymentReceived {
-    pub telegram_payment_charge_id: String,
-    #[serde(serialize_with = "uuid_as_str")]
-    pub purchase_id: Uuid,
-    pub item_id: String,
-    pub stars: i64,
-    /// Coins granted, as the invoice said when it was created.
-    pub coins: i64,
-    /// The plan a subscription payment pays for.
-    pub subscription: Option<String>,
-    /// Unix milliseconds: when the period this payment pays for ends.
-    pub subscription_expires_at: Option<i64>,
-    /// A renewal, not the subscription's first payment.
-    pub recurring: bool,
-}
-
-/// A Stars payment was refunded; one event per refunded charge.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StarsPaymentRefunded {
-    pub telegram_payment_charge_id: String,
-    #[serde(serialize_with = "uuid_as_str")]
-    pub purchase_id: Uuid,
-    pub item_id: String,
-    pub stars: i64,
-    /// Coins the payment granted, taken back.
-    pub coins: i64,
-}
-
-/// An operator's message to an audience; keyed by [`OPERATOR_USER_ID`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BroadcastRequested {
-    #[serde(serialize_with = "uuid_as_str")]
-    pub broadcast_id: Uuid,
-    pub text: String,
-    /// The label of a `web_app` button that opens the Mini App.
-    pub button_text: Option<String>,
-    /// Only users with an event in this many days before the request.
-    pub active_within_days: Option<i32>,
-    /// Only users of this language.
-    pub language: Option<String>,
-}
-
-/// An operator cancelled a broadcast; keyed by [`OPERATOR_USER_ID`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BroadcastCancelled {
-    #[serde(serialize_with = "uuid_as_str")]
-    pub broadcast_id: Uuid,
-}
-
-/// Telegram refused a message to the user with 403; they leave every audience until their next
-/// session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BotBlocked {
-    /// Telegram's description.
-    pub reason: String,
 }
 
 /// The Kafka key of events an operator causes (broadcasts): Telegram user ids are positive, so
@@ -184,7 +93,14 @@ macro_rules! event_types {
             /// The schema text from `avro/`.
             pub fn schema_json(self) -> &'static str {
                 match self {
-                    $(EventType::$variant => include_str!(concat!("../avro/", $file)),)+
+                    $(EventType::$variant => include_str!(concat!("../../avro/", $file)),)+
+                }
+            }
+
+            /// A valid payload of this type ([`PayloadType::sample`]).
+            pub fn sample(self) -> Payload {
+                match self {
+                    $(EventType::$variant => <$variant as PayloadType>::sample().into(),)+
                 }
             }
         }
@@ -193,6 +109,20 @@ macro_rules! event_types {
             pub fn event_type(&self) -> EventType {
                 match self {
                     $(Payload::$variant(_) => EventType::$variant,)+
+                }
+            }
+
+            /// Checks every field against its rule ([`PayloadType::check`]).
+            pub fn check(&self) -> Result<(), Violation> {
+                match self {
+                    $(Payload::$variant(p) => PayloadType::check(p),)+
+                }
+            }
+
+            /// The tap energy sending it costs ([`PayloadType::energy_cost`]).
+            pub fn energy_cost(&self) -> u64 {
+                match self {
+                    $(Payload::$variant(p) => PayloadType::energy_cost(p),)+
                 }
             }
 
