@@ -1,5 +1,6 @@
 //! Every projection Surge has, written once: its id, the name it goes by (in tables, Redis keys,
-//! metrics, commands and the HTTP API's errors) and the store that keeps it. Everything else
+//! metrics, commands and the HTTP API's errors), the revision of its code, the store that keeps
+//! it and, in PostgreSQL, its tables. Everything else
 //! that depends on which projections exist (the processors' registry, the query API's served
 //! versions, `surge projections`, the tests and benchmarks) reads [`ProjectionId::ALL`] or
 //! matches on [`ProjectionId`] exhaustively, so adding a line here makes the compiler point at
@@ -24,7 +25,11 @@ impl StoreKind {
 }
 
 macro_rules! catalog {
-    ($($(#[$doc:meta])* $id:ident => $name:literal in $store:ident;)+) => {
+    ($(
+        $(#[$doc:meta])*
+        $id:ident => $name:literal, revision $revision:literal,
+            in $store:ident $(($plain:path $(, timescaledb $timescale:path)?))?;
+    )+) => {
         /// A projection, as [the catalog](self) lists it.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum ProjectionId {
@@ -51,29 +56,63 @@ macro_rules! catalog {
                     $(ProjectionId::$id => StoreKind::$store,)+
                 }
             }
+
+            /// The revision of its code. Bump it when what the projection writes for an event
+            /// changes; the new code is then deployed by rebuilding a new version (`surge
+            /// replay`), since a version is only ever written by the revision that built it.
+            pub const fn revision(self) -> u32 {
+                match self {
+                    $(ProjectionId::$id => $revision,)+
+                }
+            }
+
+            /// Its own tables, when it is kept in PostgreSQL ([`crate::migrations`]).
+            pub(crate) const fn tables(self) -> Option<Tables> {
+                match self {
+                    $(ProjectionId::$id => catalog!(@tables $($plain $(, $timescale)?)?),)+
+                }
+            }
         }
+    };
+    (@tables) => { None };
+    (@tables $plain:path) => { Some(Tables { plain: $plain, timescaledb: None }) };
+    (@tables $plain:path, $timescale:path) => {
+        Some(Tables { plain: $plain, timescaledb: Some($timescale) })
     };
 }
 
 catalog! {
     /// Each user's profile, sessions, streak and referrer.
-    Profiles => "profiles" in Postgres;
+    Profiles => "profiles", revision 1, in Postgres(crate::profiles::MIGRATIONS);
     /// Coin balances and the ledger of every coin earned.
-    Wallets => "wallets" in Postgres;
+    Wallets => "wallets", revision 1, in Postgres(crate::wallets::MIGRATIONS);
     /// Coins per user all time, per day and per week, with names to show.
-    Leaderboard => "leaderboard" in Redis;
+    Leaderboard => "leaderboard", revision 1, in Redis;
     /// Each user's latest events, newest first.
-    Feed => "feed" in Redis;
+    Feed => "feed", revision 1, in Redis;
     /// First sessions and the referral credits derived from them.
-    Referrals => "referrals" in Postgres;
+    Referrals => "referrals", revision 1, in Postgres(crate::referrals::MIGRATIONS);
     /// Active users per minute and day, for the operator's stats.
-    Activity => "activity" in Postgres;
+    Activity => "activity", revision 1, in Postgres(
+        crate::activity::MIGRATIONS,
+        timescaledb crate::activity::TIMESCALE_MIGRATIONS
+    );
     /// Each user's progress toward the quest book's goals, and the quests completed.
-    Quests => "quests" in Postgres;
+    Quests => "quests", revision 1, in Postgres(crate::quests::MIGRATIONS);
     /// Each user's opened invoices and Stars payments, refunds and subscriptions.
-    Purchases => "purchases" in Postgres;
+    Purchases => "purchases", revision 1, in Postgres(crate::purchases::MIGRATIONS);
     /// Who can be messaged, the broadcasts requested, and the outbox of messages the bot sends.
-    Notifications => "notifications" in Postgres;
+    Notifications => "notifications", revision 1, in Postgres(crate::notifications::MIGRATIONS);
+}
+
+/// A PostgreSQL projection's own tables: idempotent DDL (`CREATE TABLE IF NOT EXISTS ...`), one
+/// statement per string, where `{t}` stands for the table prefix `<name>_v<version>`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tables {
+    pub(crate) plain: &'static [&'static str],
+    /// Used instead of `plain` when the database has the TimescaleDB extension, where
+    /// `{timescaledb}` stands for the extension's schema (it is not on the search path).
+    pub(crate) timescaledb: Option<&'static [&'static str]>,
 }
 
 impl ProjectionId {
@@ -108,6 +147,17 @@ impl fmt::Display for ProjectionId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exactly_the_projections_kept_in_postgresql_have_tables() {
+        for &id in ProjectionId::ALL {
+            assert_eq!(
+                id.tables().is_some(),
+                id.store() == StoreKind::Postgres,
+                "{id}"
+            );
+        }
+    }
 
     #[test]
     fn names_are_distinct_plain_identifiers_and_name_back_to_their_id() {

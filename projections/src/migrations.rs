@@ -1,7 +1,7 @@
-//! Each projection's revision and each PostgreSQL projection's tables, keyed by the catalog's
-//! [`ProjectionId`] with exhaustive matches: the processors build and run versions with them,
-//! and `surge migrate` and the query API's start create the active versions' tables with
-//! [`migrate_all`] without linking the processors.
+//! Creating each PostgreSQL projection version's tables, as the catalog ([`ProjectionId`]) lists
+//! them: the processors build and run versions with them, and `surge migrate` and the query
+//! API's start create the active versions' tables with [`migrate_all`] without linking the
+//! processors.
 //!
 //! A PostgreSQL version's tables are the runtime's (positions, versions, the version's
 //! seen-events and parked-events tables) and the projection's own ([`ddl`]).
@@ -14,70 +14,20 @@ use crate::table_prefix::render;
 use crate::timescaledb::TimescaleDb;
 use crate::versions::{VersionRegistry, VersionsError};
 
-/// The revision of each projection's code. Bump it when what the projection writes for an event
-/// changes; the new code is then deployed by rebuilding a new version (`surge replay`), since a
-/// version is only ever written by the revision that built it.
-pub const fn revision(id: ProjectionId) -> u32 {
-    match id {
-        ProjectionId::Profiles => 1,
-        ProjectionId::Wallets => 1,
-        ProjectionId::Leaderboard => 1,
-        ProjectionId::Feed => 1,
-        ProjectionId::Referrals => 1,
-        ProjectionId::Activity => 1,
-        ProjectionId::Quests => 1,
-        ProjectionId::Purchases => 1,
-        ProjectionId::Notifications => 1,
-    }
-}
-
-/// A PostgreSQL projection's own tables: idempotent DDL (`CREATE TABLE IF NOT EXISTS ...`), one
-/// statement per string, where `{t}` stands for the table prefix `<name>_v<version>`.
-#[derive(Debug, Clone, Copy)]
-struct Layout {
-    plain: &'static [&'static str],
-    /// Used instead of `plain` when the database has the TimescaleDB extension, where
-    /// `{timescaledb}` stands for the extension's schema (it is not on the search path).
-    timescale: Option<&'static [&'static str]>,
-}
-
-/// The tables of each projection kept in PostgreSQL; `None` for those kept in Redis.
-const fn layout(id: ProjectionId) -> Option<Layout> {
-    const fn plain(plain: &'static [&'static str]) -> Option<Layout> {
-        Some(Layout {
-            plain,
-            timescale: None,
-        })
-    }
-    match id {
-        ProjectionId::Profiles => plain(crate::profiles::MIGRATIONS),
-        ProjectionId::Wallets => plain(crate::wallets::MIGRATIONS),
-        ProjectionId::Leaderboard | ProjectionId::Feed => None,
-        ProjectionId::Referrals => plain(crate::referrals::MIGRATIONS),
-        ProjectionId::Activity => Some(Layout {
-            plain: crate::activity::MIGRATIONS,
-            timescale: Some(crate::activity::TIMESCALE_MIGRATIONS),
-        }),
-        ProjectionId::Quests => plain(crate::quests::MIGRATIONS),
-        ProjectionId::Purchases => plain(crate::purchases::MIGRATIONS),
-        ProjectionId::Notifications => plain(crate::notifications::MIGRATIONS),
-    }
-}
-
 /// The DDL of `version` of the PostgreSQL projection `id`'s own tables, as one script (several
 /// statements, one simple-protocol round trip): its TimescaleDB layout with the extension's
 /// schema when the database has it (`timescaledb`) and the projection has such a layout, its
 /// plain layout otherwise. `None` for a projection kept in Redis.
 pub fn ddl(id: ProjectionId, version: u32, timescaledb: Option<&TimescaleDb>) -> Option<String> {
-    let layout = layout(id)?;
+    let tables = id.tables()?;
     let prefix = table_prefix(id.name(), version);
     let render = |d: &str| render(d, &prefix) + ";\n";
-    Some(match (timescaledb, layout.timescale) {
+    Some(match (timescaledb, tables.timescaledb) {
         (Some(timescaledb), Some(migrations)) => migrations
             .iter()
             .map(|d| timescaledb.render(&render(d)))
             .collect(),
-        _ => layout.plain.iter().map(|d| render(d)).collect(),
+        _ => tables.plain.iter().map(|d| render(d)).collect(),
     })
 }
 
@@ -129,7 +79,7 @@ pub async fn migrate_all(pool: &PgPool) -> Result<(), MigrateError> {
         if id.store() != StoreKind::Postgres {
             continue;
         }
-        let revision = revision(id);
+        let revision = id.revision();
         let registry = VersionRegistry::postgres(pool.clone(), id.name());
         let active = registry.ensure_active(revision).await?;
         if active.revision == revision {

@@ -1,5 +1,5 @@
 //! The code of each projection in the catalog ([`ProjectionId`]): its entry and how its sink is
-//! built (its revision and tables are the catalog's, in `surge_projections::migrations`). Adding a projection: add it to the catalog in `surge-projections`,
+//! built (its revision and tables are the catalog's). Adding a projection: add it to the catalog in `surge-projections`,
 //! implement `PgProjection` or `RedisProjection` in this folder, and the compiler asks for its
 //! arm in [`code_of`] and in [`with_sink`].
 
@@ -34,7 +34,7 @@ use crate::runtime::{
 };
 
 /// A projection this build runs, at the revision of its code this build has. Everything about
-/// it is read from its id (the catalog, `migrations::revision`); the entry only proves that
+/// it is read from its id (the catalog); the entry only proves that
 /// this build has the projection's code.
 #[derive(Debug, Clone, Copy)]
 pub struct Entry {
@@ -51,7 +51,7 @@ impl Entry {
     }
 
     pub const fn revision(&self) -> u32 {
-        surge_projections::migrations::revision(self.id)
+        self.id.revision()
     }
 }
 

@@ -61,8 +61,8 @@ pub trait PgProjection: Send + Sync + 'static {
     /// (`wallets_v1_ledger`) and the consumer group.
     const NAME: &'static str = Self::ID.name();
     /// The revision of this projection's code, from the catalog's
-    /// [`surge_projections::migrations::revision`] (bump it there).
-    const REVISION: u32 = surge_projections::migrations::revision(Self::ID);
+    /// [`ProjectionId::revision`] (bump it in the catalog).
+    const REVISION: u32 = Self::ID.revision();
 
     /// The version whose tables this value writes.
     fn version(&self) -> u32;
@@ -139,8 +139,8 @@ pub trait RedisProjection: Send + Sync + 'static {
     /// Its stable name (from the catalog).
     const NAME: &'static str = Self::ID.name();
     /// The revision of this projection's code, from the catalog's
-    /// [`surge_projections::migrations::revision`] (bump it there).
-    const REVISION: u32 = surge_projections::migrations::revision(Self::ID);
+    /// [`ProjectionId::revision`] (bump it in the catalog).
+    const REVISION: u32 = Self::ID.revision();
 
     /// Per-user state the fold needs (`()` when none). The runtime loads it for the batch's users
     /// from the hash `<keyspace>:state` (field = user id, JSON value), threads it through the
