@@ -8,6 +8,7 @@
 //! `producers/src/energy.rs`.
 
 use surge_projections::feed::{self, Activity};
+use surge_projections::wallets::Kind;
 use surge_schemas::{EventType, Payload, SessionStarted};
 
 use crate::derivers::quests::QuestInput;
@@ -33,7 +34,10 @@ pub fn earning(payload: &Payload) -> Result<Earning, String> {
                 q.reward
             ));
         }
-        Payload::QuestCompleted(q) => Earning::Quest { reward: q.reward },
+        Payload::QuestCompleted(q) => Earning::Granted {
+            coins: q.reward,
+            kind: Kind::Quest,
+        },
         Payload::StarsPaymentReceived(p) if p.coins < 0 => {
             return Err(format!(
                 "StarsPaymentReceived with negative coins ({})",
@@ -42,7 +46,10 @@ pub fn earning(payload: &Payload) -> Result<Earning, String> {
         }
         // A subscription payment grants no coins: nothing to load or record.
         Payload::StarsPaymentReceived(p) if p.coins == 0 => Earning::Nothing,
-        Payload::StarsPaymentReceived(p) => Earning::Purchase { coins: p.coins },
+        Payload::StarsPaymentReceived(p) => Earning::Granted {
+            coins: p.coins,
+            kind: Kind::Purchase,
+        },
         Payload::StarsPaymentRefunded(r) if r.coins < 0 => {
             return Err(format!(
                 "StarsPaymentRefunded with negative coins ({})",
@@ -50,7 +57,10 @@ pub fn earning(payload: &Payload) -> Result<Earning, String> {
             ));
         }
         Payload::StarsPaymentRefunded(r) if r.coins == 0 => Earning::Nothing,
-        Payload::StarsPaymentRefunded(r) => Earning::Refund { coins: r.coins },
+        Payload::StarsPaymentRefunded(r) => Earning::Granted {
+            coins: -r.coins,
+            kind: Kind::Refund,
+        },
         Payload::SessionStarted(_)
         | Payload::ProfileUpdated(_)
         | Payload::QuestClaimed(_)

@@ -82,14 +82,12 @@ pub enum Earning {
     CheckIn { day: i32 },
     /// [`REFERRAL_BONUS`], to the event's user (the referrer).
     Referral,
-    /// A completed quest's reward, as its event carries it.
-    Quest { reward: i64 },
-    /// The coins a Stars payment granted, as its event carries them.
-    Purchase { coins: i64 },
-    /// A refunded payment's coins, taken back: a negative amount. The balance may go below zero
-    /// when the coins were spent or the payment is refunded twice over in coins; it is the
-    /// truth of what the user was given.
-    Refund { coins: i64 },
+    /// Coins the event carries, to the ledger under `kind`: a completed quest's reward, a
+    /// Stars payment's coins, or a refunded payment's coins taken back (negative). The balance
+    /// may go below zero when the coins were spent or a payment is refunded twice over in
+    /// coins; it is the truth of what the user was given. A new event type that grants coins
+    /// needs only its `kind` (`surge_projections::wallets::Kind`).
+    Granted { coins: i64, kind: Kind },
 }
 
 impl Earning {
@@ -110,9 +108,7 @@ impl Earning {
             Earning::Taps { .. } => Some(Kind::Taps),
             Earning::CheckIn { .. } => Some(Kind::Checkin),
             Earning::Referral => Some(Kind::Referral),
-            Earning::Quest { .. } => Some(Kind::Quest),
-            Earning::Purchase { .. } => Some(Kind::Purchase),
-            Earning::Refund { .. } => Some(Kind::Refund),
+            Earning::Granted { kind, .. } => Some(kind),
         }
     }
 
@@ -127,9 +123,7 @@ impl Earning {
                 CheckIn::SameDay | CheckIn::Late => 0,
             },
             Earning::Referral => REFERRAL_BONUS,
-            Earning::Quest { reward } => reward,
-            Earning::Purchase { coins } => coins,
-            Earning::Refund { coins } => -coins,
+            Earning::Granted { coins, .. } => coins,
         }
     }
 }
