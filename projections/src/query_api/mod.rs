@@ -170,18 +170,7 @@ fn public_routes() -> (
     OpenApiRouter<QueryState>,
     OpenApiRouter<QueryState>,
 ) {
-    let reads = OpenApiRouter::new()
-        .routes(routes!(handlers::me::me))
-        .routes(routes!(handlers::feed::feed))
-        .routes(routes!(handlers::quests::my_quests))
-        .routes(routes!(handlers::purchases::my_purchases))
-        .routes(routes!(handlers::leaderboard::leaderboard))
-        .routes(routes!(handlers::users::user))
-        .routes(routes!(handlers::stats::activity))
-        .routes(routes!(handlers::purchases::revenue))
-        .routes(routes!(handlers::broadcasts::broadcasts))
-        .routes(routes!(handlers::broadcasts::broadcast))
-        .routes(routes!(live::tickets::issue));
+    let reads = handlers::routes().routes(routes!(live::tickets::issue));
     let streams = OpenApiRouter::new()
         .routes(routes!(live::stream::me_live))
         .routes(routes!(live::leaderboard::leaderboard_live));

@@ -1,6 +1,7 @@
 //! One file per endpoint. Each names the projections behind it (for read-your-writes), reads
 //! them through `Reading::read` (PostgreSQL: on a replica or the primary; timeout → 503) or
-//! `read_store` (Redis) and answers through `cached_json` (ETag, 304).
+//! `read_store` (Redis) and answers through `cached_json` (ETag, 304). A new endpoint's file gets
+//! its `mod` line and its route in [`routes`], both here.
 
 pub(crate) mod broadcasts;
 pub(crate) mod feed;
@@ -12,6 +13,26 @@ pub(crate) mod stats;
 pub(crate) mod users;
 
 use surge_http::ApiError;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::QueryState;
+
+/// Every endpoint above, each registered with its OpenAPI operation so none can be
+/// undocumented.
+pub(crate) fn routes() -> OpenApiRouter<QueryState> {
+    OpenApiRouter::new()
+        .routes(routes!(me::me))
+        .routes(routes!(feed::feed))
+        .routes(routes!(quests::my_quests))
+        .routes(routes!(purchases::my_purchases))
+        .routes(routes!(leaderboard::leaderboard))
+        .routes(routes!(users::user))
+        .routes(routes!(stats::activity))
+        .routes(routes!(purchases::revenue))
+        .routes(routes!(broadcasts::broadcasts))
+        .routes(routes!(broadcasts::broadcast))
+}
 
 /// `?limit=` within `1..=max`, `default` when absent.
 pub(crate) fn limit(given: Option<&str>, default: usize, max: usize) -> Result<usize, ApiError> {
