@@ -17,6 +17,8 @@ where
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(worker_threads)
+            // So a profile of a benchmark tells the server's threads from the load generator's.
+            .thread_name("served")
             .enable_all()
             .build()
             .expect("server runtime");
