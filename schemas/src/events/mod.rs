@@ -1,11 +1,11 @@
 //! Rust mirrors of `avro/*.avsc`. The `.avsc` files are the source of truth: the tests in
 //! `avro.rs` prove every type here encodes against its schema and round-trips.
 //!
-//! Each event type lives in the file of its feature ([`profile`], [`game`], [`quests`],
-//! [`payments`], [`notifications`]): its struct, the rule each of its fields follows and a valid
-//! sample, and what sending it costs in tap energy ([`PayloadType`]). Adding an event type: write `avro/<name>.avsc`, add its struct and
-//! its `PayloadType` to its feature's file (or a new one, with its `mod` line here), and add one
-//! line to the `event_types!` list below.
+//! Each event type lives in the file of its feature (`profile.rs`, `game.rs`, `quests.rs`,
+//! `payments.rs`, `notifications.rs`): its struct, the rule each of its fields follows, what
+//! sending it costs in tap energy and a valid sample ([`PayloadType`]). Adding an event type:
+//! write `avro/<name>.avsc`, add its struct and its `PayloadType` to its feature's file (or a
+//! new one, with its `mod` line here), and add one line to the `event_types!` list below.
 
 mod game;
 mod notifications;
@@ -24,7 +24,7 @@ use uuid::Uuid;
 use crate::rules::Violation;
 
 /// What every payload type declares beside its struct, so that a new event type does not
-/// compile (in the `event_types!` list) until it has both.
+/// compile (in the `event_types!` list) until it has all three.
 pub trait PayloadType: Into<Payload> {
     /// Checks every field against its rule ([`crate::rules`]): destructure the struct, so a new
     /// field does not compile until its rule is written.
@@ -112,8 +112,9 @@ macro_rules! event_types {
                 }
             }
 
-            /// Checks every field against its rule ([`PayloadType::check`]).
-            pub fn check(&self) -> Result<(), Violation> {
+            /// Checks every field against its rule ([`PayloadType::check`]); callers outside
+            /// this crate use [`crate::rules::check`].
+            pub(crate) fn check(&self) -> Result<(), Violation> {
                 match self {
                     $(Payload::$variant(p) => PayloadType::check(p),)+
                 }

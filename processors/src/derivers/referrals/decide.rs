@@ -3,10 +3,9 @@
 
 use sha2::{Digest, Sha256};
 use surge_schemas::{Envelope, Event, ReferralCredited};
-
-use crate::decisions;
 use uuid::Uuid;
 
+use crate::decisions;
 use crate::projectors::profiles::referrer;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

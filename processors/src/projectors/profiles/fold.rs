@@ -61,7 +61,8 @@ pub fn touches(event: &Event) -> bool {
 
 /// Folds `event` into its user's profile (`None`: no row yet), creating it when needed.
 pub fn fold(profile: &mut Option<Profile>, event: &Event) {
-    if !touches(event) {
+    let change = decisions::profile(&event.payload);
+    if let ProfileChange::None = change {
         return;
     }
     let envelope = &event.envelope;
@@ -74,7 +75,7 @@ pub fn fold(profile: &mut Option<Profile>, event: &Event) {
     });
     p.first_seen_at_ms = p.first_seen_at_ms.min(at);
     p.last_seen_at_ms = p.last_seen_at_ms.max(at);
-    match decisions::profile(&event.payload) {
+    match change {
         ProfileChange::Session(s) => {
             if p.sessions_count == 0 {
                 p.referred_by = referrer(s.start_param.as_deref(), envelope.user_id);
