@@ -128,7 +128,7 @@ impl ProjectionId {
 }
 
 /// A PostgreSQL projection's typed store (its reads and writes), built from one version's table
-/// prefix (`<name>_v<N>`, see [`crate::versions::table_prefix`]). Lets code that holds
+/// prefix (`<name>_v<N>`, see [`crate::naming::table_prefix`]). Lets code that holds
 /// versions by [`ProjectionId`] (the query API's served snapshot) hand out typed stores without
 /// a line per projection.
 pub trait VersionedStore: Send + Sync + 'static {

@@ -12,7 +12,7 @@
 //! - **Resuming**: the positions are in the new version's store, so an interrupted rebuild
 //!   (killed, crashed) resumes where it stopped when run again ([`plan`]).
 //! - **Never ahead of the serving version**: each partition stops at the serving version's
-//!   position until the switch. The switch ([`crate::versions::switch`]) makes the new version
+//!   position until the switch. The switch ([`crate::versions::Switch`]) makes the new version
 //!   active only once it has applied at least everything the old one has, and fences the old
 //!   one in the same atomic step of the store. So no event is handled by both versions while
 //!   serving and none by neither, which is why a rebuild suppresses derived events: the serving
