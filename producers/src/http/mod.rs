@@ -37,8 +37,13 @@ pub use error::ApiError;
 use rate_limit::UserRateLimiter;
 use surge_kafka::EventLog;
 
+/// What every request shares. axum's `State` clones it per request (several times, once per
+/// extractor and middleware), so it is one `Arc`: the stores inside own strings and scripts
+/// that a deep clone would copy each time.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
     pub config: Arc<WriteApiConfig>,
     pub validator: Arc<Validator>,
     pub log: Arc<EventLog>,
@@ -81,7 +86,7 @@ impl AppState {
             redis.clone(),
             &config.redis_prefix,
         );
-        AppState {
+        AppState(Arc::new(Shared {
             config: Arc::new(config),
             validator: Arc::new(validator),
             log: Arc::new(log),
@@ -91,7 +96,15 @@ impl AppState {
             limiter,
             metrics: Arc::new(Metrics::new()),
             stars,
-        }
+        }))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
     }
 }
 
