@@ -27,6 +27,10 @@
 
 mod support;
 
+/// The `surge` binary's allocator, so the benchmark measures the code as it runs in production.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::bail;

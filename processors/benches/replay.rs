@@ -31,6 +31,10 @@
 #[allow(dead_code)]
 mod support;
 
+/// The `surge` binary's allocator, so the benchmark measures the code as it runs in production.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
