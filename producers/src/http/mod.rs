@@ -44,14 +44,14 @@ use surge_kafka::EventLog;
 pub struct AppState(Arc<Shared>);
 
 pub struct Shared {
-    pub config: Arc<WriteApiConfig>,
-    pub validator: Arc<Validator>,
+    pub config: WriteApiConfig,
+    pub validator: Validator,
     pub log: Arc<EventLog>,
     pub redis: ConnectionManager,
     pub idempotency: IdempotencyStore,
     pub energy: EnergyStore,
     pub limiter: Arc<UserRateLimiter>,
-    pub metrics: Arc<Metrics>,
+    pub metrics: Metrics,
     pub stars: Stars,
 }
 
@@ -87,14 +87,14 @@ impl AppState {
             &config.redis_prefix,
         );
         AppState(Arc::new(Shared {
-            config: Arc::new(config),
-            validator: Arc::new(validator),
+            config,
+            validator,
             log: Arc::new(log),
             redis,
             idempotency,
             energy,
             limiter,
-            metrics: Arc::new(Metrics::new()),
+            metrics: Metrics::new(),
             stars,
         }))
     }
