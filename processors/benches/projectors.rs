@@ -257,13 +257,9 @@ async fn baseline(
         ProjectionId::Feed => {
             baseline_redis::pipelined(&Feed, redis, &raw_prefix, records, batch).await
         }
-        ProjectionId::Referrals
-        | ProjectionId::Activity
-        | ProjectionId::Quests
-        | ProjectionId::Purchases
-        | ProjectionId::Notifications => {
-            bail!("no baseline for {name}")
-        }
+        // A baseline is hand-written store code doing one projection's writes without the
+        // runtime; the others (a new one included) have none yet.
+        _ => bail!("no baseline for {name}"),
     }
 }
 
