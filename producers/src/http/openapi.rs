@@ -204,7 +204,7 @@ pub(crate) fn document(router: OpenApi) -> OpenApi {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_document_lists_every_route_and_every_refusal() {
+    fn the_document_keeps_every_published_route_and_lists_every_refusal() {
         surge_http::openapi::check_document(
             &mut crate::http::openapi_document(),
             &[

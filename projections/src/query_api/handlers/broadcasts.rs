@@ -10,7 +10,10 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::json;
+use surge_http::error_responses;
+use surge_http::openapi::{OPERATOR_ERRORS, PATH_ERRORS};
 use surge_http::{ApiError, Path};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::limit;
@@ -20,6 +23,65 @@ use crate::query_api::QueryState;
 use crate::query_api::auth::Operator;
 use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
 use crate::query_api::consistency::ReadAfter;
+use crate::query_api::openapi::READ_ERRORS;
+
+/// A broadcast and its deliveries.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct BroadcastView {
+    broadcast_id: Uuid,
+    /// `sending`, `done` or `cancelled`.
+    status: String,
+    text: String,
+    button_text: Option<String>,
+    audience: Audience,
+    requested_at: Option<String>,
+    cancelled_at: Option<String>,
+    recipients: i64,
+    sent: i64,
+    failed: i64,
+    blocked: i64,
+    cancelled: i64,
+    remaining: i64,
+    /// Deliveries per second over the last ten seconds.
+    per_second: f64,
+    eta_seconds: Option<i64>,
+    /// Telegram's reasons for failed deliveries, with counts.
+    failures: Vec<Failure>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct Audience {
+    active_within_days: Option<i64>,
+    language: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct Failure {
+    reason: String,
+    count: i64,
+}
+
+/// `GET /v1/admin/broadcasts`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct Broadcasts {
+    /// The latest first.
+    broadcasts: Vec<BroadcastView>,
+}
+
+error_responses!(
+    BroadcastErrors = [
+        OPERATOR_ERRORS,
+        READ_ERRORS,
+        PATH_ERRORS,
+        [(404, "unknown_broadcast")],
+    ]
+);
+
+error_responses!(BroadcastsErrors = [OPERATOR_ERRORS, READ_ERRORS, [(400, "invalid_limit")],]);
 
 #[utoipa::path(
     get,
@@ -32,8 +94,8 @@ use crate::query_api::consistency::ReadAfter;
         surge_http::openapi::ReadHeaders,
     ),
     responses(
-        (status = 200, description = "The broadcast", body = crate::query_api::openapi::BroadcastView),
-        crate::query_api::openapi::BroadcastErrors,
+        (status = 200, description = "The broadcast", body = BroadcastView),
+        BroadcastErrors,
     ),
 )]
 pub(crate) async fn broadcast(
@@ -81,8 +143,8 @@ pub(crate) async fn broadcast(
         surge_http::openapi::ReadHeaders,
     ),
     responses(
-        (status = 200, description = "The latest first", body = crate::query_api::openapi::Broadcasts),
-        crate::query_api::openapi::BroadcastsErrors,
+        (status = 200, description = "The latest first", body = Broadcasts),
+        BroadcastsErrors,
     ),
 )]
 pub(crate) async fn broadcasts(

@@ -2,14 +2,18 @@
 //! opaque to clients (base64url of the last item's event id), so pages do not shift when new
 //! items arrive between two reads.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::Value;
 use surge_http::ApiError;
+use surge_http::error_responses;
+use surge_http::openapi::INIT_DATA_ERRORS;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::limit;
@@ -19,8 +23,28 @@ use crate::query_api::QueryState;
 use crate::query_api::auth::Reader;
 use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
 use crate::query_api::consistency::{ReadAfter, read_store};
+use crate::query_api::openapi::READ_ERRORS;
 
 const DEFAULT_LIMIT: usize = 20;
+
+/// `GET /v1/me/feed`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct Feed {
+    /// Newest first; each item is what the `feed` projection stored (`type`, `event_id`,
+    /// `occurred_at` and the event's own fields).
+    items: Vec<BTreeMap<String, Value>>,
+    /// Opaque; `null` on the last page.
+    next_cursor: Option<String>,
+}
+
+error_responses!(
+    FeedErrors = [
+        INIT_DATA_ERRORS,
+        READ_ERRORS,
+        [(400, "invalid_limit"), (400, "invalid_cursor")],
+    ]
+);
 
 #[utoipa::path(
     get,
@@ -34,8 +58,8 @@ const DEFAULT_LIMIT: usize = 20;
         surge_http::openapi::ReadHeaders,
     ),
     responses(
-        (status = 200, description = "A page of the feed", body = crate::query_api::openapi::Feed),
-        crate::query_api::openapi::FeedErrors,
+        (status = 200, description = "A page of the feed", body = Feed),
+        FeedErrors,
     ),
 )]
 pub(crate) async fn feed(

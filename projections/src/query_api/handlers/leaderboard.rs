@@ -11,14 +11,18 @@ use axum::response::Response;
 use serde_json::json;
 use surge_http::ApiError;
 use surge_http::Path;
+use surge_http::error_responses;
+use surge_http::openapi::{INIT_DATA_ERRORS, PATH_ERRORS};
+use utoipa::ToSchema;
 
 use super::limit;
 use crate::catalog::ProjectionId;
-use crate::leaderboard::{MAX_LIMIT, Period, PeriodKind, rank_of};
+use crate::leaderboard::{Entry, MAX_LIMIT, Period, PeriodKind, rank_of};
 use crate::query_api::QueryState;
 use crate::query_api::auth::Reader;
 use crate::query_api::caching::{PRIVATE_BRIEF, PUBLIC_BRIEF, cached_json, tagged_json};
 use crate::query_api::consistency::{ReadAfter, read_store};
+use crate::query_api::openapi::READ_ERRORS;
 use crate::query_api::top_cache::Needs;
 
 const DEFAULT_LIMIT: usize = 100;
@@ -47,6 +51,26 @@ pub(crate) fn current(kind: PeriodKind) -> Period {
     Period::containing(kind, now_ms).expect("the present is inside the calendar")
 }
 
+/// `GET /v1/leaderboard/{period}`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct Leaderboard {
+    /// The period's suffix: `all`, the UTC day or the ISO week.
+    period: String,
+    entries: Vec<Entry>,
+    /// Only with initData: the caller's rank and score, `null` if unranked.
+    me: Option<Entry>,
+}
+
+error_responses!(
+    LeaderboardErrors = [
+        INIT_DATA_ERRORS,
+        READ_ERRORS,
+        PATH_ERRORS,
+        [(400, "invalid_period"), (400, "invalid_limit")],
+    ]
+);
+
 #[utoipa::path(
     get,
     path = "/v1/leaderboard/{period}",
@@ -59,8 +83,8 @@ pub(crate) fn current(kind: PeriodKind) -> Period {
         surge_http::openapi::ReadHeaders,
     ),
     responses(
-        (status = 200, description = "The top, and `me` with initData", body = crate::query_api::openapi::Leaderboard),
-        crate::query_api::openapi::LeaderboardErrors,
+        (status = 200, description = "The top, and `me` with initData", body = Leaderboard),
+        LeaderboardErrors,
     ),
 )]
 pub(crate) async fn leaderboard(

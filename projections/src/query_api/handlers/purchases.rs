@@ -13,6 +13,9 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::json;
 use surge_http::ApiError;
+use surge_http::error_responses;
+use surge_http::openapi::INIT_DATA_ERRORS;
+use utoipa::ToSchema;
 
 use super::{limit, time, whole_number};
 use crate::catalog::ProjectionId;
@@ -21,6 +24,19 @@ use crate::query_api::QueryState;
 use crate::query_api::auth::{Operator, Reader};
 use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
 use crate::query_api::consistency::ReadAfter;
+use crate::query_api::openapi::READ_ERRORS;
+
+/// `GET /v1/stats/revenue`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct Revenue {
+    as_of: Option<String>,
+    /// `XTR` (Telegram Stars).
+    currency: String,
+    days: Vec<crate::purchases::RevenueDay>,
+}
+
+error_responses!(LimitedReadErrors = [INIT_DATA_ERRORS, READ_ERRORS, [(400, "invalid_limit")],]);
 
 #[utoipa::path(
     get,
@@ -34,7 +50,7 @@ use crate::query_api::consistency::ReadAfter;
     ),
     responses(
         (status = 200, description = "Newest first", body = crate::purchases::PurchasesView),
-        crate::query_api::openapi::LimitedReadErrors,
+        LimitedReadErrors,
     ),
 )]
 pub(crate) async fn my_purchases(
@@ -79,7 +95,7 @@ pub(crate) async fn read(
         surge_http::openapi::ReadHeaders,
     ),
     responses(
-        (status = 200, description = "Days with payments or refunds", body = crate::query_api::openapi::Revenue),
+        (status = 200, description = "Days with payments or refunds", body = Revenue),
         crate::query_api::openapi::WindowErrors,
     ),
 )]

@@ -6,13 +6,21 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{Value, json};
 use surge_http::ApiError;
+use utoipa::ToSchema;
 
 use crate::catalog::ProjectionId;
 use crate::query_api::QueryState;
 use crate::query_api::auth::Reader;
 use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
 use crate::query_api::consistency::ReadAfter;
-use crate::quests::{QuestStore, states};
+use crate::quests::{QuestState, QuestStore, states};
+
+/// `GET /v1/me/quests`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct Quests {
+    quests: Vec<QuestState>,
+}
 
 #[utoipa::path(
     get,
@@ -22,7 +30,7 @@ use crate::quests::{QuestStore, states};
     security(("tma" = [])),
     params(surge_http::openapi::ReadHeaders),
     responses(
-        (status = 200, description = "The quests, in the book's order", body = crate::query_api::openapi::Quests),
+        (status = 200, description = "The quests, in the book's order", body = Quests),
         crate::query_api::openapi::UserReadErrors,
     ),
 )]

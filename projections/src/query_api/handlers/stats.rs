@@ -11,6 +11,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 use surge_http::ApiError;
+use utoipa::ToSchema;
 
 use super::{time, whole_number};
 use crate::activity::{ActivityStore, MinuteCount, day_of};
@@ -20,6 +21,41 @@ use crate::query_api::QueryState;
 use crate::query_api::auth::Operator;
 use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
 use crate::query_api::consistency::ReadAfter;
+
+/// `GET /v1/stats/activity`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct Activity {
+    as_of: Option<String>,
+    /// Minutes that had events, ascending.
+    events_per_minute: Vec<MinuteActivity>,
+    active_users: ActiveUsers,
+    daily_active_users: Vec<DayActivity>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct MinuteActivity {
+    minute: Option<String>,
+    total: i64,
+    /// Events by type.
+    by_type: BTreeMap<String, i64>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct ActiveUsers {
+    daily: i64,
+    weekly: i64,
+    monthly: i64,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct DayActivity {
+    day: Option<String>,
+    users: i64,
+}
 
 #[utoipa::path(
     get,
@@ -33,7 +69,7 @@ use crate::query_api::consistency::ReadAfter;
         surge_http::openapi::ReadHeaders,
     ),
     responses(
-        (status = 200, description = "Activity", body = crate::query_api::openapi::Activity),
+        (status = 200, description = "Activity", body = Activity),
         crate::query_api::openapi::WindowErrors,
     ),
 )]

@@ -7,6 +7,9 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use surge_http::ApiError;
 use surge_http::Path;
+use surge_http::error_responses;
+use surge_http::openapi::{INIT_DATA_ERRORS, PATH_ERRORS};
+use utoipa::ToSchema;
 
 use super::time;
 use crate::catalog::ProjectionId;
@@ -15,6 +18,37 @@ use crate::query_api::QueryState;
 use crate::query_api::auth::Reader;
 use crate::query_api::caching::{PRIVATE_CARD, cached_json};
 use crate::query_api::consistency::ReadAfter;
+use crate::query_api::openapi::READ_ERRORS;
+
+/// `GET /v1/users/{id}`: a public card.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct UserCard {
+    user_id: i64,
+    /// The display name, else the username, else the first name.
+    name: Option<String>,
+    username: Option<String>,
+    photo_url: Option<String>,
+    is_premium: bool,
+    member_since: Option<String>,
+    streak: CardStreak,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct CardStreak {
+    current: i64,
+    best: i64,
+}
+
+error_responses!(
+    UserErrors = [
+        INIT_DATA_ERRORS,
+        READ_ERRORS,
+        PATH_ERRORS,
+        [(400, "invalid_user_id"), (404, "user_not_found")],
+    ]
+);
 
 #[utoipa::path(
     get,
@@ -27,8 +61,8 @@ use crate::query_api::consistency::ReadAfter;
         surge_http::openapi::ReadHeaders,
     ),
     responses(
-        (status = 200, description = "The card", body = crate::query_api::openapi::UserCard),
-        crate::query_api::openapi::UserErrors,
+        (status = 200, description = "The card", body = UserCard),
+        UserErrors,
     ),
 )]
 pub(crate) async fn user(

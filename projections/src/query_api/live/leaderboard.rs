@@ -13,6 +13,8 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::response::sse::Event;
 use futures::Stream;
+use surge_http::error_responses;
+use surge_http::openapi::PATH_ERRORS;
 use surge_http::{ApiError, Path};
 use tokio::time::Instant;
 
@@ -31,6 +33,18 @@ const MIN_GAP: Duration = Duration::from_secs(1);
 const IDLE_REFRESH: Duration = Duration::from_secs(30);
 const DEFAULT_LIMIT: usize = 10;
 
+error_responses!(
+    BoardLiveErrors = [
+        PATH_ERRORS,
+        [
+            (400, "invalid_period"),
+            (400, "invalid_limit"),
+            (501, "live_updates_off"),
+            (503, "live_streams_full"),
+        ],
+    ]
+);
+
 #[utoipa::path(
     get,
     path = "/v1/leaderboard/{period}/live",
@@ -43,7 +57,7 @@ const DEFAULT_LIMIT: usize = 10;
     ),
     responses(
         (status = 200, description = "An endless stream of events", content_type = "text/event-stream", body = String),
-        crate::query_api::openapi::BoardLiveErrors,
+        BoardLiveErrors,
     ),
 )]
 pub(crate) async fn leaderboard_live(

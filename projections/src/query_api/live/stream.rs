@@ -33,6 +33,8 @@ use axum::response::Response;
 use axum::response::sse::Event;
 use futures::{Stream, StreamExt};
 use serde_json::Value;
+use surge_http::error_responses;
+use surge_http::openapi::INIT_DATA_ERRORS;
 use surge_http::{ApiError, authenticate};
 use surge_schemas::Position;
 use tokio::time::Instant;
@@ -59,6 +61,22 @@ const FEED_ITEMS: usize = 20;
 /// Purchases a `purchases` event lists: as many as `GET /v1/me/purchases` does by default.
 const PURCHASES: usize = 50;
 
+error_responses!(
+    LiveErrors = [
+        INIT_DATA_ERRORS,
+        [
+            (400, "init_data_in_url"),
+            (400, "invalid_last_event_id"),
+            (401, "invalid_ticket"),
+            (401, "ticket_expired"),
+            (429, "too_many_live_streams"),
+            (501, "live_updates_off"),
+            (503, "live_streams_full"),
+            (503, "store_unavailable"),
+        ],
+    ]
+);
+
 #[utoipa::path(
     get,
     path = "/v1/me/live",
@@ -73,7 +91,7 @@ const PURCHASES: usize = 50;
     ),
     responses(
         (status = 200, description = "An endless stream of events", content_type = "text/event-stream", body = String),
-        crate::query_api::openapi::LiveErrors,
+        LiveErrors,
     ),
 )]
 pub(crate) async fn me_live(

@@ -12,6 +12,9 @@ use rand::RngCore;
 use redis::AsyncCommands;
 use serde_json::{Value, json};
 use surge_http::ApiError;
+use surge_http::error_responses;
+use surge_http::openapi::INIT_DATA_ERRORS;
+use utoipa::ToSchema;
 
 use crate::naming;
 use crate::query_api::QueryState;
@@ -24,6 +27,23 @@ const TICKETS: &str = "live tickets";
 /// How long a ticket may wait to be redeemed.
 pub(crate) const TICKET_TTL: Duration = Duration::from_secs(60);
 
+/// `POST /v1/live/tickets`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct Ticket {
+    /// Single-use, for `GET /v1/me/live?ticket=`.
+    ticket: String,
+    /// Seconds it stays valid.
+    expires_in: u64,
+}
+
+error_responses!(
+    TicketErrors = [
+        INIT_DATA_ERRORS,
+        [(503, "store_unavailable"), (503, "overloaded")],
+    ]
+);
+
 #[utoipa::path(
     post,
     path = "/v1/live/tickets",
@@ -31,8 +51,8 @@ pub(crate) const TICKET_TTL: Duration = Duration::from_secs(60);
     summary = "A single-use ticket for GET /v1/me/live (EventSource cannot send headers)",
     security(("tma" = [])),
     responses(
-        (status = 201, description = "The ticket", body = crate::query_api::openapi::Ticket),
-        crate::query_api::openapi::TicketErrors,
+        (status = 201, description = "The ticket", body = Ticket),
+        TicketErrors,
     ),
 )]
 pub(crate) async fn issue(
