@@ -363,7 +363,7 @@ pub struct Process {
     /// `idempotent` (any broker; duplicates carry the same event id and change nothing) or
     /// `auto` (a probe transaction before the first emit picks).
     #[arg(long, env = "SURGE_DERIVED_DELIVERY", default_value = "auto")]
-    pub derived_delivery: surge_processors::derivers::emit::Delivery,
+    pub derived_delivery: surge_processors::emit::Delivery,
     #[command(flatten)]
     pub notify: Notify,
 }

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use serde_json::json;
-use surge_processors::derivers::emit::Delivery;
+use surge_processors::emit::Delivery;
 use surge_processors::projectors::{CATALOG, SinkContext, StoreKind, Stores, entry};
 use surge_processors::replay::{self, ReplayConfig, Report, Request};
 use surge_processors::runtime::ProcessorMetrics;

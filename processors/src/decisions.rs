@@ -11,11 +11,11 @@ use surge_projections::feed::{self, Activity};
 use surge_projections::wallets::Kind;
 use surge_schemas::{EventType, Payload, SessionStarted};
 
-use crate::derivers::quests::QuestInput;
 use crate::notifications::RecipientChange;
 use crate::projectors::economy::{Earning, REFERRAL_BONUS};
 use crate::projectors::profiles::ProfileChange;
 use crate::projectors::purchases::PurchaseChange;
+use crate::projectors::quests::QuestInput;
 
 /// What `payload` earns its user (`envelope.user_id`): wallets and leaderboard count it the same
 /// way, so "score = coins earned" holds across stores. `Err` with a reason for a payload no rule

@@ -1,6 +1,6 @@
 //! The stream-processing runtime ([`runtime`]) and the processors it runs: projectors that fold
-//! events into PostgreSQL and Redis ([`projectors`]) and derivers that emit events
-//! ([`derivers`]). What each event type means to each of them is decided in one file,
+//! events into PostgreSQL and Redis ([`projectors`]), among them derivers that also emit events
+//! back to the topic ([`emit`]). What each event type means to each of them is decided in one file,
 //! [`decisions`]. Each projection has versions ([`versions`]); `surge process` runs the active
 //! one ([`supervisor`]) and `surge replay` rebuilds the next one beside it ([`replay`]).
 //!
@@ -11,7 +11,7 @@
 //! deduplicated by event id, so a re-emitted duplicate changes nothing.
 
 pub mod decisions;
-pub mod derivers;
+pub mod emit;
 pub mod health;
 pub mod notifications;
 pub mod projectors;

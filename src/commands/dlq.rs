@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 
 use anyhow::{Context, bail};
 use serde_json::json;
-use surge_processors::derivers::emit::Delivery;
+use surge_processors::emit::Delivery;
 use surge_processors::projectors::{CATALOG, Entry, SinkContext, UseSink, with_sink};
 use surge_processors::runtime::{Parked, Release, Released, Sink, SinkError};
 use surge_projections::naming;

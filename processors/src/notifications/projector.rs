@@ -29,7 +29,8 @@ use surge_schemas::{
 
 use super::templates::Templates;
 use crate::decisions;
-use crate::runtime::{ApplyError, PgProjection, Record};
+use crate::projectors::{Projector, SinkContext};
+use crate::runtime::{ApplyError, PgProjection, PgSink, Record};
 
 /// How long sent, failed, blocked and cancelled messages stay in the outbox (for progress and
 /// audits) before maintenance drops them.
@@ -113,6 +114,14 @@ fn fold(recipient: &mut Recipient, change: RecipientChange<'_>, at: i64) {
         RecipientChange::Broadcast(_) | RecipientChange::Cancelled(_) | RecipientChange::None => {}
     }
     recipient.first_seen_at_ms = recipient.first_seen_at_ms.min(at);
+}
+
+impl Projector for Notifications {
+    type Sink = PgSink<Self>;
+
+    fn sink(version: u32, context: &SinkContext) -> Self::Sink {
+        context.pg_sink(Self::new(version, context.templates.clone()))
+    }
 }
 
 impl PgProjection for Notifications {

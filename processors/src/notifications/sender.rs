@@ -40,7 +40,7 @@ use crate::runtime::registered;
 use uuid::Uuid;
 
 use super::limiter::{Limiter, Slot};
-use crate::derivers::referrals::derived_event_id;
+use crate::projectors::referrals::derived_event_id;
 
 /// How a sender runs.
 #[derive(Debug, Clone)]

@@ -15,7 +15,8 @@ use surge_projections::activity::{self, ActivityBatch, ActivityStore, MS_PER_DAY
 use surge_projections::naming::table_prefix;
 
 use crate::decisions;
-use crate::runtime::{ApplyError, PgProjection, Record};
+use crate::projectors::{Projector, SinkContext};
+use crate::runtime::{ApplyError, PgProjection, PgSink, Record};
 
 /// How long activity is kept unless configured otherwise.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 86_400);
@@ -43,6 +44,14 @@ impl Activity {
             .map_or(0, |d| d.as_millis() as i64);
         let age_ms = i64::try_from(self.retention.as_millis()).unwrap_or(i64::MAX);
         activity::day_of(now_ms.saturating_sub(age_ms))
+    }
+}
+
+impl Projector for Activity {
+    type Sink = PgSink<Self>;
+
+    fn sink(version: u32, context: &SinkContext) -> Self::Sink {
+        context.pg_sink(Self::new(version, context.stores.activity_retention))
     }
 }
 

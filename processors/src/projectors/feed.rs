@@ -16,11 +16,20 @@ use surge_projections::feed::{self, FEED_CAP, FeedItem};
 use surge_schemas::Event;
 
 use crate::decisions;
-use crate::runtime::{ApplyError, KeySpace, Record, RedisProjection, RedisWrite};
+use crate::projectors::{Projector, SinkContext};
+use crate::runtime::{ApplyError, KeySpace, Record, RedisProjection, RedisSink, RedisWrite};
 
 /// The feed projection.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Feed;
+
+impl Projector for Feed {
+    type Sink = RedisSink<Self>;
+
+    fn sink(version: u32, context: &SinkContext) -> Self::Sink {
+        context.redis_sink(Feed, version)
+    }
+}
 
 impl RedisProjection for Feed {
     const ID: ProjectionId = ProjectionId::Feed;

@@ -25,7 +25,8 @@ use surge_schemas::{Event, Payload};
 use super::economy::{self, Streak};
 use super::profiles::ProfileChange;
 use crate::decisions;
-use crate::runtime::{ApplyError, KeySpace, Record, RedisProjection, RedisWrite};
+use crate::projectors::{Projector, SinkContext};
+use crate::runtime::{ApplyError, KeySpace, Record, RedisProjection, RedisSink, RedisWrite};
 
 /// The leaderboard projection. Stateless itself; per-user state is [`LeaderboardState`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -41,6 +42,14 @@ pub struct LeaderboardState {
     pub name: Option<String>,
     /// The user chose `name` (ProfileUpdated); sessions no longer replace it.
     pub name_chosen: bool,
+}
+
+impl Projector for Leaderboard {
+    type Sink = RedisSink<Self>;
+
+    fn sink(version: u32, context: &SinkContext) -> Self::Sink {
+        context.redis_sink(Leaderboard, version)
+    }
 }
 
 impl RedisProjection for Leaderboard {

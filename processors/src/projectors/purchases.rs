@@ -13,7 +13,8 @@ use surge_projections::purchases::{Paid, PurchaseStore, Refunded, Started};
 use surge_schemas::{Event, PurchaseStarted, StarsPaymentReceived, StarsPaymentRefunded};
 
 use crate::decisions;
-use crate::runtime::{ApplyError, PgProjection, Record};
+use crate::projectors::{Projector, SinkContext};
+use crate::runtime::{ApplyError, PgProjection, PgSink, Record};
 
 /// What an event records of a purchase, as [`crate::decisions::purchase`] decides.
 #[derive(Debug, Clone, Copy)]
@@ -39,6 +40,14 @@ impl Purchases {
             version,
             store: PurchaseStore::new(&table_prefix(Self::NAME, version)),
         }
+    }
+}
+
+impl Projector for Purchases {
+    type Sink = PgSink<Self>;
+
+    fn sink(version: u32, context: &SinkContext) -> Self::Sink {
+        context.pg_sink(Self::at(version))
     }
 }
 

@@ -1,7 +1,8 @@
-//! The code of each projection in the catalog ([`ProjectionId`]): its entry and how its sink is
-//! built (its revision and tables are the catalog's). Adding a projection: add it to the catalog in `surge-projections`,
-//! implement `PgProjection` or `RedisProjection` in this folder, and the compiler asks for its
-//! arm in [`code_of`] and in [`with_sink`].
+//! The code of each projection in the catalog ([`ProjectionId`]): how its sink is built for one
+//! version (its name, revision and tables are the catalog's). Adding a projection: add it to the
+//! catalog in `surge-projections`, implement `PgProjection` or `RedisProjection` and
+//! [`Projector`] in its folder beside this one, and give it its line in [`registry!`]'s
+//! invocation in `projectors/mod.rs`, where the compiler asks for it.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -18,20 +19,67 @@ use surge_projections::versions::{VersionRegistry, VersionsError};
 use surge_schemas::Codec;
 use surge_schemas::GameConfig;
 
-use super::activity::Activity;
-use super::feed::Feed;
-use super::leaderboard::Leaderboard;
-use super::profiles::Profiles;
-use super::wallets::Wallets;
-use crate::derivers::emit::{Delivery, Emitter, EmitterSettings};
-use crate::derivers::quests::Quests;
-use crate::derivers::referrals::Referrals;
-use crate::notifications::{Notifications, Templates};
-use crate::projectors::purchases::Purchases;
+use super::code_of;
+use crate::emit::{Delivery, Emitter, EmitterSettings};
+use crate::notifications::Templates;
 use crate::runtime::{
     LivePublisher, PgProjection, PgSink, ProcessorConfig, ProcessorHandle, ProcessorMetrics,
     RedisProjection, RedisSink, Sink, SinkError, spawn,
 };
+
+/// A projection's code as `surge process`, `surge replay` and `surge dlq` run it: its sink for
+/// one version, built from what every sink receives. Each projector implements it beside its
+/// fold.
+pub trait Projector {
+    type Sink: CatalogSink;
+    fn sink(version: u32, context: &SinkContext) -> Self::Sink;
+}
+
+/// The sink of a projection of the catalog, which knows whose it is.
+pub trait CatalogSink: Sink {
+    const ID: ProjectionId;
+}
+
+impl<P: PgProjection> CatalogSink for PgSink<P> {
+    const ID: ProjectionId = P::ID;
+}
+
+impl<P: RedisProjection> CatalogSink for RedisSink<P> {
+    const ID: ProjectionId = P::ID;
+}
+
+/// Maps every id of the catalog to its projector (`Id => path::To::Projector`), once, in
+/// `projectors/mod.rs`. The generated matches are exhaustive, so a projection added to the
+/// catalog does not compile until it has its line here; a line whose projector writes another
+/// projection fails at compile time too.
+macro_rules! registry {
+    ($($id:ident => $projector:ty),+ $(,)?) => {
+        /// The code of each projection.
+        pub(crate) const fn code_of(id: surge_projections::ProjectionId) -> registry::Entry {
+            match id {
+                $(surge_projections::ProjectionId::$id => {
+                    registry::entry_of::<$projector>(surge_projections::ProjectionId::$id)
+                })+
+            }
+        }
+
+        /// Hands `user` the sink of `version` of `id`.
+        pub(crate) async fn use_sink_of<U: registry::UseSink>(
+            id: surge_projections::ProjectionId,
+            version: u32,
+            context: &registry::SinkContext,
+            user: U,
+        ) -> U::Output {
+            match id {
+                $(surge_projections::ProjectionId::$id => {
+                    let sink = <$projector as registry::Projector>::sink(version, context);
+                    user.use_sink(sink).await
+                })+
+            }
+        }
+    };
+}
+pub(crate) use registry;
 
 /// A projection this build runs, at the revision of its code this build has. Everything about
 /// it is read from its id (the catalog); the entry only proves that
@@ -67,19 +115,13 @@ pub const CATALOG: &[Entry] = &{
     entries
 };
 
-/// The code of each projection.
-const fn code_of(id: ProjectionId) -> Entry {
-    match id {
-        ProjectionId::Profiles => pg_entry::<Profiles>(),
-        ProjectionId::Wallets => pg_entry::<Wallets>(),
-        ProjectionId::Leaderboard => redis_entry::<Leaderboard>(),
-        ProjectionId::Feed => redis_entry::<Feed>(),
-        ProjectionId::Referrals => pg_entry::<Referrals>(),
-        ProjectionId::Activity => pg_entry::<Activity>(),
-        ProjectionId::Quests => pg_entry::<Quests>(),
-        ProjectionId::Purchases => pg_entry::<Purchases>(),
-        ProjectionId::Notifications => pg_entry::<Notifications>(),
-    }
+/// The entry of `id`, whose code is `P`: refused at compile time unless `P` writes `id`.
+pub(crate) const fn entry_of<P: Projector>(id: ProjectionId) -> Entry {
+    assert!(
+        <P::Sink as CatalogSink>::ID.index() == id.index(),
+        "a registry line names the projector of another projection"
+    );
+    Entry { id }
 }
 
 /// The names of the [`CATALOG`]'s projections.
@@ -93,19 +135,6 @@ pub fn entry(name: &str) -> Result<&'static Entry, StartError> {
         .iter()
         .find(|e| e.name() == name)
         .ok_or_else(|| StartError::Unknown(name.to_owned()))
-}
-
-const fn pg_entry<P: PgProjection>() -> Entry {
-    assert!(
-        matches!(P::ID.store(), StoreKind::Postgres),
-        "kept in PostgreSQL"
-    );
-    Entry { id: P::ID }
-}
-
-const fn redis_entry<P: RedisProjection>() -> Entry {
-    assert!(matches!(P::ID.store(), StoreKind::Redis), "kept in Redis");
-    Entry { id: P::ID }
 }
 
 /// The stores projections write to, and how long the analytics projection keeps its data.
@@ -188,9 +217,18 @@ pub async fn with_sink<U: UseSink>(
     context: &SinkContext,
     user: U,
 ) -> Result<U::Output, StartError> {
-    let stores = &context.stores;
-    let pool = || stores.pool.clone();
-    fn redis<P: RedisProjection>(projection: P, stores: &Stores, version: u32) -> RedisSink<P> {
+    Ok(super::use_sink_of(entry(name)?.id, version, context, user).await)
+}
+
+impl SinkContext {
+    /// `projection`'s sink in PostgreSQL.
+    pub fn pg_sink<P: PgProjection>(&self, projection: P) -> PgSink<P> {
+        PgSink::new(projection, self.stores.pool.clone())
+    }
+
+    /// `projection`'s sink for `version` in Redis.
+    pub fn redis_sink<P: RedisProjection>(&self, projection: P, version: u32) -> RedisSink<P> {
+        let stores = &self.stores;
         RedisSink::new(
             projection,
             stores.redis.clone(),
@@ -198,61 +236,20 @@ pub async fn with_sink<U: UseSink>(
             version,
         )
     }
-    Ok(match entry(name)?.id {
-        ProjectionId::Profiles => {
-            user.use_sink(PgSink::new(Profiles::at(version), pool()))
-                .await
-        }
-        ProjectionId::Wallets => {
-            user.use_sink(PgSink::new(Wallets::at(version), pool()))
-                .await
-        }
-        ProjectionId::Leaderboard => user.use_sink(redis(Leaderboard, stores, version)).await,
-        ProjectionId::Feed => user.use_sink(redis(Feed, stores, version)).await,
-        ProjectionId::Referrals => {
-            let deriver = Referrals::new(
-                version,
-                Arc::new(emitter(context, ProjectionId::Referrals, version)),
-                context.metrics.derived_outcomes.clone(),
-            );
-            user.use_sink(PgSink::new(deriver, pool())).await
-        }
-        ProjectionId::Quests => {
-            let deriver = Quests::new(
-                version,
-                context.game.quests.clone(),
-                Arc::new(emitter(context, ProjectionId::Quests, version)),
-                context.metrics.derived_outcomes.clone(),
-            );
-            user.use_sink(PgSink::new(deriver, pool())).await
-        }
-        ProjectionId::Activity => {
-            let activity = Activity::new(version, stores.activity_retention);
-            user.use_sink(PgSink::new(activity, pool())).await
-        }
-        ProjectionId::Purchases => {
-            user.use_sink(PgSink::new(Purchases::at(version), pool()))
-                .await
-        }
-        ProjectionId::Notifications => {
-            let notifications = Notifications::new(version, context.templates.clone());
-            user.use_sink(PgSink::new(notifications, pool())).await
-        }
-    })
-}
 
-/// The emitter of `version` of the deriver `id`; its id names the deriver's transactions.
-fn emitter(context: &SinkContext, id: ProjectionId, version: u32) -> Emitter {
-    let settings = EmitterSettings {
-        producer: ProducerSettings::new(&context.brokers, &context.topic),
-        deriver_id: naming::processor_id(id.name(), version),
-    };
-    Emitter::new(
-        context.derived_delivery,
-        settings,
-        context.codec.clone(),
-        context.metrics.derived_transactions.clone(),
-    )
+    /// The emitter of `version` of the deriver `id`; its id names the deriver's transactions.
+    pub fn emitter(&self, id: ProjectionId, version: u32) -> Arc<Emitter> {
+        let settings = EmitterSettings {
+            producer: ProducerSettings::new(&self.brokers, &self.topic),
+            deriver_id: naming::processor_id(id.name(), version),
+        };
+        Arc::new(Emitter::new(
+            self.derived_delivery,
+            settings,
+            self.codec.clone(),
+            self.metrics.derived_transactions.clone(),
+        ))
+    }
 }
 
 /// Migrates a sink's store and starts its serving processor.

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::derivers::emit::Delivery;
+use crate::emit::Delivery;
 
 #[derive(Debug, Clone)]
 pub struct ProcessorConfig {

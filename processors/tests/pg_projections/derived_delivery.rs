@@ -17,7 +17,7 @@ use rdkafka::producer::Producer;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use rdkafka::{Offset, TopicPartitionList};
 use surge_kafka::{EventLog, ProducerSettings, TraceMeta};
-use surge_processors::derivers::emit::{
+use surge_processors::emit::{
     Delivery, Derived, Emitter, EmitterSettings, broker_supports_transactions,
 };
 use surge_schema_registry::{EmbeddedRegistry, Registry};

@@ -17,7 +17,8 @@ use surge_projections::profiles::ProfileStore;
 use surge_schemas::Event;
 
 use crate::decisions;
-use crate::runtime::{ApplyError, PgProjection, Record};
+use crate::projectors::{Projector, SinkContext};
+use crate::runtime::{ApplyError, PgProjection, PgSink, Record};
 
 /// The profiles projection, writing the tables of one version.
 #[derive(Debug, Clone)]
@@ -33,6 +34,14 @@ impl Profiles {
             version,
             store: ProfileStore::new(&table_prefix(Self::NAME, version)),
         }
+    }
+}
+
+impl Projector for Profiles {
+    type Sink = PgSink<Self>;
+
+    fn sink(version: u32, context: &SinkContext) -> Self::Sink {
+        context.pg_sink(Self::at(version))
     }
 }
 

@@ -30,7 +30,8 @@ use surge_projections::wallets::WalletStore;
 use surge_schemas::Event;
 use uuid::Uuid;
 
-use crate::runtime::{ApplyError, PgProjection, Record};
+use crate::projectors::{Projector, SinkContext};
+use crate::runtime::{ApplyError, PgProjection, PgSink, Record};
 
 /// The wallets projection, writing the tables of one version.
 #[derive(Debug, Clone)]
@@ -46,6 +47,14 @@ impl Wallets {
             version,
             store: WalletStore::new(&table_prefix(Self::NAME, version)),
         }
+    }
+}
+
+impl Projector for Wallets {
+    type Sink = PgSink<Self>;
+
+    fn sink(version: u32, context: &SinkContext) -> Self::Sink {
+        context.pg_sink(Self::at(version))
     }
 }
 

@@ -5,7 +5,7 @@
 //! progress that reached it, and a QuestCompleted read back from the topic is recorded too.
 //!
 //! Delivery guarantee: exactly once, as for referral credits (see
-//! [`crate::derivers::referrals`]): the decision is deterministic on replay (progress and
+//! [`crate::projectors::referrals`]): the decision is deterministic on replay (progress and
 //! completions are kept in PostgreSQL with the partition's position), and the derived event's
 //! id is computed from the source event's id and the quest id, so a re-emission after a crash
 //! is the same event and every projection deduplicates it.
@@ -25,9 +25,10 @@ use surge_schemas::Event;
 use surge_schemas::quests::QuestBook;
 
 use crate::decisions;
-use crate::derivers::emit::{Derived, Emitter};
+use crate::emit::{Derived, Emitter};
 use crate::projectors::economy;
-use crate::runtime::{ApplyError, PgProjection, Record};
+use crate::projectors::{Projector, SinkContext};
+use crate::runtime::{ApplyError, PgProjection, PgSink, Record};
 
 pub struct Quests {
     version: u32,
@@ -53,6 +54,21 @@ impl Quests {
             emitter,
             outcomes,
         }
+    }
+}
+
+impl Projector for Quests {
+    type Sink = PgSink<Self>;
+
+    fn sink(version: u32, context: &SinkContext) -> Self::Sink {
+        let emitter = context.emitter(<Self as PgProjection>::ID, version);
+        let outcomes = context.metrics.derived_outcomes.clone();
+        context.pg_sink(Self::new(
+            version,
+            context.game.quests.clone(),
+            emitter,
+            outcomes,
+        ))
     }
 }
 

@@ -9,8 +9,8 @@ use surge_schemas::{Envelope, Event, QuestCompleted};
 use uuid::Uuid;
 
 use crate::decisions;
-use crate::derivers::referrals::derived_event_id;
 use crate::projectors::economy::Streak;
+use crate::projectors::referrals::derived_event_id;
 
 /// What an event did besides moving progress, for `processor_derived_outcomes_total`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! Self-referrals, repeated sessions, unknown referrers and sessions without a referrer produce
 //! nothing and are counted in `processor_derived_outcomes_total`.
 //!
-//! Delivery guarantee: exactly once, in one of two modes ([`crate::derivers::emit`]):
+//! Delivery guarantee: exactly once, in one of two modes ([`crate::emit`]):
 //! - Transactional (brokers with Kafka transactions): the derived events and the source offset
 //!   commit in one Kafka transaction, so each is emitted exactly once across crashes.
 //! - Idempotent (any broker, also those without transactions): exactly once in effect. The derived events are
@@ -28,8 +28,9 @@ use surge_projections::{ProjectionId, naming};
 use surge_schemas::Event;
 
 use crate::decisions;
-use crate::derivers::emit::{Derived, Emitter};
-use crate::runtime::{ApplyError, PgProjection, Record};
+use crate::emit::{Derived, Emitter};
+use crate::projectors::{Projector, SinkContext};
+use crate::runtime::{ApplyError, PgProjection, PgSink, Record};
 
 pub struct Referrals {
     version: u32,
@@ -46,6 +47,19 @@ impl Referrals {
             emitter,
             outcomes,
         }
+    }
+}
+
+impl Projector for Referrals {
+    type Sink = PgSink<Self>;
+
+    fn sink(version: u32, context: &SinkContext) -> Self::Sink {
+        let emitter = context.emitter(<Self as PgProjection>::ID, version);
+        context.pg_sink(Self::new(
+            version,
+            emitter,
+            context.metrics.derived_outcomes.clone(),
+        ))
     }
 }
 
