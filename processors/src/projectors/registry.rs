@@ -1,8 +1,8 @@
 //! The code of each projection in the catalog ([`ProjectionId`]): how its sink is built for one
 //! version (its name, revision and tables are the catalog's). Adding a projection: add it to the
 //! catalog in `surge-projections`, implement `PgProjection` or `RedisProjection` and
-//! [`Projector`] in its folder beside this one, and give it its line in [`registry!`]'s
-//! invocation in `projectors/mod.rs`, where the compiler asks for it.
+//! [`Projector`] in its folder beside this one, and give it its line in the `registry!`
+//! invocation in `projectors/mod.rs`, which the compiler asks for.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -32,6 +32,7 @@ use crate::runtime::{
 /// fold.
 pub trait Projector {
     type Sink: CatalogSink;
+    /// The sink writing `version` of the projection.
     fn sink(version: u32, context: &SinkContext) -> Self::Sink;
 }
 
@@ -82,8 +83,8 @@ macro_rules! registry {
 pub(crate) use registry;
 
 /// A projection this build runs, at the revision of its code this build has. Everything about
-/// it is read from its id (the catalog); the entry only proves that
-/// this build has the projection's code.
+/// it is read from its id (the catalog); the entry only proves that this build has the
+/// projection's code.
 #[derive(Debug, Clone, Copy)]
 pub struct Entry {
     pub id: ProjectionId,
