@@ -71,7 +71,7 @@ impl Codec {
 
     /// Registers every event type's schema under its subject, so an incompatible schema change is
     /// refused at start-up (by the registry's compatibility rule) rather than on the first write.
-    /// Each subject is held to BACKWARD_TRANSITIVE first (see [`Codec::hold_compatibility`]).
+    /// Each subject is held to BACKWARD_TRANSITIVE first (see `Codec::hold_compatibility`).
     pub async fn register_all(&self) -> Result<()> {
         for (event_type, strategy) in &self.strategies {
             let subject = strategy

@@ -4,7 +4,7 @@
 //! - **Transactional** (Apache Kafka, Redpanda, librdkafka's mock cluster): a consume-transform-
 //!   produce transaction per partition batch. The derived events and the batch's source offset
 //!   (`send_offsets_to_transaction`) commit together, so the events are emitted exactly once
-//!   even across crashes. See [`transactional`].
+//!   even across crashes. See `transactional.rs`.
 //! - **Idempotent** (any broker, including Kafka-protocol brokers without transactions): events
 //!   are acknowledged with acks=all before the runtime commits the batch. A crash in between
 //!   re-emits them with the same, deterministic event ids, and every projection deduplicates by

@@ -131,7 +131,7 @@ impl PgProjection for Notifications {
         self.version
     }
 
-    /// See [`RecipientChange::idempotent`].
+    /// See `RecipientChange::idempotent`.
     fn idempotent(event: &Event) -> bool {
         decisions::recipient(&event.payload).idempotent()
     }

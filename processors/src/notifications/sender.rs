@@ -14,7 +14,7 @@
 //! Delivery guarantee: **at least once, with repeats bounded by the messages in flight at a
 //! crash.** The Bot API has no idempotency key, so a sender that dies between Telegram's answer
 //! and recording it cannot know whether the message went. Each send starts the moment its slot
-//! is taken and its outcome is written within [`RECORD_EVERY`] of the answer, so what a crash
+//! is taken and its outcome is written within `RECORD_EVERY` of the answer, so what a crash
 //! leaves unrecorded is the sends awaiting Telegram's answer (at most `concurrency`; at 30
 //! messages a second and a 100 ms answer, about 3) and the last few milliseconds of answers.
 //! Those messages go back to the queue when their claim's lease expires and are sent again,

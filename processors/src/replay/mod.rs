@@ -10,7 +10,7 @@
 //!   for the WAL flush: nobody reads the version yet, and a crash loses only whole batches
 //!   together with their positions.
 //! - **Resuming**: the positions are in the new version's store, so an interrupted rebuild
-//!   (killed, crashed) resumes where it stopped when run again ([`plan`]).
+//!   (killed, crashed) resumes where it stopped when run again (`plan.rs`).
 //! - **Never ahead of the serving version**: each partition stops at the serving version's
 //!   position until the switch. The switch ([`crate::versions::Switch`]) makes the new version
 //!   active only once it has applied at least everything the old one has, and fences the old

@@ -87,7 +87,7 @@ pub struct ProcessorHandle {
 }
 
 impl ProcessorHandle {
-    /// Finishes the batch in hand, leaves the group (waiting for that at most [`CLOSE_WAIT`]),
+    /// Finishes the batch in hand, leaves the group (waiting for that at most `CLOSE_WAIT`),
     /// and returns.
     pub fn stop(mut self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -210,7 +210,7 @@ pub fn spawn<S: Sink>(
     })
 }
 
-/// Closes `consumer` (leaving its group), waiting at most [`CLOSE_WAIT`]. With the broker
+/// Closes `consumer` (leaving its group), waiting at most `CLOSE_WAIT`. With the broker
 /// unreachable librdkafka's close waits for the group coordinator for as long as it takes (a
 /// SIGTERM'd `surge process` hung on it for minutes); a stop must not. The close goes on in the
 /// background and ends when the broker answers, or with the process.

@@ -27,7 +27,7 @@ pub enum SinkError {
     /// The projection rejects this event for good: dead-letter it and retry without it.
     #[error("event {event_id} rejected: {reason}")]
     Poison { event_id: Uuid, reason: String },
-    /// The store refused the batch's data (see [`rejections`](super::rejections)): some event
+    /// The store refused the batch's data (see `rejections.rs`): some event
     /// in it can never be applied, and the store does not say which. The runtime applies the
     /// batch event by event to find it, dead-letters it and applies the rest.
     #[error("the store rejected the batch's data: {0}")]

@@ -12,7 +12,7 @@
 //!    2xx only after the broker acknowledged it. A redelivered update, or one replayed after the
 //!    process died between append and answer, appends the same event again at worst, which
 //!    every projection applies once: a payment is credited exactly once.
-//! 4. Refunds, by an operator (`POST /v1/admin/refunds`, [`refunds`]) or reported by Telegram
+//! 4. Refunds, by an operator (`POST /v1/admin/refunds`, `refunds`) or reported by Telegram
 //!    (`refunded_payment`), become StarsPaymentRefunded, one event id per charge whichever
 //!    reports it, taking back the coins the payment granted.
 //!

@@ -6,7 +6,7 @@ use super::{VersionInfo, VersionState, VersionsError};
 use crate::naming;
 
 /// Creates the registry and positions tables, idempotently. Callers hold the migrations lock
-/// (see [`ensure_tables`]): DDL on an existing table still takes locks, and two transactions
+/// (see `ensure_tables`): DDL on an existing table still takes locks, and two transactions
 /// each migrating and then writing the same table deadlock.
 pub async fn migrate(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
     execute_script(&mut *conn, include_str!("../positions/sql/positions.sql")).await?;

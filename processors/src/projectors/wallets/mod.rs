@@ -1,7 +1,7 @@
 //! The `wallets` projector: a coin balance per user (`wallets_v1_balances`), an append-only
 //! ledger with one row per coin-earning event (`wallets_v1_ledger`, unique by event id), and the
 //! check-in streak the coin rules need (`wallets_v1_streaks`). Amounts come from
-//! [`economy::coins`](crate::projectors::economy::coins); what each event earns is in [`fold`].
+//! [`economy::coins`](crate::projectors::economy::coins); what each event earns is in `fold.rs`.
 //!
 //! Delivery guarantee: exactly-once effect. The runtime's `PgSink` commits the batch's writes
 //! with the partition position in one transaction, fences stale processors and drops repeats
