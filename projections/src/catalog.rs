@@ -1,12 +1,15 @@
-//! Every projection Surge has, written once: its id, the name it goes by (in tables, Redis keys,
-//! metrics, commands and the HTTP API's errors), the revision of its code, the store that keeps
-//! it and, in PostgreSQL, its tables. Everything else
-//! that depends on which projections exist (the processors' registry, the query API's served
-//! versions, `surge projections`, the tests and benchmarks) reads [`ProjectionId::ALL`] or
-//! matches on [`ProjectionId`] exhaustively, so adding a line here makes the compiler point at
-//! every place that must decide about the new projection.
+//! What the catalog of projections is made of: the `catalog!` macro, which generates
+//! [`ProjectionId`] from the one list in `lib.rs` (each projection's id, the name it goes by in
+//! tables, Redis keys, metrics, commands and the HTTP API's errors, the revision of its code, the
+//! store that keeps it and, in PostgreSQL, its tables), and what is read from an id. Everything
+//! else that depends on which projections exist (the processors' registry, the query API's
+//! served versions, `surge projections`, the tests and benchmarks) reads [`ProjectionId::ALL`]
+//! or matches on [`ProjectionId`] exhaustively, so adding a line to the list makes the compiler
+//! point at every place that must decide about the new projection.
 
 use std::fmt;
+
+pub use crate::ProjectionId;
 
 /// Where a projection keeps its state (and its positions and versions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -24,13 +27,14 @@ impl StoreKind {
     }
 }
 
+/// Generates [`ProjectionId`] from the catalog's list; invoked once, in `lib.rs`.
 macro_rules! catalog {
     ($(
         $(#[$doc:meta])*
         $id:ident => $name:literal, revision $revision:literal,
             in $store:ident $(($plain:path $(, timescaledb $timescale:path)?))?;
     )+) => {
-        /// A projection, as [the catalog](self) lists it.
+        /// A projection, as the catalog lists it.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum ProjectionId {
             $($(#[$doc])* $id,)+
@@ -51,9 +55,9 @@ macro_rules! catalog {
             }
 
             /// The store that keeps it.
-            pub const fn store(self) -> StoreKind {
+            pub const fn store(self) -> $crate::catalog::StoreKind {
                 match self {
-                    $(ProjectionId::$id => StoreKind::$store,)+
+                    $(ProjectionId::$id => $crate::catalog::StoreKind::$store,)+
                 }
             }
 
@@ -67,43 +71,24 @@ macro_rules! catalog {
             }
 
             /// Its own tables, when it is kept in PostgreSQL ([`crate::migrations`]).
-            pub(crate) const fn tables(self) -> Option<Tables> {
+            pub(crate) const fn tables(self) -> Option<$crate::catalog::Tables> {
                 match self {
-                    $(ProjectionId::$id => catalog!(@tables $($plain $(, $timescale)?)?),)+
+                    $(ProjectionId::$id => {
+                        $crate::catalog::catalog!(@tables $($plain $(, $timescale)?)?)
+                    })+
                 }
             }
         }
     };
     (@tables) => { None };
-    (@tables $plain:path) => { Some(Tables { plain: $plain, timescaledb: None }) };
+    (@tables $plain:path) => {
+        Some($crate::catalog::Tables { plain: $plain, timescaledb: None })
+    };
     (@tables $plain:path, $timescale:path) => {
-        Some(Tables { plain: $plain, timescaledb: Some($timescale) })
+        Some($crate::catalog::Tables { plain: $plain, timescaledb: Some($timescale) })
     };
 }
-
-catalog! {
-    /// Each user's profile, sessions, streak and referrer.
-    Profiles => "profiles", revision 1, in Postgres(crate::profiles::MIGRATIONS);
-    /// Coin balances and the ledger of every coin earned.
-    Wallets => "wallets", revision 1, in Postgres(crate::wallets::MIGRATIONS);
-    /// Coins per user all time, per day and per week, with names to show.
-    Leaderboard => "leaderboard", revision 1, in Redis;
-    /// Each user's latest events, newest first.
-    Feed => "feed", revision 1, in Redis;
-    /// First sessions and the referral credits derived from them.
-    Referrals => "referrals", revision 1, in Postgres(crate::referrals::MIGRATIONS);
-    /// Active users per minute and day, for the operator's stats.
-    Activity => "activity", revision 1, in Postgres(
-        crate::activity::MIGRATIONS,
-        timescaledb crate::activity::TIMESCALE_MIGRATIONS
-    );
-    /// Each user's progress toward the quest book's goals, and the quests completed.
-    Quests => "quests", revision 1, in Postgres(crate::quests::MIGRATIONS);
-    /// Each user's opened invoices and Stars payments, refunds and subscriptions.
-    Purchases => "purchases", revision 1, in Postgres(crate::purchases::MIGRATIONS);
-    /// Who can be messaged, the broadcasts requested, and the outbox of messages the bot sends.
-    Notifications => "notifications", revision 1, in Postgres(crate::notifications::MIGRATIONS);
-}
+pub(crate) use catalog;
 
 /// A PostgreSQL projection's own tables: idempotent DDL (`CREATE TABLE IF NOT EXISTS ...`), one
 /// statement per string, where `{t}` stands for the table prefix `<name>_v<version>`.

@@ -1,5 +1,6 @@
 //! The read side of Surge: projection stores, their migrations, and the query API that serves
-//! them (never the topics, never the write side).
+//! them (never the topics, never the write side). Each projection is a module here and a line
+//! of the catalog below.
 
 pub mod activity;
 pub mod catalog;
@@ -20,4 +21,30 @@ pub mod timescaledb;
 pub mod versions;
 pub mod wallets;
 
-pub use catalog::{ProjectionId, StoreKind};
+pub use catalog::StoreKind;
+
+// Every projection Surge has, written once: its id, the name it goes by everywhere, the
+// revision of its code, its store and, in PostgreSQL, its tables (see `catalog.rs`).
+catalog::catalog! {
+    /// Each user's profile, sessions, streak and referrer.
+    Profiles => "profiles", revision 1, in Postgres(crate::profiles::MIGRATIONS);
+    /// Coin balances and the ledger of every coin earned.
+    Wallets => "wallets", revision 1, in Postgres(crate::wallets::MIGRATIONS);
+    /// Coins per user all time, per day and per week, with names to show.
+    Leaderboard => "leaderboard", revision 1, in Redis;
+    /// Each user's latest events, newest first.
+    Feed => "feed", revision 1, in Redis;
+    /// First sessions and the referral credits derived from them.
+    Referrals => "referrals", revision 1, in Postgres(crate::referrals::MIGRATIONS);
+    /// Active users per minute and day, for the operator's stats.
+    Activity => "activity", revision 1, in Postgres(
+        crate::activity::MIGRATIONS,
+        timescaledb crate::activity::TIMESCALE_MIGRATIONS
+    );
+    /// Each user's progress toward the quest book's goals, and the quests completed.
+    Quests => "quests", revision 1, in Postgres(crate::quests::MIGRATIONS);
+    /// Each user's opened invoices and Stars payments, refunds and subscriptions.
+    Purchases => "purchases", revision 1, in Postgres(crate::purchases::MIGRATIONS);
+    /// Who can be messaged, the broadcasts requested, and the outbox of messages the bot sends.
+    Notifications => "notifications", revision 1, in Postgres(crate::notifications::MIGRATIONS);
+}

@@ -1,6 +1,6 @@
 //! The code of each projection in the catalog ([`ProjectionId`]): how its sink is built for one
 //! version (its name, revision and tables are the catalog's). Adding a projection: add it to the
-//! catalog in `surge-projections`, implement `PgProjection` or `RedisProjection` and
+//! catalog (`projections/src/lib.rs`), implement `PgProjection` or `RedisProjection` and
 //! [`Projector`] in its folder beside this one, and give it its line in the `registry!`
 //! invocation in `projectors/mod.rs`, which the compiler asks for.
 
