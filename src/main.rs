@@ -3,15 +3,15 @@
 
 mod commands;
 
+use surge::{infra, serve, settings, telemetry};
+
+use clap::{Parser, Subcommand};
+
 /// mimalloc instead of glibc's malloc: the request paths allocate small, short-lived buffers on
 /// two worker threads, and glibc's arenas spent about a quarter of the write API's cycles under
 /// load (malloc, free, consolidation; `perf` during the load test's single-write phase).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-use surge::{infra, serve, settings, telemetry};
-
-use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(

@@ -27,10 +27,6 @@
 
 mod support;
 
-/// The `surge` binary's allocator, so the benchmark measures the code as it runs in production.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::bail;
@@ -45,6 +41,10 @@ use support::env::{Env, Run, count, setting};
 use support::report::{Conditions, Machine, Report, Row, Stage, load_average};
 use support::run::PROJECTIONS;
 use support::{Baseline, baseline_pg, baseline_redis, fill, read, run};
+
+/// The `surge` binary's allocator, so the benchmark measures the code as it runs in production.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const PARTITIONS: i32 = 12;
 

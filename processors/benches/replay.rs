@@ -31,10 +31,6 @@
 #[allow(dead_code)]
 mod support;
 
-/// The `surge` binary's allocator, so the benchmark measures the code as it runs in production.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -55,6 +51,10 @@ use support::env::{Env, Run, count, setting};
 use support::read::{self, Extent};
 use support::report::{Machine, load_average};
 use support::{fill, report};
+
+/// The `surge` binary's allocator, so the benchmark measures the code as it runs in production.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const PARTITIONS: i32 = 12;
 

@@ -5,16 +5,16 @@
 
 mod loadgen;
 
-/// The allocator the `surge` binary uses, so the limits this process measures (the bare axum
-/// handler above all) run on the same footing as the roles they are compared with.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 // The roles' own settings, connections and logging, so one environment drives the stack and
 // its load test alike.
 use surge::{infra, settings, telemetry};
 
 use clap::Parser;
+
+/// The allocator the `surge` binary uses, so the limits this process measures (the bare axum
+/// handler above all) run on the same footing as the roles they are compared with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(

@@ -32,16 +32,16 @@ mod load;
 mod report;
 mod targets;
 
-/// The `surge` binary's allocator, so the benchmark measures the code as it runs in production.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::time::Duration;
 
 use anyhow::Context;
 
 use load::{Request, Stats};
 use report::{Measured, Report};
+
+/// The `surge` binary's allocator, so the benchmark measures the code as it runs in production.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 struct Settings {
     secs: Duration,
