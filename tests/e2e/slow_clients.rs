@@ -104,46 +104,70 @@ async fn an_early_refusal_with_a_late_body_keeps_the_connection_alive() {
         ..Options::default()
     })
     .await;
-    // User 9 spends the burst, so their next write is rate-limited.
-    let first = app
-        .write("POST", "/v1/taps", 9, json!({ "count": 1 }))
-        .await;
-    assert_eq!(first.status(), 202);
     let addr = app.url.trim_start_matches("http://").to_owned();
-    for (authorization, refused) in [
-        ("tma user=forged&hash=00".to_owned(), "401"),
-        (format!("tma {}", init_data(9)), "429"),
-    ] {
-        let stream = TcpStream::connect(&addr).await.expect("connect");
-        let (read, mut write) = stream.into_split();
-        let mut read = BufReader::new(read);
-        let body = br#"{"count":1}"#;
-        let head = format!(
-            "POST /v1/taps HTTP/1.1\r\nHost: surge\r\nAuthorization: {authorization}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
-        write.write_all(head.as_bytes()).await.unwrap();
-        // The body is late: this pause is the scenario, not a wait for a condition.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        write.write_all(body).await.unwrap();
-        let (status, _) = response(&mut read).await.expect("the refusal");
-        assert!(status.contains(refused), "{status}");
 
-        let sent = write
-            .write_all(b"GET /health/live HTTP/1.1\r\nHost: surge\r\n\r\n")
+    let (status, next) = late_body_then_next(&addr, "tma user=forged&hash=00").await;
+    assert!(status.contains("401"), "{status}");
+    assert_serves(&next, "401");
+
+    // User 9 spends their one token, so their next write is rate-limited, unless the token
+    // refills first: the limit checks the write once its late body is read, and on a busy
+    // machine that can be more than the second a token takes. Such an attempt is answered
+    // 202, is not the scenario, and is tried again.
+    let authorization = format!("tma {}", init_data(9));
+    for _ in 0..5 {
+        app.write("POST", "/v1/taps", 9, json!({ "count": 1 }))
             .await;
-        // A closed connection shows as a failed send or no answer.
-        let next = match sent {
-            Ok(()) => response(&mut read).await,
-            Err(_) => None,
-        };
-        assert!(
-            next.as_ref()
-                .is_some_and(|(status, _)| status.contains("200")),
-            "after a {refused} the connection still serves: {next:?}"
-        );
+        let (status, next) = late_body_then_next(&addr, &authorization).await;
+        if status.contains("202") {
+            continue;
+        }
+        assert!(status.contains("429"), "{status}");
+        assert_serves(&next, "429");
+        return;
     }
+    panic!("the rate limit refilled before every one of 5 late bodies was read");
+}
+
+/// Sends a write with `authorization` whose body comes 300 ms after its headers, then a health
+/// check on the same connection: the write's status line, and the health check's answer
+/// (`None` when the connection was closed).
+async fn late_body_then_next(
+    addr: &str,
+    authorization: &str,
+) -> (String, Option<(String, String)>) {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    let body = br#"{"count":1}"#;
+    let head = format!(
+        "POST /v1/taps HTTP/1.1\r\nHost: surge\r\nAuthorization: {authorization}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    write.write_all(head.as_bytes()).await.unwrap();
+    // The body is late: this pause is the scenario, not a wait for a condition.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    write.write_all(body).await.unwrap();
+    let (status, _) = response(&mut read).await.expect("an answer to the write");
+
+    let sent = write
+        .write_all(b"GET /health/live HTTP/1.1\r\nHost: surge\r\n\r\n")
+        .await;
+    // A closed connection shows as a failed send or no answer.
+    let next = match sent {
+        Ok(()) => response(&mut read).await,
+        Err(_) => None,
+    };
+    (status, next)
+}
+
+fn assert_serves(next: &Option<(String, String)>, refused: &str) {
+    assert!(
+        next.as_ref()
+            .is_some_and(|(status, _)| status.contains("200")),
+        "after a {refused} the connection still serves: {next:?}"
+    );
 }
 
 /// One HTTP/1.1 response (status line, body by Content-Length); `None` if the connection closed.
