@@ -149,7 +149,10 @@ async fn a_user_over_their_rate_gets_429_with_retry_after_and_others_do_not() {
     let app = spawn_app_with(options).await;
     let mut statuses = Vec::new();
     let mut retry_after = None;
-    for _ in 0..4 {
+    // Quick writes spend the burst of 2 and then meet the limit. A token refills each second,
+    // so on a busy machine, where a write can take that long, the 429 may come a write later:
+    // write until it does, 20 writes at most.
+    while retry_after.is_none() && statuses.len() < 20 {
         let response = app
             .write("POST", "/v1/taps", 11, json!({ "count": 1 }))
             .await;
