@@ -61,7 +61,7 @@ impl Projector for Quests {
     type Sink = PgSink<Self>;
 
     fn sink(version: u32, context: &SinkContext) -> Self::Sink {
-        let emitter = context.emitter(<Self as PgProjection>::ID, version);
+        let emitter = context.emitter(Self::ID, version);
         let outcomes = context.metrics.derived_outcomes.clone();
         context.pg_sink(Self::new(
             version,

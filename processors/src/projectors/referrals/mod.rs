@@ -54,7 +54,7 @@ impl Projector for Referrals {
     type Sink = PgSink<Self>;
 
     fn sink(version: u32, context: &SinkContext) -> Self::Sink {
-        let emitter = context.emitter(<Self as PgProjection>::ID, version);
+        let emitter = context.emitter(Self::ID, version);
         context.pg_sink(Self::new(
             version,
             emitter,
