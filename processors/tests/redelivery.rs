@@ -11,7 +11,7 @@ use surge_processors::projectors::feed::Feed;
 use surge_processors::projectors::leaderboard::Leaderboard;
 use surge_processors::projectors::profiles::Profiles;
 use surge_processors::projectors::wallets::Wallets;
-use surge_processors::runtime::{PgSink, Record, RedisSink, Sink, SinkError};
+use surge_processors::runtime::{PgSink, Record, RedisProjection, RedisSink, Sink, SinkError};
 use surge_schemas::{DailyCheckedIn, Envelope, Event, Payload, SessionStarted, TapsSubmitted};
 use uuid::Uuid;
 
@@ -378,6 +378,90 @@ async fn redis_projections_are_unchanged_by_redelivery() {
             .await
             .unwrap();
     }
+}
+
+/// A copy of an event later in the partition changes no Redis projection either: in the same
+/// batch, in the next, or two days after the original (seen ids are filed in a set per partition
+/// and day, `redis_seen.rs`). A batch three days later unlinks the original's set.
+#[tokio::test]
+async fn a_copy_of_an_event_within_two_days_changes_no_redis_projection() {
+    let conn = surge_testkit::redis().await;
+    copies_over_days(conn.clone(), Leaderboard, "leaderboard").await;
+    copies_over_days(conn, Feed, "feed").await;
+}
+
+/// The UTC day the first batches of `copies_over_days` are applied on: in the future, as the
+/// sets expire by Redis's clock (`EXPIREAT`).
+const DAY: i64 = 40_000;
+
+async fn copies_over_days<P: RedisProjection + Copy>(
+    mut conn: ConnectionManager,
+    projection: P,
+    name: &str,
+) {
+    let records = records();
+    let topic = with_copies(&records, &[0, 1, 3, 4, 6], 10);
+    let (clean, copied) = (
+        surge_testkit::unique_id("copies_clean_"),
+        surge_testkit::unique_id("copies_copied_"),
+    );
+    let redis = conn.clone();
+    let on_day =
+        |day: fn() -> i64| RedisSink::new(projection, redis.clone(), &copied, 1).with_clock(day);
+    apply_in_two(
+        RedisSink::new(projection, redis.clone(), &clean, 1).with_clock(|| DAY),
+        &records,
+        12,
+    )
+    .await;
+    // The first batch holds the originals and the first copies; the last copy comes two days
+    // later, through another owner.
+    let (first, rest) = topic.split_at(18);
+    let sink = on_day(|| DAY);
+    let claim = sink.claim(TOPIC, &[0]).await.unwrap().remove(0);
+    sink.apply(TOPIC, claim, first, next(first)).await.unwrap();
+    let sink = on_day(|| DAY + 2);
+    let claim = sink.claim(TOPIC, &[0]).await.unwrap().remove(0);
+    let applied = sink.apply(TOPIC, claim, rest, next(rest)).await.unwrap();
+    assert_eq!(
+        applied.events,
+        rest.len() - 1,
+        "{name}: the late copy is skipped"
+    );
+
+    let expected = redis_dump(&mut conn, &clean).await;
+    assert!(
+        !expected.is_empty(),
+        "{name}: the clean pass wrote something"
+    );
+    assert_eq!(redis_dump(&mut conn, &copied).await, expected, "{name}");
+
+    let first_day_set = format!("{copied}:{name}:v1:seen:{TOPIC}:0:{DAY}");
+    assert!(
+        key_exists(&mut conn, &first_day_set).await,
+        "{name}: the first day's ids are kept"
+    );
+    let sink = on_day(|| DAY + 3);
+    let claim = sink.claim(TOPIC, &[0]).await.unwrap().remove(0);
+    sink.apply(TOPIC, claim, &[], next(&topic)).await.unwrap();
+    assert!(
+        !key_exists(&mut conn, &first_day_set).await,
+        "{name}: the first day's set is unlinked on the third day after"
+    );
+
+    surge_testkit::delete_keys(&mut conn, &clean).await.unwrap();
+    surge_testkit::delete_keys(&mut conn, &copied)
+        .await
+        .unwrap();
+}
+
+async fn key_exists(conn: &mut ConnectionManager, key: &str) -> bool {
+    let n: i64 = redis::cmd("EXISTS")
+        .arg(key)
+        .query_async(conn)
+        .await
+        .unwrap();
+    n == 1
 }
 
 #[path = "redelivery/together.rs"]

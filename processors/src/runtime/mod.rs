@@ -20,6 +20,7 @@ mod pg_sink;
 mod processor;
 mod projection;
 mod redis_parking;
+mod redis_seen;
 mod redis_sink;
 mod rejections;
 mod repeats;

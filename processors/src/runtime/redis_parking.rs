@@ -5,15 +5,14 @@
 //! watermark only if the epoch is the one its batch was split with; a release (`release.lua`)
 //! changes a user's queue only if no batch or release of the partition ran since it read it.
 
-use std::collections::HashSet;
-
 use redis::aio::ConnectionManager;
+use uuid::Uuid;
 
 use super::parking::{self, Parked, Release, Released};
-use super::redis_sink::{RedisSink, SEEN_TTL_SECS, encode};
+use super::redis_sink::{RedisSink, encode};
 use super::rejections::redis_script_rejects_data;
 use super::sink::SinkError;
-use super::{KeySpace, Record, RedisProjection, RedisWrite};
+use super::{KeySpace, RedisProjection, RedisWrite};
 
 /// The parking keys of one version.
 pub(crate) struct ParkingKeys {
@@ -35,38 +34,6 @@ impl ParkingKeys {
     pub(crate) fn list(&self, user: i64) -> String {
         format!("{}{user}", self.lists)
     }
-}
-
-/// The partition's parking epoch, the records to apply and the events to park (see
-/// `parking::split`), given the parked users Redis holds.
-pub(super) async fn split<'a>(
-    conn: &mut ConnectionManager,
-    keys: &ParkingKeys,
-    field: &str,
-    fresh: Vec<&'a Record>,
-    dead: &[Parked],
-) -> Result<(i64, Vec<&'a Record>, Vec<Parked>), SinkError> {
-    let users = parking::users(&fresh, dead);
-    let epoch: Option<i64> = redis::cmd("HGET")
-        .arg(&keys.epochs)
-        .arg(field)
-        .query_async(conn)
-        .await?;
-    let found: Vec<Option<String>> = if users.is_empty() {
-        Vec::new()
-    } else {
-        redis::cmd("HMGET")
-            .arg(&keys.users)
-            .arg(&users)
-            .query_async(conn)
-            .await?
-    };
-    let parked_users: HashSet<i64> = (users.iter().zip(found))
-        .filter(|(_, partition)| partition.is_some())
-        .map(|(user, _)| *user)
-        .collect();
-    let (apply, waiting) = parking::split(fresh, &parked_users, dead);
-    Ok((epoch.unwrap_or(0), apply, parking::to_park(dead, waiting)))
 }
 
 /// Every parked event of the version, each user's in order.
@@ -102,7 +69,7 @@ fn read(entry: &str) -> Result<Parked, SinkError> {
 /// One step of a release, as `release.lua` takes it.
 enum Step {
     Apply {
-        seen: String,
+        id: Uuid,
         writes: Vec<RedisWrite>,
         state: Option<String>,
     },
@@ -202,7 +169,7 @@ impl<P: RedisProjection> RedisSink<P> {
         let mut state = before.clone();
         match self.projection.writes(&mut state, &record, &self.keys) {
             Ok(writes) => Ok(Step::Apply {
-                seen: self.seen_key(&record),
+                id: record.event.envelope.event_id,
                 writes,
                 state: (state != before)
                     .then(|| serde_json::to_string(&state).expect("state serialises")),
@@ -230,17 +197,19 @@ impl<P: RedisProjection> RedisSink<P> {
             .key(list)
             .key(&self.parking.epochs)
             .key(self.keys.key("state"))
-            .key(self.positions.freeze_lease_key())
-            .arg(field)
-            .arg(epoch)
-            .arg(user);
+            .key(self.positions.freeze_lease_key());
+        let seen = self.seen.sets(field, (self.today)());
+        for set in &seen.check {
+            invocation.key(set);
+        }
+        invocation.arg(field).arg(epoch).arg(user);
         match step {
-            Step::Apply {
-                seen,
-                writes,
-                state,
-            } => {
-                invocation.arg("apply").arg(seen).arg(SEEN_TTL_SECS).arg("");
+            Step::Apply { id, writes, state } => {
+                invocation
+                    .arg("apply")
+                    .arg(&id.as_bytes()[..])
+                    .arg(seen.expire_at)
+                    .arg("");
                 invocation.arg(writes.len());
                 for write in writes {
                     let (op, key, a, b) = encode(write);
@@ -252,14 +221,14 @@ impl<P: RedisProjection> RedisSink<P> {
                 }
             }
             Step::Drop => {
-                invocation.arg("drop").arg("").arg(SEEN_TTL_SECS).arg("");
+                invocation.arg("drop").arg("").arg(seen.expire_at).arg("");
             }
             Step::Keep(head) => {
                 let json = serde_json::to_string(head).expect("a parked event serialises");
                 invocation
                     .arg("reason")
                     .arg("")
-                    .arg(SEEN_TTL_SECS)
+                    .arg(seen.expire_at)
                     .arg(json);
             }
         }

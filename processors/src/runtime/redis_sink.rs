@@ -1,7 +1,8 @@
 //! Redis sink.
 //!
-//! Guarantee: exactly-once effect. The batch is folded in Rust from the users' stored state, then
-//! one Lua script checks the partition's fencing generation, that the watermark is where the fold
+//! Guarantee: exactly-once effect. One pipelined read brings the watermark, who is parked, which
+//! of the batch's ids were applied before (`redis_seen`) and the users' stored states; the batch
+//! is folded from them in Rust, then one Lua script checks the partition's fencing generation, that the watermark is where the fold
 //! started, and that no event id was seen before; only then does it write the effects, the new
 //! states, the seen ids and the new watermark. A failed check writes nothing and the batch is
 //! retried (or dropped, when fenced). The same script parks the batch's dead letters and the
@@ -20,17 +21,16 @@ use redis::aio::ConnectionManager;
 use surge_projections::naming::position_field;
 use surge_projections::positions::RedisPositions;
 
+use super::parking;
 use super::parking::{Parked, Release, Released};
 use super::redis_parking::{self, ParkingKeys};
+use super::redis_seen::{self, SeenIds};
 use super::rejections::redis_script_rejects_data;
 use super::sink::{Applied, Claim, Sink, SinkError};
 use super::{KeySpace, Record, RedisProjection, RedisWrite};
 
 /// The most events one apply script holds (see [`Sink::max_batch`]).
 const MAX_BATCH: usize = 1000;
-
-/// Event ids are remembered this long (duplicates arrive within the 24 h idempotency window).
-pub(super) const SEEN_TTL_SECS: u64 = 48 * 3600;
 
 pub struct RedisSink<P> {
     pub(super) projection: P,
@@ -40,6 +40,9 @@ pub struct RedisSink<P> {
     pub(super) parking: ParkingKeys,
     /// The version's positions, generations and freeze lease, and its claims.
     pub(super) positions: RedisPositions,
+    /// The version's seen ids, and the day they are filed under.
+    pub(super) seen: SeenIds,
+    pub(super) today: fn() -> i64,
     apply_script: Script,
     pub(super) release_script: Script,
 }
@@ -59,8 +62,10 @@ impl<P: RedisProjection> RedisSink<P> {
             redis,
             version,
             parking: ParkingKeys::new(&keys),
+            seen: SeenIds::new(&keys),
             keys,
             positions: RedisPositions::new(deployment_prefix, P::NAME, version),
+            today: redis_seen::today,
             apply_script: Script::new(&[writes, include_str!("lua/apply.lua")].concat()),
             release_script: Script::new(&[writes, include_str!("lua/release.lua")].concat()),
         }
@@ -70,9 +75,11 @@ impl<P: RedisProjection> RedisSink<P> {
         &self.keys
     }
 
-    pub(super) fn seen_key(&self, record: &Record) -> String {
-        self.keys
-            .key(&format!("seen:{}", record.event.envelope.event_id))
+    /// Files seen ids under the days `today` gives instead of this machine's clock's: for tests
+    /// that cross days.
+    pub fn with_clock(mut self, today: fn() -> i64) -> Self {
+        self.today = today;
+        self
     }
 }
 
@@ -125,62 +132,89 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
     ) -> Result<Applied, SinkError> {
         let mut conn = self.redis.clone();
         let field = position_field(topic, claim.partition);
-        let stored: Option<i64> = redis::cmd("HGET")
-            .arg(self.positions.positions_key())
-            .arg(&field)
-            .query_async(&mut conn)
-            .await?;
+        let day = (self.today)();
+        let seen_sets = self.seen.sets(&field, day);
+
+        // Everything the batch is checked and folded against, in one round trip: the watermark,
+        // the parking epoch and who of its users is parked, which ids were applied before, and
+        // the users' stored states. Reading for every record (some may turn out to be below the
+        // watermark) costs less than a round trip; the script checks again what matters.
+        let all: Vec<&Record> = records.iter().collect();
+        let users = parking::users(&all, dead);
+        let ids: Vec<&[u8]> = (records.iter())
+            .map(|r| &r.event.envelope.event_id.as_bytes()[..])
+            .collect();
+        let mut read = redis::pipe();
+        read.hget(self.positions.positions_key(), &field)
+            .hget(&self.parking.epochs, &field);
+        if !users.is_empty() {
+            read.cmd("HMGET").arg(&self.parking.users).arg(&users);
+            read.cmd("HMGET").arg(self.keys.key("state")).arg(&users);
+        }
+        if !ids.is_empty() {
+            for set in &seen_sets.check {
+                read.cmd("SMISMEMBER").arg(set).arg(&ids);
+            }
+        }
+        let mut answers = read
+            .query_async::<Vec<redis::Value>>(&mut conn)
+            .await?
+            .into_iter();
+        let mut next = || answers.next().unwrap_or(redis::Value::Nil);
+        let stored: Option<i64> = redis::from_owned_redis_value(next())?;
+        let epoch: Option<i64> = redis::from_owned_redis_value(next())?;
+        let (parked_at, stored_states): (Vec<Option<String>>, Vec<Option<String>>) =
+            if users.is_empty() {
+                (Vec::new(), Vec::new())
+            } else {
+                (
+                    redis::from_owned_redis_value(next())?,
+                    redis::from_owned_redis_value(next())?,
+                )
+            };
+        let mut seen = vec![false; ids.len()];
+        if !ids.is_empty() {
+            for _ in &seen_sets.check {
+                let found: Vec<bool> = redis::from_owned_redis_value(next())?;
+                for (seen, found) in seen.iter_mut().zip(found) {
+                    *seen |= found;
+                }
+            }
+        }
         let stored = stored.unwrap_or(0);
+        let epoch = epoch.unwrap_or(0);
+        let parked_users: HashSet<i64> = (users.iter().zip(&parked_at))
+            .filter(|(_, partition)| partition.is_some())
+            .map(|(user, _)| *user)
+            .collect();
 
         // Drop what was applied before: below the watermark, or an id already seen; park what
         // waits for a parked user.
-        let fresh: Vec<&Record> = records.iter().filter(|r| r.offset >= stored).collect();
+        let fresh: Vec<&Record> = (records.iter().zip(&seen))
+            .filter(|(r, seen)| r.offset >= stored && !**seen)
+            .map(|(r, _)| r)
+            .collect();
         let dead: Vec<Parked> = (dead.iter())
             .filter(|d| d.offset >= stored)
             .cloned()
             .collect();
-        let (epoch, fresh, parked) =
-            redis_parking::split(&mut conn, &self.parking, &field, fresh, &dead).await?;
-        let mut exists = redis::pipe();
-        for record in &fresh {
-            exists.exists(self.seen_key(record));
-        }
-        let seen: Vec<bool> = if fresh.is_empty() {
-            Vec::new()
-        } else {
-            exists.query_async(&mut conn).await?
-        };
+        let (to_apply, waiting) = parking::split(fresh, &parked_users, &dead);
+        let parked = parking::to_park(&dead, waiting);
         let mut ids = HashSet::new();
-        let to_apply: Vec<&Record> = fresh
-            .into_iter()
-            .zip(seen)
-            .filter(|(record, seen)| !seen && ids.insert(record.event.envelope.event_id))
-            .map(|(record, _)| record)
+        let to_apply: Vec<&Record> = (to_apply.into_iter())
+            .filter(|record| ids.insert(record.event.envelope.event_id))
             .collect();
 
         // Fold from the users' stored state.
-        let users: Vec<i64> = to_apply
-            .iter()
-            .map(|r| r.event.envelope.user_id)
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let mut states: HashMap<i64, P::State> = HashMap::new();
-        if !users.is_empty() {
-            let raw: Vec<Option<String>> = redis::cmd("HMGET")
-                .arg(self.keys.key("state"))
-                .arg(&users)
-                .query_async(&mut conn)
-                .await?;
-            for (user, json) in users.iter().zip(raw) {
-                let state = match json {
-                    Some(json) => serde_json::from_str(&json).map_err(|e| {
-                        SinkError::Transient(format!("unreadable state of user {user}: {e}"))
-                    })?,
-                    None => P::State::default(),
-                };
-                states.insert(*user, state);
-            }
+        let mut states: HashMap<i64, P::State> = HashMap::with_capacity(users.len());
+        for (user, json) in users.iter().zip(stored_states) {
+            let state = match json {
+                Some(json) => serde_json::from_str(&json).map_err(|e| {
+                    SinkError::Transient(format!("unreadable state of user {user}: {e}"))
+                })?,
+                None => P::State::default(),
+            };
+            states.insert(*user, state);
         }
         let before = states.clone();
         let mut writes = Vec::new();
@@ -198,16 +232,21 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
             .key(self.keys.key("state"))
             .key(self.positions.freeze_lease_key())
             .key(&self.parking.epochs)
-            .key(&self.parking.users)
+            .key(&self.parking.users);
+        for set in &seen_sets.check {
+            invocation.key(set);
+        }
+        invocation
+            .key(&seen_sets.stale)
             .arg(&field)
             .arg(claim.generation)
             .arg(stored)
             .arg(next_offset.max(stored))
-            .arg(SEEN_TTL_SECS)
+            .arg(seen_sets.expire_at)
             .arg(epoch)
             .arg(to_apply.len());
         for record in &to_apply {
-            invocation.arg(self.seen_key(record));
+            invocation.arg(&record.event.envelope.event_id.as_bytes()[..]);
         }
         invocation.arg(writes.len());
         for write in &writes {

@@ -1,10 +1,13 @@
 -- Applies one partition batch of a Redis projection atomically.
 -- KEYS[1] positions hash, KEYS[2] generations hash, KEYS[3] per-user state hash, KEYS[4] the
 -- version's freeze lease (set while a rebuilt version takes over from this one), KEYS[5] the
--- parking epochs hash (a field per partition), KEYS[6] the parked users hash.
--- ARGV: field, generation, expected offset, next offset, seen TTL secs, expected parking epoch,
---       n seen keys, seen keys..., n writes, writes as (op, key, a, b)..., n states,
---       (user, json)..., n parked, (list key, user, json)...
+-- parking epochs hash (a field per partition), KEYS[6] the parked users hash, KEYS[7..10] the
+-- partition's seen-id sets of the last days (KEYS[9] today's), KEYS[11] the set that aged out
+-- (see `redis_seen.rs`).
+-- ARGV: field, generation, expected offset, next offset, when today's seen set expires,
+--       expected parking epoch, n ids, ids (16 bytes each)..., n writes,
+--       writes as (op, key, a, b)..., n states, (user, json)..., n parked,
+--       (list key, user, json)...
 -- It stays with the runtime rather than in surge_projections::positions because it checks and
 -- moves the position in one step with the projection's writes; the position, generation and
 -- freeze lease keys come from `RedisPositions` (surge_projections::naming).
@@ -18,12 +21,16 @@ if (redis.call('HGET', KEYS[5], field) or '0') ~= ARGV[6] then return 'MOVED' en
 local i = 7
 local n_seen = tonumber(ARGV[i])
 i = i + 1
-for j = 0, n_seen - 1 do
-  if redis.call('EXISTS', ARGV[i + j]) == 1 then return 'SEEN' end
+if n_seen > 0 then
+  for k = 7, 10 do
+    for _, found in ipairs(redis.call('SMISMEMBER', KEYS[k], unpack(ARGV, i, i + n_seen - 1))) do
+      if found == 1 then return 'SEEN' end
+    end
+  end
+  redis.call('SADD', KEYS[9], unpack(ARGV, i, i + n_seen - 1))
+  redis.call('EXPIREAT', KEYS[9], ARGV[5])
 end
-for j = 0, n_seen - 1 do
-  redis.call('SET', ARGV[i + j], '1', 'EX', ARGV[5])
-end
+redis.call('UNLINK', KEYS[11])
 i = i + n_seen
 i = apply_writes(i)
 i = store_states(KEYS[3], i)

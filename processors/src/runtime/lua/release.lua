@@ -1,9 +1,11 @@
 -- Releases the first parked event of one user of a Redis projection version (see
 -- `runtime/parking.rs`).
 -- KEYS[1] parked users hash, KEYS[2] the user's parked list, KEYS[3] parking epochs hash,
--- KEYS[4] per-user state hash, KEYS[5] the version's freeze lease.
--- ARGV: partition field, expected parking epoch, user, mode, seen key ('' for none), seen TTL
---       secs, the head's JSON with its new reason (mode 'reason'), then for mode 'apply':
+-- KEYS[4] per-user state hash, KEYS[5] the version's freeze lease, KEYS[6..9] the partition's
+-- seen-id sets of the last days (KEYS[8] today's, see `redis_seen.rs`).
+-- ARGV: partition field, expected parking epoch, user, mode, the head's event id (16 bytes;
+--       '' unless mode 'apply'), when today's seen set expires, the head's JSON with its new
+--       reason (mode 'reason'), then for mode 'apply':
 --       n writes, writes as (op, key, a, b)..., n states, (user, json)...
 -- Like apply.lua, it stays with the runtime (it applies a projection's writes); its freeze lease
 -- key comes from `RedisPositions` (surge_projections::naming).
@@ -20,9 +22,14 @@ if mode == 'reason' then
   return 'OK'
 end
 if mode == 'apply' then
-  local seen = ARGV[5]
-  if seen == '' or redis.call('EXISTS', seen) == 0 then
-    if seen ~= '' then redis.call('SET', seen, '1', 'EX', ARGV[6]) end
+  local id = ARGV[5]
+  local seen = false
+  for k = 6, 9 do
+    if redis.call('SISMEMBER', KEYS[k], id) == 1 then seen = true end
+  end
+  if not seen then
+    redis.call('SADD', KEYS[8], id)
+    redis.call('EXPIREAT', KEYS[8], ARGV[6])
     local i = apply_writes(8)
     store_states(KEYS[4], i)
   end
