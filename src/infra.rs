@@ -197,9 +197,42 @@ pub async fn redis(common: &Common) -> anyhow::Result<ConnectionManager> {
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Duration::from_secs(2))
         .set_response_timeout(Duration::from_secs(2));
-    ConnectionManager::new_with_config(client, config)
+    let mut conn = ConnectionManager::new_with_config(client, config)
         .await
-        .context("Failed to connect to Redis")
+        .context("Failed to connect to Redis")?;
+    // A server that hides INFO is not refused; one that names an older version is.
+    if let Ok(info) = redis::cmd("INFO")
+        .arg("server")
+        .query_async::<String>(&mut conn)
+        .await
+    {
+        redis_version_supported(&info)?;
+    }
+    Ok(conn)
+}
+
+/// The oldest Redis Surge runs on: the Redis projections check a batch's event ids with
+/// `SMISMEMBER`, which Redis 6.2 added.
+const OLDEST_REDIS: (u32, u32) = (6, 2);
+
+/// Refuses a Redis older than [`OLDEST_REDIS`], from its `INFO server` answer.
+fn redis_version_supported(info: &str) -> anyhow::Result<()> {
+    let Some(version) = info
+        .lines()
+        .find_map(|line| line.strip_prefix("redis_version:"))
+        .map(str::trim)
+    else {
+        return Ok(());
+    };
+    let mut parts = version.split('.').map(|n| n.parse::<u32>().unwrap_or(0));
+    let major_minor = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    anyhow::ensure!(
+        major_minor >= OLDEST_REDIS,
+        "Redis {version} is too old: Surge needs Redis {}.{} or later (SMISMEMBER)",
+        OLDEST_REDIS.0,
+        OLDEST_REDIS.1
+    );
+    Ok(())
 }
 
 /// The partition ids of `topic`, from the broker's metadata; an error if it has none.
@@ -224,3 +257,29 @@ pub fn topic_partitions<C: ConsumerContext>(
 }
 
 pub use surge_processors::runtime::PartitionEndsExpected;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_before_6_2_is_refused_by_name() {
+        let info = |version: &str| {
+            format!("# Server\r\nredis_version:{version}\r\nredis_mode:standalone\r\n")
+        };
+        for ok in ["6.2.0", "7.0.15", "7.4.1", "10.0.0"] {
+            assert!(redis_version_supported(&info(ok)).is_ok(), "{ok}");
+        }
+        for old in ["6.0.16", "5.0.7", "6.1.99"] {
+            let error = redis_version_supported(&info(old)).unwrap_err().to_string();
+            assert_eq!(
+                error,
+                format!("Redis {old} is too old: Surge needs Redis 6.2 or later (SMISMEMBER)")
+            );
+        }
+        assert!(
+            redis_version_supported("# Server\r\n").is_ok(),
+            "no version: not refused"
+        );
+    }
+}
