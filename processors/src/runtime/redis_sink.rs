@@ -205,9 +205,13 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
             .filter(|record| ids.insert(record.event.envelope.event_id))
             .collect();
 
-        // Fold from the users' stored state.
-        let mut states: HashMap<i64, P::State> = HashMap::with_capacity(users.len());
+        // Fold from the stored state of the users whose events are applied.
+        let applying: HashSet<i64> = to_apply.iter().map(|r| r.event.envelope.user_id).collect();
+        let mut states: HashMap<i64, P::State> = HashMap::with_capacity(applying.len());
         for (user, json) in users.iter().zip(stored_states) {
+            if !applying.contains(user) {
+                continue;
+            }
             let state = match json {
                 Some(json) => serde_json::from_str(&json).map_err(|e| {
                     SinkError::Transient(format!("unreadable state of user {user}: {e}"))
