@@ -390,6 +390,55 @@ async fn a_copy_of_an_event_within_two_days_changes_no_redis_projection() {
     copies_over_days(conn, Feed, "feed").await;
 }
 
+/// A batch larger than the runtime sends (it caps a Redis batch at 1,000 events) still checks and
+/// files every id: the script takes them in slices, as Lua cannot unpack about 8,000 values at
+/// once. Its copies, later in the partition, are all skipped.
+#[tokio::test]
+async fn a_batch_of_nine_thousand_events_files_every_id_and_its_copies_apply_nothing() {
+    let mut conn = surge_testkit::redis().await;
+    let prefix = surge_testkit::unique_id("big_batch_");
+    let sink = RedisSink::new(Leaderboard, conn.clone(), &prefix, 1);
+    let claim = sink.claim(TOPIC, &[0]).await.unwrap().remove(0);
+    let records: Vec<Record> = (0..9_000_i64)
+        .map(|offset| Record {
+            partition: 0,
+            offset,
+            event: Event {
+                envelope: Envelope {
+                    event_id: Uuid::now_v7(),
+                    user_id: 1 + offset % 300,
+                    occurred_at: T0 + offset,
+                    recorded_at: T0 + offset,
+                },
+                payload: TapsSubmitted { count: 1 }.into(),
+            },
+        })
+        .collect();
+    let applied = sink.apply(TOPIC, claim, &records, 9_000).await.unwrap();
+    assert_eq!(applied.events, 9_000);
+    let copies: Vec<Record> = (records.iter().cloned())
+        .map(|mut r| {
+            r.offset += 9_000;
+            r
+        })
+        .collect();
+    let applied = sink.apply(TOPIC, claim, &copies, 18_000).await.unwrap();
+    assert_eq!(applied.events, 0, "every copy is skipped");
+    let score: i64 = redis::cmd("ZSCORE")
+        .arg(format!("{prefix}:leaderboard:v1:all"))
+        .arg(1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        score, 30,
+        "user 1 tapped once in each of 30 events, counted once"
+    );
+    surge_testkit::delete_keys(&mut conn, &prefix)
+        .await
+        .unwrap();
+}
+
 /// The UTC day the first batches of `copies_over_days` are applied on: in the future, as the
 /// sets expire by Redis's clock (`EXPIREAT`).
 const DAY: i64 = 40_000;

@@ -21,15 +21,22 @@ if (redis.call('HGET', KEYS[5], field) or '0') ~= ARGV[6] then return 'MOVED' en
 local i = 7
 local n_seen = tonumber(ARGV[i])
 i = i + 1
-if n_seen > 0 then
-  for k = 7, 10 do
-    for _, found in ipairs(redis.call('SMISMEMBER', KEYS[k], unpack(ARGV, i, i + n_seen - 1))) do
+-- The ids in slices of at most 1,000: Lua's unpack stops at about 8,000 values.
+local slices = {}
+for from = i, i + n_seen - 1, 1000 do
+  slices[#slices + 1] = {from, math.min(from + 999, i + n_seen - 1)}
+end
+for k = 7, 10 do
+  for _, slice in ipairs(slices) do
+    for _, found in ipairs(redis.call('SMISMEMBER', KEYS[k], unpack(ARGV, slice[1], slice[2]))) do
       if found == 1 then return 'SEEN' end
     end
   end
-  redis.call('SADD', KEYS[9], unpack(ARGV, i, i + n_seen - 1))
-  redis.call('EXPIREAT', KEYS[9], ARGV[5])
 end
+for _, slice in ipairs(slices) do
+  redis.call('SADD', KEYS[9], unpack(ARGV, slice[1], slice[2]))
+end
+if n_seen > 0 then redis.call('EXPIREAT', KEYS[9], ARGV[5]) end
 redis.call('UNLINK', KEYS[11])
 i = i + n_seen
 i = apply_writes(i)
