@@ -63,13 +63,23 @@ pub async fn kafka(common: &Common) -> anyhow::Result<Kafka> {
     })
 }
 
-/// The projection stores with the default activity retention (only processors apply it).
-pub async fn stores(common: &Common) -> anyhow::Result<Stores> {
-    Ok(stores_with(
+/// The projection stores with the default activity retention (only processors apply it), for
+/// the processors: PostgreSQL ends a transaction left idle for `idle_in_transaction`. A
+/// processor that stops in the middle of a batch (paused, frozen, cut off) holds its
+/// partitions' position rows locked; the group hands the partitions to another instance after
+/// its session timeout, and the new owner's claim waits on those locks until the server ends
+/// that transaction, so give it the session timeout. The frozen instance's commit then fails,
+/// and its retry is fenced.
+pub async fn stores(common: &Common, idle_in_transaction: Duration) -> anyhow::Result<Stores> {
+    let timeout = format!("{}ms", idle_in_transaction.as_millis().max(1));
+    let pool = database_pool_with(
         common,
-        database(common).await?,
-        redis(common).await?,
-    ))
+        16,
+        Duration::from_secs(3),
+        &[("idle_in_transaction_session_timeout", &timeout)],
+    )
+    .await?;
+    Ok(stores_with(common, pool, redis(common).await?))
 }
 
 pub fn stores_with(common: &Common, pool: PgPool, redis: ConnectionManager) -> Stores {
@@ -91,6 +101,16 @@ pub async fn database_pool(
     common: &Common,
     connections: u32,
     acquire_timeout: Duration,
+) -> anyhow::Result<PgPool> {
+    database_pool_with(common, connections, acquire_timeout, &[]).await
+}
+
+/// Like [`database_pool`], with these run-time parameters set on every connection.
+pub async fn database_pool_with(
+    common: &Common,
+    connections: u32,
+    acquire_timeout: Duration,
+    parameters: &[(&str, &str)],
 ) -> anyhow::Result<PgPool> {
     let url = &common.database_url;
     let exists = Postgres::database_exists(url)
@@ -122,7 +142,11 @@ pub async fn database_pool(
     PgPoolOptions::new()
         .max_connections(connections)
         .acquire_timeout(acquire_timeout)
-        .connect_with(options.options([("search_path", schema.as_str())]))
+        .connect_with(
+            options
+                .options([("search_path", schema.as_str())])
+                .options(parameters.iter().copied()),
+        )
         .await
         .context("Failed to connect to PostgreSQL")
 }
@@ -260,7 +284,62 @@ pub use surge_processors::runtime::PartitionEndsExpected;
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
+
+    /// A processor frozen inside a batch's transaction (here: a transaction that locked a row
+    /// and went silent) does not keep the row locked: the server ends the transaction after the
+    /// timeout, the next owner takes the lock, and the frozen transaction cannot commit.
+    #[tokio::test]
+    async fn the_processors_pool_ends_a_transaction_left_idle_so_its_locks_free_up() {
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            common: Common,
+        }
+        let schema = surge_testkit::unique_id("idle_tx_");
+        let url = surge_testkit::database_url();
+        let args = [
+            "surge",
+            "--database-url",
+            &url,
+            "--database-schema",
+            &schema,
+        ];
+        let cli = Cli::try_parse_from(args).unwrap();
+        let stores = stores(&cli.common, Duration::from_millis(500))
+            .await
+            .unwrap();
+        let next_owner = surge_testkit::pg_pool_with(&schema, 1).await;
+        for statement in [
+            "CREATE TABLE held (id int PRIMARY KEY)",
+            "INSERT INTO held VALUES (1)",
+        ] {
+            sqlx::query(statement).execute(&next_owner).await.unwrap();
+        }
+        let lock = "SELECT id FROM held WHERE id = 1 FOR UPDATE";
+
+        let mut frozen = stores.pool.begin().await.unwrap();
+        sqlx::query(lock).execute(&mut *frozen).await.unwrap();
+        let mut taking = next_owner.begin().await.unwrap();
+        sqlx::query("SET LOCAL lock_timeout = '30s'")
+            .execute(&mut *taking)
+            .await
+            .unwrap();
+        sqlx::query(lock)
+            .execute(&mut *taking)
+            .await
+            .expect("the row is free once the idle transaction is ended");
+        taking.commit().await.unwrap();
+        assert!(
+            frozen.commit().await.is_err(),
+            "the ended transaction cannot commit"
+        );
+
+        drop(stores);
+        surge_testkit::drop_schema(&schema).await.unwrap();
+    }
 
     #[test]
     fn redis_before_6_2_is_refused_by_name() {

@@ -99,7 +99,7 @@ pub(crate) async fn sink_context(
         activity_retention: Duration::from_secs(
             u64::from(process.activity_retention_days) * 86_400,
         ),
-        ..infra::stores(common).await?
+        ..infra::stores(common, Duration::from_millis(process.session_timeout_ms)).await?
     };
     let codec = Arc::new(Codec::new(
         registry_url,
