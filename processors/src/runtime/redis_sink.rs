@@ -2,9 +2,9 @@
 //!
 //! Guarantee: exactly-once effect. One pipelined read brings the watermark, who is parked, which
 //! of the batch's ids were applied before (`redis_seen`) and the users' stored states; the batch
-//! is folded from them in Rust, then one Lua script checks the partition's fencing generation, that the watermark is where the fold
-//! started, and that no event id was seen before; only then does it write the effects, the new
-//! states, the seen ids and the new watermark. A failed check writes nothing and the batch is
+//! is folded from them in Rust, then one Lua script checks the partition's fencing generation,
+//! that the watermark is where the fold started, and that no event id was seen before; only then
+//! does it write the effects, the new states, the seen ids and the new watermark. A failed check writes nothing and the batch is
 //! retried (or dropped, when fenced). The same script parks the batch's dead letters and the
 //! events of parked users (see `parking`, `redis_parking`).
 //!
@@ -21,10 +21,9 @@ use redis::aio::ConnectionManager;
 use surge_projections::naming::position_field;
 use surge_projections::positions::RedisPositions;
 
-use super::parking;
-use super::parking::{Parked, Release, Released};
+use super::parking::{self, Parked, Release, Released};
 use super::redis_parking::{self, ParkingKeys};
-use super::redis_seen::{self, SeenIds};
+use super::redis_seen::{self, SeenIds, SeenSets};
 use super::rejections::redis_script_rejects_data;
 use super::sink::{Applied, Claim, Sink, SinkError};
 use super::{KeySpace, Record, RedisProjection, RedisWrite};
@@ -73,6 +72,69 @@ impl<P: RedisProjection> RedisSink<P> {
 
     pub fn keys(&self) -> &KeySpace {
         &self.keys
+    }
+
+    /// Everything a batch of the partition `field` is checked and folded against, in one round
+    /// trip: the watermark, the parking epoch and which of its users are parked, which of its ids
+    /// were applied before, and its users' stored states. Read for every record (some may turn
+    /// out to be below the watermark): that costs less than a round trip, and the script checks
+    /// again what matters.
+    async fn read_for(
+        &self,
+        conn: &mut ConnectionManager,
+        field: &str,
+        seen_sets: &SeenSets,
+        records: &[Record],
+        dead: &[Parked],
+    ) -> Result<BatchRead, SinkError> {
+        let all: Vec<&Record> = records.iter().collect();
+        let users = parking::users(&all, dead);
+        let ids: Vec<&[u8]> = (records.iter())
+            .map(|r| &r.event.envelope.event_id.as_bytes()[..])
+            .collect();
+        let mut read = redis::pipe();
+        read.hget(self.positions.positions_key(), field)
+            .hget(&self.parking.epochs, field);
+        if !users.is_empty() {
+            read.cmd("HMGET").arg(&self.parking.users).arg(&users);
+            read.cmd("HMGET").arg(self.keys.key("state")).arg(&users);
+        }
+        if !ids.is_empty() {
+            for set in &seen_sets.check {
+                read.cmd("SMISMEMBER").arg(set).arg(&ids);
+            }
+        }
+        let mut answers = (read.query_async::<Vec<redis::Value>>(conn).await?).into_iter();
+        let mut next = || answers.next().unwrap_or(redis::Value::Nil);
+        let stored: Option<i64> = redis::from_owned_redis_value(next())?;
+        let epoch: Option<i64> = redis::from_owned_redis_value(next())?;
+        let (parked_at, states): (Vec<Option<String>>, Vec<Option<String>>) = if users.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            (
+                redis::from_owned_redis_value(next())?,
+                redis::from_owned_redis_value(next())?,
+            )
+        };
+        let mut seen = vec![false; ids.len()];
+        if !ids.is_empty() {
+            for _ in &seen_sets.check {
+                let found: Vec<bool> = redis::from_owned_redis_value(next())?;
+                for (seen, found) in seen.iter_mut().zip(found) {
+                    *seen |= found;
+                }
+            }
+        }
+        Ok(BatchRead {
+            stored: stored.unwrap_or(0),
+            epoch: epoch.unwrap_or(0),
+            parked_users: (users.iter().zip(&parked_at))
+                .filter(|(_, partition)| partition.is_some())
+                .map(|(user, _)| *user)
+                .collect(),
+            seen,
+            states: users.into_iter().zip(states).collect(),
+        })
     }
 
     /// Files seen ids under the days `today` gives instead of this machine's clock's: for tests
@@ -135,62 +197,14 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
         let day = (self.today)();
         let seen_sets = self.seen.sets(&field, day);
 
-        // Everything the batch is checked and folded against, in one round trip: the watermark,
-        // the parking epoch and who of its users is parked, which ids were applied before, and
-        // the users' stored states. Reading for every record (some may turn out to be below the
-        // watermark) costs less than a round trip; the script checks again what matters.
-        let all: Vec<&Record> = records.iter().collect();
-        let users = parking::users(&all, dead);
-        let ids: Vec<&[u8]> = (records.iter())
-            .map(|r| &r.event.envelope.event_id.as_bytes()[..])
-            .collect();
-        let mut read = redis::pipe();
-        read.hget(self.positions.positions_key(), &field)
-            .hget(&self.parking.epochs, &field);
-        if !users.is_empty() {
-            read.cmd("HMGET").arg(&self.parking.users).arg(&users);
-            read.cmd("HMGET").arg(self.keys.key("state")).arg(&users);
-        }
-        if !ids.is_empty() {
-            for set in &seen_sets.check {
-                read.cmd("SMISMEMBER").arg(set).arg(&ids);
-            }
-        }
-        let mut answers = read
-            .query_async::<Vec<redis::Value>>(&mut conn)
-            .await?
-            .into_iter();
-        let mut next = || answers.next().unwrap_or(redis::Value::Nil);
-        let stored: Option<i64> = redis::from_owned_redis_value(next())?;
-        let epoch: Option<i64> = redis::from_owned_redis_value(next())?;
-        let (parked_at, stored_states): (Vec<Option<String>>, Vec<Option<String>>) =
-            if users.is_empty() {
-                (Vec::new(), Vec::new())
-            } else {
-                (
-                    redis::from_owned_redis_value(next())?,
-                    redis::from_owned_redis_value(next())?,
-                )
-            };
-        let mut seen = vec![false; ids.len()];
-        if !ids.is_empty() {
-            for _ in &seen_sets.check {
-                let found: Vec<bool> = redis::from_owned_redis_value(next())?;
-                for (seen, found) in seen.iter_mut().zip(found) {
-                    *seen |= found;
-                }
-            }
-        }
-        let stored = stored.unwrap_or(0);
-        let epoch = epoch.unwrap_or(0);
-        let parked_users: HashSet<i64> = (users.iter().zip(&parked_at))
-            .filter(|(_, partition)| partition.is_some())
-            .map(|(user, _)| *user)
-            .collect();
+        let read = self
+            .read_for(&mut conn, &field, &seen_sets, records, dead)
+            .await?;
+        let (stored, epoch) = (read.stored, read.epoch);
 
         // Drop what was applied before: below the watermark, or an id already seen; park what
         // waits for a parked user.
-        let fresh: Vec<&Record> = (records.iter().zip(&seen))
+        let fresh: Vec<&Record> = (records.iter().zip(&read.seen))
             .filter(|(r, seen)| r.offset >= stored && !**seen)
             .map(|(r, _)| r)
             .collect();
@@ -198,7 +212,7 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
             .filter(|d| d.offset >= stored)
             .cloned()
             .collect();
-        let (to_apply, waiting) = parking::split(fresh, &parked_users, &dead);
+        let (to_apply, waiting) = parking::split(fresh, &read.parked_users, &dead);
         let parked = parking::to_park(&dead, waiting);
         let mut ids = HashSet::new();
         let to_apply: Vec<&Record> = (to_apply.into_iter())
@@ -208,8 +222,8 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
         // Fold from the stored state of the users whose events are applied.
         let applying: HashSet<i64> = to_apply.iter().map(|r| r.event.envelope.user_id).collect();
         let mut states: HashMap<i64, P::State> = HashMap::with_capacity(applying.len());
-        for (user, json) in users.iter().zip(stored_states) {
-            if !applying.contains(user) {
+        for (user, json) in read.states {
+            if !applying.contains(&user) {
                 continue;
             }
             let state = match json {
@@ -218,7 +232,7 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
                 })?,
                 None => P::State::default(),
             };
-            states.insert(*user, state);
+            states.insert(user, state);
         }
         let before = states.clone();
         let mut writes = Vec::new();
@@ -303,6 +317,20 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
     async fn release(&self, _topic: &str, user: i64, how: Release) -> Result<Released, SinkError> {
         self.release_user(user, how).await
     }
+}
+
+/// What [`RedisSink::read_for`] read for a batch.
+struct BatchRead {
+    /// The partition's watermark.
+    stored: i64,
+    /// The partition's parking epoch.
+    epoch: i64,
+    /// The batch's users who are parked.
+    parked_users: HashSet<i64>,
+    /// Per record of the batch, whether its id was applied before.
+    seen: Vec<bool>,
+    /// Each of the batch's users with their stored state (JSON), if any.
+    states: Vec<(i64, Option<String>)>,
 }
 
 pub(super) fn encode(write: &RedisWrite) -> (&'static str, &str, String, String) {
