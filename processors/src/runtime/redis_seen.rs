@@ -3,7 +3,7 @@
 //!
 //! A batch's ids are checked with one `SMISMEMBER` per recent day and added with one `SADD`, so
 //! a batch of a thousand events costs Redis a handful of commands instead of two per event, and
-//! an id takes about 82 bytes instead of the 149 of a key of its own with a TTL (measured on
+//! an id takes about 80 bytes instead of the 149 of a key of its own with a TTL (measured on
 //! Redis 7.0.15, see the README's Capacity). Re-deliveries keep the id and the user, so they land
 //! in the same partition; the day is the processor's clock when the id was applied.
 //!
@@ -28,11 +28,10 @@ pub(crate) struct SeenIds {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct SeenSets {
     /// The days `day - 2` to `day + 1` (a processor whose clock is a little ahead may have
-    /// filed an id under tomorrow); an id in any of them was applied.
+    /// filed an id under tomorrow); an id in any of them was applied. The batch's ids go into
+    /// today's, `check[2]` (the scripts take it by that place).
     pub(crate) check: [String; 4],
-    /// Where the batch's ids go: today's set, `check[2]`.
-    pub(crate) add: String,
-    /// When `add` expires on its own (Unix seconds): the start of day `day + 4`.
+    /// When today's set expires on its own (Unix seconds): the start of day `day + 4`.
     pub(crate) expire_at: i64,
     /// The set no batch of `day` or later reads: day `day - 3`.
     pub(crate) stale: String,
@@ -50,7 +49,6 @@ impl SeenIds {
         let set = |d: i64| format!("{}{field}:{d}", self.prefix);
         SeenSets {
             check: [set(day - 2), set(day - 1), set(day), set(day + 1)],
-            add: set(day),
             expire_at: (day + 4) * SECS_PER_DAY,
             stale: set(day - 3),
         }
@@ -76,10 +74,9 @@ mod tests {
     #[test]
     fn sets_are_named_by_partition_and_day() {
         let sets = seen().sets("surge.events:3", 20_430);
-        assert_eq!(sets.add, "surge:feed:v2:seen:surge.events:3:20430");
+        assert_eq!(sets.check[2], "surge:feed:v2:seen:surge.events:3:20430");
         assert_eq!(sets.check[0], "surge:feed:v2:seen:surge.events:3:20428");
         assert_eq!(sets.check[3], "surge:feed:v2:seen:surge.events:3:20431");
-        assert_eq!(sets.add, sets.check[2]);
         assert_eq!(sets.stale, "surge:feed:v2:seen:surge.events:3:20427");
         assert_eq!(sets.expire_at, 20_434 * 86_400);
     }
@@ -92,8 +89,9 @@ mod tests {
         let field = "surge.events:0";
         for added_on in [0_i64, 1, 20_430] {
             let set = seen.sets(field, added_on);
+            let today = &set.check[2];
             let read_on: Vec<i64> = (added_on - 5..added_on + 6)
-                .filter(|&day| seen.sets(field, day).check.contains(&set.add))
+                .filter(|&day| seen.sets(field, day).check.contains(today))
                 .collect();
             // Added at the last second of its day, it is still found 48 h later.
             assert_eq!(
@@ -101,7 +99,7 @@ mod tests {
                 vec![added_on - 1, added_on, added_on + 1, added_on + 2]
             );
             let unlinked_on: Vec<i64> = (added_on - 5..added_on + 6)
-                .filter(|&day| seen.sets(field, day).stale == set.add)
+                .filter(|&day| seen.sets(field, day).stale == *today)
                 .collect();
             assert_eq!(unlinked_on, vec![added_on + 3]);
             assert!(set.expire_at >= (added_on + 3) * SECS_PER_DAY + SECS_PER_DAY);

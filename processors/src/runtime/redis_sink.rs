@@ -4,9 +4,9 @@
 //! of the batch's ids were applied before (`redis_seen`) and the users' stored states; the batch
 //! is folded from them in Rust, then one Lua script checks the partition's fencing generation,
 //! that the watermark is where the fold started, and that no event id was seen before; only then
-//! does it write the effects, the new states, the seen ids and the new watermark. A failed check writes nothing and the batch is
-//! retried (or dropped, when fenced). The same script parks the batch's dead letters and the
-//! events of parked users (see `parking`, `redis_parking`).
+//! does it write the effects, the new states, the seen ids and the new watermark. A failed check
+//! writes nothing and the batch is retried (or dropped, when fenced). The same script parks the
+//! batch's dead letters and the events of parked users (see `parking`, `redis_parking`).
 //!
 //! The position bookkeeping's keys and the claim script are `surge_projections::positions`
 //! ([`RedisPositions`]). `lua/apply.lua` stays here: it checks and moves the position in the
