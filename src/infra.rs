@@ -74,8 +74,8 @@ pub async fn stores(common: &Common, idle_in_transaction: Duration) -> anyhow::R
     let timeout = format!("{}ms", idle_in_transaction.as_millis().max(1));
     let pool = database_pool_with(
         common,
-        16,
-        Duration::from_secs(3),
+        CONNECTIONS,
+        ACQUIRE_TIMEOUT,
         &[("idle_in_transaction_session_timeout", &timeout)],
     )
     .await?;
@@ -91,9 +91,14 @@ pub fn stores_with(common: &Common, pool: PgPool, redis: ConnectionManager) -> S
     }
 }
 
+/// Connections of a role's pool, unless the role sets its own (the query API).
+const CONNECTIONS: u32 = 16;
+/// How long a role waits for a connection of its pool, unless it sets its own.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// PostgreSQL with `search_path` set to Surge's schema; creates the database and schema if missing.
 pub async fn database(common: &Common) -> anyhow::Result<PgPool> {
-    database_pool(common, 16, Duration::from_secs(3)).await
+    database_pool(common, CONNECTIONS, ACQUIRE_TIMEOUT).await
 }
 
 /// Like [`database`], with a pool of `connections` that waits at most `acquire_timeout` for one.
