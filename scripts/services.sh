@@ -3,7 +3,9 @@
 # PostgreSQL on 127.0.0.1:5432, with trust authentication for local TCP connections as the tests
 # and `surge dev` expect, and Redis on 127.0.0.1:6379. Does nothing for what already answers.
 # With `--replica [PORT]` (scripts/test.sh) also a streaming replica of that PostgreSQL on PORT
-# (5433). Used by scripts/dev.sh and scripts/test.sh; safe to run again.
+# (5433); with `--redis-cluster` (scripts/test.sh) also a Redis Cluster of three masters, each
+# with a replica, on 127.0.0.1:7101-7106. Used by scripts/dev.sh and scripts/test.sh; safe to run
+# again.
 set -euo pipefail
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -133,9 +135,52 @@ start_replica() {
   wait_for "the PostgreSQL replica" in_recovery "$port"
 }
 
+# A Redis Cluster for the tests that say `on_redis_cluster`: three masters and a replica of
+# each, on 127.0.0.1:7101-7106, in memory only. Made anew whenever it is not whole (a node down,
+# a slot without a master), so a failover test that a kill interrupted cannot hold the next run.
+redis_cluster() {
+  local ports=(7101 7102 7103 7104 7105 7106) dir=/tmp/surge-redis-cluster
+  if cluster_ok 7101 && [ "$(redis-cli -p 7101 cluster nodes 2>/dev/null | grep -vc fail)" = 6 ]; then
+    return 0
+  fi
+  log "starting a Redis Cluster on ports ${ports[0]}-${ports[5]}"
+  local port
+  for port in "${ports[@]}"; do
+    redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+  done
+  rm -rf "$dir"
+  for port in "${ports[@]}"; do
+    mkdir -p "$dir/$port"
+    redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --dir "$dir/$port" \
+      --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
+      --save "" --appendonly no --logfile "$dir/$port/redis.log" >/dev/null
+    wait_for "Redis on $port" sh -c "redis-cli -p $port ping | grep -q PONG"
+  done
+  redis-cli --cluster create $(printf '127.0.0.1:%s ' "${ports[@]}") --cluster-replicas 1 \
+    --cluster-yes >/dev/null
+  wait_for "the Redis Cluster" cluster_ok 7101
+  wait_for "the Redis Cluster's replicas" replicas_attached 7101
+}
+
+replicas_attached() { [ "$(redis-cli -p "$1" cluster nodes 2>/dev/null | grep -c slave)" = 3 ]; }
+
+cluster_ok() { redis-cli -p "$1" cluster info 2>/dev/null | grep -q 'cluster_state:ok'; }
+
 command -v psql >/dev/null || apt_install postgresql-client
 postgres
 redis
-if [ "${1:-}" = "--replica" ]; then
-  replica "${2:-5433}"
-fi
+while [ $# -gt 0 ]; do
+  case "$1" in
+  --replica)
+    if [[ "${2:-}" =~ ^[0-9]+$ ]]; then
+      replica "$2"
+      shift
+    else
+      replica 5433
+    fi
+    ;;
+  --redis-cluster) redis_cluster ;;
+  *) log "unknown option $1" && exit 2 ;;
+  esac
+  shift
+done

@@ -30,8 +30,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 # schemathesis checks both APIs against their OpenAPI documents (tests/e2e/openapi.rs).
 command -v schemathesis >/dev/null || python3 -m pip install --quiet schemathesis==4.32.5
-# PostgreSQL, Redis, and a streaming replica of that PostgreSQL for the read-replica tests.
-scripts/services.sh --replica
+# PostgreSQL, Redis, a streaming replica of that PostgreSQL for the read-replica tests, and a
+# Redis Cluster (three masters, three replicas) for the tests named `on_redis_cluster`.
+scripts/services.sh --replica --redis-cluster
 if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi

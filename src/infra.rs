@@ -9,7 +9,7 @@ use anyhow::Context;
 use rdkafka::consumer::{Consumer, ConsumerContext};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
@@ -17,6 +17,7 @@ use surge_kafka::admin::ensure_topic;
 use surge_processors::projectors::Stores;
 use surge_projections::naming::dead_letter_topic;
 use surge_projections::query_api::Replica;
+use surge_redis::Redis;
 use surge_schema_registry::{EmbeddedRegistry, Registry};
 use surge_schemas::Codec;
 
@@ -219,17 +220,40 @@ pub async fn codec(common: &Common, registry_url: &str) -> anyhow::Result<Arc<Co
     Ok(Arc::new(codec))
 }
 
-/// A multiplexed, self-reconnecting Redis connection with bounded waits.
+/// A multiplexed, self-reconnecting Redis connection with bounded waits, for the roles whose
+/// Redis keys are not laid out for a cluster: the processors and the query API. They refuse
+/// `SURGE_REDIS_CLUSTER_URLS` rather than fail on their first cross-slot script.
 pub async fn redis(common: &Common) -> anyhow::Result<ConnectionManager> {
-    let client =
+    anyhow::ensure!(
+        common.redis_cluster_urls.is_empty(),
+        "SURGE_REDIS_CLUSTER_URLS is set, but only the write API runs on a Redis Cluster: the \
+         projections keep a partition's users and its position in one script, which a cluster \
+         refuses across hash slots. Give this role a single Redis in SURGE_REDIS_URL and unset \
+         SURGE_REDIS_CLUSTER_URLS."
+    );
+    match write_redis(common).await? {
+        Redis::Single(conn) => Ok(conn),
+        Redis::Cluster(_) => unreachable!("no cluster URLs were given"),
+    }
+}
+
+/// The write API's Redis: the cluster of `SURGE_REDIS_CLUSTER_URLS` when set, else the server
+/// at `SURGE_REDIS_URL`. Its keys name their user through [`Redis::slot`], so each user's keys
+/// share a cluster slot.
+pub async fn write_redis(common: &Common) -> anyhow::Result<Redis> {
+    let mut conn = if common.redis_cluster_urls.is_empty() {
+        // A URL that does not parse gets its own message rather than a failed connection's.
         redis::Client::open(common.redis_url.as_str()).context("SURGE_REDIS_URL is invalid")?;
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Duration::from_secs(2))
-        .set_response_timeout(Duration::from_secs(2));
-    let mut conn = ConnectionManager::new_with_config(client, config)
-        .await
-        .context("Failed to connect to Redis")?;
-    // A server that hides INFO is not refused; one that names an older version is.
+        Redis::single(&common.redis_url)
+            .await
+            .context("Failed to connect to Redis")?
+    } else {
+        Redis::cluster(&common.redis_cluster_urls)
+            .await
+            .context("Failed to connect to the Redis Cluster of SURGE_REDIS_CLUSTER_URLS")?
+    };
+    // A server that hides INFO is not refused; one that names an older version is. In a
+    // cluster this asks one node.
     if let Ok(info) = redis::cmd("INFO")
         .arg("server")
         .query_async::<String>(&mut conn)

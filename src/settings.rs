@@ -51,6 +51,11 @@ pub struct Common {
         default_value = "redis://127.0.0.1:6379"
     )]
     pub redis_url: String,
+    /// Seed nodes of a Redis Cluster (comma-separated `redis://host:port`); when set, the write
+    /// API keeps its keys there instead of at SURGE_REDIS_URL. The processors and the query API
+    /// refuse it: their projections' layout is not made for a cluster yet.
+    #[arg(long, env = "SURGE_REDIS_CLUSTER_URLS", value_delimiter = ',')]
+    pub redis_cluster_urls: Vec<String>,
     /// Prefix of every Redis key this deployment writes.
     #[arg(long, env = "SURGE_REDIS_PREFIX", default_value = "surge")]
     pub redis_prefix: String,

@@ -16,7 +16,7 @@
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use surge_redis::Redis;
 use surge_schemas::Event;
 
 /// Hamster Kombat's starting bar: 1,000 taps, refilled at 3 per second (a full bar in about
@@ -51,7 +51,7 @@ pub enum Spend {
 
 #[derive(Clone)]
 pub struct EnergyStore {
-    redis: ConnectionManager,
+    redis: Redis,
     prefix: String,
     capacity: u32,
     refill_per_sec: u32,
@@ -59,7 +59,7 @@ pub struct EnergyStore {
 }
 
 impl EnergyStore {
-    pub fn new(redis: ConnectionManager, prefix: &str, capacity: u32, refill_per_sec: u32) -> Self {
+    pub fn new(redis: Redis, prefix: &str, capacity: u32, refill_per_sec: u32) -> Self {
         EnergyStore {
             redis,
             prefix: prefix.to_owned(),
@@ -70,8 +70,8 @@ impl EnergyStore {
     }
 
     /// The Redis key of a user's bar.
-    pub fn key(prefix: &str, user_id: i64) -> String {
-        format!("{prefix}:energy:{user_id}")
+    fn key(&self, user_id: i64) -> String {
+        format!("{}:energy:{}", self.prefix, self.redis.slot(user_id))
     }
 
     /// Spends `taps` if the bar holds them, atomically. `0` reads the level.
@@ -109,9 +109,14 @@ impl EnergyStore {
         charge_id: &str,
         keep: Duration,
     ) -> redis::RedisResult<bool> {
-        let marker = format!("{}:energy-refill:{charge_id}", self.prefix);
+        // Beside the bar in a cluster: the script touches both.
+        let marker = format!(
+            "{}:energy-refill:{}{charge_id}",
+            self.prefix,
+            self.redis.beside(user_id)
+        );
         let filled: i32 = redis::Script::new(include_str!("energy/refill_once.lua"))
-            .key(Self::key(&self.prefix, user_id))
+            .key(self.key(user_id))
             .key(marker)
             .arg(keep.as_secs())
             .invoke_async(&mut self.redis.clone())
@@ -122,7 +127,7 @@ impl EnergyStore {
     async fn run(&self, user_id: i64, cost: i64) -> redis::RedisResult<(i64, u64, u64)> {
         let mut conn = self.redis.clone();
         self.script
-            .key(Self::key(&self.prefix, user_id))
+            .key(self.key(user_id))
             .arg(self.capacity)
             .arg(self.refill_per_sec)
             .arg(cost)

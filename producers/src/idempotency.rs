@@ -10,9 +10,9 @@
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use surge_redis::Redis;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,7 +38,7 @@ pub enum Claim {
 
 #[derive(Clone)]
 pub struct IdempotencyStore {
-    redis: ConnectionManager,
+    redis: Redis,
     prefix: String,
     ttl: Duration,
     lock_ttl: Duration,
@@ -58,20 +58,21 @@ pub fn fingerprint(route: &str, canonical_body: &[u8]) -> String {
     hex::encode(hash.finalize())
 }
 
-/// `(lock, record)` of a user's key. Locks live in a namespace of their own: were the lock the
-/// record's name plus a suffix, a client key ending in that suffix (`abc:lock`) would name
-/// another key's lock and block it for the record's lifetime.
-fn redis_keys(prefix: &str, user_id: i64, key: &str) -> (String, String) {
+/// `(lock, record)` of a user's key (`user`: the user's part, [`Redis::slot`]). Locks live in a
+/// namespace of their own: were the lock the record's name plus a suffix, a client key ending
+/// in that suffix (`abc:lock`) would name another key's lock and block it for the record's
+/// lifetime.
+fn redis_keys(prefix: &str, user: &str, key: &str) -> (String, String) {
     (
-        format!("{prefix}:idem-lock:{user_id}:{key}"),
-        format!("{prefix}:idem:{user_id}:{key}"),
+        format!("{prefix}:idem-lock:{user}:{key}"),
+        format!("{prefix}:idem:{user}:{key}"),
     )
 }
 
 impl IdempotencyStore {
     /// `lock_ttl` must outlast one attempt (the produce timeout plus margin), so a crashed
     /// attempt's lock expires on its own.
-    pub fn new(redis: ConnectionManager, prefix: &str, ttl: Duration, lock_ttl: Duration) -> Self {
+    pub fn new(redis: Redis, prefix: &str, ttl: Duration, lock_ttl: Duration) -> Self {
         IdempotencyStore {
             redis,
             prefix: prefix.to_owned(),
@@ -81,7 +82,7 @@ impl IdempotencyStore {
     }
 
     fn keys(&self, user_id: i64, key: &str) -> (String, String) {
-        redis_keys(&self.prefix, user_id, key)
+        redis_keys(&self.prefix, &self.redis.slot(user_id), key)
     }
 
     pub async fn claim(
@@ -151,8 +152,8 @@ mod tests {
 
     #[test]
     fn no_key_names_another_keys_lock_or_record() {
-        let (lock, record) = redis_keys("surge", 7, "abc");
-        let (other_lock, other_record) = redis_keys("surge", 7, "abc:lock");
+        let (lock, record) = redis_keys("surge", "7", "abc");
+        let (other_lock, other_record) = redis_keys("surge", "7", "abc:lock");
         let names = [&lock, &record, &other_lock, &other_record];
         for (i, a) in names.iter().enumerate() {
             for b in &names[i + 1..] {

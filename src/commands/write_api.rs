@@ -66,7 +66,7 @@ pub(crate) async fn state(
         ..ProducerSettings::new(brokers, &common.events_topic)
     };
     let log = EventLog::new(producer, codec).context("Failed to create the Kafka producer")?;
-    let redis = infra::redis(common).await?;
+    let redis = infra::write_redis(common).await?;
     let config = WriteApiConfig {
         init_data_max_age: Duration::from_secs(telegram.init_data_max_age_secs),
         max_body_bytes: write.max_body_bytes,

@@ -34,6 +34,7 @@ mod projections;
 mod query;
 mod quests;
 mod quiet_logs;
+mod redis_cluster;
 mod registry;
 mod replay;
 mod resume;

@@ -95,8 +95,15 @@ struct Invoice {
 }
 
 async fn shop(pipeline: bool) -> Shop {
+    shop_with(pipeline, Vec::new()).await
+}
+
+/// [`shop`] with these variables added to the write API's.
+async fn shop_with(pipeline: bool, env: Vec<(&'static str, String)>) -> Shop {
     let fake = FakeBotApi::start(BOT_TOKEN).await;
-    let writer = spawn_app_with(writer_options(fake.url(), Some(SECRET))).await;
+    let mut options = writer_options(fake.url(), Some(SECRET));
+    options.env.extend(env);
+    let writer = spawn_app_with(options).await;
     let hook = webhook_of(&writer, Some(SECRET));
     let (processor, query) = if pipeline {
         (
@@ -959,6 +966,45 @@ async fn a_payment_redelivered_after_its_refund_does_not_make_the_item_owned_aga
         "a refunded item is owned again after its payment was redelivered: {}",
         response.text().await.unwrap()
     );
+}
+
+#[tokio::test]
+async fn a_payment_its_refund_and_a_refill_keep_their_rules_with_the_write_api_on_redis_cluster() {
+    let cluster = vec![(
+        "SURGE_REDIS_CLUSTER_URLS",
+        surge_testkit::redis_cluster_urls(),
+    )];
+    let shop = shop_with(false, cluster).await;
+    // Users whose keys live on each of the three masters (slots 2100, 6289, 14423).
+    for user in [906, 903, 905] {
+        let (_, charge) = shop.buy_and_pay(user, "starter_pack", 100).await;
+        let owned = shop.purchase(user, "starter_pack").await;
+        assert_eq!(
+            owned.status(),
+            409,
+            "a once-only item {user} owns, bought again"
+        );
+        assert_eq!(shop.refund(&charge).await.status(), 202);
+        let again = shop.buy(user, "starter_pack").await;
+        let (ok, message) = shop.pre_checkout(user, 100, &again.payload).await;
+        assert!(ok, "refunded, the item is buyable again: {message:?}");
+
+        let tap = |count: i64| {
+            shop.writer
+                .write("POST", "/v1/taps", user, json!({ "count": count }))
+        };
+        assert_eq!(tap(1000).await.status(), 202);
+        let invoice = shop.buy(user, "full_energy").await;
+        let (ok, message) = shop.pre_checkout(user, 10, &invoice.payload).await;
+        assert!(ok, "{message:?}");
+        let (_, update) = shop.pay(user, 10, &invoice);
+        shop.deliver(&update).await;
+        assert_eq!(tap(1000).await.status(), 202, "the refill filled the bar");
+        let mut again = update.clone();
+        again["update_id"] = json!(shop.fake.next_update_id());
+        shop.deliver(&again).await;
+        assert_eq!(tap(500).await.status(), 429, "a second refill");
+    }
 }
 
 impl Shop {

@@ -20,8 +20,8 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
-use redis::aio::ConnectionManager;
 use surge_http::record_route_metrics;
+use surge_redis::Redis;
 use surge_telegram_auth::Validator;
 use tower::ServiceBuilder;
 use utoipa_axum::router::OpenApiRouter;
@@ -47,7 +47,7 @@ pub struct Shared {
     pub config: WriteApiConfig,
     pub validator: Validator,
     pub log: Arc<EventLog>,
-    pub redis: ConnectionManager,
+    pub redis: Redis,
     pub idempotency: IdempotencyStore,
     pub energy: EnergyStore,
     pub limiter: Arc<UserRateLimiter>,
@@ -56,12 +56,7 @@ pub struct Shared {
 }
 
 impl AppState {
-    pub fn new(
-        config: WriteApiConfig,
-        validator: Validator,
-        log: EventLog,
-        redis: ConnectionManager,
-    ) -> Self {
+    pub fn new(config: WriteApiConfig, validator: Validator, log: EventLog, redis: Redis) -> Self {
         let lock_ttl = log_lock_ttl(&log);
         let idempotency = IdempotencyStore::new(
             redis.clone(),

@@ -86,7 +86,7 @@ impl Stars {
     pub fn new(
         config: &StarsConfig,
         bot_token: &SecretString,
-        redis: redis::aio::ConnectionManager,
+        redis: surge_redis::Redis,
         prefix: &str,
     ) -> Stars {
         Stars {

@@ -7,8 +7,13 @@
 //! - `<prefix>:stars:pending:<user>:<item>`: the purchase of a once-only item whose pre-checkout
 //!   was approved, for [`PENDING_TTL`] or until its payment or refund is recorded, so two
 //!   invoices of it cannot both be approved.
+//! - `<prefix>:stars:refunded:<user>:<charge id>`: the charge was refunded, beside the user's
+//!   other keys (in a Redis Cluster the charge's own key may sit elsewhere), without expiry.
 //! - `<prefix>:tg:update:<update id>`: Telegram updates handled to the end, for [`UPDATE_TTL`]
 //!   (Telegram redelivers an update it got no 2xx for; this answers a late duplicate at once).
+//!
+//! `<user>` is the user id, a hash tag (`{42}`) in a Redis Cluster, so a user's keys share a
+//! slot ([`Redis::slot`]).
 //!
 //! None of this decides what is credited: payment events carry ids derived from the charge id,
 //! so every projection applies a payment once however often it is appended. These records only
@@ -17,8 +22,8 @@
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
+use surge_redis::Redis;
 use uuid::Uuid;
 
 /// How long an approved pre-checkout holds a once-only item for its purchase.
@@ -39,12 +44,12 @@ pub struct Charge {
 
 #[derive(Clone)]
 pub struct PaymentRecords {
-    redis: ConnectionManager,
+    redis: Redis,
     prefix: String,
 }
 
 impl PaymentRecords {
-    pub fn new(redis: ConnectionManager, prefix: &str) -> PaymentRecords {
+    pub fn new(redis: Redis, prefix: &str) -> PaymentRecords {
         PaymentRecords {
             redis,
             prefix: prefix.to_owned(),
@@ -57,8 +62,13 @@ impl PaymentRecords {
     }
 
     /// Records a payment of `item_id` (`once`: a once-only item, now owned) and releases the
-    /// item's pre-checkout hold, in one script. A charge already refunded stays refunded and
-    /// owns nothing: its payment was redelivered after the refund.
+    /// item's pre-checkout hold. A charge already refunded stays refunded and owns nothing: its
+    /// payment was redelivered after the refund.
+    ///
+    /// Two scripts, as the charge and the user's keys may sit in different cluster slots: the
+    /// charge first, then what the user owns, unless the refund's marker says that a refund ran
+    /// in between. A crash between them leaves the update unanswered, and Telegram's
+    /// redelivery runs both again.
     pub async fn paid(
         &self,
         charge_id: &str,
@@ -66,20 +76,48 @@ impl PaymentRecords {
         item_id: &str,
         once: bool,
     ) -> redis::RedisResult<()> {
+        if self.record_payment(charge_id, charge).await? {
+            self.own(charge_id, charge.user_id, item_id, once).await?;
+        }
+        Ok(())
+    }
+
+    /// The charge's record, unless it says refunded: whether it was written.
+    async fn record_payment(&self, charge_id: &str, charge: &Charge) -> redis::RedisResult<bool> {
         let script = redis::Script::new(
             r"local old = redis.call('GET', KEYS[1])
               if old and cjson.decode(old).refunded then return 0 end
               redis.call('SET', KEYS[1], ARGV[1])
-              if ARGV[2] == '1' then redis.call('SADD', KEYS[2], ARGV[3]) end
-              redis.call('DEL', KEYS[3])
               return 1",
         );
         let json = serde_json::to_string(charge).expect("plain data serialises");
-        let _: i32 = script
+        let written: i32 = script
             .key(self.charge_key(charge_id))
-            .key(self.owned(charge.user_id))
-            .key(self.hold_key(charge.user_id, item_id))
             .arg(json)
+            .invoke_async(&mut self.redis.clone())
+            .await?;
+        Ok(written == 1)
+    }
+
+    /// The user's side of a payment: owns the item (`once`) and releases its hold, unless the
+    /// charge's refund marker is there.
+    async fn own(
+        &self,
+        charge_id: &str,
+        user_id: i64,
+        item_id: &str,
+        once: bool,
+    ) -> redis::RedisResult<()> {
+        let script = redis::Script::new(
+            r"if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+              if ARGV[1] == '1' then redis.call('SADD', KEYS[1], ARGV[2]) end
+              redis.call('DEL', KEYS[2])
+              return 1",
+        );
+        let _: i32 = script
+            .key(self.owned(user_id))
+            .key(self.hold_key(user_id, item_id))
+            .key(self.refund_marker(user_id, charge_id))
             .arg(if once { "1" } else { "0" })
             .arg(item_id)
             .invoke_async(&mut self.redis.clone())
@@ -87,28 +125,35 @@ impl PaymentRecords {
         Ok(())
     }
 
-    /// Records the refund of a charge: refunded for good, the item no longer owned, its hold
-    /// released, in one transaction.
+    /// Records the refund of a charge: the item no longer owned, its hold released and the
+    /// refund's marker set (one transaction on the user's keys), then the charge refunded for
+    /// good. In that order: a crash between them leaves the charge unrefunded, so the refund is
+    /// recorded again when it is retried; and a payment recorded between them finds the marker.
     pub async fn refunded(
         &self,
         charge_id: &str,
         charge: &Charge,
         item_id: &str,
     ) -> redis::RedisResult<()> {
+        let user_id = charge.user_id;
+        redis::pipe()
+            .atomic()
+            .set(self.refund_marker(user_id, charge_id), 1)
+            .ignore()
+            .srem(self.owned(user_id), item_id)
+            .ignore()
+            .del(self.hold_key(user_id, item_id))
+            .ignore()
+            .query_async::<()>(&mut self.redis.clone())
+            .await?;
         let charge = Charge {
             refunded: true,
             ..charge.clone()
         };
         let json = serde_json::to_string(&charge).expect("plain data serialises");
-        redis::pipe()
-            .atomic()
+        self.redis
+            .clone()
             .set(self.charge_key(charge_id), json)
-            .ignore()
-            .srem(self.owned(charge.user_id), item_id)
-            .ignore()
-            .del(self.hold_key(charge.user_id, item_id))
-            .ignore()
-            .query_async(&mut self.redis.clone())
             .await
     }
 
@@ -159,14 +204,26 @@ impl PaymentRecords {
     }
 
     fn hold_key(&self, user_id: i64, item_id: &str) -> String {
-        format!("{}:stars:pending:{user_id}:{item_id}", self.prefix)
+        let user = self.redis.slot(user_id);
+        format!("{}:stars:pending:{user}:{item_id}", self.prefix)
     }
 
     fn owned(&self, user_id: i64) -> String {
-        format!("{}:stars:owned:{user_id}", self.prefix)
+        format!("{}:stars:owned:{}", self.prefix, self.redis.slot(user_id))
+    }
+
+    /// Set by a refund in the user's slot, so that a payment of the charge recorded after it
+    /// owns nothing.
+    fn refund_marker(&self, user_id: i64, charge_id: &str) -> String {
+        let user = self.redis.slot(user_id);
+        format!("{}:stars:refunded:{user}:{charge_id}", self.prefix)
     }
 
     fn update(&self, update_id: i64) -> String {
         format!("{}:tg:update:{update_id}", self.prefix)
     }
 }
+
+#[cfg(test)]
+#[path = "records_tests.rs"]
+mod tests;

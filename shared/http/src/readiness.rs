@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use redis::aio::ConnectionManager;
+use redis::aio::ConnectionLike;
 use serde_json::{Map, Value, json};
 use sqlx::PgPool;
 
@@ -55,7 +55,7 @@ pub async fn postgres_up(pool: &PgPool) -> bool {
 }
 
 /// Redis answers `PING` within the check timeout.
-pub async fn redis_up(redis: &ConnectionManager) -> bool {
+pub async fn redis_up(redis: &(impl ConnectionLike + Clone)) -> bool {
     let mut conn = redis.clone();
     let ping = redis::cmd("PING");
     let check = ping.query_async::<String>(&mut conn);

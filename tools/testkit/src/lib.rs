@@ -5,7 +5,8 @@
 //! Every helper panics on failure: a test that cannot reach its services should fail loudly, not
 //! skip. The settings are read from the environment `scripts/test.sh` exports:
 //! `SURGE_TEST_DATABASE_URL`, `SURGE_TEST_DATABASE_READ_URL` (its streaming replica),
-//! `SURGE_REDIS_URL` and `SURGE_TEST_KAFKA_BROKERS`.
+//! `SURGE_REDIS_URL`, `SURGE_TEST_REDIS_CLUSTER_URLS` (the Redis Cluster of
+//! `scripts/services.sh --redis-cluster`) and `SURGE_TEST_KAFKA_BROKERS`.
 
 pub mod bot_api;
 
@@ -24,6 +25,9 @@ pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/surge
 pub const DEFAULT_READ_REPLICA_URL: &str = "postgres://postgres@127.0.0.1:5433/surge_test";
 /// The Redis tests use when `SURGE_REDIS_URL` is unset.
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+/// Seed nodes of the test Redis Cluster when `SURGE_TEST_REDIS_CLUSTER_URLS` is unset.
+pub const DEFAULT_REDIS_CLUSTER_URLS: &str =
+    "redis://127.0.0.1:7101,redis://127.0.0.1:7102,redis://127.0.0.1:7103";
 
 /// A fresh name starting with `prefix`: lowercase ASCII letters, digits and `_`, at most 63
 /// bytes, so one value serves as a PostgreSQL schema (unquoted), a topic, a consumer group and
@@ -82,6 +86,33 @@ pub async fn read_replica_pool(schema: &str) -> PgPool {
 /// `SURGE_REDIS_URL`, else [`DEFAULT_REDIS_URL`].
 pub fn redis_url() -> String {
     std::env::var("SURGE_REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned())
+}
+
+/// `SURGE_TEST_REDIS_CLUSTER_URLS`, else [`DEFAULT_REDIS_CLUSTER_URLS`]: comma-separated, as
+/// `SURGE_REDIS_CLUSTER_URLS` takes them.
+pub fn redis_cluster_urls() -> String {
+    std::env::var("SURGE_TEST_REDIS_CLUSTER_URLS")
+        .unwrap_or_else(|_| DEFAULT_REDIS_CLUSTER_URLS.to_owned())
+}
+
+/// A connection to the test Redis Cluster ([`redis_cluster_urls`]).
+///
+/// # Panics
+/// When the cluster is not reachable there.
+pub async fn redis_cluster() -> surge_redis::Redis {
+    let urls = redis_cluster_urls();
+    let seeds: Vec<String> = urls.split(',').map(str::to_owned).collect();
+    surge_redis::Redis::cluster(&seeds)
+        .await
+        .unwrap_or_else(|e| panic!("a Redis Cluster must be running at {urls}: {e}"))
+}
+
+/// A connection to the test Redis ([`redis_url`]) as the write API holds it.
+///
+/// # Panics
+/// When Redis is not reachable there.
+pub async fn redis_single() -> surge_redis::Redis {
+    surge_redis::Redis::Single(redis().await)
 }
 
 /// The broker process `scripts/test.sh` started (`SURGE_TEST_KAFKA_BROKERS`).
@@ -227,7 +258,11 @@ pub async fn redis() -> ConnectionManager {
 }
 
 /// Deletes every key under `prefix` (`{prefix}:*`), as tests do when they end.
-pub async fn delete_keys(conn: &mut ConnectionManager, prefix: &str) -> redis::RedisResult<()> {
+/// On a cluster, `KEYS` asks every master and `DEL` goes to each key's.
+pub async fn delete_keys(
+    conn: &mut impl redis::aio::ConnectionLike,
+    prefix: &str,
+) -> redis::RedisResult<()> {
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}:*"))
         .query_async(conn)

@@ -1,0 +1,101 @@
+//! The Redis connection of the write API: one server (`SURGE_REDIS_URL`) or a Redis Cluster
+//! (`SURGE_REDIS_CLUSTER_URLS`, seed nodes), behind one type, so a store is written once for
+//! both.
+//!
+//! A cluster refuses a script or transaction whose keys live in different hash slots. So every
+//! key names its owner (the user, the payment) through [`Redis::slot`]: in a cluster the owner
+//! becomes a hash tag (`{42}`), which puts all of that owner's keys in one slot; on a single
+//! server it stays as it was (`42`), so the keys of a running deployment keep their names.
+
+use std::fmt::Display;
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
+
+/// How long connecting, and then each answer, may take before the call fails.
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A multiplexed, self-reconnecting connection to a single Redis or to a Redis Cluster. Cheap
+/// to clone; clones share the connection.
+#[derive(Clone)]
+pub enum Redis {
+    Single(ConnectionManager),
+    /// Routes each command to the master of its keys' slot, follows `MOVED` and `ASK`, and
+    /// finds the new master after a failover.
+    Cluster(ClusterConnection),
+}
+
+impl Redis {
+    /// Connects to the server at `url`.
+    pub async fn single(url: &str) -> RedisResult<Redis> {
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(TIMEOUT)
+            .set_response_timeout(TIMEOUT);
+        let manager = ConnectionManager::new_with_config(redis::Client::open(url)?, config).await?;
+        Ok(Redis::Single(manager))
+    }
+
+    /// Connects to the cluster that the seed nodes `urls` belong to (any of them suffices).
+    pub async fn cluster(urls: &[String]) -> RedisResult<Redis> {
+        let client = ClusterClient::builder(urls.to_vec())
+            .connection_timeout(TIMEOUT)
+            .response_timeout(TIMEOUT)
+            .build()?;
+        Ok(Redis::Cluster(client.get_async_connection().await?))
+    }
+
+    /// The part of a key that names its owner: `{owner}` in a cluster, so that every key of one
+    /// owner hashes to one slot and a script may touch them together; `owner` on a single
+    /// server.
+    pub fn slot(&self, owner: impl Display) -> String {
+        match self {
+            Redis::Single(_) => owner.to_string(),
+            Redis::Cluster(_) => format!("{{{owner}}}"),
+        }
+    }
+
+    /// What puts a key that does not otherwise name `owner` in `owner`'s slot: `{owner}:` to
+    /// insert into its name in a cluster, nothing on a single server.
+    pub fn beside(&self, owner: impl Display) -> String {
+        match self {
+            Redis::Single(_) => String::new(),
+            Redis::Cluster(_) => format!("{{{owner}}}:"),
+        }
+    }
+
+    /// Whether this is a cluster connection.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Redis::Cluster(_))
+    }
+}
+
+impl ConnectionLike for Redis {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Redis::Single(conn) => conn.req_packed_command(cmd),
+            Redis::Cluster(conn) => conn.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Redis::Single(conn) => conn.req_packed_commands(cmd, offset, count),
+            Redis::Cluster(conn) => conn.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Redis::Single(conn) => conn.get_db(),
+            Redis::Cluster(conn) => conn.get_db(),
+        }
+    }
+}
