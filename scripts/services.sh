@@ -136,35 +136,55 @@ start_replica() {
 }
 
 # A Redis Cluster for the tests that say `on_redis_cluster`: three masters and a replica of
-# each, on 127.0.0.1:7101-7106, in memory only. Made anew whenever it is not whole (a node down,
-# a slot without a master), so a failover test that a kill interrupted cannot hold the next run.
+# each, on 127.0.0.1:7101-7106, in memory only. A node that is down (a failover test kills one)
+# is started again and rejoins as a replica; a cluster that is still not whole then is made
+# anew, so a test that a kill interrupted cannot hold the next run.
+cluster_ports=(7101 7102 7103 7104 7105 7106)
+cluster_dir=/tmp/surge-redis-cluster
+
 redis_cluster() {
-  local ports=(7101 7102 7103 7104 7105 7106) dir=/tmp/surge-redis-cluster
-  if cluster_ok 7101 && [ "$(redis-cli -p 7101 cluster nodes 2>/dev/null | grep -vc fail)" = 6 ]; then
-    return 0
-  fi
-  log "starting a Redis Cluster on ports ${ports[0]}-${ports[5]}"
+  cluster_whole && return 0
   local port
-  for port in "${ports[@]}"; do
+  if [ -d "$cluster_dir" ]; then
+    for port in "${cluster_ports[@]}"; do
+      if ! redis-cli -p "$port" ping 2>/dev/null | grep -q PONG; then
+        log "starting Redis Cluster node $port again"
+        start_cluster_node "$port"
+      fi
+    done
+    wait_secs=20 wait_for "the Redis Cluster, whole again" cluster_whole && return 0
+  fi
+  log "starting a Redis Cluster on ports ${cluster_ports[0]}-${cluster_ports[5]}"
+  for port in "${cluster_ports[@]}"; do
     redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
   done
-  rm -rf "$dir"
-  for port in "${ports[@]}"; do
-    mkdir -p "$dir/$port"
-    redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --dir "$dir/$port" \
-      --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
-      --save "" --appendonly no --logfile "$dir/$port/redis.log" >/dev/null
-    wait_for "Redis on $port" sh -c "redis-cli -p $port ping | grep -q PONG"
+  rm -rf "$cluster_dir"
+  for port in "${cluster_ports[@]}"; do
+    start_cluster_node "$port"
   done
-  redis-cli --cluster create $(printf '127.0.0.1:%s ' "${ports[@]}") --cluster-replicas 1 \
+  redis-cli --cluster create $(printf '127.0.0.1:%s ' "${cluster_ports[@]}") --cluster-replicas 1 \
     --cluster-yes >/dev/null
-  wait_for "the Redis Cluster" cluster_ok 7101
-  wait_for "the Redis Cluster's replicas" replicas_attached 7101
+  wait_for "the Redis Cluster" cluster_whole
 }
 
-replicas_attached() { [ "$(redis-cli -p "$1" cluster nodes 2>/dev/null | grep -c slave)" = 3 ]; }
+# A node of the cluster on port $1; with the nodes.conf of an earlier start it rejoins.
+start_cluster_node() {
+  local port="$1"
+  mkdir -p "$cluster_dir/$port"
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --dir "$cluster_dir/$port" \
+    --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
+    --save "" --appendonly no --logfile "$cluster_dir/$port/redis.log" >/dev/null
+  wait_for "Redis on $port" sh -c "redis-cli -p $port ping | grep -q PONG"
+}
 
-cluster_ok() { redis-cli -p "$1" cluster info 2>/dev/null | grep -q 'cluster_state:ok'; }
+# Every slot served, six nodes known and none failing, three of them replicas.
+cluster_whole() {
+  local nodes
+  redis-cli -p 7101 cluster info 2>/dev/null | grep -q 'cluster_state:ok' || return 1
+  nodes="$(redis-cli -p 7101 cluster nodes 2>/dev/null)"
+  [ "$(grep -c . <<<"$nodes")" = 6 ] && ! grep -q fail <<<"$nodes" &&
+    [ "$(grep -c slave <<<"$nodes")" = 3 ]
+}
 
 command -v psql >/dev/null || apt_install postgresql-client
 postgres

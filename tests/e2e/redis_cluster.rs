@@ -123,3 +123,126 @@ async fn the_processors_and_the_query_api_refuse_to_start_on_redis_cluster_sayin
         );
     }
 }
+
+/// Starts the test cluster's killed node again when dropped, even after a failed assertion,
+/// and waits until the cluster is whole (`scripts/services.sh --redis-cluster`).
+struct RestartsTheCluster;
+
+impl Drop for RestartsTheCluster {
+    fn drop(&mut self) {
+        let status = std::process::Command::new("bash")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/services.sh"))
+            .arg("--redis-cluster")
+            .status()
+            .expect("run scripts/services.sh");
+        assert!(status.success(), "the Redis Cluster is not whole again");
+    }
+}
+
+/// The port of the master serving `slot`, as `CLUSTER NODES` tells it.
+async fn master_port(redis: &Redis, slot: i64) -> u16 {
+    let nodes: String = redis::cmd("CLUSTER")
+        .arg("NODES")
+        .query_async(&mut redis.clone())
+        .await
+        .unwrap();
+    for line in nodes.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if !fields[2].contains("master") || fields[2].contains("fail") {
+            continue;
+        }
+        let serves = fields[8..].iter().any(|range| {
+            let (from, to) = range.split_once('-').unwrap_or((range, range));
+            match (from.parse::<i64>(), to.parse::<i64>()) {
+                (Ok(from), Ok(to)) => (from..=to).contains(&slot),
+                _ => false,
+            }
+        });
+        if serves {
+            let addr = fields[1].split('@').next().unwrap();
+            return addr.rsplit(':').next().unwrap().parse().unwrap();
+        }
+    }
+    panic!("no master serves slot {slot}:\n{nodes}");
+}
+
+/// The process id of the Redis on `port`.
+async fn pid_of(port: u16) -> u32 {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix("process_id:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_master_killed_on_redis_cluster_costs_its_users_seconds_of_503_and_no_acknowledged_tap() {
+    let app = spawn_app_with(on_cluster(Vec::new())).await;
+    let redis = surge_testkit::redis_cluster().await;
+    let (victim, bystander) = (USERS[0], USERS[1]);
+    let port = master_port(&redis, slot_of(&redis, &format!("{{{victim}}}")).await).await;
+    let pid = pid_of(port).await;
+    let _restart = RestartsTheCluster;
+
+    let mut accepted = 0;
+    let mut statuses = Vec::new();
+    let mut killed_at = None;
+    let mut back_after_kill = 0;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    // Taps of both users, one at a time, until the victim's taps have been accepted ten times
+    // in a row after the kill.
+    while back_after_kill < 10 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the victim's taps were not accepted again within 90 s: {statuses:?}"
+        );
+        if killed_at.is_none() && accepted >= 10 {
+            let status = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success());
+            killed_at = Some(statuses.len());
+        }
+        for user in [victim, bystander] {
+            let response = app
+                .write("POST", "/v1/taps", user, json!({ "count": 1 }))
+                .await;
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap();
+            assert!(
+                status == 202 || (status == 503 && text.contains("unavailable")),
+                "user {user}: {status} {text}"
+            );
+            accepted += usize::from(status == 202);
+            if user == victim && killed_at.is_some() {
+                back_after_kill = if status == 202 {
+                    back_after_kill + 1
+                } else {
+                    0
+                };
+            }
+            statuses.push((user, status));
+        }
+    }
+    assert_eq!(
+        app.record_count(),
+        accepted as i64,
+        "every 202 is in the topic, and no 503 appended anything"
+    );
+    let refused = statuses.iter().filter(|(_, s)| *s == 503).count();
+    eprintln!(
+        "master {port} (pid {pid}) killed after {} taps; {refused} answered 503, {accepted} accepted",
+        killed_at.unwrap()
+    );
+    let new_master = master_port(&redis, slot_of(&redis, &format!("{{{victim}}}")).await).await;
+    assert_ne!(new_master, port, "a replica took over the victim's slot");
+}
