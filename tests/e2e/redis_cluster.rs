@@ -166,6 +166,53 @@ async fn master_port(redis: &Redis, slot: i64) -> u16 {
     panic!("no master serves slot {slot}:\n{nodes}");
 }
 
+/// The ports of the cluster's replicas, as `CLUSTER NODES` tells them.
+async fn replica_ports(redis: &Redis) -> Vec<u16> {
+    let nodes: String = redis::cmd("CLUSTER")
+        .arg("NODES")
+        .query_async(&mut redis.clone())
+        .await
+        .unwrap();
+    nodes
+        .lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .filter(|fields| fields[2].contains("slave") && !fields[2].contains("fail"))
+        .map(|fields| {
+            let addr = fields[1].split('@').next().unwrap();
+            addr.rsplit(':').next().unwrap().parse().unwrap()
+        })
+        .collect()
+}
+
+/// Whether the node on `port` reads as failed to the others.
+async fn failed(redis: &Redis, port: u16) -> bool {
+    let nodes: String = redis::cmd("CLUSTER")
+        .arg("NODES")
+        .query_async(&mut redis.clone())
+        .await
+        .unwrap_or_default();
+    nodes.lines().any(|line| {
+        line.contains(&format!(":{port}@"))
+            && line
+                .split_whitespace()
+                .nth(2)
+                .is_some_and(|f| f.contains("fail"))
+    })
+}
+
+fn kill(pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -KILL {pid}");
+}
+
+async fn ready(app: &TestApp) -> u16 {
+    let response = app.request("GET", "/health/ready").send().await.unwrap();
+    response.status().as_u16()
+}
+
 /// The process id of the Redis on `port`.
 async fn pid_of(port: u16) -> u32 {
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
@@ -205,11 +252,7 @@ async fn a_master_killed_on_redis_cluster_costs_its_users_seconds_of_503_and_no_
             "the victim's taps were not accepted again within 90 s: {statuses:?}"
         );
         if killed_at.is_none() && accepted >= 10 {
-            let status = std::process::Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status()
-                .unwrap();
-            assert!(status.success());
+            kill(pid);
             killed_at = Some(statuses.len());
         }
         for user in [victim, bystander] {
@@ -245,4 +288,33 @@ async fn a_master_killed_on_redis_cluster_costs_its_users_seconds_of_503_and_no_
     );
     let new_master = master_port(&redis, slot_of(&redis, &format!("{{{victim}}}")).await).await;
     assert_ne!(new_master, port, "a replica took over the victim's slot");
+    assert_eq!(ready(&app).await, 200, "ready once every slot has a master");
+}
+
+#[tokio::test]
+async fn a_replica_down_on_redis_cluster_leaves_the_write_api_ready_and_writing() {
+    let app = spawn_app_with(on_cluster(Vec::new())).await;
+    let redis = surge_testkit::redis_cluster().await;
+    assert_eq!(ready(&app).await, 200);
+    let port = replica_ports(&redis).await[0];
+    let pid = pid_of(port).await;
+    let _restart = RestartsTheCluster;
+    kill(pid);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !failed(&redis, port).await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "replica {port} never read as failed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for _ in 0..5 {
+        assert_eq!(ready(&app).await, 200, "a replica down is not an outage");
+    }
+    for user in USERS {
+        let response = app
+            .write("POST", "/v1/taps", user, json!({ "count": 1 }))
+            .await;
+        assert_eq!(response.status(), 202, "user {user}");
+    }
 }
