@@ -12,6 +12,8 @@
 #   SCENARIOS="baselines" scripts/loadtest.sh # only some scenarios (default: all four, in order)
 #   PROCESSORS=3 WRITE_APIS=2 scripts/loadtest.sh # instances of `surge process` and `surge write-api`
 #   LOGS=/tmp/logs scripts/loadtest.sh        # keep every process's log there (else removed)
+#   REDIS_CLUSTER=1 scripts/loadtest.sh       # the write APIs on the Redis Cluster of
+#                                             # `scripts/services.sh --redis-cluster`
 # SPIKE_RATE (default RATE) is the spike's request rate: every request of a user not yet arrived is
 # their first session, so SPIKE_USERS can only all arrive within RAMP if SPIKE_RATE > SPIKE_USERS/RAMP.
 set -euo pipefail
@@ -30,8 +32,15 @@ BASE_CONCURRENCY="${BASE_CONCURRENCY:-256}"
 SCENARIOS="${SCENARIOS:-steady spike freshness baselines}"
 PROCESSORS="${PROCESSORS:-1}"
 WRITE_APIS="${WRITE_APIS:-1}"
+REDIS_CLUSTER="${REDIS_CLUSTER:-}"
 
 scripts/services.sh
+# What the write APIs get beside the common settings.
+write_env=()
+if [ -n "$REDIS_CLUSTER" ]; then
+  scripts/services.sh --redis-cluster
+  write_env=(SURGE_REDIS_CLUSTER_URLS=redis://127.0.0.1:7101,redis://127.0.0.1:7102,redis://127.0.0.1:7103)
+fi
 scripts/broker.sh install
 if ! command -v webdis >/dev/null; then
   as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -81,9 +90,10 @@ export SURGE_TAP_ENERGY_CAPACITY="${SURGE_TAP_ENERGY_CAPACITY:-1000000000}" \
 # settings; each listens on a port of its own (admin and webhook ports: any free one).
 declare -A role_of pid_of port_of
 start_instance() { # role, index, first port to try, the role's address variable
-  local name="$1-$2" port
+  local name="$1-$2" port extra=()
   port="$(free_port "$(($3 + 10 * $2))")"
-  env "$4=127.0.0.1:$port" "$surge" "$1" >"$run_dir/$name.log" 2>&1 &
+  if [ "$1" = write-api ]; then extra=("${write_env[@]}"); fi
+  env "$4=127.0.0.1:$port" "${extra[@]}" "$surge" "$1" >"$run_dir/$name.log" 2>&1 &
   role_of[$name]="$1"; pid_of[$name]=$!; port_of[$name]="$port"; pids+=("$!")
   for _ in $(seq 1 600); do
     if curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null; then return; fi
@@ -187,6 +197,12 @@ done
 pids_arg+="broker=$(cat "$run_dir/broker.pid")"
 redis_pid="$(pgrep -o -x redis-server || true)"
 if [ -n "$redis_pid" ]; then pids_arg+=",redis=$redis_pid"; fi
+if [ -n "$REDIS_CLUSTER" ]; then
+  for node in 7101 7102 7103 7104 7105 7106; do
+    node_pid="$(redis-cli -p "$node" info server | tr -d '\r' | sed -n 's/^process_id://p')"
+    pids_arg+=",redis-$node=$node_pid"
+  done
+fi
 # The processors are held during each write phase: the write path has the machine to itself,
 # as its limits do, and the catch-up then applies the whole batch as a backlog.
 run_scenario baselines --duration-secs "$BASE_SECS" --concurrency "$BASE_CONCURRENCY" \

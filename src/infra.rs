@@ -241,7 +241,7 @@ pub async fn redis(common: &Common) -> anyhow::Result<ConnectionManager> {
 /// at `SURGE_REDIS_URL`. Its keys name their user through [`Redis::slot`], so each user's keys
 /// share a cluster slot.
 pub async fn write_redis(common: &Common) -> anyhow::Result<Redis> {
-    let mut conn = if common.redis_cluster_urls.is_empty() {
+    let conn = if common.redis_cluster_urls.is_empty() {
         // A URL that does not parse gets its own message rather than a failed connection's.
         redis::Client::open(common.redis_url.as_str()).context("SURGE_REDIS_URL is invalid")?;
         Redis::single(&common.redis_url)
@@ -253,13 +253,11 @@ pub async fn write_redis(common: &Common) -> anyhow::Result<Redis> {
             .context("Failed to connect to the Redis Cluster of SURGE_REDIS_CLUSTER_URLS")?
     };
     // A server that hides INFO is not refused; one that names an older version is. In a
-    // cluster this asks one node.
-    if let Ok(info) = redis::cmd("INFO")
-        .arg("server")
-        .query_async::<String>(&mut conn)
-        .await
-    {
-        redis_version_supported(&info)?;
+    // cluster every master is asked.
+    if let Ok(infos) = conn.server_info().await {
+        for info in infos {
+            redis_version_supported(&info)?;
+        }
     }
     Ok(conn)
 }
@@ -316,6 +314,29 @@ mod tests {
     use clap::Parser;
 
     use super::*;
+
+    /// The version check reads every master's `INFO` on a cluster, where the client answers
+    /// with one text per node rather than one text.
+    #[tokio::test]
+    async fn the_write_apis_redis_reports_every_masters_version_on_redis_cluster() {
+        let infos = surge_testkit::redis_cluster()
+            .await
+            .server_info()
+            .await
+            .unwrap();
+        assert_eq!(infos.len(), 3, "one INFO per master");
+        for info in &infos {
+            assert!(info.contains("redis_version:"), "{info}");
+            redis_version_supported(info).unwrap();
+        }
+        let single = surge_testkit::redis_single()
+            .await
+            .server_info()
+            .await
+            .unwrap();
+        assert_eq!(single.len(), 1);
+        assert!(single[0].contains("redis_version:"));
+    }
 
     /// A processor frozen inside a batch's transaction (here: a transaction that locked a row
     /// and went silent) does not keep the row locked: the server ends the transaction after the

@@ -7,6 +7,7 @@
 //! becomes a hash tag (`{42}`), which puts all of that owner's keys in one slot; on a single
 //! server it stays as it was (`42`), so the keys of a running deployment keep their names.
 
+use std::collections::HashMap;
 use std::fmt::Display;
 use std::time::Duration;
 
@@ -66,9 +67,19 @@ impl Redis {
         }
     }
 
-    /// Whether this is a cluster connection.
-    pub fn is_cluster(&self) -> bool {
-        matches!(self, Redis::Cluster(_))
+    /// `INFO server` of the single server, or of every master of the cluster (the cluster
+    /// client asks all masters and answers with one text per node).
+    pub async fn server_info(&self) -> RedisResult<Vec<String>> {
+        let mut conn = self.clone();
+        let mut info = redis::cmd("INFO");
+        info.arg("server");
+        match self {
+            Redis::Single(_) => Ok(vec![info.query_async(&mut conn).await?]),
+            Redis::Cluster(_) => {
+                let per_node: HashMap<String, String> = info.query_async(&mut conn).await?;
+                Ok(per_node.into_values().collect())
+            }
+        }
     }
 }
 
