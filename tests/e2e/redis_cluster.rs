@@ -47,22 +47,23 @@ async fn slot_of(redis: &Redis, key: &str) -> i64 {
 #[tokio::test]
 async fn the_write_api_on_redis_cluster_keeps_idempotency_and_energy_per_user_in_one_slot() {
     let app = spawn_app_with(on_cluster(vec![
-        ("SURGE_TAP_ENERGY_CAPACITY", "10".into()),
+        ("SURGE_TAP_ENERGY_CAPACITY", "100".into()),
         ("SURGE_TAP_ENERGY_REFILL_PER_SEC", "1".into()),
     ]))
     .await;
     for user in USERS {
-        let first = tap(&app, user, "k1", 6).await;
+        // 60 of a bar of 100, then 60 more: refused unless 20 s passed in between.
+        let first = tap(&app, user, "k1", 60).await;
         assert_eq!(first.status(), 202, "user {user}");
         let first: Value = body(first).await;
-        let retry = tap(&app, user, "k1", 6).await;
+        let retry = tap(&app, user, "k1", 60).await;
         assert_eq!(retry.status(), 202);
         assert_eq!(retry.headers()["idempotent-replayed"], "true");
         assert_eq!(body(retry).await, first, "the retry answers the same");
-        let reused = tap(&app, user, "k1", 7).await;
+        let reused = tap(&app, user, "k1", 61).await;
         assert_eq!(reused.status(), 422);
-        let over = tap(&app, user, "k2", 6).await;
-        assert_eq!(over.status(), 429, "6 taps of a bar holding about 4");
+        let over = tap(&app, user, "k2", 60).await;
+        assert_eq!(over.status(), 429, "60 taps of a bar holding about 40");
         assert_eq!(body(over).await["error"]["code"], "out_of_energy");
     }
     assert_eq!(
@@ -125,7 +126,8 @@ async fn the_processors_and_the_query_api_refuse_to_start_on_redis_cluster_sayin
 }
 
 /// Starts the test cluster's killed node again when dropped, even after a failed assertion,
-/// and waits until the cluster is whole (`scripts/services.sh --redis-cluster`).
+/// and waits until the cluster is whole (`scripts/services.sh --redis-cluster`, which knows
+/// the cluster it made on 7101-7106, not one named by `SURGE_TEST_REDIS_CLUSTER_URLS`).
 struct RestartsTheCluster;
 
 impl Drop for RestartsTheCluster {
