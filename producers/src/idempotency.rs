@@ -42,6 +42,7 @@ pub struct IdempotencyStore {
     prefix: String,
     ttl: Duration,
     lock_ttl: Duration,
+    claim: redis::Script,
 }
 
 /// Keys clients may send: printable ASCII, 1 to 255 bytes (UUIDs, ULIDs, hashes all fit).
@@ -78,6 +79,11 @@ impl IdempotencyStore {
             prefix: prefix.to_owned(),
             ttl,
             lock_ttl,
+            // KEYS: the lock, the record; ARGV: the lock's lifetime in ms.
+            claim: redis::Script::new(
+                r"if not redis.call('SET', KEYS[1], 1, 'NX', 'PX', ARGV[1]) then return {0, false} end
+                  return {1, redis.call('GET', KEYS[2])}",
+            ),
         }
     }
 
@@ -92,19 +98,18 @@ impl IdempotencyStore {
         fingerprint: &str,
     ) -> redis::RedisResult<Claim> {
         let (lock, record_key) = self.keys(user_id, key);
-        let mut conn = self.redis.clone();
-        let locked: Option<String> = redis::cmd("SET")
-            .arg(&lock)
-            .arg(1)
-            .arg("NX")
-            .arg("PX")
+        // The lock and the record in one round trip: `false` when another attempt holds the
+        // lock, else the record (nil when there is none).
+        let (locked, stored): (bool, Option<String>) = self
+            .claim
+            .key(&lock)
+            .key(&record_key)
             .arg(self.lock_ttl.as_millis() as u64)
-            .query_async(&mut conn)
+            .invoke_async(&mut self.redis.clone())
             .await?;
-        if locked.is_none() {
+        if !locked {
             return Ok(Claim::InProgress);
         }
-        let stored: Option<String> = conn.get(&record_key).await?;
         let record = stored.and_then(|s| serde_json::from_str::<Record>(&s).ok());
         let claim = match record {
             None => Claim::Proceed { event_ids: None },
@@ -129,6 +134,20 @@ impl IdempotencyStore {
         let json = serde_json::to_string(record).expect("record serialises");
         let mut conn = self.redis.clone();
         conn.set_ex(record_key, json, self.ttl.as_secs()).await
+    }
+
+    /// Saves the record with its response and releases the lock, in one round trip.
+    pub async fn finish(&self, user_id: i64, key: &str, record: &Record) -> redis::RedisResult<()> {
+        let (lock, record_key) = self.keys(user_id, key);
+        let json = serde_json::to_string(record).expect("record serialises");
+        redis::pipe()
+            .atomic()
+            .set_ex(record_key, json, self.ttl.as_secs())
+            .ignore()
+            .del(lock)
+            .ignore()
+            .query_async(&mut self.redis.clone())
+            .await
     }
 
     pub async fn release(&self, user_id: i64, key: &str) -> redis::RedisResult<()> {

@@ -152,9 +152,10 @@ async fn freshness_probes_see_their_writes_through_the_query_api() {
 }
 
 /// Phases of the baselines report that must each have measured a positive rate.
-const BASELINE_PHASES: [&str; 9] = [
+const BASELINE_PHASES: [&str; 10] = [
     "bare_axum",
     "write_single",
+    "write_single_keyed",
     "write_batch",
     "raw_read",
     "raw_produce",

@@ -244,16 +244,20 @@ async fn accept(
                 .map_err(|failed| failed.error)?;
             let body = with_energy(body, energy);
             record.response = Some(body.clone());
+            // The response and the lock's release in one round trip.
             state
                 .idempotency
-                .save(user_id, key, &record)
+                .finish(user_id, key, &record)
                 .await
                 .map_err(redis_down)?;
             Ok(body)
         }
         .await;
-        // The lock also expires on its own; releasing early only lets a retry in sooner.
-        if let Err(error) = state.idempotency.release(user_id, key).await {
+        // A failed attempt releases its lock here. The lock also expires on its own; releasing
+        // early only lets a retry in sooner.
+        if result.is_err()
+            && let Err(error) = state.idempotency.release(user_id, key).await
+        {
             surge_http::sampled_warn!(%error, "Could not release an idempotency lock; it will expire.");
         }
         result.map(|body| accepted(body, false))

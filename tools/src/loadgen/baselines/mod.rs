@@ -5,6 +5,7 @@
 //! | system figure                                   | its limit                                  |
 //! |-------------------------------------------------|--------------------------------------------|
 //! | write API `POST /v1/taps` (1 event), req/s      | a bare axum handler in this process, req/s |
+//! | the same with an `Idempotency-Key` per request, as the TypeScript client sends | the same |
 //! | write API `POST /v1/batch` (100 events), events/s | raw rdkafka produce, same settings, events/s |
 //! | query API `GET /v1/me/feed`, req/s              | webdis `GET /LRANGE/<feed>/0/19`, req/s    |
 //! | each projection's catch-up rate, events/s       | raw read of the events topic; binary COPY of ledger rows (PostgreSQL projections); pipelined ZINCRBY/LPUSH/LTRIM (Redis projections) |
@@ -93,16 +94,48 @@ impl Baselines<'_> {
         };
 
         let bare = format!("http://{}", http::start_bare_axum()?);
-        let peak = self.http_phase(&[bare], "/v1/taps", 202, &auths, single_tap());
+        let peak = self.http_phase(
+            &[bare],
+            "/v1/taps",
+            202,
+            &auths,
+            single_tap(),
+            Keys::Omitted,
+        );
         phases.insert(
             "bare_axum".into(),
             self.phase("bare axum POST /v1/taps, 202 + fixed body, req/s", peak)
                 .await?,
         );
-        let peak = self.http_phase(self.write_urls, "/v1/taps", 202, &auths, single_tap());
+        let peak = self.http_phase(
+            self.write_urls,
+            "/v1/taps",
+            202,
+            &auths,
+            single_tap(),
+            Keys::Omitted,
+        );
         let (mut single, _) = self
             .write_phase("write API POST /v1/taps (1 event), req/s", peak)
             .await?;
+        // What the TypeScript client sends: a key of its own with every write, which costs the
+        // write API its idempotency record (a lock, a read, the record before producing, the
+        // response after).
+        let peak = self.http_phase(
+            self.write_urls,
+            "/v1/taps",
+            202,
+            &auths,
+            single_tap(),
+            Keys::PerRequest,
+        );
+        let (keyed, _) = self
+            .write_phase(
+                "write API POST /v1/taps with an Idempotency-Key (1 event), req/s",
+                peak,
+            )
+            .await?;
+        phases.insert("write_single_keyed".into(), keyed);
         if !urls.is_empty() {
             // The single writes' backlog is applied before the batch, so that the catch-up
             // below measures the batch alone.
@@ -110,7 +143,14 @@ impl Baselines<'_> {
                 processors::catch_up(self.client, urls, CATCH_UP_DEADLINE, None).await;
         }
         phases.insert("write_single".into(), single);
-        let peak = self.http_phase(self.write_urls, "/v1/batch", 202, &auths, batch_of_taps());
+        let peak = self.http_phase(
+            self.write_urls,
+            "/v1/batch",
+            202,
+            &auths,
+            batch_of_taps(),
+            Keys::Omitted,
+        );
         let (mut batch, applied_before) = self
             .write_phase("write API POST /v1/batch (100 events), events/s", peak)
             .await?;
@@ -182,7 +222,14 @@ impl Baselines<'_> {
 
         phases.insert("webdis".into(), self.webdis_phase().await?);
         let query = [self.query_url.to_owned()];
-        let feed = self.http_phase(&query, "/v1/me/feed?limit=20", 200, &auths, None);
+        let feed = self.http_phase(
+            &query,
+            "/v1/me/feed?limit=20",
+            200,
+            &auths,
+            None,
+            Keys::Omitted,
+        );
         phases.insert(
             "query_feed".into(),
             self.phase("query API GET /v1/me/feed (20 items), req/s", feed)
@@ -248,7 +295,7 @@ impl Baselines<'_> {
     }
 
     /// A closed-loop run against `path` on each of `bases` in turn: a POST of `body` when
-    /// given, else a GET, as the users in turn.
+    /// given, else a GET, as the users in turn, with `keys`.
     fn http_phase(
         &self,
         bases: &[String],
@@ -256,6 +303,7 @@ impl Baselines<'_> {
         expect: u16,
         auths: &Arc<Vec<String>>,
         body: Option<String>,
+        keys: Keys,
     ) -> impl Future<Output = anyhow::Result<Value>> + use<> {
         let urls: Vec<String> = bases.iter().map(|base| format!("{base}{path}")).collect();
         let auths = auths.clone();
@@ -265,14 +313,20 @@ impl Baselines<'_> {
             let peak = http::closed_loop(&client, concurrency, duration, expect, move |c, i| {
                 let auth = &auths[i as usize % auths.len()];
                 let url = &urls[i as usize % urls.len()];
-                match &body {
+                let request = match &body {
                     Some(body) => c
                         .post(url)
                         .header("content-type", "application/json")
                         .body(body.clone()),
                     None => c.get(url),
                 }
-                .header("authorization", auth)
+                .header("authorization", auth);
+                match keys {
+                    Keys::Omitted => request,
+                    Keys::PerRequest => {
+                        request.header("idempotency-key", uuid::Uuid::now_v7().to_string())
+                    }
+                }
             })
             .await?;
             Ok(peak.to_json())
@@ -324,6 +378,13 @@ impl Baselines<'_> {
         drop(webdis);
         peak
     }
+}
+
+/// Whether each request of a phase carries an `Idempotency-Key` of its own.
+#[derive(Clone, Copy)]
+enum Keys {
+    Omitted,
+    PerRequest,
 }
 
 fn single_tap() -> Option<String> {

@@ -5,8 +5,9 @@ use serde_json::{Map, Value, json};
 use surge_projections::ProjectionId;
 
 /// (system figure, its limit, goal for the ratio). Keys are phases of the report.
-const PAIRS: [(&str, &str, Option<f64>); 3] = [
+const PAIRS: [(&str, &str, Option<f64>); 4] = [
     ("write_single", "bare_axum", Some(0.5)),
+    ("write_single_keyed", "bare_axum", Some(0.5)),
     ("write_batch", "raw_produce", Some(0.5)),
     ("query_feed", "webdis", None),
 ];
