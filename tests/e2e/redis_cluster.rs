@@ -141,65 +141,74 @@ impl Drop for RestartsTheCluster {
     }
 }
 
-/// The port of the master serving `slot`, as `CLUSTER NODES` tells it.
-async fn master_port(redis: &Redis, slot: i64) -> u16 {
-    let nodes: String = redis::cmd("CLUSTER")
-        .arg("NODES")
-        .query_async(&mut redis.clone())
-        .await
-        .unwrap();
-    for line in nodes.lines() {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        if !fields[2].contains("master") || fields[2].contains("fail") {
-            continue;
-        }
-        let serves = fields[8..].iter().any(|range| {
-            let (from, to) = range.split_once('-').unwrap_or((range, range));
-            match (from.parse::<i64>(), to.parse::<i64>()) {
-                (Ok(from), Ok(to)) => (from..=to).contains(&slot),
-                _ => false,
-            }
-        });
-        if serves {
-            let addr = fields[1].split('@').next().unwrap();
-            return addr.rsplit(':').next().unwrap().parse().unwrap();
-        }
-    }
-    panic!("no master serves slot {slot}:\n{nodes}");
+/// One line of `CLUSTER NODES`: the node's port, its flags and the slot ranges it serves.
+struct Node {
+    port: u16,
+    flags: String,
+    slots: Vec<(i64, i64)>,
 }
 
-/// The ports of the cluster's replicas, as `CLUSTER NODES` tells them.
-async fn replica_ports(redis: &Redis) -> Vec<u16> {
-    let nodes: String = redis::cmd("CLUSTER")
-        .arg("NODES")
-        .query_async(&mut redis.clone())
-        .await
-        .unwrap();
-    nodes
-        .lines()
-        .map(|line| line.split_whitespace().collect::<Vec<_>>())
-        .filter(|fields| fields[2].contains("slave") && !fields[2].contains("fail"))
-        .map(|fields| {
-            let addr = fields[1].split('@').next().unwrap();
-            addr.rsplit(':').next().unwrap().parse().unwrap()
-        })
-        .collect()
-}
-
-/// Whether the node on `port` reads as failed to the others.
-async fn failed(redis: &Redis, port: u16) -> bool {
+/// The nodes of the cluster as one of them sees them (empty when none answers).
+async fn cluster_nodes(redis: &Redis) -> Vec<Node> {
     let nodes: String = redis::cmd("CLUSTER")
         .arg("NODES")
         .query_async(&mut redis.clone())
         .await
         .unwrap_or_default();
-    nodes.lines().any(|line| {
-        line.contains(&format!(":{port}@"))
-            && line
-                .split_whitespace()
-                .nth(2)
-                .is_some_and(|f| f.contains("fail"))
-    })
+    nodes
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let addr = fields[1].split('@').next().unwrap();
+            let slots = fields[8..]
+                .iter()
+                .filter_map(|range| {
+                    let (from, to) = range.split_once('-').unwrap_or((range, range));
+                    Some((from.parse().ok()?, to.parse().ok()?))
+                })
+                .collect();
+            Node {
+                port: addr.rsplit(':').next().unwrap().parse().unwrap(),
+                flags: fields[2].to_owned(),
+                slots,
+            }
+        })
+        .collect()
+}
+
+/// The port of the master serving `slot`.
+async fn master_port(redis: &Redis, slot: i64) -> u16 {
+    let nodes = cluster_nodes(redis).await;
+    nodes
+        .iter()
+        .find(|node| {
+            node.flags.contains("master")
+                && !node.flags.contains("fail")
+                && node
+                    .slots
+                    .iter()
+                    .any(|(from, to)| (*from..=*to).contains(&slot))
+        })
+        .unwrap_or_else(|| panic!("no master serves slot {slot}"))
+        .port
+}
+
+/// The ports of the cluster's replicas that are up.
+async fn replica_ports(redis: &Redis) -> Vec<u16> {
+    let nodes = cluster_nodes(redis).await;
+    nodes
+        .iter()
+        .filter(|node| node.flags.contains("slave") && !node.flags.contains("fail"))
+        .map(|node| node.port)
+        .collect()
+}
+
+/// Whether the node on `port` reads as failed to the others.
+async fn failed(redis: &Redis, port: u16) -> bool {
+    let nodes = cluster_nodes(redis).await;
+    nodes
+        .iter()
+        .any(|node| node.port == port && node.flags.contains("fail"))
 }
 
 fn kill(pid: u32) {

@@ -107,28 +107,16 @@ impl Baselines<'_> {
             self.phase("bare axum POST /v1/taps, 202 + fixed body, req/s", peak)
                 .await?,
         );
-        let peak = self.http_phase(
-            self.write_urls,
-            "/v1/taps",
-            202,
-            &auths,
-            single_tap(),
-            Keys::Omitted,
-        );
+        let taps =
+            |keys| self.http_phase(self.write_urls, "/v1/taps", 202, &auths, single_tap(), keys);
+        let peak = taps(Keys::Omitted);
         let (mut single, _) = self
             .write_phase("write API POST /v1/taps (1 event), req/s", peak)
             .await?;
         // What the TypeScript client sends: a key of its own with every write, which costs the
         // write API its idempotency record (a lock, a read, the record before producing, the
         // response after).
-        let peak = self.http_phase(
-            self.write_urls,
-            "/v1/taps",
-            202,
-            &auths,
-            single_tap(),
-            Keys::PerRequest,
-        );
+        let peak = taps(Keys::PerRequest);
         let (keyed, _) = self
             .write_phase(
                 "write API POST /v1/taps with an Idempotency-Key (1 event), req/s",
