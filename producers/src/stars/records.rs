@@ -67,8 +67,8 @@ impl PaymentRecords {
     ///
     /// Two scripts, as the charge and the user's keys may sit in different cluster slots: the
     /// charge first, then what the user owns, unless the refund's marker says that a refund ran
-    /// in between. A crash between them leaves the update unanswered, and Telegram's
-    /// redelivery runs both again.
+    /// in between. A crash between them leaves the update unanswered; Telegram's redelivery
+    /// then finds the charge recorded and calls [`PaymentRecords::paid_again`].
     pub async fn paid(
         &self,
         charge_id: &str,
@@ -80,6 +80,23 @@ impl PaymentRecords {
             self.own(charge_id, charge.user_id, item_id, once).await?;
         }
         Ok(())
+    }
+
+    /// A payment whose charge is already recorded, reported again: the user's side once more
+    /// (owning is idempotent), as a crash may have come between the two steps of
+    /// [`PaymentRecords::paid`]. Nothing for a refunded charge, and the refund's marker stops
+    /// it when a refund is under way.
+    pub async fn paid_again(
+        &self,
+        charge_id: &str,
+        recorded: &Charge,
+        item_id: &str,
+        once: bool,
+    ) -> redis::RedisResult<()> {
+        if recorded.refunded {
+            return Ok(());
+        }
+        self.own(charge_id, recorded.user_id, item_id, once).await
     }
 
     /// The charge's record, unless it says refunded: whether it was written.

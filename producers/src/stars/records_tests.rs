@@ -87,6 +87,34 @@ async fn a_refund_between_the_two_halves_of_a_payment_still_wins_on_redis_and_on
 }
 
 #[tokio::test]
+async fn a_payment_cut_off_between_its_halves_owns_its_item_when_reported_again_on_redis_and_on_redis_cluster()
+ {
+    for redis in both().await {
+        let (records, prefix) = records(redis.clone()).await;
+        // The charge's half, then the crash: the redelivery finds the charge recorded.
+        assert!(records.record_payment("ch-5", &charge(10)).await.unwrap());
+        assert!(!records.owns(10, "skin").await.unwrap());
+        let recorded = records.charge("ch-5").await.unwrap().expect("recorded");
+        records
+            .paid_again("ch-5", &recorded, "skin", true)
+            .await
+            .unwrap();
+        assert!(records.owns(10, "skin").await.unwrap());
+        // Refunded, a payment reported again owns nothing.
+        records.refunded("ch-5", &charge(10), "skin").await.unwrap();
+        let recorded = records.charge("ch-5").await.unwrap().expect("recorded");
+        records
+            .paid_again("ch-5", &recorded, "skin", true)
+            .await
+            .unwrap();
+        assert!(!records.owns(10, "skin").await.unwrap());
+        surge_testkit::delete_keys(&mut redis.clone(), &prefix)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
 async fn a_users_keys_share_one_slot_on_redis_cluster() {
     let redis = surge_testkit::redis_cluster().await;
     let (records, _) = records(redis.clone()).await;

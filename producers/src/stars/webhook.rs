@@ -287,7 +287,14 @@ async fn payment(
     // Recorded only after its event was acknowledged (and its boost given): appending it again
     // could only count it twice where duplicates are remembered for a while (the Redis
     // projections' 48 h), never add anything.
-    if recorded(s, &charge_id).await?.is_some() {
+    let item = s.config.stars.catalog.get(&payload.item_id);
+    let once = item.is_some_and(|i| i.once);
+    if let Some(charge) = recorded(s, &charge_id).await? {
+        s.stars
+            .records
+            .paid_again(&charge_id, &charge, &payload.item_id, once)
+            .await
+            .map_err(payments_store_down)?;
         return Ok("duplicate");
     }
     let event = payment_event(
@@ -307,7 +314,6 @@ async fn payment(
         stars: paid.total_amount,
         refunded: false,
     };
-    let item = s.config.stars.catalog.get(&payload.item_id);
     // A boost is spent on the write side, once per charge however often it is reported; given
     // before the charge is recorded, so a crash between the two gives it on the redelivery.
     if item.is_some_and(|i| i.grants == Grant::EnergyRefill) {
@@ -318,12 +324,7 @@ async fn payment(
     }
     s.stars
         .records
-        .paid(
-            &charge_id,
-            &charge,
-            &payload.item_id,
-            item.is_some_and(|i| i.once),
-        )
+        .paid(&charge_id, &charge, &payload.item_id, once)
         .await
         .map_err(payments_store_down)?;
     tracing::info!(
