@@ -284,11 +284,11 @@ async fn payment(
     let Some(payload) = opened(s, &paid.invoice_payload, &charge_id, &paid.currency) else {
         return Ok("unmatched");
     };
-    // Recorded only after its event was acknowledged (and its boost given): appending it again
-    // could only count it twice where duplicates are remembered for a while (the Redis
-    // projections' 48 h), never add anything.
     let item = s.config.stars.catalog.get(&payload.item_id);
     let once = item.is_some_and(|i| i.once);
+    // Recorded only after its event was acknowledged (and its boost given): appending it again
+    // could only count it twice where duplicates are remembered for a while (the Redis
+    // projections' 48 h), never add anything. Its buyer's side may have been cut off: redone.
     if let Some(charge) = recorded(s, &charge_id).await? {
         s.stars
             .records
