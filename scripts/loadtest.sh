@@ -37,9 +37,12 @@ REDIS_CLUSTER="${REDIS_CLUSTER:-}"
 scripts/services.sh
 # What the write APIs get beside the common settings.
 write_env=()
+# The nodes of the cluster `scripts/services.sh --redis-cluster` makes.
+cluster_ports=(7101 7102 7103 7104 7105 7106)
 if [ -n "$REDIS_CLUSTER" ]; then
   scripts/services.sh --redis-cluster
-  write_env=(SURGE_REDIS_CLUSTER_URLS=redis://127.0.0.1:7101,redis://127.0.0.1:7102,redis://127.0.0.1:7103)
+  seeds="$(printf 'redis://127.0.0.1:%s,' "${cluster_ports[@]}")"
+  write_env=("SURGE_REDIS_CLUSTER_URLS=${seeds%,}")
 fi
 scripts/broker.sh install
 if ! command -v webdis >/dev/null; then
@@ -198,7 +201,7 @@ pids_arg+="broker=$(cat "$run_dir/broker.pid")"
 redis_pid="$(pgrep -o -x redis-server || true)"
 if [ -n "$redis_pid" ]; then pids_arg+=",redis=$redis_pid"; fi
 if [ -n "$REDIS_CLUSTER" ]; then
-  for node in 7101 7102 7103 7104 7105 7106; do
+  for node in "${cluster_ports[@]}"; do
     node_pid="$(redis-cli -p "$node" info server | tr -d '\r' | sed -n 's/^process_id://p')"
     pids_arg+=",redis-$node=$node_pid"
   done

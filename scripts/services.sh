@@ -180,8 +180,8 @@ start_cluster_node() {
 # Every slot served, six nodes known and none failing, three of them replicas.
 cluster_whole() {
   local nodes
-  redis-cli -p 7101 cluster info 2>/dev/null | grep -q 'cluster_state:ok' || return 1
-  nodes="$(redis-cli -p 7101 cluster nodes 2>/dev/null)"
+  redis-cli -p "${cluster_ports[0]}" cluster info 2>/dev/null | grep -q 'cluster_state:ok' || return 1
+  nodes="$(redis-cli -p "${cluster_ports[0]}" cluster nodes 2>/dev/null)"
   [ "$(grep -c . <<<"$nodes")" = 6 ] && ! grep -q fail <<<"$nodes" &&
     [ "$(grep -c slave <<<"$nodes")" = 3 ]
 }
