@@ -177,13 +177,20 @@ start_cluster_node() {
   wait_for "Redis on $port" sh -c "redis-cli -p $port ping | grep -q PONG"
 }
 
-# Every slot served, six nodes known and none failing, three of them replicas.
+# Every slot served, six nodes known and none failing, three of them replicas; every node
+# answering (one just killed may not read as failing yet) and every replica's link to its
+# master up (a test waits for its writes to reach a replica).
 cluster_whole() {
-  local nodes
+  local nodes port
   redis-cli -p "${cluster_ports[0]}" cluster info 2>/dev/null | grep -q 'cluster_state:ok' || return 1
   nodes="$(redis-cli -p "${cluster_ports[0]}" cluster nodes 2>/dev/null)"
   [ "$(grep -c . <<<"$nodes")" = 6 ] && ! grep -q fail <<<"$nodes" &&
-    [ "$(grep -c slave <<<"$nodes")" = 3 ]
+    [ "$(grep -c slave <<<"$nodes")" = 3 ] || return 1
+  for port in "${cluster_ports[@]}"; do
+    redis-cli -p "$port" ping 2>/dev/null | grep -q PONG || return 1
+    redis-cli -p "$port" info replication 2>/dev/null | grep -q 'master_link_status:down' && return 1
+  done
+  return 0
 }
 
 command -v psql >/dev/null || apt_install postgresql-client

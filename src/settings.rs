@@ -233,6 +233,14 @@ pub struct WriteApi {
     /// Requests one instance works on at once; past it, 503 + Retry-After.
     #[arg(long, env = "SURGE_WRITE_MAX_IN_FLIGHT", default_value_t = 2048)]
     pub max_in_flight: usize,
+    /// Replicas of its Redis master an Idempotency-Key's record must reach (`WAIT`) before its
+    /// events are produced, so that a failover cannot lose it; 0: the master alone.
+    #[arg(long, env = "SURGE_IDEMPOTENCY_REPLICAS", default_value_t = 0)]
+    pub idempotency_replicas: u32,
+    /// How long a write waits for those replicas before it fails with 503.
+    #[arg(long, env = "SURGE_IDEMPOTENCY_REPLICA_WAIT_MS", default_value_t = 250,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub idempotency_replica_wait_ms: u64,
     /// Taps a user's energy bar holds when full (shared by every instance through Redis).
     #[arg(long, env = "SURGE_TAP_ENERGY_CAPACITY",
           default_value_t = surge_producers::energy::DEFAULT_CAPACITY,

@@ -6,6 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 use surge_schemas::GameConfig;
 use surge_schemas::TokenKeys;
 
+use crate::idempotency::ReplicaWait;
 use crate::stars::StarsConfig;
 
 #[derive(Debug, Clone)]
@@ -32,6 +33,9 @@ pub struct WriteApiConfig {
     pub tap_energy_refill_per_sec: u32,
     /// How long an idempotency key remembers its first response.
     pub idempotency_ttl: Duration,
+    /// Replicas a key's record of event ids must reach before they are produced; `None`: the
+    /// master alone ([`crate::idempotency`]).
+    pub idempotency_replicas: Option<ReplicaWait>,
     /// Namespace of this deployment's Redis keys.
     pub redis_prefix: String,
     /// Signs the consistency tokens handed to clients (the query API checks them).
@@ -58,6 +62,7 @@ impl WriteApiConfig {
             tap_energy_capacity: crate::energy::DEFAULT_CAPACITY,
             tap_energy_refill_per_sec: crate::energy::DEFAULT_REFILL_PER_SEC,
             idempotency_ttl: Duration::from_secs(24 * 3600),
+            idempotency_replicas: None,
             redis_prefix: "surge".into(),
             game: GameConfig::default(),
             stars: StarsConfig::new(),

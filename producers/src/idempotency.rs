@@ -6,6 +6,11 @@
 //! first attempt did land, the retry's events carry the same ids and projections deduplicate
 //! them. A short lock (SET NX PX) serialises concurrent attempts with one key. Shared through
 //! Redis, so it holds across write-API instances.
+//!
+//! Redis replicates asynchronously: a master that fails over right after saving a record can
+//! lose it, and a retry would then choose new ids and append the taps twice. With
+//! [`ReplicaWait`] the record of ids must reach that many replicas (`WAIT`) before anything is
+//! produced; else the attempt fails, undone, with 503.
 
 use std::time::Duration;
 
@@ -36,12 +41,32 @@ pub enum Claim {
     Mismatch,
 }
 
+/// How many replicas must hold a record of ids before its events are produced, and how long
+/// to wait for them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReplicaWait {
+    pub replicas: u32,
+    pub timeout: Duration,
+}
+
+/// Why a record was not saved.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    #[error(transparent)]
+    Redis(#[from] redis::RedisError),
+    /// The record reached fewer replicas than [`ReplicaWait`] asks for in its time, and was
+    /// deleted again.
+    #[error("the idempotency record reached {reached} of the {wanted} Redis replicas required")]
+    NotReplicated { reached: u32, wanted: u32 },
+}
+
 #[derive(Clone)]
 pub struct IdempotencyStore {
     redis: Redis,
     prefix: String,
     ttl: Duration,
     lock_ttl: Duration,
+    replica_wait: Option<ReplicaWait>,
     claim: redis::Script,
 }
 
@@ -73,12 +98,19 @@ fn redis_keys(prefix: &str, user: &str, key: &str) -> (String, String) {
 impl IdempotencyStore {
     /// `lock_ttl` must outlast one attempt (the produce timeout plus margin), so a crashed
     /// attempt's lock expires on its own.
-    pub fn new(redis: Redis, prefix: &str, ttl: Duration, lock_ttl: Duration) -> Self {
+    pub fn new(
+        redis: Redis,
+        prefix: &str,
+        ttl: Duration,
+        lock_ttl: Duration,
+        replica_wait: Option<ReplicaWait>,
+    ) -> Self {
         IdempotencyStore {
             redis,
             prefix: prefix.to_owned(),
             ttl,
             lock_ttl,
+            replica_wait,
             // KEYS: the lock, the record; ARGV: the lock's lifetime in ms.
             claim: redis::Script::new(
                 r"if not redis.call('SET', KEYS[1], 1, 'NX', 'PX', ARGV[1]) then return {0, false} end
@@ -128,12 +160,33 @@ impl IdempotencyStore {
         Ok(claim)
     }
 
-    /// Saves the record (ids before producing, the response after).
-    pub async fn save(&self, user_id: i64, key: &str, record: &Record) -> redis::RedisResult<()> {
+    /// Saves the record of ids before producing, on as many replicas as [`ReplicaWait`] asks.
+    pub async fn save(&self, user_id: i64, key: &str, record: &Record) -> Result<(), SaveError> {
         let (_, record_key) = self.keys(user_id, key);
         let json = serde_json::to_string(record).expect("record serialises");
         let mut conn = self.redis.clone();
-        conn.set_ex(record_key, json, self.ttl.as_secs()).await
+        let Some(wait) = self.replica_wait else {
+            return Ok(conn.set_ex(record_key, json, self.ttl.as_secs()).await?);
+        };
+        // In one pipeline, which a cluster routes to the record's master: `WAIT` then counts
+        // the replicas of that master that have the record.
+        let (reached,): (u32,) = redis::pipe()
+            .set_ex(&record_key, json, self.ttl.as_secs())
+            .ignore()
+            .cmd("WAIT")
+            .arg(wait.replicas)
+            .arg(wait.timeout.as_millis() as u64)
+            .query_async(&mut conn)
+            .await?;
+        if reached >= wait.replicas {
+            return Ok(());
+        }
+        // Undone, so that a retry chooses its ids (and pays for its taps) afresh.
+        let _: () = conn.del(&record_key).await?;
+        Err(SaveError::NotReplicated {
+            reached,
+            wanted: wait.replicas,
+        })
     }
 
     /// Saves the record with its response and releases the lock, in one round trip.
@@ -178,6 +231,68 @@ mod tests {
             for b in &names[i + 1..] {
                 assert_ne!(a, b);
             }
+        }
+    }
+
+    fn record() -> Record {
+        Record {
+            fingerprint: "f".into(),
+            event_ids: vec![Uuid::now_v7()],
+            response: None,
+        }
+    }
+
+    async fn exists(redis: &Redis, store: &IdempotencyStore, user: i64, key: &str) -> bool {
+        let (_, record_key) = store.keys(user, key);
+        redis.clone().exists(record_key).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_record_of_ids_waits_for_a_replica_on_redis_cluster_and_is_undone_without_one() {
+        let wait = |replicas, ms| {
+            Some(ReplicaWait {
+                replicas,
+                timeout: Duration::from_millis(ms),
+            })
+        };
+        let prefix = surge_testkit::unique_id("idem");
+        let (day, lock) = (Duration::from_secs(60), Duration::from_secs(5));
+        // Every master of the test cluster has one replica.
+        let cluster = surge_testkit::redis_cluster().await;
+        let store = IdempotencyStore::new(cluster.clone(), &prefix, day, lock, wait(1, 5_000));
+        for user in [2, 3, 4] {
+            store.save(user, "k", &record()).await.unwrap();
+            assert!(exists(&cluster, &store, user, "k").await);
+        }
+        let store = IdempotencyStore::new(cluster.clone(), &prefix, day, lock, wait(2, 50));
+        match store.save(5, "k", &record()).await {
+            Err(SaveError::NotReplicated { reached, wanted }) => {
+                assert_eq!((reached, wanted), (1, 2))
+            }
+            other => panic!("two replicas of a master that has one: {other:?}"),
+        }
+        assert!(!exists(&cluster, &store, 5, "k").await, "undone");
+        // The single test Redis has no replica.
+        let single = surge_testkit::redis_single().await;
+        let store = IdempotencyStore::new(single.clone(), &prefix, day, lock, wait(1, 50));
+        assert!(matches!(
+            store.save(6, "k", &record()).await,
+            Err(SaveError::NotReplicated {
+                reached: 0,
+                wanted: 1
+            })
+        ));
+        assert!(!exists(&single, &store, 6, "k").await, "undone");
+        let store = IdempotencyStore::new(single.clone(), &prefix, day, lock, None);
+        store.save(6, "k", &record()).await.unwrap();
+        assert!(
+            exists(&single, &store, 6, "k").await,
+            "without a wait, the master alone"
+        );
+        for redis in [cluster, single] {
+            surge_testkit::delete_keys(&mut redis.clone(), &prefix)
+                .await
+                .unwrap();
         }
     }
 

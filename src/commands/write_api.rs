@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use surge_kafka::{EventLog, ProducerSettings};
+use surge_producers::idempotency::ReplicaWait;
 use surge_producers::stars::StarsConfig;
 use surge_producers::{AppState, WriteApiConfig};
 use surge_schemas::products::Catalog;
@@ -75,6 +76,10 @@ pub(crate) async fn state(
         max_in_flight: write.max_in_flight,
         tap_energy_capacity: write.tap_energy_capacity,
         tap_energy_refill_per_sec: write.tap_energy_refill_per_sec,
+        idempotency_replicas: (write.idempotency_replicas > 0).then(|| ReplicaWait {
+            replicas: write.idempotency_replicas,
+            timeout: Duration::from_millis(write.idempotency_replica_wait_ms),
+        }),
         redis_prefix: common.redis_prefix.clone(),
         token_keys: telegram.token_keys(),
         game: common.game(),

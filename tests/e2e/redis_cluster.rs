@@ -141,10 +141,13 @@ impl Drop for RestartsTheCluster {
     }
 }
 
-/// One line of `CLUSTER NODES`: the node's port, its flags and the slot ranges it serves.
+/// One line of `CLUSTER NODES`: the node's id, port and flags, its master's id (`-` for a
+/// master) and the slot ranges it serves.
 struct Node {
+    id: String,
     port: u16,
     flags: String,
+    master: String,
     slots: Vec<(i64, i64)>,
 }
 
@@ -168,8 +171,10 @@ async fn cluster_nodes(redis: &Redis) -> Vec<Node> {
                 })
                 .collect();
             Node {
+                id: fields[0].to_owned(),
                 port: addr.rsplit(':').next().unwrap().parse().unwrap(),
                 flags: fields[2].to_owned(),
+                master: fields[3].to_owned(),
                 slots,
             }
         })
@@ -201,6 +206,17 @@ async fn replica_ports(redis: &Redis) -> Vec<u16> {
         .filter(|node| node.flags.contains("slave") && !node.flags.contains("fail"))
         .map(|node| node.port)
         .collect()
+}
+
+/// The port of the replica of the master on `master_port`.
+async fn replica_of(redis: &Redis, master_port: u16) -> u16 {
+    let nodes = cluster_nodes(redis).await;
+    let master = nodes.iter().find(|node| node.port == master_port).unwrap();
+    nodes
+        .iter()
+        .find(|node| node.master == master.id)
+        .unwrap_or_else(|| panic!("master {master_port} has no replica"))
+        .port
 }
 
 /// Whether the node on `port` reads as failed to the others.
@@ -328,4 +344,84 @@ async fn a_replica_down_on_redis_cluster_leaves_the_write_api_ready_and_writing(
             .await;
         assert_eq!(response.status(), 202, "user {user}");
     }
+}
+
+#[tokio::test]
+async fn a_keyed_tap_on_redis_cluster_waits_for_its_record_on_a_replica_and_without_one_is_undone()
+{
+    let app = spawn_app_with(on_cluster(vec![
+        ("SURGE_IDEMPOTENCY_REPLICAS", "1".into()),
+        ("SURGE_TAP_ENERGY_CAPACITY", "100".into()),
+        ("SURGE_TAP_ENERGY_REFILL_PER_SEC", "1".into()),
+    ]))
+    .await;
+    let redis = surge_testkit::redis_cluster().await;
+    let user = USERS[0];
+    let record = |key: &str| format!("{}:idem:{{{user}}}:{key}", app.id);
+    let master = master_port(&redis, slot_of(&redis, &record("k1")).await).await;
+    let replica = replica_of(&redis, master).await;
+
+    let first = tap(&app, user, "k1", 40).await;
+    assert_eq!(first.status(), 202);
+    // Acknowledged only once the replica has the record: it is there without waiting.
+    let client = redis::Client::open(format!("redis://127.0.0.1:{replica}")).unwrap();
+    let mut on_replica = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("READONLY")
+        .query_async(&mut on_replica)
+        .await
+        .unwrap();
+    let copy: Option<String> = redis::cmd("GET")
+        .arg(record("k1"))
+        .query_async(&mut on_replica)
+        .await
+        .unwrap();
+    assert!(
+        copy.is_some_and(|r| r.contains("event_ids")),
+        "on replica {replica}"
+    );
+
+    let restart = RestartsTheCluster;
+    kill(pid_of(replica).await);
+    let refused = tap(&app, user, "k2", 30).await;
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    let refused: Value = body(refused).await;
+    assert_eq!(
+        refused["error"]["code"], "idempotency_not_replicated",
+        "{refused}"
+    );
+    let left: bool = redis::cmd("EXISTS")
+        .arg(record("k2"))
+        .query_async(&mut redis.clone())
+        .await
+        .unwrap();
+    assert!(!left, "the refused attempt's record is undone");
+    assert_eq!(app.record_count(), 1, "the refused tap appended nothing");
+
+    drop(restart);
+    // The retry with the same key goes through once the replica is back and in sync.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let retry = tap(&app, user, "k2", 30).await;
+        match retry.status().as_u16() {
+            202 => break,
+            503 => assert!(
+                std::time::Instant::now() < deadline,
+                "the retry never went through: {}",
+                retry.text().await.unwrap()
+            ),
+            status => panic!("{status} {}", retry.text().await.unwrap()),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // 100 - 40 - 30 leaves 30 (and the refill) only if the refused attempt's 30 were given
+    // back; else 28 more would wait 28 s for the bar.
+    let rest = app
+        .write("POST", "/v1/taps", user, json!({ "count": 28 }))
+        .await;
+    assert_eq!(rest.status(), 202, "{}", rest.text().await.unwrap());
+    assert_eq!(app.record_count(), 3);
+    surge_testkit::delete_keys(&mut redis.clone(), &app.id)
+        .await
+        .unwrap();
 }

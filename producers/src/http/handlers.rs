@@ -21,7 +21,7 @@ use crate::actions::{
     TapsBody, build_events, check_claims,
 };
 use crate::energy::{self, Level, Spend};
-use crate::idempotency::{self, Claim, Record};
+use crate::idempotency::{self, Claim, Record, SaveError};
 use crate::trace::TraceContext;
 use surge_kafka::{AppendError, TraceMeta};
 
@@ -236,7 +236,7 @@ async fn accept(
                 energy = spend_energy(state, user_id, &events, batch).await?;
                 if let Err(error) = state.idempotency.save(user_id, key, &record).await {
                     refund(state, user_id, &events).await;
-                    return Err(redis_down(error));
+                    return Err(not_saved(error));
                 }
             }
             let body = append(state, &events, batch, &trace, Some(key))
@@ -474,6 +474,20 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn not_saved(error: SaveError) -> ApiError {
+    match error {
+        SaveError::Redis(error) => redis_down(error),
+        SaveError::NotReplicated { .. } => {
+            surge_http::sampled_warn!(%error, "Idempotency record not replicated; write refused.");
+            ApiError::unavailable(
+                "idempotency_not_replicated",
+                format!("{error} in time; nothing was written, retry with the same key"),
+                Duration::from_secs(1),
+            )
+        }
+    }
 }
 
 fn redis_down(error: redis::RedisError) -> ApiError {

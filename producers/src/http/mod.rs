@@ -63,6 +63,7 @@ impl AppState {
             &config.redis_prefix,
             config.idempotency_ttl,
             lock_ttl,
+            config.idempotency_replicas,
         );
         let energy = EnergyStore::new(
             redis.clone(),

@@ -122,6 +122,7 @@ const WRITE_ERRORS: &[(u16, &str)] = &[
     (503, "broker_unavailable"),
     (503, "schema_registry_unavailable"),
     (503, "idempotency_store_unavailable"),
+    (503, "idempotency_not_replicated"),
     (503, "energy_store_unavailable"),
 ];
 
