@@ -425,3 +425,76 @@ async fn a_keyed_tap_on_redis_cluster_waits_for_its_record_on_a_replica_and_with
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn keyed_taps_retried_across_a_master_failover_on_redis_cluster_are_appended_once_each() {
+    let app = spawn_app_with(on_cluster(vec![("SURGE_IDEMPOTENCY_REPLICAS", "1".into())])).await;
+    let redis = surge_testkit::redis_cluster().await;
+    let user = USERS[0];
+    let port = master_port(&redis, slot_of(&redis, &format!("{{{user}}}")).await).await;
+    let pid = pid_of(port).await;
+    let mut restart = Some(RestartsTheCluster);
+
+    // Thirty keyed taps, each retried with its key until accepted, as the TypeScript client
+    // does; the user's master is killed before the eleventh.
+    let started = std::time::Instant::now();
+    let deadline = started + std::time::Duration::from_secs(90);
+    let mut answers = std::collections::BTreeMap::<String, usize>::new();
+    let (mut killed_at, mut unreplicated_at, mut rejoined_at) = (None, None, None);
+    for i in 0..30 {
+        if i == 10 {
+            kill(pid);
+            killed_at = Some(started.elapsed());
+        }
+        let key = format!("tap-{i}");
+        loop {
+            let response = tap(&app, user, &key, 1).await;
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap();
+            let code = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v["error"]["code"].as_str().map(str::to_owned));
+            *answers
+                .entry(format!("{status} {}", code.as_deref().unwrap_or("")))
+                .or_default() += 1;
+            match (status, code.as_deref()) {
+                (202, _) => break,
+                // The replica took over, with no replica of its own: keyed writes wait for
+                // one, so they are refused until the killed node rejoins as its replica.
+                (503, Some("idempotency_not_replicated")) => {
+                    if restart.is_some() {
+                        unreplicated_at = Some(started.elapsed());
+                        drop(restart.take());
+                        rejoined_at = Some(started.elapsed());
+                    }
+                }
+                // The master down, or an attempt cut off by it still holding the key's lock
+                // until the lock expires.
+                (503 | 409, _) => {}
+                _ => panic!("tap {i}: {status} {text}"),
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "tap {i} was not accepted within 90 s: {answers:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    eprintln!(
+        "master {port} killed at {killed_at:?}; first refusal for want of a replica at \
+         {unreplicated_at:?}; the killed node rejoined by {rejoined_at:?}; done at {:?}; \
+         answers: {answers:?}",
+        started.elapsed()
+    );
+    assert!(
+        unreplicated_at.is_some(),
+        "the promoted replica, with no replica of its own, refused keyed writes: {answers:?}"
+    );
+    assert_eq!(
+        app.record_count(),
+        30,
+        "each key appended once, through the failover and its retries"
+    );
+    let new_master = master_port(&redis, slot_of(&redis, &format!("{{{user}}}")).await).await;
+    assert_ne!(new_master, port, "a replica took over the user's slot");
+}
