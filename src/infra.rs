@@ -254,7 +254,7 @@ pub async fn write_redis(common: &Common) -> anyhow::Result<Redis> {
     };
     // A server that hides INFO is not refused; one that names an older version is. In a
     // cluster every master is asked.
-    if let Ok(infos) = conn.server_info().await {
+    if let Ok(infos) = conn.info("server").await {
         for info in infos {
             redis_version_supported(&info)?;
         }
@@ -321,7 +321,7 @@ mod tests {
     async fn the_write_apis_redis_reports_every_masters_version_on_redis_cluster() {
         let infos = surge_testkit::redis_cluster()
             .await
-            .server_info()
+            .info("server")
             .await
             .unwrap();
         assert_eq!(infos.len(), 3, "one INFO per master");
@@ -331,7 +331,7 @@ mod tests {
         }
         let single = surge_testkit::redis_single()
             .await
-            .server_info()
+            .info("server")
             .await
             .unwrap();
         assert_eq!(single.len(), 1);

@@ -7,6 +7,7 @@ use surge_kafka::{EventLog, ProducerSettings};
 use surge_producers::idempotency::ReplicaWait;
 use surge_producers::stars::StarsConfig;
 use surge_producers::{AppState, WriteApiConfig};
+use surge_redis::Redis;
 use surge_schemas::products::Catalog;
 
 use crate::infra;
@@ -68,6 +69,9 @@ pub(crate) async fn state(
     };
     let log = EventLog::new(producer, codec).context("Failed to create the Kafka producer")?;
     let redis = infra::write_redis(common).await?;
+    if write.idempotency_replicas > 0 {
+        warn_if_too_few_replicas(&redis, write.idempotency_replicas).await;
+    }
     let config = WriteApiConfig {
         init_data_max_age: Duration::from_secs(telegram.init_data_max_age_secs),
         max_body_bytes: write.max_body_bytes,
@@ -93,4 +97,29 @@ pub(crate) async fn state(
     };
     let validator = telegram.validator()?;
     Ok(AppState::new(config, validator, log, redis))
+}
+
+/// Warns at start when a Redis master has fewer replicas than `SURGE_IDEMPOTENCY_REPLICAS`:
+/// its users' keyed writes would all be refused. Not a refusal to start: a replica may be down
+/// for a while and come back, and a write API that cannot start meanwhile fails every user.
+async fn warn_if_too_few_replicas(redis: &Redis, wanted: u32) {
+    let Ok(infos) = redis.info("replication").await else {
+        return;
+    };
+    for info in infos {
+        let connected = info
+            .lines()
+            .find_map(|line| line.strip_prefix("connected_slaves:"))
+            .and_then(|n| n.trim().parse::<u32>().ok());
+        if let Some(connected) = connected
+            && connected < wanted
+        {
+            tracing::warn!(
+                connected,
+                wanted,
+                "A Redis master has fewer replicas than SURGE_IDEMPOTENCY_REPLICAS: its users' \
+                 keyed writes are refused (503 idempotency_not_replicated) until it has them."
+            );
+        }
+    }
 }

@@ -65,3 +65,48 @@ async fn concurrent_duplicates_make_one_event() {
     assert!(statuses.contains(&202));
     assert_eq!(app.record_count(), 1);
 }
+
+/// `SURGE_IDEMPOTENCY_REPLICAS=1` on the single test Redis, which has no replica: the write API
+/// says so at start, refuses keyed writes with a code that names the reason and writes
+/// nothing for them, and takes writes without a key.
+#[tokio::test]
+async fn keyed_writes_that_wait_for_a_replica_redis_lacks_are_refused_and_the_start_warns() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        env: vec![
+            ("SURGE_IDEMPOTENCY_REPLICAS", "1".into()),
+            ("SURGE_IDEMPOTENCY_REPLICA_WAIT_MS", "50".into()),
+        ],
+        ..Default::default()
+    })
+    .await;
+    assert!(
+        app.logs()
+            .contains("fewer replicas than SURGE_IDEMPOTENCY_REPLICAS"),
+        "{}",
+        app.logs()
+    );
+    let keyed = app
+        .request("POST", "/v1/taps")
+        .header("authorization", format!("tma {}", init_data(5)))
+        .header("idempotency-key", "k")
+        .json(&json!({ "count": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(keyed.status(), 503);
+    assert!(keyed.headers().contains_key("retry-after"));
+    let refused = json(keyed).await;
+    assert_eq!(refused["error"]["code"], "idempotency_not_replicated");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("reached 0 of the 1 Redis replicas"),
+        "{refused}"
+    );
+    let unkeyed = app
+        .write("POST", "/v1/taps", 5, json!({ "count": 1 }))
+        .await;
+    assert_eq!(unkeyed.status(), 202);
+    assert_eq!(app.record_count(), 1, "the refused write appended nothing");
+}

@@ -67,12 +67,12 @@ impl Redis {
         }
     }
 
-    /// `INFO server` of the single server, or of every master of the cluster (the cluster
+    /// `INFO <section>` of the single server, or of every master of the cluster (the cluster
     /// client asks all masters and answers with one text per node).
-    pub async fn server_info(&self) -> RedisResult<Vec<String>> {
+    pub async fn info(&self, section: &str) -> RedisResult<Vec<String>> {
         let mut conn = self.clone();
         let mut info = redis::cmd("INFO");
-        info.arg("server");
+        info.arg(section);
         match self {
             Redis::Single(_) => Ok(vec![info.query_async(&mut conn).await?]),
             Redis::Cluster(_) => {
