@@ -69,8 +69,12 @@ pub(crate) async fn state(
     };
     let log = EventLog::new(producer, codec).context("Failed to create the Kafka producer")?;
     let redis = infra::write_redis(common).await?;
-    if write.idempotency_replicas > 0 {
-        warn_if_too_few_replicas(&redis, write.idempotency_replicas).await;
+    let idempotency_replicas = (write.idempotency_replicas > 0).then(|| ReplicaWait {
+        replicas: write.idempotency_replicas,
+        timeout: Duration::from_millis(write.idempotency_replica_wait_ms),
+    });
+    if let Some(wait) = idempotency_replicas {
+        warn_if_too_few_replicas(&redis, wait.replicas).await;
     }
     let config = WriteApiConfig {
         init_data_max_age: Duration::from_secs(telegram.init_data_max_age_secs),
@@ -80,10 +84,7 @@ pub(crate) async fn state(
         max_in_flight: write.max_in_flight,
         tap_energy_capacity: write.tap_energy_capacity,
         tap_energy_refill_per_sec: write.tap_energy_refill_per_sec,
-        idempotency_replicas: (write.idempotency_replicas > 0).then(|| ReplicaWait {
-            replicas: write.idempotency_replicas,
-            timeout: Duration::from_millis(write.idempotency_replica_wait_ms),
-        }),
+        idempotency_replicas,
         redis_prefix: common.redis_prefix.clone(),
         token_keys: telegram.token_keys(),
         game: common.game(),
