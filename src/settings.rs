@@ -237,7 +237,8 @@ pub struct WriteApi {
     /// events are produced, so that a failover cannot lose it; 0: the master alone.
     #[arg(long, env = "SURGE_IDEMPOTENCY_REPLICAS", default_value_t = 0)]
     pub idempotency_replicas: u32,
-    /// How long a write waits for those replicas before it fails with 503.
+    /// How long a write waits for those replicas before it fails with 503 (at most 1,000: half
+    /// the Redis client's response timeout).
     #[arg(long, env = "SURGE_IDEMPOTENCY_REPLICA_WAIT_MS", default_value_t = 250,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub idempotency_replica_wait_ms: u64,

@@ -68,11 +68,20 @@ pub(crate) async fn state(
         ..ProducerSettings::new(brokers, &common.events_topic)
     };
     let log = EventLog::new(producer, codec).context("Failed to create the Kafka producer")?;
-    let redis = infra::write_redis(common).await?;
     let idempotency_replicas = (write.idempotency_replicas > 0).then(|| ReplicaWait {
         replicas: write.idempotency_replicas,
         timeout: Duration::from_millis(write.idempotency_replica_wait_ms),
     });
+    // A wait that ran into the client's own timeout would read as Redis down, and leave the
+    // record it could not undo.
+    anyhow::ensure!(
+        idempotency_replicas.is_none_or(|wait| wait.timeout * 2 <= surge_redis::TIMEOUT),
+        "SURGE_IDEMPOTENCY_REPLICA_WAIT_MS is {} ms; it must be at most {} ms, half the Redis \
+         client's response timeout",
+        write.idempotency_replica_wait_ms,
+        surge_redis::TIMEOUT.as_millis() / 2
+    );
+    let redis = infra::write_redis(common).await?;
     if let Some(wait) = idempotency_replicas {
         warn_if_too_few_replicas(&redis, wait.replicas).await;
     }

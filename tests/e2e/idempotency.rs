@@ -110,3 +110,22 @@ async fn keyed_writes_that_wait_for_a_replica_redis_lacks_are_refused_and_the_st
     assert_eq!(unkeyed.status(), 202);
     assert_eq!(app.record_count(), 1, "the refused write appended nothing");
 }
+
+#[tokio::test]
+async fn a_replica_wait_longer_than_half_the_redis_timeout_is_refused_at_start() {
+    let options = crate::helpers::Options {
+        env: vec![
+            ("SURGE_IDEMPOTENCY_REPLICAS", "1".into()),
+            ("SURGE_IDEMPOTENCY_REPLICA_WAIT_MS", "1500".into()),
+        ],
+        ..Default::default()
+    };
+    let logs = match crate::helpers::start(&crate::helpers::unique_id(), options) {
+        Ok(_) => panic!("the write API started with a wait past its Redis client's timeout"),
+        Err(logs) => logs,
+    };
+    assert!(
+        logs.contains("SURGE_IDEMPOTENCY_REPLICA_WAIT_MS is 1500 ms; it must be at most 1000 ms"),
+        "{logs}"
+    );
+}

@@ -351,6 +351,8 @@ async fn a_keyed_tap_on_redis_cluster_waits_for_its_record_on_a_replica_and_with
 {
     let app = spawn_app_with(on_cluster(vec![
         ("SURGE_IDEMPOTENCY_REPLICAS", "1".into()),
+        // A replica slowed by a busy machine still answers in time; a dead one costs 1 s.
+        ("SURGE_IDEMPOTENCY_REPLICA_WAIT_MS", "1000".into()),
         ("SURGE_TAP_ENERGY_CAPACITY", "100".into()),
         ("SURGE_TAP_ENERGY_REFILL_PER_SEC", "1".into()),
     ]))
@@ -428,7 +430,11 @@ async fn a_keyed_tap_on_redis_cluster_waits_for_its_record_on_a_replica_and_with
 
 #[tokio::test]
 async fn keyed_taps_retried_across_a_master_failover_on_redis_cluster_are_appended_once_each() {
-    let app = spawn_app_with(on_cluster(vec![("SURGE_IDEMPOTENCY_REPLICAS", "1".into())])).await;
+    let app = spawn_app_with(on_cluster(vec![
+        ("SURGE_IDEMPOTENCY_REPLICAS", "1".into()),
+        ("SURGE_IDEMPOTENCY_REPLICA_WAIT_MS", "1000".into()),
+    ]))
+    .await;
     let redis = surge_testkit::redis_cluster().await;
     let user = USERS[0];
     let port = master_port(&redis, slot_of(&redis, &format!("{{{user}}}")).await).await;

@@ -17,7 +17,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
 /// How long connecting, and then each answer, may take before the call fails.
-const TIMEOUT: Duration = Duration::from_secs(2);
+pub const TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A multiplexed, self-reconnecting connection to a single Redis or to a Redis Cluster. Cheap
 /// to clone; clones share the connection.
