@@ -259,7 +259,7 @@ mod tests {
         let (day, lock) = (Duration::from_secs(60), Duration::from_secs(5));
         // Every master of the test cluster has one replica.
         let cluster = surge_testkit::redis_cluster().await;
-        let store = IdempotencyStore::new(cluster.clone(), &prefix, day, lock, wait(1, 5_000));
+        let store = IdempotencyStore::new(cluster.clone(), &prefix, day, lock, wait(1, 1_000));
         for user in [2, 3, 4] {
             store.save(user, "k", &record()).await.unwrap();
             assert!(exists(&cluster, &store, user, "k").await);
