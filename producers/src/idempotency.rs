@@ -60,6 +60,20 @@ pub enum SaveError {
     NotReplicated { reached: u32, wanted: u32 },
 }
 
+impl SaveError {
+    /// Whether the record is certainly not in Redis, so that the attempt's taps may be given
+    /// back: a retry that found the record would reuse its ids without paying again. A refused
+    /// replication was undone; a server's refusal ran nothing; but a timeout or a dropped
+    /// connection may have come after the `SET` ran, and then the taps stay spent (the economy
+    /// errs against the client, never for it).
+    pub fn certainly_not_saved(&self) -> bool {
+        match self {
+            SaveError::NotReplicated { .. } => true,
+            SaveError::Redis(error) => !error.is_io_error() || error.is_connection_refusal(),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct IdempotencyStore {
     redis: Redis,
@@ -170,14 +184,24 @@ impl IdempotencyStore {
         };
         // In one pipeline, which a cluster routes to the record's master: `WAIT` then counts
         // the replicas of that master that have the record.
-        let (reached,): (u32,) = redis::pipe()
+        let answer: redis::RedisResult<(u32,)> = redis::pipe()
             .set_ex(&record_key, json, self.ttl.as_secs())
             .ignore()
             .cmd("WAIT")
             .arg(wait.replicas)
             .arg(wait.timeout.as_millis() as u64)
             .query_async(&mut conn)
-            .await?;
+            .await;
+        let reached = match answer {
+            Ok((reached,)) => reached,
+            // Redis answered with an error, which `WAIT` may have given after the `SET` ran:
+            // undone, so that the error means what it says, nothing saved.
+            Err(error) if !error.is_io_error() => {
+                let _: () = conn.del(&record_key).await?;
+                return Err(error.into());
+            }
+            Err(error) => return Err(error.into()),
+        };
         if reached >= wait.replicas {
             return Ok(());
         }
@@ -293,6 +317,30 @@ mod tests {
             surge_testkit::delete_keys(&mut redis.clone(), &prefix)
                 .await
                 .unwrap();
+        }
+    }
+
+    #[test]
+    fn only_a_save_that_certainly_wrote_nothing_gives_the_taps_back() {
+        let io = |kind| SaveError::Redis(std::io::Error::from(kind).into());
+        let server = SaveError::Redis((redis::ErrorKind::ResponseError, "OOM").into());
+        let unreplicated = SaveError::NotReplicated {
+            reached: 0,
+            wanted: 1,
+        };
+        for certain in [
+            io(std::io::ErrorKind::ConnectionRefused),
+            server,
+            unreplicated,
+        ] {
+            assert!(certain.certainly_not_saved(), "{certain:?}");
+        }
+        for uncertain in [
+            io(std::io::ErrorKind::TimedOut),
+            io(std::io::ErrorKind::ConnectionReset),
+            io(std::io::ErrorKind::BrokenPipe),
+        ] {
+            assert!(!uncertain.certainly_not_saved(), "{uncertain:?}");
         }
     }
 

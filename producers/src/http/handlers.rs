@@ -235,7 +235,9 @@ async fn accept(
             if earlier_ids.is_none() {
                 energy = spend_energy(state, user_id, &events, batch).await?;
                 if let Err(error) = state.idempotency.save(user_id, key, &record).await {
-                    refund(state, user_id, &events).await;
+                    if error.certainly_not_saved() {
+                        refund(state, user_id, &events).await;
+                    }
                     return Err(not_saved(error));
                 }
             }
