@@ -192,25 +192,21 @@ impl IdempotencyStore {
             .arg(wait.timeout.as_millis() as u64)
             .query_async(&mut conn)
             .await;
-        let reached = match answer {
-            Ok((reached,)) => reached,
-            // Redis answered with an error, which `WAIT` may have given after the `SET` ran:
-            // undone, so that the error means what it says, nothing saved.
-            Err(error) if !error.is_io_error() => {
-                let _: () = conn.del(&record_key).await?;
-                return Err(error.into());
-            }
+        let failed = match answer {
+            Ok((reached,)) if reached >= wait.replicas => return Ok(()),
+            Ok((reached,)) => SaveError::NotReplicated {
+                reached,
+                wanted: wait.replicas,
+            },
+            // Redis answered with an error, which `WAIT` may have given after the `SET` ran.
+            Err(error) if !error.is_io_error() => error.into(),
+            // Whether the `SET` ran is unknown, and so is whether a `DEL` would.
             Err(error) => return Err(error.into()),
         };
-        if reached >= wait.replicas {
-            return Ok(());
-        }
-        // Undone, so that a retry chooses its ids (and pays for its taps) afresh.
+        // Undone, so that the error means what it says, nothing saved, and a retry chooses its
+        // ids (and pays for its taps) afresh.
         let _: () = conn.del(&record_key).await?;
-        Err(SaveError::NotReplicated {
-            reached,
-            wanted: wait.replicas,
-        })
+        Err(failed)
     }
 
     /// Saves the record with its response and releases the lock, in one round trip.
