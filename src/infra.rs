@@ -268,11 +268,7 @@ const OLDEST_REDIS: (u32, u32) = (6, 2);
 
 /// Refuses a Redis older than [`OLDEST_REDIS`], from its `INFO server` answer.
 fn redis_version_supported(info: &str) -> anyhow::Result<()> {
-    let Some(version) = info
-        .lines()
-        .find_map(|line| line.strip_prefix("redis_version:"))
-        .map(str::trim)
-    else {
+    let Some(version) = surge_redis::info_field(info, "redis_version") else {
         return Ok(());
     };
     let mut parts = version.split('.').map(|n| n.parse::<u32>().unwrap_or(0));

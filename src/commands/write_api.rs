@@ -117,10 +117,8 @@ async fn warn_if_too_few_replicas(redis: &Redis, wanted: u32) {
         return;
     };
     for info in infos {
-        let connected = info
-            .lines()
-            .find_map(|line| line.strip_prefix("connected_slaves:"))
-            .and_then(|n| n.trim().parse::<u32>().ok());
+        let connected =
+            surge_redis::info_field(&info, "connected_slaves").and_then(|n| n.parse::<u32>().ok());
         if let Some(connected) = connected
             && connected < wanted
         {

@@ -249,10 +249,8 @@ async fn pid_of(port: u16) -> u32 {
         .query_async(&mut conn)
         .await
         .unwrap();
-    info.lines()
-        .find_map(|line| line.strip_prefix("process_id:"))
+    surge_redis::info_field(&info, "process_id")
         .unwrap()
-        .trim()
         .parse()
         .unwrap()
 }

@@ -19,6 +19,14 @@ use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 /// How long connecting, and then each answer, may take before the call fails.
 pub const TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The value of `field` in an `INFO` answer (`redis_version`, `connected_slaves`, ...).
+pub fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
+    info.lines().find_map(|line| {
+        let value = line.strip_prefix(field)?.strip_prefix(':')?;
+        Some(value.trim())
+    })
+}
+
 /// A multiplexed, self-reconnecting connection to a single Redis or to a Redis Cluster. Cheap
 /// to clone; clones share the connection.
 #[derive(Clone)]
@@ -108,5 +116,20 @@ impl ConnectionLike for Redis {
             Redis::Single(conn) => conn.get_db(),
             Redis::Cluster(conn) => conn.get_db(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::info_field;
+
+    #[test]
+    fn info_fields_are_found_by_their_whole_name() {
+        let info = "# Server\r\nredis_version_suffix:x\r\nredis_version:7.0.15\r\n\
+                    # Replication\r\nconnected_slaves:1\r\n";
+        assert_eq!(info_field(info, "redis_version"), Some("7.0.15"));
+        assert_eq!(info_field(info, "connected_slaves"), Some("1"));
+        assert_eq!(info_field(info, "connected"), None);
+        assert_eq!(info_field(info, "process_id"), None);
     }
 }
