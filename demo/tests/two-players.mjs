@@ -80,17 +80,20 @@ try {
   }
 
   // Each sees their own place, and the two places are the two ranks (equal scores still rank
-  // apart). Rank events are throttled to a couple of seconds, so this may take one round.
-  const ranks = [];
-  for (const { page } of players) {
-    await page.waitForFunction(
-      () => /^#\d+ today/.test(document.querySelector("[data-testid=rank]")?.textContent ?? ""),
-      undefined,
-      { timeout: deadline },
+  // apart). Rank events are throttled to a couple of seconds and a place moves when the other
+  // player scores, so a page may show a place that is one round old: wait until both pages
+  // show the settled pair, or report the last places seen.
+  const readRanks = () =>
+    Promise.all(
+      players.map(async ({ page }) => ((await page.textContent("[data-testid=rank]")) ?? "").split(" ")[0]),
     );
-    ranks.push((await page.textContent("[data-testid=rank]")).split(" ")[0]);
+  const settleBy = Date.now() + deadline;
+  let ranks = await readRanks();
+  while (ranks.slice().sort().join() !== "#1,#2" && Date.now() < settleBy) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    ranks = await readRanks();
   }
-  if (ranks.sort().join() !== "#1,#2") failures.push(`the players' places are ${ranks}`);
+  if (ranks.slice().sort().join() !== "#1,#2") failures.push(`the players' places are ${ranks}`);
 
   mkdirSync(screenshots, { recursive: true });
   for (const player of players) {
