@@ -32,7 +32,8 @@ macro_rules! catalog {
     ($(
         $(#[$doc:meta])*
         $id:ident => $name:literal, revision $revision:literal,
-            in $store:ident $(($plain:path $(, timescaledb $timescale:path)?))?;
+            in $store:ident $(($plain:path $(, timescaledb $timescale:path)?))?
+            $(, serves $routes:path)?;
     )+) => {
         /// A projection, as the catalog lists it.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -78,8 +79,22 @@ macro_rules! catalog {
                     })+
                 }
             }
+
+            /// Its endpoints in the query API, if it has any of its own (the `serves` clause:
+            /// a function of its folder's `http.rs`). Endpoints reading several projections
+            /// are registered in `query_api::handlers`.
+            pub(crate) fn routes(
+                self,
+            ) -> Option<fn() -> utoipa_axum::router::OpenApiRouter<$crate::query_api::QueryState>>
+            {
+                match self {
+                    $(ProjectionId::$id => $crate::catalog::catalog!(@routes $($routes)?),)+
+                }
+            }
         }
     };
+    (@routes) => { None };
+    (@routes $routes:path) => { Some($routes) };
     (@tables) => { None };
     (@tables $plain:path) => {
         Some($crate::catalog::Tables { plain: $plain, timescaledb: None })

@@ -13,6 +13,7 @@
 //! The reads are the same SQL for both. The projector that fills it lives with the processors
 //! (`surge_processors::projectors::activity`).
 
+pub(crate) mod http;
 mod partitions;
 mod store;
 

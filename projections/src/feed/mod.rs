@@ -25,6 +25,7 @@
 //!
 //! `event_id` is the event's UUID; `occurred_at` is RFC 3339 UTC with milliseconds.
 
+pub(crate) mod http;
 mod item;
 mod read;
 

@@ -15,6 +15,7 @@
 //! (`surge_processors::projectors::leaderboard`) names every key through [`Period`] and
 //! [`NAMES_SUFFIX`], as the readers here do.
 
+pub(crate) mod http;
 mod period;
 mod read;
 

@@ -5,6 +5,7 @@
 //! (`surge_processors::notifications`); the query API serves a broadcast's progress at
 //! `GET /v1/admin/broadcasts/{id}`.
 
+pub(crate) mod http;
 mod outbox;
 mod store;
 mod view;

@@ -2,6 +2,7 @@
 //! `profiles_v<version>`). The fold that computes the rows lives with the processors
 //! (`surge_processors::projectors::profiles`); this module only stores and reads them.
 
+pub(crate) mod http;
 mod store;
 
 pub use store::ProfileStore;

@@ -5,6 +5,7 @@
 //! told "failed" by `openInvoice` asks here for the truth) and the Stars revenue per day at
 //! `GET /v1/stats/revenue`.
 
+pub(crate) mod http;
 mod store;
 mod view;
 

@@ -9,16 +9,16 @@
 //! - `caching`: ETag / If-None-Match and Cache-Control.
 //! - `handlers`: one file per endpoint.
 
-mod auth;
-mod caching;
-mod consistency;
+pub(crate) mod auth;
+pub(crate) mod caching;
+pub(crate) mod consistency;
 mod databases;
-mod handlers;
+pub(crate) mod handlers;
 mod health;
 mod live;
-mod openapi;
+pub(crate) mod openapi;
 mod sources;
-mod top_cache;
+pub(crate) mod top_cache;
 mod waiters;
 mod watcher;
 
@@ -130,16 +130,16 @@ impl QueryApiConfig {
 pub struct QueryState(Arc<Inner>);
 
 pub struct Inner {
-    config: QueryApiConfig,
+    pub(crate) config: QueryApiConfig,
     validator: Validator,
     /// The primary database: health checks (reads go through `databases`).
     pool: PgPool,
     /// Where PostgreSQL reads go: a replica or the primary.
     databases: Arc<databases::Databases>,
-    redis: ConnectionManager,
+    pub(crate) redis: ConnectionManager,
     /// The versions served, their stores and watchers; handlers take one snapshot per request.
     sources: sources::Sources,
-    top_cache: top_cache::TopCache,
+    pub(crate) top_cache: top_cache::TopCache,
     registry: Registry,
     metrics: consistency::WaitMetrics,
     /// Reads waiting on a consistency token, bounded in total and per caller.

@@ -4,6 +4,7 @@
 //! `processors` folds events into these rows and decides completions; the query API reads them
 //! for `GET /v1/me/quests` together with the quest book.
 
+pub(crate) mod http;
 mod store;
 
 pub use store::{Completed, QuestStore};

@@ -1,37 +1,26 @@
-//! One file per endpoint. Each names the projections behind it (for read-your-writes), reads
-//! them through `Reading::read` (PostgreSQL: on a replica or the primary; timeout → 503) or
-//! `read_store` (Redis) and answers through `cached_json` (ETag, 304). A new endpoint's file gets
-//! its `mod` line and its route in [`routes`], both here.
+//! The query API's endpoints. An endpoint that reads one projection lives in that projection's
+//! folder (`<name>/http.rs`, registered by the `serves` clause of its catalog line); one that
+//! reads several lives here (`me`). Each names the projections behind it (for
+//! read-your-writes), reads them through `Reading::read` (PostgreSQL: on a replica or the
+//! primary; timeout → 503) or `read_store` (Redis) and answers through `cached_json` (ETag,
+//! 304). What they share (query parameters, times) is here too.
 
-pub(crate) mod broadcasts;
-pub(crate) mod feed;
-pub(crate) mod leaderboard;
 pub(crate) mod me;
-pub(crate) mod purchases;
-pub(crate) mod quests;
-pub(crate) mod stats;
-pub(crate) mod users;
 
 use surge_http::ApiError;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::QueryState;
+use crate::catalog::ProjectionId;
 
-/// Every endpoint above, each registered with its OpenAPI operation so none can be
-/// undocumented.
+/// Every endpoint: those here and those the catalog's projections serve, each registered with
+/// its OpenAPI operation so none can be undocumented.
 pub(crate) fn routes() -> OpenApiRouter<QueryState> {
-    OpenApiRouter::new()
-        .routes(routes!(me::me))
-        .routes(routes!(feed::feed))
-        .routes(routes!(quests::my_quests))
-        .routes(routes!(purchases::my_purchases))
-        .routes(routes!(leaderboard::leaderboard))
-        .routes(routes!(users::user))
-        .routes(routes!(stats::activity))
-        .routes(routes!(purchases::revenue))
-        .routes(routes!(broadcasts::broadcasts))
-        .routes(routes!(broadcasts::broadcast))
+    let here = OpenApiRouter::new().routes(routes!(me::me));
+    (ProjectionId::ALL.iter())
+        .filter_map(|id| id.routes())
+        .fold(here, |router, routes| router.merge(routes()))
 }
 
 /// `?limit=` within `1..=max`, `default` when absent.

@@ -22,9 +22,9 @@ use super::hub::BoardSubscription;
 use super::stream::MAX_AGE;
 use crate::catalog::ProjectionId;
 use crate::leaderboard::PeriodKind;
+use crate::leaderboard::http::{current, period_and_limit};
 use crate::query_api::QueryState;
 use crate::query_api::consistency::ReadAfter;
-use crate::query_api::handlers::leaderboard::{current, period_and_limit};
 use crate::query_api::top_cache::Needs;
 
 /// The fastest a stream sends.

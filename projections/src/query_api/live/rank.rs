@@ -17,9 +17,9 @@ use serde_json::json;
 
 use super::hub::Hub;
 use crate::catalog::ProjectionId;
+use crate::leaderboard::http::current;
 use crate::leaderboard::{Period, PeriodKind, Place, places_of};
 use crate::query_api::consistency::{ReadAfter, read_store};
-use crate::query_api::handlers::leaderboard::current;
 use crate::query_api::{Inner, QueryState};
 use surge_http::ApiError;
 

@@ -45,9 +45,11 @@ use super::rank;
 use super::tickets;
 use crate::catalog::ProjectionId;
 use crate::feed::{FeedPage, feed_page};
+use crate::purchases::http as purchases;
 use crate::query_api::QueryState;
 use crate::query_api::consistency::{ReadAfter, read_store, verified};
-use crate::query_api::handlers::{me, purchases, quests};
+use crate::query_api::handlers::me;
+use crate::quests::http as quests;
 
 /// A stream ends after this long; the client reconnects with its last event's id (a new ticket
 /// and `?last_event_id=`, or `Last-Event-ID` where it authenticates by header).

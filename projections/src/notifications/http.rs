@@ -5,6 +5,8 @@
 //! `POST /v1/admin/broadcasts` the broadcast is there at once.
 
 use std::collections::HashMap;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -16,14 +18,22 @@ use surge_http::{ApiError, Path};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::limit;
 use crate::catalog::ProjectionId;
 use crate::notifications::{NotificationStore, Outbox, view};
 use crate::query_api::QueryState;
 use crate::query_api::auth::Operator;
 use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
 use crate::query_api::consistency::ReadAfter;
+use crate::query_api::handlers::limit;
 use crate::query_api::openapi::READ_ERRORS;
+
+/// The endpoints of `notifications`, registered with their OpenAPI operations through the catalog's
+/// line.
+pub(crate) fn routes() -> OpenApiRouter<QueryState> {
+    OpenApiRouter::new()
+        .routes(routes!(broadcasts))
+        .routes(routes!(broadcast))
+}
 
 /// A broadcast and its deliveries.
 #[derive(ToSchema)]

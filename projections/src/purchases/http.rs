@@ -7,6 +7,8 @@
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -17,14 +19,22 @@ use surge_http::error_responses;
 use surge_http::openapi::INIT_DATA_ERRORS;
 use utoipa::ToSchema;
 
-use super::{limit, time, whole_number};
 use crate::catalog::ProjectionId;
 use crate::purchases::{PurchaseStore, view};
 use crate::query_api::QueryState;
 use crate::query_api::auth::{Operator, Reader};
 use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
 use crate::query_api::consistency::ReadAfter;
+use crate::query_api::handlers::{limit, time, whole_number};
 use crate::query_api::openapi::READ_ERRORS;
+
+/// The endpoints of `purchases`, registered with their OpenAPI operations through the catalog's
+/// line.
+pub(crate) fn routes() -> OpenApiRouter<QueryState> {
+    OpenApiRouter::new()
+        .routes(routes!(my_purchases))
+        .routes(routes!(revenue))
+}
 
 /// `GET /v1/stats/revenue`.
 #[derive(ToSchema)]

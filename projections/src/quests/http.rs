@@ -7,6 +7,8 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use surge_http::ApiError;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::catalog::ProjectionId;
 use crate::query_api::QueryState;
@@ -14,6 +16,12 @@ use crate::query_api::auth::Reader;
 use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
 use crate::query_api::consistency::ReadAfter;
 use crate::quests::{QuestState, QuestStore, states};
+
+/// The endpoints of `quests`, registered with their OpenAPI operations through the catalog's
+/// line.
+pub(crate) fn routes() -> OpenApiRouter<QueryState> {
+    OpenApiRouter::new().routes(routes!(my_quests))
+}
 
 /// `GET /v1/me/quests`.
 #[derive(ToSchema)]

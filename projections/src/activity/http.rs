@@ -5,6 +5,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{SystemTime, UNIX_EPOCH};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -13,7 +15,6 @@ use serde_json::{Map, Value, json};
 use surge_http::ApiError;
 use utoipa::ToSchema;
 
-use super::{time, whole_number};
 use crate::activity::{ActivityStore, MinuteCount, day_of};
 use crate::catalog::ProjectionId;
 use crate::feed::iso_date;
@@ -21,6 +22,13 @@ use crate::query_api::QueryState;
 use crate::query_api::auth::Operator;
 use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
 use crate::query_api::consistency::ReadAfter;
+use crate::query_api::handlers::{time, whole_number};
+
+/// The endpoints of `activity`, registered with their OpenAPI operations through the catalog's
+/// line.
+pub(crate) fn routes() -> OpenApiRouter<QueryState> {
+    OpenApiRouter::new().routes(routes!(activity))
+}
 
 /// `GET /v1/stats/activity`.
 #[derive(ToSchema)]

@@ -4,6 +4,8 @@
 //! and is cacheable only by that caller.
 
 use std::collections::HashMap;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -15,15 +17,21 @@ use surge_http::error_responses;
 use surge_http::openapi::{INIT_DATA_ERRORS, PATH_ERRORS};
 use utoipa::ToSchema;
 
-use super::limit;
 use crate::catalog::ProjectionId;
 use crate::leaderboard::{Entry, MAX_LIMIT, Period, PeriodKind, rank_of};
 use crate::query_api::QueryState;
 use crate::query_api::auth::Reader;
 use crate::query_api::caching::{PRIVATE_BRIEF, PUBLIC_BRIEF, cached_json, tagged_json};
 use crate::query_api::consistency::{ReadAfter, read_store};
+use crate::query_api::handlers::limit;
 use crate::query_api::openapi::READ_ERRORS;
 use crate::query_api::top_cache::Needs;
+
+/// The endpoints of `leaderboard`, registered with their OpenAPI operations through the catalog's
+/// line.
+pub(crate) fn routes() -> OpenApiRouter<QueryState> {
+    OpenApiRouter::new().routes(routes!(leaderboard))
+}
 
 const DEFAULT_LIMIT: usize = 100;
 

@@ -10,15 +10,23 @@ use surge_http::Path;
 use surge_http::error_responses;
 use surge_http::openapi::{INIT_DATA_ERRORS, PATH_ERRORS};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::time;
 use crate::catalog::ProjectionId;
 use crate::profiles::{Profile, ProfileStore};
 use crate::query_api::QueryState;
 use crate::query_api::auth::Reader;
 use crate::query_api::caching::{PRIVATE_CARD, cached_json};
 use crate::query_api::consistency::ReadAfter;
+use crate::query_api::handlers::time;
 use crate::query_api::openapi::READ_ERRORS;
+
+/// The endpoints of `profiles`, registered with their OpenAPI operations through the catalog's
+/// line.
+pub(crate) fn routes() -> OpenApiRouter<QueryState> {
+    OpenApiRouter::new().routes(routes!(user))
+}
 
 /// `GET /v1/users/{id}`: a public card.
 #[derive(ToSchema)]

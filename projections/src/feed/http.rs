@@ -3,6 +3,8 @@
 //! items arrive between two reads.
 
 use std::collections::{BTreeMap, HashMap};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -16,14 +18,20 @@ use surge_http::openapi::INIT_DATA_ERRORS;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::limit;
 use crate::catalog::ProjectionId;
 use crate::feed::{FEED_CAP, feed_page};
 use crate::query_api::QueryState;
 use crate::query_api::auth::Reader;
 use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
 use crate::query_api::consistency::{ReadAfter, read_store};
+use crate::query_api::handlers::limit;
 use crate::query_api::openapi::READ_ERRORS;
+
+/// The endpoints of `feed`, registered with their OpenAPI operations through the catalog's
+/// line.
+pub(crate) fn routes() -> OpenApiRouter<QueryState> {
+    OpenApiRouter::new().routes(routes!(feed))
+}
 
 const DEFAULT_LIMIT: usize = 20;
 
