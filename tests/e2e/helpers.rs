@@ -116,6 +116,9 @@ pub fn start(id: &str, options: Options) -> Result<TestApp, String> {
         .env("SURGE_TELEGRAM_WEBHOOK_ADDR", "127.0.0.1:0")
         .env("SURGE_BOT_TOKEN", BOT_TOKEN)
         .env("SURGE_LOG", "info")
+        // A loaded machine can take longer than production's 1 s for a store read (CI once
+        // answered a read 503 so); the tests of a store that is down set their own bound.
+        .env("SURGE_QUERY_STORE_TIMEOUT_MS", "10000")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     for (key, value) in options.env {

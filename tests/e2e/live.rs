@@ -447,10 +447,14 @@ async fn a_change_made_while_the_query_apis_redis_was_down_arrives_once_it_is_ba
     let mut redis = TcpProxy::start("127.0.0.1:6379").await;
     let stack = stack(
         true,
-        vec![(
-            "SURGE_REDIS_URL",
-            format!("redis://127.0.0.1:{}", redis.port),
-        )],
+        vec![
+            (
+                "SURGE_REDIS_URL",
+                format!("redis://127.0.0.1:{}", redis.port),
+            ),
+            // Production's bound: what "fast" means below.
+            ("SURGE_QUERY_STORE_TIMEOUT_MS", "1000".into()),
+        ],
     )
     .await;
     write(&stack, "POST", "/v1/sessions", 41, json!({})).await;
