@@ -1457,7 +1457,8 @@ mod tests {
     #[tokio::test]
     async fn delay_all_holds_back_answers_of_messages_already_accepted() {
         let fake = FakeBotApi::start(TOKEN).await;
-        let delay = Duration::from_millis(150);
+        // Long enough that an undelayed call (below) answers within it on a loaded machine.
+        let delay = Duration::from_secs(1);
         fake.delay_all(delay);
         let url = fake.method_url("sendMessage");
         let sent = tokio::spawn(async move {
