@@ -7,7 +7,8 @@
 //! - `databases`: which PostgreSQL a read goes to (a read replica close enough behind, else the
 //!   primary).
 //! - `caching`: ETag / If-None-Match and Cache-Control.
-//! - `handlers`: one file per endpoint.
+//! - `handlers`: every route (a projection's own endpoints are in its folder's `http.rs`, named by
+//!   its catalog line; `me`, which reads several, is here).
 
 pub(crate) mod auth;
 pub(crate) mod caching;
