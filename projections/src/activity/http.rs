@@ -4,7 +4,6 @@
 //! Operator-only: `Authorization: Bearer <SURGE_OPERATOR_TOKEN>`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{SystemTime, UNIX_EPOCH};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -23,6 +22,7 @@ use crate::query_api::auth::Operator;
 use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
 use crate::query_api::consistency::ReadAfter;
 use crate::query_api::handlers::{time, whole_number};
+use crate::versions::now_ms;
 
 /// The endpoints of `activity`, registered with their OpenAPI operations through the catalog's
 /// line.
@@ -93,9 +93,7 @@ pub(crate) async fn activity(
     let served = state
         .read_after(&after, None, &[ProjectionId::Activity])
         .await?;
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let now_ms = now_ms();
     let next_minute = now_ms.div_euclid(60_000) * 60 + 60;
     let today = day_of(now_ms);
     let store = served.store::<ActivityStore>();

@@ -26,6 +26,7 @@ use crate::query_api::consistency::{ReadAfter, read_store};
 use crate::query_api::handlers::limit;
 use crate::query_api::openapi::READ_ERRORS;
 use crate::query_api::top_cache::Needs;
+use crate::versions::now_ms;
 
 /// The endpoints of `leaderboard`, registered with their OpenAPI operations through the catalog's
 /// line.
@@ -53,10 +54,7 @@ pub(crate) fn period_and_limit(
 
 /// The period of `kind` that contains now (UTC).
 pub(crate) fn current(kind: PeriodKind) -> Period {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    Period::containing(kind, now_ms).expect("the present is inside the calendar")
+    Period::containing(kind, now_ms()).expect("the present is inside the calendar")
 }
 
 /// `GET /v1/leaderboard/{period}`.

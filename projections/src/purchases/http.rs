@@ -6,7 +6,6 @@
 //! `GET /v1/stats/revenue?days=` (operator): Stars paid and refunded per UTC day.
 
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -27,6 +26,7 @@ use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
 use crate::query_api::consistency::ReadAfter;
 use crate::query_api::handlers::{limit, time, whole_number};
 use crate::query_api::openapi::READ_ERRORS;
+use crate::versions::now_ms;
 
 /// The endpoints of `purchases`, registered with their OpenAPI operations through the catalog's
 /// line.
@@ -134,10 +134,4 @@ pub(crate) async fn revenue(
         .await?;
     let body = json!({ "as_of": time(now_ms()), "currency": "XTR", "days": days }).to_string();
     Ok(cached_json(&headers, body, PRIVATE_REVALIDATE))
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
