@@ -4,8 +4,6 @@
 //! Operator-only: `Authorization: Bearer <SURGE_OPERATOR_TOKEN>`.
 
 use std::collections::{BTreeMap, HashMap};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -13,6 +11,8 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 use surge_http::ApiError;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::activity::{ActivityStore, MinuteCount, day_of};
 use crate::catalog::ProjectionId;

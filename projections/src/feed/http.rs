@@ -3,8 +3,6 @@
 //! items arrive between two reads.
 
 use std::collections::{BTreeMap, HashMap};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -16,6 +14,8 @@ use surge_http::ApiError;
 use surge_http::error_responses;
 use surge_http::openapi::INIT_DATA_ERRORS;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::catalog::ProjectionId;

@@ -4,8 +4,6 @@
 //! and is cacheable only by that caller.
 
 use std::collections::HashMap;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -16,6 +14,8 @@ use surge_http::Path;
 use surge_http::error_responses;
 use surge_http::openapi::{INIT_DATA_ERRORS, PATH_ERRORS};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::catalog::ProjectionId;
 use crate::leaderboard::{Entry, MAX_LIMIT, Period, PeriodKind, rank_of};

@@ -5,8 +5,6 @@
 //! `POST /v1/admin/broadcasts` the broadcast is there at once.
 
 use std::collections::HashMap;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -16,6 +14,8 @@ use surge_http::error_responses;
 use surge_http::openapi::{OPERATOR_ERRORS, PATH_ERRORS};
 use surge_http::{ApiError, Path};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::catalog::ProjectionId;

@@ -6,8 +6,6 @@
 //! `GET /v1/stats/revenue?days=` (operator): Stars paid and refunded per UTC day.
 
 use std::collections::HashMap;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -17,6 +15,8 @@ use surge_http::ApiError;
 use surge_http::error_responses;
 use surge_http::openapi::INIT_DATA_ERRORS;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::catalog::ProjectionId;
 use crate::purchases::{PurchaseStore, view};
