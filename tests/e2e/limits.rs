@@ -70,6 +70,13 @@ async fn bad_input_is_refused_specifically_and_appends_nothing() {
             422,
             "invalid_field",
         ),
+        // serde_json would read an array as the body's fields in order.
+        (
+            b"[5, null]".to_vec(),
+            "application/json",
+            422,
+            "invalid_field",
+        ),
     ];
     for (body, content_type, status, code) in cases {
         let response = post(body, content_type).await.unwrap();
@@ -91,6 +98,16 @@ async fn bad_input_is_refused_specifically_and_appends_nothing() {
         )
         .await;
     let (status, code) = error_code(bad_batch).await;
+    assert_eq!((status, code.as_str()), (422, "invalid_field"));
+    let positional_action = app
+        .write(
+            "POST",
+            "/v1/batch",
+            77,
+            json!({ "actions": [{ "type": "checkin" }, ["taps", 5]] }),
+        )
+        .await;
+    let (status, code) = error_code(positional_action).await;
     assert_eq!((status, code.as_str()), (422, "invalid_field"));
     let too_many = json!({ "actions": vec![json!({ "type": "checkin" }); 101] });
     assert_eq!(

@@ -38,24 +38,28 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
                 ));
             }
         };
-        let depth = json_depth(&bytes);
-        if depth > state.config.max_json_depth {
-            return Err(ApiError::bad_request(
-                "json_too_deep",
-                format!(
-                    "JSON nesting depth {depth} exceeds {}",
-                    state.config.max_json_depth
-                ),
-            ));
-        }
-        let value = serde_json::from_slice(&bytes).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => {
-                ApiError::unprocessable("invalid_field", e.to_string())
-            }
-            _ => ApiError::bad_request("invalid_json", e.to_string()),
-        })?;
-        Ok(ApiJson(value))
+        parse(&bytes, state.config.max_json_depth).map(ApiJson)
     }
+}
+
+/// `T` from a body: the shape checked before parsing (see [`Shape`]), then parsed.
+pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8], max_depth: usize) -> Result<T, ApiError> {
+    let shape = Shape::of(bytes);
+    if shape.depth > max_depth {
+        return Err(ApiError::bad_request(
+            "json_too_deep",
+            format!("JSON nesting depth {} exceeds {max_depth}", shape.depth),
+        ));
+    }
+    if let Some(why) = shape.positional() {
+        return Err(ApiError::unprocessable("invalid_field", why));
+    }
+    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => {
+            ApiError::unprocessable("invalid_field", e.to_string())
+        }
+        _ => ApiError::bad_request("invalid_json", e.to_string()),
+    })
 }
 
 /// The answer to a body that could not be read: too large (413) or broken off (400).
@@ -71,43 +75,104 @@ pub(crate) fn unreadable(rejection: &BytesRejection, state: &AppState) -> ApiErr
     }
 }
 
-/// Maximum nesting of arrays and objects, ignoring brackets inside strings. Runs before parsing so
-/// a hostile body cannot make the parser recurse; malformed input is left for the parser to reject.
-pub(crate) fn json_depth(bytes: &[u8]) -> usize {
-    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
-    for &b in bytes {
-        if in_string {
+/// What a pre-parse scan tells about a body: its nesting, and whether it writes an object as an
+/// array of its fields. serde_json hands a derived struct a JSON array as its fields in order
+/// (`[5, null]` reads as `{"count": 5, "occurred_at": null}`); accepting that would make field
+/// order part of the API, so bodies are objects and no array holds arrays (the batch's actions are
+/// objects). The scan runs before parsing so a hostile body cannot make the parser recurse;
+/// malformed input is left for the parser to reject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Shape {
+    /// Maximum nesting of arrays and objects, ignoring brackets inside strings.
+    pub depth: usize,
+    /// The body is an array (anything else that is not an object the parser refuses).
+    pub top_level_array: bool,
+    /// An array appears directly inside an array.
+    pub array_in_array: bool,
+}
+
+impl Shape {
+    pub(crate) fn of(bytes: &[u8]) -> Shape {
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        let mut shape = Shape {
+            depth: 0,
+            top_level_array: first == Some(&b'['),
+            array_in_array: false,
+        };
+        // The open containers, innermost last: whether each is an array.
+        let mut open: Vec<bool> = Vec::new();
+        let (mut in_string, mut escaped) = (false, false);
+        for &b in bytes {
+            if in_string {
+                match b {
+                    _ if escaped => escaped = false,
+                    b'\\' => escaped = true,
+                    b'"' => in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
             match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
+                b'"' => in_string = true,
+                b'{' | b'[' => {
+                    let array = b == b'[';
+                    shape.array_in_array |= array && open.last() == Some(&true);
+                    open.push(array);
+                    shape.depth = shape.depth.max(open.len());
+                }
+                b'}' | b']' => {
+                    open.pop();
+                }
                 _ => {}
             }
-            continue;
         }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => {
-                depth += 1;
-                max = max.max(depth);
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
+        shape
+    }
+
+    /// Why the body is refused as a positional form of an object, if it is one.
+    pub(crate) fn positional(&self) -> Option<&'static str> {
+        if self.top_level_array {
+            Some("the body must be a JSON object, not an array of its fields")
+        } else if self.array_in_array {
+            Some(
+                "an array holds objects or values, not arrays: an object is not read from an array of its fields",
+            )
+        } else {
+            None
         }
     }
-    max
 }
 
 #[cfg(test)]
 mod tests {
-    use super::json_depth;
+    use super::Shape;
 
     #[test]
     fn depth_counts_nesting_not_strings() {
-        assert_eq!(json_depth(br#"{}"#), 1);
-        assert_eq!(json_depth(br#"{"a":[{"b":1}]}"#), 3);
-        assert_eq!(json_depth(br#"{"a":"[[[[{{{{\"]]"}"#), 1);
-        assert_eq!(json_depth(&[b'['; 100]), 100);
-        assert_eq!(json_depth(b"42"), 0);
+        let depth = |bytes: &[u8]| Shape::of(bytes).depth;
+        assert_eq!(depth(br#"{}"#), 1);
+        assert_eq!(depth(br#"{"a":[{"b":1}]}"#), 3);
+        assert_eq!(depth(br#"{"a":"[[[[{{{{\"]]"}"#), 1);
+        assert_eq!(depth(&[b'['; 100]), 100);
+        assert_eq!(depth(b"42"), 0);
+    }
+
+    #[test]
+    fn objects_written_as_arrays_of_their_fields_are_refused() {
+        let refused = |bytes: &[u8]| Shape::of(bytes).positional().is_some();
+        // What the write API's bodies look like.
+        assert!(!refused(br#"{"count":5}"#));
+        assert!(!refused(
+            br#" {"actions":[{"type":"taps","count":1},{"type":"checkin"}]}"#
+        ));
+        assert!(
+            !refused(br#"{"display_name":"[[x]]"}"#),
+            "brackets inside strings"
+        );
+        // What serde_json would otherwise read as those bodies.
+        assert!(refused(b"[5, null]"));
+        assert!(refused(b"\n [\"ios\"]"));
+        assert!(refused(br#"{"actions":[["taps",5]]}"#));
+        assert!(refused(br#"{"actions":[{"type":"checkin"},["taps",5]]}"#));
     }
 }
