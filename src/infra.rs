@@ -9,7 +9,6 @@ use anyhow::Context;
 use rdkafka::consumer::{Consumer, ConsumerContext};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
-use redis::aio::ConnectionManager;
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
@@ -83,11 +82,11 @@ pub async fn stores(common: &Common, idle_in_transaction: Duration) -> anyhow::R
     Ok(stores_with(common, pool, redis(common).await?))
 }
 
-pub fn stores_with(common: &Common, pool: PgPool, redis: ConnectionManager) -> Stores {
+pub fn stores_with(common: &Common, pool: PgPool, redis: Redis) -> Stores {
     Stores {
         pool,
+        redis_prefix: projections_prefix(common, &redis),
         redis,
-        redis_prefix: common.redis_prefix.clone(),
         activity_retention: surge_processors::projectors::activity::DEFAULT_RETENTION,
     }
 }
@@ -220,27 +219,38 @@ pub async fn codec(common: &Common, registry_url: &str) -> anyhow::Result<Arc<Co
     Ok(Arc::new(codec))
 }
 
-/// A multiplexed, self-reconnecting Redis connection with bounded waits, for the roles whose
-/// Redis keys are not laid out for a cluster: the processors and the query API. They refuse
-/// `SURGE_REDIS_CLUSTER_URLS` rather than fail on their first cross-slot script.
-pub async fn redis(common: &Common) -> anyhow::Result<ConnectionManager> {
-    anyhow::ensure!(
-        common.redis_cluster_urls.is_empty(),
-        "SURGE_REDIS_CLUSTER_URLS is set, but only the write API runs on a Redis Cluster: the \
-         projections keep a partition's users and its position in one script, which a cluster \
-         refuses across hash slots. Give this role a single Redis in SURGE_REDIS_URL and unset \
-         SURGE_REDIS_CLUSTER_URLS."
-    );
-    match write_redis(common).await? {
-        Redis::Single(conn) => Ok(conn),
-        Redis::Cluster(_) => unreachable!("no cluster URLs were given"),
+/// A client for each Redis server named by the configuration: the cluster's seed nodes when
+/// `SURGE_REDIS_CLUSTER_URLS` is set, else the server of `SURGE_REDIS_URL`. For what a
+/// multiplexed connection cannot carry: pub/sub.
+pub fn redis_servers(common: &Common) -> anyhow::Result<Vec<redis::Client>> {
+    if common.redis_cluster_urls.is_empty() {
+        let client =
+            redis::Client::open(common.redis_url.as_str()).context("SURGE_REDIS_URL is invalid")?;
+        return Ok(vec![client]);
     }
+    (common.redis_cluster_urls.iter())
+        .map(|url| {
+            redis::Client::open(url.as_str())
+                .with_context(|| format!("SURGE_REDIS_CLUSTER_URLS holds an invalid URL: {url}"))
+        })
+        .collect()
 }
 
-/// The write API's Redis: the cluster of `SURGE_REDIS_CLUSTER_URLS` when set, else the server
-/// at `SURGE_REDIS_URL`. Its keys name their user through [`Redis::slot`], so each user's keys
-/// share a cluster slot.
-pub async fn write_redis(common: &Common) -> anyhow::Result<Redis> {
+/// What every key of the projections, their positions and versions, the live channels and the
+/// bot's pacing starts with: `SURGE_REDIS_PREFIX` on a single server, and in a cluster the same
+/// as a hash tag (`{surge}`). A Redis projection's batch is one script over its partition's
+/// position and its users' keys, and a rebuild's switch one script over two versions, so a
+/// cluster must find them in one slot: the deployment's projections live on one master (and
+/// fail over with it, data and positions together), while the write API's keys spread over
+/// every master by user.
+pub fn projections_prefix(common: &Common, redis: &Redis) -> String {
+    redis.slot(&common.redis_prefix)
+}
+
+/// Every role's Redis: the cluster of `SURGE_REDIS_CLUSTER_URLS` when set, else the server at
+/// `SURGE_REDIS_URL`. The write API's keys name their user through [`Redis::slot`], so each
+/// user's keys share a cluster slot; the projections' start with [`projections_prefix`].
+pub async fn redis(common: &Common) -> anyhow::Result<Redis> {
     let conn = if common.redis_cluster_urls.is_empty() {
         // A URL that does not parse gets its own message rather than a failed connection's.
         redis::Client::open(common.redis_url.as_str()).context("SURGE_REDIS_URL is invalid")?;
@@ -325,11 +335,7 @@ mod tests {
             assert!(info.contains("redis_version:"), "{info}");
             redis_version_supported(info).unwrap();
         }
-        let single = surge_testkit::redis_single()
-            .await
-            .info("server")
-            .await
-            .unwrap();
+        let single = surge_testkit::redis().await.info("server").await.unwrap();
         assert_eq!(single.len(), 1);
         assert!(single[0].contains("redis_version:"));
     }

@@ -30,7 +30,6 @@ mod support;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::bail;
-use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use surge_processors::projectors::feed::Feed;
 use surge_processors::projectors::leaderboard::Leaderboard;
@@ -277,7 +276,7 @@ async fn describe_postgres(pool: &PgPool) -> anyhow::Result<String> {
     ))
 }
 
-async fn describe_redis(redis: &ConnectionManager) -> anyhow::Result<String> {
+async fn describe_redis(redis: &surge_redis::Redis) -> anyhow::Result<String> {
     let mut redis = redis.clone();
     let info: String = redis::cmd("INFO")
         .arg("server")

@@ -6,10 +6,10 @@
 //! The batches are handed to the sink as the runtime's applier hands them after a dead letter
 //! (the poisoned event out of the records, into the parked heads).
 
-use redis::aio::ConnectionManager;
 use surge_processors::projectors::leaderboard::Leaderboard;
 use surge_processors::runtime::{Parked, Record, RedisSink, Release, Released, Sink};
 use surge_projections::naming::keys_base;
+use surge_redis::Redis;
 use surge_schemas::{Envelope, Event, TapsSubmitted};
 use uuid::Uuid;
 
@@ -32,7 +32,7 @@ fn taps(offset: i64, user_id: i64, occurred_at: i64, count: i32) -> Record {
     }
 }
 
-async fn score(conn: &mut ConnectionManager, prefix: &str, user: i64) -> Option<i64> {
+async fn score(conn: &mut Redis, prefix: &str, user: i64) -> Option<i64> {
     redis::cmd("ZSCORE")
         .arg(format!("{}:all", keys_base(prefix, "leaderboard", 1)))
         .arg(user)

@@ -5,13 +5,13 @@
 
 use std::collections::BTreeMap;
 
-use redis::aio::ConnectionManager;
 use sqlx::{PgPool, Row};
 use surge_processors::projectors::feed::Feed;
 use surge_processors::projectors::leaderboard::Leaderboard;
 use surge_processors::projectors::profiles::Profiles;
 use surge_processors::projectors::wallets::Wallets;
 use surge_processors::runtime::{PgSink, Record, RedisProjection, RedisSink, Sink, SinkError};
+use surge_redis::Redis;
 use surge_schemas::{DailyCheckedIn, Envelope, Event, Payload, SessionStarted, TapsSubmitted};
 use uuid::Uuid;
 
@@ -282,7 +282,7 @@ async fn a_copy_of_an_event_later_in_the_partition_changes_nothing() {
 }
 
 /// Every projection key under `prefix` (not the runtime's bookkeeping), with its contents.
-async fn redis_dump(conn: &mut ConnectionManager, prefix: &str) -> BTreeMap<String, String> {
+async fn redis_dump(conn: &mut Redis, prefix: &str) -> BTreeMap<String, String> {
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}:*"))
         .query_async(conn)
@@ -443,11 +443,7 @@ async fn a_batch_of_nine_thousand_events_files_every_id_and_its_copies_apply_not
 /// sets expire by Redis's clock (`EXPIREAT`).
 const DAY: i64 = 40_000;
 
-async fn copies_over_days<P: RedisProjection + Copy>(
-    mut conn: ConnectionManager,
-    projection: P,
-    name: &str,
-) {
+async fn copies_over_days<P: RedisProjection + Copy>(mut conn: Redis, projection: P, name: &str) {
     let records = records();
     let topic = with_copies(&records, &[0, 1, 3, 4, 6], 10);
     let (clean, copied) = (
@@ -504,7 +500,7 @@ async fn copies_over_days<P: RedisProjection + Copy>(
         .unwrap();
 }
 
-async fn key_exists(conn: &mut ConnectionManager, key: &str) -> bool {
+async fn key_exists(conn: &mut Redis, key: &str) -> bool {
     let n: i64 = redis::cmd("EXISTS")
         .arg(key)
         .query_async(conn)

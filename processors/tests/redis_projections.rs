@@ -11,12 +11,12 @@ use std::panic::{AssertUnwindSafe, resume_unwind};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::FutureExt;
-use redis::aio::ConnectionManager;
 use surge_processors::projectors::feed::Feed;
 use surge_processors::projectors::leaderboard::Leaderboard;
 use surge_processors::runtime::{KeySpace, Record, RedisProjection, RedisWrite};
 use surge_projections::feed::{Activity, FeedItem, feed_page};
 use surge_projections::leaderboard::{Entry, Period, PeriodKind, rank_of, top};
+use surge_redis::Redis;
 use surge_schemas::{
     DailyCheckedIn, Envelope, Event, Payload, ProfileUpdated, ReferralCredited, SessionStarted,
     TapsSubmitted,
@@ -27,7 +27,7 @@ const DAY_MS: i64 = 86_400_000;
 
 /// A connection and a key prefix of one's own.
 struct Ctx {
-    conn: ConnectionManager,
+    conn: Redis,
     prefix: String,
     next_id: u128,
 }
@@ -106,7 +106,7 @@ where
 }
 
 /// The key's absolute expiry in Unix seconds: -1 for none, -2 for no such key.
-async fn expire_time(conn: &mut ConnectionManager, key: String) -> i64 {
+async fn expire_time(conn: &mut Redis, key: String) -> i64 {
     redis::cmd("EXPIRETIME")
         .arg(key)
         .query_async(conn)

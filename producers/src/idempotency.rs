@@ -293,7 +293,7 @@ mod tests {
         }
         assert!(!exists(&cluster, &store, 5, "k").await, "undone");
         // The single test Redis has no replica.
-        let single = surge_testkit::redis_single().await;
+        let single = surge_testkit::redis().await;
         let store = IdempotencyStore::new(single.clone(), &prefix, day, lock, wait(1, 50));
         assert!(matches!(
             store.save(6, "k", &record()).await,

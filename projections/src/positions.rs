@@ -17,8 +17,8 @@ mod redis_store;
 
 use std::collections::HashMap;
 
-use redis::aio::ConnectionManager;
 use sqlx::PgPool;
+use surge_redis::Redis;
 
 use crate::naming;
 pub use redis_store::{RedisPositions, redis_versions};
@@ -55,7 +55,7 @@ pub enum PositionSource {
         topic: String,
     },
     Redis {
-        redis: ConnectionManager,
+        redis: Redis,
         /// The version's key space, [`naming::keys_base`].
         keys_base: String,
         topic: String,

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use redis::aio::ConnectionManager;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use surge_processors::projectors::{CATALOG, Entry, StoreKind};
 use surge_projections::positions::{self, Positions};
 use surge_projections::versions::{VersionInfo, VersionState};
+use surge_redis::Redis;
 
 use crate::infra;
 use crate::settings::Common;
@@ -143,7 +143,7 @@ async fn stored_versions(
     entry: &Entry,
     common: &Common,
     pool: &PgPool,
-    redis: &ConnectionManager,
+    redis: &Redis,
 ) -> anyhow::Result<BTreeSet<u32>> {
     match entry.store() {
         StoreKind::Postgres => {
@@ -154,14 +154,14 @@ async fn stored_versions(
                     .collect(),
             )
         }
-        StoreKind::Redis => {
-            Ok(
-                positions::redis_versions(redis, &common.redis_prefix, entry.name())
-                    .await?
-                    .into_iter()
-                    .collect(),
-            )
-        }
+        StoreKind::Redis => Ok(positions::redis_versions(
+            redis,
+            &infra::projections_prefix(common, redis),
+            entry.name(),
+        )
+        .await?
+        .into_iter()
+        .collect()),
     }
 }
 

@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
-
 use surge_projections::query_api::{self, QueryApiConfig, Routers};
 
 use crate::infra;
@@ -64,9 +62,7 @@ pub(crate) async fn app(
         max_waiters: query.query_max_waiters,
         max_waiters_per_caller: query.query_max_waiters_per_user as usize,
         game: common.game(),
-        live_redis: Some(
-            redis::Client::open(common.redis_url.as_str()).context("SURGE_REDIS_URL is invalid")?,
-        ),
+        live_redis: infra::redis_servers(common)?,
         live_max_streams: query.live_max_streams,
         live_max_streams_per_user: query.live_max_streams_per_user as usize,
         // Well inside the idle timeout that closes a connection nothing was written to.
@@ -76,7 +72,7 @@ pub(crate) async fn app(
         replica_max_lag: Duration::from_millis(query.database_read_max_lag_ms),
         ..QueryApiConfig::new(
             &common.events_topic,
-            &common.redis_prefix,
+            infra::projections_prefix(common, &redis),
             telegram.token_keys(),
         )
     };

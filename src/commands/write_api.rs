@@ -81,7 +81,7 @@ pub(crate) async fn state(
         write.idempotency_replica_wait_ms,
         surge_redis::TIMEOUT.as_millis() / 2
     );
-    let redis = infra::write_redis(common).await?;
+    let redis = infra::redis(common).await?;
     if let Some(wait) = idempotency_replicas {
         warn_if_too_few_replicas(&redis, wait.replicas).await;
     }

@@ -35,6 +35,8 @@ pub struct TestApp {
     pub id: String,
     pub topic: String,
     pub brokers: String,
+    /// Whether it runs on the test Redis Cluster (`SURGE_REDIS_CLUSTER_URLS`).
+    pub redis_cluster: bool,
     pub http: reqwest::Client,
     process: Child,
     logs: Arc<Mutex<Vec<String>>>,
@@ -97,6 +99,7 @@ pub fn start(id: &str, options: Options) -> Result<TestApp, String> {
         _ => Some(format!("{listening_role} admin")),
     };
     let webhook_role = matches!(role, "write-api" | "dev").then_some("Telegram webhook");
+    let redis_cluster = (options.env.iter()).any(|(key, _)| *key == "SURGE_REDIS_CLUSTER_URLS");
     let mut command = Command::new(env!("CARGO_BIN_EXE_surge"));
     command
         .arg(role)
@@ -167,6 +170,7 @@ pub fn start(id: &str, options: Options) -> Result<TestApp, String> {
         id: id.to_owned(),
         topic,
         brokers,
+        redis_cluster,
         http: reqwest::Client::builder().no_proxy().build().unwrap(),
         process,
         logs,

@@ -17,14 +17,14 @@ const DEADLINE: Duration = Duration::from_secs(60);
 
 /// One Server-Sent Event.
 #[derive(Debug, Clone, Default)]
-struct Sse {
+pub struct Sse {
     event: String,
     id: Option<String>,
     data: String,
 }
 
 /// A live stream being read, frame by frame.
-struct Stream {
+pub struct Stream {
     response: reqwest::Response,
     buffer: String,
     /// Heartbeat comments seen.
@@ -38,14 +38,14 @@ struct Stream {
 /// Where a reconnect names the last event it saw: `EventSource` sends the header; a client that
 /// needs a new ticket (they are single-use) passes `?last_event_id=`.
 #[derive(Clone, Copy)]
-enum Resume<'a> {
+pub enum Resume<'a> {
     Fresh,
     Header(&'a str),
     Query(&'a str),
 }
 
 impl Stream {
-    async fn open(stack: &Stack, user: i64, resume: Resume<'_>) -> Stream {
+    pub async fn open(stack: &Stack, user: i64, resume: Resume<'_>) -> Stream {
         let ticket = ticket(stack, user).await;
         let mut path = format!("/v1/me/live?ticket={ticket}");
         if let Resume::Query(id) = resume {
@@ -81,7 +81,7 @@ impl Stream {
     }
 
     /// The next event (heartbeats counted, not returned).
-    async fn next(&mut self) -> Sse {
+    pub async fn next(&mut self) -> Sse {
         let started = Instant::now();
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
@@ -117,7 +117,7 @@ impl Stream {
     /// The first event named `name` whose data satisfies `wanted`, from those read and set
     /// aside before or from the stream; events of other names are set aside for later, and
     /// earlier ones of this name that do not match are dropped (a later state replaces them).
-    async fn first(
+    pub async fn first(
         &mut self,
         name: &str,
         wanted: impl Fn(&Value) -> bool,

@@ -35,6 +35,7 @@ mod query;
 mod quests;
 mod quiet_logs;
 mod redis_cluster;
+mod redis_cluster_projections;
 mod registry;
 mod replay;
 mod resume;

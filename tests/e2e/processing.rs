@@ -18,7 +18,7 @@ use crate::projected::{assert_projections_equal_fold, wait_caught_up};
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
-fn processor_options() -> Options {
+pub fn processor_options() -> Options {
     Options {
         role: Some("process"),
         env: vec![

@@ -5,18 +5,18 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use redis::aio::ConnectionManager;
 use sqlx::Row;
 use surge_projections::positions::PositionSource;
 use surge_projections::versions::VersionRegistry;
 use surge_projections::{ProjectionId, StoreKind, naming};
+use surge_redis::Redis;
 
 use crate::fold::UserFold;
 use crate::helpers::{TestApp, pg_pool};
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
-/// The names of the catalog's projections kept in `store`.
+/// A connection to the test Redis.
 pub async fn redis_conn() -> redis::aio::MultiplexedConnection {
     redis::Client::open(surge_testkit::redis_url())
         .unwrap()
@@ -25,13 +25,25 @@ pub async fn redis_conn() -> redis::aio::MultiplexedConnection {
         .unwrap()
 }
 
+/// The Redis `app`'s projections live in and the prefix of their keys: the test Redis, or the
+/// test Redis Cluster with the prefix as a hash tag (as `surge` lays them out there).
+pub async fn projections_redis(app: &TestApp) -> (Redis, String) {
+    if app.redis_cluster {
+        (
+            surge_testkit::redis_cluster().await,
+            format!("{{{}}}", app.id),
+        )
+    } else {
+        (surge_testkit::redis().await, app.id.clone())
+    }
+}
+
 /// The active version of `projection` (1 before any processor registered one).
 pub async fn active_version(app: &TestApp, projection: &'static str) -> u32 {
     let store = ProjectionId::named(projection).map(ProjectionId::store);
     let registry = if store == Some(StoreKind::Redis) {
-        let client = redis::Client::open(surge_testkit::redis_url()).unwrap();
-        let conn = ConnectionManager::new(client).await.unwrap();
-        VersionRegistry::redis(conn, &app.id, projection)
+        let (redis, prefix) = projections_redis(app).await;
+        VersionRegistry::redis(redis, &prefix, projection)
     } else {
         VersionRegistry::postgres(pg_pool(&app.id).await, projection)
     };
@@ -45,8 +57,7 @@ pub async fn active_version(app: &TestApp, projection: &'static str) -> u32 {
 /// Waits until every projection's active version reached the end of every partition.
 pub async fn wait_caught_up(app: &TestApp, processors: &[&TestApp]) {
     let pool = pg_pool(&app.id).await;
-    let client = redis::Client::open(surge_testkit::redis_url()).unwrap();
-    let redis = ConnectionManager::new(client).await.unwrap();
+    let (redis, prefix) = projections_redis(app).await;
     let started = Instant::now();
     loop {
         // Re-read the ends each time: the referrals deriver appends while it catches up, and
@@ -66,7 +77,7 @@ pub async fn wait_caught_up(app: &TestApp, processors: &[&TestApp]) {
                 },
                 StoreKind::Redis => PositionSource::Redis {
                     redis: redis.clone(),
-                    keys_base: naming::keys_base(&app.id, name, version),
+                    keys_base: naming::keys_base(&prefix, name, version),
                     topic,
                 },
             };
@@ -95,7 +106,7 @@ pub async fn wait_caught_up(app: &TestApp, processors: &[&TestApp]) {
 /// sessions, leaderboard, feed.
 pub async fn assert_projections_equal_fold(app: &TestApp, expected: &BTreeMap<i64, UserFold>) {
     let pool = pg_pool(&app.id).await;
-    let mut redis = redis_conn().await;
+    let (mut redis, prefix) = projections_redis(app).await;
     let wallets_v = active_version(app, "wallets").await;
     let profiles_v = active_version(app, "profiles").await;
     let leaderboard_v = active_version(app, "leaderboard").await;
@@ -141,7 +152,7 @@ pub async fn assert_projections_equal_fold(app: &TestApp, expected: &BTreeMap<i6
     let scores: Vec<(String, i64)> = redis::cmd("ZRANGE")
         .arg(format!(
             "{}:all",
-            naming::keys_base(&app.id, "leaderboard", leaderboard_v)
+            naming::keys_base(&prefix, "leaderboard", leaderboard_v)
         ))
         .arg(0)
         .arg(-1)
@@ -187,7 +198,7 @@ pub async fn assert_projections_equal_fold(app: &TestApp, expected: &BTreeMap<i6
         let items: Vec<String> = redis::cmd("LRANGE")
             .arg(format!(
                 "{}:user:{user}",
-                naming::keys_base(&app.id, "feed", feed_v)
+                naming::keys_base(&prefix, "feed", feed_v)
             ))
             .arg(0)
             .arg(-1)

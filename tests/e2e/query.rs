@@ -19,13 +19,26 @@ pub struct Stack {
 /// the economy, which `energy.rs` tests), processors (unless `processors` is false) and query
 /// API of one test, with `query_env` for the query API.
 pub async fn stack(processors: bool, query_env: Vec<(&'static str, String)>) -> Stack {
+    stack_with(Vec::new(), processors, query_env).await
+}
+
+/// [`stack`] with `every_role` added to the environment of all three roles.
+pub async fn stack_with(
+    every_role: Vec<(&'static str, String)>,
+    processors: bool,
+    query_env: Vec<(&'static str, String)>,
+) -> Stack {
     let writer = spawn_app_with(Options {
-        env: vec![
-            ("SURGE_USER_RATE_PER_SEC", "1000".into()),
-            ("SURGE_USER_BURST", "1000".into()),
-            ("SURGE_TAP_ENERGY_CAPACITY", "1000000000".into()),
-            ("SURGE_TAP_ENERGY_REFILL_PER_SEC", "1000000".into()),
-        ],
+        env: [
+            vec![
+                ("SURGE_USER_RATE_PER_SEC", "1000".into()),
+                ("SURGE_USER_BURST", "1000".into()),
+                ("SURGE_TAP_ENERGY_CAPACITY", "1000000000".into()),
+                ("SURGE_TAP_ENERGY_REFILL_PER_SEC", "1000000".into()),
+            ],
+            every_role.clone(),
+        ]
+        .concat(),
         ..Options::default()
     })
     .await;
@@ -34,10 +47,14 @@ pub async fn stack(processors: bool, query_env: Vec<(&'static str, String)>) -> 
             &writer.id,
             Options {
                 role: Some("process"),
-                env: vec![
-                    ("SURGE_PROCESS_BATCH_WAIT_MS", "5".into()),
-                    ("SURGE_PROCESS_FETCH_WAIT_MS", "20".into()),
-                ],
+                env: [
+                    vec![
+                        ("SURGE_PROCESS_BATCH_WAIT_MS", "5".into()),
+                        ("SURGE_PROCESS_FETCH_WAIT_MS", "20".into()),
+                    ],
+                    every_role.clone(),
+                ]
+                .concat(),
                 ..Options::default()
             },
         )
@@ -51,6 +68,7 @@ pub async fn stack(processors: bool, query_env: Vec<(&'static str, String)>) -> 
                 // A busy machine can take longer than production's 2 s for the processors'
                 // first assignment; a read still answers as soon as its write is applied.
                 vec![("SURGE_CONSISTENCY_WAIT_MS", "10000".into())],
+                every_role,
                 query_env,
             ]
             .concat(),

@@ -1,18 +1,18 @@
 //! The write API on a Redis Cluster (`SURGE_REDIS_CLUSTER_URLS`, `scripts/services.sh
 //! --redis-cluster`): idempotency and tap energy keep their rules with every user's keys in one
-//! slot, on each of the three masters; the roles whose keys are not laid out for a cluster
-//! refuse it at start, saying so. Payments on the cluster: `payments.rs`.
+//! slot, on each of the three masters, through a master's failover. Payments on the cluster:
+//! `payments.rs`; the processors and the query API: `redis_cluster_projections.rs`.
 
 use serde_json::{Value, json};
 use surge_redis::Redis;
 
-use crate::helpers::{Options, TestApp, init_data, json as body, spawn_app_with, start};
+use crate::helpers::{Options, TestApp, init_data, json as body, spawn_app_with};
 
 /// Users whose keys live on each of the three masters (slots 1584, 5649 and 14039 of
 /// 0-5460, 5461-10922 and 10923-16383).
 const USERS: [i64; 3] = [3, 2, 4];
 
-fn on_cluster(mut env: Vec<(&'static str, String)>) -> Options {
+pub fn on_cluster(mut env: Vec<(&'static str, String)>) -> Options {
     env.push((
         "SURGE_REDIS_CLUSTER_URLS",
         surge_testkit::redis_cluster_urls(),
@@ -35,7 +35,7 @@ async fn tap(app: &TestApp, user: i64, key: &str, count: i64) -> reqwest::Respon
         .expect("the write API answers")
 }
 
-async fn slot_of(redis: &Redis, key: &str) -> i64 {
+pub async fn slot_of(redis: &Redis, key: &str) -> i64 {
     redis::cmd("CLUSTER")
         .arg("KEYSLOT")
         .arg(key)
@@ -106,29 +106,10 @@ async fn the_write_api_on_redis_cluster_keeps_idempotency_and_energy_per_user_in
         .unwrap();
 }
 
-#[tokio::test]
-async fn the_processors_and_the_query_api_refuse_to_start_on_redis_cluster_saying_why() {
-    for role in ["process", "query-api"] {
-        let id = crate::helpers::unique_id();
-        let options = Options {
-            role: Some(role),
-            ..on_cluster(Vec::new())
-        };
-        let logs = match start(&id, options) {
-            Ok(_) => panic!("surge {role} started on a Redis Cluster"),
-            Err(logs) => logs,
-        };
-        assert!(
-            logs.contains("only the write API runs on a Redis Cluster"),
-            "surge {role}:\n{logs}"
-        );
-    }
-}
-
 /// Starts the test cluster's killed node again when dropped, even after a failed assertion,
 /// and waits until the cluster is whole (`scripts/services.sh --redis-cluster`, which knows
 /// the cluster it made on 7101-7106, not one named by `SURGE_TEST_REDIS_CLUSTER_URLS`).
-struct RestartsTheCluster;
+pub struct RestartsTheCluster;
 
 impl Drop for RestartsTheCluster {
     fn drop(&mut self) {
@@ -182,7 +163,7 @@ async fn cluster_nodes(redis: &Redis) -> Vec<Node> {
 }
 
 /// The port of the master serving `slot`.
-async fn master_port(redis: &Redis, slot: i64) -> u16 {
+pub async fn master_port(redis: &Redis, slot: i64) -> u16 {
     let nodes = cluster_nodes(redis).await;
     nodes
         .iter()
@@ -220,14 +201,14 @@ async fn replica_of(redis: &Redis, master_port: u16) -> u16 {
 }
 
 /// Whether the node on `port` reads as failed to the others.
-async fn failed(redis: &Redis, port: u16) -> bool {
+pub async fn failed(redis: &Redis, port: u16) -> bool {
     let nodes = cluster_nodes(redis).await;
     nodes
         .iter()
         .any(|node| node.port == port && node.flags.contains("fail"))
 }
 
-fn kill(pid: u32) {
+pub fn kill(pid: u32) {
     let status = std::process::Command::new("kill")
         .args(["-KILL", &pid.to_string()])
         .status()
@@ -241,7 +222,7 @@ async fn ready(app: &TestApp) -> u16 {
 }
 
 /// The process id of the Redis on `port`.
-async fn pid_of(port: u16) -> u32 {
+pub async fn pid_of(port: u16) -> u32 {
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let info: String = redis::cmd("INFO")

@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use redis::aio::ConnectionManager;
 use surge_processors::runtime::{KeySpace, Record, RedisProjection, RedisWrite};
 use surge_projections::ProjectionId;
 
@@ -16,7 +15,7 @@ use super::Baseline;
 
 pub(crate) async fn pipelined<P: RedisProjection>(
     projection: &P,
-    redis: &ConnectionManager,
+    redis: &surge_redis::Redis,
     deployment_prefix: &str,
     partitions: &[Vec<Record>],
     batch_max: usize,

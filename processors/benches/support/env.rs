@@ -153,7 +153,7 @@ impl Env {
             codec: Arc::new(codec),
             stores: Stores {
                 pool,
-                redis,
+                redis: surge_redis::Redis::Single(redis),
                 redis_prefix: id.replace('_', "-"),
                 activity_retention: surge_processors::projectors::activity::DEFAULT_RETENTION,
             },
@@ -192,7 +192,7 @@ impl Env {
     }
 }
 
-async fn delete_keys(redis: &mut ConnectionManager, pattern: &str) -> redis::RedisResult<()> {
+async fn delete_keys(redis: &mut surge_redis::Redis, pattern: &str) -> redis::RedisResult<()> {
     let mut cursor = 0u64;
     loop {
         let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")

@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use redis::aio::ConnectionManager;
 use sqlx::{Connection, PgConnection};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -108,7 +107,7 @@ pub(crate) struct RedisStats {
 }
 
 impl RedisStats {
-    pub(crate) async fn take(redis: &ConnectionManager) -> anyhow::Result<Self> {
+    pub(crate) async fn take(redis: &surge_redis::Redis) -> anyhow::Result<Self> {
         let mut redis = redis.clone();
         let info: String = redis::cmd("INFO")
             .arg("commandstats")

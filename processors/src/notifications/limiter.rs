@@ -12,8 +12,8 @@
 use std::time::Duration;
 
 use redis::Script;
-use redis::aio::ConnectionManager;
 use surge_projections::naming::bot_keys_base;
+use surge_redis::Redis;
 
 /// The share of a configured rate the pace uses.
 pub const PACE_MARGIN: f64 = 0.95;
@@ -83,7 +83,7 @@ pub enum Slot {
 /// One bot's limits in Redis.
 #[derive(Clone)]
 pub struct Limiter {
-    redis: ConnectionManager,
+    redis: Redis,
     limits: Limits,
     pause_key: String,
     free_key: String,
@@ -94,7 +94,7 @@ pub struct Limiter {
 
 impl Limiter {
     /// The limiter of the bot `bot_id` under the deployment prefix `prefix`.
-    pub fn new(redis: ConnectionManager, prefix: &str, bot_id: &str, limits: Limits) -> Self {
+    pub fn new(redis: Redis, prefix: &str, bot_id: &str, limits: Limits) -> Self {
         let base = bot_keys_base(prefix, bot_id);
         Limiter {
             redis,

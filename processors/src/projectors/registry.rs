@@ -8,7 +8,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use surge_kafka::ProducerSettings;
 use surge_projections::ProjectionId;
@@ -16,6 +15,7 @@ pub use surge_projections::StoreKind;
 use surge_projections::naming::{self, keys_base};
 use surge_projections::positions::PositionSource;
 use surge_projections::versions::{VersionRegistry, VersionsError};
+use surge_redis::Redis;
 use surge_schemas::Codec;
 use surge_schemas::GameConfig;
 
@@ -142,7 +142,7 @@ pub fn entry(name: &str) -> Result<&'static Entry, StartError> {
 #[derive(Clone)]
 pub struct Stores {
     pub pool: PgPool,
-    pub redis: ConnectionManager,
+    pub redis: Redis,
     /// Deployment prefix of Redis keys.
     pub redis_prefix: String,
     /// Age past which `activity` drops whole days (partitions or chunks).

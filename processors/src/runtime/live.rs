@@ -8,9 +8,9 @@ use std::collections::BTreeSet;
 use rdkafka::Message;
 use rdkafka::message::OwnedMessage;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 use surge_projections::live::LiveNotice;
 use surge_projections::naming;
+use surge_redis::Redis;
 use tokio::sync::mpsc;
 
 /// Notices waiting to be published, at most.
@@ -24,7 +24,7 @@ pub struct LivePublisher {
 impl LivePublisher {
     /// A publisher on `projection`'s channel; its task runs on the current Tokio runtime until
     /// every clone of the publisher is dropped.
-    pub fn spawn(redis: ConnectionManager, deployment_prefix: &str, projection: &str) -> Self {
+    pub fn spawn(redis: Redis, deployment_prefix: &str, projection: &str) -> Self {
         let (notices, mut queued) = mpsc::channel::<LiveNotice>(BACKLOG);
         let channel = naming::live_channel(deployment_prefix, projection);
         tokio::spawn(async move {

@@ -5,7 +5,7 @@
 //! watermark only if the epoch is the one its batch was split with; a release (`release.lua`)
 //! changes a user's queue only if no batch or release of the partition ran since it read it.
 
-use redis::aio::ConnectionManager;
+use surge_redis::Redis;
 use uuid::Uuid;
 
 use super::parking::{self, Parked, Release, Released};
@@ -37,10 +37,7 @@ impl ParkingKeys {
 }
 
 /// Every parked event of the version, each user's in order.
-pub(super) async fn list(
-    conn: &mut ConnectionManager,
-    keys: &ParkingKeys,
-) -> Result<Vec<Parked>, SinkError> {
+pub(super) async fn list(conn: &mut Redis, keys: &ParkingKeys) -> Result<Vec<Parked>, SinkError> {
     let users: Vec<i64> = redis::cmd("HKEYS")
         .arg(&keys.users)
         .query_async(conn)
@@ -147,7 +144,7 @@ impl<P: RedisProjection> RedisSink<P> {
 
     /// What applying `head` takes: its writes from the user's stored state, or, when the
     /// projection rejects it again, keeping it with the new reason.
-    async fn step(&self, conn: &mut ConnectionManager, head: &Parked) -> Result<Step, SinkError> {
+    async fn step(&self, conn: &mut Redis, head: &Parked) -> Result<Step, SinkError> {
         let record = match head.record() {
             Ok(record) => record,
             Err(error) => {
@@ -184,7 +181,7 @@ impl<P: RedisProjection> RedisSink<P> {
     /// Runs `release.lua` for one step.
     async fn run(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Redis,
         list: &str,
         field: &str,
         epoch: i64,

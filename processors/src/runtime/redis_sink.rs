@@ -16,7 +16,7 @@
 use std::collections::{HashMap, HashSet};
 
 use redis::Script;
-use redis::aio::ConnectionManager;
+use surge_redis::Redis;
 
 use surge_projections::naming::position_field;
 use surge_projections::positions::RedisPositions;
@@ -33,7 +33,7 @@ const MAX_BATCH: usize = 1000;
 
 pub struct RedisSink<P> {
     pub(super) projection: P,
-    pub(super) redis: ConnectionManager,
+    pub(super) redis: Redis,
     version: u32,
     pub(super) keys: KeySpace,
     pub(super) parking: ParkingKeys,
@@ -48,12 +48,7 @@ pub struct RedisSink<P> {
 
 impl<P: RedisProjection> RedisSink<P> {
     /// A sink writing `version` of `projection` under `deployment_prefix`.
-    pub fn new(
-        projection: P,
-        redis: ConnectionManager,
-        deployment_prefix: &str,
-        version: u32,
-    ) -> Self {
+    pub fn new(projection: P, redis: Redis, deployment_prefix: &str, version: u32) -> Self {
         let keys = KeySpace::new(deployment_prefix, P::NAME, version);
         let writes = include_str!("lua/writes.lua");
         RedisSink {
@@ -81,7 +76,7 @@ impl<P: RedisProjection> RedisSink<P> {
     /// again what matters.
     async fn read_for(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Redis,
         field: &str,
         seen_sets: &SeenSets,
         records: &[Record],

@@ -19,7 +19,7 @@ fn charge(user_id: i64) -> Charge {
 
 async fn both() -> [Redis; 2] {
     [
-        surge_testkit::redis_single().await,
+        surge_testkit::redis().await,
         surge_testkit::redis_cluster().await,
     ]
 }

@@ -39,7 +39,9 @@ impl QueryApi {
                     .acquire_timeout(Duration::from_secs(1))
                     .connect(&database_url)
                     .await?;
-                let redis = ConnectionManager::new(redis::Client::open(redis_url)?).await?;
+                let redis = surge_redis::Redis::Single(
+                    ConnectionManager::new(redis::Client::open(redis_url)?).await?,
+                );
                 let validator = Validator::hmac(
                     &SecretString::from(BOT_TOKEN.to_owned()),
                     Duration::from_secs(86_400),

@@ -2,9 +2,9 @@
 
 use std::sync::LazyLock;
 
-use redis::aio::ConnectionManager;
 use redis::{ErrorKind, RedisError, RedisResult, Script};
 use serde::Deserialize;
+use surge_redis::Redis;
 use uuid::Uuid;
 
 use super::{FEED_CAP, user_suffix};
@@ -45,7 +45,7 @@ static AFTER: LazyLock<Script> = LazyLock::new(|| Script::new(AFTER_SCRIPT));
 /// there) gives an empty page: everything older than it is gone too. `keys_base` is the feed
 /// version's key space, `<deployment prefix>:feed:v<version>`.
 pub async fn feed_page(
-    conn: &mut ConnectionManager,
+    conn: &mut Redis,
     keys_base: &str,
     user_id: i64,
     before: Option<Uuid>,

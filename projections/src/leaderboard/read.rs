@@ -2,9 +2,9 @@
 
 use std::sync::LazyLock;
 
-use redis::aio::ConnectionManager;
 use redis::{ErrorKind, RedisError, RedisResult, Script};
 use serde::Serialize;
+use surge_redis::Redis;
 
 use super::period::{NAMES_SUFFIX, Period};
 
@@ -46,7 +46,7 @@ static TOP: LazyLock<Script> = LazyLock::new(|| Script::new(TOP_SCRIPT));
 /// The best `limit` (at most [`MAX_LIMIT`]) entries of `period`, best first. `keys_base` is the
 /// leaderboard version's key space, `<deployment prefix>:leaderboard:v<version>`.
 pub async fn top(
-    conn: &mut ConnectionManager,
+    conn: &mut Redis,
     keys_base: &str,
     period: Period,
     limit: usize,
@@ -80,7 +80,7 @@ pub async fn top(
 
 /// `user_id`'s entry in `period`, or `None` if they earned nothing in it.
 pub async fn rank_of(
-    conn: &mut ConnectionManager,
+    conn: &mut Redis,
     keys_base: &str,
     period: Period,
     user_id: i64,
@@ -116,7 +116,7 @@ pub struct Place {
 /// The places of many `users` on each of `periods` in one pipeline: per user, one per period,
 /// `None` where unranked. What live streams show as each player's rank.
 pub async fn places_of(
-    conn: &mut ConnectionManager,
+    conn: &mut Redis,
     keys_base: &str,
     periods: &[Period],
     users: &[i64],

@@ -4,14 +4,14 @@
 use std::collections::HashMap;
 
 use redis::Script;
-use redis::aio::ConnectionManager;
+use surge_redis::Redis;
 
 use super::Claim;
 use crate::naming;
 
 /// The fields of the hash `key` that name partitions of `topic`, by partition.
 pub(super) async fn read_hash(
-    redis: &ConnectionManager,
+    redis: &Redis,
     key: &str,
     topic: &str,
 ) -> Result<HashMap<i32, i64>, redis::RedisError> {
@@ -28,7 +28,7 @@ pub(super) async fn read_hash(
 
 /// The versions of `projection` with a positions hash under `deployment_prefix`, any order.
 pub async fn redis_versions(
-    redis: &ConnectionManager,
+    redis: &Redis,
     deployment_prefix: &str,
     projection: &str,
 ) -> Result<Vec<u32>, redis::RedisError> {
@@ -92,7 +92,7 @@ impl RedisPositions {
     /// dropped): it is never claimed again.
     pub async fn claim(
         &self,
-        redis: &ConnectionManager,
+        redis: &Redis,
         topic: &str,
         partitions: &[i32],
     ) -> Result<Vec<Claim>, redis::RedisError> {

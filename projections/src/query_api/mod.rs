@@ -34,10 +34,10 @@ use axum::error_handling::HandleErrorLayer;
 use axum::middleware;
 use axum::routing::get;
 use prometheus::Registry;
-use redis::aio::ConnectionManager;
 use secrecy::SecretString;
 use sqlx::PgPool;
 use surge_http::{ApiError, RouteMetrics, record_route_metrics};
+use surge_redis::Redis;
 use surge_schemas::GameConfig;
 use surge_schemas::TokenKeys;
 use surge_telegram_auth::Validator;
@@ -82,9 +82,10 @@ pub struct QueryApiConfig {
     pub max_waiters_per_caller: usize,
     /// The game's configuration (the quests `GET /v1/me/quests` lists).
     pub game: GameConfig,
-    /// Redis, for the processors' live notices (`GET /v1/me/live`); `None` turns live updates
-    /// off.
-    pub live_redis: Option<redis::Client>,
+    /// The Redis servers to receive the processors' live notices from (`GET /v1/me/live`), tried
+    /// in turn: the single server, or a cluster's seed nodes (a notice published on any node of a
+    /// cluster reaches every node). Empty turns live updates off.
+    pub live_redis: Vec<redis::Client>,
     /// Live streams one instance holds at once, and one user may hold.
     pub live_max_streams: usize,
     pub live_max_streams_per_user: usize,
@@ -116,7 +117,7 @@ impl QueryApiConfig {
             leaderboard_cache: Duration::from_secs(1),
             operator_token: None,
             game: GameConfig::default(),
-            live_redis: None,
+            live_redis: Vec::new(),
             live_max_streams: 10_000,
             live_max_streams_per_user: 4,
             live_heartbeat: Duration::from_secs(5),
@@ -137,7 +138,7 @@ pub struct Inner {
     pool: PgPool,
     /// Where PostgreSQL reads go: a replica or the primary.
     databases: Arc<databases::Databases>,
-    pub(crate) redis: ConnectionManager,
+    pub(crate) redis: Redis,
     /// The versions served, their stores and watchers; handlers take one snapshot per request.
     sources: sources::Sources,
     pub(crate) top_cache: top_cache::TopCache,
@@ -189,12 +190,7 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 
 /// Builds the routers. Spawns the task following the active projection versions and the position
 /// watchers, so it must run inside a Tokio runtime; they end when the router is dropped.
-pub fn app(
-    config: QueryApiConfig,
-    validator: Validator,
-    pool: PgPool,
-    redis: ConnectionManager,
-) -> Routers {
+pub fn app(config: QueryApiConfig, validator: Validator, pool: PgPool, redis: Redis) -> Routers {
     let registry = Registry::new();
     let routes = Arc::new(
         RouteMetrics::register(&registry, "query_api").expect("route metrics register once"),
@@ -208,7 +204,7 @@ pub fn app(
         &registry,
     );
     let sources = sources::Sources::spawn(&config, &databases, &redis, &registry);
-    let live = config.live_redis.clone().map(|client| {
+    let live = (!config.live_redis.is_empty()).then(|| {
         let open = prometheus::IntGauge::new(
             "query_api_live_streams",
             "Live streams (GET /v1/me/live) open on this instance.",
@@ -223,7 +219,7 @@ pub fn app(
             config.live_max_streams_per_user,
             open,
         );
-        tokio::spawn(hub.clone().run(client, config.redis_prefix.clone()));
+        tokio::spawn((hub.clone()).run(config.live_redis.clone(), config.redis_prefix.clone()));
         hub
     });
     let state = QueryState(Arc::new(Inner {

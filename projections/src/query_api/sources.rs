@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::{IntGaugeVec, Opts, Registry};
-use redis::aio::ConnectionManager;
 use sqlx::PgPool;
+use surge_redis::Redis;
 use tokio::sync::watch;
 
 use super::QueryApiConfig;
@@ -40,7 +40,7 @@ impl Sources {
     pub(crate) fn spawn(
         config: &QueryApiConfig,
         databases: &Databases,
-        redis: &ConnectionManager,
+        redis: &Redis,
         registry: &Registry,
     ) -> Sources {
         let pools = databases.pools();
@@ -180,7 +180,7 @@ struct Builder {
     /// Every database's pool, in [`Database::index`] order: a PostgreSQL projection's version
     /// has a watcher on each.
     pools: Vec<PgPool>,
-    redis: ConnectionManager,
+    redis: Redis,
     topic: String,
     redis_prefix: String,
     positions_poll: Duration,

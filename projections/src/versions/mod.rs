@@ -23,9 +23,9 @@ pub mod switch;
 
 use std::fmt;
 
-use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
+use surge_redis::Redis;
 
 pub use postgres::{lock, lock_migrations, migrate};
 pub(crate) use redis_store::scan_page;
@@ -115,7 +115,7 @@ pub enum VersionRegistry {
         projection: &'static str,
     },
     Redis {
-        redis: ConnectionManager,
+        redis: Redis,
         projection: &'static str,
         /// `<deployment prefix>:<name>:versions`
         key: String,
@@ -127,11 +127,7 @@ impl VersionRegistry {
         VersionRegistry::Postgres { pool, projection }
     }
 
-    pub fn redis(
-        redis: ConnectionManager,
-        deployment_prefix: &str,
-        projection: &'static str,
-    ) -> Self {
+    pub fn redis(redis: Redis, deployment_prefix: &str, projection: &'static str) -> Self {
         VersionRegistry::Redis {
             redis,
             projection,

@@ -5,12 +5,12 @@
 use std::collections::HashMap;
 
 use redis::Script;
-use redis::aio::ConnectionManager;
+use surge_redis::Redis;
 
 use super::{VersionInfo, VersionState, VersionsError};
 
 pub(super) async fn list(
-    redis: &ConnectionManager,
+    redis: &Redis,
     projection: &str,
     key: &str,
 ) -> Result<Vec<VersionInfo>, VersionsError> {
@@ -36,7 +36,7 @@ fn json(info: &VersionInfo) -> String {
 }
 
 pub(super) async fn insert_if_none(
-    redis: &ConnectionManager,
+    redis: &Redis,
     _projection: &str,
     key: &str,
     first: &VersionInfo,
@@ -56,7 +56,7 @@ pub(super) async fn insert_if_none(
 }
 
 pub(super) async fn insert_next(
-    redis: &ConnectionManager,
+    redis: &Redis,
     _projection: &str,
     key: &str,
     mut info: VersionInfo,
@@ -88,7 +88,7 @@ return next
 }
 
 pub(super) async fn set_state(
-    redis: &ConnectionManager,
+    redis: &Redis,
     projection: &str,
     key: &str,
     version: u32,
@@ -111,18 +111,11 @@ pub(super) async fn set_state(
 
 /// One `SCAN` page of the keys matching `pattern` from `cursor`: the next cursor (0 at the end)
 /// and the keys. Never `KEYS`: a version may hold millions of keys, and Redis serves reads
-/// meanwhile.
+/// meanwhile. In a cluster, from the master of the deployment's slot ([`Redis::scan_page`]).
 pub(crate) async fn scan_page(
-    conn: &mut ConnectionManager,
+    conn: &mut Redis,
     cursor: u64,
     pattern: &str,
 ) -> Result<(u64, Vec<String>), redis::RedisError> {
-    redis::cmd("SCAN")
-        .arg(cursor)
-        .arg("MATCH")
-        .arg(pattern)
-        .arg("COUNT")
-        .arg(1000)
-        .query_async(conn)
-        .await
+    conn.scan_page(cursor, pattern, 1000).await
 }

@@ -3,8 +3,8 @@
 //! projection. When to do it (after a switch, on `surge projections drop`, for an embedded
 //! broker that starts empty) is the caller's decision.
 
-use redis::aio::ConnectionManager;
 use sqlx::PgPool;
+use surge_redis::Redis;
 
 use super::redis_store::scan_page;
 use crate::naming;
@@ -24,7 +24,7 @@ pub async fn drop_postgres(
 /// Unlinks every key of `version` of the Redis projection `projection`. The registry entry
 /// stays.
 pub async fn drop_redis(
-    redis: &ConnectionManager,
+    redis: &Redis,
     deployment_prefix: &str,
     projection: &str,
     version: u32,
@@ -50,7 +50,7 @@ pub async fn reset_postgres(pool: &PgPool, projection: &str) -> Result<(), sqlx:
 /// Forgets every version of the Redis projection `projection`: the versions hash and every
 /// version's keys.
 pub async fn reset_redis(
-    redis: &ConnectionManager,
+    redis: &Redis,
     deployment_prefix: &str,
     projection: &str,
 ) -> Result<(), redis::RedisError> {
@@ -103,10 +103,7 @@ async fn forget_positions(
 }
 
 /// Unlinks every key matching `pattern`, a SCAN page at a time.
-async fn unlink_matching(
-    redis: &ConnectionManager,
-    pattern: &str,
-) -> Result<(), redis::RedisError> {
+async fn unlink_matching(redis: &Redis, pattern: &str) -> Result<(), redis::RedisError> {
     let mut conn = redis.clone();
     let mut cursor: u64 = 0;
     loop {

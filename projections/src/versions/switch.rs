@@ -24,8 +24,8 @@ mod redis_store;
 
 use std::collections::HashMap;
 
-use redis::aio::ConnectionManager;
 use sqlx::{PgPool, Postgres, Transaction};
+use surge_redis::Redis;
 
 use super::{VersionState, VersionsError};
 use crate::positions::Positions;
@@ -63,7 +63,7 @@ enum Hold {
     Postgres(Transaction<'static, Postgres>),
     /// The lease key set by `freeze.lua`.
     Redis {
-        redis: ConnectionManager,
+        redis: Redis,
         deployment_prefix: String,
     },
 }
@@ -91,7 +91,7 @@ pub async fn freeze_postgres(
 /// Freezes `from` of the Redis projection `projection` (`from` must be active, with `to` being
 /// built) for a switch to `to`.
 pub async fn freeze_redis(
-    redis: &ConnectionManager,
+    redis: &Redis,
     deployment_prefix: &str,
     projection: &str,
     topic: &str,

@@ -14,7 +14,8 @@ use std::time::Duration;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
 /// How long connecting, and then each answer, may take before the call fails.
 pub const TIMEOUT: Duration = Duration::from_secs(2);
@@ -75,6 +76,55 @@ impl Redis {
         }
     }
 
+    /// Whether this is a connection to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Redis::Cluster(_))
+    }
+
+    /// One `SCAN` page of the keys matching `pattern` from `cursor`: the next cursor (0 at the
+    /// end) and the keys. In a cluster the pattern must hold a hash tag (`{surge}:feed:v*`): a
+    /// cluster's `SCAN` reads one node, so the page comes from the master of that tag's slot,
+    /// where every key the pattern can match lives.
+    pub async fn scan_page(
+        &self,
+        cursor: u64,
+        pattern: &str,
+        count: usize,
+    ) -> RedisResult<(u64, Vec<String>)> {
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(count);
+        match self {
+            Redis::Single(conn) => scan.query_async(&mut conn.clone()).await,
+            Redis::Cluster(conn) => {
+                let Some(tag) = hash_tag(pattern) else {
+                    return Err(RedisError::from((
+                        ErrorKind::ClientError,
+                        "a SCAN on a Redis Cluster needs a pattern within one hash tag",
+                        pattern.to_owned(),
+                    )));
+                };
+                let mut conn = conn.clone();
+                let slot: u16 = redis::cmd("CLUSTER")
+                    .arg("KEYSLOT")
+                    .arg(tag)
+                    .query_async(&mut conn)
+                    .await?;
+                let master = Route::new(slot, SlotAddr::Master);
+                let page = conn
+                    .route_command(
+                        &scan,
+                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(master)),
+                    )
+                    .await?;
+                redis::from_owned_redis_value(page)
+            }
+        }
+    }
+
     /// `INFO <section>` of the single server, or of every master of the cluster (the cluster
     /// client asks all masters and answers with one text per node).
     pub async fn info(&self, section: &str) -> RedisResult<Vec<String>> {
@@ -89,6 +139,14 @@ impl Redis {
             }
         }
     }
+}
+
+/// The hash tag of `key` as Redis Cluster finds it: from the first `{` to the next `}`, when
+/// something lies between them.
+pub fn hash_tag(key: &str) -> Option<&str> {
+    let open = key.find('{')?;
+    let close = open + 1 + key[open + 1..].find('}')?;
+    (close > open + 1).then(|| &key[open..=close])
 }
 
 impl ConnectionLike for Redis {
@@ -121,7 +179,20 @@ impl ConnectionLike for Redis {
 
 #[cfg(test)]
 mod tests {
-    use super::info_field;
+    use super::{hash_tag, info_field};
+
+    #[test]
+    fn a_hash_tag_is_what_redis_cluster_hashes() {
+        assert_eq!(hash_tag("{surge}:feed:v*"), Some("{surge}"));
+        assert_eq!(hash_tag("surge:energy:{42}"), Some("{42}"));
+        assert_eq!(
+            hash_tag("a{}b{c}"),
+            None,
+            "an empty first tag hashes the whole key"
+        );
+        assert_eq!(hash_tag("surge:feed:v*"), None);
+        assert_eq!(hash_tag("{open"), None);
+    }
 
     #[test]
     fn info_fields_are_found_by_their_whole_name() {

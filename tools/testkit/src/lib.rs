@@ -12,7 +12,6 @@ pub mod bot_api;
 
 use std::str::FromStr;
 
-use redis::aio::ConnectionManager;
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Postgres};
@@ -105,14 +104,6 @@ pub async fn redis_cluster() -> surge_redis::Redis {
     surge_redis::Redis::cluster(&seeds)
         .await
         .unwrap_or_else(|e| panic!("a Redis Cluster must be running at {urls}: {e}"))
-}
-
-/// A connection to the test Redis ([`redis_url`]) as the write API holds it.
-///
-/// # Panics
-/// When Redis is not reachable there.
-pub async fn redis_single() -> surge_redis::Redis {
-    surge_redis::Redis::Single(redis().await)
 }
 
 /// The broker process `scripts/test.sh` started (`SURGE_TEST_KAFKA_BROKERS`).
@@ -249,10 +240,9 @@ impl Drop for TestSchema {
 ///
 /// # Panics
 /// When Redis is not reachable there.
-pub async fn redis() -> ConnectionManager {
+pub async fn redis() -> surge_redis::Redis {
     let url = redis_url();
-    let client = redis::Client::open(url.as_str()).expect("SURGE_REDIS_URL is a Redis URL");
-    ConnectionManager::new(client)
+    surge_redis::Redis::single(&url)
         .await
         .unwrap_or_else(|e| panic!("Redis must be running at {url}: {e}"))
 }

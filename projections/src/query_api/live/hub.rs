@@ -287,8 +287,13 @@ impl Hub {
     }
 
     /// Receives the notices of `projections` until the hub is dropped everywhere else,
-    /// reconnecting with backoff when Redis goes away.
-    pub(crate) async fn run(self: Arc<Self>, client: redis::Client, deployment_prefix: String) {
+    /// reconnecting with backoff when Redis goes away, to the next of `servers` (a cluster's
+    /// nodes: one that failed is passed over).
+    pub(crate) async fn run(
+        self: Arc<Self>,
+        servers: Vec<redis::Client>,
+        deployment_prefix: String,
+    ) {
         let by_channel: HashMap<String, ProjectionId> = Part::ALL
             .iter()
             .flat_map(|part| part.projections())
@@ -298,7 +303,10 @@ impl Hub {
         let channels: Vec<&String> = by_channel.keys().collect();
         let mut backoff = Duration::from_millis(100);
         let mut connected_before = false;
-        while Arc::strong_count(&self) > 1 {
+        for client in servers.iter().cycle() {
+            if Arc::strong_count(&self) == 1 {
+                return;
+            }
             let mut pubsub = match client.get_async_pubsub().await {
                 Ok(pubsub) => pubsub,
                 Err(error) => {

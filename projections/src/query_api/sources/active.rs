@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
 use sqlx::PgPool;
+use surge_redis::Redis;
 
 use super::served::{ByProjection, Polled};
 use crate::catalog::{ProjectionId, StoreKind};
@@ -31,12 +31,7 @@ pub(super) struct Poll {
 }
 
 impl Registries {
-    pub(super) fn new(
-        pool: PgPool,
-        redis: ConnectionManager,
-        redis_prefix: &str,
-        timeout: Duration,
-    ) -> Self {
+    pub(super) fn new(pool: PgPool, redis: Redis, redis_prefix: &str, timeout: Duration) -> Self {
         let redis = kept_in(StoreKind::Redis)
             .map(|id| {
                 let registry = VersionRegistry::redis(redis.clone(), redis_prefix, id.name());

@@ -7,10 +7,10 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use redis::aio::ConnectionManager;
 use secrecy::SecretString;
 use serde_json::Value;
 use sqlx::PgPool;
+use surge_redis::Redis;
 use surge_telegram_auth::{InitDataBuilder, Validator, WebAppUser};
 use tokio::time::Instant;
 use tower::ServiceExt;
@@ -29,7 +29,7 @@ pub(super) struct Stores {
     /// Also the Redis key prefix.
     pub(super) id: String,
     pub(super) pool: PgPool,
-    pub(super) redis: ConnectionManager,
+    pub(super) redis: Redis,
 }
 
 impl Stores {

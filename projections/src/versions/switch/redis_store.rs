@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use redis::Script;
-use redis::aio::ConnectionManager;
+use surge_redis::Redis;
 
 use super::{Behind, Switch};
 use crate::naming;
@@ -22,7 +22,7 @@ fn lease(deployment_prefix: &str, name: &str, version: u32) -> String {
 }
 
 pub(super) async fn freeze(
-    redis: &ConnectionManager,
+    redis: &Redis,
     prefix: &str,
     name: &str,
     topic: &str,
@@ -72,7 +72,7 @@ fn unexpected(reply: &[redis::Value]) -> VersionsError {
 }
 
 pub(super) async fn switch(
-    redis: &ConnectionManager,
+    redis: &Redis,
     prefix: &str,
     name: &str,
     topic: &str,
@@ -119,7 +119,7 @@ pub(super) async fn switch(
 
 /// Ends the freeze of `from` without switching.
 pub(super) async fn release(
-    redis: &ConnectionManager,
+    redis: &Redis,
     prefix: &str,
     name: &str,
     from: u32,

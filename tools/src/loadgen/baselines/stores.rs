@@ -4,11 +4,11 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use redis::aio::ConnectionManager;
 use serde_json::{Value, json};
 use sqlx::{Connection, PgPool};
 use surge_baselines::CopyBinary;
 use surge_projections::wallets::MIGRATIONS as WALLET_DDL;
+use surge_redis::Redis;
 
 /// Rows per COPY and events per Redis pipeline: the processors' default batch size.
 const BATCH: usize = 1000;
@@ -86,7 +86,7 @@ pub(super) fn scratch_keys(deployment_prefix: &str) -> String {
 /// `LPUSH` of a feed item and `LTRIM` to the feed's cap; [`BATCH`] events per plain pipeline
 /// (no script, no transaction), for `duration`.
 pub(super) async fn pipelined_writes(
-    redis: &ConnectionManager,
+    redis: &Redis,
     keys: &str,
     users: &[i64],
     duration: Duration,
@@ -122,11 +122,7 @@ pub(super) async fn pipelined_writes(
 }
 
 /// Deletes every key under `keys` (the ranking and each user's feed).
-pub(super) async fn drop_keys(
-    redis: &ConnectionManager,
-    keys: &str,
-    users: &[i64],
-) -> anyhow::Result<()> {
+pub(super) async fn drop_keys(redis: &Redis, keys: &str, users: &[i64]) -> anyhow::Result<()> {
     let mut redis = redis.clone();
     let mut all = vec![format!("{keys}:ranking")];
     all.extend(users.iter().map(|user| format!("{keys}:feed:{user}")));
