@@ -408,3 +408,99 @@ pub fn read_topic(app: &TestApp, topic: &str, count: usize) -> Vec<rdkafka::mess
     assert_eq!(out.len(), count, "records in {topic}");
     out
 }
+
+/// Every key of the Redis projections' versions of test `id`, as `DUMP` has them, with their
+/// time to live in milliseconds (-1: none).
+async fn redis_snapshot(id: &str) -> Vec<(String, Vec<u8>, i64)> {
+    let mut redis = surge_testkit::redis().await;
+    let mut snapshot = Vec::new();
+    for projection in ["leaderboard", "feed"] {
+        let pattern = format!("{}:*", naming::keys_base(id, projection, 1));
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(pattern)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        for key in keys {
+            let (dump, ttl): (Option<Vec<u8>>, i64) = redis::pipe()
+                .cmd("DUMP")
+                .arg(&key)
+                .cmd("PTTL")
+                .arg(&key)
+                .query_async(&mut redis)
+                .await
+                .unwrap();
+            if let Some(dump) = dump {
+                snapshot.push((key, dump, ttl));
+            }
+        }
+    }
+    snapshot
+}
+
+/// Puts the Redis projections' versions back to `snapshot`: what a failover to a replica that
+/// had not received the writes since leaves (positions, seen ids and data alike).
+async fn restore_redis(id: &str, snapshot: &[(String, Vec<u8>, i64)]) {
+    let mut redis = surge_testkit::redis().await;
+    for projection in ["leaderboard", "feed"] {
+        let pattern = format!("{}:*", naming::keys_base(id, projection, 1));
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(pattern)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        if !keys.is_empty() {
+            redis::cmd("DEL")
+                .arg(keys)
+                .query_async::<()>(&mut redis)
+                .await
+                .unwrap();
+        }
+    }
+    for (key, dump, ttl) in snapshot {
+        redis::cmd("RESTORE")
+            .arg(key)
+            .arg((*ttl).max(0))
+            .arg(dump.as_slice())
+            .query_async::<()>(&mut redis)
+            .await
+            .unwrap();
+    }
+}
+
+/// A Redis that lost acknowledged writes (after a failover to a replica that had not received
+/// them; here, put back to an earlier snapshot while the processor runs) holds positions behind
+/// what the processor applied. The processor reads those partitions again from the positions
+/// the store holds, so each event counts once, and none is skipped: found by the next batch
+/// when new events come, and by its periodic check of the positions when none does.
+#[tokio::test]
+async fn a_redis_that_lost_acknowledged_writes_is_caught_up_again_each_event_once() {
+    let writer = spawn_app().await;
+    let processor = processor(&writer);
+    referrers_first(&writer, 1..13).await;
+    traffic(&writer, 1..13, 0).await;
+    wait_caught_up(&writer, &[&processor]).await;
+    let snapshot = redis_snapshot(&writer.id).await;
+    assert!(!snapshot.is_empty());
+    traffic(&writer, 1..13, 1).await;
+    wait_caught_up(&writer, &[&processor]).await;
+    // New events follow the loss.
+    restore_redis(&writer.id, &snapshot).await;
+    traffic(&writer, 1..13, 2).await;
+    wait_caught_up(&writer, &[&processor]).await;
+    let expected = fold_topic(&writer, writer.record_count() as usize).await;
+    assert_projections_equal_fold(&writer, &expected).await;
+    // None does.
+    let snapshot = redis_snapshot(&writer.id).await;
+    traffic(&writer, 1..13, 3).await;
+    wait_caught_up(&writer, &[&processor]).await;
+    restore_redis(&writer.id, &snapshot).await;
+    wait_caught_up(&writer, &[&processor]).await;
+    let expected = fold_topic(&writer, writer.record_count() as usize).await;
+    assert_projections_equal_fold(&writer, &expected).await;
+    assert!(
+        processor.logs().contains("the store lost writes"),
+        "the processor said why it read partitions again:\n{}",
+        processor.logs()
+    );
+}

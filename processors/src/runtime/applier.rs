@@ -33,6 +33,21 @@ pub(crate) enum Outcome {
     /// `position` (it may have moved when the batch was applied event by event), the rest of the
     /// batch was not applied.
     Stalled { position: i64, reason: String },
+    /// The store lost writes ([`SinkError::Behind`]): its position is `position`, behind what
+    /// was applied; the partition is read again from there at once.
+    Behind { position: i64, reason: String },
+}
+
+/// What a processor does about `partition` when the store's position is `stored`, behind the
+/// `applied` it reached there: reads it again from `stored` ([`SinkError::Behind`]).
+pub(crate) fn lost_writes(processor: &str, partition: i32, stored: i64, applied: i64) -> Outcome {
+    let error = SinkError::Behind { stored, applied };
+    let reason = format!("{error}; reading the partition again from {stored}");
+    tracing::error!(processor, partition, %reason, "The store lost writes.");
+    Outcome::Behind {
+        position: stored,
+        reason,
+    }
 }
 
 /// One try at a batch, with its retries.
@@ -440,6 +455,9 @@ impl<S: Sink> Applier<S> {
                         dead,
                         error,
                     };
+                }
+                Err(SinkError::Behind { stored, applied }) => {
+                    return Attempt::Done(lost_writes(&self.id, claim.partition, stored, applied));
                 }
                 Err(SinkError::Transient(error)) => {
                     let since = *failing_since.get_or_insert(started);

@@ -15,6 +15,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use surge_projections::naming;
 use surge_projections::positions::postgres as positions;
+use surge_projections::positions::{PositionSource, Positions};
 use uuid::Uuid;
 
 use super::parking::{Parked, Release, Released};
@@ -116,6 +117,12 @@ impl<P: PgProjection> PgSink<P> {
             if generation != batch.claim.generation {
                 return Err(SinkError::Fenced);
             }
+            if position < batch.claim.next_offset {
+                return Err(SinkError::Behind {
+                    stored: position,
+                    applied: batch.claim.next_offset,
+                });
+            }
             fresh
                 .extend((batch.records.iter()).filter(|r| {
                     r.offset >= position && distinct.insert(r.event.envelope.event_id)
@@ -181,6 +188,16 @@ impl<P: PgProjection> Sink for PgSink<P> {
             tracing::info!(processor = %self.id(), "This version no longer serves; its partitions are not claimed.");
         }
         Ok(claims)
+    }
+
+    async fn stored_positions(&self, topic: &str) -> Result<Positions, SinkError> {
+        let source = PositionSource::Postgres {
+            pool: self.pool.clone(),
+            projection: P::NAME,
+            version: self.version(),
+            topic: topic.to_owned(),
+        };
+        Ok(source.read().await?)
     }
 
     async fn apply(

@@ -15,7 +15,7 @@ use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 use surge_schemas::Codec;
 
-use super::applier::{Applier, Outcome};
+use super::applier::{Applier, Outcome, lost_writes};
 use super::config::ProcessorConfig;
 use super::context::{ClaimingContext, Claims};
 use super::dead_letters::DeadLetters;
@@ -26,6 +26,9 @@ use super::sink::Sink;
 use super::stalls::Stalls;
 
 const MAINTAIN_EVERY: Duration = Duration::from_secs(600);
+/// How often the store's positions are compared with what was applied, to find a store that
+/// lost writes while its partitions were quiet (see `find_lost_writes`).
+const CHECK_POSITIONS_EVERY: Duration = Duration::from_secs(5);
 const IDLE_POLL: Duration = Duration::from_millis(200);
 const SEEK_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often applied positions are committed to Kafka. They are only for outside tools (lag
@@ -246,6 +249,7 @@ impl<S: Sink> Worker<S> {
         // Housekeeping (retention, pruning seen ids) runs once at start, so processes that
         // restart more often than MAINTAIN_EVERY still do it, then every MAINTAIN_EVERY.
         let mut next_maintain = Instant::now();
+        let mut next_check = Instant::now() + CHECK_POSITIONS_EVERY;
         let mut held = SetAside::default();
         let mut commits = Commits::default();
         while !self.stopping() {
@@ -287,6 +291,10 @@ impl<S: Sink> Worker<S> {
             if commits.due() {
                 self.commit(consumer, &mut commits);
             }
+            if Instant::now() >= next_check {
+                next_check = Instant::now() + CHECK_POSITIONS_EVERY;
+                self.find_lost_writes(consumer, runtime, &mut held, &mut commits);
+            }
             if Instant::now() >= next_maintain {
                 next_maintain = Instant::now() + MAINTAIN_EVERY;
                 if let Err(error) = runtime.block_on(self.sink.maintain()) {
@@ -299,9 +307,47 @@ impl<S: Sink> Worker<S> {
         tracing::info!(processor = %self.id, "Processor stopped.");
     }
 
+    /// Reads the partitions whose stored position went back behind what this processor applied
+    /// there again from that position: the store lost writes (a Redis restarted without
+    /// persistence, a failover to a replica that had not received them), its data with them. A
+    /// partition with new events finds it in its next batch ([`SinkError::Behind`]); this finds
+    /// it in a quiet one, whose lost writes would otherwise wait for its next event.
+    ///
+    /// [`SinkError::Behind`]: super::sink::SinkError::Behind
+    fn find_lost_writes(
+        &self,
+        consumer: &BaseConsumer<ClaimingContext<S>>,
+        runtime: &tokio::runtime::Handle,
+        held: &mut SetAside,
+        commits: &mut Commits,
+    ) {
+        let stored = match runtime.block_on(self.sink.stored_positions(&self.config.topic)) {
+            Ok(stored) => stored,
+            Err(error) => {
+                tracing::debug!(%error, processor = %self.id, "Could not read the stored positions; checking again later.");
+                return;
+            }
+        };
+        let claims: Vec<(i32, i64)> = (self.claims.lock().expect("claims lock").values())
+            .filter(|claim| !held.holds(claim.partition))
+            .map(|claim| (claim.partition, claim.next_offset))
+            .collect();
+        for (partition, applied) in claims {
+            // No position at all is not judged here: a dropped version's positions are gone
+            // too, and its next batch is fenced.
+            let Some(&stored) = stored.get(&partition) else {
+                continue;
+            };
+            if stored < applied {
+                let outcome = lost_writes(&self.id, partition, stored, applied);
+                self.settle(consumer, partition, None, outcome, held, commits);
+            }
+        }
+    }
+
     /// Acts on what became of `partition`'s batch: announces and records what applied (the
     /// batch's `users`, when live streams are on), forgets a partition fenced off, sets aside
-    /// one that stalled.
+    /// one that stalled or whose store lost writes (to be read again from the store's position).
     fn settle(
         &self,
         consumer: &BaseConsumer<ClaimingContext<S>>,
@@ -311,6 +357,13 @@ impl<S: Sink> Worker<S> {
         held: &mut SetAside,
         commits: &mut Commits,
     ) {
+        // A store that lost writes is read again from its position at once; a failing one after
+        // a backoff.
+        let set_aside_for = if matches!(outcome, Outcome::Behind { .. }) {
+            self.config.retry_min
+        } else {
+            self.config.retry_max
+        };
         match outcome {
             Outcome::Applied(next) => {
                 if let (Some(live), Some(users)) = (&self.live, users) {
@@ -328,11 +381,11 @@ impl<S: Sink> Worker<S> {
                 self.claims.lock().expect("claims lock").remove(&partition);
             }
             Outcome::Stopping => {}
-            Outcome::Stalled { position, reason } => {
+            Outcome::Stalled { position, reason } | Outcome::Behind { position, reason } => {
                 if let Some(owned) = self.claims.lock().expect("claims lock").get_mut(&partition) {
                     owned.next_offset = position;
                 }
-                self.set_aside(consumer, partition, reason, held);
+                self.set_aside(consumer, partition, reason, held, set_aside_for);
             }
         }
     }
@@ -359,13 +412,15 @@ impl<S: Sink> Worker<S> {
         self.stop.load(Ordering::Relaxed)
     }
 
-    /// Marks `partition` stalled and pauses it, to be tried again after a backoff.
+    /// Marks `partition` stalled and pauses it, to be tried again after a backoff that starts
+    /// at `first`.
     fn set_aside(
         &self,
         consumer: &BaseConsumer<ClaimingContext<S>>,
         partition: i32,
         reason: String,
         held: &mut SetAside,
+        first: Duration,
     ) {
         self.stalls.mark(partition, reason);
         let mut tpl = TopicPartitionList::new();
@@ -373,7 +428,7 @@ impl<S: Sink> Worker<S> {
         if let Err(error) = consumer.pause(&tpl) {
             tracing::error!(%error, processor = %self.id, partition, "Pausing a stalled partition failed.");
         }
-        let wait = held.hold(partition, self.config.retry_max);
+        let wait = held.hold(partition, first);
         tracing::warn!(processor = %self.id, partition, ?wait, "Partition set aside; the others go on.");
     }
 

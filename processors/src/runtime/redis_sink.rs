@@ -19,7 +19,7 @@ use redis::Script;
 use surge_redis::Redis;
 
 use surge_projections::naming::position_field;
-use surge_projections::positions::RedisPositions;
+use surge_projections::positions::{PositionSource, Positions, RedisPositions};
 
 use super::parking::{self, Parked, Release, Released};
 use super::redis_parking::{self, ParkingKeys};
@@ -168,6 +168,15 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
         Ok(claims)
     }
 
+    async fn stored_positions(&self, topic: &str) -> Result<Positions, SinkError> {
+        let source = PositionSource::Redis {
+            redis: self.redis.clone(),
+            keys_base: self.keys.base().to_owned(),
+            topic: topic.to_owned(),
+        };
+        Ok(source.read().await?)
+    }
+
     async fn apply(
         &self,
         topic: &str,
@@ -196,6 +205,12 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
             .read_for(&mut conn, &field, &seen_sets, records, dead)
             .await?;
         let (stored, epoch) = (read.stored, read.epoch);
+        if stored < claim.next_offset {
+            return Err(SinkError::Behind {
+                stored,
+                applied: claim.next_offset,
+            });
+        }
 
         // Drop what was applied before: below the watermark, or an id already seen; park what
         // waits for a parked user.

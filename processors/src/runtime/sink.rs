@@ -5,7 +5,7 @@
 use std::future::Future;
 
 use surge_projections::naming;
-use surge_projections::positions::PositionsError;
+use surge_projections::positions::{Positions, PositionsError};
 use surge_projections::versions::VersionsError;
 use uuid::Uuid;
 
@@ -32,6 +32,14 @@ pub enum SinkError {
     /// batch event by event to find it, dead-letters it and applies the rest.
     #[error("the store rejected the batch's data: {0}")]
     Rejected(#[source] Rejection),
+    /// The store's position is `stored`, behind what this processor applied there: the store
+    /// lost acknowledged writes (a Redis restarted without persistence, or a failover to a
+    /// replica that had not received them). Its data went back with its position, so reading
+    /// the partition again from `stored` applies each event once.
+    #[error(
+        "the store's position {stored} is behind what this processor applied ({applied}): the store lost writes"
+    )]
+    Behind { stored: i64, applied: i64 },
 }
 
 impl From<sqlx::Error> for SinkError {
@@ -152,6 +160,14 @@ pub trait Sink: Send + Sync + 'static {
         topic: &str,
         partitions: &[i32],
     ) -> impl Future<Output = Result<Vec<Claim>, SinkError>> + Send;
+
+    /// The positions the store holds on `topic`, by partition (a partition never applied is
+    /// absent). The processor compares them with what it applied, to find a store that lost
+    /// writes while a partition was quiet ([`SinkError::Behind`] finds it on the next batch).
+    fn stored_positions(
+        &self,
+        topic: &str,
+    ) -> impl Future<Output = Result<Positions, SinkError>> + Send;
 
     /// Applies `records` (one partition, ascending offsets) and moves the position to
     /// `next_offset`, atomically, if `generation` still owns the partition. Records at or below

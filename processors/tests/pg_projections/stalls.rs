@@ -54,6 +54,10 @@ impl Sink for FlakySink {
             .collect())
     }
 
+    async fn stored_positions(&self, _topic: &str) -> Result<HashMap<i32, i64>, SinkError> {
+        Ok(self.positions.lock().unwrap().clone())
+    }
+
     async fn apply(
         &self,
         _topic: &str,
