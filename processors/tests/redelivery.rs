@@ -1,7 +1,8 @@
 //! Re-delivery changes nothing: the runtime's sinks against real PostgreSQL and Redis. A batch
 //! delivered again (Kafka re-delivers after a crash or a seek backwards), or overlapping what was
-//! applied, leaves every store exactly as one clean pass does; and an owner whose generation was
-//! superseded is refused.
+//! applied, leaves every store exactly as one clean pass does; an owner whose generation was
+//! superseded is refused, and so is one that applied further than the store holds (the store
+//! lost writes).
 
 use std::collections::BTreeMap;
 
@@ -10,7 +11,9 @@ use surge_processors::projectors::feed::Feed;
 use surge_processors::projectors::leaderboard::Leaderboard;
 use surge_processors::projectors::profiles::Profiles;
 use surge_processors::projectors::wallets::Wallets;
-use surge_processors::runtime::{PgSink, Record, RedisProjection, RedisSink, Sink, SinkError};
+use surge_processors::runtime::{
+    Claim, PgSink, Record, RedisProjection, RedisSink, Sink, SinkError,
+};
 use surge_redis::Redis;
 use surge_schemas::{DailyCheckedIn, Envelope, Event, Payload, SessionStarted, TapsSubmitted};
 use uuid::Uuid;
@@ -121,6 +124,25 @@ async fn redeliver<S: Sink>(sink: &S, records: &[Record]) {
     assert!(
         matches!(stale, Err(SinkError::Fenced)),
         "the old owner is fenced: {stale:?}"
+    );
+    // An owner that applied up to 20 finds the store at 12 (a failover lost its writes): it is
+    // told where the store is, and nothing of its batch is written.
+    let ahead = Claim {
+        next_offset: 20,
+        ..second
+    };
+    let behind = sink
+        .apply(TOPIC, ahead, &records[20..], next(records))
+        .await;
+    assert!(
+        matches!(
+            behind,
+            Err(SinkError::Behind {
+                stored: 12,
+                applied: 20
+            })
+        ),
+        "an owner ahead of the store is sent back to it: {behind:?}"
     );
     // Kafka seeks back and delivers from offset 5: only 12.. is new.
     let applied = sink
