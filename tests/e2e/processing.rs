@@ -409,30 +409,37 @@ pub fn read_topic(app: &TestApp, topic: &str, count: usize) -> Vec<rdkafka::mess
     out
 }
 
+/// Every key of the Redis projections' versions (version 1) of test `id`.
+async fn redis_projection_keys(redis: &mut surge_redis::Redis, id: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    for projection in ["leaderboard", "feed"] {
+        let pattern = format!("{}:*", naming::keys_base(id, projection, 1));
+        let found: Vec<String> = redis::cmd("KEYS")
+            .arg(pattern)
+            .query_async(redis)
+            .await
+            .unwrap();
+        keys.extend(found);
+    }
+    keys
+}
+
 /// Every key of the Redis projections' versions of test `id`, as `DUMP` has them, with their
 /// time to live in milliseconds (-1: none).
 async fn redis_snapshot(id: &str) -> Vec<(String, Vec<u8>, i64)> {
     let mut redis = surge_testkit::redis().await;
     let mut snapshot = Vec::new();
-    for projection in ["leaderboard", "feed"] {
-        let pattern = format!("{}:*", naming::keys_base(id, projection, 1));
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(pattern)
+    for key in redis_projection_keys(&mut redis, id).await {
+        let (dump, ttl): (Option<Vec<u8>>, i64) = redis::pipe()
+            .cmd("DUMP")
+            .arg(&key)
+            .cmd("PTTL")
+            .arg(&key)
             .query_async(&mut redis)
             .await
             .unwrap();
-        for key in keys {
-            let (dump, ttl): (Option<Vec<u8>>, i64) = redis::pipe()
-                .cmd("DUMP")
-                .arg(&key)
-                .cmd("PTTL")
-                .arg(&key)
-                .query_async(&mut redis)
-                .await
-                .unwrap();
-            if let Some(dump) = dump {
-                snapshot.push((key, dump, ttl));
-            }
+        if let Some(dump) = dump {
+            snapshot.push((key, dump, ttl));
         }
     }
     snapshot
@@ -442,20 +449,13 @@ async fn redis_snapshot(id: &str) -> Vec<(String, Vec<u8>, i64)> {
 /// had not received the writes since leaves (positions, seen ids and data alike).
 async fn restore_redis(id: &str, snapshot: &[(String, Vec<u8>, i64)]) {
     let mut redis = surge_testkit::redis().await;
-    for projection in ["leaderboard", "feed"] {
-        let pattern = format!("{}:*", naming::keys_base(id, projection, 1));
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(pattern)
-            .query_async(&mut redis)
+    let keys = redis_projection_keys(&mut redis, id).await;
+    if !keys.is_empty() {
+        redis::cmd("DEL")
+            .arg(keys)
+            .query_async::<()>(&mut redis)
             .await
             .unwrap();
-        if !keys.is_empty() {
-            redis::cmd("DEL")
-                .arg(keys)
-                .query_async::<()>(&mut redis)
-                .await
-                .unwrap();
-        }
     }
     for (key, dump, ttl) in snapshot {
         redis::cmd("RESTORE")

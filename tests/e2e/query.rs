@@ -97,6 +97,24 @@ pub async fn write(stack: &Stack, method: &str, path: &str, user: i64, payload: 
         .to_owned()
 }
 
+/// `count` taps of `user`: the write's consistency token and event id.
+pub async fn tap(stack: &Stack, user: i64, count: i64) -> (String, String) {
+    let response = stack
+        .writer
+        .write("POST", "/v1/taps", user, json!({ "count": count }))
+        .await;
+    assert_eq!(response.status(), 202);
+    let token = response.headers()["x-consistency-token"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let event_id = body(response).await["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (token, event_id)
+}
+
 pub async fn get(
     stack: &Stack,
     path: &str,
@@ -223,19 +241,7 @@ async fn read_your_writes_holds_for_hundreds_of_iterations() {
     let mut feed_failures = 0;
     for i in 1..=300_i64 {
         let user = 100 + i % 3; // several users, so partitions differ
-        let response = stack
-            .writer
-            .write("POST", "/v1/taps", user, json!({ "count": 1 }))
-            .await;
-        assert_eq!(response.status(), 202);
-        let token = response.headers()["x-consistency-token"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let event_id = body(response).await["event_id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let (token, event_id) = tap(&stack, user, 1).await;
         let expected = (i - 1) / 3 + 1; // this user's taps so far, one coin each
         let me = ok(get(&stack, "/v1/me", Some(user), Some(&token)).await).await;
         assert_eq!(me["wallet"]["balance"], expected, "iteration {i}: /v1/me");

@@ -12,11 +12,11 @@ use serde_json::json;
 use surge_redis::Redis;
 
 use crate::fold::fold_topic;
-use crate::helpers::{Options, TestApp, json as body, spawn_app_with, start};
+use crate::helpers::{Options, TestApp, spawn_app_with, start};
 use crate::live::{Resume, Stream};
 use crate::processing::{processor_options, referrers_first, traffic};
 use crate::projected::{assert_projections_equal_fold, wait_caught_up};
-use crate::query::{get, ok, stack_with};
+use crate::query::{get, ok, stack_with, tap};
 use crate::redis_cluster::{
     RestartsTheCluster, failed, kill, master_port, on_cluster, pid_of, slot_of,
 };
@@ -93,19 +93,7 @@ async fn reads_on_redis_cluster_wait_for_their_writes_and_live_streams_get_them(
     let user = 21;
     let mut stream = Stream::open(&stack, user, Resume::Fresh).await;
     for i in 1..=40_i64 {
-        let response = stack
-            .writer
-            .write("POST", "/v1/taps", user, json!({ "count": i }))
-            .await;
-        assert_eq!(response.status(), 202);
-        let token = response.headers()["x-consistency-token"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let event_id = body(response).await["event_id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let (token, event_id) = tap(&stack, user, i).await;
         let expected = i * (i + 1) / 2;
         let feed = ok(get(&stack, "/v1/me/feed?limit=1", Some(user), Some(&token)).await).await;
         assert_eq!(
