@@ -14,6 +14,7 @@
 #   LOGS=/tmp/logs scripts/loadtest.sh        # keep every process's log there (else removed)
 #   REDIS_CLUSTER=1 scripts/loadtest.sh       # the write APIs on the Redis Cluster of
 #                                             # `scripts/services.sh --redis-cluster`
+#   REDIS_CLUSTER=all scripts/loadtest.sh     # every role on it
 # SPIKE_RATE (default RATE) is the spike's request rate: every request of a user not yet arrived is
 # their first session, so SPIKE_USERS can only all arrive within RAMP if SPIKE_RATE > SPIKE_USERS/RAMP.
 set -euo pipefail
@@ -35,14 +36,16 @@ WRITE_APIS="${WRITE_APIS:-1}"
 REDIS_CLUSTER="${REDIS_CLUSTER:-}"
 
 scripts/services.sh
-# What the write APIs get beside the common settings.
+# What the write APIs, and the other roles, get beside the common settings.
 write_env=()
+other_env=()
 # The nodes of the cluster `scripts/services.sh --redis-cluster` makes.
 cluster_ports=(7101 7102 7103 7104 7105 7106)
 if [ -n "$REDIS_CLUSTER" ]; then
   scripts/services.sh --redis-cluster
   seeds="$(printf 'redis://127.0.0.1:%s,' "${cluster_ports[@]}")"
   write_env=("SURGE_REDIS_CLUSTER_URLS=${seeds%,}")
+  if [ "$REDIS_CLUSTER" = all ]; then other_env=("${write_env[@]}"); fi
 fi
 scripts/broker.sh install
 if ! command -v webdis >/dev/null; then
@@ -95,7 +98,7 @@ declare -A role_of pid_of port_of
 start_instance() { # role, index, first port to try, the role's address variable
   local name="$1-$2" port extra=()
   port="$(free_port "$(($3 + 10 * $2))")"
-  if [ "$1" = write-api ]; then extra=("${write_env[@]}"); fi
+  if [ "$1" = write-api ]; then extra=("${write_env[@]}"); else extra=("${other_env[@]}"); fi
   env "$4=127.0.0.1:$port" "${extra[@]}" "$surge" "$1" >"$run_dir/$name.log" 2>&1 &
   role_of[$name]="$1"; pid_of[$name]=$!; port_of[$name]="$port"; pids+=("$!")
   for _ in $(seq 1 600); do
