@@ -33,11 +33,10 @@ pub async fn redis_versions(
     projection: &str,
 ) -> Result<Vec<u32>, redis::RedisError> {
     let pattern = naming::all_positions_keys_pattern(deployment_prefix, projection);
-    let mut conn = redis.clone();
     let mut versions = Vec::new();
     let mut cursor: u64 = 0;
     loop {
-        let (next, keys) = crate::versions::scan_page(&mut conn, cursor, &pattern).await?;
+        let (next, keys) = crate::versions::scan_page(redis, cursor, &pattern).await?;
         versions.extend(keys.iter().filter_map(|key| {
             naming::version_of_positions_key(deployment_prefix, projection, key)
         }));

@@ -113,9 +113,9 @@ pub(super) async fn set_state(
 /// and the keys. Never `KEYS`: a version may hold millions of keys, and Redis serves reads
 /// meanwhile. In a cluster, from the master of the deployment's slot ([`Redis::scan_page`]).
 pub(crate) async fn scan_page(
-    conn: &mut Redis,
+    redis: &Redis,
     cursor: u64,
     pattern: &str,
 ) -> Result<(u64, Vec<String>), redis::RedisError> {
-    conn.scan_page(cursor, pattern, 1000).await
+    redis.scan_page(cursor, pattern, 1000).await
 }

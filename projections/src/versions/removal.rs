@@ -107,7 +107,7 @@ async fn unlink_matching(redis: &Redis, pattern: &str) -> Result<(), redis::Redi
     let mut conn = redis.clone();
     let mut cursor: u64 = 0;
     loop {
-        let (next, keys) = scan_page(&mut conn, cursor, pattern).await?;
+        let (next, keys) = scan_page(redis, cursor, pattern).await?;
         if !keys.is_empty() {
             let _: () = redis::cmd("UNLINK")
                 .arg(&keys)

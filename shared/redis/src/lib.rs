@@ -76,11 +76,6 @@ impl Redis {
         }
     }
 
-    /// Whether this is a connection to a Redis Cluster.
-    pub fn is_cluster(&self) -> bool {
-        matches!(self, Redis::Cluster(_))
-    }
-
     /// One `SCAN` page of the keys matching `pattern` from `cursor`: the next cursor (0 at the
     /// end) and the keys. In a cluster the pattern must hold a hash tag (`{surge}:feed:v*`): a
     /// cluster's `SCAN` reads one node, so the page comes from the master of that tag's slot,
@@ -143,7 +138,7 @@ impl Redis {
 
 /// The hash tag of `key` as Redis Cluster finds it: from the first `{` to the next `}`, when
 /// something lies between them.
-pub fn hash_tag(key: &str) -> Option<&str> {
+fn hash_tag(key: &str) -> Option<&str> {
     let open = key.find('{')?;
     let close = open + 1 + key[open + 1..].find('}')?;
     (close > open + 1).then(|| &key[open..=close])
