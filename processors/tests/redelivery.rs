@@ -144,6 +144,20 @@ async fn redeliver<S: Sink>(sink: &S, records: &[Record]) {
         ),
         "an owner ahead of the store is sent back to it: {behind:?}"
     );
+    // An owner whose claim the store lost (its generation went back below the claim's) is
+    // told so, not fenced: nobody claimed since. Nothing of its batch is written.
+    let unknown = Claim {
+        generation: second.generation + 1,
+        ..second
+    };
+    let lost = sink
+        .apply(TOPIC, unknown, &records[12..], next(records))
+        .await;
+    assert!(
+        matches!(lost, Err(SinkError::ClaimLost { stored, claimed })
+            if stored == second.generation && claimed == unknown.generation),
+        "an owner whose claim the store lost is told so: {lost:?}"
+    );
     // Kafka seeks back and delivers from offset 5: only 12.. is new.
     let applied = sink
         .apply(TOPIC, second, &records[5..], next(records))

@@ -504,3 +504,60 @@ async fn a_redis_that_lost_acknowledged_writes_is_caught_up_again_each_event_onc
         processor.logs()
     );
 }
+
+/// Moves every claim of test `id`'s projections (PostgreSQL and Redis, version 1) back by one:
+/// what a failover to a replica that had not received the claims' writes leaves, while the
+/// processors that made them go on.
+async fn lose_claims(app: &TestApp) {
+    let pool = crate::helpers::pg_pool(&app.id).await;
+    let lowered = sqlx::query("UPDATE projection_positions SET generation = generation - 1")
+        .execute(&pool)
+        .await
+        .unwrap()
+        .rows_affected();
+    assert!(lowered > 0, "no PostgreSQL claim to lose");
+    let mut redis = surge_testkit::redis().await;
+    for projection in ["leaderboard", "feed"] {
+        let key = naming::generations_key(&naming::keys_base(&app.id, projection, 1));
+        let generations: BTreeMap<String, i64> = redis::cmd("HGETALL")
+            .arg(&key)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        assert!(
+            !generations.is_empty(),
+            "no Redis claim of {projection} to lose"
+        );
+        for (field, generation) in generations {
+            redis::cmd("HSET")
+                .arg(&key)
+                .arg(field)
+                .arg(generation - 1)
+                .query_async::<()>(&mut redis)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// A store that lost a processor's claim (its fencing generation went back below the claim's)
+/// fences nobody: no one claimed since. The processor claims the partitions again and goes on,
+/// where it would otherwise drop them as fenced and leave them behind until the next rebalance.
+#[tokio::test]
+async fn a_store_that_lost_a_claim_is_claimed_again_and_goes_on() {
+    let writer = spawn_app().await;
+    let processor = processor(&writer);
+    referrers_first(&writer, 1..13).await;
+    traffic(&writer, 1..13, 0).await;
+    wait_caught_up(&writer, &[&processor]).await;
+    lose_claims(&writer).await;
+    traffic(&writer, 1..13, 1).await;
+    wait_caught_up(&writer, &[&processor]).await;
+    let expected = fold_topic(&writer, writer.record_count() as usize).await;
+    assert_projections_equal_fold(&writer, &expected).await;
+    assert!(
+        processor.logs().contains("the store lost the claim"),
+        "the processor said why it claimed partitions again:\n{}",
+        processor.logs()
+    );
+}

@@ -181,7 +181,9 @@ pub(crate) async fn run<S: Sink>(
             }
             Outcome::Fenced => return Err(ReplayError::FencedWhileBuilding(partition)),
             Outcome::Stopping => return Ok(Ended::Stopped),
-            Outcome::Stalled { reason, .. } | Outcome::Behind { reason, .. } => {
+            Outcome::Stalled { reason, .. }
+            | Outcome::Behind { reason, .. }
+            | Outcome::ClaimLost { reason } => {
                 return Err(ReplayError::Worker(reason));
             }
         }

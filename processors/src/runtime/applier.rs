@@ -36,6 +36,9 @@ pub(crate) enum Outcome {
     /// The store lost writes ([`SinkError::Behind`]): its position is `position`, behind what
     /// was applied; the partition is read again from there at once.
     Behind { position: i64, reason: String },
+    /// The store lost this processor's claim ([`SinkError::ClaimLost`]): nothing was written;
+    /// the partition is claimed again and read from the new claim's position.
+    ClaimLost { reason: String },
 }
 
 /// What a processor does about `partition` when the store's position is `stored`, behind the
@@ -458,6 +461,11 @@ impl<S: Sink> Applier<S> {
                 }
                 Err(SinkError::Behind { stored, applied }) => {
                     return Attempt::Done(lost_writes(&self.id, claim.partition, stored, applied));
+                }
+                Err(error @ SinkError::ClaimLost { .. }) => {
+                    let reason = format!("{error}; claiming the partition again");
+                    tracing::error!(processor = %self.id, partition = claim.partition, %reason, "The store lost a claim.");
+                    return Attempt::Done(Outcome::ClaimLost { reason });
                 }
                 Err(SinkError::Transient(error)) => {
                     let since = *failing_since.get_or_insert(started);

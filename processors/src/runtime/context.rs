@@ -121,7 +121,7 @@ impl<S: Sink> ConsumerContext for ClaimingContext<S> {
 
 impl<S: Sink> ClaimingContext<S> {
     /// Claims with capped backoff until the store answers; None when the processor is stopping.
-    fn claim(&self, partitions: &[i32]) -> Option<Vec<Claim>> {
+    pub(crate) fn claim(&self, partitions: &[i32]) -> Option<Vec<Claim>> {
         let mut backoff = Duration::from_millis(100);
         loop {
             // This callback runs on the processor's own thread, never a runtime worker.

@@ -114,6 +114,12 @@ impl<P: PgProjection> PgSink<P> {
         for batch in batches {
             let partition = batch.claim.partition;
             let &(position, generation) = stored.get(&partition).ok_or(SinkError::Fenced)?;
+            if generation < batch.claim.generation {
+                return Err(SinkError::ClaimLost {
+                    stored: generation,
+                    claimed: batch.claim.generation,
+                });
+            }
             if generation != batch.claim.generation {
                 return Err(SinkError::Fenced);
             }

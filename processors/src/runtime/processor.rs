@@ -380,12 +380,42 @@ impl<S: Sink> Worker<S> {
                 tracing::warn!(processor = %self.id, partition, "Fenced: another processor owns this partition now, or a rebuilt version replaced this one; dropping the batch.");
                 self.claims.lock().expect("claims lock").remove(&partition);
             }
+            Outcome::ClaimLost { reason } => {
+                self.claim_again(consumer, partition, reason, held);
+            }
             Outcome::Stopping => {}
             Outcome::Stalled { position, reason } | Outcome::Behind { position, reason } => {
                 if let Some(owned) = self.claims.lock().expect("claims lock").get_mut(&partition) {
                     owned.next_offset = position;
                 }
                 self.set_aside(consumer, partition, reason, held, set_aside_for);
+            }
+        }
+    }
+
+    /// Claims `partition` again after the store lost this processor's claim, and sets it aside
+    /// to be read again from the new claim's position at once. A version that no longer serves
+    /// is not claimed: the partition is forgotten, as when fenced.
+    fn claim_again(
+        &self,
+        consumer: &BaseConsumer<ClaimingContext<S>>,
+        partition: i32,
+        reason: String,
+        held: &mut SetAside,
+    ) {
+        let Some(claims) = consumer.context().claim(&[partition]) else {
+            return; // stopping
+        };
+        let mut owned = self.claims.lock().expect("claims lock");
+        match claims.first() {
+            Some(claim) => {
+                owned.insert(partition, *claim);
+                drop(owned);
+                tracing::info!(processor = %self.id, partition, generation = claim.generation, from = claim.next_offset, "Partition claimed again.");
+                self.set_aside(consumer, partition, reason, held, self.config.retry_min);
+            }
+            None => {
+                owned.remove(&partition);
             }
         }
     }

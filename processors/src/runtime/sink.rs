@@ -40,6 +40,14 @@ pub enum SinkError {
         "the store's position {stored} is behind what this processor applied ({applied}): the store lost writes"
     )]
     Behind { stored: i64, applied: i64 },
+    /// The store's fencing generation is `stored`, below the `claimed` one this processor's
+    /// claim set: the store lost the claim's write (a failover to a replica that had not
+    /// received it). Any later claim would have moved it to `claimed` or past it, so nobody
+    /// claimed the partition since: it is still ours, to claim again.
+    #[error(
+        "the store's generation {stored} is below this processor's claim ({claimed}): the store lost the claim"
+    )]
+    ClaimLost { stored: i64, claimed: i64 },
 }
 
 impl From<sqlx::Error> for SinkError {

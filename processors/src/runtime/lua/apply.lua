@@ -13,7 +13,14 @@
 -- freeze lease keys come from `RedisPositions` (surge_projections::naming).
 -- Every check runs before the first write: Redis does not roll back a script that fails midway.
 local field = ARGV[1]
-if redis.call('HGET', KEYS[2], field) ~= ARGV[2] then return 'FENCED' end
+local generation = redis.call('HGET', KEYS[2], field)
+if generation ~= ARGV[2] then
+  -- Below our claim: the store lost the claim's write, and nobody claimed since.
+  if generation and tonumber(generation) < tonumber(ARGV[2]) then
+    return 'CLAIM_LOST ' .. generation
+  end
+  return 'FENCED'
+end
 if redis.call('EXISTS', KEYS[4]) == 1 then return 'FROZEN' end
 if (redis.call('HGET', KEYS[1], field) or '0') ~= ARGV[3] then return 'MOVED' end
 -- A release (`surge dlq`) changed who is parked since the batch was split: split it again.
