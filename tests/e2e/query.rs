@@ -227,6 +227,13 @@ async fn every_endpoint_serves_what_the_processors_built() {
         ("/v1/leaderboard/all?limit=0", 400, "invalid_limit"),
         ("/v1/me/feed?limit=500", 400, "invalid_limit"),
         ("/v1/me/feed?cursor=not-a-cursor", 400, "invalid_cursor"),
+        // One of two values is not picked silently, whichever an upstream cache would keep.
+        ("/v1/me/feed?limit=5&limit=6", 400, "repeated_parameter"),
+        (
+            "/v1/leaderboard/all?limit=1&x=1&limit=1000",
+            400,
+            "repeated_parameter",
+        ),
         ("/v1/nothing", 404, "not_found"),
     ] {
         let response = get(&stack, path, Some(1), None).await;

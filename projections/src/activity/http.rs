@@ -3,9 +3,9 @@
 //! 90), and today's daily, weekly and monthly active users, from the `activity` projection.
 //! Operator-only: `Authorization: Bearer <SURGE_OPERATOR_TOKEN>`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{Map, Value, json};
@@ -21,7 +21,7 @@ use crate::query_api::QueryState;
 use crate::query_api::auth::Operator;
 use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
 use crate::query_api::consistency::ReadAfter;
-use crate::query_api::handlers::{time, whole_number};
+use crate::query_api::handlers::{Params, time, whole_number};
 use crate::versions::now_ms;
 
 /// The endpoints of `activity`, registered with their OpenAPI operations through the catalog's
@@ -84,7 +84,7 @@ struct DayActivity {
 pub(crate) async fn activity(
     State(state): State<QueryState>,
     _operator: Operator,
-    Query(query): Query<HashMap<String, String>>,
+    query: Params,
     after: ReadAfter,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -142,19 +142,8 @@ fn by_minute(rows: Vec<MinuteCount>) -> Vec<Value> {
 }
 
 /// `?<name>=` within `1..=max`, `default` when absent.
-fn window(
-    query: &HashMap<String, String>,
-    name: &str,
-    default: usize,
-    max: usize,
-) -> Result<usize, ApiError> {
-    whole_number(
-        name,
-        "invalid_window",
-        query.get(name).map(String::as_str),
-        default,
-        max,
-    )
+fn window(query: &Params, name: &str, default: usize, max: usize) -> Result<usize, ApiError> {
+    whole_number(name, "invalid_window", query.get(name), default, max)
 }
 
 #[cfg(test)]
@@ -189,8 +178,8 @@ mod tests {
 
     #[test]
     fn windows_are_bounded_whole_numbers() {
-        let query = |v: &str| HashMap::from([("days".to_owned(), v.to_owned())]);
-        assert_eq!(window(&HashMap::new(), "days", 30, 90).unwrap(), 30);
+        let query = |v: &str| Params::parse(&format!("days={v}")).unwrap();
+        assert_eq!(window(&Params::default(), "days", 30, 90).unwrap(), 30);
         assert_eq!(window(&query("90"), "days", 30, 90).unwrap(), 90);
         for bad in ["0", "91", "-3", "week"] {
             let error = window(&query(bad), "days", 30, 90).unwrap_err();

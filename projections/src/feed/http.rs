@@ -2,9 +2,9 @@
 //! opaque to clients (base64url of the last item's event id), so pages do not shift when new
 //! items arrive between two reads.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use base64::Engine;
@@ -24,7 +24,7 @@ use crate::query_api::QueryState;
 use crate::query_api::auth::Reader;
 use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
 use crate::query_api::consistency::{ReadAfter, read_store};
-use crate::query_api::handlers::limit;
+use crate::query_api::handlers::{Params, limit};
 use crate::query_api::openapi::READ_ERRORS;
 
 /// The endpoints of `feed`, registered with their OpenAPI operations through the catalog's
@@ -50,7 +50,11 @@ error_responses!(
     FeedErrors = [
         INIT_DATA_ERRORS,
         READ_ERRORS,
-        [(400, "invalid_limit"), (400, "invalid_cursor")],
+        [
+            (400, "invalid_limit"),
+            (400, "invalid_cursor"),
+            (400, "repeated_parameter"),
+        ],
     ]
 );
 
@@ -73,16 +77,12 @@ error_responses!(
 pub(crate) async fn feed(
     State(state): State<QueryState>,
     Reader(user_id): Reader,
-    Query(query): Query<HashMap<String, String>>,
+    query: Params,
     after: ReadAfter,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let limit = limit(
-        query.get("limit").map(String::as_str),
-        DEFAULT_LIMIT,
-        FEED_CAP,
-    )?;
-    let before = query.get("cursor").map(|c| decode_cursor(c)).transpose()?;
+    let limit = limit(query.get("limit"), DEFAULT_LIMIT, FEED_CAP)?;
+    let before = query.get("cursor").map(decode_cursor).transpose()?;
     let served = state
         .read_after(&after, Some(user_id), &[ProjectionId::Feed])
         .await?;

@@ -3,9 +3,7 @@
 //! public-cacheable); with initData the answer adds the caller's own rank and score as `me`
 //! and is cacheable only by that caller.
 
-use std::collections::HashMap;
-
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::json;
@@ -23,7 +21,7 @@ use crate::query_api::QueryState;
 use crate::query_api::auth::Reader;
 use crate::query_api::caching::{PRIVATE_BRIEF, PUBLIC_BRIEF, cached_json, tagged_json};
 use crate::query_api::consistency::{ReadAfter, read_store};
-use crate::query_api::handlers::limit;
+use crate::query_api::handlers::{Params, limit};
 use crate::query_api::openapi::READ_ERRORS;
 use crate::query_api::top_cache::Needs;
 use crate::versions::now_ms;
@@ -39,7 +37,7 @@ const DEFAULT_LIMIT: usize = 100;
 /// The period named in the path and the `limit` of the query (`default` when absent).
 pub(crate) fn period_and_limit(
     kind: &str,
-    query: &HashMap<String, String>,
+    query: &Params,
     default: usize,
 ) -> Result<(PeriodKind, usize), ApiError> {
     let kind: PeriodKind = kind.parse().map_err(|_| {
@@ -48,7 +46,7 @@ pub(crate) fn period_and_limit(
             "the leaderboard is one of all, daily or weekly",
         )
     })?;
-    let limit = limit(query.get("limit").map(String::as_str), default, MAX_LIMIT)?;
+    let limit = limit(query.get("limit"), default, MAX_LIMIT)?;
     Ok((kind, limit))
 }
 
@@ -73,7 +71,11 @@ error_responses!(
         INIT_DATA_ERRORS,
         READ_ERRORS,
         PATH_ERRORS,
-        [(400, "invalid_period"), (400, "invalid_limit")],
+        [
+            (400, "invalid_period"),
+            (400, "invalid_limit"),
+            (400, "repeated_parameter"),
+        ],
     ]
 );
 
@@ -97,7 +99,7 @@ pub(crate) async fn leaderboard(
     State(state): State<QueryState>,
     reader: Option<Reader>,
     Path(kind): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    query: Params,
     after: ReadAfter,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {

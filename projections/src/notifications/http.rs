@@ -4,9 +4,7 @@
 //! be done, from the `notifications` projection and its tallies. With the consistency token of
 //! `POST /v1/admin/broadcasts` the broadcast is there at once.
 
-use std::collections::HashMap;
-
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::json;
@@ -24,7 +22,7 @@ use crate::query_api::QueryState;
 use crate::query_api::auth::Operator;
 use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
 use crate::query_api::consistency::ReadAfter;
-use crate::query_api::handlers::limit;
+use crate::query_api::handlers::{Params, limit};
 use crate::query_api::openapi::READ_ERRORS;
 
 /// The endpoints of `notifications`, registered with their OpenAPI operations through the catalog's
@@ -91,7 +89,13 @@ error_responses!(
     ]
 );
 
-error_responses!(BroadcastsErrors = [OPERATOR_ERRORS, READ_ERRORS, [(400, "invalid_limit")],]);
+error_responses!(
+    BroadcastsErrors = [
+        OPERATOR_ERRORS,
+        READ_ERRORS,
+        [(400, "invalid_limit"), (400, "repeated_parameter")],
+    ]
+);
 
 #[utoipa::path(
     get,
@@ -160,11 +164,11 @@ pub(crate) async fn broadcast(
 pub(crate) async fn broadcasts(
     State(state): State<QueryState>,
     _operator: Operator,
-    Query(query): Query<HashMap<String, String>>,
+    query: Params,
     after: ReadAfter,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let limit = limit(query.get("limit").map(String::as_str), 20, 100)?;
+    let limit = limit(query.get("limit"), 20, 100)?;
     let served = state
         .read_after(&after, None, &[ProjectionId::Notifications])
         .await?;

@@ -5,9 +5,7 @@
 //!
 //! `GET /v1/stats/revenue?days=` (operator): Stars paid and refunded per UTC day.
 
-use std::collections::HashMap;
-
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::json;
@@ -24,7 +22,7 @@ use crate::query_api::QueryState;
 use crate::query_api::auth::{Operator, Reader};
 use crate::query_api::caching::{PRIVATE_REVALIDATE, cached_json};
 use crate::query_api::consistency::ReadAfter;
-use crate::query_api::handlers::{limit, time, whole_number};
+use crate::query_api::handlers::{Params, limit, time, whole_number};
 use crate::query_api::openapi::READ_ERRORS;
 use crate::versions::now_ms;
 
@@ -46,7 +44,13 @@ struct Revenue {
     days: Vec<crate::purchases::RevenueDay>,
 }
 
-error_responses!(LimitedReadErrors = [INIT_DATA_ERRORS, READ_ERRORS, [(400, "invalid_limit")],]);
+error_responses!(
+    LimitedReadErrors = [
+        INIT_DATA_ERRORS,
+        READ_ERRORS,
+        [(400, "invalid_limit"), (400, "repeated_parameter")],
+    ]
+);
 
 #[utoipa::path(
     get,
@@ -66,11 +70,11 @@ error_responses!(LimitedReadErrors = [INIT_DATA_ERRORS, READ_ERRORS, [(400, "inv
 pub(crate) async fn my_purchases(
     State(state): State<QueryState>,
     Reader(user_id): Reader,
-    Query(query): Query<HashMap<String, String>>,
+    query: Params,
     after: ReadAfter,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let limit = limit(query.get("limit").map(String::as_str), 50, 200)?;
+    let limit = limit(query.get("limit"), 50, 200)?;
     let body = read(&state, &after, user_id, limit).await?.to_string();
     Ok(cached_json(&headers, body, PRIVATE_REVALIDATE))
 }
@@ -112,17 +116,11 @@ pub(crate) async fn read(
 pub(crate) async fn revenue(
     State(state): State<QueryState>,
     _operator: Operator,
-    Query(query): Query<HashMap<String, String>>,
+    query: Params,
     after: ReadAfter,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let days = whole_number(
-        "days",
-        "invalid_window",
-        query.get("days").map(String::as_str),
-        30,
-        366,
-    )?;
+    let days = whole_number("days", "invalid_window", query.get("days"), 30, 366)?;
     let served = state
         .read_after(&after, None, &[ProjectionId::Purchases])
         .await?;

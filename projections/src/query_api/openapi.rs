@@ -40,7 +40,7 @@ error_responses!(pub(crate) UserReadErrors = [INIT_DATA_ERRORS, READ_ERRORS]);
 error_responses!(pub(crate) WindowErrors = [
     OPERATOR_ERRORS,
     READ_ERRORS,
-    [(400, "invalid_window")],
+    [(400, "invalid_window"), (400, "repeated_parameter")],
 ]);
 
 /// The document of `router` (the query API's routes), finished with what both APIs share:

@@ -7,6 +7,10 @@
 
 pub(crate) mod me;
 
+use std::collections::HashMap;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use surge_http::ApiError;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -21,6 +25,44 @@ pub(crate) fn routes() -> OpenApiRouter<QueryState> {
     (ProjectionId::ALL.iter())
         .filter_map(|id| id.routes())
         .fold(here, |router, routes| router.merge(routes()))
+}
+
+/// The query string's parameters, each given at most once: a repeated one (`?limit=5&limit=500`)
+/// is refused with 400 `repeated_parameter` rather than one of its values picked silently.
+/// Parameters an endpoint does not read are ignored, as caches and cache-busters add them.
+#[derive(Debug, Default)]
+pub(crate) struct Params(HashMap<String, String>);
+
+impl Params {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+
+    pub(crate) fn parse(query: &str) -> Result<Params, ApiError> {
+        let mut params = HashMap::new();
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            if params.contains_key(name.as_ref()) {
+                return Err(ApiError::bad_request(
+                    "repeated_parameter",
+                    format!("the query parameter {name} is given more than once"),
+                ));
+            }
+            params.insert(name.into_owned(), value.into_owned());
+        }
+        Ok(Params(params))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Params::parse(parts.uri.query().unwrap_or_default())
+    }
 }
 
 /// `?limit=` within `1..=max`, `default` when absent.
@@ -53,6 +95,17 @@ pub(crate) use crate::feed::time;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_parameter_is_given_once() {
+        let params = Params::parse("limit=5&cursor=a%2Bb&_=1").unwrap();
+        assert_eq!(params.get("limit"), Some("5"));
+        assert_eq!(params.get("cursor"), Some("a+b"));
+        assert_eq!(params.get("days"), None);
+        let repeated = Params::parse("limit=5&limit=500").unwrap_err();
+        assert_eq!(repeated.code, "repeated_parameter");
+        assert!(Params::parse("").unwrap().get("limit").is_none());
+    }
 
     #[test]
     fn limits_are_bounded_whole_numbers() {

@@ -5,11 +5,10 @@
 //! Redis read per period per cache interval. Streams wake on the leaderboard processors'
 //! notices, and every [`IDLE_REFRESH`] anyway so a new day or week shows without a change.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::response::sse::Event;
 use futures::Stream;
@@ -25,6 +24,7 @@ use crate::leaderboard::PeriodKind;
 use crate::leaderboard::http::{current, period_and_limit};
 use crate::query_api::QueryState;
 use crate::query_api::consistency::ReadAfter;
+use crate::query_api::handlers::Params;
 use crate::query_api::top_cache::Needs;
 
 /// The fastest a stream sends.
@@ -39,6 +39,7 @@ error_responses!(
         [
             (400, "invalid_period"),
             (400, "invalid_limit"),
+            (400, "repeated_parameter"),
             (501, "live_updates_off"),
             (503, "live_streams_full"),
         ],
@@ -63,7 +64,7 @@ error_responses!(
 pub(crate) async fn leaderboard_live(
     State(state): State<QueryState>,
     Path(kind): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    query: Params,
 ) -> Result<Response, ApiError> {
     let (kind, limit) = period_and_limit(&kind, &query, DEFAULT_LIMIT)?;
     let subscription = super::hub(&state)?.subscribe_board()?;

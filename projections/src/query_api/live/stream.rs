@@ -27,7 +27,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::response::sse::Event;
@@ -48,7 +48,7 @@ use crate::feed::{FeedPage, feed_page};
 use crate::purchases::http as purchases;
 use crate::query_api::QueryState;
 use crate::query_api::consistency::{ReadAfter, read_store, verified};
-use crate::query_api::handlers::me;
+use crate::query_api::handlers::{Params, me};
 use crate::quests::http as quests;
 
 /// A stream ends after this long; the client reconnects with its last event's id (a new ticket
@@ -69,6 +69,7 @@ error_responses!(
         [
             (400, "init_data_in_url"),
             (400, "invalid_last_event_id"),
+            (400, "repeated_parameter"),
             (401, "invalid_ticket"),
             (401, "ticket_expired"),
             (429, "too_many_live_streams"),
@@ -98,12 +99,12 @@ error_responses!(
 )]
 pub(crate) async fn me_live(
     State(state): State<QueryState>,
-    Query(query): Query<HashMap<String, String>>,
+    query: Params,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if ["initData", "tgWebAppData", "init_data"]
         .iter()
-        .any(|name| query.contains_key(*name))
+        .any(|name| query.contains(name))
     {
         return Err(ApiError::bad_request(
             "init_data_in_url",
