@@ -24,7 +24,7 @@ use uuid::Uuid;
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::handlers::{accepted, append, now_ms};
-use crate::http::json::ApiJson;
+use crate::http::json::{ApiJson, object};
 use crate::http::operator::Operator;
 use crate::trace::TraceContext;
 
@@ -33,9 +33,9 @@ use crate::trace::TraceContext;
 pub(crate) struct BroadcastBody {
     #[schema(example = "A new season starts today!")]
     text: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object")]
     button: Option<ButtonBody>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object")]
     audience: Option<AudienceBody>,
 }
 

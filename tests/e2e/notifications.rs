@@ -579,6 +579,19 @@ async fn a_cancelled_broadcast_stops_and_bad_requests_change_nothing() {
             422,
             "audience.language",
         ),
+        // An object is not read from an array of its fields.
+        (
+            Some(OPERATOR),
+            json!({ "text": "hi", "button": ["Play"] }),
+            422,
+            "not read from an array",
+        ),
+        (
+            Some(OPERATOR),
+            json!({ "text": "hi", "audience": [7, "en"] }),
+            422,
+            "not read from an array",
+        ),
         (
             Some(OPERATOR),
             json!({ "text": "hi", "audiences": {} }),

@@ -62,6 +62,26 @@ pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8], max_depth: usize) -> Resu
     })
 }
 
+/// `deserialize_with` for an optional nested object: read only from a JSON object (or null).
+/// A derived struct also reads an array of its fields in order (`"button": ["Play"]`), which
+/// would make field order part of the API; the body-wide [`Shape`] scan cannot tell such a field
+/// from one that holds a list.
+pub(crate) fn object<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    use serde::Deserialize;
+    use serde::de::Error;
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Null => Ok(None),
+        serde_json::Value::Array(_) => Err(D::Error::custom(
+            "an object is not read from an array of its fields",
+        )),
+        value => T::deserialize(value).map(Some).map_err(D::Error::custom),
+    }
+}
+
 /// The answer to a body that could not be read: too large (413) or broken off (400).
 pub(crate) fn unreadable(rejection: &BytesRejection, state: &AppState) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
