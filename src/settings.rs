@@ -230,6 +230,10 @@ pub struct WriteApi {
     pub user_rate_per_sec: u32,
     #[arg(long, env = "SURGE_USER_BURST", default_value_t = 40)]
     pub user_burst: u32,
+    /// Where that rate is counted: `instance` (each instance's memory) or `shared` (also in
+    /// Redis, across every instance, for one round trip per write).
+    #[arg(long, env = "SURGE_USER_RATE_SCOPE", default_value = "instance")]
+    pub user_rate_scope: surge_producers::http::rate_limit::RateScope,
     /// Requests one instance works on at once; past it, 503 + Retry-After.
     #[arg(long, env = "SURGE_WRITE_MAX_IN_FLIGHT", default_value_t = 2048)]
     pub max_in_flight: usize,

@@ -6,6 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 use surge_schemas::GameConfig;
 use surge_schemas::TokenKeys;
 
+use crate::http::rate_limit::RateScope;
 use crate::idempotency::ReplicaWait;
 use crate::stars::StarsConfig;
 
@@ -25,6 +26,8 @@ pub struct WriteApiConfig {
     pub user_rate_per_sec: u32,
     /// Short bursts allowed above the sustained rate.
     pub user_burst: u32,
+    /// Whether that rate is counted per instance or across every instance (in Redis).
+    pub user_rate_scope: RateScope,
     /// Requests processed at once by one instance; past it the API sheds load with 503.
     pub max_in_flight: usize,
     /// Taps a user's energy bar holds when full ([`crate::energy`]).
@@ -58,6 +61,7 @@ impl WriteApiConfig {
             max_json_depth: 8,
             user_rate_per_sec: 20,
             user_burst: 40,
+            user_rate_scope: RateScope::Instance,
             max_in_flight: 2048,
             tap_energy_capacity: crate::energy::DEFAULT_CAPACITY,
             tap_energy_refill_per_sec: crate::energy::DEFAULT_REFILL_PER_SEC,

@@ -90,6 +90,7 @@ pub(crate) async fn state(
         max_body_bytes: write.max_body_bytes,
         user_rate_per_sec: write.user_rate_per_sec,
         user_burst: write.user_burst,
+        user_rate_scope: write.user_rate_scope,
         max_in_flight: write.max_in_flight,
         tap_energy_capacity: write.tap_energy_capacity,
         tap_energy_refill_per_sec: write.tap_energy_refill_per_sec,

@@ -1,8 +1,11 @@
 //! Bad input gets a specific 4xx JSON error and appends nothing; a user over their rate gets 429.
 
+use std::time::Instant;
+
 use serde_json::{Value, json};
 
-use crate::helpers::{Options, init_data, json, spawn_app, spawn_app_with};
+use crate::helpers::{Options, init_data, json, spawn_app, spawn_app_with, start};
+use crate::proxy::TcpProxy;
 
 async fn error_code(response: reqwest::Response) -> (u16, String) {
     let status = response.status().as_u16();
@@ -193,6 +196,92 @@ async fn a_user_over_their_rate_gets_429_with_retry_after_and_others_do_not() {
             .await
             .status(),
         202
+    );
+}
+
+fn shared_rate(burst: u32) -> Vec<(&'static str, String)> {
+    vec![
+        ("SURGE_USER_RATE_PER_SEC", "1".into()),
+        ("SURGE_USER_BURST", burst.to_string()),
+        ("SURGE_USER_RATE_SCOPE", "shared".into()),
+    ]
+}
+
+/// A client spreading its writes over two instances gets one rate with
+/// `SURGE_USER_RATE_SCOPE=shared`; each instance counting alone would let it write its burst
+/// twice (40 here) before the first 429.
+#[tokio::test]
+async fn a_shared_rate_holds_across_instances() {
+    let first = spawn_app_with(Options {
+        env: shared_rate(20),
+        ..Options::default()
+    })
+    .await;
+    let second = start(
+        &first.id,
+        Options {
+            env: shared_rate(20),
+            ..Options::default()
+        },
+    )
+    .unwrap_or_else(|logs| panic!("the second write API did not start:\n{logs}"));
+    let started = Instant::now();
+    let mut accepted = 0;
+    let mut refused = None;
+    for i in 0..80 {
+        let app = if i % 2 == 0 { &first } else { &second };
+        let response = app.write("POST", "/v1/checkins", 31, json!({})).await;
+        if response.status() == 429 {
+            let retry_after = response.headers().get("retry-after").cloned();
+            assert_eq!(error_code(response).await.1, "rate_limited");
+            refused = Some(retry_after.expect("Retry-After"));
+            break;
+        }
+        assert_eq!(response.status(), 202);
+        accepted += 1;
+    }
+    let elapsed = started.elapsed().as_secs() + 1;
+    assert!(refused.is_some(), "no 429 in {accepted} writes");
+    // The burst, plus a write a second since the first: one rate, whichever instance answers.
+    assert!(
+        accepted <= 20 + elapsed && accepted < 40,
+        "{accepted} writes accepted in {elapsed} s"
+    );
+    assert_eq!(first.record_count(), accepted as i64);
+    let other_user = second.write("POST", "/v1/checkins", 32, json!({})).await;
+    assert_eq!(other_user.status(), 202, "another user is not limited");
+}
+
+/// Without Redis the shared rate is not checked and writes go on under each instance's own limit
+/// (fail open), where taps, which need the energy bar, are refused (see `energy.rs`).
+// Multi-threaded: the proxy must keep serving while `spawn_app_with` blocks this thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_redis_a_shared_rate_falls_back_to_the_instances_own() {
+    let redis = TcpProxy::start("127.0.0.1:6379").await;
+    let mut env = shared_rate(2);
+    env.push((
+        "SURGE_REDIS_URL",
+        format!("redis://127.0.0.1:{}", redis.port),
+    ));
+    let app = spawn_app_with(Options {
+        env,
+        ..Options::default()
+    })
+    .await;
+    assert_eq!(
+        app.write("POST", "/v1/checkins", 33, json!({}))
+            .await
+            .status(),
+        202
+    );
+    redis.cut();
+    let unchecked = app.write("POST", "/v1/checkins", 33, json!({})).await;
+    assert_eq!(unchecked.status(), 202, "fail open");
+    assert!(
+        app.logs()
+            .contains("The shared write rate could not be checked"),
+        "{}",
+        app.logs()
     );
 }
 

@@ -17,14 +17,20 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let init_data = authenticate(&parts.headers, &state.validator)?;
-        state.limiter.check(init_data.user.id).map_err(|wait| {
-            ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "too many writes; slow down",
-            )
-            .retry_after(wait)
-        })?;
+        let user = init_data.user.id;
+        state.limiter.check(user).map_err(rate_limited)?;
+        if let Some(shared) = &state.shared_limiter {
+            shared.check(user).await.map_err(rate_limited)?;
+        }
         Ok(Caller(init_data))
     }
+}
+
+fn rate_limited(wait: std::time::Duration) -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        "too many writes; slow down",
+    )
+    .retry_after(wait)
 }

@@ -34,7 +34,7 @@ use crate::idempotency::IdempotencyStore;
 use crate::metrics::Metrics;
 use crate::stars::{self, Stars};
 pub use error::ApiError;
-use rate_limit::UserRateLimiter;
+use rate_limit::{RateScope, SharedRateLimiter, UserRateLimiter};
 use surge_kafka::EventLog;
 
 /// What every request shares. axum's `State` clones it per request (several times, once per
@@ -51,6 +51,8 @@ pub struct Shared {
     pub idempotency: IdempotencyStore,
     pub energy: EnergyStore,
     pub limiter: Arc<UserRateLimiter>,
+    /// The rate across every instance, when `SURGE_USER_RATE_SCOPE=shared`.
+    pub shared_limiter: Option<SharedRateLimiter>,
     pub metrics: Metrics,
     pub stars: Stars,
 }
@@ -76,6 +78,14 @@ impl AppState {
             config.user_burst,
         ));
         UserRateLimiter::spawn_cleanup(&limiter);
+        let shared_limiter = (config.user_rate_scope == RateScope::Shared).then(|| {
+            SharedRateLimiter::new(
+                redis.clone(),
+                &config.redis_prefix,
+                config.user_rate_per_sec,
+                config.user_burst,
+            )
+        });
         let stars = Stars::new(
             &config.stars,
             &config.bot_token,
@@ -90,6 +100,7 @@ impl AppState {
             idempotency,
             energy,
             limiter,
+            shared_limiter,
             metrics: Metrics::new(),
             stars,
         }))

@@ -1,6 +1,11 @@
 //! Per-user write rate (GCRA from `governor`), kept in this instance's memory: a check costs no
 //! network round trip on the hot path. With N instances behind a balancer a user can reach up to
-//! N times the rate; route users stickily (by user id) when that matters.
+//! N times the rate: route users stickily (by user id), or share the rate through Redis
+//! ([`shared`], `SURGE_USER_RATE_SCOPE=shared`) when that matters.
+
+mod shared;
+
+pub use shared::SharedRateLimiter;
 
 use std::num::NonZeroU32;
 use std::sync::{Arc, Weak};
@@ -8,6 +13,30 @@ use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
+
+/// Where a user's write rate is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RateScope {
+    /// In each instance's memory (no round trip).
+    #[default]
+    Instance,
+    /// In each instance's memory, then in Redis across every instance.
+    Shared,
+}
+
+impl std::str::FromStr for RateScope {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "instance" => Ok(RateScope::Instance),
+            "shared" => Ok(RateScope::Shared),
+            other => Err(format!(
+                "unknown rate scope {other:?}; expected instance or shared"
+            )),
+        }
+    }
+}
 
 pub struct UserRateLimiter {
     limiter: DefaultKeyedRateLimiter<i64>,
