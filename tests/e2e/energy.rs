@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::helpers::{Options, TestApp, init_data, json, spawn_app, spawn_app_with, start};
-use crate::proxy::TcpProxy;
+use crate::proxy::write_api_behind_redis_proxy;
 
 /// A small, slow bar: 10 taps, one more per second.
 fn small_bar() -> Vec<(&'static str, String)> {
@@ -187,20 +187,9 @@ async fn a_retry_with_its_idempotency_key_does_not_pay_twice() {
     assert_eq!(app.record_count(), 2);
 }
 
-// Multi-threaded: the proxy must keep serving while `spawn_app_with` blocks this thread.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_redis_taps_are_refused_with_503_and_other_writes_go_on() {
-    let redis = TcpProxy::start("127.0.0.1:6379").await;
-    let mut env = small_bar();
-    env.push((
-        "SURGE_REDIS_URL",
-        format!("redis://127.0.0.1:{}", redis.port),
-    ));
-    let app = spawn_app_with(Options {
-        env,
-        ..Options::default()
-    })
-    .await;
+    let (redis, app) = write_api_behind_redis_proxy(small_bar()).await;
     let user = 4_000_000_005;
     assert_eq!(taps(&app, user, 1).await.status(), 202);
 

@@ -5,7 +5,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use crate::helpers::{Options, init_data, json, spawn_app, spawn_app_with, start};
-use crate::proxy::TcpProxy;
+use crate::proxy::write_api_behind_redis_proxy;
 
 async fn error_code(response: reqwest::Response) -> (u16, String) {
     let status = response.status().as_u16();
@@ -254,20 +254,9 @@ async fn a_shared_rate_holds_across_instances() {
 
 /// Without Redis the shared rate is not checked and writes go on under each instance's own limit
 /// (fail open), where taps, which need the energy bar, are refused (see `energy.rs`).
-// Multi-threaded: the proxy must keep serving while `spawn_app_with` blocks this thread.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_redis_a_shared_rate_falls_back_to_the_instances_own() {
-    let redis = TcpProxy::start("127.0.0.1:6379").await;
-    let mut env = shared_rate(2);
-    env.push((
-        "SURGE_REDIS_URL",
-        format!("redis://127.0.0.1:{}", redis.port),
-    ));
-    let app = spawn_app_with(Options {
-        env,
-        ..Options::default()
-    })
-    .await;
+    let (redis, app) = write_api_behind_redis_proxy(shared_rate(2)).await;
     assert_eq!(
         app.write("POST", "/v1/checkins", 33, json!({}))
             .await

@@ -4,6 +4,26 @@
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
+use crate::helpers::{Options, TestApp, spawn_app_with};
+
+/// A write API with `env` whose Redis is reached through a proxy the test can cut. Call it from
+/// a multi-threaded test: the proxy must keep serving while `spawn_app_with` blocks the thread.
+pub async fn write_api_behind_redis_proxy(
+    mut env: Vec<(&'static str, String)>,
+) -> (TcpProxy, TestApp) {
+    let redis = TcpProxy::start("127.0.0.1:6379").await;
+    env.push((
+        "SURGE_REDIS_URL",
+        format!("redis://127.0.0.1:{}", redis.port),
+    ));
+    let app = spawn_app_with(Options {
+        env,
+        ..Options::default()
+    })
+    .await;
+    (redis, app)
+}
+
 pub struct TcpProxy {
     pub port: u16,
     upstream: &'static str,
