@@ -561,3 +561,39 @@ async fn a_store_that_lost_a_claim_is_claimed_again_and_goes_on() {
         processor.logs()
     );
 }
+
+/// A Redis restarted without persistence has nothing: no data, no positions, no claims, no
+/// versions. The processor finds its positions gone (on its next batch, or its periodic check
+/// for a quiet partition), claims the partitions again and folds them from the topic's start,
+/// so each event counts once.
+#[tokio::test]
+async fn a_redis_restarted_empty_is_filled_again_from_the_topic() {
+    let writer = spawn_app().await;
+    let processor = processor(&writer);
+    referrers_first(&writer, 1..13).await;
+    traffic(&writer, 1..13, 0).await;
+    wait_caught_up(&writer, &[&processor]).await;
+    let mut redis = surge_testkit::redis().await;
+    for projection in ["leaderboard", "feed"] {
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}:{projection}:*", writer.id))
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        assert!(keys.iter().any(|k| k.ends_with(":versions")), "{keys:?}");
+        redis::cmd("DEL")
+            .arg(keys)
+            .query_async::<()>(&mut redis)
+            .await
+            .unwrap();
+    }
+    // Found by the periodic check alone: no new event comes.
+    wait_caught_up(&writer, &[&processor]).await;
+    let expected = fold_topic(&writer, writer.record_count() as usize).await;
+    assert_projections_equal_fold(&writer, &expected).await;
+    // And with new events.
+    traffic(&writer, 1..13, 1).await;
+    wait_caught_up(&writer, &[&processor]).await;
+    let expected = fold_topic(&writer, writer.record_count() as usize).await;
+    assert_projections_equal_fold(&writer, &expected).await;
+}

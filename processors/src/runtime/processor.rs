@@ -333,11 +333,10 @@ impl<S: Sink> Worker<S> {
             .map(|claim| (claim.partition, claim.next_offset))
             .collect();
         for (partition, applied) in claims {
-            // No position at all is not judged here: a dropped version's positions are gone
-            // too, and its next batch is fenced.
-            let Some(&stored) = stored.get(&partition) else {
-                continue;
-            };
+            // No position at all is 0: a Redis restarted empty. (A dropped version's positions
+            // are gone too; reading it again finds its claim gone, and claiming it gives
+            // nothing.)
+            let stored = stored.get(&partition).copied().unwrap_or(0);
             if stored < applied {
                 let outcome = lost_writes(&self.id, partition, stored, applied);
                 self.settle(consumer, partition, None, outcome, held, commits);

@@ -41,9 +41,10 @@ pub enum SinkError {
     )]
     Behind { stored: i64, applied: i64 },
     /// The store's fencing generation is `stored`, below the `claimed` one this processor's
-    /// claim set: the store lost the claim's write (a failover to a replica that had not
-    /// received it). Any later claim would have moved it to `claimed` or past it, so nobody
-    /// claimed the partition since: it is still ours, to claim again.
+    /// claim set (0: none at all): the store lost the claim's write (a failover to a replica
+    /// that had not received it, a Redis restarted empty). Any later claim would have moved it
+    /// to `claimed` or past it, so nobody claimed the partition since: it is still ours, to
+    /// claim again. Claiming a version that no longer serves gives nothing, as ever.
     #[error(
         "the store's generation {stored} is below this processor's claim ({claimed}): the store lost the claim"
     )]

@@ -15,9 +15,10 @@
 local field = ARGV[1]
 local generation = redis.call('HGET', KEYS[2], field)
 if generation ~= ARGV[2] then
-  -- Below our claim: the store lost the claim's write, and nobody claimed since.
-  if generation and tonumber(generation) < tonumber(ARGV[2]) then
-    return 'CLAIM_LOST ' .. generation
+  -- Below our claim, or gone (a Redis restarted empty): the store lost the claim's write, and
+  -- nobody claimed since.
+  if not generation or tonumber(generation) < tonumber(ARGV[2]) then
+    return 'CLAIM_LOST ' .. (generation or '0')
   end
   return 'FENCED'
 end
