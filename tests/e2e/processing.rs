@@ -35,6 +35,22 @@ pub fn processor(writer: &TestApp) -> TestApp {
         .unwrap_or_else(|logs| panic!("surge process did not start:\n{logs}"))
 }
 
+/// Every projection of `writer`'s test equals an independent fold of its whole topic.
+async fn assert_folded(writer: &TestApp) {
+    let expected = fold_topic(writer, writer.record_count() as usize).await;
+    assert_projections_equal_fold(writer, &expected).await;
+}
+
+/// A write API and a processor that applied a first round of traffic from users 1 to 12.
+async fn a_processor_after_a_round() -> (TestApp, TestApp) {
+    let writer = spawn_app().await;
+    let processor = processor(&writer);
+    referrers_first(&writer, 1..13).await;
+    traffic(&writer, 1..13, 0).await;
+    wait_caught_up(&writer, &[&processor]).await;
+    (writer, processor)
+}
+
 /// A round of Mini App traffic from `users` users.
 pub async fn traffic(app: &TestApp, users: std::ops::Range<i64>, round: i64) {
     let now = std::time::SystemTime::now()
@@ -257,8 +273,7 @@ async fn a_poison_event_goes_to_the_dead_letter_topic_and_others_flow() {
                 .is_ok()
         );
     }
-    let expected = fold_topic(&writer, writer.record_count() as usize).await;
-    assert_projections_equal_fold(&writer, &expected).await;
+    assert_folded(&writer).await;
     drop(processor);
 }
 
@@ -270,8 +285,7 @@ async fn two_instances_split_the_work_and_end_equal_to_one() {
     wait_for_split(&[&first, &second]).await;
     traffic(&writer, 1..16, 0).await;
     wait_caught_up(&writer, &[&first, &second]).await;
-    let expected = fold_topic(&writer, writer.record_count() as usize).await;
-    assert_projections_equal_fold(&writer, &expected).await;
+    assert_folded(&writer).await;
 }
 
 /// A SIGKILLed instance never leaves its group; the broker expires its session (6 s here) and
@@ -300,8 +314,7 @@ async fn a_killed_instances_partitions_move_to_the_live_one() {
     );
     traffic(&writer, 1..16, 1).await;
     wait_caught_up(&writer, &[&first]).await;
-    let expected = fold_topic(&writer, writer.record_count() as usize).await;
-    assert_projections_equal_fold(&writer, &expected).await;
+    assert_folded(&writer).await;
 }
 
 /// Waits until each of `processors` holds some of the wallets partitions and together they
@@ -344,8 +357,7 @@ async fn a_paused_instance_loses_its_partitions_and_cannot_overwrite_when_resume
     traffic(&writer, 1..16, 2).await;
     wait_caught_up(&writer, &[&first, &second]).await;
 
-    let expected = fold_topic(&writer, writer.record_count() as usize).await;
-    assert_projections_equal_fold(&writer, &expected).await;
+    assert_folded(&writer).await;
 }
 
 /// The partitions `processor` (e.g. `wallets.v1`) last logged as assigned to this instance.
@@ -475,11 +487,7 @@ async fn restore_redis(id: &str, snapshot: &[(String, Vec<u8>, i64)]) {
 /// when new events come, and by its periodic check of the positions when none does.
 #[tokio::test]
 async fn a_redis_that_lost_acknowledged_writes_is_caught_up_again_each_event_once() {
-    let writer = spawn_app().await;
-    let processor = processor(&writer);
-    referrers_first(&writer, 1..13).await;
-    traffic(&writer, 1..13, 0).await;
-    wait_caught_up(&writer, &[&processor]).await;
+    let (writer, processor) = a_processor_after_a_round().await;
     let snapshot = redis_snapshot(&writer.id).await;
     assert!(!snapshot.is_empty());
     traffic(&writer, 1..13, 1).await;
@@ -488,16 +496,14 @@ async fn a_redis_that_lost_acknowledged_writes_is_caught_up_again_each_event_onc
     restore_redis(&writer.id, &snapshot).await;
     traffic(&writer, 1..13, 2).await;
     wait_caught_up(&writer, &[&processor]).await;
-    let expected = fold_topic(&writer, writer.record_count() as usize).await;
-    assert_projections_equal_fold(&writer, &expected).await;
+    assert_folded(&writer).await;
     // None does.
     let snapshot = redis_snapshot(&writer.id).await;
     traffic(&writer, 1..13, 3).await;
     wait_caught_up(&writer, &[&processor]).await;
     restore_redis(&writer.id, &snapshot).await;
     wait_caught_up(&writer, &[&processor]).await;
-    let expected = fold_topic(&writer, writer.record_count() as usize).await;
-    assert_projections_equal_fold(&writer, &expected).await;
+    assert_folded(&writer).await;
     assert!(
         processor.logs().contains("the store lost writes"),
         "the processor said why it read partitions again:\n{}",
@@ -545,16 +551,11 @@ async fn lose_claims(app: &TestApp) {
 /// where it would otherwise drop them as fenced and leave them behind until the next rebalance.
 #[tokio::test]
 async fn a_store_that_lost_a_claim_is_claimed_again_and_goes_on() {
-    let writer = spawn_app().await;
-    let processor = processor(&writer);
-    referrers_first(&writer, 1..13).await;
-    traffic(&writer, 1..13, 0).await;
-    wait_caught_up(&writer, &[&processor]).await;
+    let (writer, processor) = a_processor_after_a_round().await;
     lose_claims(&writer).await;
     traffic(&writer, 1..13, 1).await;
     wait_caught_up(&writer, &[&processor]).await;
-    let expected = fold_topic(&writer, writer.record_count() as usize).await;
-    assert_projections_equal_fold(&writer, &expected).await;
+    assert_folded(&writer).await;
     assert!(
         processor.logs().contains("the store lost the claim"),
         "the processor said why it claimed partitions again:\n{}",
@@ -568,11 +569,7 @@ async fn a_store_that_lost_a_claim_is_claimed_again_and_goes_on() {
 /// so each event counts once.
 #[tokio::test]
 async fn a_redis_restarted_empty_is_filled_again_from_the_topic() {
-    let writer = spawn_app().await;
-    let processor = processor(&writer);
-    referrers_first(&writer, 1..13).await;
-    traffic(&writer, 1..13, 0).await;
-    wait_caught_up(&writer, &[&processor]).await;
+    let (writer, processor) = a_processor_after_a_round().await;
     let mut redis = surge_testkit::redis().await;
     for projection in ["leaderboard", "feed"] {
         let keys: Vec<String> = redis::cmd("KEYS")
@@ -589,11 +586,9 @@ async fn a_redis_restarted_empty_is_filled_again_from_the_topic() {
     }
     // Found by the periodic check alone: no new event comes.
     wait_caught_up(&writer, &[&processor]).await;
-    let expected = fold_topic(&writer, writer.record_count() as usize).await;
-    assert_projections_equal_fold(&writer, &expected).await;
+    assert_folded(&writer).await;
     // And with new events.
     traffic(&writer, 1..13, 1).await;
     wait_caught_up(&writer, &[&processor]).await;
-    let expected = fold_topic(&writer, writer.record_count() as usize).await;
-    assert_projections_equal_fold(&writer, &expected).await;
+    assert_folded(&writer).await;
 }
