@@ -48,6 +48,16 @@ impl Running {
             .collect()
     }
 
+    /// The processors that have claimed fewer than `partitions` partitions
+    /// (`<name>.v<version>`): in a process that runs alone, those still joining their groups.
+    pub fn owning_fewer_than(&self, partitions: usize) -> Vec<String> {
+        self.lock()
+            .values()
+            .filter(|slot| slot.handle.owned() < partitions)
+            .map(|slot| slot.handle.id.clone())
+            .collect()
+    }
+
     /// `(projection, version)` of every running processor.
     pub fn versions(&self) -> Vec<(&'static str, u32)> {
         self.lock()

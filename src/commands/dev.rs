@@ -47,6 +47,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         &metrics,
     )
     .await?;
+    wait_for_partitions(&processors, common.events_partitions).await;
     let process_app = surge_processors::health::app(
         metrics,
         processors.stores.clone(),
@@ -107,6 +108,32 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         .and(webhook)
         .and(demo)
 }
+
+/// Waits, at most [`JOIN_DEADLINE`], until every processor has claimed all `partitions`: the
+/// APIs open after, so a first write read back with its token does not wait out its bound (and
+/// answer 504) while the processors are still joining their groups.
+async fn wait_for_partitions(processors: &super::process::Processors, partitions: i32) {
+    let running = processors.supervisor.running();
+    let all = usize::try_from(partitions).unwrap_or(0);
+    let deadline = tokio::time::Instant::now() + JOIN_DEADLINE;
+    loop {
+        let joining = running.owning_fewer_than(all);
+        if joining.is_empty() {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(
+                ?joining,
+                "Processors still joining their groups; opening the APIs anyway."
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// How long `surge dev` waits for its processors to claim their partitions before it opens.
+const JOIN_DEADLINE: Duration = Duration::from_secs(30);
 
 /// How a browser on this machine reaches a listener (an unspecified address through localhost).
 fn browser_url(addr: SocketAddr) -> String {

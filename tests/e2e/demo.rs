@@ -197,3 +197,26 @@ async fn browsers_may_call_the_apis_only_from_the_configured_origins() {
         .unwrap();
     assert!(exposed.contains("x-consistency-token"), "{exposed}");
 }
+
+/// `surge dev` opens its APIs once every processor has claimed its partitions, so a first
+/// write read back with its token is not left waiting (504) while the groups settle.
+#[tokio::test]
+async fn dev_opens_once_every_processor_owns_its_partitions() {
+    let (app, _) = dev(None).await;
+    let logs = app.logs();
+    let up = logs
+        .find("Surge dev is up")
+        .unwrap_or_else(|| panic!("no start line:\n{logs}"));
+    for id in surge_projections::catalog::ProjectionId::ALL {
+        let processor = format!("\"processor\":\"{}.v1\"", id.name());
+        let assigned = logs
+            .lines()
+            .filter(|line| line.contains("Partitions assigned") && line.contains(&processor))
+            .map(|line| logs.find(line).expect("a line of the logs"))
+            .min();
+        assert!(
+            assigned.is_some_and(|at| at < up),
+            "{processor} had its partitions before dev opened:\n{logs}"
+        );
+    }
+}

@@ -86,6 +86,7 @@ pub struct ProcessorHandle {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     stalls: Stalls,
+    claims: Claims,
     pub id: String,
 }
 
@@ -106,6 +107,11 @@ impl ProcessorHandle {
     /// Partitions this processor owns but cannot advance, with the reason.
     pub fn stalled(&self) -> BTreeMap<i32, String> {
         self.stalls.list()
+    }
+
+    /// How many partitions this processor has claimed.
+    pub fn owned(&self) -> usize {
+        self.claims.lock().expect("claims lock").len()
     }
 }
 
@@ -189,7 +195,7 @@ pub fn spawn<S: Sink>(
         sink,
         applier,
         config,
-        claims,
+        claims: claims.clone(),
         stalls: stalls.clone(),
         stop: stop.clone(),
         id: id.clone(),
@@ -209,6 +215,7 @@ pub fn spawn<S: Sink>(
         stop,
         thread: Some(thread),
         stalls,
+        claims,
         id,
     })
 }
