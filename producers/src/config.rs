@@ -41,6 +41,11 @@ pub struct WriteApiConfig {
     pub idempotency_replicas: Option<ReplicaWait>,
     /// Namespace of this deployment's Redis keys.
     pub redis_prefix: String,
+    /// Which life of the event log the idempotency records answer for, when the log does not
+    /// outlive the process (the embedded mock cluster starts empty on every run): a key sent
+    /// again in a later run must not be answered with an event that is gone. `None` for a real
+    /// broker.
+    pub log_incarnation: Option<String>,
     /// Signs the consistency tokens handed to clients (the query API checks them).
     pub token_keys: TokenKeys,
     /// The game's configuration (the quests a user may claim, `POST /v1/quests/{id}/claim`).
@@ -68,6 +73,7 @@ impl WriteApiConfig {
             idempotency_ttl: Duration::from_secs(24 * 3600),
             idempotency_replicas: None,
             redis_prefix: "surge".into(),
+            log_incarnation: None,
             game: GameConfig::default(),
             stars: StarsConfig::new(),
         }

@@ -96,6 +96,14 @@ pub(crate) async fn state(
         tap_energy_refill_per_sec: write.tap_energy_refill_per_sec,
         idempotency_replicas,
         redis_prefix: common.redis_prefix.clone(),
+        // The embedded mock cluster starts empty on every run (its records expire with their
+        // TTL).
+        log_incarnation: common.kafka_brokers.is_none().then(|| {
+            let started = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            format!("run{}", started.as_millis())
+        }),
         token_keys: telegram.token_keys(),
         game: common.game(),
         stars: StarsConfig {

@@ -44,7 +44,8 @@ pub struct TestApp {
 
 #[derive(Default, Clone)]
 pub struct Options {
-    /// Brokers to use instead of the real broker process (e.g. a mock cluster).
+    /// Brokers to use instead of the real broker process (e.g. a mock cluster); empty: the
+    /// process embeds its own.
     pub brokers: Option<String>,
     /// Extra SURGE_* variables.
     pub env: Vec<(&'static str, String)>,
@@ -105,7 +106,6 @@ pub fn start(id: &str, options: Options) -> Result<TestApp, String> {
         .arg(role)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("SURGE_KAFKA_BROKERS", &brokers)
         .env("SURGE_DATABASE_URL", surge_testkit::database_url())
         .env("SURGE_DATABASE_SCHEMA", id)
         .env("SURGE_REDIS_PREFIX", id)
@@ -124,6 +124,10 @@ pub fn start(id: &str, options: Options) -> Result<TestApp, String> {
         .env("SURGE_QUERY_STORE_TIMEOUT_MS", "10000")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
+    // Empty: the process embeds its own mock cluster.
+    if !brokers.is_empty() {
+        command.env("SURGE_KAFKA_BROKERS", &brokers);
+    }
     for (key, value) in options.env {
         command.env(key, value);
     }

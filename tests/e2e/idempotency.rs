@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{init_data, json, spawn_app};
+use crate::helpers::{Options, TestApp, init_data, json, spawn_app, start};
 
 #[tokio::test]
 async fn a_retry_with_the_same_key_appends_nothing_and_answers_the_same() {
@@ -128,4 +128,39 @@ async fn a_replica_wait_longer_than_half_the_redis_timeout_is_refused_at_start()
         logs.contains("SURGE_IDEMPOTENCY_REPLICA_WAIT_MS is 1500 ms; it must be at most 1000 ms"),
         "{logs}"
     );
+}
+
+/// On the embedded mock cluster (no `SURGE_KAFKA_BROKERS`) the event log starts empty on every
+/// run, so a key sent again after a restart is a new write: answering it with the first run's
+/// event would acknowledge an event that is gone, whose token no read could ever satisfy.
+#[tokio::test]
+async fn on_an_embedded_log_a_key_from_an_earlier_run_is_a_new_write() {
+    let id = crate::helpers::unique_id();
+    let run = || {
+        start(
+            &id,
+            Options {
+                brokers: Some(String::new()),
+                ..Options::default()
+            },
+        )
+        .unwrap_or_else(|logs| panic!("surge write-api did not start:\n{logs}"))
+    };
+    let tap = |app: &TestApp| {
+        app.request("POST", "/v1/taps")
+            .header("authorization", format!("tma {}", init_data(5)))
+            .header("idempotency-key", "the-readme-key")
+            .json(&json!({ "count": 1 }))
+            .send()
+    };
+    let first = run();
+    let before = json(tap(&first).await.unwrap()).await;
+    let again = tap(&first).await.unwrap();
+    assert!(again.headers().get("idempotent-replayed").is_some());
+    first.kill();
+    let second = run();
+    let after = tap(&second).await.unwrap();
+    assert_eq!(after.status(), 202);
+    assert!(after.headers().get("idempotent-replayed").is_none());
+    assert_ne!(json(after).await["event_id"], before["event_id"]);
 }

@@ -60,9 +60,13 @@ pub struct Shared {
 impl AppState {
     pub fn new(config: WriteApiConfig, validator: Validator, log: EventLog, redis: Redis) -> Self {
         let lock_ttl = log_lock_ttl(&log);
+        let idempotency_prefix = match &config.log_incarnation {
+            Some(incarnation) => format!("{}:{incarnation}", config.redis_prefix),
+            None => config.redis_prefix.clone(),
+        };
         let idempotency = IdempotencyStore::new(
             redis.clone(),
-            &config.redis_prefix,
+            &idempotency_prefix,
             config.idempotency_ttl,
             lock_ttl,
             config.idempotency_replicas,
