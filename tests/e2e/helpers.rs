@@ -467,6 +467,14 @@ pub fn java_partition(key: &str, partitions: i32) -> i32 {
     (java_murmur2(key.as_bytes()) & 0x7fff_ffff) % partitions
 }
 
+/// A write's consistency token, from the header the query API reads.
+pub fn consistency_token(response: &reqwest::Response) -> String {
+    response.headers()["x-consistency-token"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
 pub async fn json(response: reqwest::Response) -> Value {
     response.json().await.expect("JSON body")
 }

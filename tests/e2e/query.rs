@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{BOT_TOKEN, Options, TestApp, init_data, json as body, spawn_app_with, start};
+use crate::helpers::{
+    BOT_TOKEN, Options, TestApp, consistency_token, init_data, json as body, spawn_app_with, start,
+};
 use crate::proxy::TcpProxy;
 
 pub struct Stack {
@@ -91,10 +93,7 @@ fn tma(user: i64) -> String {
 pub async fn write(stack: &Stack, method: &str, path: &str, user: i64, payload: Value) -> String {
     let response = stack.writer.write(method, path, user, payload).await;
     assert_eq!(response.status(), 202);
-    response.headers()["x-consistency-token"]
-        .to_str()
-        .unwrap()
-        .to_owned()
+    consistency_token(&response)
 }
 
 /// `count` taps of `user`: the write's consistency token and event id.
@@ -104,10 +103,7 @@ pub async fn tap(stack: &Stack, user: i64, count: i64) -> (String, String) {
         .write("POST", "/v1/taps", user, json!({ "count": count }))
         .await;
     assert_eq!(response.status(), 202);
-    let token = response.headers()["x-consistency-token"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let token = consistency_token(&response);
     let event_id = body(response).await["event_id"]
         .as_str()
         .unwrap()

@@ -13,7 +13,9 @@ use surge_projections::naming;
 use surge_schemas::Payload;
 
 use crate::fold::fold_topic;
-use crate::helpers::{Options, TestApp, init_data, init_data_with, json, pg_pool, start};
+use crate::helpers::{
+    Options, TestApp, consistency_token, init_data, init_data_with, json, pg_pool, start,
+};
 use crate::processing::reproduce;
 use crate::projected::{active_version, assert_projections_equal_fold, wait_caught_up};
 
@@ -91,10 +93,7 @@ impl Quested {
     async fn write(&self, path: &str, user: i64, body: Value) -> String {
         let response = self.writer.write("POST", path, user, body).await;
         assert_eq!(response.status(), 202, "{path} of user {user}");
-        response.headers()["x-consistency-token"]
-            .to_str()
-            .unwrap()
-            .to_owned()
+        consistency_token(&response)
     }
 
     async fn session(&self, user: i64, referrer: Option<i64>) {

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use surge_schemas::{Codec, EventType};
 
 use crate::broker_process::{free_port, run_script};
-use crate::helpers::{Options, init_data, start, unique_id};
+use crate::helpers::{Options, consistency_token, init_data, start, unique_id};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/registry.sh");
 
@@ -74,10 +74,7 @@ async fn apicurio_registry_write_process_read_back() {
         .write("POST", "/v1/taps", user, json!({ "count": 25 }))
         .await;
     assert_eq!(tapped.status(), 202);
-    let token = tapped.headers()["x-consistency-token"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let token = consistency_token(&tapped);
 
     // Read it back with the write's token; the processors may still be joining their groups.
     let started = Instant::now();
