@@ -98,12 +98,8 @@ pub(crate) async fn state(
         redis_prefix: common.redis_prefix.clone(),
         // The embedded mock cluster starts empty on every run (its records expire with their
         // TTL).
-        log_incarnation: common.kafka_brokers.is_none().then(|| {
-            let started = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            format!("run{}", started.as_millis())
-        }),
+        log_incarnation: (common.kafka_brokers.is_none())
+            .then(|| format!("run{}", surge_projections::versions::now_ms())),
         token_keys: telegram.token_keys(),
         game: common.game(),
         stars: StarsConfig {
