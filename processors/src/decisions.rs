@@ -11,8 +11,8 @@ use surge_projections::feed::{self, Activity};
 use surge_projections::wallets::Kind;
 use surge_schemas::{EventType, Payload, SessionStarted};
 
-use crate::notifications::RecipientChange;
 use crate::projectors::economy::{Earning, REFERRAL_BONUS};
+use crate::projectors::notifications::RecipientChange;
 use crate::projectors::profiles::ProfileChange;
 use crate::projectors::purchases::PurchaseChange;
 use crate::projectors::quests::QuestInput;

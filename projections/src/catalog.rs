@@ -31,7 +31,7 @@ impl StoreKind {
 macro_rules! catalog {
     ($(
         $(#[$doc:meta])*
-        $id:ident => $name:literal, revision $revision:literal,
+        $id:ident => $name:ident, revision $revision:literal,
             in $store:ident $(($plain:path $(, timescaledb $timescale:path)?))?
             $(, serves $routes:path)?;
     )+) => {
@@ -51,7 +51,7 @@ macro_rules! catalog {
             /// The name it goes by everywhere.
             pub const fn name(self) -> &'static str {
                 match self {
-                    $(ProjectionId::$id => $name,)+
+                    $(ProjectionId::$id => stringify!($name),)+
                 }
             }
 
@@ -91,6 +91,21 @@ macro_rules! catalog {
                     $(ProjectionId::$id => $crate::catalog::catalog!(@routes $($routes)?),)+
                 }
             }
+        }
+
+        $crate::catalog::catalog!(@each_projection ($) $($id => $name),+);
+    };
+    // `$d` is a `$` for the generated macro's own variables.
+    (@each_projection ($d:tt) $($id:ident => $name:ident),+) => {
+        /// Hands every projection of the catalog, as `Id => name`, to the macro `$callback`,
+        /// invoked where this one is, for code in other crates that needs an item per
+        /// projection (the processors' registry: a projector module named like the projection,
+        /// with a type named like its id) without a list of its own.
+        #[macro_export]
+        macro_rules! each_projection {
+            ($d callback:ident) => {
+                $d callback! { $($id => $name),+ }
+            };
         }
     };
     (@routes) => { None };

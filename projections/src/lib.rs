@@ -28,28 +28,28 @@ pub use catalog::StoreKind;
 // folder's `http.rs` (see `catalog.rs`).
 catalog::catalog! {
     /// Each user's profile, sessions, streak and referrer.
-    Profiles => "profiles", revision 1, in Postgres(crate::profiles::MIGRATIONS),
+    Profiles => profiles, revision 1, in Postgres(crate::profiles::MIGRATIONS),
         serves crate::profiles::http::routes;
     /// Coin balances and the ledger of every coin earned.
-    Wallets => "wallets", revision 1, in Postgres(crate::wallets::MIGRATIONS);
+    Wallets => wallets, revision 1, in Postgres(crate::wallets::MIGRATIONS);
     /// Coins per user all time, per day and per week, with names to show.
-    Leaderboard => "leaderboard", revision 1, in Redis, serves crate::leaderboard::http::routes;
+    Leaderboard => leaderboard, revision 1, in Redis, serves crate::leaderboard::http::routes;
     /// Each user's latest events, newest first.
-    Feed => "feed", revision 1, in Redis, serves crate::feed::http::routes;
+    Feed => feed, revision 1, in Redis, serves crate::feed::http::routes;
     /// First sessions and the referral credits derived from them.
-    Referrals => "referrals", revision 1, in Postgres(crate::referrals::MIGRATIONS);
+    Referrals => referrals, revision 1, in Postgres(crate::referrals::MIGRATIONS);
     /// Active users per minute and day, for the operator's stats.
-    Activity => "activity", revision 1, in Postgres(
+    Activity => activity, revision 1, in Postgres(
         crate::activity::MIGRATIONS,
         timescaledb crate::activity::TIMESCALE_MIGRATIONS
     ), serves crate::activity::http::routes;
     /// Each user's progress toward the quest book's goals, and the quests completed.
-    Quests => "quests", revision 1, in Postgres(crate::quests::MIGRATIONS),
+    Quests => quests, revision 1, in Postgres(crate::quests::MIGRATIONS),
         serves crate::quests::http::routes;
     /// Each user's opened invoices and Stars payments, refunds and subscriptions.
-    Purchases => "purchases", revision 1, in Postgres(crate::purchases::MIGRATIONS),
+    Purchases => purchases, revision 1, in Postgres(crate::purchases::MIGRATIONS),
         serves crate::purchases::http::routes;
     /// Who can be messaged, the broadcasts requested, and the outbox of messages the bot sends.
-    Notifications => "notifications", revision 1, in Postgres(crate::notifications::MIGRATIONS),
+    Notifications => notifications, revision 1, in Postgres(crate::notifications::MIGRATIONS),
         serves crate::notifications::http::routes;
 }

@@ -1,8 +1,8 @@
 //! The code of each projection in the catalog ([`ProjectionId`]): how its sink is built for one
 //! version (its name, revision and tables are the catalog's). Adding a projection: add it to the
-//! catalog (`projections/src/lib.rs`), implement `PgProjection` or `RedisProjection` and
-//! [`Projector`] in its folder beside this one, and give it its line in the `registry!`
-//! invocation in `projectors/mod.rs`, which the compiler asks for.
+//! catalog (`projections/src/lib.rs`), then, in the module named like it beside this one
+//! (`<name>.rs` or `<name>/`), which the compiler asks for, implement `PgProjection` or
+//! `RedisProjection` and [`Projector`] for a type named like its id.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -49,17 +49,20 @@ impl<P: RedisProjection> CatalogSink for RedisSink<P> {
     const ID: ProjectionId = P::ID;
 }
 
-/// Maps every id of the catalog to its projector (`Id => path::To::Projector`), once, in
-/// `projectors/mod.rs`. The generated matches are exhaustive, so a projection added to the
-/// catalog does not compile until it has its line here; a line whose projector writes another
-/// projection fails at compile time too.
+/// Declares the projector module of every projection of the catalog and maps each id to its
+/// projector (`Id => module`, the projector being `module::Id`); invoked through
+/// `surge_projections::each_projection!` in `projectors/mod.rs`, so it always lists exactly the
+/// catalog's projections. A projector that writes another projection than its module's fails at
+/// compile time.
 macro_rules! registry {
-    ($($id:ident => $projector:ty),+ $(,)?) => {
+    ($($id:ident => $module:ident),+ $(,)?) => {
+        $(pub mod $module;)+
+
         /// The code of each projection.
         pub(crate) const fn code_of(id: surge_projections::ProjectionId) -> registry::Entry {
             match id {
                 $(surge_projections::ProjectionId::$id => {
-                    registry::entry_of::<$projector>(surge_projections::ProjectionId::$id)
+                    registry::entry_of::<$module::$id>(surge_projections::ProjectionId::$id)
                 })+
             }
         }
@@ -73,7 +76,7 @@ macro_rules! registry {
         ) -> U::Output {
             match id {
                 $(surge_projections::ProjectionId::$id => {
-                    let sink = <$projector as registry::Projector>::sink(version, context);
+                    let sink = <$module::$id as registry::Projector>::sink(version, context);
                     user.use_sink(sink).await
                 })+
             }

@@ -27,8 +27,8 @@ use surge_schemas::{
     BroadcastCancelled, BroadcastRequested, Event, OPERATOR_USER_ID, ProfileUpdated, SessionStarted,
 };
 
-use super::templates::Templates;
 use crate::decisions;
+use crate::notifications::Templates;
 use crate::projectors::{Projector, SinkContext};
 use crate::runtime::{ApplyError, PgProjection, PgSink, Record};
 
