@@ -123,7 +123,7 @@ pub const CATALOG: &[Entry] = &{
 pub(crate) const fn entry_of<P: Projector>(id: ProjectionId) -> Entry {
     assert!(
         <P::Sink as CatalogSink>::ID.index() == id.index(),
-        "a registry line names the projector of another projection"
+        "the projector in a projection's module writes another projection"
     );
     Entry { id }
 }
