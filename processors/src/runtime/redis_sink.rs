@@ -311,10 +311,12 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
                 parked: parked.len(),
             }),
             "FENCED" => Err(SinkError::Fenced),
-            lost if lost.starts_with("CLAIM_LOST ") => Err(SinkError::ClaimLost {
-                stored: lost["CLAIM_LOST ".len()..].parse().unwrap_or(0),
-                claimed: claim.generation,
-            }),
+            lost if let Some(stored) = lost.strip_prefix("CLAIM_LOST ") => {
+                Err(SinkError::ClaimLost {
+                    stored: stored.parse().unwrap_or(0),
+                    claimed: claim.generation,
+                })
+            }
             "FROZEN" => Err(SinkError::Transient(
                 "the version is frozen while a rebuilt version takes over; retrying".into(),
             )),
