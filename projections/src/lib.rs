@@ -23,9 +23,10 @@ pub mod wallets;
 
 pub use catalog::StoreKind;
 
-// Every projection Surge has, written once: its id, the name it goes by everywhere, the
-// revision of its code, its store, in PostgreSQL its tables, and the query API endpoints of its
-// folder's `http.rs` (see `catalog.rs`).
+// Every projection Surge has, written once: its id, the name it goes by everywhere (its module
+// here and its projector's module in the processors are named so), the revision of its code,
+// its store, in PostgreSQL its tables, and the query API endpoints of its folder's `http.rs`
+// (see `catalog.rs`).
 catalog::catalog! {
     /// Each user's profile, sessions, streak and referrer.
     Profiles => profiles, revision 1, in Postgres(crate::profiles::MIGRATIONS),
