@@ -38,6 +38,14 @@ impl std::str::FromStr for RateScope {
     }
 }
 
+/// The sustained rate and the burst both limiters count with: at least one write a second, and
+/// a burst below the rate is the rate.
+fn rate_and_burst(per_sec: u32, burst: u32) -> (NonZeroU32, NonZeroU32) {
+    let rate = NonZeroU32::new(per_sec.max(1)).expect("at least one");
+    let burst = NonZeroU32::new(burst.max(rate.get())).expect("at least one");
+    (rate, burst)
+}
+
 pub struct UserRateLimiter {
     limiter: DefaultKeyedRateLimiter<i64>,
     clock: DefaultClock,
@@ -45,8 +53,7 @@ pub struct UserRateLimiter {
 
 impl UserRateLimiter {
     pub fn new(per_sec: u32, burst: u32) -> Self {
-        let rate = NonZeroU32::new(per_sec.max(1)).expect("at least one");
-        let burst = NonZeroU32::new(burst.max(per_sec).max(1)).expect("at least one");
+        let (rate, burst) = rate_and_burst(per_sec, burst);
         let quota = Quota::per_second(rate).allow_burst(burst);
         UserRateLimiter {
             limiter: DefaultKeyedRateLimiter::keyed(quota),

@@ -23,15 +23,14 @@ pub struct SharedRateLimiter {
 }
 
 impl SharedRateLimiter {
-    /// `per_sec` and `burst` as the instance's limiter takes them (a burst below the rate is
-    /// the rate).
+    /// `per_sec` and `burst` as the instance's limiter takes them.
     pub fn new(redis: Redis, prefix: &str, per_sec: u32, burst: u32) -> Self {
-        let per_sec = per_sec.max(1);
+        let (rate, burst) = super::rate_and_burst(per_sec, burst);
         SharedRateLimiter {
             redis,
             prefix: prefix.to_owned(),
-            interval_us: 1_000_000 / u64::from(per_sec),
-            burst: burst.max(per_sec),
+            interval_us: 1_000_000 / u64::from(rate.get()),
+            burst: burst.get(),
             script: Script::new(include_str!("shared.lua")),
         }
     }
