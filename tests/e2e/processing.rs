@@ -8,7 +8,7 @@ use rdkafka::ClientConfig;
 use rdkafka::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::json;
-use surge_projections::naming;
+use surge_projections::{ProjectionId, StoreKind, naming};
 
 use crate::fold::fold_topic;
 use crate::helpers::{
@@ -421,11 +421,18 @@ pub fn read_topic(app: &TestApp, topic: &str, count: usize) -> Vec<rdkafka::mess
     out
 }
 
+/// The names of the projections kept in Redis, from the catalog.
+fn redis_projections() -> impl Iterator<Item = &'static str> {
+    (ProjectionId::ALL.iter())
+        .filter(|id| id.store() == StoreKind::Redis)
+        .map(|id| id.name())
+}
+
 /// Every key of the Redis projections' versions (version 1) of test `id`.
 async fn redis_projection_keys(redis: &mut surge_redis::Redis, id: &str) -> Vec<String> {
     let mut keys = Vec::new();
-    for projection in ["leaderboard", "feed"] {
-        let pattern = format!("{}:*", naming::keys_base(id, projection, 1));
+    for projection in redis_projections() {
+        let pattern = naming::version_keys_pattern(&naming::keys_base(id, projection, 1));
         let found: Vec<String> = redis::cmd("KEYS")
             .arg(pattern)
             .query_async(redis)
@@ -523,7 +530,7 @@ async fn lose_claims(app: &TestApp) {
         .rows_affected();
     assert!(lowered > 0, "no PostgreSQL claim to lose");
     let mut redis = surge_testkit::redis().await;
-    for projection in ["leaderboard", "feed"] {
+    for projection in redis_projections() {
         let key = naming::generations_key(&naming::keys_base(&app.id, projection, 1));
         let generations: BTreeMap<String, i64> = redis::cmd("HGETALL")
             .arg(&key)
@@ -571,7 +578,7 @@ async fn a_store_that_lost_a_claim_is_claimed_again_and_goes_on() {
 async fn a_redis_restarted_empty_is_filled_again_from_the_topic() {
     let (writer, processor) = a_processor_after_a_round().await;
     let mut redis = surge_testkit::redis().await;
-    for projection in ["leaderboard", "feed"] {
+    for projection in redis_projections() {
         let keys: Vec<String> = redis::cmd("KEYS")
             .arg(format!("{}:{projection}:*", writer.id))
             .query_async(&mut redis)
