@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Options, TestApp, init_data, json, spawn_app, spawn_app_with, start};
+use crate::helpers::{Options, TestApp, init_data, json, spawn_app, spawn_app_with, started};
 use crate::proxy::write_api_behind_redis_proxy;
 
 /// A small, slow bar: 10 taps, one more per second.
@@ -134,14 +134,13 @@ async fn two_write_api_instances_share_one_bar() {
         ..Options::default()
     })
     .await;
-    let second = start(
+    let second = started(
         &first.id,
         Options {
             env: small_bar(),
             ..Options::default()
         },
-    )
-    .unwrap_or_else(|logs| panic!("the second write API did not start:\n{logs}"));
+    );
     let user = 4_000_000_003;
     assert_eq!(taps(&first, user, 8).await.status(), 202);
     let refused = taps(&second, user, 8).await;

@@ -79,9 +79,13 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(options: Options) -> TestApp {
-    let id = unique_id();
-    let app = start(&id, options);
-    app.expect("surge write-api did not start")
+    started(&unique_id(), options)
+}
+
+/// [`start`], or the test fails with the process's logs.
+pub fn started(id: &str, options: Options) -> TestApp {
+    let role = options.role.unwrap_or("write-api");
+    start(id, options).unwrap_or_else(|logs| panic!("surge {role} did not start:\n{logs}"))
 }
 
 /// Starts `surge write-api` for test `id`; Err carries its logs when it exits before listening.

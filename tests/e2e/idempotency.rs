@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{Options, TestApp, init_data, json, spawn_app, start};
+use crate::helpers::{Options, TestApp, init_data, json, spawn_app, started};
 
 #[tokio::test]
 async fn a_retry_with_the_same_key_appends_nothing_and_answers_the_same() {
@@ -137,14 +137,13 @@ async fn a_replica_wait_longer_than_half_the_redis_timeout_is_refused_at_start()
 async fn on_an_embedded_log_a_key_from_an_earlier_run_is_a_new_write() {
     let id = crate::helpers::unique_id();
     let run = || {
-        start(
+        started(
             &id,
             Options {
                 brokers: Some(String::new()),
                 ..Options::default()
             },
         )
-        .unwrap_or_else(|logs| panic!("surge write-api did not start:\n{logs}"))
     };
     let tap = |app: &TestApp| {
         app.request("POST", "/v1/taps")

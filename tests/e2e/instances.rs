@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::fold::fold_topic;
-use crate::helpers::{Options, TestApp, init_data, json as body_of, spawn_app, start};
+use crate::helpers::{Options, TestApp, init_data, json as body_of, spawn_app, start, started};
 use crate::processing::{processor, referrers_first, traffic, wait_for_split};
 use crate::projected::{assert_projections_equal_fold, wait_caught_up};
 
@@ -31,7 +31,7 @@ fn query_api(id: &str, read_replica: bool) -> TestApp {
         env,
         ..Options::default()
     };
-    start(id, options).unwrap_or_else(|logs| panic!("surge query-api did not start:\n{logs}"))
+    started(id, options)
 }
 
 /// Taps for every user, each on the next write API in turn, each read back with its token on

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Options, init_data, json, spawn_app, spawn_app_with, start};
+use crate::helpers::{Options, init_data, json, spawn_app, spawn_app_with, started};
 use crate::proxy::write_api_behind_redis_proxy;
 
 async fn error_code(response: reqwest::Response) -> (u16, String) {
@@ -217,14 +217,13 @@ async fn a_shared_rate_holds_across_instances() {
         ..Options::default()
     })
     .await;
-    let second = start(
+    let second = started(
         &first.id,
         Options {
             env: shared_rate(20),
             ..Options::default()
         },
-    )
-    .unwrap_or_else(|logs| panic!("the second write API did not start:\n{logs}"));
+    );
     let started = Instant::now();
     let mut accepted = 0;
     let mut refused = None;

@@ -17,8 +17,8 @@ use surge_projections::notifications::{OUTBOX, Outbox};
 use surge_testkit::bot_api::{FakeBotApi, Limits, Message};
 
 use crate::helpers::{
-    BOT_TOKEN, Options, TestApp, header, init_data_with, json as body, pg_pool, spawn_app_with,
-    start,
+    BOT_TOKEN, Options, TestApp, consistency_token, header, init_data_with, json as body, pg_pool,
+    spawn_app_with,
 };
 use crate::projected::wait_caught_up;
 
@@ -237,17 +237,8 @@ impl Bot {
     }
 }
 
-fn consistency_token(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get("x-consistency-token")
-        .and_then(|v| v.to_str().ok())
-        .expect("a 202 carries its consistency token")
-        .to_owned()
-}
-
 fn started(id: &str, role: &'static str, env: Vec<(&'static str, String)>) -> TestApp {
-    start(
+    crate::helpers::started(
         id,
         Options {
             role: Some(role),
@@ -255,7 +246,6 @@ fn started(id: &str, role: &'static str, env: Vec<(&'static str, String)>) -> Te
             ..Options::default()
         },
     )
-    .unwrap_or_else(|logs| panic!("surge {role} did not start:\n{logs}"))
 }
 
 /// No chat got two messages closer than a second apart (Telegram's per-chat limit).

@@ -15,7 +15,9 @@ use std::time::Instant;
 use serde_json::{Value, json};
 use surge_testkit::bot_api::FakeBotApi;
 
-use crate::helpers::{BOT_TOKEN, Options, TestApp, init_data, json as body, spawn_app_with, start};
+use crate::helpers::{
+    BOT_TOKEN, Options, TestApp, init_data, json as body, spawn_app_with, started,
+};
 
 const OPERATOR: &str = "openapi-operator-token";
 const USER: i64 = 4_200_042;
@@ -40,7 +42,7 @@ async fn both_apis_answer_as_their_openapi_documents_say() {
         ..Options::default()
     })
     .await;
-    let _processor = start(
+    let _processor = started(
         &writer.id,
         Options {
             role: Some("process"),
@@ -50,9 +52,8 @@ async fn both_apis_answer_as_their_openapi_documents_say() {
             ],
             ..Options::default()
         },
-    )
-    .unwrap_or_else(|logs| panic!("surge process did not start:\n{logs}"));
-    let query = start(
+    );
+    let query = started(
         &writer.id,
         Options {
             role: Some("query-api"),
@@ -62,8 +63,7 @@ async fn both_apis_answer_as_their_openapi_documents_say() {
             ],
             ..Options::default()
         },
-    )
-    .unwrap_or_else(|logs| panic!("surge query-api did not start:\n{logs}"));
+    );
     // Some state, so the reads answer with whole bodies rather than empty ones.
     for (path, payload) in [
         ("/v1/sessions", json!({})),

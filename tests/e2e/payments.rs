@@ -55,7 +55,7 @@ fn started(id: &str, role: &'static str) -> TestApp {
         ],
         _ => vec![("SURGE_CONSISTENCY_WAIT_MS", "20000".to_owned())],
     };
-    start(
+    crate::helpers::started(
         id,
         Options {
             role: Some(role),
@@ -63,7 +63,6 @@ fn started(id: &str, role: &'static str) -> TestApp {
             ..Options::default()
         },
     )
-    .unwrap_or_else(|logs| panic!("surge {role} did not start:\n{logs}"))
 }
 
 fn webhook_of(app: &TestApp, secret: Option<&str>) -> Webhook {
@@ -607,8 +606,7 @@ async fn payments_whose_write_api_is_killed_around_the_append_are_credited_once(
             answered += 1;
         }
     }
-    let second = start(&id, writer_options(fake.url(), Some(SECRET)))
-        .unwrap_or_else(|logs| panic!("the second write API did not start:\n{logs}"));
+    let second = crate::helpers::started(&id, writer_options(fake.url(), Some(SECRET)));
     let appended = of_type(&second.read_all(), "StarsPaymentReceived");
     eprintln!(
         "killed with {answered} of {} payments answered, {appended} appended",

@@ -12,7 +12,7 @@ use surge_projections::{ProjectionId, StoreKind, naming};
 
 use crate::fold::fold_topic;
 use crate::helpers::{
-    Options, PARTITIONS, TestApp, header, init_data, init_data_with, spawn_app, start,
+    Options, PARTITIONS, TestApp, header, init_data, init_data_with, spawn_app, start, started,
 };
 use crate::projected::{assert_projections_equal_fold, wait_caught_up};
 
@@ -31,8 +31,7 @@ pub fn processor_options() -> Options {
 }
 
 pub fn processor(writer: &TestApp) -> TestApp {
-    start(&writer.id, processor_options())
-        .unwrap_or_else(|logs| panic!("surge process did not start:\n{logs}"))
+    started(&writer.id, processor_options())
 }
 
 /// Every projection of `writer`'s test equals an independent fold of its whole topic.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use surge_projections::{ProjectionId, naming};
 
-use crate::helpers::{Options, TestApp, pg_pool, spawn_app, start};
+use crate::helpers::{Options, TestApp, pg_pool, spawn_app, started};
 
 /// `surge projections --json` for the app's topic, schema and Redis prefix.
 pub fn projections(app: &TestApp) -> Vec<Value> {
@@ -58,15 +58,14 @@ async fn positions_and_lag_follow_the_processors_and_other_versions_show_as_inac
         assert_eq!(r["partitions_started"], 0);
     }
 
-    let _processor = start(
+    let _processor = started(
         &app.id,
         Options {
             role: Some("process"),
             env: vec![("SURGE_PROCESS_BATCH_WAIT_MS", "5".into())],
             ..Options::default()
         },
-    )
-    .unwrap_or_else(|logs| panic!("surge process did not start:\n{logs}"));
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     let after = loop {
         let rows = projections(&app);

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    BOT_TOKEN, Options, TestApp, consistency_token, init_data, json as body, spawn_app_with, start,
+    BOT_TOKEN, Options, TestApp, consistency_token, init_data, json as body, spawn_app_with,
+    started,
 };
 use crate::proxy::TcpProxy;
 
@@ -45,7 +46,7 @@ pub async fn stack_with(
     })
     .await;
     let processor = processors.then(|| {
-        start(
+        started(
             &writer.id,
             Options {
                 role: Some("process"),
@@ -60,9 +61,8 @@ pub async fn stack_with(
                 ..Options::default()
             },
         )
-        .unwrap_or_else(|logs| panic!("surge process did not start:\n{logs}"))
     });
-    let query = start(
+    let query = started(
         &writer.id,
         Options {
             role: Some("query-api"),
@@ -76,8 +76,7 @@ pub async fn stack_with(
             .concat(),
             ..Options::default()
         },
-    )
-    .unwrap_or_else(|logs| panic!("surge query-api did not start:\n{logs}"));
+    );
     Stack {
         writer,
         processor,

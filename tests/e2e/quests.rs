@@ -14,7 +14,7 @@ use surge_schemas::Payload;
 
 use crate::fold::fold_topic;
 use crate::helpers::{
-    Options, TestApp, consistency_token, init_data, init_data_with, json, pg_pool, start,
+    Options, TestApp, consistency_token, init_data, init_data_with, json, pg_pool, started,
 };
 use crate::processing::reproduce;
 use crate::projected::{active_version, assert_projections_equal_fold, wait_caught_up};
@@ -61,8 +61,7 @@ fn options(book: &str, role: &'static str) -> Options {
 
 impl Quested {
     fn restart_processor(&mut self) {
-        let fresh = start(&self.writer.id, options(&self.book, "process"))
-            .unwrap_or_else(|logs| panic!("surge process did not start:\n{logs}"));
+        let fresh = started(&self.writer.id, options(&self.book, "process"));
         std::mem::replace(&mut self.processor, fresh).kill(); // SIGKILL, mid-stream
     }
 
@@ -146,10 +145,7 @@ async fn quested() -> Quested {
         ..Options::default()
     })
     .await;
-    let started = |role| {
-        start(&writer.id, options(&book, role))
-            .unwrap_or_else(|logs| panic!("surge {role} did not start:\n{logs}"))
-    };
+    let started = |role| started(&writer.id, options(&book, role));
     Quested {
         processor: started("process"),
         query: started("query-api"),

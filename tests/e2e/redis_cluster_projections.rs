@@ -12,7 +12,7 @@ use serde_json::json;
 use surge_redis::Redis;
 
 use crate::fold::fold_topic;
-use crate::helpers::{Options, TestApp, spawn_app_with, start};
+use crate::helpers::{Options, TestApp, spawn_app_with, started};
 use crate::live::{Resume, Stream};
 use crate::processing::{processor_options, referrers_first, traffic};
 use crate::projected::{assert_projections_equal_fold, wait_caught_up};
@@ -26,8 +26,7 @@ const DEADLINE: Duration = Duration::from_secs(120);
 fn processor_on_cluster(writer: &TestApp) -> TestApp {
     let mut options = processor_options();
     options.env.extend(on_cluster(Vec::new()).env);
-    start(&writer.id, options)
-        .unwrap_or_else(|logs| panic!("surge process did not start on the cluster:\n{logs}"))
+    started(&writer.id, options)
 }
 
 /// The projections' keys of test `id` on the cluster, and the slots they are in.

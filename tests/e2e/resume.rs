@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{Options, PARTITIONS, java_partition, pg_pool, spawn_app, start};
+use crate::helpers::{Options, PARTITIONS, java_partition, pg_pool, spawn_app, started};
 
 #[tokio::test]
 async fn a_processor_resuming_inside_a_record_batch_applies_the_rest_of_it() {
@@ -42,15 +42,14 @@ async fn a_processor_resuming_inside_a_record_batch_applies_the_rest_of_it() {
     .await
     .unwrap();
 
-    let processor = start(
+    let processor = started(
         &writer.id,
         Options {
             role: Some("process"),
             env: vec![("SURGE_PROJECTIONS", "wallets".into())],
             ..Options::default()
         },
-    )
-    .unwrap_or_else(|logs| panic!("surge process did not start:\n{logs}"));
+    );
     let started = Instant::now();
     loop {
         let at: Option<i64> = sqlx::query_scalar(

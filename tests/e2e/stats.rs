@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Options, init_data, json as body, start};
+use crate::helpers::{Options, init_data, json as body, started};
 use crate::query::{Stack, ok, stack, write};
 
 const OPERATOR_TOKEN: &str = "operator-secret-for-the-e2e-suite";
@@ -164,14 +164,13 @@ async fn only_the_operator_token_opens_the_stats() {
     assert_eq!(empty["active_users"]["daily"], 0);
 
     // Without a configured token the route is closed to everyone.
-    let closed = start(
+    let closed = started(
         &stack.writer.id,
         Options {
             role: Some("query-api"),
             ..Options::default()
         },
-    )
-    .unwrap_or_else(|logs| panic!("surge query-api did not start:\n{logs}"));
+    );
     let response = closed
         .request("GET", "/v1/stats/activity")
         .header("authorization", &bearer)
@@ -201,7 +200,7 @@ async fn activity_partitions(pool: &sqlx::PgPool) -> Vec<String> {
 async fn a_processor_drops_days_past_retention_when_it_starts() {
     let writer = crate::helpers::spawn_app().await;
     let process = || {
-        start(
+        started(
             &writer.id,
             Options {
                 role: Some("process"),
@@ -212,7 +211,6 @@ async fn a_processor_drops_days_past_retention_when_it_starts() {
                 ..Options::default()
             },
         )
-        .unwrap_or_else(|logs| panic!("surge process did not start:\n{logs}"))
     };
     let first = process();
     let pool = crate::helpers::pg_pool(&writer.id).await;

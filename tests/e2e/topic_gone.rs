@@ -13,13 +13,13 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Options, PARTITIONS, TestApp, java_partition, json, pg_pool, spawn_app, start,
+    Options, PARTITIONS, TestApp, java_partition, json, pg_pool, spawn_app, start, started,
 };
 
 const DEADLINE: Duration = Duration::from_secs(90);
 
 fn wallets_processor(app: &TestApp) -> TestApp {
-    start(
+    started(
         &app.id,
         Options {
             role: Some("process"),
@@ -27,7 +27,6 @@ fn wallets_processor(app: &TestApp) -> TestApp {
             ..Options::default()
         },
     )
-    .unwrap_or_else(|logs| panic!("surge process did not start:\n{logs}"))
 }
 
 fn admin(brokers: &str) -> AdminClient<DefaultClientContext> {
