@@ -4,11 +4,16 @@
 //! and only here, until every projection has said what it does with it; a new projection that
 //! reads existing events adds its function here. Pure: no I/O.
 //!
+//! Two vocabularies are nothing but what each event type shows, so they are written here with
+//! their rules rather than in their projections' folders: the feed's item types ([`Activity`])
+//! and the ledger kind of the coins an event grants (the text `kind` of [`Earning::Granted`];
+//! the kinds of taps, check-ins and referrals are named where the economy prices them).
+//!
 //! The write path's own rule about events (what they cost in energy) lives beside it, in
 //! `producers/src/energy.rs`.
 
-use surge_projections::feed::{self, Activity};
-use surge_projections::wallets::Kind;
+use serde::{Deserialize, Serialize};
+use surge_projections::feed;
 use surge_schemas::{EventType, Payload, SessionStarted};
 
 use crate::projectors::economy::{Earning, REFERRAL_BONUS};
@@ -36,7 +41,7 @@ pub fn earning(payload: &Payload) -> Result<Earning, String> {
         }
         Payload::QuestCompleted(q) => Earning::Granted {
             coins: q.reward,
-            kind: Kind::Quest,
+            kind: "quest",
         },
         Payload::StarsPaymentReceived(p) if p.coins < 0 => {
             return Err(format!(
@@ -48,7 +53,7 @@ pub fn earning(payload: &Payload) -> Result<Earning, String> {
         Payload::StarsPaymentReceived(p) if p.coins == 0 => Earning::Nothing,
         Payload::StarsPaymentReceived(p) => Earning::Granted {
             coins: p.coins,
-            kind: Kind::Purchase,
+            kind: "purchase",
         },
         Payload::StarsPaymentRefunded(r) if r.coins < 0 => {
             return Err(format!(
@@ -59,7 +64,7 @@ pub fn earning(payload: &Payload) -> Result<Earning, String> {
         Payload::StarsPaymentRefunded(r) if r.coins == 0 => Earning::Nothing,
         Payload::StarsPaymentRefunded(r) => Earning::Granted {
             coins: -r.coins,
-            kind: Kind::Refund,
+            kind: "refund",
         },
         Payload::SessionStarted(_)
         | Payload::ProfileUpdated(_)
@@ -111,6 +116,48 @@ pub fn referral_source(payload: &Payload) -> Option<&SessionStarted> {
         | Payload::BroadcastCancelled(_)
         | Payload::BotBlocked(_) => None,
     }
+}
+
+/// What a feed item shows (see `surge_projections::feed::FeedItem`), tagged by `"type"`: the
+/// feed's JSON, served as it is stored. Optional fields are always present, `null` when absent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Activity {
+    /// SessionStarted, the Mini App opened: `{"type":"session","platform":"ios"|null}`.
+    Session { platform: Option<String> },
+    /// ProfileUpdated: each field is the new value, `null` where it did not change.
+    Profile {
+        display_name: Option<String>,
+        language_code: Option<String>,
+        photo_url: Option<String>,
+    },
+    /// TapsSubmitted: `{"type":"taps","count":25}`.
+    Taps { count: i32 },
+    /// DailyCheckedIn, for the UTC day `"day":"2026-11-22"` (see [`feed::iso_date`]).
+    Checkin { day: String },
+    /// ReferralCredited, in the referrer's feed: `{"type":"referral","referred_user_id":42}`.
+    /// Telegram user ids have at most 52 significant bits, so JSON numbers hold them exactly.
+    Referral { referred_user_id: i64 },
+    /// QuestClaimed, a quest the user completes themselves:
+    /// `{"type":"quest_claim","quest_id":"open_5"}`. Whether it completed shows as a `quest`.
+    QuestClaim { quest_id: String },
+    /// QuestCompleted: `{"type":"quest","quest_id":"tap_1000","reward":1000}`.
+    Quest { quest_id: String, reward: i64 },
+    /// PurchaseStarted, an invoice opened: `{"type":"purchase_started","item_id":"vip","stars":250}`.
+    PurchaseStarted { item_id: String, stars: i64 },
+    /// StarsPaymentReceived: `{"type":"purchase","item_id":"coins_1000","stars":50,"coins":1000}`.
+    Purchase {
+        item_id: String,
+        stars: i64,
+        coins: i64,
+    },
+    /// StarsPaymentRefunded, its coins taken back:
+    /// `{"type":"refund","item_id":"coins_1000","stars":50,"coins":1000}`.
+    Refund {
+        item_id: String,
+        stars: i64,
+        coins: i64,
+    },
 }
 
 /// The feed item's activity `payload` becomes (`None`: not the user's activity); an error says

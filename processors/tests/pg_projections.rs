@@ -9,7 +9,7 @@ use surge_processors::projectors::wallets::Wallets;
 use surge_processors::runtime::{ApplyError, PgProjection, Record};
 use surge_projections::profiles::ProfileStore;
 use surge_projections::timescaledb::TimescaleDb;
-use surge_projections::wallets::{Kind, StreakRow, WalletStore};
+use surge_projections::wallets::{StreakRow, WalletStore};
 use surge_schemas::{
     DailyCheckedIn, Envelope, Event, Payload, ProfileUpdated, ReferralCredited, SessionStarted,
     TapsSubmitted,

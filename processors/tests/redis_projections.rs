@@ -11,10 +11,11 @@ use std::panic::{AssertUnwindSafe, resume_unwind};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::FutureExt;
+use surge_processors::decisions::Activity;
 use surge_processors::projectors::feed::Feed;
 use surge_processors::projectors::leaderboard::Leaderboard;
 use surge_processors::runtime::{KeySpace, Record, RedisProjection, RedisWrite};
-use surge_projections::feed::{Activity, FeedItem, feed_page};
+use surge_projections::feed::{FeedItem, feed_page};
 use surge_projections::leaderboard::{Entry, Period, PeriodKind, rank_of, top};
 use surge_redis::Redis;
 use surge_schemas::{
@@ -283,7 +284,7 @@ async fn feed_pages_follow_an_event_id_cursor_newest_first() {
             items
                 .iter()
                 .map(|item| {
-                    match serde_json::from_str::<FeedItem>(item)
+                    match serde_json::from_str::<FeedItem<Activity>>(item)
                         .expect("a feed item")
                         .activity
                     {
@@ -357,7 +358,7 @@ async fn feeds_keep_the_newest_200_items() {
         assert_eq!(page.items.len(), 200, "the limit is cut to the cap");
         assert_eq!(page.next, None);
         let id_of = |item: &str| {
-            serde_json::from_str::<FeedItem>(item)
+            serde_json::from_str::<FeedItem<Activity>>(item)
                 .expect("item")
                 .event_id
         };

@@ -116,7 +116,7 @@ pub(crate) async fn wallets(
                 data.uuid(event.envelope.event_id);
                 data.i64(user_id);
                 data.i64(*seq);
-                data.text(Some(kind.as_str()));
+                data.text(Some(kind));
                 data.i64(amount);
                 data.i64(*balance);
                 data.timestamptz_ms(event.envelope.occurred_at);

@@ -22,7 +22,7 @@
 //! instead would lose messages nobody can tell were lost; a repeated "+500 coins" is the lesser
 //! harm. A claim stops sending before its lease ends, so a live sender never races the one that
 //! reclaims its messages. Nothing else sends twice: rows are unique by what caused them, and a
-//! rebuild or replay of any projection queues nothing (see [`super::projector`]).
+//! rebuild or replay of any projection queues nothing (see [`crate::projectors::notifications`]).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

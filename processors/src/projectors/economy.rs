@@ -4,7 +4,6 @@
 //! Pure: no I/O.
 
 use serde::{Deserialize, Serialize};
-use surge_projections::wallets::Kind;
 use surge_schemas::Event;
 
 pub use crate::decisions::earning;
@@ -86,8 +85,8 @@ pub enum Earning {
     /// Stars payment's coins, or a refunded payment's coins taken back (negative). The balance
     /// may go below zero when the coins were spent or a payment is refunded twice over in
     /// coins; it is the truth of what the user was given. A new event type that grants coins
-    /// needs only its `kind` (`surge_projections::wallets::Kind`).
-    Granted { coins: i64, kind: Kind },
+    /// names its `kind`, the ledger row's text, where it is priced (`crate::decisions::earning`).
+    Granted { coins: i64, kind: &'static str },
 }
 
 impl Earning {
@@ -102,12 +101,12 @@ impl Earning {
     }
 
     /// Why the coins were earned, as the wallets ledger records it.
-    pub fn kind(self) -> Option<Kind> {
+    pub fn kind(self) -> Option<&'static str> {
         match self {
             Earning::Nothing => None,
-            Earning::Taps { .. } => Some(Kind::Taps),
-            Earning::CheckIn { .. } => Some(Kind::Checkin),
-            Earning::Referral => Some(Kind::Referral),
+            Earning::Taps { .. } => Some("taps"),
+            Earning::CheckIn { .. } => Some("checkin"),
+            Earning::Referral => Some("referral"),
             Earning::Granted { kind, .. } => Some(kind),
         }
     }
@@ -194,12 +193,12 @@ mod tests {
         let granted = earning(&paid(1000, None)).unwrap();
         assert_eq!(
             (granted.kind(), granted.coins(&mut streak)),
-            (Some(Kind::Purchase), 1000)
+            (Some("purchase"), 1000)
         );
         let taken = earning(&refunded(1000)).unwrap();
         assert_eq!(
             (taken.kind(), taken.coins(&mut streak)),
-            (Some(Kind::Refund), -1000)
+            (Some("refund"), -1000)
         );
         assert_eq!(earning(&paid(0, Some("vip"))), Ok(Earning::Nothing));
         assert_eq!(earning(&refunded(0)), Ok(Earning::Nothing));

@@ -15,7 +15,7 @@ use surge_projections::ProjectionId;
 use surge_projections::feed::{self, FEED_CAP, FeedItem};
 use surge_schemas::Event;
 
-use crate::decisions;
+use crate::decisions::{self, Activity};
 use crate::projectors::{Projector, SinkContext};
 use crate::runtime::{ApplyError, KeySpace, Record, RedisProjection, RedisSink, RedisWrite};
 
@@ -66,7 +66,7 @@ impl RedisProjection for Feed {
 
 /// The feed item `event` becomes (`None`: not the user's activity); an error says why it cannot
 /// be shown.
-fn item_of(event: &Event) -> Result<Option<FeedItem>, String> {
+fn item_of(event: &Event) -> Result<Option<FeedItem<Activity>>, String> {
     let Some(activity) = decisions::feed_activity(&event.payload)? else {
         return Ok(None);
     };

@@ -5,7 +5,7 @@ use anyhow::Context;
 use redis::aio::ConnectionManager;
 use sqlx::migrate::MigrateDatabase;
 use surge_projections::ProjectionId;
-use surge_projections::feed::{Activity, FeedItem, rfc3339_millis, user_suffix};
+use surge_projections::feed::{FeedItem, rfc3339_millis, user_suffix};
 use surge_projections::leaderboard::{NAMES_SUFFIX, Period, PeriodKind};
 use surge_projections::naming::keys_base;
 use surge_telegram_auth::{InitDataBuilder, WebAppUser};
@@ -61,7 +61,7 @@ impl Fixture {
             let item = FeedItem {
                 event_id: uuid::Uuid::now_v7(),
                 occurred_at: rfc3339_millis(now_ms - 1000 * i as i64).context("calendar")?,
-                activity: Activity::Taps { count: 25 },
+                activity: serde_json::json!({"type": "taps", "count": 25}),
             };
             pipe.rpush(&feed_key, item.to_json()).ignore();
         }

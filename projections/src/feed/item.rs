@@ -12,63 +12,25 @@ use uuid::Uuid;
 /// {"event_id":"0193…","occurred_at":"2026-11-22T10:15:30.123Z","type":"taps","count":25}
 /// ```
 ///
-/// `event_id` comes first (the feed's cursor finds items by it); the fields after `type` are
-/// those of [`Activity`].
+/// `event_id` comes first (the feed's cursor finds items by it); `type` and the fields after it
+/// are the activity `A`'s. What each event type shows, and so every `type` a feed holds, is
+/// decided with the event's other rules (`surge_processors::decisions::Activity`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FeedItem {
+pub struct FeedItem<A> {
     pub event_id: Uuid,
     /// RFC 3339 in UTC with milliseconds, always `YYYY-MM-DDTHH:MM:SS.mmmZ` (fixed width, so
     /// strings sort as instants). Make it with [`rfc3339_millis`].
     pub occurred_at: String,
+    /// A JSON object with its `type`.
     #[serde(flatten)]
-    pub activity: Activity,
+    pub activity: A,
 }
 
-/// What happened, tagged by `"type"`. Optional fields are always present, `null` when absent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Activity {
-    /// The Mini App was opened: `{"type":"session","platform":"ios"|null}`.
-    Session { platform: Option<String> },
-    /// The profile changed: each field is the new value, `null` where it did not change.
-    Profile {
-        display_name: Option<String>,
-        language_code: Option<String>,
-        photo_url: Option<String>,
-    },
-    /// `{"type":"taps","count":25}`.
-    Taps { count: i32 },
-    /// A daily check-in for the UTC day `"day":"2026-11-22"` (see [`iso_date`]).
-    Checkin { day: String },
-    /// Someone this user referred was credited: `{"type":"referral","referred_user_id":42}`.
-    /// Telegram user ids have at most 52 significant bits, so JSON numbers hold them exactly.
-    Referral { referred_user_id: i64 },
-    /// The user claimed a quest they complete themselves: `{"type":"quest_claim","quest_id":"open_5"}`.
-    /// Whether it completed shows as a `quest` item.
-    QuestClaim { quest_id: String },
-    /// A quest was completed: `{"type":"quest","quest_id":"tap_1000","reward":1000}`.
-    Quest { quest_id: String, reward: i64 },
-    /// The user opened an invoice: `{"type":"purchase_started","item_id":"vip","stars":250}`.
-    PurchaseStarted { item_id: String, stars: i64 },
-    /// A Stars payment arrived: `{"type":"purchase","item_id":"coins_1000","stars":50,"coins":1000}`.
-    Purchase {
-        item_id: String,
-        stars: i64,
-        coins: i64,
-    },
-    /// A payment was refunded, its coins taken back:
-    /// `{"type":"refund","item_id":"coins_1000","stars":50,"coins":1000}`.
-    Refund {
-        item_id: String,
-        stars: i64,
-        coins: i64,
-    },
-}
-
-impl FeedItem {
+impl<A: Serialize> FeedItem<A> {
     /// The item's JSON, the list element the query API serves.
     pub fn to_json(&self) -> String {
-        // Strings, integers and a UUID: serializing cannot fail.
+        // Strings, integers and a UUID, and an activity of the same (an enum of such fields):
+        // serializing cannot fail.
         serde_json::to_string(self).expect("a feed item serializes to JSON")
     }
 }
@@ -134,11 +96,12 @@ mod tests {
         let item = FeedItem {
             event_id: id,
             occurred_at: "2026-11-22T10:15:30.123Z".to_owned(),
-            activity: Activity::Profile {
-                display_name: Some("Ada".to_owned()),
-                language_code: None,
-                photo_url: None,
-            },
+            activity: json!({
+                "type": "profile",
+                "display_name": "Ada",
+                "language_code": null,
+                "photo_url": null,
+            }),
         };
         let text = item.to_json();
         assert!(
@@ -157,6 +120,9 @@ mod tests {
                 "photo_url": null,
             })
         );
-        assert_eq!(serde_json::from_str::<FeedItem>(&text).ok(), Some(item));
+        assert_eq!(
+            serde_json::from_str::<FeedItem<serde_json::Value>>(&text).ok(),
+            Some(item)
+        );
     }
 }

@@ -8,20 +8,10 @@
 //!
 //! Each item is written by `LPUSH` followed by `LTRIM 0 FEED_CAP-1`, in the order the user's
 //! events were applied (their partition order). Items are JSON objects of a stable shape,
-//! served as they are:
-//!
-//! | `type`     | event            | fields besides `event_id`, `occurred_at`, `type`          |
-//! |------------|------------------|-----------------------------------------------------------|
-//! | `session`  | SessionStarted   | `platform` (string or null)                               |
-//! | `profile`  | ProfileUpdated   | `display_name`, `language_code`, `photo_url` (null = unchanged) |
-//! | `taps`     | TapsSubmitted    | `count` (number)                                          |
-//! | `checkin`  | DailyCheckedIn   | `day` (`YYYY-MM-DD`, UTC)                                 |
-//! | `referral` | ReferralCredited | `referred_user_id` (number); in the referrer's feed       |
-//! | `quest_claim` | QuestClaimed  | `quest_id` (string)                                       |
-//! | `quest`    | QuestCompleted   | `quest_id` (string), `reward` (coins)                     |
-//! | `purchase_started` | PurchaseStarted | `item_id` (string), `stars` (price)              |
-//! | `purchase` | StarsPaymentReceived | `item_id`, `stars` (paid), `coins` (granted)          |
-//! | `refund`   | StarsPaymentRefunded | `item_id`, `stars` (returned), `coins` (taken back)   |
+//! served as they are: `event_id`, `occurred_at`, and the `type` of the activity with its own
+//! fields. The types, one per event type that shows in a feed, are listed with the rules that
+//! decide them (`surge_processors::decisions::Activity`); a ReferralCredited shows in the
+//! referrer's feed.
 //!
 //! `event_id` is the event's UUID; `occurred_at` is RFC 3339 UTC with milliseconds.
 
@@ -29,7 +19,7 @@ pub(crate) mod http;
 mod item;
 mod read;
 
-pub use item::{Activity, FeedItem, iso_date, rfc3339_millis, time};
+pub use item::{FeedItem, iso_date, rfc3339_millis, time};
 pub use read::{FeedPage, feed_page};
 
 /// The most items a feed keeps.

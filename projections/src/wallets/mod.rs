@@ -9,7 +9,7 @@ pub use store::WalletStore;
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use uuid::Uuid;
 
 /// Idempotent DDL statements, one per string, with `{t}` for the table prefix.
@@ -20,45 +20,14 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("sql/streaks.sql"),
 ];
 
-/// Why coins were earned; stored as text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Taps,
-    Checkin,
-    Referral,
-    Quest,
-    Purchase,
-    Refund,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Taps => "taps",
-            Kind::Checkin => "checkin",
-            Kind::Referral => "referral",
-            Kind::Quest => "quest",
-            Kind::Purchase => "purchase",
-            Kind::Refund => "refund",
-        }
-    }
-
-    /// The kind `text` names. Serde's derive lists every variant, so a new kind parses
-    /// without a list to keep up to date.
-    pub fn parse(text: &str) -> Option<Kind> {
-        use serde::de::value::{Error, StrDeserializer};
-        Kind::deserialize(StrDeserializer::<Error>::new(text)).ok()
-    }
-}
-
 /// A ledger row the fold found earned, before it is numbered into its user's ledger (which
 /// makes it a [`LedgerEntry`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEntry {
     pub event_id: Uuid,
     pub user_id: i64,
-    pub kind: Kind,
+    /// Why the coins were earned (`taps`, `quest`...), as the coin rules name it.
+    pub kind: &'static str,
     pub amount: i64,
     pub occurred_at_ms: i64,
     pub partition: i32,
@@ -81,7 +50,8 @@ pub struct LedgerEntry {
     pub user_id: i64,
     /// 1, 2, 3... per user, in the order the events were applied.
     pub seq: i64,
-    pub kind: Kind,
+    /// Why the coins were earned, as stored.
+    pub kind: String,
     pub amount: i64,
     /// The user's balance including this row.
     pub balance_after: i64,

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::catalog::{ProjectionId, VersionedStore};
 use crate::table_prefix::render;
 
-use super::{Balance, Kind, LedgerEntry, Stored, StreakRow, Wallet};
+use super::{Balance, LedgerEntry, Stored, StreakRow, Wallet};
 
 const LOAD: &str = include_str!("sql/load.sql");
 const APPLIED: &str = include_str!("sql/applied.sql");
@@ -189,15 +189,11 @@ impl WalletStore {
 
 /// A ledger row from a result with the ledger's columns (`user_id` may be the balance's).
 fn ledger_entry(row: &PgRow) -> sqlx::Result<LedgerEntry> {
-    let kind: String = row.try_get("kind")?;
     Ok(LedgerEntry {
         event_id: row.try_get("event_id")?,
         user_id: row.try_get("user_id")?,
         seq: row.try_get("seq")?,
-        kind: Kind::parse(&kind).ok_or_else(|| sqlx::Error::ColumnDecode {
-            index: "kind".to_owned(),
-            source: format!("unknown ledger kind {kind:?}").into(),
-        })?,
+        kind: row.try_get("kind")?,
         amount: row.try_get("amount")?,
         balance_after: row.try_get("balance_after")?,
         occurred_at_ms: row.try_get("occurred_at_ms")?,

@@ -126,7 +126,7 @@ pub fn number(
                 event_id: e.event_id,
                 user_id: e.user_id,
                 seq: user.entries,
-                kind: e.kind,
+                kind: e.kind.to_owned(),
                 amount: e.amount,
                 balance_after: user.balance,
                 occurred_at_ms: e.occurred_at_ms,
