@@ -244,17 +244,27 @@ async fn baselines_measure_every_limit_beside_its_figure_and_leave_no_scratch_be
             .and_then(|r| r["ratio"].as_f64())
             .unwrap_or_else(|| panic!("no ratio of {figure} to {limit}: {report}"))
     };
-    // A server doing real work beside the bare handler, and the write path beside raw produce
-    // with the same producer, can be noisy in half a second (on a machine busy with other
-    // work, the feed once measured 2.2 times webdis) but never five times as fast: a broken
-    // baseline is off by orders of magnitude.
+    // Every figure has its ratio. How large a ratio is, is a measurement, not a property: in
+    // half a second on a machine busy with other tests, webdis once measured a sixth of the
+    // feed's rate (1.96 of 2 cores busy). A broken baseline shows in its answers instead, so
+    // each HTTP baseline must have answered every request with a success.
     for (figure, limit) in [
         ("write_single", "bare_axum"),
         ("write_batch", "raw_produce"),
         ("query_feed", "webdis"),
     ] {
         let r = ratio(figure, limit);
-        assert!(r > 0.0 && r < 5.0, "{figure} / {limit} = {r}: {report}");
+        assert!(
+            r.is_finite() && r > 0.0,
+            "{figure} / {limit} = {r}: {report}"
+        );
+    }
+    for baseline in ["bare_axum", "webdis"] {
+        let statuses = phases[baseline]["statuses"].as_object().unwrap();
+        assert!(
+            statuses.len() == 1 && statuses.keys().all(|s| s.starts_with('2')),
+            "{baseline} had failed requests: {report}"
+        );
     }
     assert!(ratio("processors_catch_up.wallets.v1", "copy") > 0.0);
 
