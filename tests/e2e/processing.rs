@@ -579,7 +579,7 @@ async fn a_redis_restarted_empty_is_filled_again_from_the_topic() {
     let mut redis = surge_testkit::redis().await;
     for projection in redis_projections() {
         let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}:{projection}:*", writer.id))
+            .arg(naming::all_versions_keys_pattern(&writer.id, projection))
             .query_async(&mut redis)
             .await
             .unwrap();
