@@ -483,3 +483,73 @@ async fn keyed_taps_retried_across_a_master_failover_on_redis_cluster_are_append
     let new_master = master_port(&redis, slot_of(&redis, &format!("{{{user}}}")).await).await;
     assert_ne!(new_master, port, "a replica took over the user's slot");
 }
+
+/// `Redis::scan` reads every master, so a pattern need not lie within one hash tag: keys of
+/// users on each of the three masters are all found, and dropped by one `UNLINK` per page
+/// (which the cluster client splits by slot).
+#[tokio::test]
+async fn a_scan_on_redis_cluster_finds_the_keys_of_every_master() {
+    let redis = surge_testkit::redis_cluster().await;
+    let prefix = surge_testkit::unique_id("scan");
+    let mut written = std::collections::BTreeSet::new();
+    for user in USERS {
+        for i in 0..40 {
+            let key = format!("{prefix}:{}:{i}", redis.slot(user));
+            let _: () = redis::cmd("SET")
+                .arg(&key)
+                .arg(i)
+                .query_async(&mut redis.clone())
+                .await
+                .unwrap();
+            written.insert(key);
+        }
+    }
+    let outside = format!("{prefix}x:{}", redis.slot(USERS[0]));
+    let _: () = redis::cmd("SET")
+        .arg(&outside)
+        .arg(1)
+        .query_async(&mut redis.clone())
+        .await
+        .unwrap();
+    let mut slots = std::collections::BTreeSet::new();
+    for key in &written {
+        slots.insert(slot_of(&redis, key).await / 5461);
+    }
+    assert_eq!(slots.len(), 3, "the keys lie on the three masters");
+
+    let pattern = format!("{prefix}:*");
+    let found = scan_all(&redis, &pattern).await;
+    assert_eq!(found, written);
+
+    let mut scan = redis.scan(&pattern, 7).await.unwrap();
+    while let Some(keys) = scan.next_page(&redis).await.unwrap() {
+        if !keys.is_empty() {
+            let _: () = redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async(&mut redis.clone())
+                .await
+                .unwrap();
+        }
+    }
+    assert!(scan_all(&redis, &pattern).await.is_empty());
+    let left: i64 = redis::cmd("EXISTS")
+        .arg(&outside)
+        .query_async(&mut redis.clone())
+        .await
+        .unwrap();
+    assert_eq!(left, 1, "a key outside the pattern stays");
+    let _: () = redis::cmd("UNLINK")
+        .arg(&outside)
+        .query_async(&mut redis.clone())
+        .await
+        .unwrap();
+}
+
+async fn scan_all(redis: &Redis, pattern: &str) -> std::collections::BTreeSet<String> {
+    let mut found = std::collections::BTreeSet::new();
+    let mut scan = redis.scan(pattern, 10).await.unwrap();
+    while let Some(keys) = scan.next_page(redis).await.unwrap() {
+        found.extend(keys);
+    }
+    found
+}

@@ -34,17 +34,14 @@ pub async fn redis_versions(
 ) -> Result<Vec<u32>, redis::RedisError> {
     let pattern = naming::all_positions_keys_pattern(deployment_prefix, projection);
     let mut versions = Vec::new();
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, keys) = crate::versions::scan_page(redis, cursor, &pattern).await?;
+    crate::versions::for_each_page(redis, &pattern, |keys| {
         versions.extend(keys.iter().filter_map(|key| {
             naming::version_of_positions_key(deployment_prefix, projection, key)
         }));
-        if next == 0 {
-            return Ok(versions);
-        }
-        cursor = next;
-    }
+        async { Ok(()) }
+    })
+    .await?;
+    Ok(versions)
 }
 
 /// The position bookkeeping keys of one Redis projection version, and its claim script.

@@ -109,13 +109,21 @@ pub(super) async fn set_state(
     Ok(())
 }
 
-/// One `SCAN` page of the keys matching `pattern` from `cursor`: the next cursor (0 at the end)
-/// and the keys. Never `KEYS`: a version may hold millions of keys, and Redis serves reads
-/// meanwhile. In a cluster, from the master of the deployment's slot ([`Redis::scan_page`]).
-pub(crate) async fn scan_page(
+/// The keys matching `pattern`, a `SCAN` page at a time, each page handed to `each`. Never
+/// `KEYS`: a version may hold millions of keys, and Redis serves reads meanwhile. In a cluster,
+/// from every master ([`Redis::scan`]).
+pub(crate) async fn for_each_page<F, Fut>(
     redis: &Redis,
-    cursor: u64,
     pattern: &str,
-) -> Result<(u64, Vec<String>), redis::RedisError> {
-    redis.scan_page(cursor, pattern, 1000).await
+    mut each: F,
+) -> Result<(), redis::RedisError>
+where
+    F: FnMut(Vec<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), redis::RedisError>>,
+{
+    let mut scan = redis.scan(pattern, 1000).await?;
+    while let Some(keys) = scan.next_page(redis).await? {
+        each(keys).await?;
+    }
+    Ok(())
 }

@@ -6,7 +6,7 @@
 use sqlx::PgPool;
 use surge_redis::Redis;
 
-use super::redis_store::scan_page;
+use super::redis_store::for_each_page;
 use crate::naming;
 use crate::positions;
 
@@ -102,21 +102,17 @@ async fn forget_positions(
     positions::postgres::forget(pool, projection, version).await
 }
 
-/// Unlinks every key matching `pattern`, a SCAN page at a time.
+/// Unlinks every key matching `pattern`, a SCAN page at a time (in a cluster the client splits
+/// each `UNLINK` by slot).
 async fn unlink_matching(redis: &Redis, pattern: &str) -> Result<(), redis::RedisError> {
-    let mut conn = redis.clone();
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, keys) = scan_page(redis, cursor, pattern).await?;
+    for_each_page(redis, pattern, |keys| async move {
         if !keys.is_empty() {
             let _: () = redis::cmd("UNLINK")
                 .arg(&keys)
-                .query_async(&mut conn)
+                .query_async(&mut redis.clone())
                 .await?;
         }
-        if next == 0 {
-            return Ok(());
-        }
-        cursor = next;
-    }
+        Ok(())
+    })
+    .await
 }

@@ -15,7 +15,7 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
-use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, Value};
+use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
 /// How long connecting, and then each answer, may take before the call fails.
 pub const TIMEOUT: Duration = Duration::from_secs(2);
@@ -76,48 +76,24 @@ impl Redis {
         }
     }
 
-    /// One `SCAN` page of the keys matching `pattern` from `cursor`: the next cursor (0 at the
-    /// end) and the keys. In a cluster the pattern must hold a hash tag (`{surge}:feed:v*`): a
-    /// cluster's `SCAN` reads one node, so the page comes from the master of that tag's slot,
-    /// where every key the pattern can match lives.
-    pub async fn scan_page(
-        &self,
-        cursor: u64,
-        pattern: &str,
-        count: usize,
-    ) -> RedisResult<(u64, Vec<String>)> {
-        let mut scan = redis::cmd("SCAN");
-        scan.arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(count);
-        match self {
-            Redis::Single(conn) => scan.query_async(&mut conn.clone()).await,
-            Redis::Cluster(conn) => {
-                let Some(tag) = hash_tag(pattern) else {
-                    return Err(RedisError::from((
-                        ErrorKind::ClientError,
-                        "a SCAN on a Redis Cluster needs a pattern within one hash tag",
-                        pattern.to_owned(),
-                    )));
-                };
-                let mut conn = conn.clone();
-                let slot: u16 = redis::cmd("CLUSTER")
-                    .arg("KEYSLOT")
-                    .arg(tag)
-                    .query_async(&mut conn)
-                    .await?;
-                let master = Route::new(slot, SlotAddr::Master);
-                let page = conn
-                    .route_command(
-                        &scan,
-                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(master)),
-                    )
-                    .await?;
-                redis::from_owned_redis_value(page)
-            }
-        }
+    /// A `SCAN` of the keys matching `pattern`, page by page ([`KeyScan::next_page`]): of the
+    /// single server, or of every master of the cluster, one after the other (a cluster's
+    /// `SCAN` reads one node), so the pattern need not lie within one hash tag.
+    pub async fn scan(&self, pattern: &str, count: usize) -> RedisResult<KeyScan> {
+        let nodes = match self {
+            Redis::Single(_) => vec![None],
+            Redis::Cluster(conn) => masters(&mut conn.clone())
+                .await?
+                .into_iter()
+                .map(Some)
+                .collect(),
+        };
+        Ok(KeyScan {
+            pattern: pattern.to_owned(),
+            count,
+            nodes,
+            cursor: 0,
+        })
     }
 
     /// `INFO <section>` of the single server, or of every master of the cluster (the cluster
@@ -136,12 +112,66 @@ impl Redis {
     }
 }
 
-/// The hash tag of `key` as Redis Cluster finds it: from the first `{` to the next `}`, when
-/// something lies between them.
-fn hash_tag(key: &str) -> Option<&str> {
-    let open = key.find('{')?;
-    let close = open + 1 + key[open + 1..].find('}')?;
-    (close > open + 1).then(|| &key[open..=close])
+/// A `SCAN` under way: the nodes left to read (the first one being read from `cursor`), `None`
+/// for a single server. Keys written or moved between slots meanwhile may be missed or repeated,
+/// as with any `SCAN`.
+pub struct KeyScan {
+    pattern: String,
+    count: usize,
+    nodes: Vec<Option<Route>>,
+    cursor: u64,
+}
+
+impl KeyScan {
+    /// The next page of keys (possibly empty), or `None` once every node was read to its end.
+    pub async fn next_page(&mut self, redis: &Redis) -> RedisResult<Option<Vec<String>>> {
+        let Some(node) = self.nodes.first() else {
+            return Ok(None);
+        };
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(self.cursor)
+            .arg("MATCH")
+            .arg(&self.pattern)
+            .arg("COUNT")
+            .arg(self.count);
+        let (next, keys): (u64, Vec<String>) = match (redis, node) {
+            (Redis::Cluster(conn), Some(master)) => {
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(*master));
+                let page = conn.clone().route_command(&scan, routing).await?;
+                redis::from_owned_redis_value(page)?
+            }
+            _ => scan.query_async(&mut redis.clone()).await?,
+        };
+        if next == 0 {
+            self.nodes.remove(0);
+        }
+        self.cursor = next;
+        Ok(Some(keys))
+    }
+}
+
+/// A route to each master of the cluster: to the master of the first slot of each node that
+/// serves slots (`CLUSTER SLOTS`), so it follows that slot if a failover moves it.
+async fn masters(conn: &mut ClusterConnection) -> RedisResult<Vec<Route>> {
+    let ranges: Vec<Value> = redis::cmd("CLUSTER").arg("SLOTS").query_async(conn).await?;
+    let mut seen = Vec::new();
+    let mut routes = Vec::new();
+    for range in ranges {
+        let Value::Array(range) = range else { continue };
+        let (Some(start), Some(Value::Array(master))) = (range.first(), range.get(2)) else {
+            continue;
+        };
+        let start: u16 = redis::from_redis_value(start)?;
+        let address: (String, u16) = (
+            redis::from_redis_value(&master[0])?,
+            redis::from_redis_value(&master[1])?,
+        );
+        if !seen.contains(&address) {
+            seen.push(address);
+            routes.push(Route::new(start, SlotAddr::Master));
+        }
+    }
+    Ok(routes)
 }
 
 impl ConnectionLike for Redis {
@@ -174,20 +204,7 @@ impl ConnectionLike for Redis {
 
 #[cfg(test)]
 mod tests {
-    use super::{hash_tag, info_field};
-
-    #[test]
-    fn a_hash_tag_is_what_redis_cluster_hashes() {
-        assert_eq!(hash_tag("{surge}:feed:v*"), Some("{surge}"));
-        assert_eq!(hash_tag("surge:energy:{42}"), Some("{42}"));
-        assert_eq!(
-            hash_tag("a{}b{c}"),
-            None,
-            "an empty first tag hashes the whole key"
-        );
-        assert_eq!(hash_tag("surge:feed:v*"), None);
-        assert_eq!(hash_tag("{open"), None);
-    }
+    use super::info_field;
 
     #[test]
     fn info_fields_are_found_by_their_whole_name() {
