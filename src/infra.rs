@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use rdkafka::consumer::{Consumer, ConsumerContext};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use sqlx::migrate::MigrateDatabase;
@@ -311,6 +311,35 @@ pub fn topic_partitions<C: ConsumerContext>(
         "topic {topic} does not exist on the broker"
     );
     Ok(partitions)
+}
+
+/// Refuses an events topic whose partition count is not `SURGE_EVENTS_PARTITIONS`: the query
+/// API finds a user's leaderboard shard by that count (a shard per partition), so processors
+/// writing the shards of another count would hide users from it. A topic not there yet (made
+/// by `surge migrate` later) or a broker not answering within 10 s is let through with a
+/// warning.
+pub async fn check_events_partitions(common: &Common, brokers: &str) -> anyhow::Result<()> {
+    let (brokers, topic) = (brokers.to_owned(), common.events_topic.clone());
+    let found = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<i32>> {
+        let consumer: BaseConsumer = surge_kafka::client_config(&brokers).create()?;
+        topic_partitions(&consumer, &topic)
+    })
+    .await?;
+    match found {
+        Ok(partitions) => anyhow::ensure!(
+            partitions.len() == common.events_partitions as usize,
+            "the events topic {} has {} partitions but SURGE_EVENTS_PARTITIONS is {}: set it to \
+             the topic's count (every role reads it; the leaderboard keeps a shard per partition)",
+            common.events_topic,
+            partitions.len(),
+            common.events_partitions
+        ),
+        Err(error) => tracing::warn!(
+            error = %format!("{error:#}"),
+            "Could not check the events topic's partitions against SURGE_EVENTS_PARTITIONS."
+        ),
+    }
+    Ok(())
 }
 
 pub use surge_processors::runtime::PartitionEndsExpected;

@@ -51,9 +51,8 @@ pub struct Common {
         default_value = "redis://127.0.0.1:6379"
     )]
     pub redis_url: String,
-    /// Seed nodes of a Redis Cluster (comma-separated `redis://host:port`); when set, the write
-    /// API keeps its keys there instead of at SURGE_REDIS_URL. The processors and the query API
-    /// refuse it: their projections' layout is not made for a cluster yet.
+    /// Seed nodes of a Redis Cluster (comma-separated `redis://host:port`); when set, every role
+    /// keeps its keys there instead of at SURGE_REDIS_URL.
     #[arg(long, env = "SURGE_REDIS_CLUSTER_URLS", value_delimiter = ',')]
     pub redis_cluster_urls: Vec<String>,
     /// Prefix of every Redis key this deployment writes.
@@ -62,8 +61,10 @@ pub struct Common {
     /// The topic of user events (keyed by user id).
     #[arg(long, env = "SURGE_EVENTS_TOPIC", default_value = "surge.events")]
     pub events_topic: String,
-    /// Partitions of the events topic when Surge creates it.
-    #[arg(long, env = "SURGE_EVENTS_PARTITIONS", default_value_t = 12)]
+    /// Partitions of the events topic: Surge creates it with this many, the processors refuse a
+    /// topic with another count, and the query API finds a user's leaderboard shard by it.
+    #[arg(long, env = "SURGE_EVENTS_PARTITIONS", default_value_t = 12,
+          value_parser = clap::value_parser!(i32).range(1..))]
     pub events_partitions: i32,
     /// Replication factor of topics Surge creates (3 on a production cluster).
     #[arg(long, env = "SURGE_TOPIC_REPLICATION", default_value_t = 1)]

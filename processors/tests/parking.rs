@@ -34,7 +34,8 @@ fn taps(offset: i64, user_id: i64, occurred_at: i64, count: i32) -> Record {
 
 async fn score(conn: &mut Redis, prefix: &str, user: i64) -> Option<i64> {
     redis::cmd("ZSCORE")
-        .arg(format!("{}:all", keys_base(prefix, "leaderboard", 1)))
+        // The records are on partition 0: its shard.
+        .arg(format!("{}:all:0", keys_base(prefix, "leaderboard", 1)))
         .arg(user)
         .query_async(conn)
         .await

@@ -461,7 +461,7 @@ async fn a_batch_of_nine_thousand_events_files_every_id_and_its_copies_apply_not
     let applied = sink.apply(TOPIC, claim, &copies, 18_000).await.unwrap();
     assert_eq!(applied.events, 0, "every copy is skipped");
     let score: i64 = redis::cmd("ZSCORE")
-        .arg(format!("{prefix}:leaderboard:v1:all"))
+        .arg(format!("{prefix}:leaderboard:v1:all:0")) // partition 0's shard
         .arg(1)
         .query_async(&mut conn)
         .await

@@ -16,7 +16,10 @@ use surge_processors::projectors::feed::Feed;
 use surge_processors::projectors::leaderboard::Leaderboard;
 use surge_processors::runtime::{KeySpace, Record, RedisProjection, RedisWrite};
 use surge_projections::feed::{FeedItem, feed_page};
-use surge_projections::leaderboard::{Entry, Period, PeriodKind, rank_of, top};
+use surge_projections::leaderboard::{
+    Board, Entry, Period, PeriodKind, Place, places_of, rank_of, shard, top,
+};
+use surge_projections::partitioning::partition_of_user;
 use surge_redis::Redis;
 use surge_schemas::{
     DailyCheckedIn, Envelope, Event, Payload, ProfileUpdated, ReferralCredited, SessionStarted,
@@ -25,6 +28,9 @@ use surge_schemas::{
 use uuid::Uuid;
 
 const DAY_MS: i64 = 86_400_000;
+/// Partitions of the events topic the records come from: a user's records are on their
+/// partition, as the write API's producer puts them, so the leaderboard's shards spread them.
+const PARTITIONS: i32 = 4;
 
 /// A connection and a key prefix of one's own.
 struct Ctx {
@@ -41,7 +47,7 @@ impl Ctx {
     fn record(&mut self, user_id: i64, occurred_at: i64, payload: impl Into<Payload>) -> Record {
         self.next_id += 1;
         Record {
-            partition: 0,
+            partition: partition_of_user(user_id, PARTITIONS),
             offset: self.next_id as i64,
             event: Event {
                 envelope: Envelope {
@@ -186,14 +192,26 @@ async fn leaderboards_rank_what_the_fold_wrote_with_names_and_expiry() {
         ];
         ctx.apply(&Leaderboard, &records).await;
         let base = ctx.keys::<Leaderboard>().base().to_owned();
+        let board = Board {
+            base: &base,
+            partitions: PARTITIONS,
+        };
+        // The shard of `suffix` holding `user`.
+        let key = |suffix: &str, user| {
+            format!(
+                "{base}:{}",
+                shard(suffix, partition_of_user(user, PARTITIONS))
+            )
+        };
         let conn = &mut ctx.conn;
         let daily = Period::containing(PeriodKind::Daily, now).expect("today");
         let weekly = Period::containing(PeriodKind::Weekly, now).expect("this week");
 
-        let all_time = top(conn, &base, Period::AllTime, 10)
+        let all_time = top(conn, board, Period::AllTime, 10)
             .await
             .expect("top all");
-        // Equal scores rank by member, descending: "1003" before "1001".
+        // Equal scores rank by member, descending: "1003" before "1001", though Carol's shard
+        // is not Alice's.
         assert_eq!(
             all_time,
             vec![
@@ -204,11 +222,11 @@ async fn leaderboards_rank_what_the_fold_wrote_with_names_and_expiry() {
             ]
         );
         assert_eq!(
-            top(conn, &base, Period::AllTime, 2).await.expect("top 2"),
+            top(conn, board, Period::AllTime, 2).await.expect("top 2"),
             all_time[..2]
         );
         assert_eq!(
-            top(conn, &base, daily, 10).await.expect("top daily"),
+            top(conn, board, daily, 10).await.expect("top daily"),
             vec![
                 entry(1, BOB, 620, Some("Bobby")),
                 entry(2, CAROL, 150, None),
@@ -216,7 +234,7 @@ async fn leaderboards_rank_what_the_fold_wrote_with_names_and_expiry() {
             ]
         );
         assert_eq!(
-            top(conn, &base, weekly, 10)
+            top(conn, board, weekly, 10)
                 .await
                 .expect("top weekly")
                 .len(),
@@ -224,19 +242,19 @@ async fn leaderboards_rank_what_the_fold_wrote_with_names_and_expiry() {
             "Dave is not in this week"
         );
         assert_eq!(
-            top(conn, &base, Period::AllTime, 0).await.expect("top 0"),
+            top(conn, board, Period::AllTime, 0).await.expect("top 0"),
             vec![]
         );
 
         for expected in &all_time {
-            let standing = rank_of(conn, &base, Period::AllTime, expected.user_id)
+            let standing = rank_of(conn, board, Period::AllTime, expected.user_id)
                 .await
                 .expect("rank");
             assert_eq!(standing.as_ref(), Some(expected), "top and rank_of agree");
         }
-        assert_eq!(rank_of(conn, &base, daily, DAVE).await.expect("rank"), None);
+        assert_eq!(rank_of(conn, board, daily, DAVE).await.expect("rank"), None);
         assert_eq!(
-            rank_of(conn, &base, Period::AllTime, 9999)
+            rank_of(conn, board, Period::AllTime, 9999)
                 .await
                 .expect("rank"),
             None
@@ -244,27 +262,95 @@ async fn leaderboards_rank_what_the_fold_wrote_with_names_and_expiry() {
 
         // Period sets expire at their absolute deadlines; all time and names never do.
         assert_eq!(
-            expire_time(conn, format!("{base}:{}", daily.suffix())).await,
+            expire_time(conn, key(&daily.suffix(), BOB)).await,
             daily.expires_at().expect("deadline")
         );
         assert_eq!(
-            expire_time(conn, format!("{base}:{}", weekly.suffix())).await,
+            expire_time(conn, key(&weekly.suffix(), BOB)).await,
             weekly.expires_at().expect("deadline")
         );
-        assert_eq!(expire_time(conn, format!("{base}:all")).await, -1);
-        assert_eq!(expire_time(conn, format!("{base}:names")).await, -1);
+        assert_eq!(expire_time(conn, key("all", ALICE)).await, -1);
+        assert_eq!(expire_time(conn, key("names", ALICE)).await, -1);
         let old_day = Period::containing(PeriodKind::Daily, long_ago).expect("old day");
         let old_week = Period::containing(PeriodKind::Weekly, long_ago).expect("old week");
         assert_eq!(
-            expire_time(conn, format!("{base}:{}", old_day.suffix())).await,
+            expire_time(conn, key(&old_day.suffix(), DAVE)).await,
             -2,
             "an expired day's set is gone"
         );
         assert_eq!(
-            rank_of(conn, &base, old_week, DAVE).await.expect("rank"),
+            rank_of(conn, board, old_week, DAVE).await.expect("rank"),
             Some(entry(1, DAVE, 1000, None)),
             "a week ended under two weeks ago is still readable"
         );
+    })
+    .await;
+}
+
+/// Sixty users on three scores, spread over the shards: `top` merges the shards into the order
+/// one sorted set of everyone would give (score, then the user id's string, descending), and
+/// `rank_of` and `places_of` count the same places, with ties within and across shards.
+#[tokio::test]
+async fn the_shards_merge_into_the_order_one_set_would_give_and_every_reader_agrees() {
+    with_redis(|mut ctx| async move {
+        let now = now_ms();
+        let users: Vec<i64> = (1..=60).map(|i| 5000 + i * 7).collect();
+        let mut records = Vec::new();
+        for (i, &user) in users.iter().enumerate() {
+            let count = [10, 20, 30][i % 3];
+            records.push(ctx.record(user, now, TapsSubmitted { count }));
+        }
+        let shards: std::collections::HashSet<i32> = (users.iter())
+            .map(|&user| partition_of_user(user, PARTITIONS))
+            .collect();
+        assert_eq!(shards.len(), PARTITIONS as usize, "every shard holds some");
+        ctx.apply(&Leaderboard, &records).await;
+        let base = ctx.keys::<Leaderboard>().base().to_owned();
+        let board = Board {
+            base: &base,
+            partitions: PARTITIONS,
+        };
+        let conn = &mut ctx.conn;
+
+        let all = top(conn, board, Period::AllTime, 1000).await.expect("top");
+        let score_of: HashMap<i64, i64> = all.iter().map(|e| (e.user_id, e.score)).collect();
+        assert_eq!(score_of.len(), users.len(), "everyone is on the board");
+        let distinct: std::collections::HashSet<i64> = score_of.values().copied().collect();
+        assert_eq!(distinct.len(), 3, "three scores, twenty users each");
+        let mut expected: Vec<(i64, String)> = (users.iter())
+            .map(|user| (score_of[user], user.to_string()))
+            .collect();
+        expected.sort_by(|a, b| b.cmp(a));
+        let merged: Vec<(i64, String)> = (all.iter())
+            .map(|e| (e.score, e.user_id.to_string()))
+            .collect();
+        assert_eq!(merged, expected);
+        assert!(all.iter().zip(1..).all(|(e, rank)| e.rank == rank));
+        assert_eq!(
+            top(conn, board, Period::AllTime, 7).await.expect("top 7"),
+            all[..7]
+        );
+
+        for entry in &all {
+            let standing = rank_of(conn, board, Period::AllTime, entry.user_id)
+                .await
+                .expect("rank");
+            assert_eq!(standing.as_ref(), Some(entry), "top and rank_of agree");
+        }
+        let places = places_of(conn, board, &[Period::AllTime], &users)
+            .await
+            .expect("places");
+        for (user, of_user) in users.iter().zip(&places) {
+            let entry = all.iter().find(|e| e.user_id == *user).expect("ranked");
+            assert_eq!(
+                of_user[..],
+                [Some(Place {
+                    rank: entry.rank,
+                    score: entry.score
+                })],
+                "user {user}"
+            );
+        }
     })
     .await;
 }

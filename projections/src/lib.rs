@@ -10,6 +10,7 @@ pub mod live;
 pub mod migrations;
 pub mod naming;
 pub mod notifications;
+pub mod partitioning;
 pub mod positions;
 pub mod profiles;
 pub mod purchases;
@@ -34,7 +35,7 @@ catalog::catalog! {
     /// Coin balances and the ledger of every coin earned.
     Wallets => wallets, revision 1, in Postgres(crate::wallets::MIGRATIONS);
     /// Coins per user all time, per day and per week, with names to show.
-    Leaderboard => leaderboard, revision 1, in Redis, serves crate::leaderboard::http::routes;
+    Leaderboard => leaderboard, revision 2, in Redis, serves crate::leaderboard::http::routes;
     /// Each user's latest events, newest first.
     Feed => feed, revision 1, in Redis, serves crate::feed::http::routes;
     /// First sessions and the referral credits derived from them.

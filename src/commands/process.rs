@@ -95,6 +95,7 @@ pub(crate) async fn sink_context(
     registry_url: &str,
     metrics: &prometheus::Registry,
 ) -> anyhow::Result<SinkContext> {
+    infra::check_events_partitions(common, brokers).await?;
     let stores = Stores {
         activity_retention: Duration::from_secs(
             u64::from(process.activity_retention_days) * 86_400,

@@ -72,6 +72,7 @@ pub(crate) async fn app(
         replica_max_lag: Duration::from_millis(query.database_read_max_lag_ms),
         ..QueryApiConfig::new(
             &common.events_topic,
+            common.events_partitions,
             infra::projections_prefix(common, &redis),
             telegram.token_keys(),
         )

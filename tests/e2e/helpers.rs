@@ -363,6 +363,7 @@ impl TestApp {
             .env("SURGE_DATABASE_SCHEMA", &self.id)
             .env("SURGE_REDIS_PREFIX", &self.id)
             .env("SURGE_EVENTS_TOPIC", &self.topic)
+            .env("SURGE_EVENTS_PARTITIONS", PARTITIONS.to_string())
             .env("SURGE_LOG", "warn");
         command
     }

@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use sqlx::Row;
+use surge_projections::leaderboard::{self, Board, Period};
 use surge_projections::positions::PositionSource;
 use surge_projections::versions::VersionRegistry;
 use surge_projections::{ProjectionId, StoreKind, naming};
 use surge_redis::Redis;
 
 use crate::fold::UserFold;
-use crate::helpers::{TestApp, pg_pool};
+use crate::helpers::{PARTITIONS, TestApp, pg_pool};
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
@@ -149,21 +150,14 @@ pub async fn assert_projections_equal_fold(app: &TestApp, expected: &BTreeMap<i6
         )
     })
     .collect();
-    let scores: Vec<(String, i64)> = redis::cmd("ZRANGE")
-        .arg(format!(
-            "{}:all",
-            naming::keys_base(&prefix, "leaderboard", leaderboard_v)
-        ))
-        .arg(0)
-        .arg(-1)
-        .arg("WITHSCORES")
-        .query_async(&mut redis)
+    let base = naming::keys_base(&prefix, "leaderboard", leaderboard_v);
+    let board = Board {
+        base: &base,
+        partitions: PARTITIONS,
+    };
+    let scores = leaderboard::scores(&redis, board, Period::AllTime)
         .await
         .unwrap();
-    let scores: BTreeMap<i64, i64> = scores
-        .into_iter()
-        .map(|(m, s)| (m.parse().unwrap(), s))
-        .collect();
 
     let expected_wallets: BTreeMap<i64, (i64, i64)> = expected
         .iter()

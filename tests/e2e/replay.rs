@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use surge_projections::naming;
 
 use crate::fold::fold_topic;
-use crate::helpers::{TestApp, init_data, pg_pool};
+use crate::helpers::{PARTITIONS, TestApp, init_data, pg_pool};
 use crate::processing::{referrers_first, traffic};
 use crate::projected::{assert_projections_equal_fold, redis_conn, wait_caught_up};
 use crate::projections::projections;
@@ -354,6 +354,33 @@ async fn an_interrupted_rebuild_resumes_where_it_stopped() {
     wait_caught_up(writer, &[stack.processor.as_ref().unwrap()]).await;
     let expected = fold_topic(writer, writer.record_count() as usize).await;
     assert_projections_equal_fold(writer, &expected).await;
+}
+
+/// The query API finds a user's leaderboard shard by `SURGE_EVENTS_PARTITIONS`, so a rebuild
+/// (or a processor: both build their sinks alike) told another count than the topic's refuses
+/// to start, rather than write shards the readers would miss.
+#[tokio::test]
+async fn a_rebuild_told_another_partition_count_than_the_topics_refuses_to_start() {
+    let stack = stack(false, vec![]).await;
+    let output = replay(&stack.writer, &["leaderboard"])
+        .env("SURGE_EVENTS_PARTITIONS", (PARTITIONS + 1).to_string())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let expected = format!(
+        "the events topic {} has {PARTITIONS} partitions but SURGE_EVENTS_PARTITIONS is {}",
+        stack.writer.topic,
+        PARTITIONS + 1
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+    let rows = projections(&stack.writer);
+    assert!(
+        !rows
+            .iter()
+            .any(|r| r["projection"] == "leaderboard" && r["version"] == 2),
+        "no version was made: {rows:?}"
+    );
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@
 //! What each event does:
 //! - every event earning coins ([`economy::earning`]: taps, counted check-ins, referral credits
 //!   to the referrer) adds them to `all`, `daily:<day>` and `weekly:<week>` of its `occurred_at`,
-//!   and sets the two period sets' expiry;
+//!   in the shards of its partition, and sets the two period sets' expiry;
 //! - SessionStarted sets the user's name to their Telegram username, else first name, unless
 //!   they chose a display name; ProfileUpdated with a `display_name` sets and keeps that one;
 //! - anything else (0 coins, no new name) writes nothing, though a check-in still moves the
@@ -19,7 +19,7 @@
 
 use serde::{Deserialize, Serialize};
 use surge_projections::ProjectionId;
-use surge_projections::leaderboard::{NAMES_SUFFIX, Period, PeriodKind};
+use surge_projections::leaderboard::{NAMES_SUFFIX, Period, PeriodKind, shard};
 use surge_schemas::{Event, Payload};
 
 use super::economy::{self, Streak};
@@ -71,7 +71,7 @@ impl RedisProjection for Leaderboard {
 
         if let Some(name) = new_name(state, &event.payload) {
             writes.push(RedisWrite::HSet {
-                key: keys.key(NAMES_SUFFIX),
+                key: keys.key(&shard(NAMES_SUFFIX, record.partition)),
                 field: member.clone(),
                 value: name,
             });
@@ -80,7 +80,7 @@ impl RedisProjection for Leaderboard {
         let coins = earning.coins(&mut state.streak);
         if coins != 0 {
             for period in periods {
-                let key = keys.key(&period.suffix());
+                let key = keys.key(&shard(&period.suffix(), record.partition));
                 writes.push(RedisWrite::ZIncrBy {
                     key: key.clone(),
                     member: member.clone(),

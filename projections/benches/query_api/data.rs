@@ -6,14 +6,17 @@ use redis::aio::ConnectionManager;
 use sqlx::migrate::MigrateDatabase;
 use surge_projections::ProjectionId;
 use surge_projections::feed::{FeedItem, rfc3339_millis, user_suffix};
-use surge_projections::leaderboard::{NAMES_SUFFIX, Period, PeriodKind};
+use surge_projections::leaderboard::{NAMES_SUFFIX, Period, PeriodKind, shard};
 use surge_projections::naming::keys_base;
+use surge_projections::partitioning::partition_of_user;
 use surge_telegram_auth::{InitDataBuilder, WebAppUser};
 
 use super::load::Request;
 
 pub(crate) const BOT_TOKEN: &str = "7000000042:AAbench-token-for-the-query-api";
 pub(crate) const PLAYERS: i64 = 10_000;
+/// Partitions of the events topic the query API is told: the leaderboard's shards.
+pub(crate) const PARTITIONS: i32 = 12;
 pub(crate) const FEED_USER: i64 = 42;
 const FEED_ITEMS: usize = 50;
 const TOP: usize = 100;
@@ -43,15 +46,25 @@ impl Fixture {
             .as_millis() as i64;
         let period = Period::containing(PeriodKind::Daily, now_ms).context("calendar")?;
         let board = keys_base(&prefix, ProjectionId::Leaderboard.name(), 1);
-        let daily_key = format!("{board}:{}", period.suffix());
-        let names_key = format!("{board}:{NAMES_SUFFIX}");
+        let key = |suffix: &str, partition| format!("{board}:{}", shard(suffix, partition));
         let mut pipe = redis::pipe();
         for player in 1..=PLAYERS {
-            pipe.zadd(&daily_key, player, (player * 7919) % 100_003)
-                .ignore();
-            pipe.hset(&names_key, player, format!("player {player}"))
-                .ignore();
+            let partition = partition_of_user(player, PARTITIONS);
+            pipe.zadd(
+                key(&period.suffix(), partition),
+                player,
+                (player * 7919) % 100_003,
+            )
+            .ignore();
+            pipe.hset(
+                key(NAMES_SUFFIX, partition),
+                player,
+                format!("player {player}"),
+            )
+            .ignore();
         }
+        // webdis reads one shard: the floor of one sorted set's read.
+        let daily_key = key(&period.suffix(), 0);
         let feed_key = format!(
             "{}:{}",
             keys_base(&prefix, ProjectionId::Feed.name(), 1),

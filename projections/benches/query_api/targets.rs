@@ -15,7 +15,7 @@ use surge_baselines::serve_on_own_runtime;
 use surge_projections::query_api::{self, QueryApiConfig};
 use surge_telegram_auth::Validator;
 
-use super::data::{BOT_TOKEN, Fixture};
+use super::data::{BOT_TOKEN, Fixture, PARTITIONS};
 
 pub(crate) struct QueryApi {
     pub(crate) addr: SocketAddr,
@@ -50,6 +50,7 @@ impl QueryApi {
                     leaderboard_cache,
                     ..QueryApiConfig::new(
                         "bench.events",
+                        PARTITIONS,
                         prefix,
                         surge_schemas::TokenKeys::new(None, BOT_TOKEN),
                     )

@@ -137,11 +137,10 @@ pub(crate) async fn leaderboard(
         Some(entry) => Some(entry.clone()),
         None => {
             let mut redis = state.redis.clone();
-            let keys = &board.base;
             read_store(
                 &state,
                 ProjectionId::Leaderboard,
-                rank_of(&mut redis, keys, period, user_id),
+                rank_of(&mut redis, state.leaderboard(board), period, user_id),
             )
             .await?
         }

@@ -1,12 +1,15 @@
 //! Reading the leaderboard: the top of a period with names, and one user's standing.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
 
+use futures::future::try_join_all;
 use redis::{ErrorKind, RedisError, RedisResult, Script};
 use serde::Serialize;
 use surge_redis::Redis;
 
 use super::period::{NAMES_SUFFIX, Period};
+use crate::partitioning::partition_of_user;
 
 /// The most entries [`top`] returns; larger limits are cut to this.
 pub const MAX_LIMIT: usize = 1000;
@@ -14,8 +17,9 @@ pub const MAX_LIMIT: usize = 1000;
 /// One row of a leaderboard.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Entry {
-    /// 1-based. Equal scores are ordered by Redis (member string descending), so ranks are
-    /// unique and [`top`] and [`rank_of`] agree on them.
+    /// 1-based. Equal scores are ordered by the user id's decimal string, descending byte by
+    /// byte (as Redis orders them within one sorted set), so ranks are unique and [`top`],
+    /// [`rank_of`] and [`places_of`] agree on them across shards.
     pub rank: u64,
     pub user_id: i64,
     /// Coins earned in the period.
@@ -24,8 +28,36 @@ pub struct Entry {
     pub name: Option<String>,
 }
 
-/// Reads the top slice and the names of its members in one round trip (and one consistent
-/// snapshot). Returns `member, score, name-or-nil` triples, flattened.
+/// A leaderboard version's sets: under its key space, one shard per partition of the events
+/// topic (`<suffix>:<partition>`, see [`shard`]). A user's coins and name are in the shard of
+/// the partition their events are on ([`partition_of_user`]), written by that partition's
+/// batches; the readers merge the shards.
+#[derive(Debug, Clone, Copy)]
+pub struct Board<'a> {
+    /// The version's key space, `<deployment prefix>:leaderboard:v<version>`.
+    pub base: &'a str,
+    /// Partitions of the events topic: a shard each.
+    pub partitions: i32,
+}
+
+impl Board<'_> {
+    fn key(&self, suffix: &str, partition: i32) -> String {
+        format!("{}:{}", self.base, shard(suffix, partition))
+    }
+
+    fn shard_of(&self, user_id: i64) -> i32 {
+        partition_of_user(user_id, self.partitions)
+    }
+}
+
+/// The key suffix of the shard of `suffix` (a period's, or [`NAMES_SUFFIX`]) for `partition`:
+/// `<suffix>:<partition>`. The processors' fold writes an event's coins and names there.
+pub fn shard(suffix: &str, partition: i32) -> String {
+    format!("{suffix}:{partition}")
+}
+
+/// Reads the top slice of one shard and the names of its members in one round trip (and one
+/// consistent snapshot). Returns `member, score, name-or-nil` triples, flattened.
 const TOP_SCRIPT: &str = r"
 local flat = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
 if #flat == 0 then return {} end
@@ -41,13 +73,53 @@ end
 return out
 ";
 
-static TOP: LazyLock<Script> = LazyLock::new(|| Script::new(TOP_SCRIPT));
+/// For each `(set, score, member)` of ARGV (`set` indexes KEYS), how many members of one shard
+/// rank above `member` with `score`: a higher score, or the same score and a greater member,
+/// byte by byte, which is how `ZREVRANGE` orders equal scores. The ties of a score are
+/// contiguous in the set, ascending by member, so a binary search by index finds them.
+const ABOVE_SCRIPT: &str = r"
+local function greater(a, b)
+  -- Byte by byte, as Redis orders members: Lua's own < follows the locale.
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x > y end
+  end
+  return #a > #b
+end
+local out = {}
+for i = 1, #ARGV, 3 do
+  local key, score, member = KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2]
+  local above = redis.call('ZCOUNT', key, '(' .. score, '+inf')
+  local ties = redis.call('ZCOUNT', key, score, score)
+  if ties > 0 then
+    local first = redis.call('ZCOUNT', key, '-inf', '(' .. score)
+    local lo, hi = first, first + ties
+    while lo < hi do
+      local mid = math.floor((lo + hi) / 2)
+      if greater(redis.call('ZRANGE', key, mid, mid)[1], member) then hi = mid else lo = mid + 1 end
+    end
+    above = above + first + ties - lo
+  end
+  out[#out + 1] = above
+end
+return out
+";
 
-/// The best `limit` (at most [`MAX_LIMIT`]) entries of `period`, best first. `keys_base` is the
-/// leaderboard version's key space, `<deployment prefix>:leaderboard:v<version>`.
+static TOP: LazyLock<Script> = LazyLock::new(|| Script::new(TOP_SCRIPT));
+static ABOVE: LazyLock<Script> = LazyLock::new(|| Script::new(ABOVE_SCRIPT));
+
+/// One shard's row.
+struct Row {
+    member: String,
+    score: i64,
+    name: Option<String>,
+}
+
+/// The best `limit` (at most [`MAX_LIMIT`]) entries of `period`, best first: the best `limit` of
+/// every shard (read at once, each in one script), merged.
 pub async fn top(
     conn: &mut Redis,
-    keys_base: &str,
+    board: Board<'_>,
     period: Period,
     limit: usize,
 ) -> RedisResult<Vec<Entry>> {
@@ -55,25 +127,49 @@ pub async fn top(
     if limit == 0 {
         return Ok(Vec::new());
     }
-    let flat: Vec<Option<String>> = TOP
-        .key(key(keys_base, &period.suffix()))
-        .key(key(keys_base, NAMES_SUFFIX))
-        .arg(limit)
-        .invoke_async(conn)
-        .await?;
-    flat.chunks(3)
+    let suffix = period.suffix();
+    let shards = (0..board.partitions).map(|partition| {
+        let mut conn = conn.clone();
+        let (set, names) = (
+            board.key(&suffix, partition),
+            board.key(NAMES_SUFFIX, partition),
+        );
+        async move {
+            let flat: Vec<Option<String>> = TOP
+                .key(set)
+                .key(names)
+                .arg(limit)
+                .invoke_async(&mut conn)
+                .await?;
+            flat.chunks(3)
+                .map(|triple| match triple {
+                    [Some(member), Some(score), name] => Ok(Row {
+                        member: member.clone(),
+                        score: parse_score(score)?,
+                        name: name.clone().filter(|n| !n.is_empty()),
+                    }),
+                    _ => Err(corrupt(
+                        "a leaderboard row is incomplete",
+                        format!("{triple:?}"),
+                    )),
+                })
+                .collect::<RedisResult<Vec<Row>>>()
+        }
+    });
+    let mut rows: Vec<Row> = try_join_all(shards).await?.into_iter().flatten().collect();
+    rows.sort_by(|a, b| {
+        (b.score.cmp(&a.score)).then_with(|| b.member.as_bytes().cmp(a.member.as_bytes()))
+    });
+    rows.truncate(limit);
+    rows.into_iter()
         .zip(1..)
-        .map(|(triple, rank)| match triple {
-            [Some(member), Some(score), name] => Ok(Entry {
+        .map(|(row, rank)| {
+            Ok(Entry {
                 rank,
-                user_id: parse_member(member)?,
-                score: parse_score(score)?,
-                name: name.clone().filter(|n| !n.is_empty()),
-            }),
-            _ => Err(corrupt(
-                "a leaderboard row is incomplete",
-                format!("{triple:?}"),
-            )),
+                user_id: parse_member(&row.member)?,
+                score: row.score,
+                name: row.name,
+            })
         })
         .collect()
 }
@@ -81,28 +177,57 @@ pub async fn top(
 /// `user_id`'s entry in `period`, or `None` if they earned nothing in it.
 pub async fn rank_of(
     conn: &mut Redis,
-    keys_base: &str,
+    board: Board<'_>,
     period: Period,
     user_id: i64,
 ) -> RedisResult<Option<Entry>> {
-    let set = key(keys_base, &period.suffix());
+    let partition = board.shard_of(user_id);
     let member = user_id.to_string();
-    let (rank, score, name): (Option<u64>, Option<String>, Option<String>) = redis::pipe()
+    let (score, name): (Option<String>, Option<String>) = redis::pipe()
         .atomic()
-        .zrevrank(&set, &member)
-        .zscore(&set, &member)
-        .hget(key(keys_base, NAMES_SUFFIX), &member)
+        .zscore(board.key(&period.suffix(), partition), &member)
+        .hget(board.key(NAMES_SUFFIX, partition), &member)
         .query_async(conn)
         .await?;
-    match (rank, score) {
-        (Some(rank), Some(score)) => Ok(Some(Entry {
-            rank: rank + 1,
-            user_id,
-            score: parse_score(&score)?,
-            name: name.filter(|n| !n.is_empty()),
-        })),
-        _ => Ok(None),
+    let Some(score) = score else {
+        return Ok(None);
+    };
+    let above = above(conn, board, &[period], &[(0, score.clone(), member)]).await?;
+    Ok(Some(Entry {
+        rank: above[0] + 1,
+        user_id,
+        score: parse_score(&score)?,
+        name: name.filter(|n| !n.is_empty()),
+    }))
+}
+
+/// Every user's score in `period`, from every shard: for checking the leaderboard against a fold
+/// of the topic. It reads whole sets, so never on a request.
+pub async fn scores(
+    conn: &Redis,
+    board: Board<'_>,
+    period: Period,
+) -> RedisResult<BTreeMap<i64, i64>> {
+    let suffix = period.suffix();
+    let shards = (0..board.partitions).map(|partition| {
+        let mut conn = conn.clone();
+        let set = board.key(&suffix, partition);
+        async move {
+            let flat: Vec<(String, String)> = redis::cmd("ZRANGE")
+                .arg(set)
+                .arg(0)
+                .arg(-1)
+                .arg("WITHSCORES")
+                .query_async(&mut conn)
+                .await?;
+            RedisResult::Ok(flat)
+        }
+    });
+    let mut scores = BTreeMap::new();
+    for (member, score) in try_join_all(shards).await?.into_iter().flatten() {
+        scores.insert(parse_member(&member)?, parse_score(&score)?);
     }
+    Ok(scores)
 }
 
 /// A place on one leaderboard, without the name (for the player's own view).
@@ -113,47 +238,97 @@ pub struct Place {
     pub score: i64,
 }
 
-/// The places of many `users` on each of `periods` in one pipeline: per user, one per period,
-/// `None` where unranked. What live streams show as each player's rank.
+/// The places of many `users` on each of `periods`: per user, one per period, `None` where
+/// unranked. What live streams show as each player's rank. Two rounds: the scores from each
+/// user's shard, then one script per shard counting who is above them.
 pub async fn places_of(
     conn: &mut Redis,
-    keys_base: &str,
+    board: Board<'_>,
     periods: &[Period],
     users: &[i64],
 ) -> RedisResult<Vec<Vec<Option<Place>>>> {
-    let sets: Vec<String> = periods
-        .iter()
-        .map(|period| key(keys_base, &period.suffix()))
-        .collect();
-    let mut pipe = redis::pipe();
-    for user in users {
-        let member = user.to_string();
-        for set in &sets {
-            pipe.zrevrank(set, &member).zscore(set, &member);
+    let suffixes: Vec<String> = periods.iter().map(Period::suffix).collect();
+    let mut by_shard: HashMap<i32, Vec<usize>> = HashMap::new();
+    for (i, &user) in users.iter().enumerate() {
+        by_shard.entry(board.shard_of(user)).or_default().push(i);
+    }
+    let read = try_join_all(by_shard.into_iter().map(|(partition, of_shard)| {
+        let mut pipe = redis::pipe();
+        for &i in &of_shard {
+            let member = users[i].to_string();
+            for suffix in &suffixes {
+                pipe.zscore(board.key(suffix, partition), &member);
+            }
+        }
+        let mut conn = conn.clone();
+        async move {
+            let flat: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
+            RedisResult::Ok((of_shard, flat))
+        }
+    }))
+    .await?;
+    let mut scores: Vec<Vec<Option<String>>> = vec![Vec::new(); users.len()];
+    for (of_shard, flat) in read {
+        for (i, of_user) in of_shard.into_iter().zip(flat.chunks(suffixes.len().max(1))) {
+            scores[i] = of_user.to_vec();
         }
     }
-    let replies: Vec<(Option<u64>, Option<String>)> = pipe.query_async(conn).await?;
-    replies
-        .chunks(sets.len().max(1))
+    let mut queries = Vec::new();
+    for (user, of_user) in users.iter().zip(&scores) {
+        for (period, score) in of_user.iter().enumerate() {
+            if let Some(score) = score {
+                queries.push((period, score.clone(), user.to_string()));
+            }
+        }
+    }
+    let mut above = above(conn, board, periods, &queries).await?.into_iter();
+    scores
+        .iter()
         .map(|of_user| {
             of_user
                 .iter()
-                .map(|(rank, score)| match (rank, score) {
-                    (Some(rank), Some(score)) => Ok(Some(Place {
-                        rank: rank + 1,
+                .map(|score| match score {
+                    Some(score) => Ok(Some(Place {
+                        rank: above.next().unwrap_or(0) + 1,
                         score: parse_score(score)?,
                     })),
-                    _ => Ok(None),
+                    None => Ok(None),
                 })
                 .collect()
         })
         .collect()
 }
 
-/// The same join as the processors' `KeySpace::key`; their integration tests write through
-/// `KeySpace` and read through here, so a difference fails them.
-fn key(keys_base: &str, suffix: &str) -> String {
-    format!("{keys_base}:{suffix}")
+/// For each `(period index, score, member)` of `queries`, how many members rank above it on
+/// that period, summed over every shard (one [`ABOVE_SCRIPT`] each, at once).
+async fn above(
+    conn: &Redis,
+    board: Board<'_>,
+    periods: &[Period],
+    queries: &[(usize, String, String)],
+) -> RedisResult<Vec<u64>> {
+    if queries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let suffixes: Vec<String> = periods.iter().map(Period::suffix).collect();
+    let shards = (0..board.partitions).map(|partition| {
+        let mut invocation = ABOVE.prepare_invoke();
+        for suffix in &suffixes {
+            invocation.key(board.key(suffix, partition));
+        }
+        for (period, score, member) in queries {
+            invocation.arg(period + 1).arg(score).arg(member);
+        }
+        let mut conn = conn.clone();
+        async move { invocation.invoke_async::<Vec<u64>>(&mut conn).await }
+    });
+    let mut sums = vec![0; queries.len()];
+    for counts in try_join_all(shards).await? {
+        for (sum, count) in sums.iter_mut().zip(counts) {
+            *sum += count;
+        }
+    }
+    Ok(sums)
 }
 
 fn parse_member(member: &str) -> RedisResult<i64> {

@@ -47,6 +47,8 @@ use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::leaderboard::Board;
+
 pub use databases::Replica;
 pub use watcher::{PositionWatcher, WaitError};
 
@@ -57,6 +59,10 @@ const COMPRESS_ABOVE_BYTES: u16 = 1024;
 pub struct QueryApiConfig {
     /// The events topic: consistency tokens must name it.
     pub events_topic: String,
+    /// Partitions of the events topic: the leaderboard keeps a shard per partition, and a
+    /// user's is found by their partition (`SURGE_EVENTS_PARTITIONS`, which the processors
+    /// check against the topic).
+    pub events_partitions: i32,
     /// Deployment prefix of Redis keys.
     pub redis_prefix: String,
     /// Longest wait for a projection to apply a consistency token's position.
@@ -100,6 +106,7 @@ pub struct QueryApiConfig {
 impl QueryApiConfig {
     pub fn new(
         events_topic: impl Into<String>,
+        events_partitions: i32,
         redis_prefix: impl Into<String>,
         token_keys: TokenKeys,
     ) -> Self {
@@ -108,6 +115,7 @@ impl QueryApiConfig {
             max_waiters: 1024,
             max_waiters_per_caller: 8,
             events_topic: events_topic.into(),
+            events_partitions,
             redis_prefix: redis_prefix.into(),
             consistency_wait: Duration::from_secs(2),
             consistency_poll: Duration::from_millis(5),
@@ -154,6 +162,16 @@ impl std::ops::Deref for QueryState {
     type Target = Inner;
     fn deref(&self) -> &Inner {
         &self.0
+    }
+}
+
+impl QueryState {
+    /// The sets of `version` of the leaderboard: a shard per partition of the events topic.
+    pub(crate) fn leaderboard<'a>(&self, version: &'a sources::Version) -> Board<'a> {
+        Board {
+            base: &version.base,
+            partitions: self.config.events_partitions,
+        }
     }
 }
 

@@ -112,11 +112,10 @@ impl TopCache {
             let reflects = board.watcher(Database::Primary).confirmed();
             let read_at = Instant::now();
             let mut redis = state.redis.clone();
-            let keys = &board.base;
             read_store(
                 state,
                 ProjectionId::Leaderboard,
-                top(&mut redis, keys, period, limit),
+                top(&mut redis, state.leaderboard(board), period, limit),
             )
             .await
             .map(|entries| Arc::new(Top::new(period, entries, reflects, read_at)))

@@ -13,13 +13,16 @@ const MONDAY_MIDNIGHT: i64 = 1_795_392_000_000;
 /// 2027-01-01T00:00:00Z, a Friday, still in ISO week 2026-W53.
 const NEW_YEAR_2027: i64 = 1_798_761_600_000;
 
+/// The partition of the records: every key the fold writes is its shard.
+const PARTITION: i32 = 3;
+
 fn keys() -> KeySpace {
     KeySpace::new("test", Leaderboard::NAME, 1)
 }
 
 fn record(n: u128, occurred_at: i64, payload: impl Into<Payload>) -> Record {
     Record {
-        partition: 0,
+        partition: PARTITION,
         offset: n as i64,
         event: Event {
             envelope: Envelope {
@@ -67,7 +70,7 @@ fn fold(state: &mut LeaderboardState, record: &Record) -> Vec<RedisWrite> {
 
 fn incr(suffix: &str, by: i64) -> RedisWrite {
     RedisWrite::ZIncrBy {
-        key: format!("test:leaderboard:v1:{suffix}"),
+        key: format!("test:leaderboard:v1:{suffix}:{PARTITION}"),
         member: USER.to_string(),
         by,
     }
@@ -75,26 +78,30 @@ fn incr(suffix: &str, by: i64) -> RedisWrite {
 
 fn expire(suffix: &str, unix_secs: i64) -> RedisWrite {
     RedisWrite::ExpireAt {
-        key: format!("test:leaderboard:v1:{suffix}"),
+        key: format!("test:leaderboard:v1:{suffix}:{PARTITION}"),
         unix_secs,
     }
 }
 
 fn name(value: &str) -> RedisWrite {
     RedisWrite::HSet {
-        key: "test:leaderboard:v1:names".to_owned(),
+        key: format!("test:leaderboard:v1:names:{PARTITION}"),
         field: USER.to_string(),
         value: value.to_owned(),
     }
 }
 
-/// The `ZINCRBY` amounts only, by key suffix order all/daily/weekly.
+/// The `ZINCRBY` amounts only, by key suffix (the shard's partition cut off) in order
+/// all/daily/weekly.
 fn scores(writes: &[RedisWrite]) -> Vec<(String, i64)> {
     writes
         .iter()
         .filter_map(|w| match w {
             RedisWrite::ZIncrBy { key, by, .. } => Some((
-                key.trim_start_matches("test:leaderboard:v1:").to_owned(),
+                (key.strip_prefix("test:leaderboard:v1:"))
+                    .and_then(|k| k.strip_suffix(&format!(":{PARTITION}")))
+                    .expect("a shard of the records' partition")
+                    .to_owned(),
                 *by,
             )),
             _ => None,

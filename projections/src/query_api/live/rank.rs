@@ -4,9 +4,10 @@
 //! A place moves when anyone's score does, not only the caller's, so reading it per stream on
 //! every change would cost a Redis read per stream per change. Instead each query API runs rank
 //! rounds: after a leaderboard change, at most once per [`INTERVAL`], one task reads the places
-//! of every user streaming from this instance in pipelines ([`USERS_PER_PIPELINE`] users each)
-//! and hands each changed place to that user's streams through the hub. 10,000 streams cost one
-//! round of 20 pipelines per interval, however busy the leaderboard. A stream reads its own
+//! of every user streaming from this instance, [`USERS_PER_PIPELINE`] users at a time (their
+//! scores in a pipeline per leaderboard shard, then who is above them in a script per shard),
+//! and hands each changed place to that user's streams through the hub. 10,000 streams cost
+//! one round of 20 such reads per interval, however busy the leaderboard. A stream reads its own
 //! place once on connect. Rank events carry no `id`: they show the leaderboard when read, not
 //! a position a consistency token could name.
 
@@ -18,14 +19,14 @@ use serde_json::json;
 use super::hub::Hub;
 use crate::catalog::ProjectionId;
 use crate::leaderboard::http::current;
-use crate::leaderboard::{Period, PeriodKind, Place, places_of};
+use crate::leaderboard::{Board, Period, PeriodKind, Place, places_of};
 use crate::query_api::consistency::{ReadAfter, read_store};
 use crate::query_api::{Inner, QueryState};
 use surge_http::ApiError;
 
 /// The fastest places are read again after a change.
 pub(crate) const INTERVAL: Duration = Duration::from_secs(2);
-/// Users whose places one pipeline reads.
+/// Users whose places one read takes.
 const USERS_PER_PIPELINE: usize = 500;
 /// In the order of the body's fields.
 const PERIODS: [PeriodKind; 3] = [PeriodKind::AllTime, PeriodKind::Daily, PeriodKind::Weekly];
@@ -82,6 +83,7 @@ pub(crate) async fn body_of(state: &QueryState, user: i64) -> Result<String, Api
 /// resolved once per round.
 struct Boards {
     base: String,
+    partitions: i32,
     periods: [Period; 3],
 }
 
@@ -92,17 +94,26 @@ impl Boards {
             .await?;
         Ok(Boards {
             base: served.get(ProjectionId::Leaderboard).base.clone(),
+            partitions: state.config.events_partitions,
             periods: PERIODS.map(current),
         })
     }
 
-    /// The `rank` bodies of `users`, in their order: one pipeline.
+    fn board(&self) -> Board<'_> {
+        Board {
+            base: &self.base,
+            partitions: self.partitions,
+        }
+    }
+
+    /// The `rank` bodies of `users`, in their order: a pipeline per shard holding some of them,
+    /// then a script per shard.
     async fn bodies(&self, state: &QueryState, users: &[i64]) -> Result<Vec<String>, ApiError> {
         let mut redis = state.redis.clone();
         let places = read_store(
             state,
             ProjectionId::Leaderboard,
-            places_of(&mut redis, &self.base, &self.periods, users),
+            places_of(&mut redis, self.board(), &self.periods, users),
         )
         .await?;
         Ok(places.iter().map(|of_user| body(of_user)).collect())

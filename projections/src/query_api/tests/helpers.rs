@@ -18,6 +18,8 @@ use tower::ServiceExt;
 use crate::query_api::{QueryApiConfig, app};
 
 pub(super) const TOPIC: &str = "versions-test.events";
+/// Partitions of [`TOPIC`] as the query API is told: the leaderboard's shards.
+pub(super) const PARTITIONS: i32 = 4;
 const BOT_TOKEN: &str = "7000000042:AAtest-token-for-query-api-versions";
 
 /// The keys the write API of this test deployment would sign tokens with.
@@ -43,7 +45,7 @@ impl Stores {
     /// The query API on these stores, with `tune` applied to its configuration; its admin
     /// routes under `/admin` (`/admin/metrics`).
     pub(super) fn app(&self, tune: impl FnOnce(&mut QueryApiConfig)) -> Router {
-        let mut config = QueryApiConfig::new(TOPIC, &self.id, token_keys());
+        let mut config = QueryApiConfig::new(TOPIC, PARTITIONS, &self.id, token_keys());
         config.version_poll = Duration::from_millis(100);
         tune(&mut config);
         let validator = Validator::hmac(

@@ -9,8 +9,10 @@ use axum::http::StatusCode;
 use serde_json::Value;
 use surge_schemas::Position;
 
-use super::helpers::{Stores, TOPIC, get, named_profile, until};
+use super::helpers::{PARTITIONS, Stores, TOPIC, get, named_profile, until};
+use crate::leaderboard::shard;
 use crate::naming;
+use crate::partitioning::partition_of_user;
 use crate::profiles::{self, ProfileStore};
 use crate::table_prefix::render;
 use crate::versions::{self, VersionRegistry};
@@ -150,10 +152,11 @@ async fn the_cached_leaderboard_top_follows_a_switch() {
     let v2 = registry.create_building(1, None).await.unwrap();
     for (version, leader) in [(1, 11), (2, 22)] {
         let board = naming::keys_base(&stores.id, "leaderboard", version);
+        let partition = partition_of_user(leader, PARTITIONS);
         let () = redis::pipe()
-            .zadd(format!("{board}:all"), leader, 100)
+            .zadd(format!("{board}:{}", shard("all", partition)), leader, 100)
             .hset(
-                format!("{board}:names"),
+                format!("{board}:{}", shard("names", partition)),
                 leader,
                 format!("leader of v{version}"),
             )
