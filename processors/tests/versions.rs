@@ -46,6 +46,15 @@ fn taps(offset: i64, n: i64) -> Vec<Record> {
         .collect()
 }
 
+/// [`taps`] on `partition` instead.
+fn taps_on(partition: i32, offset: i64, n: i64) -> Vec<Record> {
+    let mut records = taps(offset, n);
+    for record in &mut records {
+        record.partition = partition;
+    }
+    records
+}
+
 fn claim_of(claims: &[Claim], partition: i32) -> Claim {
     *claims.iter().find(|c| c.partition == partition).unwrap()
 }
@@ -284,4 +293,82 @@ where
         assert!(started.elapsed() < DEADLINE, "timed out: {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The Redis freeze is a lease per partition: a partition the serving version claims only after
+/// the freeze is leased by the switch, which then finds the rebuilt version behind there rather
+/// than lose what was applied; and a switch leaves the old version frozen for good, so a batch
+/// of a processor that claims it again (the claim read the mark before the switch) changes
+/// nothing.
+#[tokio::test]
+async fn a_redis_switch_freezes_partitions_claimed_after_the_freeze_and_keeps_the_old_version_frozen()
+ {
+    let stores = stores().await;
+    let feed = entry("feed").unwrap();
+    let registry = stores.versions(feed);
+    registry.ensure_active(1).await.unwrap();
+    let new_version = registry.create_building(1, None).await.unwrap().version;
+    let sink = |version| RedisSink::new(Feed, stores.redis.clone(), &stores.redis_prefix, version);
+    let (old, new) = (sink(1), sink(new_version));
+    let old_0 = claim_of(&old.claim(TOPIC, &[0]).await.unwrap(), 0);
+    let new_claims = new.claim(TOPIC, &[0, 1]).await.unwrap();
+    let (new_0, new_1) = (claim_of(&new_claims, 0), claim_of(&new_claims, 1));
+    apply(&old, old_0, &taps(0, 5)).await.unwrap();
+    apply(&new, new_0, &taps(0, 5)).await.unwrap();
+
+    let frozen = freeze(&stores, feed, TOPIC, 1, new_version).await.unwrap();
+    assert_eq!(frozen.serving().get(&1), None);
+    // Partition 1, first claimed by the old version now, was not frozen: its batch applies.
+    let old_1 = claim_of(&old.claim(TOPIC, &[1]).await.unwrap(), 1);
+    apply(&old, old_1, &taps_on(1, 0, 3)).await.unwrap();
+    let Switch::Behind(behind) = frozen.switch().await.unwrap() else {
+        panic!("switched without partition 1's three events");
+    };
+    assert_eq!(
+        behind
+            .iter()
+            .map(|b| (b.partition, b.serving, b.rebuilt))
+            .collect::<Vec<_>>(),
+        vec![(1, 3, 0)]
+    );
+
+    let frozen = freeze(&stores, feed, TOPIC, 1, new_version).await.unwrap();
+    assert_eq!(frozen.serving().get(&1), Some(&3));
+    match apply(&old, old_1, &taps_on(1, 3, 1)).await {
+        Err(SinkError::Transient(reason)) => assert!(reason.contains("frozen"), "{reason}"),
+        other => panic!("partition 1 of a frozen version applied a batch: {other:?}"),
+    }
+    apply(&new, new_1, &taps_on(1, 0, 3)).await.unwrap();
+    assert_eq!(frozen.switch().await.unwrap(), Switch::Done);
+
+    // A claim that read the mark before the switch bumps the generation past the fence; its
+    // batches still find the partition frozen, however long after the lease would have ended.
+    let late = stores.versions(feed);
+    assert_eq!(late.active().await.unwrap().unwrap().version, new_version);
+    let mut conn = stores.redis.clone();
+    let base = naming::keys_base(&stores.redis_prefix, "feed", 1);
+    let field = naming::position_field(TOPIC, 0);
+    let generation: i64 = redis::cmd("HINCRBY")
+        .arg(naming::generations_key(&base))
+        .arg(&field)
+        .arg(1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(naming::freeze_lease_key(&base, &field))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(ttl, -1, "the old version's lease never ends");
+    let reclaimed = Claim {
+        generation,
+        ..old_0
+    };
+    match apply(&old, reclaimed, &taps(5, 1)).await {
+        Err(SinkError::Transient(reason)) => assert!(reason.contains("frozen"), "{reason}"),
+        other => panic!("a retired version applied a batch: {other:?}"),
+    }
+    drop_version(&stores, feed, 1).await.unwrap();
+    drop_version(&stores, feed, new_version).await.unwrap();
 }

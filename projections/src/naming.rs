@@ -90,10 +90,11 @@ pub fn generations_key(keys_base: &str) -> String {
     format!("{keys_base}:generations")
 }
 
-/// The Redis key of a version's freeze lease (`<keys base>:frozen`): while it exists, the
-/// version's batches wait (see `versions::switch`).
-pub fn freeze_lease_key(keys_base: &str) -> String {
-    format!("{keys_base}:frozen")
+/// The Redis key of the freeze lease of one partition of a version (`<keys base>:frozen:<field>`,
+/// `field` a [`position_field`]): while it exists, the version's batches of that partition wait
+/// (see `versions::switch`).
+pub fn freeze_lease_key(keys_base: &str, field: &str) -> String {
+    format!("{keys_base}:frozen:{field}")
 }
 
 /// The field of a Redis positions or generations hash for one partition: `<topic>:<partition>`.
@@ -189,7 +190,10 @@ mod tests {
             "p:feed:v*:positions"
         );
         assert_eq!(generations_key("p:feed:v3"), "p:feed:v3:generations");
-        assert_eq!(freeze_lease_key("p:feed:v3"), "p:feed:v3:frozen");
+        assert_eq!(
+            freeze_lease_key("p:feed:v3", "t.events:2"),
+            "p:feed:v3:frozen:t.events:2"
+        );
         assert_eq!(processor_id("feed", 3), "feed.v3");
         assert_eq!(consumer_group("t.events", "feed.v3"), "t.events.feed.v3");
         assert_eq!(

@@ -13,7 +13,7 @@
 //! [`RedisPositions`].
 
 pub mod postgres;
-mod redis_store;
+pub(crate) mod redis_store;
 
 use std::collections::HashMap;
 

@@ -194,7 +194,7 @@ impl<P: RedisProjection> RedisSink<P> {
             .key(list)
             .key(&self.parking.epochs)
             .key(self.keys.key("state"))
-            .key(self.positions.freeze_lease_key());
+            .key(self.positions.freeze_lease_key(field));
         let seen = self.seen.sets(field, (self.today)());
         for set in &seen.check {
             invocation.key(set);

@@ -258,7 +258,7 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
             .key(self.positions.positions_key())
             .key(self.positions.generations_key())
             .key(self.keys.key("state"))
-            .key(self.positions.freeze_lease_key())
+            .key(self.positions.freeze_lease_key(&field))
             .key(&self.parking.epochs)
             .key(&self.parking.users);
         for set in &seen_sets.check {

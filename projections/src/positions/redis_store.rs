@@ -10,7 +10,7 @@ use super::Claim;
 use crate::naming;
 
 /// The fields of the hash `key` that name partitions of `topic`, by partition.
-pub(super) async fn read_hash(
+pub(crate) async fn read_hash(
     redis: &Redis,
     key: &str,
     topic: &str,
@@ -49,7 +49,7 @@ pub struct RedisPositions {
     version: u32,
     positions: String,
     generations: String,
-    freeze_lease: String,
+    keys_base: String,
     /// The projection's versions hash: which versions may still be claimed.
     versions: String,
     claim: Script,
@@ -62,7 +62,7 @@ impl RedisPositions {
             version,
             positions: naming::positions_key(&base),
             generations: naming::generations_key(&base),
-            freeze_lease: naming::freeze_lease_key(&base),
+            keys_base: base.clone(),
             versions: naming::versions_key(deployment_prefix, projection),
             claim: Script::new(include_str!("claim.lua")),
         }
@@ -78,9 +78,10 @@ impl RedisPositions {
         &self.generations
     }
 
-    /// The freeze lease: while it exists, the version's batches wait (a switch takes over).
-    pub fn freeze_lease_key(&self) -> &str {
-        &self.freeze_lease
+    /// The freeze lease of the partition `field` names: while it exists, the version's
+    /// batches of that partition wait (a switch takes over).
+    pub fn freeze_lease_key(&self, field: &str) -> String {
+        naming::freeze_lease_key(&self.keys_base, field)
     }
 
     /// Claims `partitions` of `topic`: bumps each generation (fencing older owners) and returns

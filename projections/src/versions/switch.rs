@@ -1,8 +1,9 @@
-//! The switch: version `to` becomes the one that serves in place of `from`, in one atomic step
-//! of the projection's store, and only if `to` has applied at least everything `from` has on
-//! every partition. The same step fences `from`'s processors (their generations move), so from
-//! that instant nothing more is applied to `from`, and nothing `from` applied is missing in
-//! `to`: no event is handled live by both versions, and none by neither. That is what lets a
+//! The switch: version `to` becomes the one that serves in place of `from`, only if `to` has
+//! applied at least everything `from` has on every partition, and `from`'s processors are
+//! fenced (their generations move; in Redis its partitions also stay frozen), so from that
+//! instant nothing more is applied to `from`, and nothing `from` applied is missing in `to`: no
+//! event is handled live by both versions, and none by neither. PostgreSQL does it in one
+//! transaction; Redis in steps under the freeze, which holds `from` still between them. That is what lets a
 //! rebuild suppress derived events: the serving version emitted everything up to the switch.
 //!
 //! A serving version under traffic never stands still, so the switch first *freezes* it
@@ -13,9 +14,11 @@
 //! - PostgreSQL: one transaction locks `from`'s position rows (its processors' next batch waits
 //!   on the lock), and later compares, bumps `from`'s generations, moves the `active` mark in
 //!   `projection_versions` and commits. A crash rolls it back: the freeze ends with the session.
-//! - Redis: `freeze.lua` sets a lease key its processors' apply script checks (they retry), and
-//!   `switch.lua` does the check, fencing and mark in one script and ends the lease. A crash
-//!   leaves the lease to expire.
+//! - Redis: a lease key per partition that its apply script checks (its batches retry), set one
+//!   by one; the switch compares, moves the mark in one script over the versions hash, bumps
+//!   the generations and keeps the leases for good, one key at a time, so a version's partitions
+//!   may live in different slots of a Redis Cluster (`redis_store`). A crash leaves the leases
+//!   to expire.
 //!
 //! When to freeze, switch or give up is the rebuild's decision (`surge-processors`' replay).
 
@@ -163,7 +166,8 @@ impl Frozen {
                 redis,
                 deployment_prefix,
             } => {
-                redis_store::release(&redis, &deployment_prefix, &self.projection, self.from).await
+                let (projection, topic) = (&self.projection, &self.topic);
+                redis_store::release(&redis, &deployment_prefix, projection, topic, self.from).await
             }
         }
     }

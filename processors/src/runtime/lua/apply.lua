@@ -1,6 +1,6 @@
 -- Applies one partition batch of a Redis projection atomically.
 -- KEYS[1] positions hash, KEYS[2] generations hash, KEYS[3] per-user state hash, KEYS[4] the
--- version's freeze lease (set while a rebuilt version takes over from this one), KEYS[5] the
+-- partition's freeze lease (set while a rebuilt version takes over from this one), KEYS[5] the
 -- parking epochs hash (a field per partition), KEYS[6] the parked users hash, KEYS[7..10] the
 -- partition's seen-id sets of the last days (KEYS[9] today's), KEYS[11] the set that aged out
 -- (see `redis_seen.rs`).

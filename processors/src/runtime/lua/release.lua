@@ -1,7 +1,7 @@
 -- Releases the first parked event of one user of a Redis projection version (see
 -- `runtime/parking.rs`).
 -- KEYS[1] parked users hash, KEYS[2] the user's parked list, KEYS[3] parking epochs hash,
--- KEYS[4] per-user state hash, KEYS[5] the version's freeze lease, KEYS[6..9] the partition's
+-- KEYS[4] per-user state hash, KEYS[5] the partition's freeze lease, KEYS[6..9] the partition's
 -- seen-id sets of the last days (KEYS[8] today's, see `redis_seen.rs`).
 -- ARGV: partition field, expected parking epoch, user, mode, the head's event id (16 bytes;
 --       '' unless mode 'apply'), when today's seen set expires, the head's JSON with its new

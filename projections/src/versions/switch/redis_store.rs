@@ -1,13 +1,23 @@
-//! The switch in Redis: the freeze is a lease key the serving version's apply script checks
-//! (`freeze.lua`); the switch compares, fences, moves the `active` mark and ends the lease in one
-//! script (`switch.lua`).
+//! The switch in Redis, in steps that each touch one key, so that the serving version's
+//! partitions may live in different slots of a Redis Cluster:
+//! - **freeze**: a lease key per partition of the serving version (each partition's apply script
+//!   checks its own and answers `FROZEN`), then its positions, read once every lease is set;
+//! - **switch**: the leases set again (over any partition claimed since), both versions'
+//!   positions compared, the `active` mark moved (`flip.lua`, the one step that must see both
+//!   versions' states at once), the old version's generations bumped (its processors are
+//!   fenced), and its leases kept for good, so nothing is applied to it again, whoever claims.
+//!
+//! Each step survives a crash after it: leases expire by themselves ([`LEASE`]) unless the
+//! switch made them permanent, a flipped mark is final, and the old version's processors, held
+//! by their leases until then, are fenced or find the version retired when they claim.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use redis::Script;
 use surge_redis::Redis;
 
-use super::{Behind, Switch};
+use super::{Behind, Switch, behind, check_states};
 use crate::naming;
 use crate::positions::Positions;
 use crate::versions::VersionsError;
@@ -16,9 +26,93 @@ use crate::versions::VersionsError;
 /// by itself).
 const LEASE: Duration = Duration::from_secs(10);
 
-/// The freeze lease of `version`, which its apply script checks.
-fn lease(deployment_prefix: &str, name: &str, version: u32) -> String {
-    naming::freeze_lease_key(&naming::keys_base(deployment_prefix, name, version))
+/// The keys of one version's partitions on `topic`.
+struct VersionKeys {
+    base: String,
+    topic: String,
+}
+
+impl VersionKeys {
+    fn new(prefix: &str, name: &str, version: u32, topic: &str) -> Self {
+        VersionKeys {
+            base: naming::keys_base(prefix, name, version),
+            topic: topic.to_owned(),
+        }
+    }
+
+    /// The partitions the version has a position or a generation for: every one it ever
+    /// claimed.
+    async fn partitions(&self, redis: &Redis) -> Result<BTreeSet<i32>, VersionsError> {
+        let mut conn = redis.clone();
+        let (positions, generations): (Vec<String>, Vec<String>) = redis::pipe()
+            .hkeys(naming::positions_key(&self.base))
+            .hkeys(naming::generations_key(&self.base))
+            .query_async(&mut conn)
+            .await?;
+        Ok((positions.iter().chain(&generations))
+            .filter_map(|field| naming::partition_of(field, &self.topic))
+            .collect())
+    }
+
+    async fn positions(&self, redis: &Redis) -> Result<Positions, VersionsError> {
+        let key = naming::positions_key(&self.base);
+        Ok(crate::positions::redis_store::read_hash(redis, &key, &self.topic).await?)
+    }
+
+    fn lease(&self, partition: i32) -> String {
+        naming::freeze_lease_key(&self.base, &naming::position_field(&self.topic, partition))
+    }
+
+    /// Sets the lease of each of `partitions` to `to`, for [`LEASE`] or, with `None`, for good.
+    async fn lease_all(
+        &self,
+        redis: &Redis,
+        partitions: &BTreeSet<i32>,
+        to: u32,
+        lease: Option<Duration>,
+    ) -> Result<(), VersionsError> {
+        for &partition in partitions {
+            let mut set = redis::cmd("SET");
+            set.arg(self.lease(partition)).arg(to);
+            if let Some(lease) = lease {
+                set.arg("PX").arg(lease.as_millis() as u64);
+            }
+            let () = set.query_async(&mut redis.clone()).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends the freeze of every partition the version ever claimed.
+    async fn release_all(&self, redis: &Redis) -> Result<(), VersionsError> {
+        for partition in self.partitions(redis).await? {
+            let () = redis::cmd("DEL")
+                .arg(self.lease(partition))
+                .query_async(&mut redis.clone())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The states of `from` and `to` in the versions hash.
+async fn states(
+    redis: &Redis,
+    prefix: &str,
+    name: &str,
+    from: u32,
+    to: u32,
+) -> Result<(), VersionsError> {
+    let mut conn = redis.clone();
+    let (old, new): (Option<String>, Option<String>) = redis::pipe()
+        .hget(naming::versions_key(prefix, name), from)
+        .hget(naming::versions_key(prefix, name), to)
+        .query_async(&mut conn)
+        .await?;
+    let state = |json: Option<String>| -> Option<String> {
+        let info: serde_json::Value = serde_json::from_str(&json?).ok()?;
+        info["state"].as_str().map(str::to_owned)
+    };
+    check_states(state(old).as_deref(), state(new).as_deref(), from, to)
 }
 
 pub(super) async fn freeze(
@@ -29,46 +123,13 @@ pub(super) async fn freeze(
     from: u32,
     to: u32,
 ) -> Result<Positions, VersionsError> {
-    let old = naming::keys_base(prefix, name, from);
-    let mut conn = redis.clone();
-    let reply: Vec<redis::Value> = Script::new(include_str!("freeze.lua"))
-        .key(naming::positions_key(&old))
-        .key(naming::versions_key(prefix, name))
-        .key(lease(prefix, name, from))
-        .arg(naming::position_field_prefix(topic))
-        .arg(from)
-        .arg(to)
-        .arg(LEASE.as_millis() as u64)
-        .invoke_async(&mut conn)
-        .await?;
-    match reply.first().map(text).as_deref() {
-        Some("FROZEN") => Ok(reply[1..]
-            .chunks_exact(2)
-            .filter_map(|pair| {
-                let partition = naming::partition_of(&text(&pair[0]), topic)?;
-                Some((partition, text(&pair[1]).parse().ok()?))
-            })
-            .collect()),
-        Some("STATE") => Err(state_error(from, to, &reply)),
-        _ => Err(unexpected(&reply)),
-    }
-}
-
-fn text(value: &redis::Value) -> String {
-    redis::from_redis_value::<String>(value).unwrap_or_default()
-}
-
-fn state_error(from: u32, to: u32, reply: &[redis::Value]) -> VersionsError {
-    VersionsError::Conflict(format!(
-        "cannot switch from v{from} to v{to}: {}",
-        reply.get(1).map(text).unwrap_or_default()
-    ))
-}
-
-fn unexpected(reply: &[redis::Value]) -> VersionsError {
-    VersionsError::Conflict(format!(
-        "unexpected answer from a version script: {reply:?}"
-    ))
+    states(redis, prefix, name, from, to).await?;
+    let old = VersionKeys::new(prefix, name, from, topic);
+    let partitions = old.partitions(redis).await?;
+    old.lease_all(redis, &partitions, to, Some(LEASE)).await?;
+    // A batch's script runs before its partition's lease or finds it: once every lease is set,
+    // the positions stand still.
+    old.positions(redis).await
 }
 
 pub(super) async fn switch(
@@ -79,42 +140,42 @@ pub(super) async fn switch(
     from: u32,
     to: u32,
 ) -> Result<Switch, VersionsError> {
-    let (old, new) = (
-        naming::keys_base(prefix, name, from),
-        naming::keys_base(prefix, name, to),
-    );
-    let mut conn = redis.clone();
-    let reply: Vec<redis::Value> = Script::new(include_str!("switch.lua"))
-        .key(naming::positions_key(&old))
-        .key(naming::generations_key(&old))
-        .key(naming::positions_key(&new))
+    let old = VersionKeys::new(prefix, name, from, topic);
+    let new = VersionKeys::new(prefix, name, to, topic);
+    // Again, over any partition claimed since the freeze, and any lease that lapsed meanwhile
+    // (the positions are read after it, so what was applied meanwhile counts).
+    let partitions = old.partitions(redis).await?;
+    old.lease_all(redis, &partitions, to, Some(LEASE)).await?;
+    let behind: Vec<Behind> = behind(&old.positions(redis).await?, &new.positions(redis).await?);
+    if !behind.is_empty() {
+        old.release_all(redis).await?;
+        return Ok(Switch::Behind(behind));
+    }
+    let flipped: String = Script::new(include_str!("flip.lua"))
         .key(naming::versions_key(prefix, name))
-        .key(lease(prefix, name, from))
-        .arg(naming::position_field_prefix(topic))
         .arg(from)
         .arg(to)
         .arg(crate::versions::now_ms())
-        .invoke_async(&mut conn)
+        .invoke_async(&mut redis.clone())
         .await?;
-    match reply.first().map(text).as_deref() {
-        Some("OK") => Ok(Switch::Done),
-        Some("STATE") => Err(state_error(from, to, &reply)),
-        Some("BEHIND") => {
-            let behind = reply[1..]
-                .chunks_exact(3)
-                .filter_map(|chunk| {
-                    let partition = naming::partition_of(&text(&chunk[0]), topic)?;
-                    Some(Behind {
-                        partition,
-                        serving: redis::from_redis_value(&chunk[1]).ok()?,
-                        rebuilt: redis::from_redis_value(&chunk[2]).ok()?,
-                    })
-                })
-                .collect();
-            Ok(Switch::Behind(behind))
-        }
-        _ => Err(unexpected(&reply)),
+    if flipped != "OK" {
+        old.release_all(redis).await?;
+        return Err(VersionsError::Conflict(format!(
+            "cannot switch from v{from} to v{to}: {flipped}"
+        )));
     }
+    // Fence the old version's processors: their next batch finds the generation moved.
+    let generations = naming::generations_key(&old.base);
+    for &partition in &partitions {
+        let _: i64 = redis::cmd("HINCRBY")
+            .arg(&generations)
+            .arg(naming::position_field(topic, partition))
+            .arg(1)
+            .query_async(&mut redis.clone())
+            .await?;
+    }
+    old.lease_all(redis, &partitions, to, None).await?;
+    Ok(Switch::Done)
 }
 
 /// Ends the freeze of `from` without switching.
@@ -122,12 +183,10 @@ pub(super) async fn release(
     redis: &Redis,
     prefix: &str,
     name: &str,
+    topic: &str,
     from: u32,
 ) -> Result<(), VersionsError> {
-    let mut conn = redis.clone();
-    let _: () = redis::cmd("DEL")
-        .arg(lease(prefix, name, from))
-        .query_async(&mut conn)
-        .await?;
-    Ok(())
+    VersionKeys::new(prefix, name, from, topic)
+        .release_all(redis)
+        .await
 }
