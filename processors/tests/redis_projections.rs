@@ -471,3 +471,44 @@ async fn feeds_keep_the_newest_200_items() {
     })
     .await;
 }
+
+/// The top of a board whose best players all sit in one shard: the first read asks each shard
+/// for a little over its share, so that shard is read again, and the top is still the order one
+/// set would give.
+#[tokio::test]
+async fn a_top_held_by_one_shard_is_read_whole() {
+    with_redis(|mut ctx| async move {
+        let now = now_ms();
+        let in_shard_0: Vec<i64> = (6000..)
+            .filter(|&user| partition_of_user(user, PARTITIONS) == 0)
+            .take(30)
+            .collect();
+        let elsewhere: Vec<i64> = (7000..)
+            .filter(|&user| partition_of_user(user, PARTITIONS) != 0)
+            .take(30)
+            .collect();
+        let mut records = Vec::new();
+        for (i, &user) in in_shard_0.iter().enumerate() {
+            let count = 100 + i as i32;
+            records.push(ctx.record(user, now, TapsSubmitted { count }));
+        }
+        for &user in &elsewhere {
+            records.push(ctx.record(user, now, TapsSubmitted { count: 1 }));
+        }
+        ctx.apply(&Leaderboard, &records).await;
+        let base = ctx.keys::<Leaderboard>().base().to_owned();
+        let board = Board {
+            base: &base,
+            partitions: PARTITIONS,
+        };
+        let conn = &mut ctx.conn;
+        let all = top(conn, board, Period::AllTime, 1000).await.expect("top");
+        assert_eq!(all.len(), 60);
+        let best = top(conn, board, Period::AllTime, 35).await.expect("top 35");
+        assert_eq!(best, all[..35]);
+        let users: Vec<i64> = best.iter().map(|e| e.user_id).collect();
+        let expected: Vec<i64> = in_shard_0.iter().rev().copied().collect();
+        assert_eq!(users[..30], expected, "shard 0's thirty, best first");
+    })
+    .await;
+}

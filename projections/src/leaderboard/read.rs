@@ -109,14 +109,26 @@ static TOP: LazyLock<Script> = LazyLock::new(|| Script::new(TOP_SCRIPT));
 static ABOVE: LazyLock<Script> = LazyLock::new(|| Script::new(ABOVE_SCRIPT));
 
 /// One shard's row.
+#[derive(Clone)]
 struct Row {
     member: String,
     score: i64,
     name: Option<String>,
 }
 
-/// The best `limit` (at most [`MAX_LIMIT`]) entries of `period`, best first: the best `limit` of
-/// every shard (read at once, each in one script), merged.
+impl Row {
+    /// Best first: a higher score, then a greater member byte by byte (as `ZREVRANGE`).
+    fn order(&self, other: &Row) -> std::cmp::Ordering {
+        (other.score.cmp(&self.score))
+            .then_with(|| other.member.as_bytes().cmp(self.member.as_bytes()))
+    }
+}
+
+/// The best `limit` (at most [`MAX_LIMIT`]) entries of `period`, best first, merged from every
+/// shard. Each shard is asked first for a little over its share of `limit` (read at once, each
+/// in one script); a shard that gave all it was asked for, and whose last row still made the
+/// cut, may hold more of the top, so it is read again for all of `limit`. Its unread rows rank
+/// below its last one, so every other shard's are out of the top.
 pub async fn top(
     conn: &mut Redis,
     board: Board<'_>,
@@ -124,44 +136,36 @@ pub async fn top(
     limit: usize,
 ) -> RedisResult<Vec<Entry>> {
     let limit = limit.min(MAX_LIMIT);
-    if limit == 0 {
+    if limit == 0 || board.partitions < 1 {
         return Ok(Vec::new());
     }
     let suffix = period.suffix();
-    let shards = (0..board.partitions).map(|partition| {
-        let mut conn = conn.clone();
-        let (set, names) = (
-            board.key(&suffix, partition),
-            board.key(NAMES_SUFFIX, partition),
-        );
-        async move {
-            let flat: Vec<Option<String>> = TOP
-                .key(set)
-                .key(names)
-                .arg(limit)
-                .invoke_async(&mut conn)
-                .await?;
-            flat.chunks(3)
-                .map(|triple| match triple {
-                    [Some(member), Some(score), name] => Ok(Row {
-                        member: member.clone(),
-                        score: parse_score(score)?,
-                        name: name.clone().filter(|n| !n.is_empty()),
-                    }),
-                    _ => Err(corrupt(
-                        "a leaderboard row is incomplete",
-                        format!("{triple:?}"),
-                    )),
-                })
-                .collect::<RedisResult<Vec<Row>>>()
+    let first = limit.min(limit.div_ceil(board.partitions as usize) * 2 + 4);
+    let mut shards: Vec<Vec<Row>> = try_join_all(
+        (0..board.partitions).map(|partition| shard_top(conn, board, &suffix, partition, first)),
+    )
+    .await?;
+    let cut = merged(&shards, limit);
+    let more: Vec<usize> = (shards.iter().enumerate())
+        .filter(|(_, rows)| rows.len() == first && first < limit)
+        .filter(|(_, rows)| {
+            let last = rows.last().expect("a full page");
+            cut.len() < limit || last.order(&cut[limit - 1]).is_le()
+        })
+        .map(|(i, _)| i)
+        .collect();
+    if !more.is_empty() {
+        let again = try_join_all(more.iter().map(|&i| {
+            let partition = i32::try_from(i).expect("a shard index");
+            shard_top(conn, board, &suffix, partition, limit)
+        }))
+        .await?;
+        for (i, rows) in more.into_iter().zip(again) {
+            shards[i] = rows;
         }
-    });
-    let mut rows: Vec<Row> = try_join_all(shards).await?.into_iter().flatten().collect();
-    rows.sort_by(|a, b| {
-        (b.score.cmp(&a.score)).then_with(|| b.member.as_bytes().cmp(a.member.as_bytes()))
-    });
-    rows.truncate(limit);
-    rows.into_iter()
+    }
+    merged(&shards, limit)
+        .into_iter()
         .zip(1..)
         .map(|(row, rank)| {
             Ok(Entry {
@@ -170,6 +174,43 @@ pub async fn top(
                 score: row.score,
                 name: row.name,
             })
+        })
+        .collect()
+}
+
+/// The best `limit` rows of `shards` together, best first.
+fn merged(shards: &[Vec<Row>], limit: usize) -> Vec<Row> {
+    let mut rows: Vec<Row> = shards.iter().flatten().cloned().collect();
+    rows.sort_by(Row::order);
+    rows.truncate(limit);
+    rows
+}
+
+/// The best `limit` rows of one shard of `suffix`, with names, in one script.
+async fn shard_top(
+    conn: &Redis,
+    board: Board<'_>,
+    suffix: &str,
+    partition: i32,
+    limit: usize,
+) -> RedisResult<Vec<Row>> {
+    let flat: Vec<Option<String>> = TOP
+        .key(board.key(suffix, partition))
+        .key(board.key(NAMES_SUFFIX, partition))
+        .arg(limit)
+        .invoke_async(&mut conn.clone())
+        .await?;
+    flat.chunks(3)
+        .map(|triple| match triple {
+            [Some(member), Some(score), name] => Ok(Row {
+                member: member.clone(),
+                score: parse_score(score)?,
+                name: name.clone().filter(|n| !n.is_empty()),
+            }),
+            _ => Err(corrupt(
+                "a leaderboard row is incomplete",
+                format!("{triple:?}"),
+            )),
         })
         .collect()
 }
