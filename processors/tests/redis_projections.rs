@@ -210,8 +210,8 @@ async fn leaderboards_rank_what_the_fold_wrote_with_names_and_expiry() {
         let all_time = top(conn, board, Period::AllTime, 10)
             .await
             .expect("top all");
-        // Equal scores rank by member, descending: "1003" before "1001", though Carol's shard
-        // is not Alice's.
+        // Equal scores rank by shard, then member, descending: Carol's shard (1) before
+        // Alice's (0).
         assert_eq!(
             all_time,
             vec![
@@ -287,11 +287,11 @@ async fn leaderboards_rank_what_the_fold_wrote_with_names_and_expiry() {
     .await;
 }
 
-/// Sixty users on three scores, spread over the shards: `top` merges the shards into the order
-/// one sorted set of everyone would give (score, then the user id's string, descending), and
-/// `rank_of` and `places_of` count the same places, with ties within and across shards.
+/// Sixty users on three scores, spread over the shards: `top` merges the shards by score, then
+/// (equal scores) shard, then the user id's string, all descending, and `rank_of` and
+/// `places_of` count the same places, with ties within and across shards.
 #[tokio::test]
-async fn the_shards_merge_into_the_order_one_set_would_give_and_every_reader_agrees() {
+async fn the_shards_merge_into_one_order_that_every_reader_agrees_on() {
     with_redis(|mut ctx| async move {
         let now = now_ms();
         let users: Vec<i64> = (1..=60).map(|i| 5000 + i * 7).collect();
@@ -317,12 +317,18 @@ async fn the_shards_merge_into_the_order_one_set_would_give_and_every_reader_agr
         assert_eq!(score_of.len(), users.len(), "everyone is on the board");
         let distinct: std::collections::HashSet<i64> = score_of.values().copied().collect();
         assert_eq!(distinct.len(), 3, "three scores, twenty users each");
-        let mut expected: Vec<(i64, String)> = (users.iter())
-            .map(|user| (score_of[user], user.to_string()))
+        let mut expected: Vec<(i64, i32, String)> = (users.iter())
+            .map(|&user| {
+                let partition = partition_of_user(user, PARTITIONS);
+                (score_of[&user], partition, user.to_string())
+            })
             .collect();
         expected.sort_by(|a, b| b.cmp(a));
-        let merged: Vec<(i64, String)> = (all.iter())
-            .map(|e| (e.score, e.user_id.to_string()))
+        let merged: Vec<(i64, i32, String)> = (all.iter())
+            .map(|e| {
+                let partition = partition_of_user(e.user_id, PARTITIONS);
+                (e.score, partition, e.user_id.to_string())
+            })
             .collect();
         assert_eq!(merged, expected);
         assert!(all.iter().zip(1..).all(|(e, rank)| e.rank == rank));

@@ -17,9 +17,9 @@ pub const MAX_LIMIT: usize = 1000;
 /// One row of a leaderboard.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Entry {
-    /// 1-based. Equal scores are ordered by the user id's decimal string, descending byte by
-    /// byte (as Redis orders them within one sorted set), so ranks are unique and [`top`],
-    /// [`rank_of`] and [`places_of`] agree on them across shards.
+    /// 1-based. Equal scores are ordered by the shard (the user's partition, higher first), then
+    /// by the user id's decimal string, descending byte by byte (as Redis orders them within one
+    /// sorted set), so ranks are unique and [`top`], [`rank_of`] and [`places_of`] agree on them.
     pub rank: u64,
     pub user_id: i64,
     /// Coins earned in the period.
@@ -73,53 +73,23 @@ end
 return out
 ";
 
-/// For each `(set, score, member)` of ARGV (`set` indexes KEYS), how many members of one shard
-/// rank above `member` with `score`: a higher score, or the same score and a greater member,
-/// byte by byte, which is how `ZREVRANGE` orders equal scores. The ties of a score are
-/// contiguous in the set, ascending by member, so a binary search by index finds them.
-const ABOVE_SCRIPT: &str = r"
-local function greater(a, b)
-  -- Byte by byte, as Redis orders members: Lua's own < follows the locale.
-  for i = 1, math.min(#a, #b) do
-    local x, y = string.byte(a, i), string.byte(b, i)
-    if x ~= y then return x > y end
-  end
-  return #a > #b
-end
-local out = {}
-for i = 1, #ARGV, 3 do
-  local key, score, member = KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2]
-  local above = redis.call('ZCOUNT', key, '(' .. score, '+inf')
-  local ties = redis.call('ZCOUNT', key, score, score)
-  if ties > 0 then
-    local first = redis.call('ZCOUNT', key, '-inf', '(' .. score)
-    local lo, hi = first, first + ties
-    while lo < hi do
-      local mid = math.floor((lo + hi) / 2)
-      if greater(redis.call('ZRANGE', key, mid, mid)[1], member) then hi = mid else lo = mid + 1 end
-    end
-    above = above + first + ties - lo
-  end
-  out[#out + 1] = above
-end
-return out
-";
-
 static TOP: LazyLock<Script> = LazyLock::new(|| Script::new(TOP_SCRIPT));
-static ABOVE: LazyLock<Script> = LazyLock::new(|| Script::new(ABOVE_SCRIPT));
 
 /// One shard's row.
 #[derive(Clone)]
 struct Row {
+    partition: i32,
     member: String,
     score: i64,
     name: Option<String>,
 }
 
 impl Row {
-    /// Best first: a higher score, then a greater member byte by byte (as `ZREVRANGE`).
+    /// Best first: a higher score, then (equal scores) a higher shard, then a greater member
+    /// byte by byte (as `ZREVRANGE` orders equal scores within one set).
     fn order(&self, other: &Row) -> std::cmp::Ordering {
         (other.score.cmp(&self.score))
+            .then_with(|| other.partition.cmp(&self.partition))
             .then_with(|| other.member.as_bytes().cmp(self.member.as_bytes()))
     }
 }
@@ -203,6 +173,7 @@ async fn shard_top(
     flat.chunks(3)
         .map(|triple| match triple {
             [Some(member), Some(score), name] => Ok(Row {
+                partition,
                 member: member.clone(),
                 score: parse_score(score)?,
                 name: name.clone().filter(|n| !n.is_empty()),
@@ -223,21 +194,28 @@ pub async fn rank_of(
     user_id: i64,
 ) -> RedisResult<Option<Entry>> {
     let partition = board.shard_of(user_id);
-    let member = user_id.to_string();
-    let (score, name): (Option<String>, Option<String>) = redis::pipe()
+    let (set, member) = (board.key(&period.suffix(), partition), user_id.to_string());
+    let (rank, score, name): (Option<u64>, Option<String>, Option<String>) = redis::pipe()
         .atomic()
-        .zscore(board.key(&period.suffix(), partition), &member)
+        .zrevrank(&set, &member)
+        .zscore(&set, &member)
         .hget(board.key(NAMES_SUFFIX, partition), &member)
         .query_async(conn)
         .await?;
-    let Some(score) = score else {
+    let (Some(rank), Some(score)) = (rank, score) else {
         return Ok(None);
     };
-    let above = above(conn, board, &[period], &[(0, score.clone(), member)]).await?;
+    let standing = Standing {
+        period: 0,
+        partition,
+        rank,
+        score,
+    };
+    let above = elsewhere(conn, board, &[period], std::slice::from_ref(&standing)).await?;
     Ok(Some(Entry {
-        rank: above[0] + 1,
+        rank: standing.rank + above[0] + 1,
         user_id,
-        score: parse_score(&score)?,
+        score: parse_score(&standing.score)?,
         name: name.filter(|n| !n.is_empty()),
     }))
 }
@@ -280,8 +258,8 @@ pub struct Place {
 }
 
 /// The places of many `users` on each of `periods`: per user, one per period, `None` where
-/// unranked. What live streams show as each player's rank. Two rounds: the scores from each
-/// user's shard, then one script per shard counting who is above them.
+/// unranked. What live streams show as each player's rank. Two rounds of a pipeline per shard:
+/// the users' ranks and scores in their own shards, then who is above them in the others.
 pub async fn places_of(
     conn: &mut Redis,
     board: Board<'_>,
@@ -298,40 +276,43 @@ pub async fn places_of(
         for &i in &of_shard {
             let member = users[i].to_string();
             for suffix in &suffixes {
-                pipe.zscore(board.key(suffix, partition), &member);
+                let set = board.key(suffix, partition);
+                pipe.zrevrank(&set, &member).zscore(&set, &member);
             }
         }
         let mut conn = conn.clone();
         async move {
-            let flat: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
-            RedisResult::Ok((of_shard, flat))
+            let flat: Vec<(Option<u64>, Option<String>)> = pipe.query_async(&mut conn).await?;
+            RedisResult::Ok((partition, of_shard, flat))
         }
     }))
     .await?;
-    let mut scores: Vec<Vec<Option<String>>> = vec![Vec::new(); users.len()];
-    for (of_shard, flat) in read {
+    let mut standings: Vec<Vec<Option<Standing>>> = vec![Vec::new(); users.len()];
+    for (partition, of_shard, flat) in read {
         for (i, of_user) in of_shard.into_iter().zip(flat.chunks(suffixes.len().max(1))) {
-            scores[i] = of_user.to_vec();
+            standings[i] = (of_user.iter().enumerate())
+                .map(|(period, (rank, score))| {
+                    Some(Standing {
+                        period,
+                        partition,
+                        rank: (*rank)?,
+                        score: score.clone()?,
+                    })
+                })
+                .collect();
         }
     }
-    let mut queries = Vec::new();
-    for (user, of_user) in users.iter().zip(&scores) {
-        for (period, score) in of_user.iter().enumerate() {
-            if let Some(score) = score {
-                queries.push((period, score.clone(), user.to_string()));
-            }
-        }
-    }
-    let mut above = above(conn, board, periods, &queries).await?.into_iter();
-    scores
+    let queries: Vec<Standing> = standings.iter().flatten().flatten().cloned().collect();
+    let mut above = elsewhere(conn, board, periods, &queries).await?.into_iter();
+    standings
         .iter()
         .map(|of_user| {
             of_user
                 .iter()
-                .map(|score| match score {
-                    Some(score) => Ok(Some(Place {
-                        rank: above.next().unwrap_or(0) + 1,
-                        score: parse_score(score)?,
+                .map(|standing| match standing {
+                    Some(standing) => Ok(Some(Place {
+                        rank: standing.rank + above.next().unwrap_or(0) + 1,
+                        score: parse_score(&standing.score)?,
                     })),
                     None => Ok(None),
                 })
@@ -340,34 +321,56 @@ pub async fn places_of(
         .collect()
 }
 
-/// For each `(period index, score, member)` of `queries`, how many members rank above it on
-/// that period, summed over every shard (one [`ABOVE_SCRIPT`] each, at once).
-async fn above(
+/// A user's place within their own shard of one period.
+#[derive(Debug, Clone)]
+struct Standing {
+    /// Which of the asked periods.
+    period: usize,
+    partition: i32,
+    /// 0-based, within the shard (`ZREVRANK`).
+    rank: u64,
+    score: String,
+}
+
+/// For each of `standings`, how many members of the other shards rank above it: a higher score,
+/// or the same score in a higher shard ([`Row::order`]). One `ZCOUNT` per standing per shard,
+/// a pipeline per shard, at once.
+async fn elsewhere(
     conn: &Redis,
     board: Board<'_>,
     periods: &[Period],
-    queries: &[(usize, String, String)],
+    standings: &[Standing],
 ) -> RedisResult<Vec<u64>> {
-    if queries.is_empty() {
+    if standings.is_empty() {
         return Ok(Vec::new());
     }
     let suffixes: Vec<String> = periods.iter().map(Period::suffix).collect();
     let shards = (0..board.partitions).map(|partition| {
-        let mut invocation = ABOVE.prepare_invoke();
-        for suffix in &suffixes {
-            invocation.key(board.key(suffix, partition));
-        }
-        for (period, score, member) in queries {
-            invocation.arg(period + 1).arg(score).arg(member);
+        let mut pipe = redis::pipe();
+        let mut asked = Vec::new();
+        for (i, standing) in standings.iter().enumerate() {
+            if standing.partition == partition {
+                continue; // its own shard's are in its rank
+            }
+            asked.push(i);
+            let set = board.key(&suffixes[standing.period], partition);
+            // A higher shard's equal scores rank above, a lower one's below.
+            let min = if partition > standing.partition {
+                standing.score.clone()
+            } else {
+                format!("({}", standing.score)
+            };
+            pipe.zcount(set, min, "+inf");
         }
         let mut conn = conn.clone();
-        async move { invocation.invoke_async::<Vec<u64>>(&mut conn).await }
-    });
-    let mut sums = vec![0; queries.len()];
-    for counts in try_join_all(shards).await? {
-        for (sum, count) in sums.iter_mut().zip(counts) {
-            *sum += count;
+        async move {
+            let counts: Vec<u64> = pipe.query_async(&mut conn).await?;
+            RedisResult::Ok(asked.into_iter().zip(counts))
         }
+    });
+    let mut sums = vec![0; standings.len()];
+    for (i, count) in try_join_all(shards).await?.into_iter().flatten() {
+        sums[i] += count;
     }
     Ok(sums)
 }
