@@ -8,6 +8,7 @@ use surge_redis::Redis;
 
 use super::Claim;
 use crate::naming;
+use crate::versions::VersionState;
 
 /// The fields of the hash `key` that name partitions of `topic`, by partition.
 pub(crate) async fn read_hash(
@@ -86,7 +87,10 @@ impl RedisPositions {
 
     /// Claims `partitions` of `topic`: bumps each generation (fencing older owners) and returns
     /// where to resume. Empty when the version no longer serves (retired by a switch, or
-    /// dropped): it is never claimed again.
+    /// dropped): it is never claimed again. The version's state is read first, apart from the
+    /// claim, so the versions hash and the partitions' keys need not share a slot; a claim that
+    /// races a switch past that read finds the partitions frozen for good (see
+    /// `versions::switch`), so it applies nothing.
     pub async fn claim(
         &self,
         redis: &Redis,
@@ -94,12 +98,21 @@ impl RedisPositions {
         partitions: &[i32],
     ) -> Result<Vec<Claim>, redis::RedisError> {
         let mut conn = redis.clone();
+        let info: Option<String> = redis::cmd("HGET")
+            .arg(&self.versions)
+            .arg(self.version)
+            .query_async(&mut conn)
+            .await?;
+        let state = info.and_then(|json| {
+            let info: serde_json::Value = serde_json::from_str(&json).ok()?;
+            info["state"].as_str().map(str::to_owned)
+        });
+        let done = [VersionState::Retired, VersionState::Dropped].map(VersionState::as_str);
+        if state.is_some_and(|state| done.contains(&state.as_str())) {
+            return Ok(Vec::new());
+        }
         let mut invocation = self.claim.prepare_invoke();
-        invocation
-            .key(&self.positions)
-            .key(&self.generations)
-            .key(&self.versions)
-            .arg(self.version);
+        invocation.key(&self.positions).key(&self.generations);
         for &p in partitions {
             invocation.arg(naming::position_field(topic, p));
         }
