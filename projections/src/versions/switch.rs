@@ -3,8 +3,9 @@
 //! fenced (their generations move; in Redis its partitions also stay frozen), so from that
 //! instant nothing more is applied to `from`, and nothing `from` applied is missing in `to`: no
 //! event is handled live by both versions, and none by neither. PostgreSQL does it in one
-//! transaction; Redis in steps under the freeze, which holds `from` still between them. That is what lets a
-//! rebuild suppress derived events: the serving version emitted everything up to the switch.
+//! transaction; Redis in steps under the freeze, which holds `from` still between them. That is
+//! what lets a rebuild suppress derived events: the serving version emitted everything up to
+//! the switch.
 //!
 //! A serving version under traffic never stands still, so the switch first *freezes* it
 //! ([`freeze_postgres`], [`freeze_redis`]): its batches wait while the rebuild applies the last
