@@ -90,6 +90,14 @@ impl Ctx {
     }
 }
 
+/// The leaderboard under `base`, a shard per partition of [`PARTITIONS`].
+fn board(base: &str) -> Board<'_> {
+    Board {
+        base,
+        partitions: PARTITIONS,
+    }
+}
+
 /// Runs `test` with a fresh prefix, then deletes the prefix's keys, whether it passed or not.
 async fn with_redis<F, Fut>(test: F)
 where
@@ -192,10 +200,7 @@ async fn leaderboards_rank_what_the_fold_wrote_with_names_and_expiry() {
         ];
         ctx.apply(&Leaderboard, &records).await;
         let base = ctx.keys::<Leaderboard>().base().to_owned();
-        let board = Board {
-            base: &base,
-            partitions: PARTITIONS,
-        };
+        let board = board(&base);
         // The shard of `suffix` holding `user`.
         let key = |suffix: &str, user| {
             format!(
@@ -306,10 +311,7 @@ async fn the_shards_merge_into_one_order_that_every_reader_agrees_on() {
         assert_eq!(shards.len(), PARTITIONS as usize, "every shard holds some");
         ctx.apply(&Leaderboard, &records).await;
         let base = ctx.keys::<Leaderboard>().base().to_owned();
-        let board = Board {
-            base: &base,
-            partitions: PARTITIONS,
-        };
+        let board = board(&base);
         let conn = &mut ctx.conn;
 
         let all = top(conn, board, Period::AllTime, 1000).await.expect("top");
@@ -503,10 +505,7 @@ async fn a_top_held_by_one_shard_is_read_whole() {
         }
         ctx.apply(&Leaderboard, &records).await;
         let base = ctx.keys::<Leaderboard>().base().to_owned();
-        let board = Board {
-            base: &base,
-            partitions: PARTITIONS,
-        };
+        let board = board(&base);
         let conn = &mut ctx.conn;
         let all = top(conn, board, Period::AllTime, 1000).await.expect("top");
         assert_eq!(all.len(), 60);

@@ -206,15 +206,21 @@ async fn a_postgres_switch_waits_for_the_rebuilt_version_then_fences_and_retires
     );
 }
 
-#[tokio::test]
-async fn a_redis_switch_freezes_the_old_version_then_fences_and_retires_it() {
+/// The feed's active version 1 and a version being built beside it, each with its sink.
+async fn feed_rebuild() -> (Stores, VersionRegistry, RedisSink<Feed>, RedisSink<Feed>) {
     let stores = stores().await;
-    let feed = entry("feed").unwrap();
-    let registry = stores.versions(feed);
+    let registry = stores.versions(entry("feed").unwrap());
     registry.ensure_active(1).await.unwrap();
     let new_version = registry.create_building(1, None).await.unwrap().version;
     let sink = |version| RedisSink::new(Feed, stores.redis.clone(), &stores.redis_prefix, version);
     let (old, new) = (sink(1), sink(new_version));
+    (stores, registry, old, new)
+}
+
+#[tokio::test]
+async fn a_redis_switch_freezes_the_old_version_then_fences_and_retires_it() {
+    let (stores, registry, old, new) = feed_rebuild().await;
+    let (feed, new_version) = (entry("feed").unwrap(), new.version());
     let old_claim = claim_of(&old.claim(TOPIC, &[0]).await.unwrap(), 0);
     let new_claim = claim_of(&new.claim(TOPIC, &[0]).await.unwrap(), 0);
     let events = taps(0, 10);
@@ -303,13 +309,8 @@ where
 #[tokio::test]
 async fn a_redis_switch_freezes_partitions_claimed_after_the_freeze_and_keeps_the_old_version_frozen()
  {
-    let stores = stores().await;
-    let feed = entry("feed").unwrap();
-    let registry = stores.versions(feed);
-    registry.ensure_active(1).await.unwrap();
-    let new_version = registry.create_building(1, None).await.unwrap().version;
-    let sink = |version| RedisSink::new(Feed, stores.redis.clone(), &stores.redis_prefix, version);
-    let (old, new) = (sink(1), sink(new_version));
+    let (stores, registry, old, new) = feed_rebuild().await;
+    let (feed, new_version) = (entry("feed").unwrap(), new.version());
     let old_0 = claim_of(&old.claim(TOPIC, &[0]).await.unwrap(), 0);
     let new_claims = new.claim(TOPIC, &[0, 1]).await.unwrap();
     let (new_0, new_1) = (claim_of(&new_claims, 0), claim_of(&new_claims, 1));
@@ -343,8 +344,10 @@ async fn a_redis_switch_freezes_partitions_claimed_after_the_freeze_and_keeps_th
 
     // A claim that read the mark before the switch bumps the generation past the fence; its
     // batches still find the partition frozen, however long after the lease would have ended.
-    let late = stores.versions(feed);
-    assert_eq!(late.active().await.unwrap().unwrap().version, new_version);
+    assert_eq!(
+        registry.active().await.unwrap().unwrap().version,
+        new_version
+    );
     let mut conn = stores.redis.clone();
     let base = naming::keys_base(&stores.redis_prefix, "feed", 1);
     let field = naming::position_field(TOPIC, 0);
