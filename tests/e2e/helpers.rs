@@ -179,7 +179,14 @@ pub fn start(id: &str, options: Options) -> Result<TestApp, String> {
         topic,
         brokers,
         redis_cluster,
-        http: reqwest::Client::builder().no_proxy().build().unwrap(),
+        // The app closes a keep-alive connection idle for 10 s (SURGE_HTTP_HEADER_TIMEOUT_MS):
+        // a client that keeps it longer may send a request just as it closes, and get an
+        // incomplete message (seen once in CI after a 10 s wait between two rounds of writes).
+        http: reqwest::Client::builder()
+            .no_proxy()
+            .pool_idle_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap(),
         process,
         logs,
     })
