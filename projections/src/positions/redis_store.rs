@@ -8,7 +8,7 @@ use surge_redis::Redis;
 
 use super::Claim;
 use crate::naming;
-use crate::versions::VersionState;
+use crate::versions::{VersionState, states_of};
 
 /// The fields of the hash `key` that name partitions of `topic`, by partition.
 pub(crate) async fn read_hash(
@@ -98,17 +98,8 @@ impl RedisPositions {
         partitions: &[i32],
     ) -> Result<Vec<Claim>, redis::RedisError> {
         let mut conn = redis.clone();
-        let info: Option<String> = redis::cmd("HGET")
-            .arg(&self.versions)
-            .arg(self.version)
-            .query_async(&mut conn)
-            .await?;
-        let state = info.and_then(|json| {
-            let info: serde_json::Value = serde_json::from_str(&json).ok()?;
-            info["state"].as_str().map(str::to_owned)
-        });
-        let done = [VersionState::Retired, VersionState::Dropped].map(VersionState::as_str);
-        if state.is_some_and(|state| done.contains(&state.as_str())) {
+        let state = states_of(redis, &self.versions, &[self.version]).await?[0];
+        if matches!(state, Some(VersionState::Retired | VersionState::Dropped)) {
             return Ok(Vec::new());
         }
         let mut invocation = self.claim.prepare_invoke();

@@ -28,7 +28,7 @@ use sqlx::PgPool;
 use surge_redis::Redis;
 
 pub use postgres::{lock, lock_migrations, migrate};
-pub(crate) use redis_store::for_each_page;
+pub(crate) use redis_store::{for_each_page, states_of};
 pub use switch::{Behind, Frozen, Switch, freeze_postgres, freeze_redis};
 
 /// Where a version is in its life.

@@ -109,6 +109,28 @@ pub(super) async fn set_state(
     Ok(())
 }
 
+/// The states of `versions` in the versions hash `key`, in their order: `None` for a version not
+/// registered, or whose entry this build cannot read.
+pub(crate) async fn states_of(
+    redis: &Redis,
+    key: &str,
+    versions: &[u32],
+) -> Result<Vec<Option<VersionState>>, redis::RedisError> {
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        state: VersionState,
+    }
+    let entries: Vec<Option<String>> = redis::cmd("HMGET")
+        .arg(key)
+        .arg(versions)
+        .query_async(&mut redis.clone())
+        .await?;
+    Ok(entries
+        .into_iter()
+        .map(|json| Some(serde_json::from_str::<Entry>(&json?).ok()?.state))
+        .collect())
+}
+
 /// The keys matching `pattern`, a `SCAN` page at a time, each page handed to `each`. Never
 /// `KEYS`: a version may hold millions of keys, and Redis serves reads meanwhile. In a cluster,
 /// from every master ([`Redis::scan`]).

@@ -20,7 +20,7 @@ use surge_redis::Redis;
 use super::{Behind, Switch, behind, check_states};
 use crate::naming;
 use crate::positions::Positions;
-use crate::versions::VersionsError;
+use crate::versions::{VersionState, VersionsError, states_of};
 
 /// How long a freeze lasts unless the switch ends it first (a crashed rebuild's freeze ends
 /// by itself).
@@ -102,17 +102,10 @@ async fn states(
     from: u32,
     to: u32,
 ) -> Result<(), VersionsError> {
-    let mut conn = redis.clone();
-    let (old, new): (Option<String>, Option<String>) = redis::pipe()
-        .hget(naming::versions_key(prefix, name), from)
-        .hget(naming::versions_key(prefix, name), to)
-        .query_async(&mut conn)
-        .await?;
-    let state = |json: Option<String>| -> Option<String> {
-        let info: serde_json::Value = serde_json::from_str(&json?).ok()?;
-        info["state"].as_str().map(str::to_owned)
-    };
-    check_states(state(old).as_deref(), state(new).as_deref(), from, to)
+    let key = naming::versions_key(prefix, name);
+    let states = states_of(redis, &key, &[from, to]).await?;
+    let state = |i: usize| states[i].map(VersionState::as_str);
+    check_states(state(0), state(1), from, to)
 }
 
 pub(super) async fn freeze(
