@@ -85,8 +85,9 @@ pub async fn stores(common: &Common, idle_in_transaction: Duration) -> anyhow::R
 pub fn stores_with(common: &Common, pool: PgPool, redis: Redis) -> Stores {
     Stores {
         pool,
-        redis_prefix: projections_prefix(common, &redis),
+        redis_prefix: common.redis_prefix.clone(),
         redis,
+        events_partitions: common.events_partitions,
         activity_retention: surge_processors::projectors::activity::DEFAULT_RETENTION,
     }
 }
@@ -236,20 +237,10 @@ pub fn redis_servers(common: &Common) -> anyhow::Result<Vec<redis::Client>> {
         .collect()
 }
 
-/// What every key of the projections, their positions and versions, the live channels and the
-/// bot's pacing starts with: `SURGE_REDIS_PREFIX` on a single server, and in a cluster the same
-/// as a hash tag (`{surge}`). A Redis projection's batch is one script over its partition's
-/// position and its users' keys, and a rebuild's switch one script over two versions, so a
-/// cluster must find them in one slot: the deployment's projections live on one master (and
-/// fail over with it, data and positions together), while the write API's keys spread over
-/// every master by user.
-pub fn projections_prefix(common: &Common, redis: &Redis) -> String {
-    redis.slot(&common.redis_prefix)
-}
-
 /// Every role's Redis: the cluster of `SURGE_REDIS_CLUSTER_URLS` when set, else the server at
 /// `SURGE_REDIS_URL`. The write API's keys name their user through [`Redis::slot`], so each
-/// user's keys share a cluster slot; the projections' start with [`projections_prefix`].
+/// user's keys share a cluster slot; the projections' name their partition the same way
+/// (`surge_projections::naming::partition_keys_base`), and the bot's pacing its bot.
 pub async fn redis(common: &Common) -> anyhow::Result<Redis> {
     let conn = if common.redis_cluster_urls.is_empty() {
         // A URL that does not parse gets its own message rather than a failed connection's.

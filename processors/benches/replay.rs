@@ -255,7 +255,8 @@ async fn serving_at_end(
                 tx.commit().await?;
             }
             StoreKind::Redis => {
-                let base = naming::keys_base(&stores.redis_prefix, name, 1);
+                let version = naming::keys_base(&stores.redis_prefix, name, 1);
+                let base = naming::partition_keys_base(&version, partition);
                 let mut redis = stores.redis.clone();
                 let field = naming::position_field(topic, partition);
                 let _: () = redis::pipe()

@@ -8,13 +8,16 @@
 
 use surge_processors::projectors::leaderboard::Leaderboard;
 use surge_processors::runtime::{Parked, Record, RedisSink, Release, Released, Sink};
-use surge_projections::naming::keys_base;
+use surge_projections::naming;
 use surge_redis::Redis;
 use surge_schemas::{Envelope, Event, TapsSubmitted};
 use uuid::Uuid;
 
 const TOPIC: &str = "surge.events";
 const NOW_MS: i64 = 1_764_000_000_000;
+/// Partitions of the topic; the records are on partition 0, and listing the parked events
+/// reads every partition's.
+const PARTITIONS: i32 = 2;
 
 fn taps(offset: i64, user_id: i64, occurred_at: i64, count: i32) -> Record {
     Record {
@@ -35,7 +38,7 @@ fn taps(offset: i64, user_id: i64, occurred_at: i64, count: i32) -> Record {
 async fn score(conn: &mut Redis, prefix: &str, user: i64) -> Option<i64> {
     redis::cmd("ZSCORE")
         // The records are on partition 0: its shard.
-        .arg(format!("{}:all:0", keys_base(prefix, "leaderboard", 1)))
+        .arg(naming::partition_keys_base(&naming::keys_base(prefix, "leaderboard", 1), 0) + ":all")
         .arg(user)
         .query_async(conn)
         .await
@@ -46,7 +49,7 @@ async fn score(conn: &mut Redis, prefix: &str, user: i64) -> Option<i64> {
 async fn a_dead_letter_parks_its_users_later_events_until_released_in_order_exactly_once() {
     let mut conn = surge_testkit::redis().await;
     let prefix = surge_testkit::unique_id("surge_parking_");
-    let sink = RedisSink::new(Leaderboard, conn.clone(), &prefix, 1);
+    let sink = RedisSink::new(Leaderboard, conn.clone(), &prefix, 1, PARTITIONS);
     let claim = sink.claim(TOPIC, &[0]).await.unwrap().remove(0);
 
     // Offset 1 is user 7's event the leaderboard rejects (no day holds that instant).

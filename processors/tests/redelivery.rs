@@ -21,6 +21,8 @@ use uuid::Uuid;
 const TOPIC: &str = "redelivery.events";
 const DAY_MS: i64 = 86_400_000;
 const T0: i64 = 1_764_000_000_000;
+/// Partitions of the topic (the records are on partition 0).
+const PARTITIONS: i32 = 1;
 
 /// A partition's worth of events from three users: sessions, taps, check-ins on several days.
 fn records() -> Vec<Record> {
@@ -384,23 +386,27 @@ async fn redis_projections_are_unchanged_by_redelivery() {
         let clean = surge_testkit::unique_id("redeliv_clean_");
         let replayed = surge_testkit::unique_id("redeliv_replay_");
         if name == "leaderboard" {
-            let sink = RedisSink::new(Leaderboard, conn.clone(), &clean, 1);
+            let sink = RedisSink::new(Leaderboard, conn.clone(), &clean, 1, PARTITIONS);
             let claim = sink.claim(TOPIC, &[0]).await.unwrap().remove(0);
             sink.apply(TOPIC, claim, &records, next(&records))
                 .await
                 .unwrap();
             redeliver(
-                &RedisSink::new(Leaderboard, conn.clone(), &replayed, 1),
+                &RedisSink::new(Leaderboard, conn.clone(), &replayed, 1, PARTITIONS),
                 &records,
             )
             .await;
         } else {
-            let sink = RedisSink::new(Feed, conn.clone(), &clean, 1);
+            let sink = RedisSink::new(Feed, conn.clone(), &clean, 1, PARTITIONS);
             let claim = sink.claim(TOPIC, &[0]).await.unwrap().remove(0);
             sink.apply(TOPIC, claim, &records, next(&records))
                 .await
                 .unwrap();
-            redeliver(&RedisSink::new(Feed, conn.clone(), &replayed, 1), &records).await;
+            redeliver(
+                &RedisSink::new(Feed, conn.clone(), &replayed, 1, PARTITIONS),
+                &records,
+            )
+            .await;
         }
         let expected = redis_dump(&mut conn, &clean).await;
         let got = redis_dump(&mut conn, &replayed).await;
@@ -433,7 +439,7 @@ async fn a_copy_of_an_event_within_two_days_changes_no_redis_projection() {
 async fn a_batch_of_nine_thousand_events_files_every_id_and_its_copies_apply_nothing() {
     let mut conn = surge_testkit::redis().await;
     let prefix = surge_testkit::unique_id("big_batch_");
-    let sink = RedisSink::new(Leaderboard, conn.clone(), &prefix, 1);
+    let sink = RedisSink::new(Leaderboard, conn.clone(), &prefix, 1, PARTITIONS);
     let claim = sink.claim(TOPIC, &[0]).await.unwrap().remove(0);
     let records: Vec<Record> = (0..9_000_i64)
         .map(|offset| Record {
@@ -461,7 +467,7 @@ async fn a_batch_of_nine_thousand_events_files_every_id_and_its_copies_apply_not
     let applied = sink.apply(TOPIC, claim, &copies, 18_000).await.unwrap();
     assert_eq!(applied.events, 0, "every copy is skipped");
     let score: i64 = redis::cmd("ZSCORE")
-        .arg(format!("{prefix}:leaderboard:v1:all:0")) // partition 0's shard
+        .arg(format!("{prefix}:leaderboard:v1:{{p0}}:all")) // partition 0's shard
         .arg(1)
         .query_async(&mut conn)
         .await
@@ -487,10 +493,11 @@ async fn copies_over_days<P: RedisProjection + Copy>(mut conn: Redis, projection
         surge_testkit::unique_id("copies_copied_"),
     );
     let redis = conn.clone();
-    let on_day =
-        |day: fn() -> i64| RedisSink::new(projection, redis.clone(), &copied, 1).with_clock(day);
+    let on_day = |day: fn() -> i64| {
+        RedisSink::new(projection, redis.clone(), &copied, 1, PARTITIONS).with_clock(day)
+    };
     apply_in_two(
-        RedisSink::new(projection, redis.clone(), &clean, 1).with_clock(|| DAY),
+        RedisSink::new(projection, redis.clone(), &clean, 1, PARTITIONS).with_clock(|| DAY),
         &records,
         12,
     )
@@ -517,7 +524,7 @@ async fn copies_over_days<P: RedisProjection + Copy>(mut conn: Redis, projection
     );
     assert_eq!(redis_dump(&mut conn, &copied).await, expected, "{name}");
 
-    let first_day_set = format!("{copied}:{name}:v1:seen:{TOPIC}:0:{DAY}");
+    let first_day_set = format!("{copied}:{name}:v1:{{p0}}:seen:{TOPIC}:0:{DAY}");
     assert!(
         key_exists(&mut conn, &first_day_set).await,
         "{name}: the first day's ids are kept"

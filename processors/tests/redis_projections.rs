@@ -15,9 +15,9 @@ use surge_processors::decisions::Activity;
 use surge_processors::projectors::feed::Feed;
 use surge_processors::projectors::leaderboard::Leaderboard;
 use surge_processors::runtime::{KeySpace, Record, RedisProjection, RedisWrite};
-use surge_projections::feed::{FeedItem, feed_page};
+use surge_projections::feed::{FeedItem, Feeds, feed_page};
 use surge_projections::leaderboard::{
-    Board, Entry, Period, PeriodKind, Place, places_of, rank_of, shard, top,
+    Board, Entry, Period, PeriodKind, Place, places_of, rank_of, top,
 };
 use surge_projections::partitioning::partition_of_user;
 use surge_redis::Redis;
@@ -69,8 +69,9 @@ impl Ctx {
         let mut pipe = redis::pipe();
         for record in records {
             let state = states.entry(record.event.envelope.user_id).or_default();
+            // The sink hands the fold its record's partition's key space.
             let writes = projection
-                .writes(state, record, &keys)
+                .writes(state, record, &keys.partition(record.partition))
                 .expect("the fold applies");
             for write in writes {
                 match write {
@@ -202,12 +203,7 @@ async fn leaderboards_rank_what_the_fold_wrote_with_names_and_expiry() {
         let base = ctx.keys::<Leaderboard>().base().to_owned();
         let board = board(&base);
         // The shard of `suffix` holding `user`.
-        let key = |suffix: &str, user| {
-            format!(
-                "{base}:{}",
-                shard(suffix, partition_of_user(user, PARTITIONS))
-            )
-        };
+        let key = |suffix: &str, user| board.key(suffix, partition_of_user(user, PARTITIONS));
         let conn = &mut ctx.conn;
         let daily = Period::containing(PeriodKind::Daily, now).expect("today");
         let weekly = Period::containing(PeriodKind::Weekly, now).expect("this week");
@@ -373,6 +369,10 @@ async fn feed_pages_follow_an_event_id_cursor_newest_first() {
             .collect();
         ctx.apply(&Feed, &records).await;
         let base = ctx.keys::<Feed>().base().to_owned();
+        let feeds = Feeds {
+            base: &base,
+            partitions: PARTITIONS,
+        };
         let conn = &mut ctx.conn;
         let counts = |items: &[String]| -> Vec<i32> {
             items
@@ -389,7 +389,7 @@ async fn feed_pages_follow_an_event_id_cursor_newest_first() {
                 .collect()
         };
 
-        let first = feed_page(conn, &base, USER, None, 3).await.expect("page 1");
+        let first = feed_page(conn, feeds, USER, None, 3).await.expect("page 1");
         assert_eq!(counts(&first.items), [7, 6, 5]);
         assert_eq!(first.next, Some(records[4].event.envelope.event_id));
 
@@ -400,27 +400,27 @@ async fn feed_pages_follow_an_event_id_cursor_newest_first() {
         ctx.apply(&Feed, &newer).await;
         records.extend(newer);
         let conn = &mut ctx.conn;
-        let second = feed_page(conn, &base, USER, first.next, 3)
+        let second = feed_page(conn, feeds, USER, first.next, 3)
             .await
             .expect("page 2");
         assert_eq!(counts(&second.items), [4, 3, 2]);
-        let third = feed_page(conn, &base, USER, second.next, 3)
+        let third = feed_page(conn, feeds, USER, second.next, 3)
             .await
             .expect("page 3");
         assert_eq!(counts(&third.items), [1]);
         assert_eq!(third.next, None);
 
-        let whole = feed_page(conn, &base, USER, None, 9)
+        let whole = feed_page(conn, feeds, USER, None, 9)
             .await
             .expect("exactly all");
         assert_eq!(counts(&whole.items), [9, 8, 7, 6, 5, 4, 3, 2, 1]);
         assert_eq!(whole.next, None, "a page that ends the feed has no next");
 
-        let unknown = feed_page(conn, &base, USER, Some(Uuid::from_u128(u128::MAX)), 3)
+        let unknown = feed_page(conn, feeds, USER, Some(Uuid::from_u128(u128::MAX)), 3)
             .await
             .expect("unknown");
         assert_eq!((unknown.items.len(), unknown.next), (0, None));
-        let nobody = feed_page(conn, &base, 2002, None, 3)
+        let nobody = feed_page(conn, feeds, 2002, None, 3)
             .await
             .expect("empty feed");
         assert_eq!((nobody.items.len(), nobody.next), (0, None));
@@ -438,15 +438,19 @@ async fn feeds_keep_the_newest_200_items() {
             .collect();
         ctx.apply(&Feed, &records).await;
         let base = ctx.keys::<Feed>().base().to_owned();
+        let feeds = Feeds {
+            base: &base,
+            partitions: PARTITIONS,
+        };
         let conn = &mut ctx.conn;
 
         let len: usize = redis::cmd("LLEN")
-            .arg(format!("{base}:user:{USER}"))
+            .arg(feeds.key(USER))
             .query_async(conn)
             .await
             .expect("LLEN");
         assert_eq!(len, 200);
-        let page = feed_page(conn, &base, USER, None, 1000)
+        let page = feed_page(conn, feeds, USER, None, 1000)
             .await
             .expect("page");
         assert_eq!(page.items.len(), 200, "the limit is cut to the cap");
@@ -468,7 +472,7 @@ async fn feeds_keep_the_newest_200_items() {
         );
 
         let trimmed = records[2].event.envelope.event_id;
-        let after_trimmed = feed_page(conn, &base, USER, Some(trimmed), 10)
+        let after_trimmed = feed_page(conn, feeds, USER, Some(trimmed), 10)
             .await
             .expect("page");
         assert_eq!(

@@ -16,6 +16,8 @@ use uuid::Uuid;
 
 const TOPIC: &str = "versions.events";
 const DEADLINE: Duration = Duration::from_secs(20);
+/// Partitions of the topic.
+const PARTITIONS: i32 = 2;
 
 async fn stores() -> Stores {
     let id = surge_testkit::unique_id("versions_");
@@ -23,6 +25,7 @@ async fn stores() -> Stores {
         pool: surge_testkit::pg_pool_with(&id, 6).await,
         redis: surge_testkit::redis().await,
         redis_prefix: id,
+        events_partitions: PARTITIONS,
         activity_retention: Duration::from_secs(90 * 86_400),
     }
 }
@@ -212,7 +215,10 @@ async fn feed_rebuild() -> (Stores, VersionRegistry, RedisSink<Feed>, RedisSink<
     let registry = stores.versions(entry("feed").unwrap());
     registry.ensure_active(1).await.unwrap();
     let new_version = registry.create_building(1, None).await.unwrap().version;
-    let sink = |version| RedisSink::new(Feed, stores.redis.clone(), &stores.redis_prefix, version);
+    let sink = |version| {
+        let (redis, prefix) = (stores.redis.clone(), &stores.redis_prefix);
+        RedisSink::new(Feed, redis, prefix, version, PARTITIONS)
+    };
     let (old, new) = (sink(1), sink(new_version));
     (stores, registry, old, new)
 }
@@ -301,13 +307,13 @@ where
     }
 }
 
-/// The Redis freeze is a lease per partition: a partition the serving version claims only after
-/// the freeze is leased by the switch, which then finds the rebuilt version behind there rather
-/// than lose what was applied; and a switch leaves the old version frozen for good, so a batch
-/// of a processor that claims it again (the claim read the mark before the switch) changes
-/// nothing.
+/// The Redis freeze is a lease on every partition of the topic: a partition the serving version
+/// claims only after the freeze is frozen too, and the switch finds the rebuilt version behind
+/// where the serving one applied more, rather than lose it; and a switch leaves the old version
+/// frozen for good, so a batch of a processor that claims it again (the claim read the mark
+/// before the switch) changes nothing.
 #[tokio::test]
-async fn a_redis_switch_freezes_partitions_claimed_after_the_freeze_and_keeps_the_old_version_frozen()
+async fn a_redis_switch_freezes_every_partition_even_one_claimed_after_the_freeze_and_keeps_the_old_version_frozen()
  {
     let (stores, registry, old, new) = feed_rebuild().await;
     let (feed, new_version) = (entry("feed").unwrap(), new.version());
@@ -316,12 +322,17 @@ async fn a_redis_switch_freezes_partitions_claimed_after_the_freeze_and_keeps_th
     let (new_0, new_1) = (claim_of(&new_claims, 0), claim_of(&new_claims, 1));
     apply(&old, old_0, &taps(0, 5)).await.unwrap();
     apply(&new, new_0, &taps(0, 5)).await.unwrap();
-
-    let frozen = freeze(&stores, feed, TOPIC, 1, new_version).await.unwrap();
-    assert_eq!(frozen.serving().get(&1), None);
-    // Partition 1, first claimed by the old version now, was not frozen: its batch applies.
     let old_1 = claim_of(&old.claim(TOPIC, &[1]).await.unwrap(), 1);
     apply(&old, old_1, &taps_on(1, 0, 3)).await.unwrap();
+
+    let frozen = freeze(&stores, feed, TOPIC, 1, new_version).await.unwrap();
+    assert_eq!(frozen.serving().get(&1), Some(&3));
+    // Partition 1, claimed again by the old version after the freeze, is frozen all the same.
+    let old_1 = claim_of(&old.claim(TOPIC, &[1]).await.unwrap(), 1);
+    match apply(&old, old_1, &taps_on(1, 3, 1)).await {
+        Err(SinkError::Transient(reason)) => assert!(reason.contains("frozen"), "{reason}"),
+        other => panic!("a partition claimed after the freeze applied a batch: {other:?}"),
+    }
     let Switch::Behind(behind) = frozen.switch().await.unwrap() else {
         panic!("switched without partition 1's three events");
     };
@@ -335,10 +346,6 @@ async fn a_redis_switch_freezes_partitions_claimed_after_the_freeze_and_keeps_th
 
     let frozen = freeze(&stores, feed, TOPIC, 1, new_version).await.unwrap();
     assert_eq!(frozen.serving().get(&1), Some(&3));
-    match apply(&old, old_1, &taps_on(1, 3, 1)).await {
-        Err(SinkError::Transient(reason)) => assert!(reason.contains("frozen"), "{reason}"),
-        other => panic!("partition 1 of a frozen version applied a batch: {other:?}"),
-    }
     apply(&new, new_1, &taps_on(1, 0, 3)).await.unwrap();
     assert_eq!(frozen.switch().await.unwrap(), Switch::Done);
 
@@ -349,7 +356,8 @@ async fn a_redis_switch_freezes_partitions_claimed_after_the_freeze_and_keeps_th
         new_version
     );
     let mut conn = stores.redis.clone();
-    let base = naming::keys_base(&stores.redis_prefix, "feed", 1);
+    let version = naming::keys_base(&stores.redis_prefix, "feed", 1);
+    let base = naming::partition_keys_base(&version, 0);
     let field = naming::position_field(TOPIC, 0);
     let generation: i64 = redis::cmd("HINCRBY")
         .arg(naming::generations_key(&base))
@@ -359,7 +367,7 @@ async fn a_redis_switch_freezes_partitions_claimed_after_the_freeze_and_keeps_th
         .await
         .unwrap();
     let ttl: i64 = redis::cmd("PTTL")
-        .arg(naming::freeze_lease_key(&base, &field))
+        .arg(naming::freeze_lease_key(&base))
         .query_async(&mut conn)
         .await
         .unwrap();

@@ -35,9 +35,9 @@ catalog::catalog! {
     /// Coin balances and the ledger of every coin earned.
     Wallets => wallets, revision 1, in Postgres(crate::wallets::MIGRATIONS);
     /// Coins per user all time, per day and per week, with names to show.
-    Leaderboard => leaderboard, revision 2, in Redis, serves crate::leaderboard::http::routes;
+    Leaderboard => leaderboard, revision 3, in Redis, serves crate::leaderboard::http::routes;
     /// Each user's latest events, newest first.
-    Feed => feed, revision 1, in Redis, serves crate::feed::http::routes;
+    Feed => feed, revision 2, in Redis, serves crate::feed::http::routes;
     /// First sessions and the referral credits derived from them.
     Referrals => referrals, revision 1, in Postgres(crate::referrals::MIGRATIONS);
     /// Active users per minute and day, for the operator's stats.

@@ -4,7 +4,8 @@
 //!
 //! A projection *version* is one complete copy of a projection's state (see [`crate::versions`]):
 //! - PostgreSQL: tables `<name>_v<N>_*` ([`table_prefix`]);
-//! - Redis: keys under `<deployment prefix>:<name>:v<N>` ([`keys_base`]);
+//! - Redis: keys under `<deployment prefix>:<name>:v<N>` ([`keys_base`]), each partition's in
+//!   its own hash slot, `<keys base>:{p<P>}` ([`partition_keys_base`]);
 //! - its processor is `<name>.v<N>` ([`processor_id`]), consuming in the group
 //!   `<topic>.<name>.v<N>` ([`consumer_group`]).
 
@@ -43,6 +44,15 @@ pub fn keys_base(deployment_prefix: &str, projection: &str, version: u32) -> Str
     format!("{deployment_prefix}:{projection}:v{version}")
 }
 
+/// The Redis key space of one partition of a version: `<keys base>:{p<partition>}`. Everything
+/// a batch of the partition touches lives here (its position, generation, seen ids, parking,
+/// freeze lease, and its users' states and data), so in a Redis Cluster the hash tag puts it in
+/// one slot that the batch's script may touch at once, and the partitions spread over the
+/// masters. On a single server the braces are just characters.
+pub fn partition_keys_base(keys_base: &str, partition: i32) -> String {
+    format!("{keys_base}:{{p{partition}}}")
+}
+
 /// A Redis `SCAN` pattern matching every key of one version: `<keys base>:*`.
 pub fn version_keys_pattern(keys_base: &str) -> String {
     format!("{keys_base}:*")
@@ -59,42 +69,47 @@ pub fn versions_key(deployment_prefix: &str, projection: &str) -> String {
     format!("{deployment_prefix}:{projection}:versions")
 }
 
-/// The Redis hash of a version's positions: `<keys base>:positions`, fields [`position_field`].
-pub fn positions_key(keys_base: &str) -> String {
-    format!("{keys_base}:positions")
+/// The Redis hash of a partition's position: `<partition keys base>:positions`, one field
+/// ([`position_field`]), in the key space of [`partition_keys_base`].
+pub fn positions_key(partition_keys_base: &str) -> String {
+    format!("{partition_keys_base}:positions")
 }
 
-/// A Redis `SCAN` pattern matching the positions hash of every version of a projection.
+/// A Redis `SCAN` pattern matching the positions hash of every partition of every version of a
+/// projection.
 pub fn all_positions_keys_pattern(deployment_prefix: &str, projection: &str) -> String {
     format!("{deployment_prefix}:{projection}:v*:positions")
 }
 
-/// The version whose positions hash `key` is (see [`positions_key`]); `None` for another key.
+/// The version whose partition's positions hash `key` is (see [`positions_key`]); `None` for
+/// another key.
 pub fn version_of_positions_key(
     deployment_prefix: &str,
     projection: &str,
     key: &str,
 ) -> Option<u32> {
-    key.strip_prefix(deployment_prefix)?
+    let (version, partition) = key
+        .strip_prefix(deployment_prefix)?
         .strip_prefix(':')?
         .strip_prefix(projection)?
         .strip_prefix(":v")?
         .strip_suffix(":positions")?
-        .parse()
-        .ok()
+        .split_once(':')?;
+    let partition = partition.strip_prefix("{p")?.strip_suffix('}')?;
+    partition.parse::<i32>().ok()?;
+    version.parse().ok()
 }
 
-/// The Redis hash of a version's fencing generations: `<keys base>:generations`, fields
-/// [`position_field`].
-pub fn generations_key(keys_base: &str) -> String {
-    format!("{keys_base}:generations")
+/// The Redis hash of a partition's fencing generation: `<partition keys base>:generations`,
+/// one field ([`position_field`]).
+pub fn generations_key(partition_keys_base: &str) -> String {
+    format!("{partition_keys_base}:generations")
 }
 
-/// The Redis key of the freeze lease of one partition of a version (`<keys base>:frozen:<field>`,
-/// `field` a [`position_field`]): while it exists, the version's batches of that partition wait
-/// (see `versions::switch`).
-pub fn freeze_lease_key(keys_base: &str, field: &str) -> String {
-    format!("{keys_base}:frozen:{field}")
+/// The Redis key of a partition's freeze lease (`<partition keys base>:frozen`): while it
+/// exists, the version's batches of that partition wait (see `versions::switch`).
+pub fn freeze_lease_key(partition_keys_base: &str) -> String {
+    format!("{partition_keys_base}:frozen")
 }
 
 /// The field of a Redis positions or generations hash for one partition: `<topic>:<partition>`.
@@ -114,10 +129,11 @@ pub fn partition_of(field: &str, topic: &str) -> Option<i32> {
 }
 
 /// The Redis key space every sender of one bot shares, whatever version or instance sends:
-/// `<deployment prefix>:bot:<bot id>` (the bot id is the bot token's prefix, not secret).
-/// Telegram's limits are per bot token, so its pause and pacing live here.
+/// `<deployment prefix>:bot:{<bot id>}` (the bot id is the bot token's prefix, not secret).
+/// Telegram's limits are per bot token, so its pause and pacing live here; the hash tag keeps
+/// them in one slot of a Redis Cluster, for the pacing script.
 pub fn bot_keys_base(deployment_prefix: &str, bot_id: &str) -> String {
-    format!("{deployment_prefix}:bot:{bot_id}")
+    format!("{deployment_prefix}:bot:{{{bot_id}}}")
 }
 
 /// The Redis pub/sub channel on which processors of `projection` announce each committed batch
@@ -184,16 +200,18 @@ mod tests {
         assert_eq!(version_keys_pattern("p:feed:v3"), "p:feed:v3:*");
         assert_eq!(all_versions_keys_pattern("p", "feed"), "p:feed:v*");
         assert_eq!(versions_key("p", "feed"), "p:feed:versions");
-        assert_eq!(positions_key("p:feed:v3"), "p:feed:v3:positions");
+        assert_eq!(partition_keys_base("p:feed:v3", 2), "p:feed:v3:{p2}");
+        assert_eq!(positions_key("p:feed:v3:{p2}"), "p:feed:v3:{p2}:positions");
         assert_eq!(
             all_positions_keys_pattern("p", "feed"),
             "p:feed:v*:positions"
         );
-        assert_eq!(generations_key("p:feed:v3"), "p:feed:v3:generations");
         assert_eq!(
-            freeze_lease_key("p:feed:v3", "t.events:2"),
-            "p:feed:v3:frozen:t.events:2"
+            generations_key("p:feed:v3:{p2}"),
+            "p:feed:v3:{p2}:generations"
         );
+        assert_eq!(freeze_lease_key("p:feed:v3:{p2}"), "p:feed:v3:{p2}:frozen");
+        assert_eq!(bot_keys_base("p", "123"), "p:bot:{123}");
         assert_eq!(processor_id("feed", 3), "feed.v3");
         assert_eq!(consumer_group("t.events", "feed.v3"), "t.events.feed.v3");
         assert_eq!(
@@ -209,9 +227,13 @@ mod tests {
 
     #[test]
     fn a_positions_key_names_its_version() {
-        let key = positions_key(&keys_base("p", "feed", 12));
+        let key = positions_key(&partition_keys_base(&keys_base("p", "feed", 12), 5));
         assert_eq!(version_of_positions_key("p", "feed", &key), Some(12));
         assert_eq!(version_of_positions_key("p", "fee", &key), None);
+        assert_eq!(
+            version_of_positions_key("p", "feed", "p:feed:v12:{x}:positions"),
+            None
+        );
         assert_eq!(
             version_of_positions_key("p", "feed", "p:feed:v1:state"),
             None

@@ -2,8 +2,9 @@
 //! offset it will apply, and the fencing generation of whoever owns the partition. Processors
 //! store the position with every batch, in the same transaction (PostgreSQL table
 //! `projection_positions`) or script (Redis hashes [`naming::positions_key`] and
-//! [`naming::generations_key`], fields [`naming::position_field`]) as the batch's writes, so a
-//! read that sees a position sees its writes.
+//! [`naming::generations_key`] in each partition's key space, fields
+//! [`naming::position_field`]) as the batch's writes, so a read that sees a position sees its
+//! writes.
 //!
 //! This module holds every statement and key of that bookkeeping: reading positions and
 //! generations, claiming partitions ([`postgres::claim`], [`RedisPositions::claim`]), and the
@@ -59,6 +60,8 @@ pub enum PositionSource {
         /// The version's key space, [`naming::keys_base`].
         keys_base: String,
         topic: String,
+        /// Partitions of `topic`: each keeps its position in its own key space.
+        partitions: i32,
     },
 }
 
@@ -76,9 +79,13 @@ impl PositionSource {
                 redis,
                 keys_base,
                 topic,
+                partitions,
             } => {
-                let key = naming::positions_key(keys_base);
-                Ok(redis_store::read_hash(redis, &key, topic).await?)
+                let key_of = naming::positions_key;
+                Ok(
+                    redis_store::read_partitions(redis, keys_base, topic, *partitions, key_of)
+                        .await?,
+                )
             }
         }
     }
@@ -97,9 +104,13 @@ impl PositionSource {
                 redis,
                 keys_base,
                 topic,
+                partitions,
             } => {
-                let key = naming::generations_key(keys_base);
-                Ok(redis_store::read_hash(redis, &key, topic).await?)
+                let key_of = naming::generations_key;
+                Ok(
+                    redis_store::read_partitions(redis, keys_base, topic, *partitions, key_of)
+                        .await?,
+                )
             }
         }
     }

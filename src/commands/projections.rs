@@ -154,14 +154,14 @@ async fn stored_versions(
                     .collect(),
             )
         }
-        StoreKind::Redis => Ok(positions::redis_versions(
-            redis,
-            &infra::projections_prefix(common, redis),
-            entry.name(),
-        )
-        .await?
-        .into_iter()
-        .collect()),
+        StoreKind::Redis => {
+            Ok(
+                positions::redis_versions(redis, &common.redis_prefix, entry.name())
+                    .await?
+                    .into_iter()
+                    .collect(),
+            )
+        }
     }
 }
 

@@ -73,7 +73,7 @@ pub(crate) async fn app(
         ..QueryApiConfig::new(
             &common.events_topic,
             common.events_partitions,
-            infra::projections_prefix(common, &redis),
+            &common.redis_prefix,
             telegram.token_keys(),
         )
     };

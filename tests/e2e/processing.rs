@@ -530,25 +530,28 @@ async fn lose_claims(app: &TestApp) {
     assert!(lowered > 0, "no PostgreSQL claim to lose");
     let mut redis = surge_testkit::redis().await;
     for projection in redis_projections() {
-        let key = naming::generations_key(&naming::keys_base(&app.id, projection, 1));
-        let generations: BTreeMap<String, i64> = redis::cmd("HGETALL")
-            .arg(&key)
-            .query_async(&mut redis)
-            .await
-            .unwrap();
-        assert!(
-            !generations.is_empty(),
-            "no Redis claim of {projection} to lose"
-        );
-        for (field, generation) in generations {
-            redis::cmd("HSET")
+        let version = naming::keys_base(&app.id, projection, 1);
+        let mut lowered = 0;
+        for partition in 0..PARTITIONS {
+            let base = naming::partition_keys_base(&version, partition);
+            let key = naming::generations_key(&base);
+            let generations: BTreeMap<String, i64> = redis::cmd("HGETALL")
                 .arg(&key)
-                .arg(field)
-                .arg(generation - 1)
-                .query_async::<()>(&mut redis)
+                .query_async(&mut redis)
                 .await
                 .unwrap();
+            for (field, generation) in generations {
+                redis::cmd("HSET")
+                    .arg(&key)
+                    .arg(field)
+                    .arg(generation - 1)
+                    .query_async::<()>(&mut redis)
+                    .await
+                    .unwrap();
+                lowered += 1;
+            }
         }
+        assert!(lowered > 0, "no Redis claim of {projection} to lose");
     }
 }
 

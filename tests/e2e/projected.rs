@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use sqlx::Row;
+use surge_projections::feed::Feeds;
 use surge_projections::leaderboard::{self, Board, Period};
 use surge_projections::positions::PositionSource;
 use surge_projections::versions::VersionRegistry;
@@ -27,16 +28,14 @@ pub async fn redis_conn() -> redis::aio::MultiplexedConnection {
 }
 
 /// The Redis `app`'s projections live in and the prefix of their keys: the test Redis, or the
-/// test Redis Cluster with the prefix as a hash tag (as `surge` lays them out there).
+/// test Redis Cluster.
 pub async fn projections_redis(app: &TestApp) -> (Redis, String) {
-    if app.redis_cluster {
-        (
-            surge_testkit::redis_cluster().await,
-            format!("{{{}}}", app.id),
-        )
+    let redis = if app.redis_cluster {
+        surge_testkit::redis_cluster().await
     } else {
-        (surge_testkit::redis().await, app.id.clone())
-    }
+        surge_testkit::redis().await
+    };
+    (redis, app.id.clone())
 }
 
 /// The active version of `projection` (1 before any processor registered one).
@@ -80,6 +79,7 @@ pub async fn wait_caught_up(app: &TestApp, processors: &[&TestApp]) {
                     redis: redis.clone(),
                     keys_base: naming::keys_base(&prefix, name, version),
                     topic,
+                    partitions: PARTITIONS,
                 },
             };
             let done = source.read().await.unwrap_or_default();
@@ -188,12 +188,14 @@ pub async fn assert_projections_equal_fold(app: &TestApp, expected: &BTreeMap<i6
         profiles, expected_profiles,
         "sessions and streaks (profiles v{profiles_v})"
     );
+    let feed_base = naming::keys_base(&prefix, "feed", feed_v);
+    let feeds = Feeds {
+        base: &feed_base,
+        partitions: PARTITIONS,
+    };
     for (user, fold) in expected {
         let items: Vec<String> = redis::cmd("LRANGE")
-            .arg(format!(
-                "{}:user:{user}",
-                naming::keys_base(&prefix, "feed", feed_v)
-            ))
+            .arg(feeds.key(*user))
             .arg(0)
             .arg(-1)
             .query_async(&mut redis)

@@ -101,7 +101,8 @@ async fn positions_and_lag_follow_the_processors_and_other_versions_show_as_inac
     .unwrap();
     let client = redis::Client::open(surge_testkit::redis_url()).unwrap();
     let mut redis = client.get_multiplexed_async_connection().await.unwrap();
-    let key = naming::positions_key(&naming::keys_base(&app.id, "feed", 7));
+    let version = naming::keys_base(&app.id, "feed", 7);
+    let key = naming::positions_key(&naming::partition_keys_base(&version, 0));
     let _: () = redis::cmd("HSET")
         .arg(&key)
         .arg(naming::position_field(&app.topic, 0))

@@ -1,18 +1,21 @@
 //! The processors and the query API on a Redis Cluster (`SURGE_REDIS_CLUSTER_URLS`,
-//! `scripts/services.sh --redis-cluster`). Their keys carry the deployment's prefix as a hash tag
-//! (`{<prefix>}:feed:v1:...`), so a partition's batch, its position and its users' keys are one
-//! script in one slot: processors killed mid-stream, reads that wait for their writes (and a
-//! live stream fed through the cluster's pub/sub), and the master of that slot killed under
+//! `scripts/services.sh --redis-cluster`). Each partition of a projection version has a key
+//! space tagged with the partition (`<prefix>:feed:v1:{p3}:...`), so a partition's batch, its
+//! position and its users' keys are one script in one slot, and the partitions spread over the
+//! masters: processors killed mid-stream, reads that wait for their writes (and a live stream
+//! fed through the cluster's pub/sub), and a master holding partitions killed under
 //! processing, each ending with every projection equal to an independent fold.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use surge_projections::naming;
+use surge_projections::partitioning::partition_of_user;
 use surge_redis::Redis;
 
 use crate::fold::fold_topic;
-use crate::helpers::{Options, TestApp, spawn_app_with, started};
+use crate::helpers::{Options, PARTITIONS, TestApp, spawn_app_with, started};
 use crate::live::{Resume, Stream};
 use crate::processing::{processor_options, referrers_first, traffic};
 use crate::projected::{assert_projections_equal_fold, wait_caught_up};
@@ -29,13 +32,18 @@ fn processor_on_cluster(writer: &TestApp) -> TestApp {
     started(&writer.id, options)
 }
 
-/// The projections' keys of test `id` on the cluster, and the slots they are in.
+/// The keys of the Redis projections' versions of test `id` on every master of the cluster
+/// (their versions hashes left out), and the slots they are in.
 async fn projection_keys(redis: &Redis, id: &str) -> (Vec<String>, BTreeSet<i64>) {
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{{{id}}}:*"))
-        .query_async(&mut redis.clone())
-        .await
-        .unwrap();
+    let mut keys = Vec::new();
+    for projection in ["leaderboard", "feed"] {
+        let pattern = naming::all_versions_keys_pattern(id, projection);
+        let versions = naming::versions_key(id, projection);
+        let mut scan = redis.scan(&pattern, 1000).await.unwrap();
+        while let Some(page) = scan.next_page(redis).await.unwrap() {
+            keys.extend(page.into_iter().filter(|key| *key != versions));
+        }
+    }
     let mut slots = BTreeSet::new();
     for key in &keys {
         slots.insert(slot_of(redis, key).await);
@@ -45,11 +53,14 @@ async fn projection_keys(redis: &Redis, id: &str) -> (Vec<String>, BTreeSet<i64>
 
 /// Deletes what test `id` left on the cluster: the write API's keys and the projections'.
 async fn clean_up(redis: &Redis, id: &str) {
-    for prefix in [id.to_owned(), format!("{{{id}}}")] {
-        surge_testkit::delete_keys(&mut redis.clone(), &prefix)
-            .await
-            .unwrap();
-    }
+    surge_testkit::delete_keys(&mut redis.clone(), id)
+        .await
+        .unwrap();
+}
+
+/// The slot of `partition`'s key space (of any projection version).
+async fn partition_slot(redis: &Redis, partition: i32) -> i64 {
+    slot_of(redis, &naming::partition_keys_base("any", partition)).await
 }
 
 #[tokio::test]
@@ -74,14 +85,25 @@ async fn processors_sigkilled_on_redis_cluster_lose_nothing_and_count_nothing_tw
     for projection in ["leaderboard", "feed"] {
         assert!(
             keys.iter()
-                .any(|k| k.starts_with(&format!("{{{}}}:{projection}:v1:", writer.id))),
-            "{projection}'s keys are on the cluster: {keys:?}"
+                .any(|k| k.starts_with(&format!("{}:{projection}:v1:{{p", writer.id))),
+            "{projection}'s keys are on the cluster, in partitions' key spaces: {keys:?}"
         );
     }
-    assert_eq!(
-        slots.len(),
-        1,
-        "every projection key in the deployment's slot"
+    let mut expected_slots = BTreeSet::new();
+    for partition in 0..PARTITIONS {
+        expected_slots.insert(partition_slot(&redis, partition).await);
+    }
+    assert!(
+        slots.is_subset(&expected_slots) && slots.len() > 1,
+        "every projection key in the slot of a partition, over several: {slots:?} of {expected_slots:?}"
+    );
+    let mut masters = BTreeSet::new();
+    for &slot in &slots {
+        masters.insert(master_port(&redis, slot).await);
+    }
+    assert!(
+        masters.len() > 1,
+        "the projections spread over the masters: {masters:?}"
     );
     clean_up(&redis, &writer.id).await;
 }
@@ -114,14 +136,18 @@ async fn reads_on_redis_cluster_wait_for_their_writes_and_live_streams_get_them(
     clean_up(&surge_testkit::redis_cluster().await, &stack.writer.id).await;
 }
 
-/// The users of `1..` whose write API keys are not on the master on `victim`, so the write API
-/// keeps accepting their taps while that master fails over.
-async fn users_off(redis: &Redis, victim: u16, count: usize) -> Vec<i64> {
+/// The users of `1..` whose events are on a partition whose key space is on the master on
+/// `victim`, and whose write API keys are not there, so the write API keeps accepting their taps
+/// while that master fails over and their batches meet the failover.
+async fn users_of(redis: &Redis, victim: u16, count: usize) -> Vec<i64> {
     let mut users = Vec::new();
     let mut user = 1;
     while users.len() < count {
-        let slot = slot_of(redis, &format!("{{{user}}}")).await;
-        if master_port(redis, slot).await != victim {
+        let writes = slot_of(redis, &format!("{{{user}}}")).await;
+        let projected = partition_slot(redis, partition_of_user(user, PARTITIONS)).await;
+        if master_port(redis, writes).await != victim
+            && master_port(redis, projected).await == victim
+        {
             users.push(user);
         }
         user += 1;
@@ -146,10 +172,11 @@ async fn the_projections_master_killed_under_processing_on_redis_cluster_loses_n
     .await;
     let processor = processor_on_cluster(&writer);
     let redis = surge_testkit::redis_cluster().await;
-    let tag = format!("{{{}}}", writer.id);
-    let victim = master_port(&redis, slot_of(&redis, &tag).await).await;
+    // The master of partition 0's key space, with every partition it holds.
+    let slot = partition_slot(&redis, 0).await;
+    let victim = master_port(&redis, slot).await;
     let pid = pid_of(victim).await;
-    let users = users_off(&redis, victim, 12).await;
+    let users = users_of(&redis, victim, 12).await;
     let _restart = RestartsTheCluster;
 
     // Taps and batches of those users, round after round, while the master is killed.
@@ -182,7 +209,7 @@ async fn the_projections_master_killed_under_processing_on_redis_cluster_loses_n
     let started = Instant::now();
     loop {
         let (keys, _) = projection_keys(&redis, &writer.id).await;
-        if keys.iter().any(|k| k.contains(":leaderboard:v1:all:")) {
+        if keys.iter().any(|k| k.ends_with("}:all")) {
             break;
         }
         assert!(started.elapsed() < DEADLINE, "nothing was projected");
@@ -198,11 +225,8 @@ async fn the_projections_master_killed_under_processing_on_redis_cluster_loses_n
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tapping.await.unwrap();
-    let new_master = master_port(&redis, slot_of(&redis, &tag).await).await;
-    assert_ne!(
-        new_master, victim,
-        "a replica took over the projections' slot"
-    );
+    let new_master = master_port(&redis, slot).await;
+    assert_ne!(new_master, victim, "a replica took over partition 0's slot");
 
     wait_caught_up(&writer, &[&processor]).await;
     let expected = fold_topic(&writer, writer.record_count() as usize).await;

@@ -31,7 +31,7 @@ pub(crate) async fn pipelined<P: RedisProjection>(
             for record in chunk {
                 let state = states.entry(record.event.envelope.user_id).or_default();
                 let writes = projection
-                    .writes(state, record, &keys)
+                    .writes(state, record, &keys.partition(record.partition))
                     .context("The fold rejected an event")?;
                 commands += writes.len() as u64;
                 for write in writes {

@@ -155,6 +155,7 @@ impl Env {
                 pool,
                 redis: surge_redis::Redis::Single(redis),
                 redis_prefix: id.replace('_', "-"),
+                events_partitions: PARTITIONS,
                 activity_retention: surge_processors::projectors::activity::DEFAULT_RETENTION,
             },
             id,

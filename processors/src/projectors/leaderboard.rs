@@ -19,7 +19,7 @@
 
 use serde::{Deserialize, Serialize};
 use surge_projections::ProjectionId;
-use surge_projections::leaderboard::{NAMES_SUFFIX, Period, PeriodKind, shard};
+use surge_projections::leaderboard::{NAMES_SUFFIX, Period, PeriodKind};
 use surge_schemas::{Event, Payload};
 
 use super::economy::{self, Streak};
@@ -71,7 +71,7 @@ impl RedisProjection for Leaderboard {
 
         if let Some(name) = new_name(state, &event.payload) {
             writes.push(RedisWrite::HSet {
-                key: keys.key(&shard(NAMES_SUFFIX, record.partition)),
+                key: keys.key(NAMES_SUFFIX),
                 field: member.clone(),
                 value: name,
             });
@@ -80,7 +80,7 @@ impl RedisProjection for Leaderboard {
         let coins = earning.coins(&mut state.streak);
         if coins != 0 {
             for period in periods {
-                let key = keys.key(&shard(&period.suffix(), record.partition));
+                let key = keys.key(&period.suffix());
                 writes.push(RedisWrite::ZIncrBy {
                     key: key.clone(),
                     member: member.clone(),

@@ -148,6 +148,8 @@ pub struct Stores {
     pub redis: Redis,
     /// Deployment prefix of Redis keys.
     pub redis_prefix: String,
+    /// Partitions of the events topic: a Redis projection version has a key space for each.
+    pub events_partitions: i32,
     /// Age past which `activity` drops whole days (partitions or chunks).
     pub activity_retention: Duration,
 }
@@ -166,6 +168,7 @@ impl Stores {
                 redis: self.redis.clone(),
                 keys_base: keys_base(&self.redis_prefix, entry.name(), version),
                 topic: topic.to_owned(),
+                partitions: self.events_partitions,
             },
         }
     }
@@ -238,6 +241,7 @@ impl SinkContext {
             stores.redis.clone(),
             &stores.redis_prefix,
             version,
+            stores.events_partitions,
         )
     }
 

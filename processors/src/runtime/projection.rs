@@ -143,7 +143,7 @@ pub trait RedisProjection: Send + Sync + 'static {
     const REVISION: u32 = Self::ID.revision();
 
     /// Per-user state the fold needs (`()` when none). The runtime loads it for the batch's users
-    /// from the hash `<keyspace>:state` (field = user id, JSON value), threads it through the
+    /// from the hash `<partition's keyspace>:state` (field = user id, JSON value), threads it through the
     /// batch in order, and stores it in the same script as the writes.
     type State: Default
         + Clone
@@ -153,8 +153,10 @@ pub trait RedisProjection: Send + Sync + 'static {
         + Send
         + Sync;
 
-    /// The writes `record` causes to its user's `state`, updating it. Pure and deterministic:
-    /// a replay from the same state gives the same writes.
+    /// The writes `record` causes to its user's `state`, updating it, under `keys`: the key
+    /// space of the record's partition ([`KeySpace::partition`]), the only keys its batch's
+    /// script may touch. Pure and deterministic: a replay from the same state gives the same
+    /// writes.
     fn writes(
         &self,
         state: &mut Self::State,
@@ -163,7 +165,8 @@ pub trait RedisProjection: Send + Sync + 'static {
     ) -> Result<Vec<RedisWrite>, ApplyError>;
 }
 
-/// Names Redis keys of one projection version: `<deployment prefix>:<name>:v<version>:<suffix>`.
+/// Names Redis keys of one projection version, `<deployment prefix>:<name>:v<version>:<suffix>`,
+/// or of one partition of it ([`KeySpace::partition`]), `<version's base>:{p<partition>}:<suffix>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeySpace {
     base: String,
@@ -173,6 +176,14 @@ impl KeySpace {
     pub fn new(deployment_prefix: &str, name: &str, version: u32) -> Self {
         KeySpace {
             base: surge_projections::naming::keys_base(deployment_prefix, name, version),
+        }
+    }
+
+    /// The key space of one partition of this version: a hash slot of its own in a Redis
+    /// Cluster, holding everything a batch of the partition touches.
+    pub fn partition(&self, partition: i32) -> KeySpace {
+        KeySpace {
+            base: surge_projections::naming::partition_keys_base(&self.base, partition),
         }
     }
 

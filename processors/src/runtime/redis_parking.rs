@@ -1,7 +1,8 @@
-//! Redis side of per-user parking (guarantees in `parking`): per version, the hash
-//! `<base>:parked` (parked user -> their partition's field), a list `<base>:parked:<user>` of
-//! each user's parked events (JSON, in order) and the hash `<base>:parked_epochs`, a counter per
-//! partition that every change of who is parked bumps. The apply script parks and moves the
+//! Redis side of per-user parking (guarantees in `parking`): in each partition's key space
+//! (`<base>`, see `KeySpace::partition`), the hash `<base>:parked` (parked user -> their
+//! partition's field), a list `<base>:parked:<user>` of each user's parked events (JSON, in
+//! order) and the hash `<base>:parked_epochs`, the partition's counter that every change of who
+//! is parked bumps. The apply script parks and moves the
 //! watermark only if the epoch is the one its batch was split with; a release (`release.lua`)
 //! changes a user's queue only if no batch or release of the partition ran since it read it.
 
@@ -9,12 +10,12 @@ use surge_redis::Redis;
 use uuid::Uuid;
 
 use super::parking::{self, Parked, Release, Released};
-use super::redis_sink::{RedisSink, encode};
+use super::redis_sink::{PartitionKeys, RedisSink, encode};
 use super::rejections::redis_script_rejects_data;
 use super::sink::SinkError;
 use super::{KeySpace, RedisProjection, RedisWrite};
 
-/// The parking keys of one version.
+/// The parking keys of one partition of a version.
 pub(crate) struct ParkingKeys {
     pub(crate) users: String,
     pub(crate) epochs: String,
@@ -36,26 +37,52 @@ impl ParkingKeys {
     }
 }
 
-/// Every parked event of the version, each user's in order.
-pub(super) async fn list(conn: &mut Redis, keys: &ParkingKeys) -> Result<Vec<Parked>, SinkError> {
-    let users: Vec<i64> = redis::cmd("HKEYS")
-        .arg(&keys.users)
-        .query_async(conn)
-        .await?;
+/// Every parked event of the version, each user's in order, from every partition.
+pub(super) async fn list<P: RedisProjection>(
+    sink: &RedisSink<P>,
+) -> Result<Vec<Parked>, SinkError> {
+    let mut conn = sink.redis.clone();
     let mut all = Vec::new();
-    for user in users {
-        let entries: Vec<String> = redis::cmd("LRANGE")
-            .arg(keys.list(user))
-            .arg(0)
-            .arg(-1)
-            .query_async(conn)
+    for partition in 0..sink.partitions {
+        let keys = ParkingKeys::new(&sink.keys.partition(partition));
+        let users: Vec<i64> = redis::cmd("HKEYS")
+            .arg(&keys.users)
+            .query_async(&mut conn)
             .await?;
-        for entry in entries {
-            all.push(read(&entry)?);
+        for user in users {
+            let entries: Vec<String> = redis::cmd("LRANGE")
+                .arg(keys.list(user))
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut conn)
+                .await?;
+            for entry in entries {
+                all.push(read(&entry)?);
+            }
         }
     }
     all.sort_by_key(|p| (p.user_id, p.partition, p.offset));
     Ok(all)
+}
+
+/// The partition whose key space parks `user`, if any: a user's events are all on one.
+async fn parked_in<P: RedisProjection>(
+    sink: &RedisSink<P>,
+    user: i64,
+) -> Result<Option<i32>, SinkError> {
+    let mut conn = sink.redis.clone();
+    for partition in 0..sink.partitions {
+        let keys = ParkingKeys::new(&sink.keys.partition(partition));
+        let parked: bool = redis::cmd("HEXISTS")
+            .arg(&keys.users)
+            .arg(user)
+            .query_async(&mut conn)
+            .await?;
+        if parked {
+            return Ok(Some(partition));
+        }
+    }
+    Ok(None)
 }
 
 fn read(entry: &str) -> Result<Parked, SinkError> {
@@ -79,23 +106,28 @@ impl<P: RedisProjection> RedisSink<P> {
     /// Releases `user`'s parked events, one script per event (see `parking`).
     pub(super) async fn release_user(
         &self,
+        topic: &str,
         user: i64,
         how: Release,
     ) -> Result<Released, SinkError> {
-        let mut conn = self.redis.clone();
-        let list = self.parking.list(user);
         let mut released = Released::default();
+        let Some(partition) = parked_in(self, user).await? else {
+            return Ok(released);
+        };
+        let keys = self.partition_keys(topic, partition);
+        let mut conn = self.redis.clone();
+        let list = keys.parking.list(user);
         let mut skip = how == Release::Skip;
         loop {
             // The user's partition field (`<topic>:<partition>`), written when they were parked.
             let field: Option<String> = redis::cmd("HGET")
-                .arg(&self.parking.users)
+                .arg(&keys.parking.users)
                 .arg(user)
                 .query_async(&mut conn)
                 .await?;
             let Some(field) = field else { break };
             let (epoch, head, count): (Option<i64>, Option<String>, usize) = redis::pipe()
-                .hget(&self.parking.epochs, &field)
+                .hget(&keys.parking.epochs, &field)
                 .lindex(&list, 0)
                 .llen(&list)
                 .query_async(&mut conn)
@@ -106,15 +138,15 @@ impl<P: RedisProjection> RedisSink<P> {
             let step = if skip {
                 Step::Drop
             } else {
-                self.step(&mut conn, &head).await?
+                self.step(&mut conn, &keys, &head).await?
             };
-            let verdict = match self.run(&mut conn, &list, &field, epoch, user, &step).await {
+            let run = (&keys, list.as_str(), field.as_str());
+            let verdict = match self.run(&mut conn, run, epoch, user, &step).await {
                 Err(error) if redis_script_rejects_data(&error) => {
                     // Refused by Redis itself: the head stays first, with the reason.
                     let reason = format!("the store rejected the event: {error}");
                     let keep = Step::Keep(with_reason(&head, reason));
-                    self.run(&mut conn, &list, &field, epoch, user, &keep)
-                        .await?;
+                    self.run(&mut conn, run, epoch, user, &keep).await?;
                     keep
                 }
                 Err(error) => return Err(error.into()),
@@ -144,7 +176,12 @@ impl<P: RedisProjection> RedisSink<P> {
 
     /// What applying `head` takes: its writes from the user's stored state, or, when the
     /// projection rejects it again, keeping it with the new reason.
-    async fn step(&self, conn: &mut Redis, head: &Parked) -> Result<Step, SinkError> {
+    async fn step(
+        &self,
+        conn: &mut Redis,
+        keys: &PartitionKeys,
+        head: &Parked,
+    ) -> Result<Step, SinkError> {
         let record = match head.record() {
             Ok(record) => record,
             Err(error) => {
@@ -153,7 +190,7 @@ impl<P: RedisProjection> RedisSink<P> {
             }
         };
         let stored: Option<String> = redis::cmd("HGET")
-            .arg(self.keys.key("state"))
+            .arg(&keys.state)
             .arg(head.user_id)
             .query_async(conn)
             .await?;
@@ -164,7 +201,7 @@ impl<P: RedisProjection> RedisSink<P> {
             None => P::State::default(),
         };
         let mut state = before.clone();
-        match self.projection.writes(&mut state, &record, &self.keys) {
+        match self.projection.writes(&mut state, &record, &keys.keys) {
             Ok(writes) => Ok(Step::Apply {
                 id: record.event.envelope.event_id,
                 writes,
@@ -178,24 +215,23 @@ impl<P: RedisProjection> RedisSink<P> {
         }
     }
 
-    /// Runs `release.lua` for one step.
+    /// Runs `release.lua` for one step, on the user's partition `keys`, `list` and `field`.
     async fn run(
         &self,
         conn: &mut Redis,
-        list: &str,
-        field: &str,
+        (keys, list, field): (&PartitionKeys, &str, &str),
         epoch: i64,
         user: i64,
         step: &Step,
     ) -> Result<String, redis::RedisError> {
         let mut invocation = self.release_script.prepare_invoke();
         invocation
-            .key(&self.parking.users)
+            .key(&keys.parking.users)
             .key(list)
-            .key(&self.parking.epochs)
-            .key(self.keys.key("state"))
-            .key(self.positions.freeze_lease_key(field));
-        let seen = self.seen.sets(field, (self.today)());
+            .key(&keys.parking.epochs)
+            .key(&keys.state)
+            .key(&keys.lease);
+        let seen = keys.seen.sets(field, (self.today)());
         for set in &seen.check {
             invocation.key(set);
         }

@@ -1,5 +1,6 @@
 //! Which events a Redis projection version has applied: the 16-byte event ids in one set per
-//! partition and UTC day, `<base>:seen:<topic>:<partition>:<day>` (days since 1970-01-01).
+//! partition and UTC day, `<base>:seen:<topic>:<partition>:<day>` (days since 1970-01-01) in the
+//! partition's key space `<base>` (`KeySpace::partition`).
 //!
 //! A batch's ids are checked with one `SMISMEMBER` per recent day and added with one `SADD`, so
 //! a batch of a thousand events costs Redis a handful of commands instead of two per event, and
@@ -18,7 +19,7 @@ use super::KeySpace;
 
 const SECS_PER_DAY: i64 = 86_400;
 
-/// The seen-id sets of one version.
+/// The seen-id sets of one partition of a version.
 pub(crate) struct SeenIds {
     /// `<base>:seen:`
     prefix: String,

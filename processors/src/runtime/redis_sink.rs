@@ -8,6 +8,10 @@
 //! writes nothing and the batch is retried (or dropped, when fenced). The same script parks the
 //! batch's dead letters and the events of parked users (see `parking`, `redis_parking`).
 //!
+//! Every key a batch touches is in its partition's key space ([`KeySpace::partition`]), so in
+//! a Redis Cluster the script runs in that partition's slot, and the partitions of a version
+//! spread over the masters.
+//!
 //! The position bookkeeping's keys and the claim script are `surge_projections::positions`
 //! ([`RedisPositions`]). `lua/apply.lua` stays here: it checks and moves the position in the
 //! same script as the projection's writes, so it cannot be split off; it takes its keys from
@@ -35,29 +39,36 @@ pub struct RedisSink<P> {
     pub(super) projection: P,
     pub(super) redis: Redis,
     version: u32,
+    /// The version's key space; a batch writes in its partition's ([`KeySpace::partition`]).
     pub(super) keys: KeySpace,
-    pub(super) parking: ParkingKeys,
-    /// The version's positions, generations and freeze lease, and its claims.
+    /// Partitions of the topic: the version has a key space for each.
+    pub(super) partitions: i32,
+    /// The version's positions, generations and freeze leases, and its claims.
     pub(super) positions: RedisPositions,
-    /// The version's seen ids, and the day they are filed under.
-    pub(super) seen: SeenIds,
+    /// The day seen ids are filed under.
     pub(super) today: fn() -> i64,
     apply_script: Script,
     pub(super) release_script: Script,
 }
 
 impl<P: RedisProjection> RedisSink<P> {
-    /// A sink writing `version` of `projection` under `deployment_prefix`.
-    pub fn new(projection: P, redis: Redis, deployment_prefix: &str, version: u32) -> Self {
+    /// A sink writing `version` of `projection` under `deployment_prefix`, for a topic of
+    /// `partitions` partitions.
+    pub fn new(
+        projection: P,
+        redis: Redis,
+        deployment_prefix: &str,
+        version: u32,
+        partitions: i32,
+    ) -> Self {
         let keys = KeySpace::new(deployment_prefix, P::NAME, version);
         let writes = include_str!("lua/writes.lua");
         RedisSink {
             projection,
             redis,
             version,
-            parking: ParkingKeys::new(&keys),
-            seen: SeenIds::new(&keys),
             keys,
+            partitions,
             positions: RedisPositions::new(deployment_prefix, P::NAME, version),
             today: redis_seen::today,
             apply_script: Script::new(&[writes, include_str!("lua/apply.lua")].concat()),
@@ -69,15 +80,30 @@ impl<P: RedisProjection> RedisSink<P> {
         &self.keys
     }
 
-    /// Everything a batch of the partition `field` is checked and folded against, in one round
-    /// trip: the watermark, the parking epoch and which of its users are parked, which of its ids
-    /// were applied before, and its users' stored states. Read for every record (some may turn
-    /// out to be below the watermark): that costs less than a round trip, and the script checks
-    /// again what matters.
+    /// The keys of `partition`: all in its key space.
+    pub(super) fn partition_keys(&self, topic: &str, partition: i32) -> PartitionKeys {
+        let keys = self.keys.partition(partition);
+        PartitionKeys {
+            field: position_field(topic, partition),
+            positions: self.positions.positions_key(partition),
+            generations: self.positions.generations_key(partition),
+            lease: self.positions.freeze_lease_key(partition),
+            state: keys.key("state"),
+            parking: ParkingKeys::new(&keys),
+            seen: SeenIds::new(&keys),
+            keys,
+        }
+    }
+
+    /// Everything a batch of a partition is checked and folded against, in one round trip
+    /// (one slot): the watermark, the parking epoch and which of its users are parked, which of
+    /// its ids were applied before, and its users' stored states. Read for every record (some
+    /// may turn out to be below the watermark): that costs less than a round trip, and the
+    /// script checks again what matters.
     async fn read_for(
         &self,
         conn: &mut Redis,
-        field: &str,
+        partition: &PartitionKeys,
         seen_sets: &SeenSets,
         records: &[Record],
         dead: &[Parked],
@@ -88,11 +114,12 @@ impl<P: RedisProjection> RedisSink<P> {
             .map(|r| &r.event.envelope.event_id.as_bytes()[..])
             .collect();
         let mut read = redis::pipe();
-        read.hget(self.positions.positions_key(), field)
-            .hget(&self.parking.epochs, field);
+        let field = &partition.field;
+        read.hget(&partition.positions, field)
+            .hget(&partition.parking.epochs, field);
         if !users.is_empty() {
-            read.cmd("HMGET").arg(&self.parking.users).arg(&users);
-            read.cmd("HMGET").arg(self.keys.key("state")).arg(&users);
+            read.cmd("HMGET").arg(&partition.parking.users).arg(&users);
+            read.cmd("HMGET").arg(&partition.state).arg(&users);
         }
         if !ids.is_empty() {
             for set in &seen_sets.check {
@@ -173,6 +200,7 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
             redis: self.redis.clone(),
             keys_base: self.keys.base().to_owned(),
             topic: topic.to_owned(),
+            partitions: self.partitions,
         };
         Ok(source.read().await?)
     }
@@ -197,12 +225,13 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
         next_offset: i64,
     ) -> Result<Applied, SinkError> {
         let mut conn = self.redis.clone();
-        let field = position_field(topic, claim.partition);
+        let partition = self.partition_keys(topic, claim.partition);
+        let field = &partition.field;
         let day = (self.today)();
-        let seen_sets = self.seen.sets(&field, day);
+        let seen_sets = partition.seen.sets(field, day);
 
         let read = self
-            .read_for(&mut conn, &field, &seen_sets, records, dead)
+            .read_for(&mut conn, &partition, &seen_sets, records, dead)
             .await?;
         let (stored, epoch) = (read.stored, read.epoch);
         if stored < claim.next_offset {
@@ -250,23 +279,23 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
             let state = states
                 .get_mut(&record.event.envelope.user_id)
                 .expect("loaded above");
-            writes.extend(self.projection.writes(state, record, &self.keys)?);
+            writes.extend(self.projection.writes(state, record, &partition.keys)?);
         }
 
         let mut invocation = self.apply_script.prepare_invoke();
         invocation
-            .key(self.positions.positions_key())
-            .key(self.positions.generations_key())
-            .key(self.keys.key("state"))
-            .key(self.positions.freeze_lease_key(&field))
-            .key(&self.parking.epochs)
-            .key(&self.parking.users);
+            .key(&partition.positions)
+            .key(&partition.generations)
+            .key(&partition.state)
+            .key(&partition.lease)
+            .key(&partition.parking.epochs)
+            .key(&partition.parking.users);
         for set in &seen_sets.check {
             invocation.key(set);
         }
         invocation
             .key(&seen_sets.stale)
-            .arg(&field)
+            .arg(field)
             .arg(claim.generation)
             .arg(stored)
             .arg(next_offset.max(stored))
@@ -294,7 +323,7 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
         invocation.arg(parked.len());
         for p in &parked {
             invocation
-                .arg(self.parking.list(p.user_id))
+                .arg(partition.parking.list(p.user_id))
                 .arg(p.user_id)
                 .arg(serde_json::to_string(p).expect("a parked event serialises"));
         }
@@ -327,12 +356,28 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
     }
 
     async fn parked(&self) -> Result<Vec<Parked>, SinkError> {
-        redis_parking::list(&mut self.redis.clone(), &self.parking).await
+        redis_parking::list(self).await
     }
 
-    async fn release(&self, _topic: &str, user: i64, how: Release) -> Result<Released, SinkError> {
-        self.release_user(user, how).await
+    async fn release(&self, topic: &str, user: i64, how: Release) -> Result<Released, SinkError> {
+        self.release_user(topic, user, how).await
     }
+}
+
+/// The keys of one partition of a version, all in the partition's key space (one slot).
+pub(super) struct PartitionKeys {
+    /// The partition's field in its positions, generations and parking epochs hashes.
+    pub(super) field: String,
+    pub(super) positions: String,
+    pub(super) generations: String,
+    /// The freeze lease a switch sets.
+    pub(super) lease: String,
+    /// The hash of its users' states.
+    pub(super) state: String,
+    pub(super) parking: ParkingKeys,
+    pub(super) seen: SeenIds,
+    /// The key space its projection writes in.
+    pub(super) keys: KeySpace,
 }
 
 /// What [`RedisSink::read_for`] read for a batch.

@@ -18,8 +18,8 @@ pub async fn freeze(
     let frozen = match entry.store() {
         StoreKind::Postgres => freeze_postgres(&stores.pool, entry.name(), topic, from, to).await,
         StoreKind::Redis => {
-            let prefix = &stores.redis_prefix;
-            freeze_redis(&stores.redis, prefix, entry.name(), topic, from, to).await
+            let (prefix, on) = (&stores.redis_prefix, (topic, stores.events_partitions));
+            freeze_redis(&stores.redis, prefix, entry.name(), on, from, to).await
         }
     };
     Ok(frozen?)

@@ -5,8 +5,8 @@ use anyhow::Context;
 use redis::aio::ConnectionManager;
 use sqlx::migrate::MigrateDatabase;
 use surge_projections::ProjectionId;
-use surge_projections::feed::{FeedItem, rfc3339_millis, user_suffix};
-use surge_projections::leaderboard::{NAMES_SUFFIX, Period, PeriodKind, shard};
+use surge_projections::feed::{FeedItem, Feeds, rfc3339_millis};
+use surge_projections::leaderboard::{Board, NAMES_SUFFIX, Period, PeriodKind};
 use surge_projections::naming::keys_base;
 use surge_projections::partitioning::partition_of_user;
 use surge_telegram_auth::{InitDataBuilder, WebAppUser};
@@ -45,8 +45,12 @@ impl Fixture {
             .duration_since(std::time::UNIX_EPOCH)?
             .as_millis() as i64;
         let period = Period::containing(PeriodKind::Daily, now_ms).context("calendar")?;
-        let board = keys_base(&prefix, ProjectionId::Leaderboard.name(), 1);
-        let key = |suffix: &str, partition| format!("{board}:{}", shard(suffix, partition));
+        let base = keys_base(&prefix, ProjectionId::Leaderboard.name(), 1);
+        let board = Board {
+            base: &base,
+            partitions: PARTITIONS,
+        };
+        let key = |suffix: &str, partition| board.key(suffix, partition);
         let mut pipe = redis::pipe();
         for player in 1..=PLAYERS {
             let partition = partition_of_user(player, PARTITIONS);
@@ -65,11 +69,12 @@ impl Fixture {
         }
         // webdis reads one shard: the floor of one sorted set's read.
         let daily_key = key(&period.suffix(), 0);
-        let feed_key = format!(
-            "{}:{}",
-            keys_base(&prefix, ProjectionId::Feed.name(), 1),
-            user_suffix(FEED_USER)
-        );
+        let feed_base = keys_base(&prefix, ProjectionId::Feed.name(), 1);
+        let feeds = Feeds {
+            base: &feed_base,
+            partitions: PARTITIONS,
+        };
+        let feed_key = feeds.key(FEED_USER);
         for i in 0..FEED_ITEMS {
             let item = FeedItem {
                 event_id: uuid::Uuid::now_v7(),

@@ -87,11 +87,11 @@ pub(crate) async fn feed(
         .read_after(&after, Some(user_id), &[ProjectionId::Feed])
         .await?;
     let mut redis = state.redis.clone();
-    let keys = served.keys(ProjectionId::Feed);
+    let feeds = state.feeds(served.keys(ProjectionId::Feed));
     let page = read_store(
         &state,
         ProjectionId::Feed,
-        feed_page(&mut redis, keys, user_id, before, limit),
+        feed_page(&mut redis, feeds, user_id, before, limit),
     )
     .await?;
     // Items are stored as JSON objects and served as they are, without re-parsing.

@@ -20,12 +20,35 @@ mod item;
 mod read;
 
 pub use item::{FeedItem, iso_date, rfc3339_millis, time};
+
+use crate::naming;
+use crate::partitioning::partition_of_user;
 pub use read::{FeedPage, feed_page};
 
 /// The most items a feed keeps.
 pub const FEED_CAP: usize = 200;
 
-/// The key suffix of `user_id`'s feed: `user:<user id>`.
+/// The key suffix of `user_id`'s feed: `user:<user id>`, in the key space of the user's
+/// partition (see [`Feeds`]).
 pub fn user_suffix(user_id: i64) -> String {
     format!("user:{user_id}")
+}
+
+/// A feed version's lists: each user's in the key space of their partition of the events topic
+/// ([`partition_of_user`]), which that partition's batches write.
+#[derive(Debug, Clone, Copy)]
+pub struct Feeds<'a> {
+    /// The version's key space, `<deployment prefix>:feed:v<version>`.
+    pub base: &'a str,
+    /// Partitions of the events topic.
+    pub partitions: i32,
+}
+
+impl Feeds<'_> {
+    /// The list of `user_id`'s feed.
+    pub fn key(&self, user_id: i64) -> String {
+        let partition = partition_of_user(user_id, self.partitions);
+        let space = naming::partition_keys_base(self.base, partition);
+        format!("{space}:{}", user_suffix(user_id))
+    }
 }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use surge_redis::Redis;
 use uuid::Uuid;
 
-use super::{FEED_CAP, user_suffix};
+use super::{FEED_CAP, Feeds};
 
 /// One page of a feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,17 +42,17 @@ static AFTER: LazyLock<Script> = LazyLock::new(|| Script::new(AFTER_SCRIPT));
 ///
 /// The cursor is an event id rather than an offset, so items added between two page reads do
 /// not shift the pages. A cursor whose item has left the feed (trimmed past the cap, or never
-/// there) gives an empty page: everything older than it is gone too. `keys_base` is the feed
-/// version's key space, `<deployment prefix>:feed:v<version>`.
+/// there) gives an empty page: everything older than it is gone too. `feeds` are the lists of
+/// the version read.
 pub async fn feed_page(
     conn: &mut Redis,
-    keys_base: &str,
+    feeds: Feeds<'_>,
     user_id: i64,
     before: Option<Uuid>,
     limit: usize,
 ) -> RedisResult<FeedPage> {
     let limit = limit.clamp(1, FEED_CAP);
-    let key = format!("{keys_base}:{}", user_suffix(user_id));
+    let key = feeds.key(user_id);
     // One more than asked, to know whether a next page exists.
     let mut items: Vec<String> = match before {
         None => {

@@ -27,4 +27,4 @@ pub use period::{
     DAILY_GRACE_DAYS, IsoWeek, NAMES_SUFFIX, ParsePeriodError, Period, PeriodKind,
     WEEKLY_GRACE_WEEKS,
 };
-pub use read::{Board, Entry, MAX_LIMIT, Place, places_of, rank_of, scores, shard, top};
+pub use read::{Board, Entry, MAX_LIMIT, Place, places_of, rank_of, scores, top};

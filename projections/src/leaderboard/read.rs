@@ -9,6 +9,7 @@ use serde::Serialize;
 use surge_redis::Redis;
 
 use super::period::{NAMES_SUFFIX, Period};
+use crate::naming;
 use crate::partitioning::partition_of_user;
 
 /// The most entries [`top`] returns; larger limits are cut to this.
@@ -28,10 +29,10 @@ pub struct Entry {
     pub name: Option<String>,
 }
 
-/// A leaderboard version's sets: under its key space, one shard per partition of the events
-/// topic (`<suffix>:<partition>`, see [`shard`]). A user's coins and name are in the shard of
-/// the partition their events are on ([`partition_of_user`]), written by that partition's
-/// batches; the readers merge the shards.
+/// A leaderboard version's sets: one shard per partition of the events topic, in the
+/// partition's key space ([`Board::key`]). A user's coins and name are in the shard of the
+/// partition their events are on ([`partition_of_user`]), written by that partition's batches;
+/// the readers merge the shards.
 #[derive(Debug, Clone, Copy)]
 pub struct Board<'a> {
     /// The version's key space, `<deployment prefix>:leaderboard:v<version>`.
@@ -41,19 +42,19 @@ pub struct Board<'a> {
 }
 
 impl Board<'_> {
-    fn key(&self, suffix: &str, partition: i32) -> String {
-        format!("{}:{}", self.base, shard(suffix, partition))
+    /// The shard of `suffix` (a period's, or [`NAMES_SUFFIX`]) for `partition`:
+    /// `<partition's key space>:<suffix>`, where the processors' fold writes its events' coins
+    /// and names.
+    pub fn key(&self, suffix: &str, partition: i32) -> String {
+        format!(
+            "{}:{suffix}",
+            naming::partition_keys_base(self.base, partition)
+        )
     }
 
     fn shard_of(&self, user_id: i64) -> i32 {
         partition_of_user(user_id, self.partitions)
     }
-}
-
-/// The key suffix of the shard of `suffix` (a period's, or [`NAMES_SUFFIX`]) for `partition`:
-/// `<suffix>:<partition>`. The processors' fold writes an event's coins and names there.
-pub fn shard(suffix: &str, partition: i32) -> String {
-    format!("{suffix}:{partition}")
 }
 
 /// Reads the top slice of one shard and the names of its members in one round trip (and one

@@ -1,12 +1,7 @@
--- Claims partitions: bumps each generation, returns {generation, next offset} per field.
--- KEYS[1] positions hash, KEYS[2] generations hash; ARGV the fields. Whether the version may
--- still be claimed was read from its versions hash just before (`RedisPositions::claim`).
-local out = {}
-for i = 1, #ARGV do
-  local field = ARGV[i]
-  local generation = redis.call('HINCRBY', KEYS[2], field, 1)
-  local offset = redis.call('HGET', KEYS[1], field) or '0'
-  table.insert(out, generation)
-  table.insert(out, tonumber(offset))
-end
-return out
+-- Claims one partition: bumps its generation, returns {generation, next offset}.
+-- KEYS[1] the partition's positions hash, KEYS[2] its generations hash; ARGV[1] its field.
+-- Whether the version may still be claimed was read from its versions hash just before
+-- (`RedisPositions::claim`).
+local generation = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+local offset = redis.call('HGET', KEYS[1], ARGV[1]) or '0'
+return {generation, tonumber(offset)}

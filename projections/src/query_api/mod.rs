@@ -47,6 +47,7 @@ use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::feed::Feeds;
 use crate::leaderboard::Board;
 
 pub use databases::Replica;
@@ -170,6 +171,14 @@ impl QueryState {
     pub(crate) fn leaderboard<'a>(&self, version: &'a sources::Version) -> Board<'a> {
         Board {
             base: &version.base,
+            partitions: self.config.events_partitions,
+        }
+    }
+
+    /// The lists of a feed version whose key space is `base`: each user's in their partition's.
+    pub(crate) fn feeds<'a>(&self, base: &'a str) -> Feeds<'a> {
+        Feeds {
+            base,
             partitions: self.config.events_partitions,
         }
     }

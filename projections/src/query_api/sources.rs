@@ -60,6 +60,7 @@ impl Sources {
             pools: pools.clone(),
             redis: redis.clone(),
             topic: config.events_topic.clone(),
+            partitions: config.events_partitions,
             redis_prefix: config.redis_prefix.clone(),
             positions_poll: config.consistency_poll,
             timeout: config.store_timeout,
@@ -182,6 +183,8 @@ struct Builder {
     pools: Vec<PgPool>,
     redis: Redis,
     topic: String,
+    /// Partitions of `topic`: a Redis version keeps a position in each one's key space.
+    partitions: i32,
     redis_prefix: String,
     positions_poll: Duration,
     timeout: Duration,
@@ -214,6 +217,7 @@ impl Build for Builder {
                     redis: self.redis.clone(),
                     keys_base: base.clone(),
                     topic: self.topic.clone(),
+                    partitions: self.partitions,
                 };
                 Version::new(number, base, vec![watcher(source)])
             }

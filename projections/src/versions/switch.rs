@@ -65,10 +65,12 @@ pub struct Frozen {
 enum Hold {
     /// The transaction holding `from`'s position rows.
     Postgres(Transaction<'static, Postgres>),
-    /// The lease key set by `freeze.lua`.
+    /// The freeze leases of every partition of `from`.
     Redis {
         redis: Redis,
         deployment_prefix: String,
+        /// Partitions of the topic: a lease each.
+        partitions: i32,
     },
 }
 
@@ -93,20 +95,21 @@ pub async fn freeze_postgres(
 }
 
 /// Freezes `from` of the Redis projection `projection` (`from` must be active, with `to` being
-/// built) for a switch to `to`.
+/// built) for a switch to `to`; `topic` has `partitions` partitions.
 pub async fn freeze_redis(
     redis: &Redis,
     deployment_prefix: &str,
     projection: &str,
-    topic: &str,
+    (topic, partitions): (&str, i32),
     from: u32,
     to: u32,
 ) -> Result<Frozen, VersionsError> {
-    let serving =
-        redis_store::freeze(redis, deployment_prefix, projection, topic, from, to).await?;
+    let on = (topic, partitions);
+    let serving = redis_store::freeze(redis, deployment_prefix, projection, on, from, to).await?;
     let hold = Hold::Redis {
         redis: redis.clone(),
         deployment_prefix: deployment_prefix.to_owned(),
+        partitions,
     };
     Ok(Frozen::new(hold, serving, projection, topic, from, to))
 }
@@ -153,8 +156,10 @@ impl Frozen {
             Hold::Redis {
                 redis,
                 deployment_prefix,
+                partitions,
             } => {
-                redis_store::switch(&redis, &deployment_prefix, &projection, &topic, from, to).await
+                let on = (topic.as_str(), partitions);
+                redis_store::switch(&redis, &deployment_prefix, &projection, on, from, to).await
             }
         }
     }
@@ -166,9 +171,10 @@ impl Frozen {
             Hold::Redis {
                 redis,
                 deployment_prefix,
+                partitions,
             } => {
-                let (projection, topic) = (&self.projection, &self.topic);
-                redis_store::release(&redis, &deployment_prefix, projection, topic, self.from).await
+                let (projection, on) = (&self.projection, (self.topic.as_str(), partitions));
+                redis_store::release(&redis, &deployment_prefix, projection, on, self.from).await
             }
         }
     }

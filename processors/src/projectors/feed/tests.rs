@@ -11,10 +11,26 @@ const REFERRER: i64 = 7_000_000_001;
 /// 2026-11-22T10:15:30.123Z.
 const AT: i64 = 1_795_342_530_123;
 const EVENT_ID: &str = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+/// Partitions of the events topic.
+const PARTITIONS: i32 = 6;
+
+/// The partition the user's events are on.
+fn partition() -> i32 {
+    surge_projections::partitioning::partition_of_user(REFERRER, PARTITIONS)
+}
+
+/// The key the query API reads the user's feed from.
+fn read_key() -> String {
+    let feeds = surge_projections::feed::Feeds {
+        base: "test:feed:v1",
+        partitions: PARTITIONS,
+    };
+    feeds.key(REFERRER)
+}
 
 fn record(occurred_at: i64, payload: impl Into<Payload>) -> Record {
     Record {
-        partition: 3,
+        partition: partition(),
         offset: 17,
         event: Event {
             envelope: Envelope {
@@ -28,8 +44,9 @@ fn record(occurred_at: i64, payload: impl Into<Payload>) -> Record {
     }
 }
 
+/// The key space of the records' partition, as the sink hands it to the fold.
 fn keys() -> KeySpace {
-    KeySpace::new("test", Feed::NAME, 1)
+    KeySpace::new("test", Feed::NAME, 1).partition(partition())
 }
 
 fn writes(record: &Record) -> Result<Vec<RedisWrite>, ApplyError> {
@@ -58,7 +75,11 @@ fn expected(kind: &str, fields: Value) -> Value {
 
 #[test]
 fn each_event_pushes_one_item_and_trims_the_list_to_its_cap() {
-    let key = format!("test:feed:v1:user:{REFERRER}");
+    let key = read_key();
+    assert_eq!(
+        key,
+        format!("test:feed:v1:{{p{}}}:user:{REFERRER}", partition())
+    );
     let writes = writes(&record(AT, TapsSubmitted { count: 25 })).expect("applies");
     assert_eq!(
         writes,
@@ -141,7 +162,7 @@ fn referral_credits_go_to_the_referrers_feed() {
     };
     let writes = writes(&record(AT, credited.clone())).expect("applies");
     assert!(
-        matches!(&writes[0], RedisWrite::LPush { key, .. } if key == &format!("test:feed:v1:user:{REFERRER}")),
+        matches!(&writes[0], RedisWrite::LPush { key, .. } if key == &read_key()),
         "{writes:?}"
     );
     assert_eq!(

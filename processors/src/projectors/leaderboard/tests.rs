@@ -16,8 +16,9 @@ const NEW_YEAR_2027: i64 = 1_798_761_600_000;
 /// The partition of the records: every key the fold writes is its shard.
 const PARTITION: i32 = 3;
 
+/// The key space of the records' partition, as the sink hands it to the fold.
 fn keys() -> KeySpace {
-    KeySpace::new("test", Leaderboard::NAME, 1)
+    KeySpace::new("test", Leaderboard::NAME, 1).partition(PARTITION)
 }
 
 fn record(n: u128, occurred_at: i64, payload: impl Into<Payload>) -> Record {
@@ -70,7 +71,7 @@ fn fold(state: &mut LeaderboardState, record: &Record) -> Vec<RedisWrite> {
 
 fn incr(suffix: &str, by: i64) -> RedisWrite {
     RedisWrite::ZIncrBy {
-        key: format!("test:leaderboard:v1:{suffix}:{PARTITION}"),
+        key: format!("test:leaderboard:v1:{{p{PARTITION}}}:{suffix}"),
         member: USER.to_string(),
         by,
     }
@@ -78,28 +79,27 @@ fn incr(suffix: &str, by: i64) -> RedisWrite {
 
 fn expire(suffix: &str, unix_secs: i64) -> RedisWrite {
     RedisWrite::ExpireAt {
-        key: format!("test:leaderboard:v1:{suffix}:{PARTITION}"),
+        key: format!("test:leaderboard:v1:{{p{PARTITION}}}:{suffix}"),
         unix_secs,
     }
 }
 
 fn name(value: &str) -> RedisWrite {
     RedisWrite::HSet {
-        key: format!("test:leaderboard:v1:names:{PARTITION}"),
+        key: format!("test:leaderboard:v1:{{p{PARTITION}}}:names"),
         field: USER.to_string(),
         value: value.to_owned(),
     }
 }
 
-/// The `ZINCRBY` amounts only, by key suffix (the shard's partition cut off) in order
+/// The `ZINCRBY` amounts only, by key suffix (the partition's key space cut off) in order
 /// all/daily/weekly.
 fn scores(writes: &[RedisWrite]) -> Vec<(String, i64)> {
     writes
         .iter()
         .filter_map(|w| match w {
             RedisWrite::ZIncrBy { key, by, .. } => Some((
-                (key.strip_prefix("test:leaderboard:v1:"))
-                    .and_then(|k| k.strip_suffix(&format!(":{PARTITION}")))
+                (key.strip_prefix(&format!("test:leaderboard:v1:{{p{PARTITION}}}:")))
                     .expect("a shard of the records' partition")
                     .to_owned(),
                 *by,

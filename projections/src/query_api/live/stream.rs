@@ -267,8 +267,8 @@ impl Live {
                     .read_after(&after, Some(user), &[ProjectionId::Feed])
                     .await?;
                 let mut redis = state.redis.clone();
-                let keys = served.keys(ProjectionId::Feed);
-                let page = feed_page(&mut redis, keys, user, None, FEED_ITEMS);
+                let feeds = state.feeds(served.keys(ProjectionId::Feed));
+                let page = feed_page(&mut redis, feeds, user, None, FEED_ITEMS);
                 Fetched::Feed(read_store(state, ProjectionId::Feed, page).await?)
             }
         })

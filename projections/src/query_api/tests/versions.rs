@@ -10,7 +10,7 @@ use serde_json::Value;
 use surge_schemas::Position;
 
 use super::helpers::{PARTITIONS, Stores, TOPIC, get, named_profile, until};
-use crate::leaderboard::shard;
+use crate::leaderboard::Board;
 use crate::naming;
 use crate::partitioning::partition_of_user;
 use crate::profiles::{self, ProfileStore};
@@ -151,12 +151,16 @@ async fn the_cached_leaderboard_top_follows_a_switch() {
     let v1 = registry.ensure_active(1).await.unwrap();
     let v2 = registry.create_building(1, None).await.unwrap();
     for (version, leader) in [(1, 11), (2, 22)] {
-        let board = naming::keys_base(&stores.id, "leaderboard", version);
+        let base = naming::keys_base(&stores.id, "leaderboard", version);
+        let board = Board {
+            base: &base,
+            partitions: PARTITIONS,
+        };
         let partition = partition_of_user(leader, PARTITIONS);
         let () = redis::pipe()
-            .zadd(format!("{board}:{}", shard("all", partition)), leader, 100)
+            .zadd(board.key("all", partition), leader, 100)
             .hset(
-                format!("{board}:{}", shard("names", partition)),
+                board.key("names", partition),
                 leader,
                 format!("leader of v{version}"),
             )
@@ -179,7 +183,7 @@ async fn the_cached_leaderboard_top_follows_a_switch() {
         &redis,
         &stores.id,
         "leaderboard",
-        "t",
+        ("t", PARTITIONS),
         v1.version,
         v2.version,
     )

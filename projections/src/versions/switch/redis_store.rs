@@ -11,7 +11,6 @@
 //! switch made them permanent, a flipped mark is final, and the old version's processors, held
 //! by their leases until then, are fenced or find the version retired when they claim.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use redis::Script;
@@ -30,50 +29,40 @@ const LEASE: Duration = Duration::from_secs(10);
 struct VersionKeys {
     base: String,
     topic: String,
+    /// Partitions of `topic`: `0..partitions`.
+    partitions: i32,
 }
 
 impl VersionKeys {
-    fn new(prefix: &str, name: &str, version: u32, topic: &str) -> Self {
+    fn new(prefix: &str, name: &str, version: u32, topic: &str, partitions: i32) -> Self {
         VersionKeys {
             base: naming::keys_base(prefix, name, version),
             topic: topic.to_owned(),
+            partitions,
         }
     }
 
-    /// The partitions the version has a position or a generation for: every one it ever
-    /// claimed.
-    async fn partitions(&self, redis: &Redis) -> Result<BTreeSet<i32>, VersionsError> {
-        let mut conn = redis.clone();
-        let (positions, generations): (Vec<String>, Vec<String>) = redis::pipe()
-            .hkeys(naming::positions_key(&self.base))
-            .hkeys(naming::generations_key(&self.base))
-            .query_async(&mut conn)
-            .await?;
-        Ok((positions.iter().chain(&generations))
-            .filter_map(|field| naming::partition_of(field, &self.topic))
-            .collect())
-    }
-
     async fn positions(&self, redis: &Redis) -> Result<Positions, VersionsError> {
-        let key = naming::positions_key(&self.base);
-        Ok(crate::positions::redis_store::read_hash(redis, &key, &self.topic).await?)
+        let (base, topic, key_of) = (&self.base, &self.topic, naming::positions_key);
+        let read = crate::positions::redis_store::read_partitions;
+        Ok(read(redis, base, topic, self.partitions, key_of).await?)
     }
 
-    fn lease(&self, partition: i32) -> String {
-        naming::freeze_lease_key(&self.base, &naming::position_field(&self.topic, partition))
+    fn partition_key(&self, partition: i32, key_of: fn(&str) -> String) -> String {
+        key_of(&naming::partition_keys_base(&self.base, partition))
     }
 
-    /// Sets the lease of each of `partitions` to `to`, for [`LEASE`] or, with `None`, for good.
+    /// Sets every partition's lease to `to`, for [`LEASE`] or, with `None`, for good.
     async fn lease_all(
         &self,
         redis: &Redis,
-        partitions: &BTreeSet<i32>,
         to: u32,
         lease: Option<Duration>,
     ) -> Result<(), VersionsError> {
-        for &partition in partitions {
+        for partition in 0..self.partitions {
             let mut set = redis::cmd("SET");
-            set.arg(self.lease(partition)).arg(to);
+            set.arg(self.partition_key(partition, naming::freeze_lease_key))
+                .arg(to);
             if let Some(lease) = lease {
                 set.arg("PX").arg(lease.as_millis() as u64);
             }
@@ -82,11 +71,24 @@ impl VersionKeys {
         Ok(())
     }
 
-    /// Ends the freeze of every partition the version ever claimed.
+    /// Ends the freeze of every partition.
     async fn release_all(&self, redis: &Redis) -> Result<(), VersionsError> {
-        for partition in self.partitions(redis).await? {
+        for partition in 0..self.partitions {
             let () = redis::cmd("DEL")
-                .arg(self.lease(partition))
+                .arg(self.partition_key(partition, naming::freeze_lease_key))
+                .query_async(&mut redis.clone())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Bumps every partition's generation: whoever holds a claim on it is fenced.
+    async fn fence_all(&self, redis: &Redis) -> Result<(), VersionsError> {
+        for partition in 0..self.partitions {
+            let _: i64 = redis::cmd("HINCRBY")
+                .arg(self.partition_key(partition, naming::generations_key))
+                .arg(naming::position_field(&self.topic, partition))
+                .arg(1)
                 .query_async(&mut redis.clone())
                 .await?;
         }
@@ -112,14 +114,13 @@ pub(super) async fn freeze(
     redis: &Redis,
     prefix: &str,
     name: &str,
-    topic: &str,
+    (topic, partitions): (&str, i32),
     from: u32,
     to: u32,
 ) -> Result<Positions, VersionsError> {
     states(redis, prefix, name, from, to).await?;
-    let old = VersionKeys::new(prefix, name, from, topic);
-    let partitions = old.partitions(redis).await?;
-    old.lease_all(redis, &partitions, to, Some(LEASE)).await?;
+    let old = VersionKeys::new(prefix, name, from, topic, partitions);
+    old.lease_all(redis, to, Some(LEASE)).await?;
     // A batch's script runs before its partition's lease or finds it: once every lease is set,
     // the positions stand still.
     old.positions(redis).await
@@ -129,16 +130,15 @@ pub(super) async fn switch(
     redis: &Redis,
     prefix: &str,
     name: &str,
-    topic: &str,
+    (topic, partitions): (&str, i32),
     from: u32,
     to: u32,
 ) -> Result<Switch, VersionsError> {
-    let old = VersionKeys::new(prefix, name, from, topic);
-    let new = VersionKeys::new(prefix, name, to, topic);
-    // Again, over any partition claimed since the freeze, and any lease that lapsed meanwhile
-    // (the positions are read after it, so what was applied meanwhile counts).
-    let partitions = old.partitions(redis).await?;
-    old.lease_all(redis, &partitions, to, Some(LEASE)).await?;
+    let old = VersionKeys::new(prefix, name, from, topic, partitions);
+    let new = VersionKeys::new(prefix, name, to, topic, partitions);
+    // Again, over any lease that lapsed meanwhile (the positions are read after it, so what was
+    // applied meanwhile counts).
+    old.lease_all(redis, to, Some(LEASE)).await?;
     let behind: Vec<Behind> = behind(&old.positions(redis).await?, &new.positions(redis).await?);
     if !behind.is_empty() {
         old.release_all(redis).await?;
@@ -158,16 +158,8 @@ pub(super) async fn switch(
         )));
     }
     // Fence the old version's processors: their next batch finds the generation moved.
-    let generations = naming::generations_key(&old.base);
-    for &partition in &partitions {
-        let _: i64 = redis::cmd("HINCRBY")
-            .arg(&generations)
-            .arg(naming::position_field(topic, partition))
-            .arg(1)
-            .query_async(&mut redis.clone())
-            .await?;
-    }
-    old.lease_all(redis, &partitions, to, None).await?;
+    old.fence_all(redis).await?;
+    old.lease_all(redis, to, None).await?;
     Ok(Switch::Done)
 }
 
@@ -176,10 +168,10 @@ pub(super) async fn release(
     redis: &Redis,
     prefix: &str,
     name: &str,
-    topic: &str,
+    (topic, partitions): (&str, i32),
     from: u32,
 ) -> Result<(), VersionsError> {
-    VersionKeys::new(prefix, name, from, topic)
+    VersionKeys::new(prefix, name, from, topic, partitions)
         .release_all(redis)
         .await
 }

@@ -30,7 +30,9 @@ use std::time::Duration;
 use anyhow::Context;
 use serde_json::{Value, json};
 use surge_processors::projectors::feed::Feed;
-use surge_processors::runtime::{KeySpace, RedisProjection};
+use surge_processors::runtime::RedisProjection;
+use surge_projections::feed::Feeds;
+use surge_projections::naming;
 use surge_projections::versions::VersionRegistry;
 
 use super::crowd::sign;
@@ -323,12 +325,12 @@ impl Baselines<'_> {
 
     /// webdis answering the feed projection's own read (`LRANGE <feed key> 0 19`) for the same
     /// users, or why it was skipped.
-    /// The key space of the feed's active version: the keys the query API reads.
-    async fn feed_keys(&self) -> anyhow::Result<KeySpace> {
+    /// The key space of the feed's active version, whose lists the query API reads.
+    async fn feed_base(&self) -> anyhow::Result<String> {
         let prefix = &self.common.redis_prefix;
         let registry = VersionRegistry::redis(infra::redis(self.common).await?, prefix, Feed::NAME);
         let active = registry.active().await?.map_or(1, |v| v.version);
-        Ok(KeySpace::new(prefix, Feed::NAME, active))
+        Ok(naming::keys_base(prefix, Feed::NAME, active))
     }
 
     async fn webdis_phase(&self) -> anyhow::Result<Value> {
@@ -343,12 +345,16 @@ impl Baselines<'_> {
                 return Ok(json!({ "skipped": reason }));
             }
         };
-        let keys = self.feed_keys().await?;
+        let base = self.feed_base().await?;
+        let feeds = Feeds {
+            base: &base,
+            partitions: self.common.events_partitions,
+        };
         let paths: Arc<Vec<String>> = Arc::new(
             self.users
                 .iter()
                 .map(|user| {
-                    let key = keys.key(&surge_projections::feed::user_suffix(*user));
+                    let key = feeds.key(*user);
                     format!("http://{}/LRANGE/{key}/0/19", webdis.addr)
                 })
                 .collect(),
