@@ -1,5 +1,6 @@
 -- Releases the first parked event of one user of a Redis projection version (see
 -- `runtime/parking.rs`).
+-- Every key is in the user's partition's key space (one hash slot):
 -- KEYS[1] parked users hash, KEYS[2] the user's parked list, KEYS[3] parking epochs hash,
 -- KEYS[4] per-user state hash, KEYS[5] the partition's freeze lease, KEYS[6..9] the partition's
 -- seen-id sets of the last days (KEYS[8] today's, see `redis_seen.rs`).
