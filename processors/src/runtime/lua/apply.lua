@@ -3,8 +3,8 @@
 -- KEYS[1] positions hash, KEYS[2] generations hash (their field: the partition's), KEYS[3]
 -- per-user state hash, KEYS[4] the partition's freeze lease (set while a rebuilt version takes
 -- over from this one), KEYS[5] the parking epochs hash (its field: the partition's), KEYS[6]
--- the parked users hash, KEYS[7..10] the partition's seen-id sets of the last days (KEYS[9] today's), KEYS[11] the
--- set that aged out (see `redis_seen.rs`); the writes' keys too.
+-- the parked users hash, KEYS[7..10] the partition's seen-id sets of the last days (KEYS[9]
+-- today's), KEYS[11] the set that aged out (see `redis_seen.rs`); the writes' keys too.
 -- ARGV: field, generation, expected offset, next offset, when today's seen set expires,
 --       expected parking epoch, n ids, ids (16 bytes each)..., n writes,
 --       writes as (op, key, a, b)..., n states, (user, json)..., n parked,
