@@ -194,10 +194,18 @@ impl KeySpace {
     pub fn base(&self) -> &str {
         &self.base
     }
+
+    /// Whether `key` is in this key space.
+    pub fn holds(&self, key: &str) -> bool {
+        key.strip_prefix(&self.base)
+            .is_some_and(|rest| rest.starts_with(':'))
+    }
 }
 
 /// The Redis commands a projection may issue. Kept to a small closed set so the apply script
-/// stays simple and auditable.
+/// stays simple and auditable. Each writes one key, which must be in the key space the fold was
+/// handed (the runtime refuses a batch writing elsewhere: in a Redis Cluster its script could
+/// not run).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RedisWrite {
     ZIncrBy {
@@ -224,4 +232,17 @@ pub enum RedisWrite {
         field: String,
         value: String,
     },
+}
+
+impl RedisWrite {
+    /// The key it writes.
+    pub fn key(&self) -> &str {
+        match self {
+            RedisWrite::ZIncrBy { key, .. }
+            | RedisWrite::LPush { key, .. }
+            | RedisWrite::LTrim { key, .. }
+            | RedisWrite::ExpireAt { key, .. }
+            | RedisWrite::HSet { key, .. } => key,
+        }
+    }
 }

@@ -10,7 +10,7 @@ use surge_redis::Redis;
 use uuid::Uuid;
 
 use super::parking::{self, Parked, Release, Released};
-use super::redis_sink::{PartitionKeys, RedisSink, encode};
+use super::redis_sink::{PartitionKeys, RedisSink, encode, outside_key_space};
 use super::rejections::redis_script_rejects_data;
 use super::sink::SinkError;
 use super::{KeySpace, RedisProjection, RedisWrite};
@@ -202,12 +202,15 @@ impl<P: RedisProjection> RedisSink<P> {
         };
         let mut state = before.clone();
         match self.projection.writes(&mut state, &record, &keys.keys) {
-            Ok(writes) => Ok(Step::Apply {
-                id: record.event.envelope.event_id,
-                writes,
-                state: (state != before)
-                    .then(|| serde_json::to_string(&state).expect("state serialises")),
-            }),
+            Ok(writes) => {
+                outside_key_space(&keys.keys, &writes)?;
+                Ok(Step::Apply {
+                    id: record.event.envelope.event_id,
+                    writes,
+                    state: (state != before)
+                        .then(|| serde_json::to_string(&state).expect("state serialises")),
+                })
+            }
             Err(error) => {
                 let reason = parking::rejected_again(error.into())?;
                 Ok(Step::Keep(with_reason(head, reason)))

@@ -281,6 +281,7 @@ impl<P: RedisProjection> Sink for RedisSink<P> {
                 .expect("loaded above");
             writes.extend(self.projection.writes(state, record, &partition.keys)?);
         }
+        outside_key_space(&partition.keys, &writes)?;
 
         let mut invocation = self.apply_script.prepare_invoke();
         invocation
@@ -394,6 +395,21 @@ struct BatchRead {
     states: Vec<(i64, Option<String>)>,
 }
 
+/// Refuses writes outside the partition's key space `keys`: a projection's bug, not an event's
+/// (every event would do it), which a Redis Cluster would refuse as the script ran (its keys in
+/// another slot). The batch is retried, naming the key, until a build without the bug runs; a
+/// single Redis refuses it the same, so the tests find it.
+pub(super) fn outside_key_space(keys: &KeySpace, writes: &[RedisWrite]) -> Result<(), SinkError> {
+    match writes.iter().find(|write| !keys.holds(write.key())) {
+        None => Ok(()),
+        Some(write) => Err(SinkError::Transient(format!(
+            "the projection wrote {} outside its partition's key space {}: a bug in its `writes`",
+            write.key(),
+            keys.base()
+        ))),
+    }
+}
+
 pub(super) fn encode(write: &RedisWrite) -> (&'static str, &str, String, String) {
     match write {
         RedisWrite::ZIncrBy { key, member, by } => ("Z", key, by.to_string(), member.clone()),
@@ -401,5 +417,38 @@ pub(super) fn encode(write: &RedisWrite) -> (&'static str, &str, String, String)
         RedisWrite::LTrim { key, start, stop } => ("T", key, start.to_string(), stop.to_string()),
         RedisWrite::ExpireAt { key, unix_secs } => ("E", key, unix_secs.to_string(), String::new()),
         RedisWrite::HSet { key, field, value } => ("H", key, field.clone(), value.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_outside_the_partitions_key_space_is_refused_and_named() {
+        let keys = KeySpace::new("surge", "feed", 1).partition(3);
+        let inside = RedisWrite::LPush {
+            key: keys.key("user:42"),
+            value: "{}".into(),
+        };
+        assert!(outside_key_space(&keys, std::slice::from_ref(&inside)).is_ok());
+        for stray in [
+            "surge:feed:v1:{p4}:user:42",
+            "surge:feed:v1:user:42",
+            "surge:feed:v1:{p3}x",
+            "surge:global",
+        ] {
+            let write = RedisWrite::LTrim {
+                key: stray.into(),
+                start: 0,
+                stop: 1,
+            };
+            match outside_key_space(&keys, &[inside.clone(), write]) {
+                Err(SinkError::Transient(reason)) => {
+                    assert!(reason.contains(stray), "{reason}");
+                }
+                other => panic!("{stray} was let through: {other:?}"),
+            }
+        }
     }
 }
