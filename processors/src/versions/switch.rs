@@ -18,8 +18,17 @@ pub async fn freeze(
     let frozen = match entry.store() {
         StoreKind::Postgres => freeze_postgres(&stores.pool, entry.name(), topic, from, to).await,
         StoreKind::Redis => {
-            let (prefix, on) = (&stores.redis_prefix, (topic, stores.events_partitions));
-            freeze_redis(&stores.redis, prefix, entry.name(), on, from, to).await
+            let (redis, prefix, name) = (&stores.redis, &stores.redis_prefix, entry.name());
+            freeze_redis(
+                redis,
+                prefix,
+                name,
+                topic,
+                stores.events_partitions,
+                from,
+                to,
+            )
+            .await
         }
     };
     Ok(frozen?)

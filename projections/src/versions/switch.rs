@@ -65,13 +65,8 @@ pub struct Frozen {
 enum Hold {
     /// The transaction holding `from`'s position rows.
     Postgres(Transaction<'static, Postgres>),
-    /// The freeze leases of every partition of `from`.
-    Redis {
-        redis: Redis,
-        deployment_prefix: String,
-        /// Partitions of the topic: a lease each.
-        partitions: i32,
-    },
+    /// The projection's versions whose `from` has a freeze lease on every partition.
+    Redis(redis_store::RedisVersions),
 }
 
 /// Freezes `from` of the PostgreSQL projection `projection` (`from` must be active, with `to`
@@ -100,17 +95,20 @@ pub async fn freeze_redis(
     redis: &Redis,
     deployment_prefix: &str,
     projection: &str,
-    (topic, partitions): (&str, i32),
+    topic: &str,
+    partitions: i32,
     from: u32,
     to: u32,
 ) -> Result<Frozen, VersionsError> {
-    let on = (topic, partitions);
-    let serving = redis_store::freeze(redis, deployment_prefix, projection, on, from, to).await?;
-    let hold = Hold::Redis {
+    let versions = redis_store::RedisVersions {
         redis: redis.clone(),
         deployment_prefix: deployment_prefix.to_owned(),
+        projection: projection.to_owned(),
+        topic: topic.to_owned(),
         partitions,
     };
+    let serving = versions.freeze(from, to).await?;
+    let hold = Hold::Redis(versions);
     Ok(Frozen::new(hold, serving, projection, topic, from, to))
 }
 
@@ -153,14 +151,7 @@ impl Frozen {
             Hold::Postgres(tx) => {
                 postgres::switch(tx, &serving, &projection, &topic, from, to).await
             }
-            Hold::Redis {
-                redis,
-                deployment_prefix,
-                partitions,
-            } => {
-                let on = (topic.as_str(), partitions);
-                redis_store::switch(&redis, &deployment_prefix, &projection, on, from, to).await
-            }
+            Hold::Redis(versions) => versions.switch(from, to).await,
         }
     }
 
@@ -168,14 +159,7 @@ impl Frozen {
     pub async fn release(self) -> Result<(), VersionsError> {
         match self.hold {
             Hold::Postgres(tx) => Ok(tx.rollback().await?),
-            Hold::Redis {
-                redis,
-                deployment_prefix,
-                partitions,
-            } => {
-                let (projection, on) = (&self.projection, (self.topic.as_str(), partitions));
-                redis_store::release(&redis, &deployment_prefix, projection, on, self.from).await
-            }
+            Hold::Redis(versions) => versions.release(self.from).await,
         }
     }
 }

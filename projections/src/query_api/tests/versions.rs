@@ -183,7 +183,8 @@ async fn the_cached_leaderboard_top_follows_a_switch() {
         &redis,
         &stores.id,
         "leaderboard",
-        ("t", PARTITIONS),
+        "t",
+        PARTITIONS,
         v1.version,
         v2.version,
     )
